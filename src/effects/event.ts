@@ -1,0 +1,134 @@
+/**
+ * Events: facts the world reports to a stack. Every input to a stack is one of these, so a
+ * session can be recorded and replayed. Each carries `now`, the instant it was observed.
+ *
+ * Socket events name the `SocketId` the stack chose when it asked for the socket; events for
+ * a socket the stack no longer knows (a late datagram after close) are ignored by the stack.
+ */
+import type { HostEndpoint } from "./address.ts"
+import type { SocketId, TimerId } from "./ids.ts"
+import type { Instant } from "./instant.ts"
+
+/** An Ethernet frame the guest sent (no FCS). The stack never keeps a reference past the call. */
+export interface FrameFromGuest {
+  readonly _tag: "FrameFromGuest"
+  readonly now: Instant
+  readonly frame: Uint8Array
+}
+
+/** A host TCP connect asked for by `TcpConnect` succeeded. */
+export interface HostTcpConnected {
+  readonly _tag: "HostTcpConnected"
+  readonly now: Instant
+  readonly sock: SocketId
+}
+
+/** Bytes read from a host TCP socket. The stack owns `data` (the runtime will not reuse it). */
+export interface HostTcpData {
+  readonly _tag: "HostTcpData"
+  readonly now: Instant
+  readonly sock: SocketId
+  readonly data: Uint8Array
+}
+
+/** The host peer half-closed (read side reached end of stream). */
+export interface HostTcpEof {
+  readonly _tag: "HostTcpEof"
+  readonly now: Instant
+  readonly sock: SocketId
+}
+
+/**
+ * `bytes` of data handed over by `TcpWrite` have left the runtime's user-space buffer for the
+ * kernel. The stack uses this to reopen the window it advertises to the guest.
+ */
+export interface HostTcpWritten {
+  readonly _tag: "HostTcpWritten"
+  readonly now: Instant
+  readonly sock: SocketId
+  readonly bytes: number
+}
+
+/** The host socket is fully closed and its id may be forgotten. */
+export interface HostSocketClosed {
+  readonly _tag: "HostSocketClosed"
+  readonly now: Instant
+  readonly sock: SocketId
+}
+
+/**
+ * A host socket failed: `code` is the errno name Node reports (`ECONNREFUSED`,
+ * `ECONNRESET`, `EHOSTUNREACH`, `ENETUNREACH`, `ETIMEDOUT`, `EACCES`, `EPERM`, ...). After an
+ * error on a TCP socket the runtime has destroyed it; a `HostSocketClosed` may follow.
+ */
+export interface HostSocketError {
+  readonly _tag: "HostSocketError"
+  readonly now: Instant
+  readonly sock: SocketId
+  readonly code: string
+}
+
+/** A datagram arrived on a host UDP socket. */
+export interface HostUdpDatagram {
+  readonly _tag: "HostUdpDatagram"
+  readonly now: Instant
+  readonly sock: SocketId
+  readonly from: HostEndpoint
+  readonly data: Uint8Array
+}
+
+/** Why the host network refused a datagram, as reported by an ICMP error to the host. */
+export type HostUnreachableReason = "net" | "host" | "port" | "protocol" | "admin" | "fragmentation-needed" | "ttl-exceeded"
+
+/**
+ * The host kernel reported an ICMP error for a datagram sent on a host UDP or ICMP socket
+ * (Linux `IP_RECVERR`, or `ECONNREFUSED` on send). `to` is the destination that failed.
+ */
+export interface HostUnreachable {
+  readonly _tag: "HostUnreachable"
+  readonly now: Instant
+  readonly sock: SocketId
+  readonly to: HostEndpoint
+  readonly reason: HostUnreachableReason
+  /** For `fragmentation-needed`: the next-hop MTU, if known. */
+  readonly mtu?: number
+}
+
+/** An ICMP echo reply arrived on a host ping socket. `ident` is the socket's, not the guest's. */
+export interface HostIcmpEchoReply {
+  readonly _tag: "HostIcmpEchoReply"
+  readonly now: Instant
+  readonly sock: SocketId
+  readonly from: string
+  readonly sequence: number
+  readonly payload: Uint8Array
+  /** The TTL (hop limit) the reply arrived with, when the host reports it. */
+  readonly ttl?: number
+}
+
+/** A timer armed by `SetTimer` reached its deadline. */
+export interface TimerFired {
+  readonly _tag: "TimerFired"
+  readonly now: Instant
+  readonly timer: TimerId
+}
+
+/** The guest went away or the embedder stops the stack: close every host socket, drop state. */
+export interface Shutdown {
+  readonly _tag: "Shutdown"
+  readonly now: Instant
+}
+
+export type StackEvent =
+  | FrameFromGuest
+  | HostTcpConnected
+  | HostTcpData
+  | HostTcpEof
+  | HostTcpWritten
+  | HostSocketClosed
+  | HostSocketError
+  | HostUdpDatagram
+  | HostUnreachable
+  | HostIcmpEchoReply
+  | TimerFired
+  | Shutdown

@@ -1,0 +1,7 @@
+export * from "./absurd.ts"
+export * from "./address.ts"
+export * from "./effect.ts"
+export * from "./event.ts"
+export * from "./ids.ts"
+export * from "./instant.ts"
+export * from "./log.ts"

@@ -1,0 +1,73 @@
+/**
+ * The configuration of one stack instance, with QEMU's `-netdev user` defaults. Validation
+ * returns every problem as a one-line message, so the CLI can refuse bad input before start.
+ */
+import type { HostEndpoint } from "../../effects/address.ts"
+import { type Ipv4, formatIpv4, inSubnet, ipv4, prefixMask } from "../wire/ipv4-address.ts"
+
+export interface StackConfig {
+  readonly ipv4: boolean
+  /** The virtual network (10.0.2.0) and its prefix length (24). */
+  readonly network: Ipv4
+  readonly prefixLength: number
+  /** The gateway / host address (10.0.2.2); traffic to it goes to the host's 127.0.0.1. */
+  readonly host: Ipv4
+  /** The DNS proxy address (10.0.2.3). */
+  readonly dns: Ipv4
+  /** The first DHCP lease (10.0.2.15). */
+  readonly dhcpStart: Ipv4
+  /** DHCP option 12 / 15 / 119. */
+  readonly hostname: string | undefined
+  readonly domainName: string | undefined
+  readonly dnsSearch: ReadonlyArray<string>
+  /** Where queries to the DNS address go. */
+  readonly dnsUpstream: HostEndpoint
+  /** The guest link MTU: IP datagrams larger than this are fragmented toward the guest. */
+  readonly mtu: number
+  /** TFTP server name and boot file (DHCP `sname`/`file`, options 66/67), for a later issue. */
+  readonly tftpServerName: string | undefined
+  readonly bootfile: string | undefined
+  /** Seed of the stack's PRNG (ISNs, ids, ports): the runtime passes a random one, tests a fixed one. */
+  readonly seed: number
+}
+
+export const MTU_MIN = 68
+export const MTU_MAX = 65521
+
+export const defaultConfig: StackConfig = {
+  ipv4: true,
+  network: ipv4(10, 0, 2, 0),
+  prefixLength: 24,
+  host: ipv4(10, 0, 2, 2),
+  dns: ipv4(10, 0, 2, 3),
+  dhcpStart: ipv4(10, 0, 2, 15),
+  hostname: undefined,
+  domainName: undefined,
+  dnsSearch: [],
+  dnsUpstream: { family: 4, address: "127.0.0.1", port: 53 },
+  mtu: 1500,
+  tftpServerName: undefined,
+  bootfile: undefined,
+  seed: 1,
+}
+
+export const netmask = (c: StackConfig): Ipv4 => prefixMask(c.prefixLength)
+
+export const broadcastAddress = (c: StackConfig): Ipv4 => (c.network | ~netmask(c)) >>> 0
+
+/** Every reason this config cannot run, one line each (empty when it is valid). */
+export const validateConfig = (c: StackConfig): ReadonlyArray<string> => {
+  const problems: Array<string> = []
+  const mask = netmask(c)
+  if (c.prefixLength < 1 || c.prefixLength > 30) problems.push(`network prefix length ${c.prefixLength} must be 1..30`)
+  if ((c.network & ~mask) >>> 0 !== 0) problems.push(`network ${formatIpv4(c.network)}/${c.prefixLength} has host bits set`)
+  for (const [name, a] of [["host", c.host], ["dns", c.dns], ["dhcpstart", c.dhcpStart]] as const) {
+    if (!inSubnet(a, c.network, mask)) problems.push(`${name} ${formatIpv4(a)} is outside ${formatIpv4(c.network)}/${c.prefixLength}`)
+    else if (a === c.network || a === broadcastAddress(c)) problems.push(`${name} ${formatIpv4(a)} is the network or broadcast address`)
+  }
+  if (c.dns === c.host) problems.push("dns address must differ from the host address")
+  if (c.dhcpStart === c.host || c.dhcpStart === c.dns) problems.push("dhcpstart must differ from the host and dns addresses")
+  if (!Number.isInteger(c.mtu) || c.mtu < MTU_MIN || c.mtu > MTU_MAX) problems.push(`mtu ${c.mtu} must be an integer in ${MTU_MIN}..${MTU_MAX}`)
+  if (c.dnsUpstream.port < 1 || c.dnsUpstream.port > 65535) problems.push(`dns upstream port ${c.dnsUpstream.port} must be 1..65535`)
+  return problems
+}

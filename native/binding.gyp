@@ -1,0 +1,13 @@
+{
+  "targets": [
+    {
+      "target_name": "ping_socket",
+      "sources": ["ping_socket.c"],
+      "defines": ["NAPI_VERSION=8"],
+      "cflags": ["-std=gnu11", "-Wall", "-Wextra", "-Werror=implicit-function-declaration"],
+      "conditions": [
+        ["OS!='linux'", { "type": "none", "sources": [] }]
+      ]
+    }
+  ]
+}

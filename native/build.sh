@@ -1,0 +1,89 @@
+#!/bin/sh
+# Build the ping-socket addon: native/build/Release/ping_socket.node.
+#
+#   sh native/build.sh              rebuild
+#   sh native/build.sh --if-needed  only when the .node is missing or older than its sources
+#
+# Called by the package's `install` script (npm runs a root package's own install script under
+# `npm ci` and `npm install`; npm 11's allowScripts policy only covers dependencies), by
+# .ci/run, and lazily by src/runtime/node/icmp/ping-socket.ts when the addon is missing.
+#
+# Uses node-gyp (npm bundles it; npm exports its path as npm_config_node_gyp to scripts) with
+# local Node headers, because the headers cannot be downloaded here. The addon uses only
+# node_api.h (N-API 8) and libuv's stable v1 ABI, so headers of any Node >= 18 give a module
+# that loads in Node 24. If node-gyp is absent or fails (no python3, say), the single C file
+# is compiled with cc directly, which is all node-gyp does for it on Linux.
+# Exit status: 0 when the addon exists afterwards.
+set -eu
+
+here=$(cd "$(dirname "$0")" && pwd)
+out="$here/build/Release/ping_socket.node"
+
+if [ "${1:-}" = "--if-needed" ] && [ -f "$out" ] &&
+  [ "$out" -nt "$here/ping_socket.c" ] && [ "$out" -nt "$here/binding.gyp" ]; then
+  exit 0
+fi
+
+# Node headers: npm's nodedir if set, else next to any node on PATH, else /usr.
+find_nodedir() {
+  for dir in "${npm_config_nodedir:-}" \
+    "$(dirname "$(dirname "$(readlink -f "$(command -v node 2>/dev/null || echo /nonexistent)")")")" \
+    /usr /usr/local; do
+    if [ -n "$dir" ] && [ -f "$dir/include/node/node_api.h" ] && [ -f "$dir/include/node/uv.h" ]; then
+      echo "$dir"
+      return 0
+    fi
+  done
+  return 1
+}
+
+# node-gyp: the one npm hands to scripts, else the one bundled with npm, else PATH.
+find_node_gyp() {
+  if [ -n "${npm_config_node_gyp:-}" ] && [ -f "$npm_config_node_gyp" ]; then
+    echo "$npm_config_node_gyp"
+    return 0
+  fi
+  npm_bin=$(command -v npm 2>/dev/null) || npm_bin=
+  if [ -n "$npm_bin" ]; then
+    gyp="$(dirname "$(readlink -f "$npm_bin")")/../node_modules/node-gyp/bin/node-gyp.js"
+    if [ -f "$gyp" ]; then
+      echo "$gyp"
+      return 0
+    fi
+  fi
+  command -v node-gyp 2>/dev/null
+}
+
+build() {
+  nodedir=$(find_nodedir) || {
+    echo "native/build.sh: no Node headers (include/node/node_api.h and uv.h) found; set npm_config_nodedir" >&2
+    return 1
+  }
+  if gyp=$(find_node_gyp) && command -v python3 >/dev/null 2>&1; then
+    case "$gyp" in
+    *.js) set -- node "$gyp" ;;
+    *) set -- "$gyp" ;;
+    esac
+    if "$@" rebuild --directory="$here" --nodedir="$nodedir" --loglevel=error >&2; then
+      return 0
+    fi
+    echo "native/build.sh: node-gyp failed; compiling with cc" >&2
+  fi
+  mkdir -p "$here/build/Release"
+  ${CC:-cc} -std=gnu11 -O2 -Wall -Wextra -fPIC -shared -fvisibility=hidden \
+    -DNAPI_VERSION=8 -DNODE_GYP_MODULE_NAME=ping_socket \
+    -I"$nodedir/include/node" -o "$out.tmp" "$here/ping_socket.c" &&
+    mv -f "$out.tmp" "$out"
+}
+
+# Several test workers may ask for the addon at once: build under a lock.
+if command -v flock >/dev/null 2>&1; then
+  exec 9>"$here/.build.lock"
+  flock 9
+  # Someone else may have built it while we waited.
+  if [ "${1:-}" = "--if-needed" ] && [ -f "$out" ] && [ "$out" -nt "$here/ping_socket.c" ]; then
+    exit 0
+  fi
+fi
+build
+test -f "$out"

@@ -30,5 +30,21 @@ export interface Ipv4ToGuest {
   readonly dontFragment?: boolean
 }
 
+/**
+ * An ICMPv4 error about a datagram the guest sent (RFC 792): destination unreachable (type 3)
+ * or time exceeded (type 11). The ICMP layer builds the message: `original` is the guest's IP
+ * header plus at least the first 8 bytes of its payload (more is trimmed to fit 576 bytes, RFC
+ * 1812 §4.3.2.3). `src` is the address the error claims to come from (usually the original
+ * destination, or the gateway). `mtu` fills the next-hop MTU field of code 4 (RFC 1191).
+ */
+export interface IcmpErrorToGuest {
+  readonly _tag: "IcmpErrorToGuest"
+  readonly src: Ipv4
+  readonly type: 3 | 11
+  readonly code: number
+  readonly original: Uint8Array
+  readonly mtu?: number
+}
+
 /** A layer's outputs: packets for the guest, or effects for the runtime. */
-export type LayerOutput = Ipv4ToGuest | StackEffect
+export type LayerOutput = Ipv4ToGuest | IcmpErrorToGuest | StackEffect

@@ -92,6 +92,8 @@ export interface HostUnreachable {
   readonly reason: HostUnreachableReason
   /** For `fragmentation-needed`: the next-hop MTU, if known. */
   readonly mtu?: number
+  /** The router or host that sent the ICMP error, when known (traceroute shows it). */
+  readonly from?: string
 }
 
 /** An ICMP echo reply arrived on a host ping socket. `ident` is the socket's, not the guest's. */

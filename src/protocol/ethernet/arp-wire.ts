@@ -24,9 +24,9 @@ export interface ArpPacket {
 export type ArpParse = { readonly ok: true; readonly packet: ArpPacket } | { readonly ok: false; readonly reason: string }
 
 export const parseArp = (frame: Uint8Array, off: number): ArpParse => {
-  if (frame.length - off < ARP_LEN) return { ok: false, reason: `ARP truncated (${frame.length - off} bytes)` }
-  if (get16(frame, off + O.htype) !== 1 || get16(frame, off + O.ptype) !== 0x0800) return { ok: false, reason: "ARP not Ethernet/IPv4" }
-  if (frame[off + O.hlen] !== 6 || frame[off + O.plen] !== 4) return { ok: false, reason: "ARP bad address lengths" }
+  if (frame.length - off < ARP_LEN) return { ok: false, reason: `arp: truncated (${frame.length - off} bytes)` }
+  if (get16(frame, off + O.htype) !== 1 || get16(frame, off + O.ptype) !== 0x0800) return { ok: false, reason: "arp: not Ethernet/IPv4" }
+  if (frame[off + O.hlen] !== 6 || frame[off + O.plen] !== 4) return { ok: false, reason: "arp: bad address lengths" }
   return {
     ok: true,
     packet: {

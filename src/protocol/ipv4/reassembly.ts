@@ -59,7 +59,7 @@ const debug = (message: string): StackEffect => ({ _tag: "Log", level: "debug", 
 
 const without = (s: ReassemblyState, key: string, why: string | undefined): ReassemblyResult => {
   const d = s.datagrams.get(key)
-  if (d === undefined) return [s, undefined, []]
+  if (d === undefined) return [s, undefined, why === undefined ? [] : [debug(`ipv4 reassembly ${key}: ${why}, fragment dropped`)]]
   const datagrams = new Map(s.datagrams)
   datagrams.delete(key)
   const fx: Array<StackEffect> = [{ _tag: "CancelTimer", timer: reassemblyTimer(key) }]

@@ -1,0 +1,51 @@
+/** The trace format: parsing, line numbers, errors, and formatStep as its inverse. */
+import { describe, expect, it } from "vitest"
+import { formatStep, parseTrace } from "./trace.ts"
+import { loadTraces } from "./traces.ts"
+
+describe("trace format", () => {
+  it("parses every step kind with its line number, skipping comments and blanks", () => {
+    const steps = parseTrace(
+      [
+        "# header",
+        "",
+        "write32 0xc8 4   # ICS",
+        "read16 0x8 0x783",
+        "cfg.write16 0x4 7",
+        "cfg.read32 0x0",
+        "mem.write 0x1000 00ff",
+        "mem.read 0x1000 2 00ff",
+        "net.in ffffffffffff",
+        "clock.step 1000",
+        "link down",
+      ].join("\n"),
+    )
+    expect(steps.map((s) => [s.line, s.op])).toEqual([
+      [3, "write"],
+      [4, "read"],
+      [5, "cfg.write"],
+      [6, "cfg.read"],
+      [7, "mem.write"],
+      [8, "mem.read"],
+      [9, "net.in"],
+      [10, "clock.step"],
+      [11, "link"],
+    ])
+    expect(steps[1]).toEqual({ op: "read", line: 4, size: 2, offset: 8, expect: 0x783 })
+  })
+
+  it("names the line of a malformed step", () => {
+    expect(() => parseTrace("read32 0x0\nwrite32 0x0\n", "t")).toThrow("t:2: missing value")
+    expect(() => parseTrace("net.in abc", "t")).toThrow("t:1: bad hex")
+    expect(() => parseTrace("link sideways", "t")).toThrow("t:1:")
+    expect(() => parseTrace("poke 1 2", "t")).toThrow("t:1: unknown step: poke")
+    expect(() => parseTrace("write32 0 0x100000000", "t")).toThrow("wider than 32 bits")
+  })
+
+  it("formatStep prints what parseTrace reads back, for every shipped trace", () => {
+    for (const t of loadTraces()) {
+      const again = parseTrace(t.steps.map(formatStep).join("\n"))
+      expect(again.map(formatStep)).toEqual(t.steps.map(formatStep))
+    }
+  })
+})

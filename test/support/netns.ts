@@ -18,6 +18,7 @@
  */
 import { execFileSync } from "node:child_process"
 import { createSocket } from "node:dgram"
+import { createServer } from "node:net"
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -62,6 +63,8 @@ export interface NetnsGuestOptions {
   readonly dnsUpstream?: string
   /** Written to /etc/netns/NS/resolv.conf, which `ip netns exec` shows as /etc/resolv.conf. */
   readonly guestResolvConf?: string
+  /** Extra arguments for the node running tslirp (e.g. `--cpu-prof`, `--cpu-prof-dir=DIR`). */
+  readonly tslirpNodeArgs?: ReadonlyArray<string>
   /** Bound on backend start-up (tslirp's ready line, QEMU's tap). Default 20 s. */
   readonly startTimeoutMs?: number
 }
@@ -108,6 +111,18 @@ export const freeUdpPort = (): Promise<number> =>
     s.bind(0, "127.0.0.1", () => {
       const port = s.address().port
       s.close(() => resolve(port))
+    })
+  })
+
+/** A TCP port on 127.0.0.1 that was free a moment ago. */
+export const freeTcpPort = (): Promise<number> =>
+  new Promise((resolve, reject) => {
+    const server = createServer()
+    server.on("error", reject)
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address()
+      const port = typeof address === "object" && address !== null ? address.port : 0
+      server.close(() => resolve(port))
     })
   })
 
@@ -198,7 +213,7 @@ class GuestImpl implements NetnsGuest {
   }
 
   private async startTslirp(args: ReadonlyArray<string>, options: NetnsGuestOptions, timeoutMs: number): Promise<void> {
-    const argv = [NODE, TSLIRP_MAIN, ...args, "--mtu", String(this.mtu)]
+    const argv = [NODE, ...(options.tslirpNodeArgs ?? []), TSLIRP_MAIN, ...args, "--mtu", String(this.mtu)]
     if (options.dnsUpstream !== undefined) argv.push("--dns-upstream", options.dnsUpstream)
     const p = new Background("tslirp", argv)
     this.backendProcs.push(p)

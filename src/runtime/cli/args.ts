@@ -1,0 +1,338 @@
+/**
+ * Command-line parsing and validation for `tslirp`. Option names follow QEMU's `-netdev user`
+ * (`net=`, `host=`, `dns=`, `dhcpstart=`, `hostname=`, `domainname=`, `dnssearch=`, ...).
+ *
+ * Contract: `parseCli` never throws and never touches the world except through the
+ * `resolvConf` reader it is given. Every refusal is exactly one line (no trailing newline), so
+ * the CLI can print it and exit non-zero before opening anything. Options of later issues are
+ * parsed and validated, then refused as "not implemented yet", never silently ignored.
+ */
+import { isIPv4, isIPv6 } from "node:net"
+import type { HostEndpoint } from "../../effects/address.ts"
+import { LOG_LEVELS, type LogLevel } from "../../effects/log.ts"
+import { defaultConfig, type StackConfig, validateConfig } from "../../protocol/stack/config.ts"
+import { formatIpv4, type Ipv4, parseIpv4, prefixMask } from "../../protocol/wire/ipv4-address.ts"
+import type { LinkSpec } from "../link/guest-link.ts"
+
+export interface CliOptions {
+  readonly config: StackConfig
+  readonly links: ReadonlyArray<LinkSpec>
+  readonly pcap: string | undefined
+  readonly logLevel: LogLevel
+}
+
+export type CliResult =
+  | { readonly _tag: "Run"; readonly options: CliOptions }
+  | { readonly _tag: "Help"; readonly text: string }
+  | { readonly _tag: "Error"; readonly message: string }
+
+type Kind = "value" | "repeat" | "flag"
+
+const OPTIONS: Readonly<Record<string, Kind>> = {
+  socket: "value",
+  listen: "value",
+  udp: "value",
+  net: "value",
+  host: "value",
+  dns: "value",
+  dhcpstart: "value",
+  hostname: "value",
+  domainname: "value",
+  dnssearch: "repeat",
+  "dns-upstream": "value",
+  mtu: "value",
+  ipv4: "value",
+  pcap: "value",
+  "log-level": "value",
+  help: "flag",
+  // Later issues: validated, then refused.
+  ipv6: "value",
+  "ipv6-net": "value",
+  "ipv6-host": "value",
+  "ipv6-dns": "value",
+  hostfwd: "repeat",
+  guestfwd: "repeat",
+  tftp: "value",
+  bootfile: "value",
+  restrict: "value",
+}
+
+export const HELP = `Usage: tslirp [options]
+
+A user-mode network stack for QEMU guests (like -netdev user), speaking QEMU's
+-netdev stream / socket / dgram protocols.
+
+Guest links (at least one):
+  --socket PATH            listen on a unix socket; QEMU:
+                           -netdev stream,id=n,server=off,addr.type=unix,addr.path=PATH
+  --listen HOST:PORT       listen on TCP (-netdev stream,addr.type=inet / -netdev socket,connect=)
+  --udp LOCAL,REMOTE       UDP datagrams: bind LOCAL (HOST:PORT), send to QEMU at REMOTE
+                           (-netdev dgram,local.*=REMOTE,remote.*=LOCAL)
+
+Network (QEMU -netdev user names and defaults):
+  --net CIDR               virtual network (10.0.2.0/24)
+  --host ADDR              gateway address; reaches the host's 127.0.0.1 (10.0.2.2)
+  --dns ADDR               DNS proxy address (10.0.2.3)
+  --dhcpstart ADDR         first DHCP lease (10.0.2.15)
+  --hostname NAME          DHCP option 12
+  --domainname NAME        DHCP option 15
+  --dnssearch DOMAIN       DHCP option 119 (repeatable)
+  --dns-upstream ADDR[:PORT]  resolver for DNS queries (first nameserver of /etc/resolv.conf)
+  --mtu N                  guest link MTU (1500)
+  --ipv4 on|off            IPv4 (on)
+
+Diagnostics:
+  --pcap FILE              write every frame both ways to a pcap file
+  --log-level LEVEL        error, warn, info or debug (info)
+  --help                   this text
+
+Not implemented yet (refused): --ipv6 on, --ipv6-net, --ipv6-host, --ipv6-dns, --hostfwd,
+  --guestfwd, --tftp, --bootfile, --restrict on
+`
+
+class CliError {
+  readonly message: string
+  constructor(message: string) {
+    this.message = message
+  }
+}
+
+const fail = (message: string): never => {
+  throw new CliError(message)
+}
+
+/** `HOST:PORT` with an IPv6 host in brackets; the port within `min..65535`. */
+export const parseHostPort = (option: string, s: string, minPort: number): { host: string; port: number } => {
+  const m = /^\[([^\]]+)\]:(\d+)$/.exec(s) ?? /^([^:[\]]+):(\d+)$/.exec(s)
+  if (m === null) return fail(`--${option}: "${s}" is not HOST:PORT (IPv6 hosts in brackets: [::1]:5555)`)
+  const host = m[1]!
+  const port = Number(m[2])
+  if (!isIPv4(host) && !isIPv6(host) && !/^[A-Za-z0-9.-]+$/.test(host)) return fail(`--${option}: "${host}" is not a host name or IP address`)
+  if (!Number.isInteger(port) || port < minPort || port > 65535) return fail(`--${option}: port ${m[2]} must be ${minPort}..65535`)
+  return { host, port }
+}
+
+const parseAddress = (option: string, s: string): Ipv4 => parseIpv4(s) ?? fail(`--${option}: "${s}" is not an IPv4 address`)
+
+/** `A.B.C.D/N`, `A.B.C.D/M.M.M.M` (contiguous mask) or `A.B.C.D` (QEMU's /24). */
+export const parseCidr = (s: string): { network: Ipv4; prefixLength: number } => {
+  const [addr, mask, extra] = s.split("/")
+  const bad = `--net: "${s}" is not an IPv4 network like 10.0.2.0/24`
+  if (addr === undefined || extra !== undefined) return fail(bad)
+  const network = parseIpv4(addr) ?? fail(bad)
+  if (mask === undefined) return { network, prefixLength: 24 }
+  if (/^\d{1,2}$/.test(mask)) {
+    const n = Number(mask)
+    if (n > 32) return fail(`--net: prefix length /${mask} must be 0..32`)
+    return { network, prefixLength: n }
+  }
+  const m = parseIpv4(mask) ?? fail(bad)
+  // Leading one bits of the mask; it must be exactly that prefix.
+  const prefixLength = Math.clz32(~m >>> 0)
+  if (prefixMask(prefixLength) !== m) return fail(`--net: mask ${mask} is not contiguous`)
+  return { network, prefixLength }
+}
+
+/** `ADDR[:PORT]`: IPv4, bracketed IPv6 with a port, or bare IPv6. */
+export const parseUpstream = (option: string, s: string): HostEndpoint => {
+  if (isIPv6(s)) return { family: 6, address: s, port: 53 }
+  if (isIPv4(s)) return { family: 4, address: s, port: 53 }
+  const m = /^\[([^\]]+)\]:(\d+)$/.exec(s) ?? /^([\d.]+):(\d+)$/.exec(s)
+  if (m === null) return fail(`--${option}: "${s}" is not ADDR[:PORT] (an IP address, IPv6 with a port in brackets)`)
+  const address = m[1]!
+  const port = Number(m[2])
+  const family = isIPv4(address) ? 4 : isIPv6(address) ? 6 : fail(`--${option}: "${address}" is not an IP address`)
+  if (port < 1 || port > 65535) return fail(`--${option}: port ${m[2]} must be 1..65535`)
+  return { family, address, port }
+}
+
+/** The first `nameserver` of a resolv.conf text, if any (an IPv6 zone id is dropped). */
+export const firstNameserver = (text: string): HostEndpoint | undefined => {
+  for (const line of text.split("\n")) {
+    const m = /^\s*nameserver\s+(\S+)/.exec(line)
+    if (m === null) continue
+    const address = m[1]!.replace(/%.*$/, "")
+    if (isIPv4(address)) return { family: 4, address, port: 53 }
+    if (isIPv6(address)) return { family: 6, address, port: 53 }
+  }
+  return undefined
+}
+
+const DOMAIN_LABEL = /^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/
+
+const parseDomain = (option: string, s: string): string => {
+  const name = s.endsWith(".") ? s.slice(0, -1) : s
+  if (name.length === 0 || name.length > 253 || !name.split(".").every((l) => DOMAIN_LABEL.test(l)))
+    return fail(`--${option}: "${s}" is not a valid domain name`)
+  return name
+}
+
+const parseOnOff = (option: string, s: string): boolean => {
+  if (s === "on" || s === "yes") return true
+  if (s === "off" || s === "no") return false
+  return fail(`--${option}: "${s}" must be on or off`)
+}
+
+const notYet = (option: string): never => fail(`--${option} is not implemented yet (a later tslirp release adds it)`)
+
+/** Validates later-issue options enough to catch typos, then refuses them. */
+const refuseLater = (values: Map<string, Array<string>>): void => {
+  const one = (name: string): string | undefined => values.get(name)?.[0]
+  const ipv6 = one("ipv6")
+  if (ipv6 !== undefined && parseOnOff("ipv6", ipv6)) notYet("ipv6 on")
+  const v6net = one("ipv6-net")
+  if (v6net !== undefined) {
+    const [a, len, extra] = v6net.split("/")
+    if (a === undefined || !isIPv6(a) || extra !== undefined || (len !== undefined && !(/^\d+$/.test(len) && Number(len) <= 128)))
+      fail(`--ipv6-net: "${v6net}" is not an IPv6 prefix like fec0::/64`)
+    notYet("ipv6-net")
+  }
+  for (const name of ["ipv6-host", "ipv6-dns"]) {
+    const v = one(name)
+    if (v !== undefined) {
+      if (!isIPv6(v)) fail(`--${name}: "${v}" is not an IPv6 address`)
+      notYet(name)
+    }
+  }
+  for (const rule of values.get("hostfwd") ?? []) {
+    // [tcp|udp]:[hostaddr]:hostport-[guestaddr]:guestport
+    if (!/^(tcp|udp)?:[^:-]*:\d{1,5}-[^:-]*:\d{1,5}$/.test(rule)) fail(`--hostfwd: "${rule}" is not [tcp|udp]:[hostaddr]:hostport-[guestaddr]:guestport`)
+    notYet("hostfwd")
+  }
+  for (const rule of values.get("guestfwd") ?? []) {
+    // [tcp]:server:port-dev
+    if (!/^(tcp)?:[^:]+:\d{1,5}-.+$/.test(rule)) fail(`--guestfwd: "${rule}" is not [tcp]:server:port-dev`)
+    notYet("guestfwd")
+  }
+  for (const name of ["tftp", "bootfile"]) {
+    const v = one(name)
+    if (v !== undefined) {
+      if (v.length === 0) fail(`--${name} needs a non-empty value`)
+      notYet(name)
+    }
+  }
+  const restrict = one("restrict")
+  if (restrict !== undefined && parseOnOff("restrict", restrict)) notYet("restrict on")
+}
+
+const parseOrThrow = (argv: ReadonlyArray<string>, resolvConf: () => string | undefined): CliResult => {
+  const values = new Map<string, Array<string>>()
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!
+    if (!arg.startsWith("--")) fail(`unexpected argument "${arg}" (options start with --; see --help)`)
+    const eq = arg.indexOf("=")
+    const name = eq < 0 ? arg.slice(2) : arg.slice(2, eq)
+    const kind = OPTIONS[name]
+    if (kind === undefined) fail(`unknown option --${name} (see --help)`)
+    let value: string
+    if (kind === "flag") {
+      if (eq >= 0) fail(`--${name} takes no value`)
+      value = ""
+    } else if (eq >= 0) {
+      value = arg.slice(eq + 1)
+    } else {
+      const next = argv[i + 1]
+      if (next === undefined) fail(`--${name} needs a value`)
+      value = next!
+      i++
+    }
+    const seen = values.get(name)
+    if (seen !== undefined && kind !== "repeat") fail(`--${name} given more than once`)
+    if (seen === undefined) values.set(name, [value])
+    else seen.push(value)
+  }
+  if (values.has("help")) return { _tag: "Help", text: HELP }
+  const one = (name: string): string | undefined => values.get(name)?.[0]
+
+  refuseLater(values)
+
+  // Links.
+  const links: Array<LinkSpec> = []
+  const socket = one("socket")
+  if (socket !== undefined) {
+    if (socket.length === 0) fail("--socket needs a path")
+    if (Buffer.byteLength(socket) > 107) fail(`--socket: path "${socket}" is longer than a unix socket allows (107 bytes)`)
+    links.push({ _tag: "Unix", path: socket })
+  }
+  const listen = one("listen")
+  if (listen !== undefined) {
+    const { host, port } = parseHostPort("listen", listen, 0)
+    links.push({ _tag: "TcpListen", host, port })
+  }
+  const udp = one("udp")
+  if (udp !== undefined) {
+    const parts = udp.split(",")
+    if (parts.length !== 2) fail(`--udp: "${udp}" is not LOCAL,REMOTE (e.g. 127.0.0.1:5556,127.0.0.1:5555)`)
+    const local = parseHostPort("udp", parts[0]!, 0)
+    const remote = parseHostPort("udp", parts[1]!, 1)
+    links.push({ _tag: "Udp", local, remote })
+  }
+  if (links.length === 0) fail("no guest link: give --socket PATH, --listen HOST:PORT or --udp LOCAL,REMOTE (see --help)")
+
+  // Network. Like QEMU, host/dns/dhcpstart default to .2/.3/.15 of the network given.
+  let config: StackConfig = defaultConfig
+  const net = one("net")
+  if (net !== undefined) {
+    const { network, prefixLength } = parseCidr(net)
+    config = {
+      ...config,
+      network,
+      prefixLength,
+      host: (network + 2) >>> 0,
+      dns: (network + 3) >>> 0,
+      dhcpStart: (network + 15) >>> 0,
+    }
+  }
+  const host = one("host")
+  if (host !== undefined) config = { ...config, host: parseAddress("host", host) }
+  const dns = one("dns")
+  if (dns !== undefined) config = { ...config, dns: parseAddress("dns", dns) }
+  const dhcpStart = one("dhcpstart")
+  if (dhcpStart !== undefined) config = { ...config, dhcpStart: parseAddress("dhcpstart", dhcpStart) }
+  const hostname = one("hostname")
+  if (hostname !== undefined) {
+    if (hostname.length === 0 || hostname.length > 255 || /[\s\0]/.test(hostname)) fail(`--hostname: "${hostname}" must be 1..255 characters without spaces`)
+    config = { ...config, hostname }
+  }
+  const domainName = one("domainname")
+  if (domainName !== undefined) config = { ...config, domainName: parseDomain("domainname", domainName) }
+  const search = values.get("dnssearch")
+  if (search !== undefined) config = { ...config, dnsSearch: search.map((d) => parseDomain("dnssearch", d)) }
+  const upstream = one("dns-upstream")
+  if (upstream !== undefined) config = { ...config, dnsUpstream: parseUpstream("dns-upstream", upstream) }
+  else {
+    const text = resolvConf()
+    const found = text === undefined ? undefined : firstNameserver(text)
+    if (found !== undefined) config = { ...config, dnsUpstream: found }
+  }
+  const mtu = one("mtu")
+  if (mtu !== undefined) {
+    if (!/^\d+$/.test(mtu)) fail(`--mtu: "${mtu}" is not a number`)
+    config = { ...config, mtu: Number(mtu) }
+  }
+  const ipv4 = one("ipv4")
+  if (ipv4 !== undefined) config = { ...config, ipv4: parseOnOff("ipv4", ipv4) }
+
+  const problems = validateConfig(config)
+  if (problems.length > 0) fail(`invalid network configuration: ${problems.join("; ")}`)
+
+  const logLevel = one("log-level") ?? "info"
+  if (!(LOG_LEVELS as ReadonlyArray<string>).includes(logLevel)) fail(`--log-level: "${logLevel}" must be one of ${LOG_LEVELS.join(", ")}`)
+  const pcap = one("pcap")
+  if (pcap !== undefined && pcap.length === 0) fail("--pcap needs a file name")
+
+  return { _tag: "Run", options: { config, links, pcap, logLevel: logLevel as LogLevel } }
+}
+
+export const parseCli = (argv: ReadonlyArray<string>, resolvConf: () => string | undefined): CliResult => {
+  try {
+    return parseOrThrow(argv, resolvConf)
+  } catch (e) {
+    if (e instanceof CliError) return { _tag: "Error", message: e.message }
+    return { _tag: "Error", message: `cannot parse the command line: ${e instanceof Error ? e.message : String(e)}` }
+  }
+}
+
+/** For the ready line and logs: `10.0.2.0/24 host 10.0.2.2 dns 10.0.2.3`. */
+export const describeNetwork = (c: StackConfig): string =>
+  `${formatIpv4(c.network)}/${c.prefixLength} host ${formatIpv4(c.host)} dns ${formatIpv4(c.dns)} dhcp from ${formatIpv4(c.dhcpStart)}, dns upstream ${c.dnsUpstream.address}:${c.dnsUpstream.port}`

@@ -1,0 +1,61 @@
+/**
+ * The capabilities a stack instance needs from the world, as plain synchronous interfaces.
+ *
+ * Contract: one set of ports belongs to one stack instance. Calls never throw and never call
+ * back synchronously into the caller except through `report`, which the interpreter queues, so
+ * an implementation may report from inside a call. Every reported event carries `now`. After
+ * `closeAll` a port reports nothing more. These interfaces are the per-frame hot path: plain
+ * callbacks, no Effect fibers (Effect gives the structure around them, see `services.ts`).
+ */
+import type { HostEndpoint, IpFamily } from "../../effects/address.ts"
+import type { StackEvent } from "../../effects/event.ts"
+import type { SocketId, TimerId } from "../../effects/ids.ts"
+import type { Instant } from "../../effects/instant.ts"
+import type { LogLevel } from "../../effects/log.ts"
+
+/** Feeds one event back into the stack that owns the port. */
+export type Report = (event: StackEvent) => void
+
+export interface TcpPort {
+  connect(sock: SocketId, to: HostEndpoint): void
+  write(sock: SocketId, data: Uint8Array): void
+  shutdownWrite(sock: SocketId): void
+  setReading(sock: SocketId, reading: boolean): void
+  reset(sock: SocketId): void
+  /** Graceful close after queued data; false when the id is not a TCP socket of this port. */
+  close(sock: SocketId): boolean
+  closeAll(): void
+}
+
+export interface UdpPort {
+  open(sock: SocketId, family: IpFamily): void
+  send(sock: SocketId, to: HostEndpoint, data: Uint8Array, ttl?: number): void
+  close(sock: SocketId): boolean
+  closeAll(): void
+}
+
+export interface IcmpPort {
+  open(sock: SocketId, family: IpFamily): void
+  send(sock: SocketId, to: string, sequence: number, payload: Uint8Array, ttl?: number): void
+  close(sock: SocketId): boolean
+  closeAll(): void
+}
+
+export interface TimerPort {
+  /** Arm or move `timer`; at most one `TimerFired` per arming. */
+  set(timer: TimerId, at: Instant): void
+  cancel(timer: TimerId): void
+  closeAll(): void
+}
+
+export interface Clock {
+  now(): Instant
+}
+
+export interface Logger {
+  enabled(level: LogLevel): boolean
+  log(level: LogLevel, message: string): void
+}
+
+/** Makes a fresh port for one stack instance. */
+export type PortFactory<P> = (report: Report) => P

@@ -1,0 +1,30 @@
+/**
+ * One Effect service per capability. Each service hands out plain synchronous ports (see
+ * `ports.ts`): Effect gives structure, lifecycle and resource scopes; the per-frame path stays
+ * in plain callbacks. Implementations: `../node/layer.ts` (real sockets and timers) and
+ * `../mock/layer.ts` (scripted hosts, virtual time).
+ */
+import { Context, Effect } from "effect"
+import type { HostDeps } from "./session.ts"
+import type { Clock, IcmpPort, Logger, PortFactory, TcpPort, TimerPort, UdpPort } from "./ports.ts"
+
+export class HostClock extends Context.Service<HostClock, Clock>()("tslirp/HostClock") {}
+export class Log extends Context.Service<Log, Logger>()("tslirp/Log") {}
+export class HostTcp extends Context.Service<HostTcp, PortFactory<TcpPort>>()("tslirp/HostTcp") {}
+export class HostUdp extends Context.Service<HostUdp, PortFactory<UdpPort>>()("tslirp/HostUdp") {}
+export class HostIcmp extends Context.Service<HostIcmp, PortFactory<IcmpPort>>()("tslirp/HostIcmp") {}
+export class Timers extends Context.Service<Timers, PortFactory<TimerPort>>()("tslirp/Timers") {}
+
+export type HostServices = HostClock | Log | HostTcp | HostUdp | HostIcmp | Timers
+
+/** Collects the services into the dependency record `openSession` takes. */
+export const hostDeps: Effect.Effect<HostDeps, never, HostServices> = Effect.gen(function* () {
+  return {
+    clock: yield* HostClock,
+    logger: yield* Log,
+    tcp: yield* HostTcp,
+    udp: yield* HostUdp,
+    icmp: yield* HostIcmp,
+    timers: yield* Timers,
+  }
+})

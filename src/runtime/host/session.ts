@@ -1,0 +1,181 @@
+/**
+ * The interpreter: one stack instance driven by a set of ports.
+ *
+ * Contract:
+ * - Every input (guest frame, host event) becomes a `StackEvent` with `now` from the clock and
+ *   goes through `reduce`; the effects it returns are carried out in order.
+ * - Events reported while effects are being carried out (a port may report synchronously) are
+ *   queued and reduced afterwards, in order: the reducer is never re-entered.
+ * - A reducer that throws loses that one event (logged at error level); the stack keeps the
+ *   state it had before it. Hostile input must never take the process down.
+ * - `shutdown` feeds `Shutdown`, carries out its effects (socket closes), then closes every
+ *   port and drops the state; later inputs are ignored.
+ * This is the hot path: no Effect fiber, no allocation beyond the event object.
+ */
+import { absurd } from "../../effects/absurd.ts"
+import type { StackEffect } from "../../effects/effect.ts"
+import type { StackEvent } from "../../effects/event.ts"
+import type { Instant } from "../../effects/instant.ts"
+import type { StackConfig } from "../../protocol/stack/config.ts"
+import { createStack, reduce, type StackState } from "../../protocol/stack/stack.ts"
+import type { Clock, IcmpPort, Logger, PortFactory, Report, TcpPort, TimerPort, UdpPort } from "./ports.ts"
+
+/** A reducer and its initial state: the real stack by default; tests and embedders may swap it. */
+export interface StackMachine<S> {
+  readonly create: (config: StackConfig, now: Instant) => S
+  readonly reduce: (state: S, event: StackEvent) => readonly [S, ReadonlyArray<StackEffect>]
+}
+
+export const realStack: StackMachine<StackState> = {
+  // The stack takes `now` as an optional second argument (its API); the cast keeps this
+  // compiling while the stack module is still a stub that ignores it.
+  create: (config, now) => (createStack as (c: StackConfig, now?: Instant) => StackState)(config, now),
+  reduce,
+}
+
+/** Everything a session needs from the world, as factories (one port set per session). */
+export interface HostDeps {
+  readonly clock: Clock
+  readonly logger: Logger
+  readonly tcp: PortFactory<TcpPort>
+  readonly udp: PortFactory<UdpPort>
+  readonly icmp: PortFactory<IcmpPort>
+  readonly timers: PortFactory<TimerPort>
+}
+
+export interface StackSession {
+  /** An Ethernet frame from the guest (the session does not keep it past the call). */
+  fromGuest(frame: Uint8Array): void
+  /** Any event, e.g. recorded ones; `now` is taken as given. */
+  input(event: StackEvent): void
+  /** Feed `Shutdown`, close every socket and timer, drop the state. Idempotent. */
+  shutdown(): void
+  readonly closed: boolean
+}
+
+export interface SessionOptions<S> {
+  readonly machine?: StackMachine<S>
+  /** Called with every effect before it is carried out (recording, tests). */
+  readonly onEffect?: (effect: StackEffect) => void
+}
+
+export const openSession = <S = StackState>(
+  config: StackConfig,
+  deps: HostDeps,
+  toGuest: (frame: Uint8Array) => void,
+  options: SessionOptions<S> = {},
+): StackSession => {
+  const machine = (options.machine ?? realStack) as unknown as StackMachine<S>
+  const { clock, logger } = deps
+  const onEffect = options.onEffect
+  let state: S | undefined = machine.create(config, clock.now())
+  let closed = false
+  const queue: Array<StackEvent> = []
+  let head = 0
+  let busy = false
+
+  const run = (e: StackEffect): void => {
+    switch (e._tag) {
+      case "DeliverFrame":
+        toGuest(e.frame)
+        return
+      case "TcpConnect":
+        return tcp.connect(e.sock, e.to)
+      case "TcpWrite":
+        return tcp.write(e.sock, e.data)
+      case "TcpShutdownWrite":
+        return tcp.shutdownWrite(e.sock)
+      case "TcpSetReading":
+        return tcp.setReading(e.sock, e.reading)
+      case "TcpReset":
+        return tcp.reset(e.sock)
+      case "UdpOpen":
+        return udp.open(e.sock, e.family)
+      case "UdpSend":
+        return udp.send(e.sock, e.to, e.data, e.ttl)
+      case "IcmpOpen":
+        return icmp.open(e.sock, e.family)
+      case "IcmpEchoSend":
+        return icmp.send(e.sock, e.to, e.sequence, e.payload, e.ttl)
+      case "SocketClose":
+        if (!tcp.close(e.sock) && !udp.close(e.sock)) icmp.close(e.sock)
+        return
+      case "SetTimer":
+        return timers.set(e.timer, e.at)
+      case "CancelTimer":
+        return timers.cancel(e.timer)
+      case "Log":
+        logger.log(e.level, e.message)
+        return
+      default:
+        absurd(e)
+    }
+  }
+
+  const drain = (): void => {
+    busy = true
+    try {
+      while (head < queue.length) {
+        const event = queue[head++]!
+        if (state === undefined) break
+        let effects: ReadonlyArray<StackEffect>
+        try {
+          const [next, out] = machine.reduce(state, event)
+          state = next
+          effects = out
+        } catch (err) {
+          logger.log("error", `stack failed on ${event._tag}, event dropped: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`)
+          continue
+        }
+        for (let i = 0; i < effects.length; i++) {
+          const effect = effects[i]!
+          if (onEffect !== undefined) onEffect(effect)
+          try {
+            run(effect)
+          } catch (err) {
+            logger.log("error", `runtime failed on ${effect._tag}: ${err instanceof Error ? err.message : String(err)}`)
+          }
+        }
+      }
+    } finally {
+      queue.length = 0
+      head = 0
+      busy = false
+    }
+  }
+
+  const input: Report = (event) => {
+    if (closed) return
+    queue.push(event)
+    if (!busy) drain()
+  }
+
+  const tcp = deps.tcp(input)
+  const udp = deps.udp(input)
+  const icmp = deps.icmp(input)
+  const timers = deps.timers(input)
+
+  return {
+    fromGuest: (frame) => input({ _tag: "FrameFromGuest", now: clock.now(), frame }),
+    input,
+    shutdown() {
+      if (closed) return
+      // If we are inside a drain (a port reported a fatal guest error), Shutdown is queued
+      // behind the current events and the ports close once the queue is done.
+      input({ _tag: "Shutdown", now: clock.now() })
+      closed = true
+      const finish = (): void => {
+        tcp.closeAll()
+        udp.closeAll()
+        icmp.closeAll()
+        timers.closeAll()
+        state = undefined
+      }
+      if (busy) queueMicrotask(finish)
+      else finish()
+    },
+    get closed() {
+      return closed
+    },
+  }
+}

@@ -1,0 +1,41 @@
+/**
+ * What a guest link is, whatever carries it (unix/TCP stream, UDP datagrams, an embedder's own
+ * transport): connections that deliver frames from a guest and accept frames for it.
+ *
+ * Contract: the link calls `accept` once per guest connection and then `onFrame` per frame (the
+ * frame is only valid during the call) and `onClose` exactly once when the guest goes away or
+ * the listener closes. `send` never throws; it drops frames when the guest is not reading
+ * (the stack's TCP recovers, as from any loss).
+ */
+export interface GuestConnection {
+  /** For logs: `unix:/path#3`, `tcp:127.0.0.1:40000`, `udp:127.0.0.1:5555`. */
+  readonly peer: string
+  send(frame: Uint8Array): void
+  close(): void
+}
+
+export interface GuestHandlers {
+  onFrame(frame: Uint8Array): void
+  onClose(): void
+}
+
+export type AcceptGuest = (conn: GuestConnection) => GuestHandlers
+
+export interface GuestListener {
+  /** Where guests connect, e.g. `unix:/tmp/tslirp.sock`, `tcp:127.0.0.1:5555`. */
+  readonly address: string
+  /** Stop accepting, close every connection (each gets `onClose`), release the address. */
+  close(): Promise<void>
+}
+
+export type LinkSpec =
+  | { readonly _tag: "Unix"; readonly path: string }
+  | { readonly _tag: "TcpListen"; readonly host: string; readonly port: number }
+  | {
+      readonly _tag: "Udp"
+      readonly local: { readonly host: string; readonly port: number }
+      readonly remote: { readonly host: string; readonly port: number }
+    }
+
+/** Frames for the guest queued in user space above this are dropped rather than buffered. */
+export const GUEST_QUEUE_LIMIT_BYTES = 4 * 1024 * 1024

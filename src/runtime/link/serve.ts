@@ -1,0 +1,125 @@
+/**
+ * Serving guests: each guest connection on any link gets its own stack instance (its own
+ * config seed from crypto randomness), its own host sockets and timers. When the guest goes
+ * away the session is shut down (`Shutdown`, then every socket and timer closed) and dropped.
+ *
+ * `serveGuests` is the Effect program the CLI runs: listeners and the pcap file are scoped
+ * resources, released in reverse order when the scope closes (SIGINT/SIGTERM).
+ */
+import { randomInt } from "node:crypto"
+import { Data, Effect, type Scope } from "effect"
+import type { StackConfig } from "../../protocol/stack/config.ts"
+import type { HostDeps, StackSession } from "../host/session.ts"
+import { openSession } from "../host/session.ts"
+import { hostDeps, type HostServices } from "../host/services.ts"
+import { openPcapFile, type PcapWriter } from "../pcap/pcap-writer.ts"
+import type { AcceptGuest, GuestListener, LinkSpec } from "./guest-link.ts"
+import { listenTcp, listenUnix } from "./stream-link.ts"
+import { openUdpLink } from "./udp-link.ts"
+
+export class LinkError extends Data.TaggedError("LinkError")<{ readonly message: string }> {}
+
+export const randomSeed = (): number => randomInt(0, 2 ** 32 - 1)
+
+/** The accept callback: a fresh session per guest, frames mirrored to `pcap` both ways. */
+export const sessionPerGuest = (
+  config: StackConfig,
+  deps: HostDeps,
+  pcap: PcapWriter | undefined,
+  sessions: Set<StackSession>,
+  seed: () => number = randomSeed,
+): AcceptGuest => {
+  return (conn) => {
+    deps.logger.log("info", `guest connected: ${conn.peer}`)
+    const toGuest =
+      pcap === undefined
+        ? (frame: Uint8Array) => conn.send(frame)
+        : (frame: Uint8Array) => {
+            pcap.write(frame)
+            conn.send(frame)
+          }
+    const session = openSession({ ...config, seed: seed() }, deps, toGuest)
+    sessions.add(session)
+    return {
+      onFrame:
+        pcap === undefined
+          ? (frame) => session.fromGuest(frame)
+          : (frame) => {
+              pcap.write(frame)
+              session.fromGuest(frame)
+            },
+      onClose() {
+        sessions.delete(session)
+        session.shutdown()
+        deps.logger.log("info", `guest disconnected: ${conn.peer}`)
+      },
+    }
+  }
+}
+
+export const openLink = (spec: LinkSpec, accept: AcceptGuest, deps: HostDeps): Promise<GuestListener> => {
+  switch (spec._tag) {
+    case "Unix":
+      return listenUnix(spec.path, accept, deps.logger)
+    case "TcpListen":
+      return listenTcp(spec.host, spec.port, accept, deps.logger)
+    case "Udp":
+      return openUdpLink(spec.local, spec.remote, accept, deps.logger)
+  }
+}
+
+export interface ServeOptions {
+  readonly config: StackConfig
+  readonly links: ReadonlyArray<LinkSpec>
+  readonly pcap?: string | undefined
+}
+
+/** Opens every link (and the pcap file); returns the listeners. Everything closes with the scope. */
+export const serveGuests = (
+  options: ServeOptions,
+): Effect.Effect<ReadonlyArray<GuestListener>, LinkError, HostServices | Scope.Scope> =>
+  Effect.gen(function* () {
+    const deps = yield* hostDeps
+    const sessions = new Set<StackSession>()
+    yield* Effect.addFinalizer(() =>
+      Effect.sync(() => {
+        for (const s of sessions) s.shutdown()
+        sessions.clear()
+      }),
+    )
+    const path = options.pcap
+    const pcap =
+      path === undefined
+        ? undefined
+        : yield* Effect.acquireRelease(
+            Effect.try({
+              try: () => openPcapFile(path, deps.logger),
+              catch: (e) => new LinkError({ message: `cannot open pcap file ${path}: ${e instanceof Error ? e.message : String(e)}` }),
+            }),
+            (w) => Effect.sync(() => w.close()),
+          )
+    const accept = sessionPerGuest(options.config, deps, pcap, sessions)
+    const listeners: Array<GuestListener> = []
+    for (const spec of options.links) {
+      const listener = yield* Effect.acquireRelease(
+        Effect.tryPromise({
+          try: () => openLink(spec, accept, deps),
+          catch: (e) => new LinkError({ message: `cannot open ${describeSpec(spec)}: ${e instanceof Error ? e.message : String(e)}` }),
+        }),
+        (l) => Effect.promise(() => l.close()),
+      )
+      listeners.push(listener)
+    }
+    return listeners
+  })
+
+export const describeSpec = (spec: LinkSpec): string => {
+  switch (spec._tag) {
+    case "Unix":
+      return `unix:${spec.path}`
+    case "TcpListen":
+      return `tcp:${spec.host}:${spec.port}`
+    case "Udp":
+      return `udp:${spec.local.host}:${spec.local.port}->${spec.remote.host}:${spec.remote.port}`
+  }
+}

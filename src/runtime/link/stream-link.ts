@@ -1,0 +1,134 @@
+/**
+ * Guest links over a stream socket with QEMU's length-prefixed framing: a unix socket
+ * (`-netdev stream,server=off,addr.type=unix,addr.path=P`) or a TCP listener
+ * (`-netdev stream,server=off,addr.type=inet,...` and the older `-netdev socket,connect=`).
+ *
+ * Hot path: frames read are decoded in place and handed to the guest's handlers
+ * synchronously; frames for the guest written during one event-loop turn are corked and go
+ * out as one `writev` on the next tick.
+ * A stale unix socket file is replaced; the file is removed when the listener closes.
+ */
+import { lstatSync, unlinkSync } from "node:fs"
+import { createServer, type Server, type Socket } from "node:net"
+import type { Logger } from "../host/ports.ts"
+import { type AcceptGuest, type GuestConnection, type GuestListener, GUEST_QUEUE_LIMIT_BYTES } from "./guest-link.ts"
+import { lengthPrefix, StreamDecoder } from "./stream-framing.ts"
+
+const serveConnection = (socket: Socket, peer: string, accept: AcceptGuest, logger: Logger): GuestConnection => {
+  let corked = false
+  let dropped = 0
+  const uncork = (): void => {
+    corked = false
+    socket.uncork()
+  }
+  const conn: GuestConnection = {
+    peer,
+    send(frame) {
+      if (socket.destroyed || socket.writableEnded) return
+      if (socket.writableLength > GUEST_QUEUE_LIMIT_BYTES) {
+        if (dropped++ === 0) logger.log("debug", `guest ${peer} is not reading: dropping frames`)
+        return
+      }
+      dropped = 0
+      if (!corked) {
+        corked = true
+        socket.cork()
+        process.nextTick(uncork)
+      }
+      socket.write(lengthPrefix(frame.length))
+      socket.write(frame)
+    },
+    close() {
+      socket.destroy()
+    },
+  }
+  const handlers = accept(conn)
+  const decoder = new StreamDecoder()
+  const onFrame = (frame: Uint8Array): void => handlers.onFrame(frame)
+  socket.on("data", (chunk: Buffer) => {
+    const problem = decoder.push(chunk, onFrame)
+    if (problem !== undefined) {
+      logger.log("warn", `guest ${peer}: ${problem}; dropping the connection`)
+      socket.destroy()
+    }
+  })
+  socket.on("error", (err: NodeJS.ErrnoException) => logger.log("debug", `guest ${peer}: ${err.code ?? err.message}`))
+  socket.on("close", () => handlers.onClose())
+  return conn
+}
+
+const removeStaleSocket = (path: string): void => {
+  try {
+    if (lstatSync(path).isSocket()) unlinkSync(path)
+  } catch {
+    // Does not exist: nothing to remove. Anything else (a regular file) makes listen fail clearly.
+  }
+}
+
+const listenServer = (server: Server, listen: (cb: () => void) => void): Promise<void> =>
+  new Promise((resolve, reject) => {
+    const onError = (err: Error): void => reject(err)
+    server.once("error", onError)
+    listen(() => {
+      server.off("error", onError)
+      resolve()
+    })
+  })
+
+const startServer = async (
+  kind: "unix" | "tcp",
+  listen: (server: Server, cb: () => void) => void,
+  describe: (server: Server) => string,
+  accept: AcceptGuest,
+  logger: Logger,
+  cleanup: () => void,
+): Promise<GuestListener> => {
+  const sockets = new Set<Socket>()
+  let next = 0
+  const server = createServer({ noDelay: true }, (socket) => {
+    const peer = kind === "unix" ? `${address}#${++next}` : `tcp:${socket.remoteAddress}:${socket.remotePort}`
+    sockets.add(socket)
+    socket.on("close", () => sockets.delete(socket))
+    serveConnection(socket, peer, accept, logger)
+  })
+  await listenServer(server, (cb) => listen(server, cb))
+  const address = describe(server)
+  server.on("error", (err) => logger.log("error", `listener ${address}: ${err.message}`))
+  return {
+    address,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => {
+          cleanup()
+          resolve()
+        })
+        for (const s of sockets) s.destroy()
+      }),
+  }
+}
+
+export const listenUnix = (path: string, accept: AcceptGuest, logger: Logger): Promise<GuestListener> => {
+  removeStaleSocket(path)
+  return startServer(
+    "unix",
+    (server, cb) => server.listen(path, cb),
+    () => `unix:${path}`,
+    accept,
+    logger,
+    () => removeStaleSocket(path),
+  )
+}
+
+export const listenTcp = (host: string, port: number, accept: AcceptGuest, logger: Logger): Promise<GuestListener> =>
+  startServer(
+    "tcp",
+    (server, cb) => server.listen({ host, port, exclusive: true }, cb),
+    (server) => {
+      const a = server.address()
+      if (a === null || typeof a === "string") return `tcp:${host}:${port}`
+      return a.family === "IPv6" ? `tcp:[${a.address}]:${a.port}` : `tcp:${a.address}:${a.port}`
+    },
+    accept,
+    logger,
+    () => undefined,
+  )

@@ -1,0 +1,61 @@
+/**
+ * Guest link over UDP datagrams, one Ethernet frame each (QEMU
+ * `-netdev dgram,id=n,local.type=inet,local.host=H,local.port=P,remote.type=inet,...`).
+ * We bind `local` and send to `remote` (QEMU's local address). There is no connection: one
+ * guest, one stack, from start to close. Datagrams from any other address are dropped (debug
+ * log), so a stray sender cannot inject frames.
+ */
+import { createSocket } from "node:dgram"
+import { isIPv6 } from "node:net"
+import type { Logger } from "../host/ports.ts"
+import type { AcceptGuest, GuestListener } from "./guest-link.ts"
+import { MAX_FRAME_LENGTH } from "./stream-framing.ts"
+
+export interface UdpAddress {
+  readonly host: string
+  readonly port: number
+}
+
+const show = (a: UdpAddress): string => (isIPv6(a.host) ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`)
+
+export const openUdpLink = (local: UdpAddress, remote: UdpAddress, accept: AcceptGuest, logger: Logger): Promise<GuestListener> =>
+  new Promise((resolve, reject) => {
+    const socket = createSocket({ type: isIPv6(local.host) ? "udp6" : "udp4" })
+    let closed = false
+    const onBindError = (err: Error): void => reject(err)
+    socket.once("error", onBindError)
+    socket.bind({ address: local.host, port: local.port, exclusive: true }, () => {
+      socket.off("error", onBindError)
+      const bound = socket.address()
+      const address = `udp:${show({ host: bound.address, port: bound.port })}->${show(remote)}`
+      const handlers = accept({
+        peer: `udp:${show(remote)}`,
+        send(frame) {
+          if (!closed) socket.send(frame, remote.port, remote.host)
+        },
+        close() {
+          // The UDP link has no per-guest connection to drop; closing is the listener's job.
+        },
+      })
+      socket.on("message", (frame, rinfo) => {
+        if (rinfo.port !== remote.port || rinfo.address !== remote.host) {
+          logger.log("debug", `udp link: dropping a datagram from ${rinfo.address}:${rinfo.port}, not the guest`)
+          return
+        }
+        if (frame.length === 0 || frame.length > MAX_FRAME_LENGTH) return
+        handlers.onFrame(frame)
+      })
+      // ECONNREFUSED etc. when QEMU is not (yet) listening: the guest is just not there.
+      socket.on("error", (err: NodeJS.ErrnoException) => logger.log("debug", `udp link: ${err.code ?? err.message}`))
+      resolve({
+        address,
+        close: () =>
+          new Promise<void>((done) => {
+            if (closed) return done()
+            closed = true
+            handlers.onClose()
+            socket.close(() => done())
+          }),
+      })
+    })
+  })

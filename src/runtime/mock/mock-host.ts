@@ -1,0 +1,450 @@
+/**
+ * The mocked host: scripted remote hosts and virtual time, behind the same ports as the Node
+ * runtime, so integration tests drive real stack instances through the real interpreter.
+ *
+ * Contract:
+ * - Nothing happens on its own: time moves only in `advance`/`advanceTo`/`settle`, which run
+ *   due work (timers, replies of scripted hosts, connection events) in deadline order, and
+ *   every event carries the virtual instant it was due.
+ * - Whatever the stack asks the host to do takes effect `latencyMs` later (default 0: at the
+ *   next `settle`, which `MockGuest.send` runs for you).
+ * - Datagrams to unscripted endpoints vanish (recorded in `udpSent`), like a silent internet;
+ *   `refuseUdp` makes an endpoint answer with a port unreachable. TCP connects to unscripted
+ *   endpoints are refused (ECONNREFUSED). Echoes to unscripted addresses get no reply.
+ * - Every frame the stack delivers to a guest is recorded with its instant.
+ */
+import type { HostEndpoint, IpFamily } from "../../effects/address.ts"
+import type { StackEffect } from "../../effects/effect.ts"
+import type { HostUnreachableReason, StackEvent } from "../../effects/event.ts"
+import type { SocketId, TimerId } from "../../effects/ids.ts"
+import type { Instant } from "../../effects/instant.ts"
+import type { LogLevel } from "../../effects/log.ts"
+import { defaultConfig, type StackConfig } from "../../protocol/stack/config.ts"
+import type { Clock, IcmpPort, Logger, Report, TcpPort, TimerPort, UdpPort } from "../host/ports.ts"
+import { type HostDeps, openSession, type StackMachine, type StackSession } from "../host/session.ts"
+import { answerDns } from "./dns-responder.ts"
+import { type VirtualTask, VirtualScheduler } from "./virtual-time.ts"
+
+/** What a scripted UDP host can do in answer to a datagram. */
+export interface UdpReplyContext {
+  readonly now: Instant
+  /** Send a datagram back (from the scripted endpoint unless `from` says otherwise), after `delayMs`. */
+  reply(data: Uint8Array, options?: { readonly from?: HostEndpoint; readonly delayMs?: number }): void
+}
+export type UdpScript = (data: Uint8Array, from: HostEndpoint, ctx: UdpReplyContext) => void
+
+/** The remote end of a TCP connection the stack opened, as a scripted host sees it. */
+export interface MockTcpPeer {
+  /** The stack's host-side socket address (a made-up ephemeral port on 127.0.0.1). */
+  readonly from: HostEndpoint
+  readonly to: HostEndpoint
+  /** Bytes received from the stack, in order. */
+  received(): Uint8Array
+  /** The stack half-closed (TcpShutdownWrite), closed (SocketClose) or reset (TcpReset). */
+  readonly eof: boolean
+  readonly closed: boolean
+  readonly wasReset: boolean
+  write(data: Uint8Array): void
+  end(): void
+  reset(): void
+  onData: ((data: Uint8Array) => void) | undefined
+  onEnd: (() => void) | undefined
+}
+export type TcpScript = (peer: MockTcpPeer) => void
+
+export interface MockHostOptions {
+  /** Delay between an action and its answer (default 0). */
+  readonly latencyMs?: number
+  /** Virtual instant at creation (default 0). */
+  readonly start?: number
+}
+
+export interface SentDatagram {
+  readonly at: Instant
+  readonly sock: SocketId
+  readonly from: HostEndpoint
+  readonly to: HostEndpoint
+  readonly data: Uint8Array
+  readonly ttl: number | undefined
+}
+
+export interface MockGuest {
+  /** A frame from the guest, then `settle()`. */
+  send(frame: Uint8Array): void
+  /** Any event (its `now` is replaced by the host's), then `settle()`. */
+  input(event: StackEvent): void
+  /** Frames the stack delivered to this guest, with the instant. */
+  readonly frames: ReadonlyArray<{ readonly at: Instant; readonly frame: Uint8Array }>
+  /** The frames delivered since the last `take`, oldest first. */
+  take(): Array<Uint8Array>
+  /** Every effect the stack returned, in order. */
+  readonly effects: ReadonlyArray<StackEffect>
+  /** The stack's `Log` effects and runtime messages. */
+  readonly logs: ReadonlyArray<{ readonly level: LogLevel; readonly message: string }>
+  shutdown(): void
+  readonly session: StackSession
+}
+
+export interface MockHost {
+  readonly now: Instant
+  readonly clock: Clock
+  advance(ms: number): void
+  advanceTo(at: number): void
+  /** Run everything due now. */
+  settle(): void
+  nextDeadline(): Instant | undefined
+
+  udpResponder(endpoint: { readonly address: string; readonly port: number }, script: UdpScript): void
+  udpEcho(address: string, port: number): void
+  dnsResponder(address: string, port: number, records: Readonly<Record<string, string>>): void
+  refuseUdp(address: string, port: number): void
+  tcpListener(endpoint: { readonly address: string; readonly port: number }, script: TcpScript): void
+  icmpResponder(address: string, ttl?: number): void
+  icmpUnreachable(address: string, reason: HostUnreachableReason): void
+  /** Make `IcmpOpen` fail, as a host with `ping_group_range` "1 0" does. */
+  denyPing(code?: string): void
+
+  readonly udpSent: ReadonlyArray<SentDatagram>
+  readonly tcpPeers: ReadonlyArray<MockTcpPeer>
+
+  /** Port factories and clock, for `openSession` or the Effect layer. */
+  deps(logger: Logger): HostDeps
+  /** A stack instance attached to this host; `config` overrides the defaults (seed 1). */
+  attach(config?: Partial<StackConfig>, options?: { readonly machine?: StackMachine<unknown> }): MockGuest
+}
+
+const key = (address: string, port: number): string => `${address}|${port}`
+
+export const createMockHost = (options: MockHostOptions = {}): MockHost => {
+  const latency = options.latencyMs ?? 0
+  const time = new VirtualScheduler(options.start ?? 0)
+  const clock: Clock = { now: () => time.now }
+  const later = (run: () => void, delay = latency): VirtualTask => time.schedule(time.now + delay, run)
+
+  const udpScripts = new Map<string, UdpScript>()
+  const refused = new Set<string>()
+  const tcpScripts = new Map<string, TcpScript>()
+  const icmpHosts = new Map<string, number>()
+  const icmpErrors = new Map<string, HostUnreachableReason>()
+  let pingDenied: string | undefined
+  const udpSent: Array<SentDatagram> = []
+  const tcpPeers: Array<MockTcpPeer> = []
+  let nextEphemeral = 40000
+
+  const udpPort = (report: Report): UdpPort => {
+    const socks = new Map<SocketId, HostEndpoint>()
+    let open = true
+    const emit = (event: () => StackEvent, delay = latency): void => {
+      later(() => {
+        if (open) report(event())
+      }, delay)
+    }
+    return {
+      open(sock, family: IpFamily) {
+        socks.set(sock, { family, address: family === 6 ? "::1" : "127.0.0.1", port: nextEphemeral++ })
+      },
+      send(sock, to, data, ttl) {
+        const from = socks.get(sock)
+        if (from === undefined) return
+        const copy = data.slice()
+        udpSent.push({ at: time.now, sock, from, to, data: copy, ttl })
+        const k = key(to.address, to.port)
+        if (refused.has(k)) {
+          emit(() => ({ _tag: "HostUnreachable", now: time.now, sock, to, reason: "port" }))
+          return
+        }
+        const script = udpScripts.get(k)
+        if (script === undefined) return
+        later(() => {
+          if (!open || !socks.has(sock)) return
+          script(copy, from, {
+            now: time.now,
+            reply(answer, o) {
+              const src = o?.from ?? to
+              const bytes = answer.slice()
+              emit(() => ({ _tag: "HostUdpDatagram", now: time.now, sock, from: src, data: bytes }), o?.delayMs ?? latency)
+            },
+          })
+        })
+      },
+      close: (sock) => socks.delete(sock),
+      closeAll() {
+        open = false
+        socks.clear()
+      },
+    }
+  }
+
+  const icmpPort = (report: Report): IcmpPort => {
+    const socks = new Set<SocketId>()
+    let open = true
+    const emit = (event: () => StackEvent): void => {
+      later(() => {
+        if (open) report(event())
+      })
+    }
+    return {
+      open(sock) {
+        if (pingDenied !== undefined) {
+          const code = pingDenied
+          emit(() => ({ _tag: "HostSocketError", now: time.now, sock, code }))
+          return
+        }
+        socks.add(sock)
+      },
+      send(sock, to, sequence, payload, ttl) {
+        if (!socks.has(sock)) return
+        const reason = icmpErrors.get(to)
+        if (reason !== undefined || (ttl !== undefined && ttl <= 1 && icmpHosts.has(to))) {
+          const why = reason ?? "ttl-exceeded"
+          emit(() => ({ _tag: "HostUnreachable", now: time.now, sock, to: { family: 4, address: to, port: 0 }, reason: why }))
+          return
+        }
+        const replyTtl = icmpHosts.get(to)
+        if (replyTtl === undefined) return
+        const copy = payload.slice()
+        emit(() => ({ _tag: "HostIcmpEchoReply", now: time.now, sock, from: to, sequence, payload: copy, ttl: replyTtl }))
+      },
+      close: (sock) => socks.delete(sock),
+      closeAll() {
+        open = false
+        socks.clear()
+      },
+    }
+  }
+
+  const tcpPort = (report: Report): TcpPort => {
+    interface Conn {
+      readonly peer: MockTcpPeer & { eof: boolean; closed: boolean; wasReset: boolean }
+      reading: boolean
+      readonly toStack: Array<StackEvent>
+      connected: boolean
+    }
+    const conns = new Map<SocketId, Conn>()
+    let open = true
+    const emit = (event: () => StackEvent, delay = latency): void => {
+      later(() => {
+        if (open) report(event())
+      }, delay)
+    }
+    const deliver = (sock: SocketId, c: Conn, event: StackEvent): void => {
+      if (c.reading && c.toStack.length === 0) report(event)
+      else c.toStack.push(event)
+    }
+    return {
+      connect(sock, to) {
+        const script = tcpScripts.get(key(to.address, to.port))
+        if (script === undefined) {
+          emit(() => ({ _tag: "HostSocketError", now: time.now, sock, code: "ECONNREFUSED" }))
+          emit(() => ({ _tag: "HostSocketClosed", now: time.now, sock }))
+          return
+        }
+        const chunks: Array<Uint8Array> = []
+        let c: Conn
+        const peer = {
+          from: { family: to.family, address: "127.0.0.1", port: nextEphemeral++ },
+          to,
+          eof: false,
+          closed: false,
+          wasReset: false,
+          onData: undefined as ((data: Uint8Array) => void) | undefined,
+          onEnd: undefined as (() => void) | undefined,
+          received() {
+            const out = new Uint8Array(chunks.reduce((n, x) => n + x.length, 0))
+            let o = 0
+            for (const x of chunks) {
+              out.set(x, o)
+              o += x.length
+            }
+            return out
+          },
+          write(data: Uint8Array) {
+            const bytes = data.slice()
+            later(() => {
+              if (open && conns.get(sock) === c && !peer.closed) deliver(sock, c, { _tag: "HostTcpData", now: time.now, sock, data: bytes })
+            })
+          },
+          end() {
+            later(() => {
+              if (open && conns.get(sock) === c && !peer.closed) deliver(sock, c, { _tag: "HostTcpEof", now: time.now, sock })
+            })
+          },
+          reset() {
+            later(() => {
+              if (!open || conns.get(sock) !== c) return
+              conns.delete(sock)
+              peer.closed = true
+              report({ _tag: "HostSocketError", now: time.now, sock, code: "ECONNRESET" })
+              report({ _tag: "HostSocketClosed", now: time.now, sock })
+            })
+          },
+          _chunks: chunks,
+        }
+        c = { peer, reading: true, toStack: [], connected: false }
+        conns.set(sock, c)
+        tcpPeers.push(peer)
+        later(() => {
+          if (!open || conns.get(sock) !== c) return
+          c.connected = true
+          report({ _tag: "HostTcpConnected", now: time.now, sock })
+          script(peer)
+        })
+      },
+      write(sock, data) {
+        const c = conns.get(sock)
+        if (c === undefined || c.peer.eof) return
+        const bytes = data.slice()
+        emit(() => ({ _tag: "HostTcpWritten", now: time.now, sock, bytes: bytes.length }), 0)
+        later(() => {
+          if (c.peer.wasReset) return
+          ;(c.peer as unknown as { _chunks: Array<Uint8Array> })._chunks.push(bytes)
+          c.peer.onData?.(bytes)
+        })
+      },
+      shutdownWrite(sock) {
+        const c = conns.get(sock)
+        if (c === undefined || c.peer.eof) return
+        later(() => {
+          c.peer.eof = true
+          c.peer.onEnd?.()
+        })
+      },
+      setReading(sock, reading) {
+        const c = conns.get(sock)
+        if (c === undefined) return
+        c.reading = reading
+        if (reading) {
+          later(() => {
+            while (c.reading && c.toStack.length > 0 && open) report(c.toStack.shift()!)
+          }, 0)
+        }
+      },
+      reset(sock) {
+        const c = conns.get(sock)
+        if (c === undefined) return
+        conns.delete(sock)
+        c.peer.wasReset = true
+        c.peer.closed = true
+        emit(() => ({ _tag: "HostSocketClosed", now: time.now, sock }), 0)
+      },
+      close(sock) {
+        const c = conns.get(sock)
+        if (c === undefined) return false
+        conns.delete(sock)
+        later(() => {
+          c.peer.eof = true
+          c.peer.closed = true
+          c.peer.onEnd?.()
+        })
+        emit(() => ({ _tag: "HostSocketClosed", now: time.now, sock }))
+        return true
+      },
+      closeAll() {
+        open = false
+        for (const c of conns.values()) c.peer.closed = true
+        conns.clear()
+      },
+    }
+  }
+
+  const timerPort = (report: Report): TimerPort => {
+    const armed = new Map<TimerId, VirtualTask>()
+    return {
+      set(timer, at) {
+        const old = armed.get(timer)
+        if (old !== undefined) time.cancel(old)
+        const task = time.schedule(at, () => {
+          armed.delete(timer)
+          report({ _tag: "TimerFired", now: time.now, timer })
+        })
+        armed.set(timer, task)
+      },
+      cancel(timer) {
+        const old = armed.get(timer)
+        if (old === undefined) return
+        time.cancel(old)
+        armed.delete(timer)
+      },
+      closeAll() {
+        for (const t of armed.values()) time.cancel(t)
+        armed.clear()
+      },
+    }
+  }
+
+  const deps = (logger: Logger): HostDeps => ({ clock, logger, tcp: tcpPort, udp: udpPort, icmp: icmpPort, timers: timerPort })
+
+  const host: MockHost = {
+    get now() {
+      return time.now
+    },
+    clock,
+    advance: (ms) => time.advanceTo(time.now + ms),
+    advanceTo: (at) => time.advanceTo(at),
+    settle: () => time.advanceTo(time.now),
+    nextDeadline: () => time.nextDeadline(),
+
+    udpResponder: (e, script) => void udpScripts.set(key(e.address, e.port), script),
+    udpEcho: (address, port) => host.udpResponder({ address, port }, (data, _from, ctx) => ctx.reply(data)),
+    dnsResponder(address, port, records) {
+      const table = new Map(Object.entries(records).map(([k, v]) => [k.toLowerCase(), v]))
+      host.udpResponder({ address, port }, (data, _from, ctx) => {
+        const answer = answerDns(data, table)
+        if (answer !== undefined) ctx.reply(answer)
+      })
+    },
+    refuseUdp: (address, port) => void refused.add(key(address, port)),
+    tcpListener: (e, script) => void tcpScripts.set(key(e.address, e.port), script),
+    icmpResponder: (address, ttl = 64) => void icmpHosts.set(address, ttl),
+    icmpUnreachable: (address, reason) => void icmpErrors.set(address, reason),
+    denyPing: (code = "EACCES") => {
+      pingDenied = code
+    },
+
+    udpSent,
+    tcpPeers,
+    deps,
+
+    attach(config = {}, attachOptions = {}) {
+      const frames: Array<{ at: Instant; frame: Uint8Array }> = []
+      const effects: Array<StackEffect> = []
+      const logs: Array<{ level: LogLevel; message: string }> = []
+      const logger: Logger = { enabled: () => true, log: (level, message) => void logs.push({ level, message }) }
+      let taken = 0
+      const sessionOptions =
+        attachOptions.machine === undefined
+          ? { onEffect: (e: StackEffect) => void effects.push(e) }
+          : { onEffect: (e: StackEffect) => void effects.push(e), machine: attachOptions.machine }
+      const session = openSession(
+        { ...defaultConfig, ...config },
+        deps(logger),
+        (frame) => void frames.push({ at: time.now, frame: frame.slice() }),
+        sessionOptions,
+      )
+      return {
+        send(frame) {
+          session.fromGuest(frame)
+          host.settle()
+        },
+        input(event) {
+          session.input({ ...event, now: time.now })
+          host.settle()
+        },
+        frames,
+        take() {
+          const out = frames.slice(taken).map((f) => f.frame)
+          taken = frames.length
+          return out
+        },
+        effects,
+        logs,
+        shutdown() {
+          session.shutdown()
+          host.settle()
+        },
+        session,
+      }
+    },
+  }
+  return host
+}

@@ -1,0 +1,35 @@
+/**
+ * Real timers for one stack. A timer reports `TimerFired` once per arming, with the clock's
+ * `now` at firing (which may be slightly after `at`). Timers are unref'd: a guest link, not a
+ * pending retransmission, is what keeps the process alive.
+ */
+import type { TimerId } from "../../effects/ids.ts"
+import type { Clock, Report, TimerPort } from "../host/ports.ts"
+
+export const nodeTimers =
+  (clock: Clock) =>
+  (report: Report): TimerPort => {
+    const armed = new Map<TimerId, NodeJS.Timeout>()
+    return {
+      set(timer, at) {
+        const old = armed.get(timer)
+        if (old !== undefined) clearTimeout(old)
+        const handle = setTimeout(() => {
+          armed.delete(timer)
+          report({ _tag: "TimerFired", now: clock.now(), timer })
+        }, Math.max(0, at - clock.now()))
+        handle.unref()
+        armed.set(timer, handle)
+      },
+      cancel(timer) {
+        const old = armed.get(timer)
+        if (old === undefined) return
+        clearTimeout(old)
+        armed.delete(timer)
+      },
+      closeAll() {
+        for (const h of armed.values()) clearTimeout(h)
+        armed.clear()
+      },
+    }
+  }

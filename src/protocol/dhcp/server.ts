@@ -300,7 +300,9 @@ const onRequest = (state: DhcpServerState, config: StackConfig, now: Instant, ms
   return grant(state, config, now, msg, mac, ip, DHCPACK)
 }
 
-const onRelease = (state: DhcpServerState, now: Instant, msg: DhcpMessage, mac: string): Result => {
+const onRelease = (state: DhcpServerState, config: StackConfig, now: Instant, msg: DhcpMessage, mac: string): Result => {
+  const serverId = msg.opts.serverId
+  if (serverId !== undefined && serverId !== config.host) return drop(state, `RELEASE from ${mac} for server ${formatIpv4(serverId)}`)
   const own = state.leases.get(mac)
   if (own === undefined || own.ip !== msg.ciaddr) return drop(state, `RELEASE of ${formatIpv4(msg.ciaddr)} by ${mac}, which does not hold it`)
   // RFC 2131 §3.1 step 6 / §4.3.4: keep the record so the same client gets the address back.
@@ -354,7 +356,7 @@ export const dhcpInput = (
     case DHCPREQUEST:
       return onRequest(state, config, now, msg, mac)
     case DHCPRELEASE:
-      return onRelease(state, now, msg, mac)
+      return onRelease(state, config, now, msg, mac)
     case DHCPDECLINE:
       return onDecline(state, now, msg, mac)
     case DHCPINFORM:

@@ -57,18 +57,27 @@ ip netns exec "$ns_s" dnsmasq --no-daemon --conf-file=/dev/null --no-resolv --no
 dnsmasq_pid=$!
 sleep 1
 
-# busybox udhcpc: DISCOVER, REQUEST (selecting), then RELEASE on exit (-R), which needs the
-# address configured (its script does only that), so it is removed again afterwards.
-cat >"$tmp/udhcpc.sh" <<'EOS'
+# busybox udhcpc: DISCOVER, REQUEST (selecting), then RELEASE on SIGUSR2. The release is sent
+# from the leased address, so its script configures that (and nothing else) and flags the
+# binding; the address is removed again afterwards.
+cat >"$tmp/udhcpc.sh" <<EOS
 #!/bin/sh
-[ "$1" = bound ] && ip addr add "$ip/24" dev "$interface"
+[ "\$1" = bound ] && ip addr add "\$ip/24" dev "\$interface" && touch "$tmp/udhcpc.bound"
 exit 0
 EOS
 chmod +x "$tmp/udhcpc.sh"
-ip netns exec "$ns_c" busybox udhcpc -i veth-c -f -q -n -R -t 5 -s "$tmp/udhcpc.sh" -O search -O mtu -x hostname:golden
+ip netns exec "$ns_c" busybox udhcpc -i veth-c -f -n -t 5 -s "$tmp/udhcpc.sh" -O search -O mtu -x hostname:golden &
+udhcpc_pid=$!
+i=0
+until [ -f "$tmp/udhcpc.bound" ]; do
+  i=$((i + 1)); [ $i -gt 150 ] && { echo "capture.sh: udhcpc got no lease" >&2; exit 1; }; sleep 0.1
+done
+kill -USR2 "$udhcpc_pid"; sleep 0.5; kill "$udhcpc_pid"; wait "$udhcpc_pid" || true
 ip -n "$ns_c" addr flush dev veth-c
 
 # ISC dhclient: a full exchange, then a second run from its lease file (INIT-REBOOT), then release.
+sleep 0.5
+boundary=$(date +%s.%N)
 ip netns exec "$ns_c" dhclient -1 -sf /bin/true -lf "$tmp/dhclient.leases" -pf "$tmp/dhclient.pid" veth-c
 kill "$(cat "$tmp/dhclient.pid")" 2>/dev/null || true
 sleep 0.5
@@ -81,18 +90,19 @@ ip netns exec "$ns_c" busybox nslookup golden.test 10.77.0.1 >/dev/null || true
 sleep 1
 kill "$tshark_pid"; wait "$tshark_pid" 2>/dev/null || true; tshark_pid=""
 
-# One file per message. The client that sent (or was answered) is told apart by the xid.
+# One file per message, numbered per client in capture order; messages before `boundary`
+# belong to udhcpc, later ones to dhclient.
 rm -f "$here"/*.hex "$dns_out"/*.hex
 mkdir -p "$dns_out"
-n=0
-tshark -r "$tmp/cap.pcap" -Y dhcp -T fields -E separator=' ' -e dhcp.id -e dhcp.option.dhcp -e udp.payload 2>/dev/null | while read -r xid type hex; do
-  n=$((n + 1))
-  case "$type" in 1) t=discover ;; 2) t=offer ;; 3) t=request ;; 4) t=decline ;; 5) t=ack ;; 6) t=nak ;; 7) t=release ;; 8) t=inform ;; *) t=bootp ;; esac
-  # The first xid belongs to udhcpc; later ones to dhclient.
-  first=$(tshark -r "$tmp/cap.pcap" -Y dhcp -T fields -e dhcp.id 2>/dev/null | head -1)
-  [ "$xid" = "$first" ] && who=udhcpc || who=dhclient
-  printf '%s\n' "$hex" >"$here/$(printf '%s-%02d-%s' "$who" "$n" "$t").hex"
-done
+tshark -r "$tmp/cap.pcap" -Y dhcp -T fields -E separator=' ' -e frame.time_epoch -e dhcp.option.dhcp -e udp.payload 2>/dev/null |
+  awk -v b="$boundary" -v dir="$here" '{
+    who = ($1 < b) ? "udhcpc" : "dhclient"
+    split("discover offer request decline ack nak release inform", names, " ")
+    t = ($2 in names) ? names[$2] : "bootp"
+    f = sprintf("%s/%s-%02d-%s.hex", dir, who, ++n[who], t)
+    print $3 > f
+    close(f)
+  }'
 n=0
 tshark -r "$tmp/cap.pcap" -Y dns -T fields -E separator=' ' -e dns.flags.response -e dns.qry.type -e udp.payload 2>/dev/null | while read -r resp qtype hex; do
   n=$((n + 1))

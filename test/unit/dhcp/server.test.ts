@@ -241,6 +241,13 @@ describe("RELEASE, DECLINE, INFORM", () => {
     expect(bind(r.state, MAC_C, tiny).replies[0]!.yiaddr).toBe(ipv4(10, 0, 2, 13))
   })
 
+  it("RELEASE naming another server changes nothing", () => {
+    const s = bind().state
+    const r = step(s, clientMsg(DHCPRELEASE, { ciaddr: IP15, serverId: ipv4(10, 0, 2, 99) }))
+    expect(r.state).toBe(s)
+    expect(r.logs.map((l) => l.level)).toEqual(["debug"])
+  })
+
   it("RELEASE of an address the MAC does not hold changes nothing", () => {
     const s = bind().state
     const r = step(s, clientMsg(DHCPRELEASE, { mac: MAC_B, ciaddr: IP15 }), { mac: MAC_B })

@@ -29,6 +29,8 @@ export const ARP_PENDING_MAX_BYTES = 256 * 1024
 export interface PendingResolution {
   readonly frames: ReadonlyArray<Uint8Array>
   readonly bytes: number
+  /** When the queue is dropped; a timer firing earlier is a stale one from a previous queue. */
+  readonly deadline: Instant
 }
 
 export interface NeighborState {
@@ -128,6 +130,7 @@ export const sendIpv4Frame = (
   pending.set(dstIp, {
     frames: waiting === undefined ? [frame] : [...waiting.frames, frame],
     bytes: (waiting?.bytes ?? 0) + frame.length,
+    deadline: waiting?.deadline ?? addMillis(now, ARP_PENDING_TIMEOUT_MS),
   })
   const next: NeighborState = { ...s, pending, pendingBytes: s.pendingBytes + frame.length }
   if (waiting !== undefined) return [next, []]
@@ -142,9 +145,9 @@ export const sendIpv4Frame = (
 }
 
 /** The 1 s resolution deadline for `ip` passed: drop what waits for it. */
-export const arpTimeout = (s: NeighborState, ip: Ipv4): Result => {
+export const arpTimeout = (s: NeighborState, ip: Ipv4, now: Instant): Result => {
   const waiting = s.pending.get(ip)
-  if (waiting === undefined) return [s, []]
+  if (waiting === undefined || now < waiting.deadline) return [s, []]
   const pending = new Map(s.pending)
   pending.delete(ip)
   return [

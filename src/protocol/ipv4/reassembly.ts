@@ -40,6 +40,8 @@ interface PartialDatagram {
   readonly first: Ipv4View | undefined
   readonly tos: number
   readonly ttl: number
+  /** The 30 s deadline; a timer firing before it is a stale one from an earlier datagram. */
+  readonly expires: Instant
 }
 
 export interface ReassemblyState {
@@ -114,6 +116,7 @@ export const addFragment = (s: ReassemblyState, now: Instant, ip: Ipv4View): Rea
     first,
     tos: first?.tos ?? ip.tos,
     ttl: first?.ttl ?? ip.ttl,
+    expires: existing?.expires ?? addMillis(now, REASS_TIMEOUT_MS),
   }
   const datagrams = new Map(s.datagrams)
   datagrams.set(key, d)
@@ -150,6 +153,9 @@ export const addFragment = (s: ReassemblyState, now: Instant, ip: Ipv4View): Rea
   return [done, out, [...armed.filter((e) => e._tag !== "SetTimer"), ...fx]]
 }
 
-/** The 30 s timer for a datagram fired. */
-export const reassemblyTimeout = (s: ReassemblyState, key: string): ReassemblyResult =>
-  s.datagrams.has(key) ? without(s, key, `incomplete after ${REASS_TIMEOUT_MS / 1000} s`) : [s, undefined, []]
+/** The 30 s timer for a datagram fired (ignored when it belongs to an earlier datagram with the same key). */
+export const reassemblyTimeout = (s: ReassemblyState, key: string, now: Instant): ReassemblyResult => {
+  const d = s.datagrams.get(key)
+  if (d === undefined || now < d.expires) return [s, undefined, []]
+  return without(s, key, `incomplete after ${REASS_TIMEOUT_MS / 1000} s`)
+}

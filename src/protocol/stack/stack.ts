@@ -240,11 +240,11 @@ const timerFired = (s: StackState, now: Instant, timer: TimerId): Result => {
   if (timer.startsWith("arp:")) {
     const ip = Number(timer.slice(4))
     if (!Number.isInteger(ip)) return [s, []]
-    const [neighbors, afx] = arpTimeout(s.neighbors, ip)
+    const [neighbors, afx] = arpTimeout(s.neighbors, ip, now)
     return [{ ...s, neighbors }, afx]
   }
   if (timer.startsWith(REASS_TIMER_PREFIX)) {
-    const [reassembly, , rfx] = reassemblyTimeout(s.reassembly, timer.slice(REASS_TIMER_PREFIX.length))
+    const [reassembly, , rfx] = reassemblyTimeout(s.reassembly, timer.slice(REASS_TIMER_PREFIX.length), now)
     return [{ ...s, reassembly }, rfx]
   }
   return [s, [debug(`timer ${timer} has no owner`)]]

@@ -286,7 +286,7 @@ describe("neighbors: sending IPv4 to the guest", () => {
   it("neighbors: no answer within 1 s -> the queue is dropped with a debug log", () => {
     const [s1] = sendIpv4Frame(emptyNeighbors, ctx, T0, GUEST, ipFrame(), undefined)
     const [s2] = sendIpv4Frame(s1, ctx, T0, GUEST, ipFrame(), undefined)
-    const [s3, fx] = arpTimeout(s2, GUEST)
+    const [s3, fx] = arpTimeout(s2, GUEST, instant(T0 + ARP_PENDING_TIMEOUT_MS))
     expect(tags(fx)).toEqual(["Log"])
     expect(fx[0]!._tag === "Log" && fx[0]!.level).toBe("debug")
     expect(s3.pending.size).toBe(0)
@@ -295,7 +295,7 @@ describe("neighbors: sending IPv4 to the guest", () => {
 
   it("neighbors: after a timeout the next frame sends a fresh request", () => {
     const [s1] = sendIpv4Frame(emptyNeighbors, ctx, T0, GUEST, ipFrame(), undefined)
-    const [s2] = arpTimeout(s1, GUEST)
+    const [s2] = arpTimeout(s1, GUEST, instant(T0 + ARP_PENDING_TIMEOUT_MS))
     const [, fx] = sendIpv4Frame(s2, ctx, instant(T0 + 2000), GUEST, ipFrame(), undefined)
     expect(tags(fx)).toEqual(["DeliverFrame", "SetTimer"])
     expect(fx[1]).toEqual({ _tag: "SetTimer", timer: arpTimerId(GUEST), at: T0 + 3000 })
@@ -303,9 +303,31 @@ describe("neighbors: sending IPv4 to the guest", () => {
 
   it("neighbors: a timer for an address with nothing pending is a no-op", () => {
     const s = withGuest()
-    const [s2, fx] = arpTimeout(s, GUEST)
+    const [s2, fx] = arpTimeout(s, GUEST, instant(T0 + ARP_PENDING_TIMEOUT_MS))
     expect(s2).toBe(s)
     expect(fx).toEqual([])
+  })
+
+  it("neighbors: a timer firing before the queue's 1 s deadline is stale and a no-op", () => {
+    // ids.ts: timers may race with cancellation. Queue A (deadline T0+1 s) is gone; a new queue
+    // for the same address starts at T0+600 ms; A's firing arriving at T0+1 s must not drop it.
+    const [s1] = sendIpv4Frame(emptyNeighbors, ctx, T0, GUEST, ipFrame(), undefined)
+    const [s2] = arpTimeout(s1, GUEST, instant(T0 + ARP_PENDING_TIMEOUT_MS)) // A dropped
+    const [s3, fx3] = sendIpv4Frame(s2, ctx, instant(T0 + 600), GUEST, ipFrame(), undefined)
+    expect(fx3[1]).toEqual({ _tag: "SetTimer", timer: arpTimerId(GUEST), at: T0 + 600 + ARP_PENDING_TIMEOUT_MS })
+    const [s4, fx4] = arpTimeout(s3, GUEST, instant(T0 + ARP_PENDING_TIMEOUT_MS))
+    expect(s4).toBe(s3)
+    expect(fx4).toEqual([])
+    const [s5] = arpTimeout(s3, GUEST, instant(T0 + 600 + ARP_PENDING_TIMEOUT_MS))
+    expect(s5.pending.size).toBe(0)
+  })
+
+  it("neighbors: frames queued later do not extend the 1 s deadline of the first request", () => {
+    const [s1] = sendIpv4Frame(emptyNeighbors, ctx, T0, GUEST, ipFrame(), undefined)
+    const [s2] = sendIpv4Frame(s1, ctx, instant(T0 + 900), GUEST, ipFrame(), undefined)
+    const [s3, fx] = arpTimeout(s2, GUEST, instant(T0 + ARP_PENDING_TIMEOUT_MS))
+    expect(s3.pending.size).toBe(0)
+    expect(fx[0]!._tag === "Log" && fx[0]!.message).toMatch(/2 frame\(s\) dropped/)
   })
 
   it(`neighbors: at most ${ARP_PENDING_MAX_FRAMES} frames wait per address; more are dropped with a log`, () => {
@@ -346,7 +368,7 @@ describe("neighbors: sending IPv4 to the guest", () => {
     let s = emptyNeighbors
     for (let i = 0; i < 4; i++) s = sendIpv4Frame(s, ctx, T0, ipv4(10, 0, 2, 100 + i), ipFrame(ARP_PENDING_MAX_BYTES / 4), undefined)[0]
     expect(sendIpv4Frame(s, ctx, T0, ipv4(10, 0, 2, 110), ipFrame(), undefined)[1].map((e) => e._tag)).toEqual(["Log"])
-    s = arpTimeout(s, ipv4(10, 0, 2, 100))[0]
+    s = arpTimeout(s, ipv4(10, 0, 2, 100), instant(T0 + ARP_PENDING_TIMEOUT_MS))[0]
     expect(s.pendingBytes).toBe((3 * ARP_PENDING_MAX_BYTES) / 4)
     expect(tags(sendIpv4Frame(s, ctx, T0, ipv4(10, 0, 2, 110), ipFrame(), undefined)[1])).toEqual(["DeliverFrame", "SetTimer"])
   })
@@ -356,7 +378,7 @@ describe("neighbors: sending IPv4 to the guest", () => {
     const snapshot = describeNeighbors(s0)
     const [s1] = sendIpv4Frame(s0, ctx, T0, ipv4(10, 0, 2, 16), ipFrame(), undefined)
     arpInput(s1, ctx, arp(ARP_REPLY, fromHex("020000000016"), ipv4(10, 0, 2, 16), GW_MAC, GW))
-    arpTimeout(s1, ipv4(10, 0, 2, 16))
+    arpTimeout(s1, ipv4(10, 0, 2, 16), instant(T0 + ARP_PENDING_TIMEOUT_MS))
     expect(describeNeighbors(s0)).toEqual(snapshot)
     expect(s0.pending.size).toBe(0)
     expect(s1.pending.size).toBe(1)

@@ -6,6 +6,7 @@ import {
   REASS_MAX_BYTES,
   REASS_MAX_DATAGRAMS,
   REASS_MAX_FRAGMENTS,
+  REASS_TIMEOUT_MS,
   REASS_TIMER_PREFIX,
   type ReassemblyState,
   addFragment,
@@ -137,7 +138,7 @@ describe("reassembly: properties (seeded PRNG)", () => {
       let whole: Uint8Array | undefined
       if (r.int(0, 50) === 0 && s.datagrams.size > 0) {
         const keys = [...s.datagrams.keys()]
-        ;[s, whole, fx] = reassemblyTimeout(s, keys[r.int(0, keys.length - 1)]!)
+        ;[s, whole, fx] = reassemblyTimeout(s, keys[r.int(0, keys.length - 1)]!, instant(now + r.int(0, 1) * REASS_TIMEOUT_MS))
       } else {
         ;[s, whole, fx] = addFragment(s, instant(now), v)
       }

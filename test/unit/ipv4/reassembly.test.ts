@@ -8,7 +8,6 @@ import {
   REASS_MAX_FRAGMENTS,
   REASS_TIMEOUT_MS,
   REASS_TIMER_PREFIX,
-  type ReassemblyResult,
   type ReassemblyState,
   addFragment,
   emptyReassembly,
@@ -154,15 +153,29 @@ describe("reassembly: rules", () => {
   it("reassembly: a datagram whose fragments stop coming is dropped by its 30 s timer, with a debug log", () => {
     const r1 = addFragment(emptyReassembly, T0, fragment({ offset: 0, data: bytesOf(16), more: true }))
     const key = keyOfTimer(r1[2])
-    const [s, whole, fx] = reassemblyTimeout(r1[0], key)
+    const [s, whole, fx] = reassemblyTimeout(r1[0], key, at(REASS_TIMEOUT_MS))
     expect(whole).toBeUndefined()
     expectEmpty(s)
     expect(tags(fx)).toEqual(["CancelTimer", "Log"])
     expect(logs(fx)[0]).toMatch(/incomplete after 30 s/)
   })
 
+  it("reassembly: later fragments do not extend the 30 s deadline set by the first", () => {
+    const [a, b] = split(bytesOf(24), 8)
+    const r1 = addFragment(emptyReassembly, T0, a!)
+    const r2 = addFragment(r1[0], at(29_000), b!)
+    const [s] = reassemblyTimeout(r2[0], keyOfTimer(r1[2]), at(REASS_TIMEOUT_MS))
+    expectEmpty(s)
+  })
+
+  it("reassembly: a timer delivered late (after the deadline) still drops the datagram", () => {
+    const r1 = addFragment(emptyReassembly, T0, fragment({ offset: 0, data: bytesOf(16), more: true }))
+    const [s] = reassemblyTimeout(r1[0], keyOfTimer(r1[2]), at(REASS_TIMEOUT_MS + 5_000))
+    expectEmpty(s)
+  })
+
   it("reassembly: a timer for a datagram no longer held is a no-op", () => {
-    const [s, whole, fx] = reassemblyTimeout(emptyReassembly, "1:2:17:5")
+    const [s, whole, fx] = reassemblyTimeout(emptyReassembly, "1:2:17:5", at(REASS_TIMEOUT_MS))
     expect(s).toBe(emptyReassembly)
     expect(whole).toBeUndefined()
     expect(fx).toEqual([])
@@ -171,7 +184,7 @@ describe("reassembly: rules", () => {
   it("reassembly: after a timeout, a late fragment starts a new datagram with a fresh timer", () => {
     const [a, b] = split(bytesOf(16), 8)
     const r1 = addFragment(emptyReassembly, T0, a!)
-    const [s2] = reassemblyTimeout(r1[0], keyOfTimer(r1[2]))
+    const [s2] = reassemblyTimeout(r1[0], keyOfTimer(r1[2]), at(REASS_TIMEOUT_MS))
     const [s3, whole, fx] = addFragment(s2, at(31_000), b!)
     expect(whole).toBeUndefined()
     expect(s3.datagrams.size).toBe(1)
@@ -183,8 +196,7 @@ describe("reassembly: rules", () => {
     // no-op (timers may race with cancellation)". Datagram A (timer due T0+30 s) is dropped by
     // an overlap at T0+29.9 s and its CancelTimer races with the firing; datagram B with the
     // same key starts at T0+29.95 s (deadline T0+59.95 s). The stale firing at T0+30 s must not
-    // drop B. The call passes `now` so that a fixed reassemblyTimeout can compare deadlines.
-    const timeout = reassemblyTimeout as (s: ReassemblyState, key: string, now: Instant) => ReassemblyResult
+    // drop B; B's own firing at T0+59.95 s does.
     const [a0, a1] = split(bytesOf(32), 16)
     const r1 = addFragment(emptyReassembly, T0, a0!)
     const key = keyOfTimer(r1[2])
@@ -192,8 +204,11 @@ describe("reassembly: rules", () => {
     expect(r2[0].datagrams.size).toBe(0)
     const r3 = addFragment(r2[0], at(29_950), a1!) // B: same key
     expect(timerOf(r3[2]).at).toBe(T0 + 29_950 + REASS_TIMEOUT_MS)
-    const [s4] = timeout(r3[0], key, at(30_000))
-    expect(s4.datagrams.size).toBe(1)
+    const [s4, , fx4] = reassemblyTimeout(r3[0], key, at(30_000))
+    expect(s4).toBe(r3[0])
+    expect(fx4).toEqual([])
+    const [s5] = reassemblyTimeout(r3[0], key, at(29_950 + REASS_TIMEOUT_MS))
+    expectEmpty(s5)
   })
 
   it("reassembly: overlapping fragment drops the datagram (RFC 5722 rule), freeing its bytes", () => {

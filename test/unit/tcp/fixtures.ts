@@ -1,0 +1,234 @@
+/**
+ * Test rig for the TCP layer: a guest that speaks raw segments, a virtual clock, and decoded
+ * outputs. Fixtures put a connection into a given RFC 9293 state.
+ */
+import type { HostEndpoint } from "../../../src/effects/address.ts"
+import type { StackEffect } from "../../../src/effects/effect.ts"
+import { socketId, type SocketId, type TimerId } from "../../../src/effects/ids.ts"
+import { instant } from "../../../src/effects/instant.ts"
+import {
+  createTcpLayer,
+  tcpConnections,
+  tcpFromGuest,
+  tcpHostEvent,
+  tcpShutdown,
+  tcpTimer,
+  type TcpConfig,
+  type TcpContext,
+  type TcpHostEvent,
+  type TcpLayerState,
+  type Tcb,
+} from "../../../src/protocol/tcp/layer.ts"
+import { ACK, assembleSegment, emitTcpHeader, parseTcp, SYN, type TcpView } from "../../../src/protocol/tcp/wire.ts"
+import type { IcmpErrorToGuest, LayerOutput } from "../../../src/protocol/stack/output.ts"
+import { ipv4, type Ipv4 } from "../../../src/protocol/wire/ipv4-address.ts"
+
+export const GUEST: Ipv4 = ipv4(10, 0, 2, 15)
+export const REMOTE: Ipv4 = ipv4(10, 0, 2, 2)
+export const GPORT = 40000
+export const RPORT = 8080
+export const GUEST_ISS = 1000
+export const HOST_EP: HostEndpoint = { family: 4, address: "127.0.0.1", port: RPORT }
+
+export interface GuestSeg {
+  readonly seq: number
+  readonly ack?: number
+  readonly flags: number
+  readonly window?: number
+  readonly payload?: Uint8Array
+  readonly mss?: number
+  readonly wscale?: number
+  readonly sackPermitted?: boolean
+  readonly ts?: readonly [number, number]
+  readonly sack?: ReadonlyArray<number>
+  readonly srcPort?: number
+}
+
+/** A segment the layer sent to the guest, decoded (checksum verified). */
+export interface Sent {
+  readonly tcp: TcpView
+  readonly payload: Uint8Array
+  /** The payload exactly as the layer handed it over (to check it is a view, not a copy). */
+  readonly rawPayload: Uint8Array | undefined
+}
+
+const IP_HEADER = new Uint8Array([0x45, 0, 0, 40, 0, 0, 0x40, 0, 64, 6, 0, 0, 10, 0, 2, 15, 10, 0, 2, 2])
+
+export class Rig {
+  s: TcpLayerState
+  now = 0
+  mtu: number
+  refuse = false
+  outputs: Array<LayerOutput> = []
+  constructor(config: Partial<TcpConfig> = {}, mtu = 1500, seed = 7) {
+    this.s = createTcpLayer(seed, config)
+    this.mtu = mtu
+  }
+  ctx(): TcpContext {
+    return { now: instant(this.now), mtu: this.mtu, hostEndpointFor: () => (this.refuse ? undefined : HOST_EP) }
+  }
+  private take(r: readonly [TcpLayerState, ReadonlyArray<LayerOutput>]): Array<LayerOutput> {
+    this.s = r[0]
+    this.outputs.push(...r[1])
+    return [...r[1]]
+  }
+  /** The guest sends a segment; returns the outputs. */
+  guest(g: GuestSeg): Array<LayerOutput> {
+    const header = emitTcpHeader({
+      srcPort: g.srcPort ?? GPORT,
+      dstPort: RPORT,
+      seq: g.seq >>> 0,
+      ack: (g.ack ?? 0) >>> 0,
+      flags: g.flags,
+      window: g.window ?? 0xffff,
+      mss: g.mss,
+      wscale: g.wscale,
+      sackPermitted: g.sackPermitted,
+      timestamp: g.ts !== undefined,
+      tsVal: g.ts?.[0],
+      tsEcr: g.ts?.[1],
+      sack: g.sack,
+    })
+    const segment = assembleSegment(header, g.payload, GUEST, REMOTE)
+    return this.take(tcpFromGuest(this.s, this.ctx(), { src: GUEST, dst: REMOTE, ttl: 64, ipHeader: IP_HEADER, segment }))
+  }
+  host(ev: TcpHostEvent): Array<LayerOutput> {
+    return this.take(tcpHostEvent(this.s, this.ctx(), ev))
+  }
+  hostConnected(sock: SocketId): Array<LayerOutput> {
+    return this.host({ _tag: "HostTcpConnected", now: instant(this.now), sock })
+  }
+  hostData(sock: SocketId, data: Uint8Array): Array<LayerOutput> {
+    return this.host({ _tag: "HostTcpData", now: instant(this.now), sock, data })
+  }
+  hostWritten(sock: SocketId, bytes: number): Array<LayerOutput> {
+    return this.host({ _tag: "HostTcpWritten", now: instant(this.now), sock, bytes })
+  }
+  hostEof(sock: SocketId): Array<LayerOutput> {
+    return this.host({ _tag: "HostTcpEof", now: instant(this.now), sock })
+  }
+  hostError(sock: SocketId, code: string): Array<LayerOutput> {
+    return this.host({ _tag: "HostSocketError", now: instant(this.now), sock, code })
+  }
+  /** Advances virtual time to `t` and fires the armed timer(s) that are due. */
+  advance(ms: number): Array<LayerOutput> {
+    this.now += ms
+    const out: Array<LayerOutput> = []
+    for (const [timer, at] of this.armed()) if (at <= this.now) out.push(...this.fire(timer))
+    return out
+  }
+  fire(timer: TimerId): Array<LayerOutput> {
+    this.disarm(timer)
+    return this.take(tcpTimer(this.s, this.ctx(), timer))
+  }
+  shutdown(): Array<LayerOutput> {
+    return this.take(tcpShutdown(this.s, this.ctx()))
+  }
+  private fired = new Map<string, number>()
+  private disarm(timer: TimerId): void {
+    this.fired.set(timer, this.outputs.length)
+  }
+  /** Timers armed and not yet fired or cancelled, with their latest deadline. */
+  armed(): Map<TimerId, number> {
+    const m = new Map<TimerId, number>()
+    this.outputs.forEach((o, i) => {
+      if (o._tag === "SetTimer" && i >= (this.fired.get(o.timer) ?? -1)) m.set(o.timer, o.at)
+      if (o._tag === "CancelTimer") m.delete(o.timer)
+    })
+    return m
+  }
+  conn(): Tcb {
+    const all = [...tcpConnections(this.s)]
+    if (all.length !== 1) throw new Error(`expected one connection, have ${all.length}`)
+    return all[0]!
+  }
+  count(): number {
+    return [...tcpConnections(this.s)].length
+  }
+}
+
+export const segs = (out: ReadonlyArray<LayerOutput>): Array<Sent> =>
+  out.flatMap((o) => {
+    if (o._tag !== "Ipv4ToGuest") return []
+    const full = assembleSegment(o.header, o.payload, o.src, o.dst)
+    const p = parseTcp(full, o.src, o.dst)
+    if (!p.ok) throw new Error(p.reason)
+    return [{ tcp: p.tcp, payload: full.subarray(p.tcp.headerLength), rawPayload: o.payload }]
+  })
+
+export const effects = (out: ReadonlyArray<LayerOutput>): Array<StackEffect> =>
+  out.filter((o): o is StackEffect => o._tag !== "Ipv4ToGuest" && o._tag !== "IcmpErrorToGuest")
+
+export const icmps = (out: ReadonlyArray<LayerOutput>): Array<IcmpErrorToGuest> =>
+  out.filter((o): o is IcmpErrorToGuest => o._tag === "IcmpErrorToGuest")
+
+export const tags = (out: ReadonlyArray<LayerOutput>): Array<string> => out.map((o) => o._tag)
+
+export const only = <T>(xs: ReadonlyArray<T>): T => {
+  if (xs.length !== 1) throw new Error(`expected exactly one, got ${xs.length}`)
+  return xs[0]!
+}
+
+export const bytes = (n: number, seed = 1): Uint8Array => {
+  const b = new Uint8Array(n)
+  let x = seed
+  for (let i = 0; i < n; i++) {
+    x = (Math.imul(x, 1103515245) + 12345) | 0
+    b[i] = x >>> 24
+  }
+  return b
+}
+
+export interface Opts {
+  readonly mss?: number
+  readonly wscale?: number
+  readonly sack?: boolean
+  readonly ts?: boolean
+  readonly window?: number
+}
+
+export const FULL: Opts = { mss: 1460, wscale: 7, sack: true, ts: true }
+export const BARE: Opts = {}
+
+/** The guest's SYN; the layer asks the host to connect. Returns the socket id. */
+export const synArrived = (rig: Rig, o: Opts = FULL): SocketId => {
+  const out = rig.guest({
+    seq: GUEST_ISS,
+    flags: SYN,
+    window: o.window ?? 64240,
+    mss: o.mss,
+    wscale: o.wscale,
+    sackPermitted: o.sack,
+    ts: o.ts === true ? [5000, 0] : undefined,
+  })
+  const c = effects(out).find((e) => e._tag === "TcpConnect")
+  if (c === undefined || c._tag !== "TcpConnect") throw new Error("no TcpConnect")
+  return c.sock
+}
+
+/** SYN-RECEIVED with our SYN-ACK sent. Returns the socket and the SYN-ACK. */
+export const synReceived = (rig: Rig, o: Opts = FULL): { sock: SocketId; synAck: Sent } => {
+  const sock = synArrived(rig, o)
+  const synAck = only(segs(rig.hostConnected(sock)))
+  return { sock, synAck }
+}
+
+export interface Est {
+  readonly sock: SocketId
+  /** Our ISS + 1: the sequence number of our first data byte. */
+  readonly ours: number
+  /** The guest's next sequence number. */
+  readonly theirs: number
+  readonly synAck: Sent
+}
+
+/** ESTABLISHED: the guest has acknowledged our SYN-ACK. */
+export const established = (rig: Rig, o: Opts = FULL): Est => {
+  const { sock, synAck } = synReceived(rig, o)
+  const ours = (synAck.tcp.seq + 1) >>> 0
+  const theirs = GUEST_ISS + 1
+  rig.guest({ seq: theirs, ack: ours, flags: ACK, window: o.window ?? 64240, ts: o.ts === true ? [5001, synAck.tcp.tsVal] : undefined })
+  return { sock, ours, theirs, synAck }
+}
+
+export const sockOf = (n: number): SocketId => socketId(n)

@@ -1,0 +1,65 @@
+import { spawnSync } from "node:child_process"
+import { mkdtempSync, readFileSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { afterAll, describe, expect, it } from "vitest"
+import { silentLogger } from "../../../src/runtime/host/logger.ts"
+import { pcapGlobalHeader, pcapRecordHeader } from "../../../src/runtime/pcap/pcap-format.ts"
+import { openPcapFile } from "../../../src/runtime/pcap/pcap-writer.ts"
+import { toHex } from "../../../src/protocol/wire/bytes.ts"
+
+const dir = mkdtempSync(join(tmpdir(), "tslirp-pcap-"))
+afterAll(() => rmSync(dir, { recursive: true, force: true }))
+
+// An ARP request (who has 10.0.2.2? tell 10.0.2.15) and its reply, as a guest and tslirp send them.
+const arpRequest = Uint8Array.from(
+  Buffer.from("ffffffffffff52540012345608060001080006040001525400123456" + "0a00020f000000000000" + "0a000202", "hex"),
+)
+const arpReply = Uint8Array.from(
+  Buffer.from("52540012345652550a00020208060001080006040002" + "52550a000202" + "0a000202" + "525400123456" + "0a00020f", "hex"),
+)
+
+describe("pcap format", () => {
+  it("global header: magic a1b2c3d4 (LE, microseconds), v2.4, snaplen 262144, LINKTYPE_ETHERNET", () => {
+    expect(toHex(pcapGlobalHeader())).toBe("d4c3b2a1" + "0200" + "0400" + "00000000" + "00000000" + "00000400" + "01000000")
+  })
+  it("record header: seconds, microseconds, captured and original length", () => {
+    expect(toHex(pcapRecordHeader(1_700_000_000_123_456, 42))).toBe("00f15365" + "40e20100" + "2a000000" + "2a000000")
+  })
+})
+
+describe("pcap writer", () => {
+  it("writes header and records with timestamps; tshark reads it without warnings", () => {
+    const path = join(dir, "arp.pcap")
+    let t = 1_700_000_000_000_000
+    const w = openPcapFile(path, silentLogger, () => (t += 1500))
+    w.write(arpRequest)
+    w.write(arpReply)
+    w.close()
+    const bytes = readFileSync(path)
+    expect(bytes.length).toBe(24 + 16 + arpRequest.length + 16 + arpReply.length)
+    expect(toHex(bytes.subarray(24 + 16, 24 + 16 + 6))).toBe("ffffffffffff")
+
+    const r = spawnSync("tshark", ["-r", path, "-T", "fields", "-e", "frame.time_epoch", "-e", "arp.opcode", "-e", "arp.dst.proto_ipv4"], {
+      encoding: "utf8",
+    })
+    if (r.error !== undefined) throw new Error(`tshark is needed for this test (apt-get install -y tshark): ${r.error.message}`)
+    expect(r.status).toBe(0)
+    const warnings = r.stderr.split("\n").filter((l) => l.trim() !== "" && !l.includes("Running as user"))
+    expect(warnings).toEqual([])
+    const rows = r.stdout.trim().split("\n").map((l) => l.split("\t"))
+    expect(rows.map((row) => row.slice(1))).toEqual([
+      ["1", "10.0.2.2"],
+      ["2", "10.0.2.15"],
+    ])
+    expect(Number(rows[0]![0])).toBeCloseTo(1_700_000_000.0015, 6)
+    expect(Number(rows[1]![0])).toBeCloseTo(1_700_000_000.003, 6)
+  })
+  it("frames written after close are ignored", () => {
+    const path = join(dir, "closed.pcap")
+    const w = openPcapFile(path, silentLogger)
+    w.close()
+    w.write(arpRequest)
+    expect(readFileSync(path).length).toBe(24)
+  })
+})

@@ -17,7 +17,7 @@ export const BAR0 = 0xfeb80000
 export const BAR1_IO = 0xc000
 export const PCI_COMMAND_IO_MEM_MASTER = 0x0007
 
-export const GUEST_RAM_MIB = 64
+export const GUEST_RAM_MIB = 128
 export const GUEST_RAM_START = 0x100000
 export const GUEST_RAM_END = GUEST_RAM_MIB * 1024 * 1024
 

@@ -80,14 +80,14 @@ describe("udp wire (golden)", () => {
     const { seg, ip } = segOf("udp-request")
     const s = seg.slice()
     put16(s, 6, 0)
-    s[10] ^= 0xff // corrupt the payload: nobody can tell
+    s[10]! ^= 0xff // corrupt the payload: nobody can tell
     expect(parseUdp(s, ip.src, ip.dst).ok).toBe(true)
   })
 
   it("udp: a wrong checksum is refused, including one computed without the pseudo header", () => {
     const { seg, ip } = segOf("udp-request")
     const s = seg.slice()
-    s[10] ^= 0x01
+    s[10]! ^= 0x01
     const p = parseUdp(s, ip.src, ip.dst)
     expect(!p.ok && p.reason).toMatch(/checksum/)
     // The same bytes claimed by another source address fail too: the pseudo header counts.

@@ -1,6 +1,6 @@
 /**
  * Real timers for one stack. A timer reports `TimerFired` once per arming, with the clock's
- * `now` at firing (which may be slightly after `at`). Timers are unref'd: a guest link, not a
+ * `now` at firing (never before `at`, often slightly after). Timers are unref'd: a guest link, not a
  * pending retransmission, is what keeps the process alive.
  */
 import type { TimerId } from "../../effects/ids.ts"
@@ -16,7 +16,10 @@ export const nodeTimers =
         if (old !== undefined) clearTimeout(old)
         const handle = setTimeout(() => {
           armed.delete(timer)
-          report({ _tag: "TimerFired", now: clock.now(), timer })
+          // libuv's timer clock may run up to a millisecond behind performance.now(): never
+          // report a firing before its deadline, reducers compare the two.
+          const now = clock.now()
+          report({ _tag: "TimerFired", now: now < at ? at : now, timer })
         }, Math.max(0, at - clock.now()))
         handle.unref()
         armed.set(timer, handle)

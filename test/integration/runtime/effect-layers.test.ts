@@ -1,0 +1,58 @@
+/**
+ * The Effect structure: the same program runs on the Node layer or the mocked host layer, and
+ * the scope owns listeners and sessions (closing it releases the socket file and the guests).
+ */
+import { existsSync, mkdtempSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { Effect, Layer } from "effect"
+import { afterAll, describe, expect, it } from "vitest"
+import { defaultConfig } from "../../../src/protocol/stack/config.ts"
+import { memoryLogger } from "../../../src/runtime/host/logger.ts"
+import { hostDeps } from "../../../src/runtime/host/services.ts"
+import { openSession } from "../../../src/runtime/host/session.ts"
+import { serveGuests } from "../../../src/runtime/link/serve.ts"
+import { mockHostLayer } from "../../../src/runtime/mock/layer.ts"
+import { createMockHost } from "../../../src/runtime/mock/mock-host.ts"
+import { logLayer, nodeHostLayer } from "../../../src/runtime/node/layer.ts"
+import { StreamGuest } from "./cli-process.ts"
+import { arpRequest, readArpReply, readUdp, udpFrame } from "./frames.ts"
+
+const dir = mkdtempSync(join(tmpdir(), "tslirp-layers-"))
+afterAll(() => rmSync(dir, { recursive: true, force: true }))
+
+describe("host services as Effect layers", () => {
+  it("mockHostLayer: a session built from the services runs on virtual time", () => {
+    const host = createMockHost()
+    host.udpEcho("127.0.0.1", 9999)
+    const deps = Effect.runSync(Effect.provide(hostDeps, mockHostLayer(host, memoryLogger())))
+    const frames: Array<Uint8Array> = []
+    const session = openSession(defaultConfig, deps, (f) => void frames.push(f.slice()))
+    session.fromGuest(arpRequest("10.0.2.15", "10.0.2.2"))
+    const gw = readArpReply(frames.shift()!)!
+    session.fromGuest(udpFrame({ dstMac: gw.mac, src: "10.0.2.15", dst: "10.0.2.2", srcPort: 1234, dstPort: 9999, payload: Uint8Array.of(42) }))
+    expect(frames).toEqual([])
+    host.settle()
+    expect(frames.map(readUdp)).toEqual([{ src: "10.0.2.2", dst: "10.0.2.15", srcPort: 9999, dstPort: 1234, payload: Uint8Array.of(42) }])
+  })
+
+  it("nodeHostLayer + serveGuests: the scope owns the listener and every guest session", async () => {
+    const path = join(dir, "scoped.sock")
+    const log = memoryLogger()
+    let guest: StreamGuest | undefined
+    await Effect.runPromise(
+      Effect.scoped(
+        Effect.gen(function* () {
+          const [listener] = yield* serveGuests({ config: defaultConfig, links: [{ _tag: "Unix", path }] })
+          expect(listener!.address).toBe(`unix:${path}`)
+          guest = yield* Effect.promise(() => StreamGuest.open({ path }))
+          guest.send(arpRequest("10.0.2.15", "10.0.2.2"))
+          yield* Effect.promise(() => guest!.next((f) => readArpReply(f)))
+        }),
+      ).pipe(Effect.provide(Layer.provideMerge(nodeHostLayer, logLayer(log)))),
+    )
+    await guest!.closed // closing the scope dropped the guest
+    expect(existsSync(path)).toBe(false)
+    expect(log.lines.map((l) => l.message)).toContain(`guest disconnected: unix:${path}#1`)
+  })
+})

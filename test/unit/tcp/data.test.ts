@@ -1,0 +1,200 @@
+/** Data transfer and flow control in ESTABLISHED, both directions (RFC 9293 §3.8.6, RFC 1122 §4.2.3.2). */
+import { describe, expect, it } from "vitest"
+import { ACK, FIN, PSH } from "../../../src/protocol/tcp/wire.ts"
+import { BARE, bytes, effects, established, FULL, GUEST_ISS, only, Rig, segs } from "./fixtures.ts"
+
+describe("ESTABLISHED: data from the guest", () => {
+  it("Established: in-order data -> one TcpWrite holding a copy, not a view of the frame", () => {
+    const rig = new Rig()
+    const e = established(rig, BARE)
+    const data = bytes(100)
+    const out = rig.guest({ seq: e.theirs, ack: e.ours, flags: ACK | PSH, payload: data })
+    const w = only(effects(out).filter((x) => x._tag === "TcpWrite"))
+    if (w._tag !== "TcpWrite") throw new Error()
+    expect(w.data).toEqual(data)
+    expect(w.data.byteOffset).toBe(0)
+    expect(w.data.buffer.byteLength).toBe(100)
+  })
+
+  it("Established: one small segment -> ACK delayed by 40 ms", () => {
+    const rig = new Rig({ delayedAckMs: 40 })
+    const e = established(rig, BARE)
+    const out = rig.guest({ seq: e.theirs, ack: e.ours, flags: ACK, payload: bytes(100) })
+    expect(segs(out)).toHaveLength(0)
+    expect(segs(rig.advance(39))).toHaveLength(0)
+    const a = only(segs(rig.advance(1)))
+    expect(a.tcp.ack).toBe(e.theirs + 100)
+  })
+
+  it("Established: ACK at least every second full-sized segment (RFC 5681 §4.2)", () => {
+    const rig = new Rig()
+    const e = established(rig, BARE)
+    expect(segs(rig.guest({ seq: e.theirs, ack: e.ours, flags: ACK, payload: bytes(1460) }))).toHaveLength(0)
+    const a = only(segs(rig.guest({ seq: e.theirs + 1460, ack: e.ours, flags: ACK, payload: bytes(1460) })))
+    expect(a.tcp.ack).toBe(e.theirs + 2920)
+  })
+
+  it("Established: the window is the bound minus bytes not yet reported written to the host", () => {
+    const rig = new Rig({ bufferBytes: 20_000 })
+    const e = established(rig, BARE) // no window scaling
+    rig.guest({ seq: e.theirs, ack: e.ours, flags: ACK, payload: bytes(1460) })
+    const a = only(segs(rig.guest({ seq: e.theirs + 1460, ack: e.ours, flags: ACK, payload: bytes(1460) })))
+    expect(a.tcp.window).toBe(20_000 - 2920)
+  })
+
+  it("Established: HostTcpWritten reopening the window by >= 2 MSS -> window update", () => {
+    const rig = new Rig({ bufferBytes: 20_000 })
+    const e = established(rig, BARE)
+    let seq = e.theirs
+    for (let i = 0; i < 10; i++) {
+      rig.guest({ seq, ack: e.ours, flags: ACK, payload: bytes(1460) })
+      seq += 1460
+    }
+    rig.advance(40)
+    expect(segs(rig.hostWritten(e.sock, 1000))).toHaveLength(0)
+    const u = only(segs(rig.hostWritten(e.sock, 13600)))
+    expect(u.tcp.window).toBe(20_000)
+    expect(u.tcp.ack).toBe(seq)
+  })
+
+  it("Established: data beyond the advertised window is trimmed; the rest is acknowledged", () => {
+    const rig = new Rig({ bufferBytes: 3000 })
+    const e = established(rig, BARE)
+    const out = rig.guest({ seq: e.theirs, ack: e.ours, flags: ACK | FIN, payload: bytes(4000) })
+    const w = only(effects(out).filter((x) => x._tag === "TcpWrite"))
+    if (w._tag !== "TcpWrite") throw new Error()
+    expect(w.data.length).toBe(3000)
+    expect(effects(out).some((x) => x._tag === "TcpShutdownWrite")).toBe(false) // the FIN was cut off
+    expect(rig.conn().state).toBe("Established")
+  })
+
+  it("Established: zero window -> the guest's probe byte is refused with an ACK of window 0", () => {
+    const rig = new Rig({ bufferBytes: 2920 })
+    const e = established(rig, BARE)
+    rig.guest({ seq: e.theirs, ack: e.ours, flags: ACK, payload: bytes(1460) })
+    rig.guest({ seq: e.theirs + 1460, ack: e.ours, flags: ACK, payload: bytes(1460) })
+    const out = rig.guest({ seq: e.theirs + 2920, ack: e.ours, flags: ACK, payload: bytes(1) })
+    expect(effects(out).filter((x) => x._tag === "TcpWrite")).toHaveLength(0)
+    const a = only(segs(out))
+    expect(a.tcp.window).toBe(0)
+    expect(a.tcp.ack).toBe(e.theirs + 2920)
+  })
+
+  it("Established: an old duplicate segment -> immediate ACK, nothing written twice", () => {
+    const rig = new Rig()
+    const e = established(rig, BARE)
+    rig.guest({ seq: e.theirs, ack: e.ours, flags: ACK, payload: bytes(100) })
+    const out = rig.guest({ seq: e.theirs, ack: e.ours, flags: ACK, payload: bytes(100) })
+    expect(effects(out).filter((x) => x._tag === "TcpWrite")).toHaveLength(0)
+    expect(only(segs(out)).tcp.ack).toBe(e.theirs + 100)
+  })
+
+  it("Established: out-of-order data -> immediate duplicate ACK with a SACK block", () => {
+    const rig = new Rig()
+    const e = established(rig, FULL)
+    const out = rig.guest({ seq: e.theirs + 1000, ack: e.ours, flags: ACK, payload: bytes(500), ts: [6000, 0] })
+    expect(effects(out).filter((x) => x._tag === "TcpWrite")).toHaveLength(0)
+    const a = only(segs(out))
+    expect(a.tcp.ack).toBe(e.theirs)
+    expect(a.tcp.sack).toEqual([e.theirs + 1000, e.theirs + 1500])
+  })
+
+  it("Established: the segment filling a hole -> one TcpWrite of the joined bytes and an immediate ACK", () => {
+    const rig = new Rig()
+    const e = established(rig, FULL)
+    const all = bytes(3000)
+    rig.guest({ seq: e.theirs + 2000, ack: e.ours, flags: ACK, payload: all.subarray(2000), ts: [6000, 0] })
+    rig.guest({ seq: e.theirs + 1000, ack: e.ours, flags: ACK, payload: all.subarray(1000, 2000), ts: [6000, 0] })
+    const out = rig.guest({ seq: e.theirs, ack: e.ours, flags: ACK, payload: all.subarray(0, 1000), ts: [6000, 0] })
+    const w = only(effects(out).filter((x) => x._tag === "TcpWrite"))
+    if (w._tag !== "TcpWrite") throw new Error()
+    expect(w.data).toEqual(all)
+    const a = only(segs(out))
+    expect(a.tcp.ack).toBe(e.theirs + 3000)
+    expect(a.tcp.sack).toBeUndefined()
+  })
+
+  it("Established: overlapping out-of-order segments are stored once", () => {
+    const rig = new Rig()
+    const e = established(rig, FULL)
+    const all = bytes(3000)
+    rig.guest({ seq: e.theirs + 1000, ack: e.ours, flags: ACK, payload: all.subarray(1000, 2000) })
+    rig.guest({ seq: e.theirs + 500, ack: e.ours, flags: ACK, payload: all.subarray(500, 2500) })
+    expect(rig.conn().oooBytes).toBe(2000)
+    const out = rig.guest({ seq: e.theirs, ack: e.ours, flags: ACK, payload: all.subarray(0, 600) })
+    const w = only(effects(out).filter((x) => x._tag === "TcpWrite"))
+    if (w._tag !== "TcpWrite") throw new Error()
+    expect(w.data).toEqual(all.subarray(0, 2500))
+  })
+})
+
+describe("ESTABLISHED: data from the host", () => {
+  it("Established: host data -> MSS-sized segments whose payloads are views of the host buffer", () => {
+    const rig = new Rig()
+    const e = established(rig, BARE)
+    const data = bytes(3000)
+    const s = segs(rig.hostData(e.sock, data))
+    expect(s.map((x) => x.payload.length)).toEqual([536, 536, 536, 536, 536, 320])
+    expect(s[0]!.tcp.seq).toBe(e.ours)
+    expect(s[0]!.rawPayload!.buffer).toBe(data.buffer)
+    expect(s[5]!.tcp.flags & PSH).toBe(PSH)
+  })
+
+  it("Established: small host writes are coalesced into one segment's worth of buffer", () => {
+    const rig = new Rig()
+    const e = established(rig, { mss: 1460, window: 0 })
+    for (let i = 0; i < 10; i++) rig.hostData(e.sock, bytes(100, i))
+    rig.guest({ seq: e.theirs, ack: e.ours, flags: ACK, window: 65535 })
+    const s = segs(rig.outputs.slice(-1))
+    expect(only(s).payload.length).toBe(1000)
+  })
+
+  it("Established: sending stops at the guest's window (no sub-MSS sliver: sender SWS avoidance) and resumes when it opens", () => {
+    const rig = new Rig()
+    const e = established(rig, { mss: 1000, window: 2500 })
+    const s = segs(rig.hostData(e.sock, bytes(5000)))
+    expect(s.map((x) => x.payload.length)).toEqual([1000, 1000])
+    const more = segs(rig.guest({ seq: e.theirs, ack: e.ours + 2000, flags: ACK, window: 3000 }))
+    expect(more.map((x) => x.payload.length)).toEqual([1000, 1000, 1000])
+  })
+
+  it("Established: the send buffer reaching the bound -> TcpSetReading false; the guest's ACK -> true", () => {
+    const rig = new Rig({ bufferBytes: 10_000 })
+    const e = established(rig, { mss: 1000, window: 0 })
+    expect(effects(rig.hostData(e.sock, bytes(6000)))).not.toContainEqual(expect.objectContaining({ _tag: "TcpSetReading" }))
+    expect(effects(rig.hostData(e.sock, bytes(6000)))).toContainEqual({ _tag: "TcpSetReading", sock: e.sock, reading: false })
+    rig.guest({ seq: e.theirs, ack: e.ours, flags: ACK, window: 65535 })
+    const out = rig.guest({ seq: e.theirs, ack: e.ours + 8000, flags: ACK, window: 65535 })
+    expect(effects(out)).toContainEqual({ _tag: "TcpSetReading", sock: e.sock, reading: true })
+    expect(rig.conn().sendBuf.length).toBe(4000)
+  })
+
+  it("Established: the guest's zero window -> persist probes with backoff, no retransmission limit while it answers", () => {
+    const rig = new Rig({ initialRtoMs: 1000, maxRetransmits: 3 })
+    const e = established(rig, { mss: 1000, window: 0 })
+    expect(segs(rig.hostData(e.sock, bytes(100)))).toHaveLength(0)
+    const probes: Array<number> = []
+    for (let i = 0; i < 6; i++) {
+      const out = rig.advance(Math.min(...rig.armed().values()) - rig.now)
+      for (const s of segs(out)) {
+        probes.push(rig.now)
+        expect(s.payload.length).toBe(1)
+        expect(s.tcp.seq).toBe(e.ours)
+      }
+      rig.guest({ seq: e.theirs, ack: e.ours, flags: ACK, window: 0 })
+    }
+    expect(probes).toEqual([1000, 3000, 7000, 15000, 31000, 63000])
+    expect(rig.conn().state).toBe("Established")
+    const out = segs(rig.guest({ seq: e.theirs, ack: e.ours, flags: ACK, window: 1000 }))
+    expect(only(out).payload.length).toBe(100)
+  })
+
+  it("Established: window scaling applies to the guest's window after the handshake", () => {
+    const rig = new Rig()
+    const e = established(rig, { mss: 1000, wscale: 4, window: 150 })
+    // The ACK that completed the handshake carried 150 << 4 = 2400.
+    expect(rig.conn().sndWnd).toBe(2400)
+    const s = segs(rig.hostData(e.sock, bytes(5000)))
+    expect(s.map((x) => x.payload.length)).toEqual([1000, 1000])
+  })
+})

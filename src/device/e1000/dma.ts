@@ -11,15 +11,24 @@ const EMPTY = new Uint8Array(0)
 
 export const busMaster = (s: E1000State): boolean => (command(s.pci) & COMMAND_MASTER) !== 0
 
-/** `yield* dmaRead(...)`: the bytes at address (always exactly `length` of them). */
-export function* dmaRead(s: E1000State, address: number, length: number): Generator<void, Uint8Array, Uint8Array> {
+/**
+ * The bytes at `address` if they are available now (sync memory, or zeros without bus
+ * mastering); otherwise records the request and returns undefined, and the caller must `yield`
+ * and pass what it gets back through `fitRead`. Written as
+ * `readNow(s, a, n) ?? fitRead((yield), n)` so the synchronous path never suspends.
+ */
+export const readNow = (s: E1000State, address: number, length: number): Uint8Array | undefined => {
   if (length <= 0) return EMPTY
   if (!busMaster(s)) return new Uint8Array(length)
+  if (s.memory !== undefined) return fitRead(s.memory.read(address, length), length)
   s.reqAddr = address
   s.reqLen = length
-  const data = yield
+  return undefined
+}
+
+/** A short answer from the host is hostile or buggy: the missing bytes read as zeros. */
+export const fitRead = (data: Uint8Array, length: number): Uint8Array => {
   if (data.length >= length) return data
-  // A short answer from the host is hostile or buggy: treat the missing bytes as zeros.
   const padded = new Uint8Array(length)
   padded.set(data)
   return padded

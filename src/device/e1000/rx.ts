@@ -6,7 +6,7 @@
  * second 1-byte write; overrun (RNBC, MPC, RXO) when buffers run out; RXT0 and RXDMT0.
  * It never computes a receive checksum (QEMU sets IXSM, "ignore checksum", on every EOP).
  */
-import { busMaster, dmaRead, dmaWrite, getAddr64 } from "./dma.ts"
+import { busMaster, dmaWrite, fitRead, getAddr64, readNow } from "./dma.ts"
 import * as R from "./regs.ts"
 import { type E1000State, setIcs, TIMER_FLUSH, timerPending } from "./state.ts"
 import { growPair, incSizeStat, incStat } from "./stats.ts"
@@ -150,7 +150,10 @@ export function* receiveIov(s: E1000State, frame: Uint8Array): Generator<void, n
   do {
     const descSize = Math.min(total - descOffset, bufSize)
     const base = descBase(s) + 16 * r[R.RDH]!
-    const d = Uint8Array.from(yield* dmaRead(s, base, 16))
+    const raw = readNow(s, base, 16) ?? fitRead(yield, 16)
+    // our own copy: it is modified and handed out (sync writes copy at once: scratch is enough)
+    const d = s.memory !== undefined ? s.scratch16 : new Uint8Array(16)
+    d.set(raw.subarray(0, 16))
     d[14] = vlanSpecial & 0xff
     d[15] = vlanSpecial >>> 8
     let status = d[12]! & ~R.RXD_DD
@@ -169,7 +172,9 @@ export function* receiveIov(s: E1000State, frame: Uint8Array): Generator<void, n
     // (a descriptor with a null buffer address is consumed without data, as the datasheet says)
     d[12] = status
     dmaWrite(s, base, d)
-    dmaWrite(s, base + 12, new Uint8Array([status | vlanStatus | R.RXD_DD]))
+    const st = s.memory !== undefined ? s.scratch1 : new Uint8Array(1)
+    st[0] = status | vlanStatus | R.RXD_DD
+    dmaWrite(s, base + 12, st)
     let rdh = (r[R.RDH]! + 1) >>> 0
     if (rdh * 16 >= r[R.RDLEN]!) rdh = 0
     r[R.RDH] = rdh

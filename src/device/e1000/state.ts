@@ -101,8 +101,12 @@ export interface E1000State {
   reqAddr: number
   reqLen: number
   readonly backlog: Array<{ readonly now: number; readonly ev: import("./api.ts").E1000Event }>
-  /** Set by the sync wrapper: DMA reads are answered inline. */
+  /** Set by the sync wrapper: DMA reads are answered inline and writes applied at once. */
   memory: GuestMemory | undefined
+  /** Reused write buffers, only in sync mode (GuestMemory.write copies before returning). */
+  readonly scratch1: Uint8Array
+  readonly scratch4: Uint8Array
+  readonly scratch16: Uint8Array
 }
 
 export const createState = (mac: Uint8Array, romBar: boolean): E1000State => {
@@ -147,6 +151,9 @@ export const createState = (mac: Uint8Array, romBar: boolean): E1000State => {
     reqLen: 0,
     backlog: [],
     memory: undefined,
+    scratch1: new Uint8Array(1),
+    scratch4: new Uint8Array(4),
+    scratch16: new Uint8Array(16),
   }
   resetDevice(s)
   return s

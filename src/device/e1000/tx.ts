@@ -7,7 +7,7 @@
  * packets like QEMU's (stale bytes can show through in malformed cases, as they do there).
  */
 import { finish, sum16 } from "../../protocol/wire/checksum.ts"
-import { dmaRead, dmaWrite, getAddr64, getLe16, getLe32 } from "./dma.ts"
+import { dmaWrite, fitRead, getAddr64, getLe16, getLe32, readNow } from "./dma.ts"
 import { MII_CR_LOOPBACK, PHY_CTRL } from "./phy.ts"
 import * as R from "./regs.ts"
 import { receiveLoopback } from "./rx.ts"
@@ -28,14 +28,19 @@ export function* startXmit(s: E1000State): Generator<void, void, Uint8Array> {
   const tdhStart = r[R.TDH]!
   while (r[R.TDH] !== r[R.TDT]) {
     const base = descBase(s) + 16 * r[R.TDH]!
-    const d = yield* dmaRead(s, base, 16)
+    const d = readNow(s, base, 16) ?? fitRead(yield, 16)
     const lower = getLe32(d, 8)
     const upper = getLe32(d, 12)
     yield* processTxDesc(s, d, lower, upper)
     if ((lower & (R.TXD_RS | R.TXD_RPS)) !== 0) {
       // txdesc_writeback: only dword 3 goes back, DD set and EC/LC/TU cleared
       const up = ((upper | R.TXD_STAT_DD) & ~(R.TXD_STAT_EC | R.TXD_STAT_LC | R.TXD_STAT_TU)) >>> 0
-      dmaWrite(s, base + 12, new Uint8Array([up & 0xff, (up >>> 8) & 0xff, (up >>> 16) & 0xff, up >>> 24]))
+      const wb = s.memory !== undefined ? s.scratch4 : new Uint8Array(4) // sync writes copy at once
+      wb[0] = up & 0xff
+      wb[1] = (up >>> 8) & 0xff
+      wb[2] = (up >>> 16) & 0xff
+      wb[3] = up >>> 24
+      dmaWrite(s, base + 12, wb)
       cause |= R.ICR_TXDW
     }
     let tdh = (r[R.TDH]! + 1) >>> 0
@@ -103,14 +108,15 @@ function* processTxDesc(s: E1000State, d: Uint8Array, lower: number, upper: numb
       if (tx.size >= msh) break
       if (tx.size + bytes > msh) bytes = msh - tx.size
       bytes = Math.min(TX_DATA_SIZE - tx.size, bytes)
-      const chunk = yield* dmaRead(s, addr, bytes)
+      const chunk = readNow(s, addr, bytes) ?? fitRead(yield, bytes)
       buf.set(chunk.subarray(0, bytes), TX_DATA + tx.size)
       const sz = tx.size + bytes
       if (sz >= hdrLen && tx.size < hdrLen) tx.header.set(buf.subarray(TX_DATA, TX_DATA + hdrLen))
       tx.size = sz & 0xffff
       addr += bytes
       if (sz === msh) {
-        yield* xmitSeg(s)
+        const looped = xmitSeg(s)
+        if (looped !== undefined) yield* receiveLoopback(s, looped)
         buf.set(tx.header.subarray(0, hdrLen), TX_DATA)
         tx.size = hdrLen
       }
@@ -118,12 +124,15 @@ function* processTxDesc(s: E1000State, d: Uint8Array, lower: number, upper: numb
     } while (bytes !== 0 && split !== 0)
   } else {
     split = Math.min(TX_DATA_SIZE - tx.size, split)
-    const chunk = yield* dmaRead(s, addr, split)
+    const chunk = readNow(s, addr, split) ?? fitRead(yield, split)
     buf.set(chunk.subarray(0, split), TX_DATA + tx.size)
     tx.size = (tx.size + split) & 0xffff
   }
   if ((lower & R.TXD_EOP) === 0) return
-  if (!(tx.cptse && tx.size < tx.tsoProps.hdrLen)) yield* xmitSeg(s)
+  if (!(tx.cptse && tx.size < tx.tsoProps.hdrLen)) {
+    const looped = xmitSeg(s)
+    if (looped !== undefined) yield* receiveLoopback(s, looped)
+  }
   tx.tsoFrames = 0
   tx.sumNeeded = 0
   tx.vlanNeeded = false
@@ -147,7 +156,12 @@ const putsum = (buf: Uint8Array, n: number, sloc: number, css: number, cse: numb
   }
 }
 
-function* xmitSeg(s: E1000State): Generator<void, void, Uint8Array> {
+/**
+ * xmit_seg. Returns the frame when PHY loopback is on: the caller delivers it to our own receive
+ * path (which may need DMA reads); QEMU does that inside e1000_send_packet, and nothing the
+ * receive path touches depends on the counters updated after it here.
+ */
+const xmitSeg = (s: E1000State): Uint8Array | undefined => {
   const tx = s.tx
   const buf = tx.buf
   const D = TX_DATA
@@ -196,17 +210,19 @@ function* xmitSeg(s: E1000State): Generator<void, void, Uint8Array> {
     start = 0
     length = tx.size + 4
   }
-  yield* sendPacket(s, start, length)
+  const looped = sendPacket(s, start, length)
   const r = s.regs
   incStat(r, R.TPT)
   growPair(r, R.TOTL, tx.size + 4)
   incStat(r, R.GPTC)
   growPair(r, R.GOTCL, tx.size + 4)
+  return looped
 }
 
-function* sendPacket(s: E1000State, start: number, length: number): Generator<void, void, Uint8Array> {
+const sendPacket = (s: E1000State, start: number, length: number): Uint8Array | undefined => {
   const frame = s.tx.buf.slice(start, start + length)
-  if ((s.phy[PHY_CTRL]! & MII_CR_LOOPBACK) !== 0) yield* receiveLoopback(s, frame)
+  let looped: Uint8Array | undefined
+  if ((s.phy[PHY_CTRL]! & MII_CR_LOOPBACK) !== 0) looped = frame
   else if (!s.linkDown) s.out.push({ _tag: "Transmit", frame })
   // (with the backend link down QEMU's net layer drops the frame; counters still move)
   const r = s.regs
@@ -214,4 +230,5 @@ function* sendPacket(s: E1000State, start: number, length: number): Generator<vo
   if ((b[start]! & b[start + 1]! & b[start + 2]! & b[start + 3]! & b[start + 4]! & b[start + 5]!) === 0xff) incStat(r, R.BPTC)
   else if ((b[start]! & 1) !== 0) incStat(r, R.MPTC)
   incSizeStat(r, PTC_REGS, length + 4)
+  return looped
 }

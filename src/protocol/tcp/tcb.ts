@@ -1009,8 +1009,10 @@ const processAck = (c: Tcb, env: TcbEnv, t: TcpView, payloadLen: number): boolea
         c.cwnd = Math.max(c.ssthresh, 2 * mss)
         c.dupAcks = 0
       } else if (!c.sackOk || c.scoreboard.ranges.length === 0) {
-        // NewReno partial ACK (RFC 6582 §3.2 step 5): deflate; the next hole is SND.UNA.
-        c.dupAcks = 0
+        // NewReno partial ACK (RFC 6582 §3.2 step 5): the next hole is SND.UNA. Deflate by what
+        // was acknowledged beyond the retransmitted segment: the segments that caused the
+        // duplicate ACKs are still held by the guest, out of the network.
+        c.dupAcks = Math.max(0, c.dupAcks - Math.max(0, Math.floor(acked / mss) - 1))
       }
     } else {
       c.dupAcks = 0

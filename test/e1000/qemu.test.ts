@@ -5,7 +5,8 @@
  * the reason if they are missing.
  */
 import { describe, expect, it } from "vitest"
-import { checkExpectations } from "./observation.ts"
+import { generateTrace } from "./generate.ts"
+import { checkExpectations, firstDifference } from "./observation.ts"
 import { runOnQemu } from "./run-qemu.ts"
 import { parseTrace } from "./trace.ts"
 import { loadTraces } from "./traces.ts"
@@ -73,5 +74,14 @@ describe("QEMU 7.2 e1000 under qtest", () => {
     ]
     const d = checkExpectations(await runOnQemu(parseTrace(lines.join("\n"))), "qemu")
     expect(d === undefined ? "ok" : `line ${d.line}: ${d.message}`).toBe("ok")
+  })
+
+  it("is deterministic: two QEMUs running the same generated traces side by side agree", async () => {
+    for (const seed of [101, 102, 103]) {
+      const steps = parseTrace(generateTrace(seed, 80))
+      const [a, b] = await Promise.all([runOnQemu(steps), runOnQemu(steps)])
+      const d = firstDifference(a, b)
+      expect(d === undefined ? "same" : `seed ${seed} line ${d.line}: ${d.message}`).toBe("same")
+    }
   })
 })

@@ -87,25 +87,31 @@ const drive = (s: E1000State, op: Op, input: Uint8Array): boolean => {
 
 /** A frame from the backend, with QEMU's queueing: see RxAccepted/RxFlush in api.ts. */
 function* frameFromNetwork(s: E1000State, frame: Uint8Array): Generator<void, void, Uint8Array> {
-  if (s.linkDown) {
-    // QEMU's net layer drops frames while the link is down
-    s.out.push({ _tag: "RxAccepted", accepted: true })
-    return
-  }
   if (s.parked) {
     if (!s.flushing) {
-      // the backend would not even read it: QEMU's queue already holds one
+      // QEMU's queue already holds one and its backend is not reading: keep holding
       s.out.push({ _tag: "RxAccepted", accepted: false })
       return
     }
-    // the re-offered queued frame: delivered straight to receive, as qemu_net_queue_flush does
+    // the re-offered queued frame goes straight to receive, as qemu_net_queue_flush does
     s.flushing = false
+    if (s.linkDown) {
+      // qemu_deliver_packet_iov drops it while the card's link is down
+      s.parked = false
+      s.out.push({ _tag: "RxAccepted", accepted: true })
+      return
+    }
     const n = yield* receiveIov(s, frame)
     if (n === 0) {
       s.out.push({ _tag: "RxAccepted", accepted: false })
       return
     }
     s.parked = false
+    s.out.push({ _tag: "RxAccepted", accepted: true })
+    return
+  }
+  if (s.linkDown) {
+    // set_link on the backend: it drops what it sends while down
     s.out.push({ _tag: "RxAccepted", accepted: true })
     return
   }

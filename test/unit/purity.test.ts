@@ -19,6 +19,7 @@ const FORBIDDEN: ReadonlyArray<readonly [string, RegExp]> = [
   ["setTimeout", /\bsetTimeout\b/],
   ["setInterval", /\bsetInterval\b/],
   ["setImmediate", /\bsetImmediate\b/],
+  ["queueMicrotask", /\bqueueMicrotask\b/],
   ["process.", /\bprocess\s*\./],
   ["performance.now", /\bperformance\s*\.\s*now\b/],
   ["require(", /\brequire\s*\(/],

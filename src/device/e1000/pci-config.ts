@@ -2,8 +2,9 @@
  * The 82540EM's PCI type-0 configuration header as QEMU 7.2 presents `-device e1000`:
  * 8086:100E rev 3, class 020000, subsystem 1AF4:1100, BAR0 128 KiB memory, BAR1 64-byte I/O,
  * optional 256 KiB ROM BAR (efi-e1000.rom), INTA, no capabilities. Bytes are written through
- * QEMU's per-byte write mask; everything else is read-only. STATUS bit 3 mirrors the device's
- * INTx level. Pure data and functions over a 256-byte array.
+ * QEMU's per-byte write mask; 0x40-0xFF is plain writable storage (QEMU's default for space
+ * beyond the header); the rest is read-only. STATUS bit 3 mirrors the device's INTx level.
+ * Pure data and functions over a 256-byte array.
  */
 
 export const CONFIG_SIZE = 256
@@ -48,6 +49,7 @@ export const createPciConfig = (romBar: boolean): PciConfig => {
   put32(wmask, 0x10, ~(BAR0_SIZE - 1) >>> 0)
   put32(wmask, 0x14, ~(BAR1_SIZE - 1) >>> 0)
   if (romBar) put32(wmask, 0x30, (~(ROM_SIZE - 1) | 1) >>> 0)
+  wmask.fill(0xff, 0x40) // QEMU leaves device-specific space (no capabilities here) writable
   const c = { bytes, wmask }
   resetPciConfig(c)
   return c

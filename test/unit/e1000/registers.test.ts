@@ -22,10 +22,18 @@ describe("e1000 PCI configuration space", () => {
     expect(b.cfgRead(0x30)).toBe(0xfffc0001)
   })
 
-  it("COMMAND writable bits are 0x0507", () => {
+  it("COMMAND writable bits are 0x0507; the header is read-only elsewhere; 0x40-0xFF is writable", () => {
     const b = new Bench()
     b.cfgWrite(0x04, 0xffff, 2)
     expect(b.cfgRead(0x04, 2)).toBe(0x0507)
+    b.cfgWrite(0x00, 0xffffffff)
+    b.cfgWrite(0x2c, 0)
+    expect(b.cfgRead(0x00)).toBe(0x100e8086)
+    expect(b.cfgRead(0x2c)).toBe(0x11001af4)
+    b.cfgWrite(0x40, 0xdeadbeef)
+    b.cfgWrite(0xfe, 0x1234, 2)
+    expect(b.cfgRead(0x40)).toBe(0xdeadbeef)
+    expect(b.cfgRead(0xfe, 2)).toBe(0x1234)
   })
 
   it("STATUS bit 3 mirrors INTx even when INTX_DISABLE masks the pin", () => {

@@ -221,6 +221,19 @@ describe("icmp layer: forwarding through host ping sockets", () => {
     expect(get16(e!.original, 24)).toBe(0x2cf9)
   })
 
+  it("icmp: host unreachable quotes the sequence number of the guest's echo, so its ping reports the right icmp_seq", () => {
+    // The guest's ping (iputils) prints "From 10.0.2.2 icmp_seq=N Destination Host Unreachable"
+    // with N read from the quoted echo header; Linux's ping sockets match the error by the
+    // quoted identifier and report the quoted sequence. The event carries no sequence, so the
+    // flow has to remember the last one it sent.
+    let s = withFlow() // sequence 1
+    s = icmpFromGuest(s, ctx(), echoIn(FAR, { seq: 42 }))[0]
+    const ev: HostUnreachable = { _tag: "HostUnreachable", now: T0, sock: SOCK0, to: { family: 4, address: "10.0.3.5", port: 0 }, reason: "host" }
+    const [e] = only(icmpHostEvent(s, ctx(), ev)[1], "IcmpErrorToGuest")
+    expect(get16(e!.original, 24)).toBe(0x2cf9)
+    expect(get16(e!.original, 26)).toBe(42)
+  })
+
   it("icmp: TTL exceeded reported by the host maps to time exceeded from the reporting router (traceroute)", () => {
     const ev: HostUnreachable = { _tag: "HostUnreachable", now: T0, sock: SOCK0, to: { family: 4, address: "10.0.3.5", port: 0 }, reason: "ttl-exceeded", from: "198.51.100.1" }
     const [e] = only(icmpHostEvent(withFlow(), ctx(), ev)[1], "IcmpErrorToGuest")

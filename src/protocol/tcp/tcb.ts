@@ -124,6 +124,13 @@ export interface Tcb {
   tsRecent: number
   readonly tsOffset: number
   lastAckSent: number
+  /**
+   * Our TSval at the last retransmission timeout: echoes older than this are not RTT samples.
+   * After a timeout the guest answers our retransmission of data it already had with the
+   * TSval of the original (RFC 7323 §4.3 leaves TS.Recent alone for duplicates), which would
+   * fold the whole timeout into SRTT and inflate the RTO (a Karn's rule for timestamps).
+   */
+  tsSampleFloor: number
 
   // Reliability.
   readonly rtt: RttEstimate
@@ -251,6 +258,7 @@ const blank = (
     tsRecent: 0,
     tsOffset,
     lastAckSent: 0,
+    tsSampleFloor: (Math.floor(env.now) + tsOffset) >>> 0,
     rtt: rttInit(env.config),
     rttSeq: 0,
     rttTimed: false,
@@ -342,16 +350,20 @@ const rcvWnd = (c: Tcb): number => Math.max(0, seqDiff(c.rcvAdvRight, c.rcvNxt))
 const guestMayStillSend = (s: TcpState): boolean =>
   s === "SynReceived" || s === "Established" || s === "FinWait1" || s === "FinWait2"
 
-/** The window field for a non-SYN segment; moves `rcvAdvRight` (never left). */
+/**
+ * The window field for a non-SYN segment; moves `rcvAdvRight` (never left, RFC 9293
+ * §3.8.6.2.2). The field is rounded up to the scale unit so that the window never appears to
+ * shrink, but `rcvAdvRight` records the exact edge and is what we accept up to: the guest may
+ * believe in up to 2^shift - 1 more bytes, which we trim, rather than letting the rounding creep
+ * past the memory bound one advertisement at a time.
+ */
 const windowField = (c: Tcb, env: TcbEnv): number => {
   let right = seqAdd(c.rcvNxt, rcvCapacity(c, env))
   if (seqLt(right, c.rcvAdvRight)) right = c.rcvAdvRight
   const wnd = seqDiff(right, c.rcvNxt)
-  const shift = c.rcvWndShift
-  // Round up: shrinking by the rounding would be a (tiny) window retraction; overshooting the
-  // bound by < 2^shift bytes is harmless.
-  const field = Math.min(0xffff, Math.ceil(wnd / 2 ** shift))
-  c.rcvAdvRight = seqAdd(c.rcvNxt, field * 2 ** shift)
+  const unit = 2 ** c.rcvWndShift
+  const field = Math.min(0xffff, Math.ceil(wnd / unit))
+  c.rcvAdvRight = field === 0xffff ? seqAdd(c.rcvNxt, Math.min(wnd, field * unit)) : right
   return field
 }
 
@@ -740,6 +752,8 @@ const onRetransmitTimeout = (c: Tcb, env: TcbEnv): void => {
   }
   rttBackoff(c.rtt, cfg)
   c.rttTimed = false
+  c.tsSampleFloor = tsNow(c, env)
+  log(c, env, "debug", `retransmission timeout ${c.retries}, RTO now ${Math.round(c.rtt.rto)} ms, ${seqDiff(c.sndMax, c.sndUna)} bytes outstanding`)
   if (c.state === "SynSent") sendSyn(c, env)
   else if (c.state === "SynReceived") sendSynAck(c, env)
   else {
@@ -986,7 +1000,7 @@ const processAck = (c: Tcb, env: TcbEnv, t: TcpView, payloadLen: number): boolea
     // RTT sample: timestamps (RFC 7323 §4.1) or the Karn-timed segment.
     if (c.tsOk && t.hasTimestamp && t.tsEcr !== 0) {
       const r = (tsNow(c, env) - t.tsEcr) >>> 0
-      if (r < 0x7fffffff) rttSample(c.rtt, r, env.config)
+      if (r < 0x7fffffff && seqGe(t.tsEcr, c.tsSampleFloor)) rttSample(c.rtt, r, env.config)
     } else if (c.rttTimed && seqGe(ack, c.rttSeq)) {
       c.rttTimed = false
       rttSample(c.rtt, env.now - c.rttStart, env.config)

@@ -11,6 +11,7 @@ const MB = 1024 * 1024
 
 const check = (p: SimParams): void => {
   const r = runSim(p)
+  const bound = p.config?.bufferBytes ?? BOUND
   const detail = `seed ${p.seed} mtu ${p.mtu} loss ${p.loss}: ${r.logs.slice(-5).join(" | ")}`
   expect(r.finished, `did not finish by ${r.virtualMs} ms; ${detail}`).toBe(true)
   expect(r.a.resets + r.b.resets, detail).toBe(0)
@@ -22,8 +23,8 @@ const check = (p: SimParams): void => {
   // Bounded memory: the send buffer stops growing one host read (<= 64 KiB) past the bound;
   // received data held (queued to the host + out of order) stays within the advertised window.
   for (const s of [r.a, r.b]) {
-    expect(s.peakSendBuf, detail).toBeLessThanOrEqual(BOUND + 64 * 1024)
-    expect(s.peakRecv, detail).toBeLessThanOrEqual(BOUND + 1024)
+    expect(s.peakSendBuf, detail).toBeLessThanOrEqual(bound + 64 * 1024)
+    expect(s.peakRecv, detail).toBeLessThanOrEqual(bound)
   }
   expect(r.logs.filter((l) => l.includes("reset")), detail).toEqual([])
 }
@@ -51,6 +52,24 @@ describe("TCP simulation: guest peer <-> stack <-> fake host", () => {
     }
   })
 
+  it("heavy loss (20%): 20 seeds, with FIN_WAIT_2 and TIME_WAIT longer than the backed-off RTO", () => {
+    for (let seed = 200; seed < 220; seed++) {
+      check({
+        seed,
+        mtu: [576, 1500, 32000, 65000][seed % 4]!,
+        downBytes: 300_000 + seed * 1000,
+        upBytes: 200_000 + seed * 3000,
+        loss: 0.2,
+        duplicate: 0.05,
+        delayMs: 0.05,
+        jitterMs: [0, 1, 5][seed % 3]!,
+        drainMs: 1,
+        stallProbability: 0.01,
+        config: { bufferBytes: [256 * 1024, 20_000, 70_000][seed % 3]!, finWait2TimeoutMs: 600_000, timeWaitMs: 300_000 },
+      })
+    }
+  })
+
   it("a small bound (16 KiB) with a slow host still moves 1 MiB each way", () => {
     const p: SimParams = {
       seed: 99,
@@ -71,7 +90,7 @@ describe("TCP simulation: guest peer <-> stack <-> fake host", () => {
     expect(Buffer.compare(concat(r.b.received), r.a.source)).toBe(0)
     for (const s of [r.a, r.b]) {
       expect(s.peakSendBuf).toBeLessThanOrEqual(16 * 1024 + 64 * 1024)
-      expect(s.peakRecv).toBeLessThanOrEqual(16 * 1024 + 16)
+      expect(s.peakRecv).toBeLessThanOrEqual(16 * 1024)
     }
   })
 })

@@ -110,6 +110,19 @@ describe("retransmission", () => {
     expect(rig.conn().rtt.rto).toBe(200)
   })
 
+  it("RTT: after a timeout, an echo of a TSval from before it is not a sample (Karn's rule for timestamps)", () => {
+    const rig = new Rig({ initialRtoMs: 1000, minRtoMs: 200 })
+    const e = established(rig, FULL)
+    rig.hostData(e.sock, bytes(100))
+    const original = only(segs(rig.outputs.slice(-3)))
+    rig.advance(Math.min(...rig.armed().values()) - rig.now) // RTO: retransmission
+    const srtt = rig.conn().rtt.srtt
+    rig.now += 10
+    rig.guest({ seq: e.theirs, ack: e.ours + 100, flags: ACK, window: 1000, ts: [6000, original.tcp.tsVal] })
+    expect(rig.conn().rtt.srtt).toBe(srtt)
+    expect(rig.conn().sndUna).toBe(e.ours + 100)
+  })
+
   it("RTT without timestamps: Karn timing of one segment", () => {
     const rig = new Rig({ initialRtoMs: 1000, minRtoMs: 200 })
     const e = established(rig, BARE)

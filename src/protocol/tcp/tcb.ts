@@ -381,6 +381,16 @@ const emit = (c: Tcb, env: TcbEnv, seq: number, flags: number, payload: Uint8Arr
   const withAck = (flags & ACK) !== 0
   const tsOn = syn ? (c.activeOpen && (flags & ACK) === 0) || c.tsOk : c.tsOk
   const wsOn = syn && ((c.activeOpen && (flags & ACK) === 0) || c.wsOk)
+  // SACK blocks (RFC 2018 §4) as many as fit in the MTU beside the payload: a full-sized data
+  // segment has no room, so the pending ACK stays pending and goes out bare with all blocks.
+  let sack: Array<number> | undefined
+  let sackLeftOut = false
+  if (withAckFlag(flags) && !syn && c.sackOk && c.ooo.length > 0) {
+    const room = env.mtu - 40 - (payload === undefined ? 0 : payload.length) - (tsOn ? TS_OPTION_LEN : 0) - 4
+    const n = Math.min(c.tsOk ? 3 : 4, Math.floor(room / 8))
+    if (n > 0) sack = sackBlocksFor(c.ooo, c.oooLatest, n)
+    else sackLeftOut = true
+  }
   const header = emitTcpHeader({
     srcPort: c.remotePort,
     dstPort: c.guestPort,
@@ -394,7 +404,7 @@ const emit = (c: Tcb, env: TcbEnv, seq: number, flags: number, payload: Uint8Arr
     timestamp: tsOn,
     tsVal: tsNow(c, env),
     tsEcr: c.tsRecent,
-    sack: withAck && !syn && c.sackOk && c.ooo.length > 0 ? sackBlocksFor(c.ooo, c.oooLatest, c.tsOk ? 3 : 4) : undefined,
+    sack,
   })
   env.out.push({
     _tag: "Ipv4ToGuest",
@@ -406,13 +416,15 @@ const emit = (c: Tcb, env: TcbEnv, seq: number, flags: number, payload: Uint8Arr
     checksumOffset: TCP_CHECKSUM_OFFSET,
     pseudoHeader: true,
   })
-  if (withAck) {
-    c.lastAckSent = c.rcvNxt
+  if (withAck) c.lastAckSent = c.rcvNxt
+  if (withAck && !sackLeftOut) {
     c.ackPendingBytes = 0
     c.ackNow = false
     c.delackAt = NONE
   }
 }
+
+const withAckFlag = (flags: number): boolean => (flags & ACK) !== 0
 
 const sendSyn = (c: Tcb, env: TcbEnv): void => {
   emit(c, env, c.iss, SYN, undefined)

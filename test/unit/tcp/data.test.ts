@@ -114,6 +114,21 @@ describe("ESTABLISHED: data from the guest", () => {
     expect(a.tcp.sack).toBeUndefined()
   })
 
+  it("Established: full-sized data segments never carry SACK blocks past the MTU; a bare ACK carries them", () => {
+    const rig = new Rig()
+    const e = established(rig, FULL)
+    const mss = rig.conn().sndMss
+    rig.guest({ seq: e.theirs, ack: e.ours, flags: ACK, window: 0, ts: [6000, 0] })
+    expect(segs(rig.hostData(e.sock, bytes(mss)))).toHaveLength(0) // zero window: waits
+    // An out-of-order segment that also opens the window.
+    const out = segs(rig.guest({ seq: e.theirs + 1000, ack: e.ours, flags: ACK, window: 1000, payload: bytes(100), ts: [6001, 0] }))
+    for (const s of out) expect(20 + s.tcp.headerLength + s.payload.length).toBeLessThanOrEqual(1500)
+    const data = only(out.filter((s) => s.payload.length > 0))
+    expect(data.payload.length).toBe(mss)
+    expect(data.tcp.sack).toBeUndefined()
+    expect(only(out.filter((s) => s.payload.length === 0)).tcp.sack).toEqual([e.theirs + 1000, e.theirs + 1100])
+  })
+
   it("Established: overlapping out-of-order segments are stored once", () => {
     const rig = new Rig()
     const e = established(rig, FULL)

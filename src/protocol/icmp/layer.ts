@@ -36,6 +36,8 @@ export const ICMP_SWEEP_TIMER: TimerId = timerId("icmp:sweep")
 interface EchoFlow extends Flow {
   readonly guest: Ipv4
   readonly ident: number
+  /** The sequence of the last echo sent, quoted when the host reports it unreachable. */
+  readonly lastSequence: number
 }
 
 export interface IcmpState {
@@ -102,11 +104,12 @@ export const icmpFromGuest = (s: IcmpState, ctx: IcmpContext, m: IcmpIn): Result
   }
   const existing = s.flows.byKey.get(key)
   if (existing !== undefined) {
-    return [{ ...s, flows: touch(s.flows, key, existing, ctx.now) }, [{ ...send, sock: existing.sock }]]
+    const flows = putFlow(s.flows, key, { ...existing, lastActive: ctx.now, lastSequence: icmp.sequence })
+    return [{ ...s, flows }, [{ ...send, sock: existing.sock }]]
   }
   if (s.flows.byKey.size >= ICMP_MAX_FLOWS) return [s, [debug(`icmp: ${ICMP_MAX_FLOWS} echo flows open, echo dropped`)]]
   const sock = socketId(s.nextSock)
-  const flow: EchoFlow = { sock, lastActive: ctx.now, guest: m.src, ident: icmp.ident }
+  const flow: EchoFlow = { sock, lastActive: ctx.now, guest: m.src, ident: icmp.ident, lastSequence: icmp.sequence }
   const out: Array<LayerOutput> = [{ _tag: "IcmpOpen", sock, family: 4 }, { ...send, sock }]
   if (!s.sweepArmed) out.push({ _tag: "SetTimer", timer: ICMP_SWEEP_TIMER, at: addMillis(ctx.now, ICMP_SWEEP_MS) })
   return [{ ...s, flows: putFlow(s.flows, key, flow), nextSock: s.nextSock + 1, sweepArmed: true }, out]
@@ -135,6 +138,7 @@ export const icmpHostEvent = (
       const head = new Uint8Array(8)
       head[0] = ICMP_ECHO_REQUEST
       put16(head, 4, flow.ident)
+      put16(head, 6, flow.lastSequence)
       const { type, code } = icmpForHostReason(ev.reason)
       const from = ev.from === undefined ? undefined : guestVisibleAddress(ctx.config, ev.from)
       return [

@@ -60,6 +60,26 @@ describe("e1000 receive: gating and queueing", () => {
     expect(b.read(REG.RDH)).toBe(2)
   })
 
+  it("a held frame re-offered while the link is down is dropped, and the next one is offered fresh", () => {
+    const b = setup()
+    const f = ether(BCAST, PEER, 0x0806, bytes(46))
+    b.write(REG.RDT, 0)
+    expect(b.receive(f)).toBe(false) // parked: the host holds it
+    expect(b.receive(f)).toBe(false) // QEMU would not read more while one is queued
+    b.step({ _tag: "Link", up: false })
+    b.write(REG.RDT, 7)
+    expect(b.flushes).toBe(1)
+    expect(b.receive(f)).toBe(true) // dropped at delivery (link down)
+    expect(b.receive(f)).toBe(true) // dropped by the backend
+    expect(b.read(REG.TPR)).toBe(0)
+    b.step({ _tag: "Link", up: true }) // autoneg restarts: LU stays 0 for 500 ms
+    expect(b.receive(f)).toBe(false)
+    b.advance(500_000_000)
+    expect(b.flushes).toBe(2)
+    expect(b.receive(f)).toBe(true)
+    expect(b.read(REG.TPR)).toBe(1)
+  })
+
   it("receive with the backend link down drops the frame", () => {
     const b = setup()
     b.step({ _tag: "Link", up: false })

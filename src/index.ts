@@ -8,6 +8,8 @@
  *   (`HostTcp`, `HostUdp`, `HostIcmp`, `Timers`, `HostClock`, `Log`) with `nodeHostLayer` or
  *   `mockHostLayer`.
  * - Guest links speaking QEMU's protocols, the pcap writer and the mocked host for tests.
+ * - The e1000 (82540EM) for emulators: `attachE1000` with `stackLink(new NodeStack())` or
+ *   `connectStreamLink({ path })` (src/runtime/e1000/attach.ts).
  */
 export * from "./effects/index.ts"
 export { defaultConfig, validateConfig, MTU_MIN, MTU_MAX, type StackConfig } from "./protocol/stack/config.ts"
@@ -29,3 +31,4 @@ export { openUdpLink } from "./runtime/link/udp-link.ts"
 export { LinkError, serveGuests, sessionPerGuest, type ServeOptions } from "./runtime/link/serve.ts"
 export { encodeFrame, MAX_FRAME_LENGTH, StreamDecoder } from "./runtime/link/stream-framing.ts"
 export { openPcapFile, type PcapWriter } from "./runtime/pcap/pcap-writer.ts"
+export { attachE1000, connectStreamLink, DEFAULT_MAC, DEFAULT_RX_QUEUE_LIMIT, stackLink, type AttachE1000Options, type AttachedE1000, type FrameLink, type GuestMemory, type StreamAddress, type StreamLinkOptions } from "./runtime/e1000/index.ts"

@@ -31,6 +31,16 @@ export const rttSample = (e: RttEstimate, r: number, cfg: TcpConfig): void => {
   e.rto = Math.min(cfg.maxRtoMs, Math.max(cfg.minRtoMs, e.srtt + Math.max(G, 4 * e.rttvar)))
 }
 
+/**
+ * Forward progress (an ACK of new data) drops the backoff: the RTO returns to the estimate
+ * (or the initial RTO without one). RFC 6298 keeps a backed-off RTO until the next sample,
+ * but when every segment in flight is a retransmission Karn's rule allows no sample, and
+ * without timestamps the RTO would stay at its ceiling for the rest of the connection.
+ */
+export const rttResetBackoff = (e: RttEstimate, cfg: TcpConfig): void => {
+  e.rto = e.hasSample ? Math.min(cfg.maxRtoMs, Math.max(cfg.minRtoMs, e.srtt + Math.max(G, 4 * e.rttvar))) : cfg.initialRtoMs
+}
+
 /** RFC 6298 §5.5: back off on timeout. */
 export const rttBackoff = (e: RttEstimate, cfg: TcpConfig): void => {
   e.rto = Math.min(cfg.maxRtoMs, e.rto * 2)

@@ -24,7 +24,7 @@ import type { SocketId, TimerId } from "../../effects/ids.ts"
 import type { LayerOutput } from "../stack/output.ts"
 import { formatIpv4, type Ipv4 } from "../wire/ipv4-address.ts"
 import type { TcpConfig } from "./config.ts"
-import { rttBackoff, rttInit, rttSample, type RttEstimate } from "./rtt.ts"
+import { rttBackoff, rttInit, rttResetBackoff, rttSample, type RttEstimate } from "./rtt.ts"
 import {
   addSackRange,
   clearScoreboard,
@@ -1009,6 +1009,7 @@ const processAck = (c: Tcb, env: TcbEnv, t: TcpView, payloadLen: number): boolea
     // RFC 7661 spirit: grow cwnd only while it limits us, so an idle or window-limited period
     // cannot build a huge burst for the guest's RX ring.
     const cwndLimited = 2 * seqDiff(c.sndNxt, c.sndUna) >= c.cwnd
+    if (c.retries > 0) rttResetBackoff(c.rtt, env.config)
     // RTT sample: timestamps (RFC 7323 §4.1) or the Karn-timed segment.
     if (c.tsOk && t.hasTimestamp && t.tsEcr !== 0) {
       const r = (tsNow(c, env) - t.tsEcr) >>> 0

@@ -85,7 +85,7 @@ interface Ev {
 }
 
 /** A binary min-heap on (at, id): deterministic order for equal times. */
-class Queue {
+export class Queue {
   private h: Array<Ev> = []
   private less(a: Ev, b: Ev): boolean {
     return a.at < b.at || (a.at === b.at && a.id < b.id)

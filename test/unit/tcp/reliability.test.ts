@@ -51,6 +51,17 @@ describe("retransmission", () => {
     expect(rig.conn().state).toBe("Established")
   })
 
+  it("Established: an ACK of new data after timeouts drops the RTO backoff (no sample needed)", () => {
+    const rig = new Rig({ initialRtoMs: 1000, minRtoMs: 200 })
+    const e = established(rig, BARE)
+    rig.hostData(e.sock, bytes(1000))
+    rig.advance(1000)
+    rig.advance(2000)
+    expect(rig.conn().rtt.rto).toBe(4000)
+    rig.guest({ seq: e.theirs, ack: e.ours + 536, flags: ACK })
+    expect(rig.conn().rtt.rto).toBe(1000) // back to the initial RTO: no sample yet (Karn)
+  })
+
   it("Established: three duplicate ACKs -> fast retransmit of SND.UNA without waiting for the RTO (RFC 5681 §3.2)", () => {
     const rig = new Rig()
     const e = established(rig, { mss: 1000 })

@@ -18,7 +18,7 @@
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
-out=${TSLIRP_GUEST_DIR:-${TSLIRP_CACHE:-$HOME/.cache/tslirp}/guest}
+out=${TSLIRP_GUEST_DIR:-${TSLIRP_CACHE:-${HOME:-/tmp}/.cache/tslirp}/guest}
 busybox=/bin/busybox
 force=no
 [ "${1:-}" = "--force" ] && force=yes

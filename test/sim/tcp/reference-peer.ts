@@ -111,10 +111,14 @@ export class ReferencePeer {
   }
 
   segment(now: number, bytes: Uint8Array): Array<Uint8Array> {
-    if (this.state === "Closed") return []
     const p = parseTcp(bytes, this.o.dst, this.o.src)
     if (!p.ok) throw new Error(`reference peer got a bad segment: ${p.reason}`)
     const t = p.tcp
+    if (this.state === "Closed") {
+      // TIME-WAIT, forever: re-acknowledge retransmissions whose ACK was lost.
+      if (!this.reset && (t.flags & RST) === 0 && (bytes.length > t.headerLength || (t.flags & FIN) !== 0)) return [this.seg(now, this.nxt, ACK)]
+      return []
+    }
     const payload = bytes.subarray(t.headerLength)
     if ((t.flags & RST) !== 0) {
       this.reset = true

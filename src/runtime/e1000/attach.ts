@@ -164,7 +164,12 @@ export const attachE1000 = (opts: AttachE1000Options): AttachedE1000 => {
   const fire = (): void => {
     timer = undefined
     timerAt = undefined
-    enter(() => card.advanceTo(now()))
+    depth++
+    try {
+      card.advanceTo(now())
+    } finally {
+      leave()
+    }
   }
 
   /** Host clock mode: one real timer at the card's earliest deadline. */
@@ -180,20 +185,17 @@ export const attachE1000 = (opts: AttachE1000Options): AttachedE1000 => {
     timer = setTimeout(fire, Math.max(0, Math.ceil((at - now()) / 1e6)))
   }
 
-  const settle = (): void => {
-    // pump may not empty the queue; it stops at a refusal and resumes after the next RxFlush.
+  /**
+   * The end of every adapter call (each entry does `depth++` and ends in `leave()`; written
+   * out rather than wrapped in a closure because MMIO is the emulator's hot path). At the
+   * outermost level: offer held frames (`pump` stops at a refusal and resumes after the next
+   * RxFlush), then re-arm the host timer.
+   */
+  const leave = (): void => {
+    depth--
+    if (depth !== 0) return
     if (!blocked && head < queue.length) pump()
     rearm()
-  }
-
-  function enter<T>(f: () => T): T {
-    depth++
-    try {
-      return f()
-    } finally {
-      depth--
-      if (depth === 0) settle()
-    }
   }
 
   const enqueue = (frame: Uint8Array): void => {
@@ -214,13 +216,15 @@ export const attachE1000 = (opts: AttachE1000Options): AttachedE1000 => {
     }
     // Fast path: nothing waiting, not inside an access: offer it now without copying.
     const epoch = readyEpoch
-    const accepted = enter(() => card.receive(frame))
-    if (!accepted && epoch === readyEpoch) {
-      blocked = true
-      enqueue(frame)
-    } else if (!accepted) {
-      enqueue(frame)
-      enter(() => undefined) // re-offer now: the card signalled readiness during the refusal
+    depth++
+    try {
+      if (!card.receive(frame)) {
+        // Held; if the card signalled readiness during the refusal, leave() re-offers it now.
+        if (epoch === readyEpoch) blocked = true
+        enqueue(frame)
+      }
+    } finally {
+      leave()
     }
   }
 
@@ -228,19 +232,73 @@ export const attachE1000 = (opts: AttachE1000Options): AttachedE1000 => {
   link.onClose?.(() => {
     if (closed) return
     logger.log("info", "e1000: the link went away; link down")
-    enter(() => card.setLink(false))
+    depth++
+    try {
+      card.setLink(false)
+    } finally {
+      leave()
+    }
   })
 
   return {
-    mmioRead: (offset, size) => enter(() => card.mmioRead(offset, size)),
-    mmioWrite: (offset, size, value) => enter(() => card.mmioWrite(offset, size, value)),
+    mmioRead(offset, size) {
+      depth++
+      try {
+        return card.mmioRead(offset, size)
+      } finally {
+        leave()
+      }
+    },
+    mmioWrite(offset, size, value) {
+      depth++
+      try {
+        card.mmioWrite(offset, size, value)
+      } finally {
+        leave()
+      }
+    },
     ioRead: () => 0,
     ioWrite: () => undefined,
-    configRead: (offset, size) => enter(() => card.configRead(offset, size)),
-    configWrite: (offset, size, value) => enter(() => card.configWrite(offset, size, value)),
-    setLink: (up) => enter(() => card.setLink(up)),
-    reset: () => enter(() => card.reset()),
-    advanceTo: (nowNs) => enter(() => card.advanceTo(nowNs)),
+    configRead(offset, size) {
+      depth++
+      try {
+        return card.configRead(offset, size)
+      } finally {
+        leave()
+      }
+    },
+    configWrite(offset, size, value) {
+      depth++
+      try {
+        card.configWrite(offset, size, value)
+      } finally {
+        leave()
+      }
+    },
+    setLink(up) {
+      depth++
+      try {
+        card.setLink(up)
+      } finally {
+        leave()
+      }
+    },
+    reset() {
+      depth++
+      try {
+        card.reset()
+      } finally {
+        leave()
+      }
+    },
+    advanceTo(nowNs) {
+      depth++
+      try {
+        card.advanceTo(nowNs)
+      } finally {
+        leave()
+      }
+    },
     nextDeadlineNs: () => card.nextDeadlineNs(),
     get irq() {
       return card.irq

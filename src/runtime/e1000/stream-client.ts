@@ -12,7 +12,7 @@ import { createConnection, type Socket } from "node:net"
 import type { Logger } from "../host/ports.ts"
 import { silentLogger } from "../host/logger.ts"
 import { GUEST_QUEUE_LIMIT_BYTES } from "../link/guest-link.ts"
-import { lengthPrefix, StreamDecoder } from "../link/stream-framing.ts"
+import { encodeFrame, StreamDecoder } from "../link/stream-framing.ts"
 import type { FrameLink } from "./frame-link.ts"
 
 export type StreamAddress =
@@ -67,10 +67,8 @@ const wrap = (socket: Socket, peer: string, logger: Logger, limit: number): Fram
         return
       }
       dropped = 0
-      // Two writes, one syscall: Node queues both when the first cannot complete, and the
-      // frame is copied (the card's frame is a fresh buffer, but callers may reuse theirs).
-      socket.write(lengthPrefix(frame.length))
-      socket.write(frame.slice())
+      // One buffer per frame, prefix and copy together (the caller may reuse its frame).
+      socket.write(encodeFrame(frame))
     },
     onFrame(cb) {
       frameCbs.add(cb)

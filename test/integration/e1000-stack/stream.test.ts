@@ -1,9 +1,13 @@
 /**
  * The e1000 adapter as a `-netdev stream` client of a separate `tslirp --socket PATH` process
  * (the real CLI, spawned here): the same Linux-style driver gets a DHCP lease, ARPs for the
- * gateway and pings it, with every frame crossing the unix socket in QEMU's 4-byte-length framing.
+ * gateway, pings it and downloads a file from an HTTP server on 127.0.0.1 (reached at 10.0.2.2),
+ * with every frame crossing the unix socket in QEMU's 4-byte-length framing.
  */
 import { type ChildProcess, spawn } from "node:child_process"
+import { createHash } from "node:crypto"
+import { createServer, type Server } from "node:http"
+import type { AddressInfo } from "node:net"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -14,6 +18,7 @@ import { E1000Driver, ICR_RXT0 } from "./e1000-driver.ts"
 import { GuestRam } from "./guest-ram.ts"
 import { GuestNet } from "./guest-net.ts"
 import { fmtIp, ip } from "./packets.ts"
+import { TcpClient } from "./tcp-client.ts"
 
 const ROOT = fileURLToPath(new URL("../../../", import.meta.url))
 const NODE = `${ROOT}node_modules/.bin/node`
@@ -47,8 +52,16 @@ describe("e1000 as a -netdev stream client of a `tslirp --socket` process", () =
   let tslirp: { child: ChildProcess; output: () => string } | undefined
   let nic: AttachedE1000 | undefined
   let driver: E1000Driver | undefined
+  let net: GuestNet | undefined
+  let gatewayMac: Uint8Array | undefined
+  const file = new Uint8Array(200_000).map((_, i) => (i * 7 + (i >>> 8)) & 0xff)
+  const server: Server = createServer((_req, res) => {
+    res.writeHead(200, { "Content-Length": String(file.length), Connection: "close" })
+    res.end(file)
+  })
 
   beforeAll(async () => {
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))
     tslirp = await startTslirp(path)
   }, 30_000)
 
@@ -62,6 +75,7 @@ describe("e1000 as a -netdev stream client of a `tslirp --socket` process", () =
       await exited
     }
     rmSync(dir, { recursive: true, force: true })
+    await new Promise<void>((resolve) => server.close(() => resolve()))
   })
 
   it("brings the card up over the socket, gets a lease, ARPs and pings 10.0.2.2", async () => {
@@ -69,17 +83,34 @@ describe("e1000 as a -netdev stream client of a `tslirp --socket` process", () =
     const ram = new GuestRam(4 * 1024 * 1024)
     nic = attachE1000({ memory: ram, link, onIrq: (level) => driver?.irqLine(level) })
     driver = new E1000Driver(nic, ram)
-    const net = new GuestNet(driver)
+    net = new GuestNet(driver)
     await driver.bringUp()
     await driver.waitForLink()
     const lease = await net.dhcp(0x5eed0001)
     expect(fmtIp(lease.address)).toBe("10.0.2.15")
-    const gatewayMac = await net.arp(ip(10, 0, 2, 2))
+    gatewayMac = await net.arp(ip(10, 0, 2, 2))
     const payload = new TextEncoder().encode("over the stream socket")
     const { frame, data } = await net.ping(gatewayMac, ip(10, 0, 2, 2), 7, 1, payload)
     expect(new TextDecoder().decode(data)).toBe("over the stream socket")
     expect(frame.icr & ICR_RXT0).toBe(ICR_RXT0)
   }, 30_000)
+
+  it("TCP: downloads 200 kB from 127.0.0.1 through the tslirp process", async () => {
+    expect(gatewayMac).toBeDefined()
+    const port = (server.address() as AddressInfo).port
+    const tcp = new TcpClient(net!, gatewayMac!, 40321, ip(10, 0, 2, 2), port)
+    await tcp.connect()
+    await tcp.write(new TextEncoder().encode("GET / HTTP/1.0\r\n\r\n"))
+    const response = await tcp.readToEnd()
+    await tcp.close()
+    const head = new TextDecoder("latin1").decode(response.subarray(0, 512))
+    const body = response.subarray(head.indexOf("\r\n\r\n") + 4)
+    const sha = (b: Uint8Array) => createHash("sha256").update(b).digest("hex")
+    expect(head.startsWith("HTTP/1.1 200")).toBe(true)
+    expect(body.length).toBe(file.length)
+    expect(sha(body)).toBe(sha(file))
+    expect(nic!.rxDropped).toBe(0)
+  }, 60_000)
 
   it("when tslirp goes away, the card's link goes down (LSC)", async () => {
     expect(driver?.linkUp).toBe(true)

@@ -1,7 +1,7 @@
 /** Data transfer and flow control in ESTABLISHED, both directions (RFC 9293 §3.8.6, RFC 1122 §4.2.3.2). */
 import { describe, expect, it } from "vitest"
 import { ACK, FIN, PSH } from "../../../src/protocol/tcp/wire.ts"
-import { BARE, bytes, effects, established, FULL, GUEST_ISS, only, Rig, segs } from "./fixtures.ts"
+import { BARE, bytes, effects, established, FULL, GUEST_ISS, only, Rig, segs, synReceived } from "./fixtures.ts"
 
 describe("ESTABLISHED: data from the guest", () => {
   it("Established: in-order data -> one TcpWrite holding a copy, not a view of the frame", () => {
@@ -14,6 +14,27 @@ describe("ESTABLISHED: data from the guest", () => {
     expect(w.data).toEqual(data)
     expect(w.data.byteOffset).toBe(0)
     expect(w.data.buffer.byteLength).toBe(100)
+  })
+
+  it("SynReceived: data on the ACK that completes the handshake is delivered", () => {
+    const rig = new Rig()
+    const { synAck } = synReceived(rig, BARE)
+    const out = rig.guest({ seq: GUEST_ISS + 1, ack: synAck.tcp.seq + 1, flags: ACK, payload: bytes(10) })
+    expect(rig.conn().state).toBe("Established")
+    expect(effects(out).filter((x) => x._tag === "TcpWrite")).toHaveLength(1)
+  })
+
+  it("Established: a FIN beyond a hole is not acted on until the hole is filled", () => {
+    const rig = new Rig()
+    const e = established(rig, FULL)
+    const out = rig.guest({ seq: e.theirs + 100, ack: e.ours, flags: ACK | FIN, payload: bytes(10) })
+    expect(effects(out).some((x) => x._tag === "TcpShutdownWrite")).toBe(false)
+    expect(rig.conn().state).toBe("Established")
+    rig.guest({ seq: e.theirs, ack: e.ours, flags: ACK, payload: bytes(100) })
+    const fin = rig.guest({ seq: e.theirs + 100, ack: e.ours, flags: ACK | FIN, payload: bytes(10) })
+    expect(effects(fin).some((x) => x._tag === "TcpShutdownWrite")).toBe(true)
+    expect(rig.conn().state).toBe("CloseWait")
+    expect(rig.conn().rcvNxt).toBe(e.theirs + 111)
   })
 
   it("Established: one small segment -> ACK delayed by 40 ms", () => {

@@ -1,0 +1,130 @@
+/** The pieces under the reducer: sequence arithmetic, the send buffer, the SACK scoreboard. */
+import { describe, expect, it } from "vitest"
+import { seqAdd, seqDiff, seqGt, seqInWindow, seqLt } from "../../../src/protocol/tcp/seq.ts"
+import { append, createSendBuffer, drop, read } from "../../../src/protocol/tcp/send-buffer.ts"
+import { addSackRange, createScoreboard, holeAt, holeBytes, sackBlocksFor, trimScoreboard } from "../../../src/protocol/tcp/sack.ts"
+import { bytes } from "./fixtures.ts"
+
+describe("sequence numbers (RFC 9293 §3.4)", () => {
+  it("compare across the 2^32 wrap", () => {
+    expect(seqLt(0xfffffff0, 5)).toBe(true)
+    expect(seqGt(5, 0xfffffff0)).toBe(true)
+    expect(seqAdd(0xfffffff0, 0x20)).toBe(0x10)
+    expect(seqDiff(0x10, 0xfffffff0)).toBe(0x20)
+    expect(seqInWindow(2, 0xfffffffe, 10)).toBe(true)
+    expect(seqInWindow(10, 0xfffffffe, 10)).toBe(false)
+  })
+})
+
+describe("send buffer", () => {
+  it("a range inside one chunk is a view of that chunk (no copy)", () => {
+    const b = createSendBuffer()
+    const c = bytes(5000)
+    append(b, c)
+    const v = read(b, 1000, 1460)
+    expect(v.buffer).toBe(c.buffer)
+    expect(v).toEqual(c.subarray(1000, 2460))
+  })
+
+  it("a range across chunks is copied once, in order", () => {
+    const b = createSendBuffer()
+    const x = bytes(3000, 1)
+    const y = bytes(3000, 2)
+    append(b, x)
+    append(b, y)
+    const v = read(b, 2500, 1000)
+    expect(v).toEqual(Uint8Array.from([...x.subarray(2500), ...y.subarray(0, 500)]))
+  })
+
+  it("drop removes acknowledged bytes from the front; offsets are relative to what remains", () => {
+    const b = createSendBuffer()
+    const x = bytes(3000, 1)
+    const y = bytes(3000, 2)
+    append(b, x)
+    append(b, y)
+    drop(b, 3100)
+    expect(b.length).toBe(2900)
+    expect(read(b, 0, 100)).toEqual(y.subarray(100, 200))
+    drop(b, 2900)
+    expect(b.length).toBe(0)
+    expect(b.chunks).toHaveLength(0)
+  })
+
+  it("small writes are coalesced into one chunk (a 1-byte writer cannot grow the chunk list)", () => {
+    const b = createSendBuffer()
+    const all: Array<number> = []
+    for (let i = 0; i < 1000; i++) {
+      const d = bytes(10, i)
+      append(b, d)
+      all.push(...d)
+    }
+    expect(b.chunks.length).toBe(1)
+    expect(read(b, 0, 10_000)).toEqual(Uint8Array.from(all))
+  })
+
+  it("sequential reads after drops stay correct (cursor cache)", () => {
+    const b = createSendBuffer()
+    const parts = [bytes(2000, 1), bytes(100, 2), bytes(5000, 3), bytes(700, 4)]
+    for (const p of parts) append(b, p)
+    const flat = Uint8Array.from(parts.flatMap((p) => [...p]))
+    let base = 0
+    for (let off = 0; off + 536 <= flat.length - base; off += 536) expect(read(b, off, 536)).toEqual(flat.subarray(base + off, base + off + 536))
+    drop(b, 1234)
+    base = 1234
+    for (let off = 0; off + 300 <= flat.length - base; off += 300) expect(read(b, off, 300)).toEqual(flat.subarray(base + off, base + off + 300))
+  })
+})
+
+describe("SACK scoreboard (RFC 6675)", () => {
+  it("merges overlapping and adjacent blocks and counts SACKed bytes", () => {
+    const sb = createScoreboard()
+    addSackRange(sb, 200, 300)
+    addSackRange(sb, 500, 600)
+    addSackRange(sb, 300, 350)
+    addSackRange(sb, 550, 700)
+    expect(sb.ranges).toEqual([200, 350, 500, 700])
+    expect(sb.sacked).toBe(350)
+  })
+
+  it("holes below the highest SACKed byte are found in order", () => {
+    const sb = createScoreboard()
+    addSackRange(sb, 200, 300)
+    addSackRange(sb, 500, 600)
+    expect(holeAt(sb, 100, 1000)).toEqual([100, 100])
+    expect(holeAt(sb, 250, 1000)).toEqual([300, 200])
+    expect(holeAt(sb, 300, 50)).toEqual([300, 50])
+    expect(holeAt(sb, 600, 1000)).toBeUndefined()
+    expect(holeBytes(sb, 100, 600)).toBe(300)
+  })
+
+  it("a cumulative ACK trims the scoreboard", () => {
+    const sb = createScoreboard()
+    addSackRange(sb, 200, 300)
+    addSackRange(sb, 500, 600)
+    trimScoreboard(sb, 250)
+    expect(sb.ranges).toEqual([250, 300, 500, 600])
+    trimScoreboard(sb, 600)
+    expect(sb.ranges).toEqual([])
+    expect(sb.sacked).toBe(0)
+  })
+
+  it("works across the sequence wrap", () => {
+    const sb = createScoreboard()
+    addSackRange(sb, 0xfffffff0, 0x10)
+    addSackRange(sb, 0x20, 0x30)
+    expect(holeAt(sb, 0xffffffe0, 100)).toEqual([0xffffffe0, 0x10])
+    expect(holeAt(sb, 0x10, 100)).toEqual([0x10, 0x10])
+  })
+
+  it("the receiver reports the block of the latest segment first, then the others from the highest (RFC 2018 §4)", () => {
+    const ooo = [
+      { seq: 100, data: new Uint8Array(10) },
+      { seq: 110, data: new Uint8Array(10) },
+      { seq: 200, data: new Uint8Array(10) },
+      { seq: 300, data: new Uint8Array(10) },
+      { seq: 400, data: new Uint8Array(10) },
+    ]
+    expect(sackBlocksFor(ooo, 200, 3)).toEqual([200, 210, 400, 410, 300, 310])
+    expect(sackBlocksFor(ooo, 110, 4)).toEqual([100, 120, 400, 410, 300, 310, 200, 210])
+  })
+})

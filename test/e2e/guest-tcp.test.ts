@@ -48,7 +48,7 @@ const suite = (backend: GuestBackend, title: string): void => {
     let run: GuestRunResult
 
     beforeAll(async () => {
-      run = await runGuestScenario({ backend, services, checks })
+      run = await runGuestScenario({ label: "tcp", backend, services, checks })
       // runGuestScenario stops every process and removes its namespace itself: no afterAll.
     }, guestBudgetMs(checks) + 60_000)
 

@@ -9,8 +9,12 @@
  *                       namespace's resolv.conf, which points at our DNS server)
  *   backend "tslirp":   -netdev stream,id=n0,server=off,addr.type=unix,addr.path=SOCK to
  *                       `tslirp --socket SOCK --dns-upstream 127.0.0.1:53 ...`
+ *
+ * With TSLIRP_E2E_ARTIFACTS=DIR in the environment, each run also keeps DIR/LABEL-BACKEND-TIME/
+ * with console.txt, backend.log, services.log, events.json and guest.pcap (every frame on the
+ * guest's NIC, recorded by QEMU, so both backends are captured the same way).
  */
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { guestBudgetMs, guestImage, renderGuestScript, type GuestCheck } from "./guest.ts"
@@ -24,6 +28,8 @@ import { qemuGuestArgs, requireQemu, runQemu } from "./qemu.ts"
 export type GuestBackend = "libslirp" | "tslirp"
 
 export interface GuestScenario {
+  /** Names the artifacts directory (TSLIRP_E2E_ARTIFACTS); one word. */
+  readonly label?: string
   readonly backend: GuestBackend
   readonly services: GuestServicesConfig
   readonly checks: ReadonlyArray<GuestCheck>
@@ -44,6 +50,17 @@ export interface GuestRunResult {
   readonly backendLog: string
   readonly servicesLog: string
   readonly events: ReadonlyArray<ServiceEvent>
+  /** Where this run's logs and pcap were kept, if TSLIRP_E2E_ARTIFACTS asked for it. */
+  readonly artifacts: string | undefined
+}
+
+const artifactsDir = (scenario: GuestScenario): string | undefined => {
+  const root = process.env["TSLIRP_E2E_ARTIFACTS"]
+  if (root === undefined || root === "") return undefined
+  const stamp = new Date().toISOString().replace(/[:.]/g, "-")
+  const dir = join(root, `${scenario.label ?? "guest"}-${scenario.backend}-${stamp}`)
+  mkdirSync(dir, { recursive: true })
+  return dir
 }
 
 export const runGuestScenario = async (scenario: GuestScenario): Promise<GuestRunResult> => {
@@ -52,6 +69,7 @@ export const runGuestScenario = async (scenario: GuestScenario): Promise<GuestRu
   const dir = mkdtempSync(join(tmpdir(), `tslirp-e2e-${scenario.backend}-`))
   const scriptFile = join(dir, "script.sh")
   writeFileSync(scriptFile, renderGuestScript(scenario.checks))
+  const artifacts = artifactsDir(scenario)
   const netns = createNetns(scenario.backend)
   let services: GuestServices | undefined
   let backend: ManagedProcess | undefined
@@ -70,7 +88,7 @@ export const runGuestScenario = async (scenario: GuestScenario): Promise<GuestRu
     } else {
       netdev = `user,id=n0${scenario.libslirpOptions ?? ""}`
     }
-    const run = await runQemu(qemuGuestArgs({ image, netdev, scriptFile }), { netns: netns.name, budgetMs: guestBudgetMs(scenario.checks) })
+    const run = await runQemu(qemuGuestArgs({ image, netdev, scriptFile, ...(artifacts === undefined ? {} : { pcapFile: join(artifacts, "guest.pcap") }) }), { netns: netns.name, budgetMs: guestBudgetMs(scenario.checks) })
     consoleText = run.console
     qemuExit = run.exitCode
     timedOut = run.timedOut
@@ -82,6 +100,12 @@ export const runGuestScenario = async (scenario: GuestScenario): Promise<GuestRu
     netns.destroy()
     rmSync(dir, { recursive: true, force: true })
   }
+  if (artifacts !== undefined) {
+    writeFileSync(join(artifacts, "console.txt"), consoleText)
+    writeFileSync(join(artifacts, "backend.log"), `${setupError ?? ""}\n${backend?.output() ?? ""}`)
+    writeFileSync(join(artifacts, "services.log"), services?.log() ?? "")
+    writeFileSync(join(artifacts, "events.json"), JSON.stringify(services?.events() ?? [], null, 1))
+  }
   return {
     backend: scenario.backend,
     setupError,
@@ -92,6 +116,7 @@ export const runGuestScenario = async (scenario: GuestScenario): Promise<GuestRu
     backendLog: backend === undefined ? "" : tail(backend.output()),
     servicesLog: services?.log() ?? "",
     events: services?.events() ?? [],
+    artifacts,
   }
 }
 
@@ -99,6 +124,7 @@ export const runGuestScenario = async (scenario: GuestScenario): Promise<GuestRu
 export const explain = (run: GuestRunResult, checkName?: string): string => {
   const parts = [`[${run.backend} run]`]
   if (run.setupError !== undefined) parts.push(`setup failed: ${run.setupError}`)
+  parts.push(run.artifacts === undefined ? "(set TSLIRP_E2E_ARTIFACTS=DIR to keep logs and a pcap of the guest's NIC)" : `logs and pcap: ${run.artifacts}`)
   if (checkName !== undefined) {
     const check = run.parsed.checks.get(checkName)
     parts.push(check === undefined ? `check ${checkName}: never ran` : `check ${checkName} rc=${check.rc ?? "none (unfinished)"}:\n${check.output}`)

@@ -24,6 +24,8 @@ export interface QemuGuestOptions {
   /** Host file with the guest's test script (passed with -fw_cfg). */
   readonly scriptFile: string
   readonly memoryMb?: number
+  /** Record every frame on the guest's NIC (QEMU filter-dump, pcap), whatever the backend. */
+  readonly pcapFile?: string
 }
 
 export const qemuGuestArgs = (o: QemuGuestOptions): string[] => [
@@ -41,6 +43,7 @@ export const qemuGuestArgs = (o: QemuGuestOptions): string[] => [
   "-netdev", o.netdev,
   "-device", "e1000,netdev=n0,romfile=",
   "-fw_cfg", `name=opt/tslirp/script,file=${o.scriptFile}`,
+  ...(o.pcapFile === undefined ? [] : ["-object", `filter-dump,id=dump0,netdev=n0,file=${o.pcapFile}`]),
 ]
 
 export interface QemuRun {

@@ -29,7 +29,8 @@ import { createSyncE1000, type GuestMemory, type SyncE1000 } from "../../device/
 import { parseMac } from "../../protocol/wire/mac.ts"
 import { silentLogger } from "../host/logger.ts"
 import type { Logger } from "../host/ports.ts"
-import type { FrameLink } from "./frame-link.ts"
+import { NodeStack } from "../embed/node-stack.ts"
+import { type FrameLink, stackLink } from "./frame-link.ts"
 
 export type { GuestMemory } from "../../device/e1000/api.ts"
 
@@ -44,8 +45,11 @@ export interface AttachE1000Options {
   readonly memory: GuestMemory
   /** INTx (INTA#) level, called only on change. */
   onIrq(level: boolean): void
-  /** Where frames go: `stackLink(new NodeStack())` or `await connectStreamLink({ path })`. */
-  readonly link: FrameLink
+  /**
+   * Where frames go: a stack in this process (`new NodeStack()`, closed with the card; or
+   * `stackLink(stack, false)` to keep it), or `await connectStreamLink({ path })`.
+   */
+  readonly link: FrameLink | NodeStack
   /** The emulator's clock in ns; when given, the emulator drives timers with `advanceTo`. */
   readonly nowNs?: () => number
   /** Frames held for the receive ring before new ones are dropped (default 1024). */
@@ -99,7 +103,7 @@ const hostClock = (): (() => number) => {
 
 export const attachE1000 = (opts: AttachE1000Options): AttachedE1000 => {
   const logger = opts.logger ?? silentLogger
-  const link = opts.link
+  const link = opts.link instanceof NodeStack ? stackLink(opts.link) : opts.link
   const limit = opts.rxQueueLimit ?? DEFAULT_RX_QUEUE_LIMIT
   const hostTimers = opts.nowNs === undefined
   const now = opts.nowNs ?? hostClock()

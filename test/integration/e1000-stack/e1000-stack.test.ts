@@ -10,7 +10,7 @@ import type { AddressInfo } from "node:net"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { memoryLogger } from "../../../src/runtime/host/logger.ts"
 import { NodeStack } from "../../../src/runtime/embed/node-stack.ts"
-import { attachE1000, stackLink, type AttachedE1000 } from "../../../src/runtime/e1000/index.ts"
+import { attachE1000, type AttachedE1000 } from "../../../src/runtime/e1000/index.ts"
 import { E1000Driver, ICR_RXT0 } from "./e1000-driver.ts"
 import { GuestRam } from "./guest-ram.ts"
 import { GuestNet } from "./guest-net.ts"
@@ -57,7 +57,7 @@ describe("e1000 + tslirp stack in one process (Linux-style driver, real loopback
     port = (server.address() as AddressInfo).port
     stack = new NodeStack({ seed: 7 }, { logger })
     const ram = new GuestRam(4 * 1024 * 1024)
-    nic = attachE1000({ memory: ram, link: stackLink(stack), onIrq: (level) => driver.irqLine(level), logger })
+    nic = attachE1000({ memory: ram, link: stack, onIrq: (level) => driver.irqLine(level), logger })
     // A small receive ring (32, Linux's default is 256): the stack's bursts outrun it, so the
     // adapter's hold queue and RDT-driven re-offers carry the download.
     driver = new E1000Driver(nic, ram, { rx: 32, tx: 64 })

@@ -1,6 +1,6 @@
 // How an emulator hosts the e1000 with tslirp (the README example; typechecked, not run: the
 // `emulator` object stands for the host emulator's own PCI bus, RAM and interrupt controller).
-import { attachE1000, NodeStack, stackLink } from "../../../src/index.ts"
+import { attachE1000, NodeStack } from "../../../src/index.ts"
 
 declare const emulator: {
   ram: Uint8Array
@@ -14,7 +14,7 @@ const nic = attachE1000({
   mac: "52:54:00:12:34:56",
   memory: { read: (addr, len) => ram.subarray(addr, addr + len), write: (addr, data) => ram.set(data, addr) },
   onIrq: (level) => emulator.setIrq(11, level), // INTA#, level-triggered
-  link: stackLink(new NodeStack()), // or: await connectStreamLink({ path: "/tmp/tslirp.sock" })
+  link: new NodeStack(), // tslirp in this process; or: await connectStreamLink({ path: "/tmp/tslirp.sock" })
 })
 emulator.pci.addDevice({ configRead: nic.configRead, configWrite: nic.configWrite })
 emulator.onBarMapped(0, { read: nic.mmioRead, write: nic.mmioWrite }) // BAR0: 128 KiB MMIO

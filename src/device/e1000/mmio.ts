@@ -23,11 +23,11 @@ import {
   PHY_WRITABLE,
 } from "./phy.ts"
 import * as R from "./regs.ts"
+import { flushQueued, hasQueued } from "./queue.ts"
 import { hasRxBufs, rxBufSize } from "./rx.ts"
 import {
   armFlushTimer,
   type E1000State,
-  flushQueuedPackets,
   haveAutoneg,
   type Op,
   restartAutoneg,
@@ -195,7 +195,7 @@ const setMdic = (s: E1000State, value: number): void => {
   if ((val & MDIC_INT_EN) !== 0) setIcs(s, R.ICR_MDAC)
 }
 
-/** A register write. Returns the transmit operation when the write starts one (TCTL/TDT). */
+/** A register write. Returns the operation it starts, if any (TCTL/TDT: transmit; RDT: flush). */
 export const mmioWrite = (s: E1000State, offset: number, size: 1 | 2 | 4, value: number): Op | undefined => {
   const i = (offset & 0x1ffff) >>> 2
   const val = (size === 4 ? value : value & SIZE_MASK[size]!) >>> 0
@@ -224,8 +224,7 @@ export const mmioWrite = (s: E1000State, offset: number, size: 1 | 2 | 4, value:
       return undefined
     case WR_RDT:
       r[i] = val & 0xffff
-      if (hasRxBufs(s, 1)) flushQueuedPackets(s)
-      return undefined
+      return hasQueued(s) && hasRxBufs(s, 1) ? flushQueued(s) : undefined
     case WR_IMC:
       r[R.IMS] = (r[R.IMS]! & ~val) >>> 0
       setIcs(s, 0)

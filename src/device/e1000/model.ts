@@ -1,28 +1,27 @@
 /**
- * The e1000 reducer: routes events to the register, PCI, receive and link code, fires due
- * timers first, and runs operations that need DMA reads (transmit, receive) as generators that
- * suspend on each read. While one is suspended, later events wait in a backlog, because QEMU
- * finishes the whole operation inside the access that started it.
+ * The e1000 reducer: fires due timers first, then routes the event to the register, PCI,
+ * receive and link code. Work that may need DMA reads (transmit, receive, queue flushes, and
+ * timer callbacks that flush) runs as a generator that suspends on each read; while one is
+ * suspended, later events wait in a backlog, because QEMU finishes the whole operation inside
+ * the access (or clock step) that started it.
  *
  * Contract (see api.ts): `e1000Step` consumes and returns the same mutable state; effects come
  * out in causal order; never throws on hostile input.
  */
 import { absurd } from "../../effects/absurd.ts"
 import type { E1000Effect, E1000Event, E1000Options } from "./api.ts"
+import { autonegDone, setLinkStatus } from "./link.ts"
 import { mmioRead, mmioWrite } from "./mmio.ts"
-import { ICR } from "./regs.ts"
 import { COMMAND_MASTER, command, configRead, configWrite, PCI_COMMAND } from "./pci-config.ts"
-import { canReceive, receiveIov } from "./rx.ts"
+import { flushQueued, frameFromNetwork, hasQueued } from "./queue.ts"
+import { ICR } from "./regs.ts"
 import {
-  autonegDone,
   createState,
   type E1000State,
-  flushQueuedPackets,
   nextTimer,
   type Op,
   resetAll,
   setInterruptCause,
-  setLinkStatus,
   TIMER_AUTONEG,
   TIMER_FLUSH,
   TIMER_MIT,
@@ -42,8 +41,16 @@ export const nextDeadlineNs = (s: E1000State): number | undefined => {
 /** Whether an operation is waiting for a DmaReadDone (pure mode only). */
 export const awaitingDma = (s: E1000State): boolean => s.op !== undefined
 
-/** Fires, in deadline order, every timer due at or before `nowNs`, each at its own deadline. */
-const fireDueTimers = (s: E1000State, nowNs: number): void => {
+const hasDueTimer = (s: E1000State, nowNs: number): boolean => {
+  const t = nextTimer(s)
+  return t >= 0 && s.timerAt[t]! <= nowNs
+}
+
+/**
+ * Fires, in deadline order (ties: first armed first, as QEMU's timer list), every timer due at
+ * or before `nowNs`, each with the clock at its own deadline, as qtest's clock_step does.
+ */
+function* fireDueTimers(s: E1000State, nowNs: number): Generator<void, void, Uint8Array> {
   for (;;) {
     const t = nextTimer(s)
     if (t < 0 || s.timerAt[t]! > nowNs) break
@@ -55,10 +62,10 @@ const fireDueTimers = (s: E1000State, nowNs: number): void => {
         setInterruptCause(s, s.regs[ICR]!)
         break
       case TIMER_AUTONEG:
-        autonegDone(s)
+        yield* autonegDone(s)
         break
       case TIMER_FLUSH:
-        flushQueuedPackets(s)
+        yield* flushQueued(s)
         break
     }
   }
@@ -73,6 +80,7 @@ const drive = (s: E1000State, op: Op, input: Uint8Array): boolean => {
   let r = op.next(input)
   while (r.done !== true) {
     if (mem !== undefined) {
+      // not reached: sync reads are answered without suspending (see readNow)
       r = op.next(mem.read(s.reqAddr, s.reqLen))
       continue
     }
@@ -85,83 +93,55 @@ const drive = (s: E1000State, op: Op, input: Uint8Array): boolean => {
   return false
 }
 
-/** A frame from the backend, with QEMU's queueing: see RxAccepted/RxFlush in api.ts. */
-function* frameFromNetwork(s: E1000State, frame: Uint8Array): Generator<void, void, Uint8Array> {
-  if (s.parked) {
-    if (!s.flushing) {
-      // QEMU's queue already holds one and its backend is not reading: keep holding
-      s.out.push({ _tag: "RxAccepted", accepted: false })
-      return
-    }
-    // the re-offered queued frame goes straight to receive, as qemu_net_queue_flush does
-    s.flushing = false
-    if (s.linkDown) {
-      // qemu_deliver_packet_iov drops it while the card's link is down
-      s.parked = false
-      s.out.push({ _tag: "RxAccepted", accepted: true })
-      return
-    }
-    const n = yield* receiveIov(s, frame)
-    if (n === 0) {
-      s.out.push({ _tag: "RxAccepted", accepted: false })
-      return
-    }
-    s.parked = false
-    s.out.push({ _tag: "RxAccepted", accepted: true })
-    return
-  }
-  if (s.linkDown) {
-    // set_link on the backend: it drops what it sends while down
-    s.out.push({ _tag: "RxAccepted", accepted: true })
-    return
-  }
-  if (!canReceive(s)) {
-    s.parked = true
-    s.out.push({ _tag: "RxAccepted", accepted: false })
-    return
-  }
-  yield* receiveIov(s, frame)
-  s.out.push({ _tag: "RxAccepted", accepted: true })
-}
-
-/** Handles one event (no backlog logic). Returns true if it left an operation suspended. */
-const handle = (s: E1000State, ev: E1000Event): boolean => {
+/** Handles one event at `s.now`. Returns the operation it starts, if any. */
+const handle = (s: E1000State, ev: E1000Event): Op | undefined => {
   switch (ev._tag) {
     case "MmioRead": {
       const value = mmioRead(s, ev.offset, ev.size)
       s.out.push({ _tag: "ReadValue", value })
-      return false
+      return undefined
     }
-    case "MmioWrite": {
-      const op = mmioWrite(s, ev.offset, ev.size, ev.value)
-      return op !== undefined && drive(s, op, EMPTY)
-    }
+    case "MmioWrite":
+      return mmioWrite(s, ev.offset, ev.size, ev.value)
     case "ConfigRead":
       s.out.push({ _tag: "ReadValue", value: configRead(s.pci, ev.offset, ev.size) })
-      return false
+      return undefined
     case "ConfigWrite": {
       configWrite(s.pci, ev.offset, ev.size, ev.value)
       updatePin(s) // COMMAND.INTX_DISABLE may have changed
-      if (ev.offset <= PCI_COMMAND && ev.offset + ev.size > PCI_COMMAND && (command(s.pci) & COMMAND_MASTER) !== 0) {
-        flushQueuedPackets(s)
-      }
-      return false
+      const coversCommand = ev.offset <= PCI_COMMAND && ev.offset + ev.size > PCI_COMMAND
+      // e1000_write_config: enabling bus mastering flushes the queue
+      if (coversCommand && (command(s.pci) & COMMAND_MASTER) !== 0 && hasQueued(s)) return flushQueued(s)
+      return undefined
     }
     case "DmaReadDone":
-      return false // stray completion: nothing waits for it
+      return undefined // stray completion: nothing waits for it
     case "FrameFromNetwork":
-      return drive(s, frameFromNetwork(s, ev.frame), EMPTY)
+      return frameFromNetwork(s, ev.frame)
     case "TimerFired":
-      return false // due timers already fired
+      return undefined // due timers already fired
     case "Link":
-      setLinkStatus(s, ev.up)
-      return false
+      return setLinkStatus(s, ev.up)
     case "Reset":
       resetAll(s)
-      return false
+      return undefined
     default:
       return absurd(ev)
   }
+}
+
+function* withTimers(s: E1000State, nowNs: number, ev: E1000Event): Generator<void, void, Uint8Array> {
+  yield* fireDueTimers(s, nowNs)
+  const op = handle(s, ev)
+  if (op !== undefined) yield* op
+}
+
+/** Starts one event; returns true if it left an operation suspended. */
+const start = (s: E1000State, nowNs: number, ev: E1000Event): boolean => {
+  if (hasDueTimer(s, nowNs)) return drive(s, withTimers(s, nowNs, ev), EMPTY)
+  s.now = nowNs
+  const op = handle(s, ev)
+  return op !== undefined && drive(s, op, EMPTY)
 }
 
 /** Appends the effects of `ev` at `nowNs` to `s.out`. The engine of both wrappers. */
@@ -172,16 +152,14 @@ export const stepInto = (s: E1000State, nowNs: number, ev: E1000Event): void => 
       // finished: now the events that arrived meanwhile, in order
       while (s.backlog.length > 0) {
         const next = s.backlog.shift()!
-        fireDueTimers(s, next.now)
-        if (handle(s, next.ev)) return
+        if (start(s, next.now, next.ev)) return
       }
       return
     }
     if (ev._tag !== "DmaReadDone") s.backlog.push({ now: nowNs, ev })
     return
   }
-  fireDueTimers(s, nowNs)
-  handle(s, ev)
+  start(s, nowNs, ev)
 }
 
 export const e1000Step = (

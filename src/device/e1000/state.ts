@@ -17,7 +17,7 @@ import {
   resetPciConfig,
   setInterruptStatus,
 } from "./pci-config.ts"
-import { MII_LPAR_ACK, MII_SR_AN_COMPLETE, MII_SR_LINK, PHY_CTRL, PHY_LP_ABILITY, PHY_STATUS, MII_CR_AUTONEG_EN, resetPhy } from "./phy.ts"
+import { MII_CR_AUTONEG_EN, MII_LPAR_ACK, MII_SR_AN_COMPLETE, MII_SR_LINK, PHY_CTRL, PHY_LP_ABILITY, PHY_STATUS, resetPhy } from "./phy.ts"
 import * as R from "./regs.ts"
 
 /** The data QEMU keeps per transmit context (e1000x_txd_props). */
@@ -92,9 +92,13 @@ export interface E1000State {
   timerCounter: number
   now: number
   out: E1000Effect[]
-  /** QEMU holds one frame in its queue (the host holds it for us), and whether RxFlush was sent. */
-  parked: boolean
-  flushing: boolean
+  /**
+   * QEMU's net queue for this card: at most one frame (its backend stops reading while one
+   * waits). `queued` awaits delivery at the next flush point; `echo` was delivered from the
+   * queue and the host, which also held it, will offer it once more: that offer is a no-op.
+   */
+  queued: Uint8Array | undefined
+  echo: Uint8Array | undefined
   /** Suspended operation and its outstanding read. */
   op: Op | undefined
   reqId: number
@@ -143,8 +147,8 @@ export const createState = (mac: Uint8Array, romBar: boolean): E1000State => {
     timerCounter: 0,
     now: 0,
     out: [],
-    parked: false,
-    flushing: false,
+    queued: undefined,
+    echo: undefined,
     op: undefined,
     reqId: 0,
     reqAddr: 0,
@@ -238,16 +242,6 @@ export const setInterruptCause = (s: E1000State, val: number): void => {
 
 export const setIcs = (s: E1000State, val: number): void => setInterruptCause(s, (val | s.regs[R.ICR]!) >>> 0)
 
-// ---- receive queue (qemu_flush_queued_packets)
-
-/** Where QEMU flushes its queue: ask the host to re-offer the frame it holds for us. */
-export const flushQueuedPackets = (s: E1000State): void => {
-  if (s.parked && !s.flushing) {
-    s.flushing = true
-    s.out.push({ _tag: "RxFlush" })
-  }
-}
-
 // ---- link (e1000x_update_regs_on_*)
 
 export const linkDownRegs = (s: E1000State): void => {
@@ -272,29 +266,6 @@ export const restartAutoneg = (s: E1000State): void => {
   linkDownRegs(s)
   s.phy[PHY_STATUS] = s.phy[PHY_STATUS]! & ~MII_SR_AN_COMPLETE
   armMsTimer(s, TIMER_AUTONEG, AUTONEG_MS)
-}
-
-/** The autoneg timer callback. */
-export const autonegDone = (s: E1000State): void => {
-  if (s.linkDown) return
-  linkUpRegs(s)
-  s.phy[PHY_LP_ABILITY] = s.phy[PHY_LP_ABILITY]! | MII_LPAR_ACK
-  s.phy[PHY_STATUS] = s.phy[PHY_STATUS]! | MII_SR_AN_COMPLETE
-  flushQueuedPackets(s)
-  setIcs(s, R.ICR_LSC)
-}
-
-/** e1000_set_link_status: the backend link changed (called even if unchanged, as QMP does). */
-export const setLinkStatus = (s: E1000State, up: boolean): void => {
-  s.linkDown = !up
-  const old = s.regs[R.STATUS]!
-  if (!up) linkDownRegs(s)
-  else if (haveAutoneg(s) && (s.phy[PHY_STATUS]! & MII_SR_AN_COMPLETE) === 0) restartAutoneg(s)
-  else {
-    linkUpRegs(s)
-    flushQueuedPackets(s)
-  }
-  if (s.regs[R.STATUS] !== old) setIcs(s, R.ICR_LSC)
 }
 
 // ---- reset

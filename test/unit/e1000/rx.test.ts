@@ -80,6 +80,27 @@ describe("e1000 receive: gating and queueing", () => {
     expect(b.read(REG.TPR)).toBe(1)
   })
 
+  it("the queued frame is delivered at the flush point itself: a flush timer due with autoneg drops it (LU still 0)", () => {
+    const b = new Bench()
+    b.enablePci()
+    for (let i = 0; i < 8; i++) b.put32(Bench.RX_RING + 16 * i, 0x40000 + i * 0x1000)
+    b.write(REG.RDBAL, Bench.RX_RING)
+    b.write(REG.RDLEN, 128)
+    b.write(REG.RDT, 7)
+    b.write(REG.RCTL, RCTL_EN | BAM) // flush timer at 1000 ms
+    b.now = 500_000_000
+    b.write(REG.MDIC, (1 << 26) | (1 << 21) | 0x1340) // restart autoneg: done at 1000 ms too
+    const f = ether(BCAST, PEER, 0x0806, bytes(46))
+    expect(b.receive(f)).toBe(false)
+    b.advance(500_000_000) // flush fires first (armed first) and drops it; then autoneg
+    expect(b.flushes).toBe(1)
+    expect(b.receive(f)).toBe(true) // the host's re-offer of the queued frame: already consumed
+    expect(b.read(REG.TPR)).toBe(0)
+    expect(b.read(REG.STATUS) & 2).toBe(2)
+    expect(b.receive(f)).toBe(true) // a fresh frame is received
+    expect(b.read(REG.TPR)).toBe(1)
+  })
+
   it("receive with the backend link down drops the frame", () => {
     const b = setup()
     b.step({ _tag: "Link", up: false })

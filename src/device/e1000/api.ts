@@ -20,11 +20,15 @@
  * - `Interrupt` reports the INTx pin as the interrupt controller sees it (device level masked by
  *   PCI COMMAND.INTX_DISABLE), only when it changes.
  * - `RxAccepted` answers every `FrameFromNetwork`. `false` means QEMU's can_receive refused it
- *   (link down, RCTL.EN clear, bus mastering off, ring full, RCTL flush timer pending): the host
- *   keeps the frame and offers it again after an `RxFlush`. `true` means consumed (delivered,
- *   filtered out, or dropped as oversize/overrun, exactly like QEMU).
- * - `RxFlush` is emitted where QEMU calls qemu_flush_queued_packets: the host should re-offer held
- *   frames now (before its next access), in order, until one is refused.
+ *   (link down, RCTL.EN clear, bus mastering off, ring full, RCTL flush timer pending) and QEMU
+ *   queued it and stopped reading its backend: the host keeps that frame and every later one,
+ *   offering nothing until `RxFlush`. `true` means consumed (delivered, filtered out, or dropped
+ *   as oversize/overrun/link down, exactly like QEMU).
+ * - `RxFlush` says QEMU's queue has drained: at a flush point (RDT write, RCTL flush timer,
+ *   autonegotiation done, link up, bus mastering on) the model delivered the refused frame
+ *   itself, at that exact point, as qemu_flush_queued_packets does. The host then offers its held
+ *   frames again from the first, in order, until one is refused; the first (the frame the model
+ *   already delivered) is answered `true` without effect.
  * - Hostile input (odd offsets, garbage descriptors) never throws.
  */
 import * as model from "./model.ts"
@@ -86,7 +90,7 @@ export interface SyncE1000 {
   mmioWrite(offset: number, size: 1 | 2 | 4, value: number): void
   configRead(offset: number, size: 1 | 2 | 4): number
   configWrite(offset: number, size: 1 | 2 | 4, value: number): void
-  /** false if not accepted (see RxAccepted); re-offer after onRxReady */
+  /** false if refused (see RxAccepted): hold it and later frames, offer them again after onRxReady */
   receive(frame: Uint8Array): boolean
   setLink(up: boolean): void
   reset(): void
@@ -100,7 +104,7 @@ export interface SyncE1000Options extends E1000Options {
   onTransmit(frame: Uint8Array): void
   onIrq(level: boolean): void
   nowNs(): number
-  /** Called where QEMU flushes its queued packets (the RxFlush effect). Optional. */
+  /** The RxFlush effect: offer held frames again (may be called during any other call). */
   onRxReady?(): void
 }
 export const createSyncE1000: (opts: SyncE1000Options) => SyncE1000 = sync.createSyncE1000

@@ -25,7 +25,7 @@ import {
   type TcpLayerState,
 } from "../../../src/protocol/tcp/layer.ts"
 import { put16 } from "../../../src/protocol/wire/bytes.ts"
-import { checksum, finish, sum16, sum32, sumWords } from "../../../src/protocol/wire/checksum.ts"
+import { finish, sum16, sum32, sumWords } from "../../../src/protocol/wire/checksum.ts"
 import { ipv4 } from "../../../src/protocol/wire/ipv4-address.ts"
 import { virtualMac } from "../../../src/protocol/wire/mac.ts"
 
@@ -211,9 +211,7 @@ export const startLinuxGuest = async (mtu: number, config: Partial<TcpConfig> = 
     state = s
     handle(out)
   }
-  void checksum
-
-  let pending = Buffer.alloc(0)
+  let pending: Buffer = Buffer.alloc(0)
   bridge.stdout!.on("data", (d: Buffer) => {
     pending = pending.length === 0 ? d : Buffer.concat([pending, d])
     while (pending.length >= 4) {

@@ -20,7 +20,7 @@
  * - `Interrupt` reports the INTx pin as the interrupt controller sees it (device level masked by
  *   PCI COMMAND.INTX_DISABLE), only when it changes.
  * - `RxAccepted` answers every `FrameFromNetwork`. `false` means QEMU's can_receive refused it
- *   (link down, RCTL.EN clear, bus mastering off, ring full, RCTL flush timer pending) and QEMU
+ *   (STATUS.LU clear, RCTL.EN clear, bus mastering off, ring full, RCTL flush timer pending): QEMU
  *   queued it and stopped reading its backend: the host keeps that frame and every later one,
  *   offering nothing until `RxFlush`. `true` means consumed (delivered, filtered out, or dropped
  *   as oversize/overrun/link down, exactly like QEMU).

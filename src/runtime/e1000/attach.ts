@@ -8,10 +8,13 @@
  *
  * Contract, and the choices made (each as QEMU 7.2 does it with a `-netdev user` backend):
  * - Receive back-pressure: when the card cannot take a frame (ring full, RX disabled, the 1 s
- *   RCTL flush window), the frame is held in a FIFO, like QEMU's net queue, and re-offered in
- *   order when the card says so (RDT advanced, link up, flush timer): nothing is lost while the
- *   driver is slow. The FIFO is bounded (`rxQueueLimit` frames, default 1024); beyond it new
- *   frames are dropped with one debug log per burst, as a full socket buffer would.
+ *   RCTL flush window), that frame and every later one are held in a FIFO, as QEMU's net
+ *   queue and the backend's socket buffer hold them, and offered again in order when the card
+ *   signals a flush (RDT advanced, link up, flush timer): nothing is lost while the driver is
+ *   slow. (The model delivers the refused frame itself at the flush point, as QEMU does, and
+ *   answers its re-offer as already consumed; see RxAccepted/RxFlush in the model's api.ts.) The FIFO is bounded (`rxQueueLimit` frames, default 1024, and 4 MiB);
+ *   beyond it new frames are dropped with one debug log per burst, as a full socket buffer
+ *   would, and counted in `rxDropped`.
  * - Re-entrancy: frames the link delivers while the card is inside an access (the in-process
  *   stack answers an ARP request during the TDT write that sent it) are queued and delivered
  *   when the outermost adapter call returns, as QEMU's net queue defers delivery while a
@@ -37,6 +40,8 @@ export type { GuestMemory } from "../../device/e1000/api.ts"
 /** QEMU's default MAC for the first NIC. */
 export const DEFAULT_MAC = "52:54:00:12:34:56"
 export const DEFAULT_RX_QUEUE_LIMIT = 1024
+/** A byte bound on the held frames too, whatever their count (jumbo frames from a big MTU). */
+export const RX_QUEUE_LIMIT_BYTES = 4 * 1024 * 1024
 
 export interface AttachE1000Options {
   /** "52:54:00:12:34:56" or 6 bytes (default: QEMU's 52:54:00:12:34:56). */
@@ -118,6 +123,7 @@ export const attachE1000 = (opts: AttachE1000Options): AttachedE1000 => {
   let blocked = false
   /** Counts RxFlush signals, so a flush during a refused offer is not lost. */
   let readyEpoch = 0
+  let queuedBytes = 0
   let dropped = 0
   let droppedInBurst = 0
   let timer: ReturnType<typeof setTimeout> | undefined
@@ -151,6 +157,7 @@ export const attachE1000 = (opts: AttachE1000Options): AttachedE1000 => {
         depth--
       }
       if (accepted) {
+        queuedBytes -= frame.length
         queue[head++] = undefined
       } else if (epoch === readyEpoch) {
         blocked = true
@@ -202,23 +209,28 @@ export const attachE1000 = (opts: AttachE1000Options): AttachedE1000 => {
     rearm()
   }
 
+  /** Holds `frame` (already the adapter's own copy) at the tail, within the bounds. */
   const enqueue = (frame: Uint8Array): void => {
-    if (queue.length - head >= limit) {
+    if (queue.length - head >= limit || queuedBytes + frame.length > RX_QUEUE_LIMIT_BYTES) {
       dropped++
-      if (droppedInBurst++ === 0) logger.log("debug", `e1000: receive queue full (${limit} frames), dropping frames for the guest`)
+      if (droppedInBurst++ === 0) logger.log("debug", `e1000: receive queue full (${queue.length - head} frames, ${queuedBytes} bytes), dropping frames for the guest`)
       return
     }
     droppedInBurst = 0
-    queue.push(frame.slice()) // the link's frame is only valid during its callback
+    queuedBytes += frame.length
+    queue.push(frame)
   }
 
-  const fromLink = (frame: Uint8Array): void => {
+  const fromLink = (linkFrame: Uint8Array): void => {
     if (closed) return
+    // A copy of our own: the link's frame is only valid during this callback, and the card keeps
+    // a frame it refuses (QEMU's one-frame net queue) to deliver it itself at the flush point.
+    const frame = linkFrame.slice()
     if (depth > 0 || blocked || head < queue.length) {
       enqueue(frame)
       return
     }
-    // Fast path: nothing waiting, not inside an access: offer it now without copying.
+    // Nothing waiting and not inside an access: offer it now.
     const epoch = readyEpoch
     depth++
     try {
@@ -321,6 +333,7 @@ export const attachE1000 = (opts: AttachE1000Options): AttachedE1000 => {
       timerAt = undefined
       queue = []
       head = 0
+      queuedBytes = 0
       unsubscribe()
       link.close()
     },

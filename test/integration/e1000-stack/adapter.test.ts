@@ -124,11 +124,17 @@ describe("attachE1000 with the emulator's clock and a scripted link", () => {
     nic.close()
   })
 
-  it("frames arriving during the RCTL flush window are held, then delivered in order with an interrupt", async () => {
+  it("frames arriving during the RCTL flush window are held (copied), then delivered in order with an interrupt", async () => {
     const r = await rig()
     const { nic, link, got, advance } = r
     advance(600 * MS) // link up; the RCTL flush timer (1 s) is still pending
-    for (let i = 0; i < 5; i++) link.deliver(numbered(i))
+    // One buffer, rewritten for every frame: a link's frame is only valid during its callback.
+    const reused = numbered(0)
+    for (let i = 0; i < 5; i++) {
+      reused.set(numbered(i))
+      link.deliver(reused)
+    }
+    reused.fill(0xee)
     expect(nic.rxQueued).toBe(5)
     await settle(r, () => false, 5)
     expect(got).toEqual([])

@@ -12,9 +12,10 @@
  *   queue and the backend's socket buffer hold them, and offered again in order when the card
  *   signals a flush (RDT advanced, link up, flush timer): nothing is lost while the driver is
  *   slow. (The model delivers the refused frame itself at the flush point, as QEMU does, and
- *   answers its re-offer as already consumed; see RxAccepted/RxFlush in the model's api.ts.) The FIFO is bounded (`rxQueueLimit` frames, default 1024, and 4 MiB);
- *   beyond it new frames are dropped with one debug log per burst, as a full socket buffer
- *   would, and counted in `rxDropped`.
+ *   answers its re-offer as already consumed; see RxAccepted/RxFlush in the model's api.ts.)
+ *   The FIFO is bounded (`rxQueueLimit` frames, default 1024, and 4 MiB); beyond it new frames
+ *   are dropped with one debug log per burst, as a full socket buffer would, and counted in
+ *   `rxDropped`. Frames from the link are copied once on arrival.
  * - Re-entrancy: frames the link delivers while the card is inside an access (the in-process
  *   stack answers an ARP request during the TDT write that sent it) are queued and delivered
  *   when the outermost adapter call returns, as QEMU's net queue defers delivery while a
@@ -26,6 +27,7 @@
  *   `advanceTo(ns)` when its clock passes `nextDeadlineNs()`.
  * - The I/O BAR is QEMU 7.2's stub (IOADDR/IODATA not implemented): reads 0, writes ignored.
  * - A link that goes away on its own (the stream peer hung up) takes the card's link down.
+ * - Host clock mode keeps one timer armed while the card has a deadline: call `close()`.
  * - Hostile guest input (odd offsets, garbage descriptors) never throws (the model's contract).
  */
 import { createSyncE1000, type GuestMemory, type SyncE1000 } from "../../device/e1000/api.ts"

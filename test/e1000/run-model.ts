@@ -12,9 +12,11 @@ import { toHex } from "../../src/protocol/wire/bytes.ts"
 import { absurd } from "../../src/effects/absurd.ts"
 import type { SyncE1000, SyncE1000Options } from "../../src/device/e1000/api.ts"
 import { formatValue, type RunResult, type StepResult } from "./observation.ts"
-import { MAC_BYTES, PRELUDE } from "./setup.ts"
+import { BAR0, MAC_BYTES, PRELUDE } from "./setup.ts"
 import { SparseMemory } from "./sparse-memory.ts"
 import type { Step } from "./trace.ts"
+
+const PCI_COMMAND_MEMORY = 0x2
 
 export type CreateSyncE1000 = (opts: SyncE1000Options) => SyncE1000
 
@@ -48,13 +50,19 @@ export const runOnModel = (createSyncE1000: CreateSyncE1000, steps: ReadonlyArra
     }
   }
 
+  // The harness plays the PCI bus: an access at BAR0 + offset reaches the card only while
+  // COMMAND.MEM is set and BAR0 holds that address, as in QEMU; otherwise it hits unassigned
+  // memory (reads 0, writes vanish). Config reads have no side effects.
+  const decoded = (): boolean =>
+    (card.configRead(0x04, 2) & PCI_COMMAND_MEMORY) !== 0 && (card.configRead(0x10, 4) & ~0xf) >>> 0 === BAR0
+
   const execute = (step: Step): string | undefined => {
     switch (step.op) {
       case "write":
-        card.mmioWrite(step.offset, step.size, step.value)
+        if (decoded()) card.mmioWrite(step.offset, step.size, step.value)
         return undefined
       case "read":
-        return formatValue(card.mmioRead(step.offset, step.size))
+        return formatValue(decoded() ? card.mmioRead(step.offset, step.size) : 0)
       case "cfg.write":
         card.configWrite(step.offset, step.size, step.value)
         return undefined

@@ -29,7 +29,13 @@
  *   itself, at that exact point, as qemu_flush_queued_packets does. The host then offers its held
  *   frames again from the first, in order, until one is refused; the first (the frame the model
  *   already delivered) is answered `true` without effect.
- * - Hostile input (odd offsets, garbage descriptors) never throws.
+ * - Hostile input (odd offsets, garbage descriptors, short or stray DMA answers) never throws.
+ *   Limits: guest addresses are JS numbers (exact below 2^53; TDBAH/RDBAH beyond that lose
+ *   precision); events arriving while a DMA read is outstanding are queued without bound, so a
+ *   host must answer every DmaRead. The I/O BAR (IOADDR/IODATA) is a stub in QEMU 7.2 (reads 0,
+ *   writes ignored), so it has no events here: an emulator answers 0 itself.
+ * - `Transmit` frames and `DmaWrite` data are fresh arrays the receiver may keep (the sync wrapper
+ *   writes DMA data to guest memory at once and may reuse its buffers afterwards).
  */
 import * as model from "./model.ts"
 import * as sync from "./sync.ts"

@@ -34,8 +34,9 @@
  *   precision); events arriving while a DMA read is outstanding are queued without bound, so a
  *   host must answer every DmaRead. The I/O BAR (IOADDR/IODATA) is a stub in QEMU 7.2 (reads 0,
  *   writes ignored), so it has no events here: an emulator answers 0 itself.
- * - `Transmit` frames and `DmaWrite` data are fresh arrays the receiver may keep (the sync wrapper
- *   writes DMA data to guest memory at once and may reuse its buffers afterwards).
+ * - `Transmit` frames are fresh copies the receiver may keep. `DmaWrite` data is never mutated by
+ *   the model afterwards (receive data may be a view of the host's own frame). The sync wrapper
+ *   writes DMA data to guest memory at once and reuses its small buffers.
  */
 import * as model from "./model.ts"
 import * as sync from "./sync.ts"

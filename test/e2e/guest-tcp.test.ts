@@ -3,9 +3,8 @@
  * from an HTTP server on the host's 127.0.0.1 (checked by sha256), 8 MiB from the guest to a
  * host TCP sink (sha256 on both ends), and many short connections in a row.
  *
- * Only the libslirp reference run is here for now: it proves the harness and the checks. The
- * tslirp run joins when its TCP layer lands, with one line at the bottom:
- *   suite("tslirp", "guest TCP: QEMU -netdev stream to the tslirp CLI")
+ * The same checks run against tslirp and, as the reference that makes failures easy to read,
+ * against QEMU's libslirp.
  */
 import { createHash } from "node:crypto"
 import { beforeAll, describe, expect, it } from "vitest"
@@ -95,3 +94,4 @@ const suite = (backend: GuestBackend, title: string): void => {
 }
 
 suite("libslirp", "guest TCP reference: QEMU -netdev user (libslirp)")
+suite("tslirp", "guest TCP: QEMU -netdev stream to the tslirp CLI")

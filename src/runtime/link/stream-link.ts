@@ -4,39 +4,57 @@
  * (`-netdev stream,server=off,addr.type=inet,...` and the older `-netdev socket,connect=`).
  *
  * Hot path: frames read are decoded in place and handed to the guest's handlers
- * synchronously; frames for the guest written during one event-loop turn are corked and go
- * out as one `writev` on the next tick.
+ * synchronously; frames for the guest sent during one event-loop turn are gathered into one
+ * buffer (length prefixes included) and go out as one write on the next tick.
+ * Backpressure: while the guest's socket is over its high-water mark we stop reading from it;
+ * beyond `GUEST_QUEUE_LIMIT_BYTES` queued (host traffic keeps coming) frames are dropped.
  * A stale unix socket file is replaced; the file is removed when the listener closes.
  */
 import { lstatSync, unlinkSync } from "node:fs"
 import { createServer, type Server, type Socket } from "node:net"
 import type { Logger } from "../host/ports.ts"
 import { type AcceptGuest, type GuestConnection, type GuestListener, GUEST_QUEUE_LIMIT_BYTES } from "./guest-link.ts"
-import { lengthPrefix, StreamDecoder } from "./stream-framing.ts"
+import { StreamDecoder } from "./stream-framing.ts"
 
 const serveConnection = (socket: Socket, peer: string, accept: AcceptGuest, logger: Logger): GuestConnection => {
-  let corked = false
+  // Frames for the guest queued during this event-loop turn; flushed as one buffer, one write.
+  let queued: Array<Uint8Array> = []
+  let queuedBytes = 0
   let dropped = 0
-  const uncork = (): void => {
-    corked = false
-    socket.uncork()
+  const flush = (): void => {
+    const frames = queued
+    const total = queuedBytes
+    queued = []
+    queuedBytes = 0
+    if (socket.destroyed || socket.writableEnded) return
+    const out = Buffer.allocUnsafe(total)
+    let o = 0
+    for (const f of frames) {
+      out.writeUInt32BE(f.length, o)
+      out.set(f, o + 4)
+      o += 4 + f.length
+    }
+    if (!socket.write(out) && !socket.isPaused()) {
+      // The guest is not keeping up with what we send it: stop reading its frames until it
+      // drains ours (QEMU then holds its NIC's transmit queue), instead of dropping.
+      socket.pause()
+      socket.once("drain", () => socket.resume())
+    }
   }
   const conn: GuestConnection = {
     peer,
     send(frame) {
       if (socket.destroyed || socket.writableEnded) return
-      if (socket.writableLength > GUEST_QUEUE_LIMIT_BYTES) {
+      if (socket.writableLength + queuedBytes > GUEST_QUEUE_LIMIT_BYTES) {
         if (dropped++ === 0) logger.log("debug", `guest ${peer} is not reading: dropping frames`)
         return
       }
       dropped = 0
-      if (!corked) {
-        corked = true
-        socket.cork()
-        process.nextTick(uncork)
-      }
-      socket.write(lengthPrefix(frame.length))
-      socket.write(frame)
+      if (queued.length === 0) process.nextTick(flush)
+      // Kept by reference until the flush: a delivered frame is handed over, the (pure) stack
+      // never writes to it again, and the guest's own buffers are fresh per read.
+      queued.push(frame)
+      queuedBytes += 4 + frame.length
     },
     close() {
       socket.destroy()

@@ -1,6 +1,6 @@
 import { spawnSync } from "node:child_process"
 import { createSocket } from "node:dgram"
-import { existsSync, mkdtempSync, rmSync } from "node:fs"
+import { existsSync, mkdtempSync, readdirSync, readlinkSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, afterEach, describe, expect, it } from "vitest"
@@ -121,6 +121,34 @@ describe("tslirp CLI over a unix socket (QEMU -netdev stream)", () => {
     g.send(udpFrame({ dstMac: gw.mac, src: "10.0.2.15", dst: "10.0.2.2", srcPort: 5000, dstPort: port, payload: Buffer.from("hi") }))
     const back = await g.next((f) => readUdp(f))
     expect(back).toEqual({ src: "10.0.2.2", dst: "10.0.2.15", srcPort: port, dstPort: 5000, payload: Uint8Array.from(Buffer.from("echo:hi")) })
+  })
+
+  it("closes a guest's host sockets when the guest disconnects", async () => {
+    const echo = createSocket("udp4")
+    echo.on("message", (m, r) => echo.send(m, r.port, r.address))
+    await new Promise<void>((r) => echo.bind(0, "127.0.0.1", () => r()))
+    guests.push({ close: () => echo.close() })
+    const path = join(dir, "fds.sock")
+    const p = await start(["--socket", path])
+    const sockets = (): number => readdirSync(`/proc/${p.child.pid}/fd`).filter((fd) => {
+      try {
+        return readlinkSync(`/proc/${p.child.pid}/fd/${fd}`).startsWith("socket:")
+      } catch {
+        return false
+      }
+    }).length
+    const before = sockets()
+    const g = track(await StreamGuest.open({ path }))
+    g.send(arpRequest("10.0.2.15", "10.0.2.2"))
+    const gw = await g.next(arpReplyFor("10.0.2.2"))
+    for (const srcPort of [5000, 5001]) {
+      g.send(udpFrame({ dstMac: gw.mac, src: "10.0.2.15", dst: "10.0.2.2", srcPort, dstPort: echo.address().port, payload: Buffer.from("x") }))
+      await g.next((f) => readUdp(f))
+    }
+    expect(sockets()).toBe(before + 3) // the guest's connection and one host UDP socket per flow
+    g.close()
+    await p.waitFor(/guest disconnected/, "stderr")
+    expect(sockets()).toBe(before)
   })
 
   it("forwards DNS queries to --dns-upstream (a server on 127.0.0.1 run by the test)", async () => {

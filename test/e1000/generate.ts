@@ -9,7 +9,7 @@
  * data descriptors with IP/UDP/TCP checksum offload, TSO with random MSS and payloads, frames
  * from the network (own, broadcast, multicast, foreign, VLAN-tagged, short, oversize), ring
  * refills, ICR/ICS/IMS/IMC traffic, clock steps around the mitigation and flush timers,
- * statistics reads and link changes; it ends by reading both rings, the first RX buffers and
+ * statistics reads, link changes, and PCI COMMAND changes (bus mastering, INTx disable); it ends by reading both rings, the first RX buffers and
  * every statistics counter. Everything stays inside guest RAM and inside the rings.
  */
 import { toHex } from "../../src/protocol/wire/bytes.ts"
@@ -251,13 +251,17 @@ export const generateTrace = (seed: number, actions = 60): string => {
     else if (r < 0.96) {
       linkUp = !linkUp
       emit(`link ${linkUp ? "up" : "down"}`)
-    } else if (r < 0.98) {
+    } else if (r < 0.975) {
       emit("# RCTL rewrite: re-arms the flush timer")
       emit(`write32 0x100 ${hex(rctl)}`)
+    } else if (r < 0.985) {
+      emit("# PCI COMMAND: bus mastering and INTx disable (memory space stays on)")
+      emit(`cfg.write16 0x4 ${pick(["0x7", "0x7", "0x3", "0x407"])}`)
     } else emit(`write32 0x20 ${hex((1 << 27) | (1 << 21) | (pick([0, 1, 2, 3, 4, 5, 0x11]) << 16))}`)
   }
 
   emit("# final state")
+  emit("cfg.write16 0x4 0x7")
   if (!linkUp) emit("link up")
   emit("clock.step 1000000000")
   emit("read32 0xc0")

@@ -38,7 +38,7 @@ import {
   trimScoreboard,
 } from "./sack.ts"
 import { append, createSendBuffer, drop, read, type SendBuffer } from "./send-buffer.ts"
-import { seqAdd, seqDiff, seqGe, seqGt, seqInWindow, seqLe, seqLt, seqMax } from "./seq.ts"
+import { seqAdd, seqDiff, seqGe, seqGt, seqInWindow, seqLe, seqLt, seqMax, seqMin } from "./seq.ts"
 import { ACK, emitTcpHeader, FIN, MAX_WSCALE, PSH, RST, SYN, TCP_CHECKSUM_OFFSET, TCP_PROTOCOL, type TcpView } from "./wire.ts"
 
 /** RFC 9293 §3.3.2 state names. LISTEN is implicit: the layer table answers SYNs. */
@@ -67,6 +67,8 @@ const NONE = Infinity
 /** RFC 9293 §3.7.1 default when the guest sends no MSS option. */
 const DEFAULT_MSS = 536
 const TS_OPTION_LEN = 12
+/** Floor of the tail loss probe timeout (RFC 8985 §7.2 suggests 2 * SRTT; the link RTT is tiny). */
+const TLP_MIN_MS = 10
 /** Upper bound on cwnd, bytes: far above any window we can be offered, keeps arithmetic small. */
 const MAX_CWND = 64 * 1024 * 1024
 
@@ -149,6 +151,19 @@ export interface Tcb {
   inRecovery: boolean
   recoveryPoint: number
   highRxt: number
+  /**
+   * The next hole goes out regardless of pipe: the fast retransmit on entering recovery (RFC
+   * 6675 §5 step 4.3) and the retransmission on a NewReno partial ACK (RFC 6582 §3.2 step 5).
+   */
+  retransmitNow: boolean
+  /** SND.MAX when the latest hole was retransmitted (lost-retransmission detection). */
+  rxtMark: number
+  /** `rtoAt` is a tail loss probe deadline, not the RTO (RFC 8985 §7). */
+  tlpArmed: boolean
+  /** A probe went out and no ACK of new data has arrived since: at most one per episode. */
+  tlpOut: boolean
+  /** Start of the probe segment: once the guest holds it, every hole below it is lost. */
+  tlpSeq: number
   readonly scoreboard: Scoreboard
 
   // Acknowledgements toward the guest.
@@ -272,6 +287,11 @@ const blank = (
     inRecovery: false,
     recoveryPoint: iss,
     highRxt: iss,
+    retransmitNow: false,
+    rxtMark: iss,
+    tlpArmed: false,
+    tlpOut: false,
+    tlpSeq: iss,
     scoreboard: createScoreboard(),
     ackPendingBytes: 0,
     ackNow: false,
@@ -535,6 +555,50 @@ const nextHole = (c: Tcb): readonly [number, number] | undefined => {
 }
 
 /**
+ * Arms the retransmission timer for what is outstanding. With SACK, outside recovery and
+ * before any timeout, the first deadline is a tail loss probe (RFC 8985 §7): a lost tail of a
+ * burst (a full guest RX ring drops exactly that) then costs one probe after 2 * SRTT instead
+ * of a 200 ms RTO followed by slow start, because the probe draws the SACK that starts recovery.
+ */
+const armRetransmit = (c: Tcb, env: TcbEnv): void => {
+  const flight = seqDiff(c.sndMax, c.sndUna)
+  c.tlpArmed = false
+  if (flight <= 0) {
+    c.rtoAt = NONE
+    return
+  }
+  const rto = c.rtt.rto
+  if (c.sackOk && c.rtt.hasSample && !c.inRecovery && !c.tlpOut && c.retries === 0 && !c.persist) {
+    // A lone segment may wait for the guest's delayed ACK (RFC 8985 §7.2 WCDelAckT).
+    const pto = Math.max(2 * c.rtt.srtt, TLP_MIN_MS) + (flight <= c.sndMss ? env.config.delayedAckMs : 0)
+    if (pto < rto) {
+      c.rtoAt = env.now + pto
+      c.tlpArmed = true
+      return
+    }
+  }
+  c.rtoAt = env.now + rto
+}
+
+/** RFC 8985 §7.3: one new segment if the windows allow, else the highest one sent again. */
+const sendTailProbe = (c: Tcb, env: TcbEnv): void => {
+  const avail = seqDiff(bufEnd(c), c.sndNxt)
+  const wndRoom = seqDiff(seqAdd(c.sndUna, c.sndWnd), c.sndNxt)
+  if (avail > 0 && wndRoom > 0 && c.sndNxt === c.sndMax) {
+    c.tlpSeq = c.sndNxt
+    const used = sendRange(c, env, c.sndNxt, Math.min(c.sndMss, avail, wndRoom))
+    c.sndNxt = seqAdd(c.sndNxt, used)
+    c.sndMax = c.sndNxt
+    return
+  }
+  const len = Math.min(c.sndMss, seqDiff(c.sndMax, c.sndUna))
+  const seq = seqAdd(c.sndMax, -len)
+  const dataEnd = c.finQueued && seqGt(c.sndMax, c.finSeq) ? c.finSeq : c.sndMax
+  c.tlpSeq = seq
+  sendRange(c, env, seq, Math.max(0, seqDiff(dataEnd, seq)))
+}
+
+/**
  * Sends what congestion and flow control allow: retransmissions of holes first (in recovery),
  * then new data, then FIN; arms the retransmission or persist timer. Called after every event
  * that can open the window or add data, so a batch of host data leaves as a burst of segments.
@@ -542,16 +606,19 @@ const nextHole = (c: Tcb): readonly [number, number] | undefined => {
 export const pump = (c: Tcb, env: TcbEnv): void => {
   if (!synchronizedSender(c.state)) return
   const mss = c.sndMss
+  let sentNew = false
   for (;;) {
     const p = pipe(c)
     const hole = nextHole(c)
     if (hole !== undefined) {
       const [hs, hl] = hole
-      if (p + hl > c.cwnd) break
+      if (p + hl > c.cwnd && !c.retransmitNow) break
+      c.retransmitNow = false
       const used = sendRange(c, env, hs, hl)
       c.highRxt = seqAdd(hs, Math.max(used, 1))
+      c.rxtMark = c.sndMax
       c.rttTimed = false // Karn: nothing in flight is timed after a retransmission.
-      if (c.rtoAt === NONE) c.rtoAt = env.now + c.rtt.rto
+      if (c.rtoAt === NONE) armRetransmit(c, env)
       continue
     }
     const end = bufEnd(c)
@@ -559,7 +626,9 @@ export const pump = (c: Tcb, env: TcbEnv): void => {
     const wantFin = c.finQueued && seqLe(c.sndNxt, c.finSeq)
     if (avail <= 0 && !wantFin) break
     const wndRoom = seqDiff(seqAdd(c.sndUna, c.sndWnd), c.sndNxt)
-    const cwndRoom = c.cwnd - p
+    // Limited transmit (RFC 3042): the first two duplicate ACKs each let one new segment out,
+    // so that a small flight can still produce the three duplicates fast retransmit needs.
+    const cwndRoom = c.cwnd + (c.inRecovery ? 0 : Math.min(c.dupAcks, 2) * mss) - p
     let len = 0
     if (avail > 0) {
       len = Math.min(mss, avail, wndRoom, cwndRoom)
@@ -576,12 +645,16 @@ export const pump = (c: Tcb, env: TcbEnv): void => {
     }
     c.sndNxt = seqAdd(seq, used)
     c.sndMax = seqMax(c.sndMax, c.sndNxt)
-    if (c.rtoAt === NONE || c.persist) {
+    if (c.persist) {
       c.persist = false
-      c.rtoAt = env.now + c.rtt.rto
+      c.rtoAt = NONE
     }
+    sentNew = true
     if (used === 0) break
   }
+  // RFC 6298 §5.1 arms the RTO if it is not running; RFC 8985 §7.2 re-arms the probe timer
+  // after new data, so the probe follows the end of the burst.
+  if (sentNew && (c.rtoAt === NONE || c.tlpArmed)) armRetransmit(c, env)
   // Persist (RFC 9293 §3.8.6.1): data waits, nothing is in flight, the window lets nothing out.
   const waiting = seqDiff(bufEnd(c), c.sndNxt) > 0 || (c.finQueued && seqLe(c.sndNxt, c.finSeq))
   if (waiting && c.sndNxt === c.sndUna && !c.persist) {
@@ -755,6 +828,13 @@ const onRetransmitTimeout = (c: Tcb, env: TcbEnv): void => {
     return
   }
   if (c.sndUna === c.sndMax) return
+  if (c.tlpArmed) {
+    c.tlpArmed = false
+    c.tlpOut = true
+    sendTailProbe(c, env)
+    c.rtoAt = env.now + c.rtt.rto
+    return
+  }
   c.retries++
   const synPhase = c.state === "SynSent" || c.state === "SynReceived"
   const limit = synPhase ? cfg.maxSynRetransmits : cfg.maxRetransmits
@@ -765,7 +845,14 @@ const onRetransmitTimeout = (c: Tcb, env: TcbEnv): void => {
   rttBackoff(c.rtt, cfg)
   c.rttTimed = false
   c.tsSampleFloor = tsNow(c, env)
-  log(c, env, "debug", `retransmission timeout ${c.retries}, RTO now ${Math.round(c.rtt.rto)} ms, ${seqDiff(c.sndMax, c.sndUna)} bytes outstanding`)
+  log(
+    c,
+    env,
+    "debug",
+    `retransmission timeout ${c.retries}, RTO now ${Math.round(c.rtt.rto)} ms, ${seqDiff(c.sndMax, c.sndUna)} bytes outstanding, ` +
+      `cwnd ${c.cwnd}, ${c.inRecovery ? "in recovery" : "not in recovery"}, ${c.scoreboard.sacked} SACKed in ${c.scoreboard.ranges.length / 2} blocks, ` +
+      `window ${c.sndWnd}, dupacks ${c.dupAcks}`,
+  )
   if (c.state === "SynSent") sendSyn(c, env)
   else if (c.state === "SynReceived") sendSynAck(c, env)
   else {
@@ -774,6 +861,7 @@ const onRetransmitTimeout = (c: Tcb, env: TcbEnv): void => {
     c.ssthresh = Math.max(Math.floor(flight / 2), 2 * c.sndMss)
     c.cwnd = c.sndMss
     c.inRecovery = false
+    c.retransmitNow = false
     c.dupAcks = 0
     clearScoreboard(c.scoreboard)
     c.highRxt = c.sndUna
@@ -1033,6 +1121,7 @@ const processAck = (c: Tcb, env: TcbEnv, t: TcpView, payloadLen: number): boolea
     if (c.inRecovery) {
       if (seqGe(ack, c.recoveryPoint)) {
         c.inRecovery = false
+        c.retransmitNow = false
         c.cwnd = Math.max(c.ssthresh, 2 * mss)
         c.dupAcks = 0
       } else if (!c.sackOk || c.scoreboard.ranges.length === 0) {
@@ -1040,6 +1129,7 @@ const processAck = (c: Tcb, env: TcbEnv, t: TcpView, payloadLen: number): boolea
         // was acknowledged beyond the retransmitted segment: the segments that caused the
         // duplicate ACKs are still held by the guest, out of the network.
         c.dupAcks = Math.max(0, c.dupAcks - Math.max(0, Math.floor(acked / mss) - 1))
+        c.retransmitNow = true
       }
     } else {
       c.dupAcks = 0
@@ -1049,7 +1139,8 @@ const processAck = (c: Tcb, env: TcbEnv, t: TcpView, payloadLen: number): boolea
         if (c.cwnd > MAX_CWND) c.cwnd = MAX_CWND
       }
     }
-    c.rtoAt = c.sndUna === c.sndMax ? NONE : env.now + c.rtt.rto
+    c.tlpOut = false
+    armRetransmit(c, env)
     // Resume reading the host once half the bound is free (hysteresis avoids flapping).
     if (!c.reading && c.hostOpen && c.sendBuf.length <= env.config.bufferBytes / 2) {
       c.reading = true
@@ -1093,15 +1184,35 @@ const processAck = (c: Tcb, env: TcbEnv, t: TcpView, payloadLen: number): boolea
     if (wnd > c.maxSndWnd) c.maxSndWnd = wnd
     if (wnd > 0 && c.persist) {
       c.persist = false
-      c.rtoAt = c.sndUna === c.sndMax ? NONE : env.now + c.rtt.rto
+      armRetransmit(c, env)
     }
   }
-  // Loss detection: three duplicate ACKs, or more than 2 segments SACKed above SND.UNA (RFC 6675 IsLost).
+  // Loss detection: DupThresh (3) duplicate ACKs or SACKed segments above SND.UNA (RFC 6675
+  // IsLost), lowered for a flight of fewer than four segments with nothing more to send
+  // (early retransmit, RFC 5827 §3.1).
+  const outSegs = Math.ceil(seqDiff(c.sndMax, c.sndUna) / mss)
+  const nothingNew = seqDiff(bufEnd(c), c.sndNxt) <= 0
+  const dupThresh = nothingNew && outSegs < 4 ? Math.max(1, outSegs - 1) : 3
+  // A lost retransmission: the guest SACKs three segments sent after our latest
+  // retransmission while a retransmitted hole is still missing. Holes are retransmitted again
+  // rather than waiting for the RTO (Linux's lost-retransmit marking; RACK does this in RFC 8985).
+  if (c.inRecovery && c.sackOk && c.scoreboard.ranges.length > 0) {
+    const sb = c.scoreboard
+    if (seqGe(highSacked(sb, c.sndUna), seqAdd(c.rxtMark, 3 * mss)) && holeBytes(sb, c.sndUna, seqMin(c.highRxt, highSacked(sb, c.sndUna))) > 0) {
+      c.highRxt = c.sndUna
+      c.rxtMark = c.sndMax
+      c.retransmitNow = true
+    }
+  }
+  // After a tail loss probe, the guest SACKing the probe means that every hole below it was
+  // lost: the probe left a PTO (>> any reordering on a local link) after them (RFC 8985 §7.4
+  // lets RACK conclude this; we have no per-segment send times, the probe stands in for them).
+  const probeSacked = c.tlpOut && c.sackOk && c.scoreboard.ranges.length > 0 && seqGt(highSacked(c.scoreboard, c.sndUna), c.tlpSeq)
   if (
     !c.inRecovery &&
     !c.persist &&
     seqLt(c.sndUna, c.sndMax) &&
-    (c.dupAcks >= 3 || (c.sackOk && c.scoreboard.sacked > 2 * mss))
+    (c.dupAcks >= dupThresh || (c.sackOk && Math.ceil(c.scoreboard.sacked / mss) >= dupThresh) || probeSacked)
   ) {
     const flight = seqDiff(c.sndMax, c.sndUna)
     c.ssthresh = Math.max(Math.floor(flight / 2), 2 * mss)
@@ -1109,7 +1220,9 @@ const processAck = (c: Tcb, env: TcbEnv, t: TcpView, payloadLen: number): boolea
     c.inRecovery = true
     c.recoveryPoint = c.sndMax
     c.highRxt = c.sndUna
+    c.retransmitNow = true
     c.rttTimed = false
+    if (c.tlpArmed) armRetransmit(c, env) // recovery has begun: the deadline is the RTO again
   }
   return true
 }

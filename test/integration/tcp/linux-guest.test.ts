@@ -91,3 +91,37 @@ for (const mtu of [1500, 9000]) {
     })
   })
 }
+
+describe("TCP layer with a Linux guest over a link dropping 2% of frames each way", () => {
+  let guest: LinuxGuest
+  let sink: Server
+  let source: Server
+  const blob = downloadBlob(4 * 1024 * 1024)
+
+  beforeAll(async () => {
+    guest = await startLinuxGuest(1500, {}, 0.02)
+    sink = createServer({ allowHalfOpen: true }, (s) => {
+      const h = createHash("sha256")
+      s.on("data", (d) => h.update(d))
+      s.on("end", () => s.end(h.digest("hex")))
+    })
+    source = createServer((s) => s.end(blob))
+  })
+
+  afterAll(async () => {
+    await guest?.close()
+    sink?.close()
+    source?.close()
+  })
+
+  it("4 MiB each way arrive intact", async () => {
+    const up = await guest.exec(["python3", CLIENT, "upload", "10.0.2.2", String(await listen(sink)), String(4 * 1024 * 1024), "9"], 120_000)
+    expect(up.code, up.stderr + guest.logs.slice(-5).join("\n")).toBe(0)
+    const [sent, received] = up.stdout.trim().split(" ")
+    expect(received).toBe(sent)
+    const down = await guest.exec(["python3", CLIENT, "download", "10.0.2.2", String(await listen(source))], 120_000)
+    expect(down.code, down.stderr + guest.logs.slice(-5).join("\n")).toBe(0)
+    expect(down.stdout.trim()).toBe(`${blob.length} ${createHash("sha256").update(blob).digest("hex")}`)
+    expect(guest.logs.filter((l) => l.includes("reset:"))).toEqual([])
+  })
+})

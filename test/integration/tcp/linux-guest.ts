@@ -25,6 +25,7 @@ import {
   type TcpLayerState,
 } from "../../../src/protocol/tcp/layer.ts"
 import { put16 } from "../../../src/protocol/wire/bytes.ts"
+import { parseTcp } from "../../../src/protocol/tcp/wire.ts"
 import { finish, sum16, sum32, sumWords } from "../../../src/protocol/wire/checksum.ts"
 import { ipv4 } from "../../../src/protocol/wire/ipv4-address.ts"
 import { virtualMac } from "../../../src/protocol/wire/mac.ts"
@@ -39,6 +40,8 @@ export interface LinuxGuest {
   readonly exec: (argv: ReadonlyArray<string>, timeoutMs?: number) => Promise<{ code: number | null; stdout: string; stderr: string }>
   readonly logs: Array<string>
   readonly stats: { framesIn: number; framesOut: number; resets: number }
+  /** When tracing: one line per TCP frame each way and per log line, with the time in ms. */
+  readonly trace: Array<string>
   readonly close: () => Promise<void>
 }
 
@@ -47,7 +50,11 @@ const run = (argv: ReadonlyArray<string>): void => {
   if (r.status !== 0) throw new Error(`${argv.join(" ")} failed: ${r.stderr || r.error?.message}`)
 }
 
-export const startLinuxGuest = async (mtu: number, config: Partial<TcpConfig> = {}): Promise<LinuxGuest> => {
+/**
+ * `dropRate` drops that fraction of frames in each direction (seeded, deterministic order of
+ * decisions), to see recovery against a real TCP: Linux's SACK toward us and ours toward it.
+ */
+export const startLinuxGuest = async (mtu: number, config: Partial<TcpConfig> = {}, dropRate = 0, tracing = false): Promise<LinuxGuest> => {
   if (process.getuid?.() !== 0) throw new Error("the Linux guest test needs root (network namespaces, /dev/net/tun)")
   if (spawnSync("python3", ["--version"]).status !== 0) throw new Error("the Linux guest test needs python3")
   const ns = `tslirp-tcp-${process.pid}-${Math.floor(Math.random() * 1e6)}`
@@ -71,6 +78,15 @@ export const startLinuxGuest = async (mtu: number, config: Partial<TcpConfig> = 
   }
 
   const logs: Array<string> = []
+  const trace: Array<string> = []
+  const traceSeg = (dir: string, seg: Uint8Array, dropped: boolean): void => {
+    const p = parseTcp(seg, 0, 0, false)
+    if (!p.ok) return
+    const t = p.tcp
+    trace.push(
+      `${(performance.now() - t0).toFixed(3)} ${dir}${dropped ? " DROPPED" : ""} seq ${t.seq} ack ${t.ack} len ${seg.length - t.headerLength} flags ${t.flags.toString(16)} win ${t.window}${t.sack ? " sack " + t.sack.join(",") : ""}`,
+    )
+  }
   const stats = { framesIn: 0, framesOut: 0, resets: 0 }
   let state: TcpLayerState = createTcpLayer(12345, config)
   let guestMac = new Uint8Array(6)
@@ -83,7 +99,18 @@ export const startLinuxGuest = async (mtu: number, config: Partial<TcpConfig> = 
   const sockets = new Map<SocketId, Socket>()
   const timers = new Map<TimerId, NodeJS.Timeout>()
 
+  let rng = 0x2545f491
+  const drop = (): boolean => {
+    if (dropRate === 0) return false
+    rng ^= rng << 13
+    rng ^= rng >>> 17
+    rng ^= rng << 5
+    return (rng >>> 0) / 0x100000000 < dropRate
+  }
   const sendFrame = (frame: Uint8Array): void => {
+    const dropped = drop()
+    if (tracing) traceSeg("->guest", frame.subarray(34), dropped)
+    if (dropped) return
     const len = Buffer.alloc(4)
     len.writeUInt32BE(frame.length)
     bridge.stdin!.write(Buffer.concat([len, frame]))
@@ -187,6 +214,7 @@ export const startLinuxGuest = async (mtu: number, config: Partial<TcpConfig> = 
           break
         case "Log":
           logs.push(`${o.level}: ${o.message}`)
+          if (tracing) trace.push(`${(performance.now() - t0).toFixed(3)} LOG ${o.message}`)
           break
         default:
           throw new Error(`unexpected output ${o._tag}`)
@@ -196,6 +224,9 @@ export const startLinuxGuest = async (mtu: number, config: Partial<TcpConfig> = 
 
   const frameIn = (frame: Uint8Array): void => {
     stats.framesIn++
+    const dropped = drop()
+    if (tracing && frame.length > 34 && frame[23] === 6) traceSeg("<-guest", frame.subarray(34), dropped)
+    if (dropped) return
     if (frame.length < 34 || frame[12] !== 0x08 || frame[13] !== 0x00) return
     guestMac = frame.slice(6, 12)
     const p = parseIpv4Header(frame, 14)
@@ -248,5 +279,5 @@ export const startLinuxGuest = async (mtu: number, config: Partial<TcpConfig> = 
     spawnSync("ip", ["netns", "del", ns])
   }
 
-  return { ns, exec, logs, stats, close }
+  return { ns, exec, logs, stats, trace, close }
 }

@@ -126,12 +126,60 @@ describe("retransmission", () => {
     const e = established(rig, FULL)
     rig.hostData(e.sock, bytes(100))
     const original = only(segs(rig.outputs.slice(-3)))
-    rig.advance(Math.min(...rig.armed().values()) - rig.now) // RTO: retransmission
+    while (rig.conn().retries === 0) rig.advance(Math.min(...rig.armed().values()) - rig.now) // tail probe, then the RTO
     const srtt = rig.conn().rtt.srtt
     rig.now += 10
     rig.guest({ seq: e.theirs, ack: e.ours + 100, flags: ACK, window: 1000, ts: [6000, original.tcp.tsVal] })
     expect(rig.conn().rtt.srtt).toBe(srtt)
     expect(rig.conn().sndUna).toBe(e.ours + 100)
+  })
+
+  it("Established (SACK): no ACK for max(2 * SRTT, 10 ms) -> tail loss probe of the last segment, then the RTO (RFC 8985)", () => {
+    const rig = new Rig({ initialRtoMs: 1000, minRtoMs: 200 })
+    const e = established(rig, FULL)
+    const mss = rig.conn().sndMss
+    rig.hostData(e.sock, bytes(4 * mss))
+    expect(segs(rig.advance(9))).toHaveLength(0)
+    const probe = only(segs(rig.advance(1)))
+    expect(probe.tcp.seq).toBe((e.ours + 3 * mss) >>> 0)
+    expect(probe.payload.length).toBe(mss)
+    expect(rig.conn().retries).toBe(0)
+    // The probe's SACK reveals the loss of the first three: recovery, no RTO.
+    const out = segs(rig.guest({ seq: e.theirs, ack: e.ours, flags: ACK, window: 1000, ts: [6000, probe.tcp.tsVal], sack: [(e.ours + 3 * mss) >>> 0, (e.ours + 4 * mss) >>> 0] }))
+    expect(rig.conn().inRecovery).toBe(true)
+    expect(out[0]!.tcp.seq).toBe(e.ours)
+  })
+
+  it("Established (SACK): after the probe, silence still ends in the RTO", () => {
+    const rig = new Rig({ initialRtoMs: 1000, minRtoMs: 200 })
+    const e = established(rig, FULL)
+    rig.hostData(e.sock, bytes(3000))
+    rig.advance(10) // probe
+    expect(rig.conn().tlpOut).toBe(true)
+    rig.advance(199)
+    expect(rig.conn().retries).toBe(0)
+    const out = segs(rig.advance(1))
+    expect(rig.conn().retries).toBe(1)
+    expect(out[0]!.tcp.seq).toBe(e.ours)
+  })
+
+  it("Established: early retransmit: a two-segment flight with nothing more to send recovers on one duplicate ACK (RFC 5827)", () => {
+    const rig = new Rig()
+    const e = established(rig, { mss: 1000 })
+    rig.hostData(e.sock, bytes(2000))
+    const out = segs(rig.guest({ seq: e.theirs, ack: e.ours, flags: ACK, window: 64240 }))
+    expect(out[0]!.tcp.seq).toBe(e.ours)
+    expect(rig.conn().inRecovery).toBe(true)
+  })
+
+  it("Established: limited transmit: the first two duplicate ACKs each release one new segment (RFC 3042)", () => {
+    const rig = new Rig({ initialCwndBytes: 4000 })
+    const e = established(rig, { mss: 1000 })
+    const n = segs(rig.hostData(e.sock, bytes(20_000))).length
+    expect(n * 1000).toBe(rig.conn().cwnd - (rig.conn().cwnd % 1000))
+    const dup = { seq: e.theirs, ack: e.ours, flags: ACK, window: 64240 }
+    expect(segs(rig.guest(dup)).map((s) => s.tcp.seq - e.ours)).toEqual([n * 1000])
+    expect(segs(rig.guest(dup)).map((s) => s.tcp.seq - e.ours)).toEqual([(n + 1) * 1000])
   })
 
   it("RTT without timestamps: Karn timing of one segment", () => {

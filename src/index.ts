@@ -27,6 +27,8 @@ export { createMockHost, type MockGuest, type MockHost, type MockHostOptions, ty
 export { mockHostLayer } from "./runtime/mock/layer.ts"
 export type { AcceptGuest, GuestConnection, GuestHandlers, GuestListener, LinkSpec } from "./runtime/link/guest-link.ts"
 export { listenTcp, listenUnix } from "./runtime/link/stream-link.ts"
+export { GuestLinks, nodeGuestLinksLayer, openNodeLink, type GuestLinksShape } from "./runtime/link/service.ts"
+export { memoryGuestLinks, type MemoryGuest, type MemoryGuestLinks } from "./runtime/mock/memory-link.ts"
 export { openUdpLink } from "./runtime/link/udp-link.ts"
 export { LinkError, serveGuests, sessionPerGuest, type ServeOptions } from "./runtime/link/serve.ts"
 export { encodeFrame, MAX_FRAME_LENGTH, StreamDecoder } from "./runtime/link/stream-framing.ts"

@@ -8,6 +8,7 @@ import { NodeRuntime } from "@effect/platform-node"
 import { Cause, Effect, Exit, Layer } from "effect"
 import { stderrLogger } from "../host/logger.ts"
 import { serveGuests } from "../link/serve.ts"
+import { nodeGuestLinksLayer } from "../link/service.ts"
 import { logLayer, nodeHostLayer } from "../node/layer.ts"
 import { describeNetwork, parseCli } from "./args.ts"
 
@@ -39,7 +40,7 @@ switch (parsed._tag) {
     }).pipe(
       Effect.scoped,
       Effect.tapError((e) => Effect.sync(() => process.stderr.write(`tslirp: ${e.message}\n`))),
-      Effect.provide(Layer.provideMerge(nodeHostLayer, logLayer(logger))),
+      Effect.provide(Layer.mergeAll(Layer.provideMerge(nodeHostLayer, logLayer(logger)), nodeGuestLinksLayer)),
     )
     NodeRuntime.runMain(program, {
       disableErrorReporting: true,

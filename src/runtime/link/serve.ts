@@ -14,8 +14,7 @@ import { openSession } from "../host/session.ts"
 import { hostDeps, type HostServices } from "../host/services.ts"
 import { openPcapFile, type PcapWriter } from "../pcap/pcap-writer.ts"
 import type { AcceptGuest, GuestListener, LinkSpec } from "./guest-link.ts"
-import { listenTcp, listenUnix } from "./stream-link.ts"
-import { openUdpLink } from "./udp-link.ts"
+import { GuestLinks } from "./service.ts"
 
 export class LinkError extends Data.TaggedError("LinkError")<{ readonly message: string }> {}
 
@@ -57,17 +56,6 @@ export const sessionPerGuest = (
   }
 }
 
-export const openLink = (spec: LinkSpec, accept: AcceptGuest, deps: HostDeps): Promise<GuestListener> => {
-  switch (spec._tag) {
-    case "Unix":
-      return listenUnix(spec.path, accept, deps.logger)
-    case "TcpListen":
-      return listenTcp(spec.host, spec.port, accept, deps.logger)
-    case "Udp":
-      return openUdpLink(spec.local, spec.remote, accept, deps.logger)
-  }
-}
-
 export interface ServeOptions {
   readonly config: StackConfig
   readonly links: ReadonlyArray<LinkSpec>
@@ -77,9 +65,10 @@ export interface ServeOptions {
 /** Opens every link (and the pcap file); returns the listeners. Everything closes with the scope. */
 export const serveGuests = (
   options: ServeOptions,
-): Effect.Effect<ReadonlyArray<GuestListener>, LinkError, HostServices | Scope.Scope> =>
+): Effect.Effect<ReadonlyArray<GuestListener>, LinkError, HostServices | GuestLinks | Scope.Scope> =>
   Effect.gen(function* () {
     const deps = yield* hostDeps
+    const links = yield* GuestLinks
     const sessions = new Set<StackSession>()
     yield* Effect.addFinalizer(() =>
       Effect.sync(() => {
@@ -103,7 +92,7 @@ export const serveGuests = (
     for (const spec of options.links) {
       const listener = yield* Effect.acquireRelease(
         Effect.tryPromise({
-          try: () => openLink(spec, accept, deps),
+          try: () => links.open(spec, accept, deps.logger),
           catch: (e) => new LinkError({ message: `cannot open ${describeSpec(spec)}: ${e instanceof Error ? e.message : String(e)}` }),
         }),
         (l) => Effect.promise(() => l.close()),

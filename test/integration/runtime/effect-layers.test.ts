@@ -12,6 +12,8 @@ import { memoryLogger } from "../../../src/runtime/host/logger.ts"
 import { hostDeps } from "../../../src/runtime/host/services.ts"
 import { openSession } from "../../../src/runtime/host/session.ts"
 import { serveGuests } from "../../../src/runtime/link/serve.ts"
+import { GuestLinks, nodeGuestLinksLayer } from "../../../src/runtime/link/service.ts"
+import { memoryGuestLinks } from "../../../src/runtime/mock/memory-link.ts"
 import { mockHostLayer } from "../../../src/runtime/mock/layer.ts"
 import { createMockHost } from "../../../src/runtime/mock/mock-host.ts"
 import { logLayer, nodeHostLayer } from "../../../src/runtime/node/layer.ts"
@@ -49,10 +51,45 @@ describe("host services as Effect layers", () => {
           guest.send(arpRequest("10.0.2.15", "10.0.2.2"))
           yield* Effect.promise(() => guest!.next((f) => readArpReply(f)))
         }),
-      ).pipe(Effect.provide(Layer.provideMerge(nodeHostLayer, logLayer(log)))),
+      ).pipe(Effect.provide(Layer.mergeAll(Layer.provideMerge(nodeHostLayer, logLayer(log)), nodeGuestLinksLayer))),
     )
     await guest!.closed // closing the scope dropped the guest
     expect(existsSync(path)).toBe(false)
     expect(log.lines.map((l) => l.message)).toContain(`guest disconnected: unix:${path}#1`)
+  })
+
+  it("mock host + memory links: serveGuests gives each guest its own stack; the scope drops them all", async () => {
+    const host = createMockHost()
+    const links = memoryGuestLinks()
+    const log = memoryLogger()
+    const seen: Array<[boolean, boolean]> = []
+    await Effect.runPromise(
+      Effect.scoped(
+        Effect.gen(function* () {
+          const [listener] = yield* serveGuests({ config: defaultConfig, links: [{ _tag: "Unix", path: "unused" }] })
+          expect(listener!.address).toBe("memory:Unix#1")
+          const a = links.connect()
+          const b = links.connect()
+          a.send(arpRequest("10.0.2.15", "10.0.2.2"))
+          expect(a.frames.map((f) => readArpReply(f)?.ip)).toEqual(["10.0.2.2"])
+          expect(b.frames).toEqual([])
+          a.disconnect()
+          b.send(arpRequest("10.0.2.16", "10.0.2.3"))
+          expect(b.frames.map((f) => readArpReply(f)?.ip)).toEqual(["10.0.2.3"])
+          seen.push([a.closed, b.closed])
+          yield* Effect.addFinalizer(() => Effect.sync(() => seen.push([a.closed, b.closed])))
+        }),
+      ).pipe(Effect.provide(Layer.mergeAll(mockHostLayer(host, log), Layer.succeed(GuestLinks, links)))),
+    )
+    // a left by itself; b was dropped when the scope closed (finalizers run in reverse order,
+    // so the finalizer added last saw b still connected).
+    expect(seen).toEqual([
+      [true, false],
+      [true, false],
+    ])
+    expect(log.lines.filter((l) => l.message.startsWith("guest disconnected")).map((l) => l.message)).toEqual([
+      "guest disconnected: memory:1",
+      "guest disconnected: memory:2",
+    ])
   })
 })

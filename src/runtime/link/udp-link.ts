@@ -6,6 +6,7 @@
  * log), so a stray sender cannot inject frames.
  */
 import { createSocket } from "node:dgram"
+import { lookup } from "node:dns/promises"
 import { isIPv6 } from "node:net"
 import type { Logger } from "../host/ports.ts"
 import type { AcceptGuest, GuestListener } from "./guest-link.ts"
@@ -18,8 +19,10 @@ export interface UdpAddress {
 
 const show = (a: UdpAddress): string => (isIPv6(a.host) ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`)
 
-export const openUdpLink = (local: UdpAddress, remote: UdpAddress, accept: AcceptGuest, logger: Logger): Promise<GuestListener> =>
-  new Promise((resolve, reject) => {
+/** Names are resolved once at start, so the sender check compares addresses. */
+export const openUdpLink = async (local: UdpAddress, named: UdpAddress, accept: AcceptGuest, logger: Logger): Promise<GuestListener> => {
+  const remote: UdpAddress = { host: (await lookup(named.host, { family: isIPv6(local.host) ? 6 : 4 })).address, port: named.port }
+  return new Promise((resolve, reject) => {
     const socket = createSocket({ type: isIPv6(local.host) ? "udp6" : "udp4" })
     let closed = false
     const onBindError = (err: Error): void => reject(err)
@@ -59,3 +62,4 @@ export const openUdpLink = (local: UdpAddress, remote: UdpAddress, accept: Accep
       })
     })
   })
+}

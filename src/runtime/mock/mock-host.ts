@@ -12,6 +12,17 @@
  *   `refuseUdp` makes an endpoint answer with a port unreachable. TCP connects to unscripted
  *   endpoints are refused (ECONNREFUSED). Echoes to unscripted addresses get no reply.
  * - Every frame the stack delivers to a guest is recorded with its instant.
+ *
+ * Usage (see test/integration/runtime/mock-host.test.ts):
+ *   const host = createMockHost({ latencyMs: 1 })
+ *   host.udpEcho("127.0.0.1", 7777)                       // 10.0.2.2:7777 from the guest
+ *   host.dnsResponder("127.0.0.1", 5353, { "a.test": "192.0.2.1" })
+ *   const guest = host.attach({ dnsUpstream: { family: 4, address: "127.0.0.1", port: 5353 } })
+ *   guest.send(frame)                  // FrameFromGuest at host.now, then settle()
+ *   host.advance(1000)                 // replies, timers (ARP, reassembly, expiry) in order
+ *   const frames = guest.take()        // frames delivered to the guest since the last take
+ *   guest.effects; guest.logs; host.udpSent; host.tcpPeers
+ *   guest.shutdown()
  */
 import type { HostEndpoint, IpFamily } from "../../effects/address.ts"
 import type { StackEffect } from "../../effects/effect.ts"

@@ -37,6 +37,29 @@ describe("ESTABLISHED: data from the guest", () => {
     expect(rig.conn().rcvNxt).toBe(e.theirs + 111)
   })
 
+  it("Established: while a host write is in flight, further segments are batched into one TcpWrite", () => {
+    const rig = new Rig()
+    const e = established(rig, BARE)
+    const all = bytes(3000)
+    const w1 = effects(rig.guest({ seq: e.theirs, ack: e.ours, flags: ACK, payload: all.subarray(0, 1000) })).filter((x) => x._tag === "TcpWrite")
+    expect(w1).toHaveLength(1)
+    const w2 = effects(rig.guest({ seq: e.theirs + 1000, ack: e.ours, flags: ACK, payload: all.subarray(1000, 2000) }))
+    const w3 = effects(rig.guest({ seq: e.theirs + 2000, ack: e.ours, flags: ACK, payload: all.subarray(2000) }))
+    expect([...w2, ...w3].filter((x) => x._tag === "TcpWrite")).toHaveLength(0)
+    const flushed = only(effects(rig.hostWritten(e.sock, 1000)).filter((x) => x._tag === "TcpWrite"))
+    if (flushed._tag !== "TcpWrite") throw new Error()
+    expect(flushed.data).toEqual(all.subarray(1000))
+    expect(rig.conn().hostQueued).toBe(2000)
+  })
+
+  it("Established: batched guest data is flushed before the half-close when the guest's FIN arrives", () => {
+    const rig = new Rig()
+    const e = established(rig, BARE)
+    rig.guest({ seq: e.theirs, ack: e.ours, flags: ACK, payload: bytes(10) })
+    const out = effects(rig.guest({ seq: e.theirs + 10, ack: e.ours, flags: ACK | FIN, payload: bytes(10, 2) }))
+    expect(out.map((x) => x._tag).filter((t) => t === "TcpWrite" || t === "TcpShutdownWrite")).toEqual(["TcpWrite", "TcpShutdownWrite"])
+  })
+
   it("Established: one small segment -> ACK delayed by 40 ms", () => {
     const rig = new Rig({ delayedAckMs: 40 })
     const e = established(rig, BARE)

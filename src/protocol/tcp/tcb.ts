@@ -18,6 +18,15 @@
  *
  * Never throws on guest input: anything unacceptable is dropped (with an ACK where RFC 9293
  * asks for one).
+ *
+ * Toward the guest: RFC 6298 RTO with backoff (dropped on forward progress), NewReno (RFC
+ * 5681/6582) with SACK loss recovery (RFC 6675), limited transmit (RFC 3042), early retransmit
+ * (RFC 5827), a tail loss probe (RFC 8985 §7) and lost-retransmission detection, zero-window
+ * probing, and the sender's SWS avoidance. From the guest: out-of-order queue with SACK
+ * blocks, delayed ACK (every second full segment or 40 ms), a window that is what the memory
+ * bound leaves after bytes the host has not yet taken. Not implemented: keep-alive, PAWS
+ * (RFC 7323 §5), urgent data (treated as ordinary data), ECN, window scaling for SYN-less
+ * resynchronisation.
  */
 import type { Instant } from "../../effects/instant.ts"
 import type { SocketId, TimerId } from "../../effects/ids.ts"

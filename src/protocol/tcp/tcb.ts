@@ -25,8 +25,7 @@
  * probing, and the sender's SWS avoidance. From the guest: out-of-order queue with SACK
  * blocks, delayed ACK (every second full segment or 40 ms), a window that is what the memory
  * bound leaves after bytes the host has not yet taken. Not implemented: keep-alive, PAWS
- * (RFC 7323 §5), urgent data (treated as ordinary data), ECN, window scaling for SYN-less
- * resynchronisation.
+ * (RFC 7323 §5), urgent data (treated as ordinary data), ECN.
  */
 import type { Instant } from "../../effects/instant.ts"
 import type { SocketId, TimerId } from "../../effects/ids.ts"

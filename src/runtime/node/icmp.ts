@@ -34,11 +34,16 @@ export const nodeIcmp =
                   : { _tag: "HostIcmpEchoReply", now: clock.now(), sock, from, sequence, payload, ttl },
               ),
             onUnreachable: (to, reason, detail) =>
-              report(
-                detail?.mtu === undefined
-                  ? { _tag: "HostUnreachable", now: clock.now(), sock, to: { family, address: to, port: 0 }, reason }
-                  : { _tag: "HostUnreachable", now: clock.now(), sock, to: { family, address: to, port: 0 }, reason, mtu: detail.mtu },
-              ),
+              report({
+                _tag: "HostUnreachable",
+                now: clock.now(),
+                sock,
+                to: { family, address: to, port: 0 },
+                reason,
+                // The router that answered (traceroute shows it) and the next-hop MTU, when known.
+                ...(detail?.mtu === undefined ? {} : { mtu: detail.mtu }),
+                ...(detail?.from === undefined ? {} : { from: detail.from }),
+              }),
             onError: (code) => report({ _tag: "HostSocketError", now: clock.now(), sock, code }),
           })
           socks.set(sock, s)

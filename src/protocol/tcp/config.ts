@@ -28,6 +28,8 @@ export interface TcpConfig {
   /** FIN_WAIT_2 with no segment from the guest for this long is reset (slirp4netns leaked these). */
   readonly finWait2TimeoutMs: Millis
   readonly maxPersistMs: Millis
+  /** Connections in the table at most; a SYN beyond it is answered RST (and logged). */
+  readonly maxConnections: number
 }
 
 export const defaultTcpConfig: TcpConfig = {
@@ -43,4 +45,5 @@ export const defaultTcpConfig: TcpConfig = {
   timeWaitMs: 4_000,
   finWait2TimeoutMs: 60_000,
   maxPersistMs: 60_000,
+  maxConnections: 16_384,
 }

@@ -219,6 +219,11 @@ export const tcpFromGuest = (s: TcpLayerState, ctx: TcpContext, seg: TcpSegmentI
     env.out.push(resetFor(seg, t, payload.length))
     return [s, env.out]
   }
+  if (s.bySock.size >= s.config.maxConnections) {
+    env.out.push({ _tag: "Log", level: "warn", message: `tcp: refused SYN to port ${t.dstPort}: ${s.bySock.size} connections (the limit)` })
+    env.out.push(resetFor(seg, t, payload.length))
+    return [s, env.out]
+  }
   const sock = allocateSocket(s)
   const synOriginal = new Uint8Array(seg.ipHeader.length + 8)
   synOriginal.set(seg.ipHeader, 0)

@@ -296,6 +296,17 @@ describe("the connection table", () => {
     expect(socks.every((s) => s < 0x40000000)).toBe(true)
   })
 
+  it("a SYN beyond maxConnections -> RST|ACK and a warning, no host connect", () => {
+    const rig = new Rig({ maxConnections: 2 })
+    rig.guest({ seq: 1, flags: SYN, srcPort: 1111 })
+    rig.guest({ seq: 1, flags: SYN, srcPort: 2222 })
+    const out = rig.guest({ seq: 1, flags: SYN, srcPort: 3333 })
+    expect(only(segs(out)).tcp.flags).toBe(RST | ACK)
+    expect(effects(out).some((e) => e._tag === "TcpConnect")).toBe(false)
+    expect(effects(out).some((e) => e._tag === "Log" && e.level === "warn")).toBe(true)
+    expect(rig.count()).toBe(2)
+  })
+
   it("a FIN for an unknown connection -> RST|ACK acknowledging it", () => {
     const rig = new Rig()
     const s = only(segs(rig.guest({ seq: 10, flags: FIN })))

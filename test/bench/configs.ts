@@ -1,24 +1,23 @@
 /**
- * The benchmark's configurations: which backend, which link, which MTU, and where the iperf3
- * server runs. Every backend sees the same guest: a namespace with 10.0.2.15/24 via 10.0.2.2
- * (static, no DHCP), iperf3 server on the host's 127.0.0.1 reached as 10.0.2.2.
+ * The benchmark's configurations: which backend, which link, which MTU, and how one direction
+ * is measured. The slirp-like backends see the same guest: a namespace with 10.0.2.15/24 via
+ * 10.0.2.2 (static, no DHCP) running the iperf3 client, iperf3 server on the host's 127.0.0.1
+ * reached as 10.0.2.2.
  *
  * Contract: `setup` returns ready guests or throws (and leaves nothing behind); `teardown`
- * removes everything `setup` made.
+ * removes everything `setup` made; `measure` never throws.
  */
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { createNetnsGuest, type Backend, type NetnsGuest } from "../support/netns.ts"
+import { fileURLToPath } from "node:url"
+import { createNetnsGuest, freeTcpPort, NODE, type Backend, type NetnsGuest } from "../support/netns.ts"
+import { measure as iperf, type Direction, type Outcome } from "./iperf.ts"
+import { floodFrame, startDgramNullLink, startStreamNullLink, type NullLink } from "./link.ts"
 import { startDgramRelay, startStreamRelay } from "./relay.ts"
 
 export interface Setup {
-  readonly client: NetnsGuest
-  readonly serverGuest: NetnsGuest | null
-  /** Address iperf3 -s binds (where the server runs). */
-  readonly serverAddress: string
-  /** Address the client in the guest connects to. */
-  readonly target: string
+  measure(direction: Direction, seconds: number): Promise<Outcome>
   /** Backend processes still running (a crash mid-run is reported with the figure). */
   alive(): boolean
   diagnostics(): string
@@ -34,13 +33,36 @@ export interface Config {
   readonly id: string
   readonly label: string
   readonly mtu: number
+  /** Run without `--only`. */
+  readonly byDefault: boolean
   setup(options: BenchOptions): Promise<Setup>
+}
+
+const failed = (reason: string): Outcome => ({ _tag: "Failed", reason })
+
+/** Undo list: run in reverse order of creation. */
+const undoList = (): { push(f: () => Promise<void>): void; run(): Promise<void> } => {
+  const fs: Array<() => Promise<void>> = []
+  return {
+    push: (f) => void fs.push(f),
+    run: async () => {
+      for (const f of fs.reverse()) await f()
+      fs.length = 0
+    },
+  }
+}
+
+const tempDir = (undo: ReturnType<typeof undoList>, prefix: string): string => {
+  const dir = mkdtempSync(join(tmpdir(), prefix))
+  undo.push(async () => rmSync(dir, { recursive: true, force: true }))
+  return dir
 }
 
 const slirpLike = (id: string, label: string, mtu: number, backend: Backend): Config => ({
   id,
   label,
   mtu,
+  byDefault: true,
   setup: async (options) => {
     const client = await createNetnsGuest({ backend, mtu, tslirpNodeArgs: options.tslirpNodeArgs })
     try {
@@ -50,10 +72,8 @@ const slirpLike = (id: string, label: string, mtu: number, backend: Backend): Co
       throw err
     }
     return {
-      client,
-      serverGuest: null,
-      serverAddress: "127.0.0.1",
-      target: "10.0.2.2",
+      measure: async (direction, seconds) =>
+        iperf({ client, serverGuest: null, serverAddress: "127.0.0.1", target: "10.0.2.2", port: await freeTcpPort(), seconds, direction }),
       alive: () => client.backendAlive(),
       diagnostics: () => client.diagnostics(),
       teardown: () => client.destroy(),
@@ -61,52 +81,119 @@ const slirpLike = (id: string, label: string, mtu: number, backend: Backend): Co
   },
 })
 
-/** Two namespace guests, A (10.0.2.15, iperf3 client) and B (10.0.2.2, server), joined by a relay. */
+/** Two namespace guests, A (10.0.2.15, iperf3 client) and B (10.0.2.2, server), joined by a byte relay. */
 const relayed = (id: string, label: string, mtu: number, link: "stream" | "dgram"): Config => ({
   id,
   label,
   mtu,
+  byDefault: false,
   setup: async () => {
-    const made: Array<() => Promise<void>> = []
-    const teardown = async (): Promise<void> => {
-      for (const f of made.reverse()) await f()
-    }
+    const undo = undoList()
     try {
       let backends: readonly [Backend, Backend]
       if (link === "stream") {
-        const dir = mkdtempSync(join(tmpdir(), "tslirp-relay-"))
-        made.push(async () => rmSync(dir, { recursive: true, force: true }))
-        const relay = await startStreamRelay(join(dir, "relay.sock"))
-        made.push(() => relay.close())
+        const relay = await startStreamRelay(join(tempDir(undo, "tslirp-relay-"), "relay.sock"))
+        undo.push(() => relay.close())
         backends = [
           { _tag: "QemuStream", path: relay.path },
           { _tag: "QemuStream", path: relay.path },
         ]
       } else {
         const relay = await startDgramRelay()
-        made.push(() => relay.close())
+        undo.push(() => relay.close())
         backends = [
           { _tag: "QemuDgram", ...relay.a },
           { _tag: "QemuDgram", ...relay.b },
         ]
       }
       const a = await createNetnsGuest({ backend: backends[0], mtu })
-      made.push(() => a.destroy())
+      undo.push(() => a.destroy())
       const b = await createNetnsGuest({ backend: backends[1], mtu })
-      made.push(() => b.destroy())
+      undo.push(() => b.destroy())
       await a.run(["ip", "addr", "add", "10.0.2.15/24", "dev", a.ifname])
       await b.run(["ip", "addr", "add", "10.0.2.2/24", "dev", b.ifname])
       return {
-        client: a,
-        serverGuest: b,
-        serverAddress: "10.0.2.2",
-        target: "10.0.2.2",
+        measure: async (direction, seconds) =>
+          iperf({ client: a, serverGuest: b, serverAddress: "10.0.2.2", target: "10.0.2.2", port: await freeTcpPort(), seconds, direction }),
         alive: () => a.backendAlive() && b.backendAlive(),
         diagnostics: () => `${a.diagnostics()}\n${b.diagnostics()}`,
-        teardown,
+        teardown: () => undo.run(),
       }
     } catch (err) {
-      await teardown()
+      await undo.run()
+      throw err
+    }
+  },
+})
+
+const BLAST = fileURLToPath(new URL("./udp-blast.ts", import.meta.url))
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
+
+const rxBytes = async (guest: NetnsGuest): Promise<number> => {
+  const out = await guest.run(["cat", `/sys/class/net/${guest.ifname}/statistics/rx_bytes`])
+  return Number(out.trim())
+}
+
+const measureLink = async (guest: NetnsGuest, link: NullLink, mtu: number, direction: Direction, seconds: number): Promise<Outcome> => {
+  try {
+    switch (direction) {
+      case "guest->host": {
+        link.resetReceived()
+        // UDP payload that fills one frame: MTU minus IPv4 and UDP headers.
+        const r = await guest.exec([NODE, BLAST, "10.0.2.2", "9", String(mtu - 28), String(seconds)], { timeoutMs: (seconds + 30) * 1_000 })
+        if (r.code !== 0) return failed(`udp-blast exited with ${r.code}: ${r.stderr.trim()}`)
+        await sleep(200)
+        const { bytes, spanMs } = link.received()
+        if (bytes === 0 || spanMs <= 0) return failed("no frames reached the null backend")
+        return { _tag: "Measured", gbps: (bytes * 8) / (spanMs * 1e6), retransmits: null }
+      }
+      case "host->guest": {
+        const mac = (await guest.run(["cat", `/sys/class/net/${guest.ifname}/address`])).trim().split(":").map((h) => Number.parseInt(h, 16))
+        link.startSource(floodFrame(mac, mtu))
+        await sleep(1_000) // let the pipeline fill, like iperf3 -O 1
+        const before = await rxBytes(guest)
+        const t0 = performance.now()
+        await sleep(seconds * 1_000)
+        const after = await rxBytes(guest)
+        const t1 = performance.now()
+        link.stopSource()
+        await sleep(200)
+        if (after <= before) return failed("no frames reached the guest")
+        return { _tag: "Measured", gbps: ((after - before) * 8) / ((t1 - t0) * 1e6), retransmits: null }
+      }
+      default:
+        return direction satisfies never
+    }
+  } catch (err) {
+    link.stopSource()
+    return failed(err instanceof Error ? err.message : String(err))
+  }
+}
+
+/** One namespace guest on QEMU's link to a null backend in this process. */
+const nullLink = (id: string, label: string, mtu: number, link: "stream" | "dgram"): Config => ({
+  id,
+  label,
+  mtu,
+  byDefault: true,
+  setup: async () => {
+    const undo = undoList()
+    try {
+      const nl = link === "stream" ? await startStreamNullLink(join(tempDir(undo, "tslirp-link-"), "link.sock")) : await startDgramNullLink()
+      undo.push(() => nl.close())
+      const guest = await createNetnsGuest({ backend: nl.backend, mtu })
+      undo.push(() => guest.destroy())
+      await guest.configureStatic("10.0.2.15/24", "10.0.2.2")
+      // Nothing answers ARP on a null link: pin the gateway's address.
+      await guest.run(["ip", "neigh", "replace", "10.0.2.2", "lladdr", "52:55:0a:00:02:02", "dev", guest.ifname, "nud", "permanent"])
+      return {
+        measure: (direction, seconds) => measureLink(guest, nl, mtu, direction, seconds),
+        alive: () => guest.backendAlive(),
+        diagnostics: () => guest.diagnostics(),
+        teardown: () => undo.run(),
+      }
+    } catch (err) {
+      await undo.run()
       throw err
     }
   },
@@ -119,9 +206,12 @@ export const CONFIGS: ReadonlyArray<Config> = [
   slirpLike("slirp4netns-32000", "slirp4netns", 32000, { _tag: "Slirp4netns" }),
   slirpLike("tslirp-dgram-65000", "tslirp, -netdev dgram", 65000, { _tag: "TslirpDgram" }),
   slirpLike("slirp4netns-65000", "slirp4netns", 65000, { _tag: "Slirp4netns" }),
-  relayed("relay-stream-1500", "ceiling: byte relay, stream", 1500, "stream"),
-  relayed("relay-stream-32000", "ceiling: byte relay, stream", 32000, "stream"),
-  relayed("relay-dgram-65000", "ceiling: datagram relay, dgram", 65000, "dgram"),
+  nullLink("link-stream-1500", "ceiling: null backend, stream", 1500, "stream"),
+  nullLink("link-stream-32000", "ceiling: null backend, stream", 32000, "stream"),
+  nullLink("link-dgram-65000", "ceiling: null backend, dgram", 65000, "dgram"),
+  relayed("relay-stream-1500", "byte relay, 2 guests, stream", 1500, "stream"),
+  relayed("relay-stream-32000", "byte relay, 2 guests, stream", 32000, "stream"),
+  relayed("relay-dgram-65000", "byte relay, 2 guests, dgram", 65000, "dgram"),
 ]
 
 /** tslirp against its reference at the same MTU: the issue's target is >= 1.0 both ways. */

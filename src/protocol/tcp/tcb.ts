@@ -395,7 +395,11 @@ const guestMayStillSend = (s: TcpState): boolean =>
  */
 const windowField = (c: Tcb, env: TcbEnv): number => {
   let right = seqAdd(c.rcvNxt, rcvCapacity(c, env))
-  if (seqLt(right, c.rcvAdvRight)) right = c.rcvAdvRight
+  // Receiver SWS avoidance (RFC 9293 §3.8.6.2.2): the right edge moves only by at least
+  // min(bound / 2, MSS), so the guest is never invited to send slivers.
+  if (seqLt(right, c.rcvAdvRight) || seqDiff(right, c.rcvAdvRight) < Math.min(env.config.bufferBytes / 2, c.rcvMss)) {
+    right = seqMax(c.rcvAdvRight, c.rcvNxt)
+  }
   const wnd = seqDiff(right, c.rcvNxt)
   const unit = 2 ** c.rcvWndShift
   const field = Math.min(0xffff, Math.ceil(wnd / unit))
@@ -1097,6 +1101,12 @@ const processAck = (c: Tcb, env: TcbEnv, t: TcpView, payloadLen: number): boolea
   const ack = t.ack
   if (seqGt(ack, c.sndMax)) {
     // Acknowledges something not yet sent: ACK and drop.
+    c.ackNow = true
+    return false
+  }
+  if (seqLt(ack, seqAdd(c.sndUna, -Math.max(c.maxSndWnd, 1)))) {
+    // RFC 5961 §5.2: an ACK older than what the guest could still acknowledge is blind
+    // injection or an ancient duplicate: challenge ACK and drop.
     c.ackNow = true
     return false
   }

@@ -165,6 +165,14 @@ describe("resets", () => {
     expect(only(segs(out)).tcp.ack).toBe(e.theirs)
   })
 
+  it("Established: an ACK older than SND.UNA - MAX.SND.WND -> challenge ACK, data dropped (RFC 5961 §5.2)", () => {
+    const rig = new Rig()
+    const e = established(rig, { window: 1000 })
+    const out = rig.guest({ seq: e.theirs, ack: e.ours - 5000, flags: ACK, payload: bytes(10) })
+    expect(effects(out).filter((x) => x._tag === "TcpWrite")).toHaveLength(0)
+    expect(only(segs(out)).tcp.ack).toBe(e.theirs)
+  })
+
   it("Established: data below RCV.NXT and beyond the window is unacceptable -> ACK", () => {
     const rig = new Rig({ bufferBytes: 5000 })
     const e = established(rig, BARE)

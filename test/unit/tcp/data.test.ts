@@ -101,6 +101,19 @@ describe("ESTABLISHED: data from the guest", () => {
     expect(u.tcp.ack).toBe(seq)
   })
 
+  it("Established: receiver SWS avoidance: the window's right edge moves by at least one MSS", () => {
+    const rig = new Rig({ bufferBytes: 20_000 })
+    const e = established(rig, BARE)
+    const a1 = only(segs(rig.guest({ seq: e.theirs, ack: e.ours, flags: ACK | PSH, payload: bytes(3000) })))
+    expect(a1.tcp.window).toBe(17_000)
+    rig.hostWritten(e.sock, 1000) // right edge could move by 1000 < MSS: held
+    const a2 = only(segs(rig.guest({ seq: e.theirs + 3000, ack: e.ours, flags: ACK, payload: bytes(3000) })))
+    expect(a2.tcp.window).toBe(14_000)
+    rig.hostWritten(e.sock, 2000) // now 3000 >= MSS: the edge moves
+    const a3 = only(segs(rig.guest({ seq: e.theirs + 6000, ack: e.ours, flags: ACK, payload: bytes(3000) })))
+    expect(a3.tcp.window).toBe(20_000 - 9000 + 3000)
+  })
+
   it("Established: data beyond the advertised window is trimmed; the rest is acknowledged", () => {
     const rig = new Rig({ bufferBytes: 3000 })
     const e = established(rig, BARE)

@@ -1,5 +1,6 @@
 #!/bin/sh
-# Build the ping-socket addon: native/build/Release/ping_socket.node.
+# Build the tslirp addon (ping sockets and UDP sockets with ICMP errors):
+# native/build/Release/ping_socket.node, from ping_socket.c and udp_socket.c.
 #
 #   sh native/build.sh              rebuild
 #   sh native/build.sh --if-needed  only when the .node is missing or older than its sources
@@ -11,16 +12,23 @@
 # Uses node-gyp (npm bundles it; npm exports its path as npm_config_node_gyp to scripts) with
 # local Node headers, because the headers cannot be downloaded here. The addon uses only
 # node_api.h (N-API 8) and libuv's stable v1 ABI, so headers of any Node >= 18 give a module
-# that loads in Node 24. If node-gyp is absent or fails (no python3, say), the single C file
-# is compiled with cc directly, which is all node-gyp does for it on Linux.
+# that loads in Node 24. If node-gyp is absent or fails (no python3, say), the C files
+# are compiled with cc directly, which is all node-gyp does for it on Linux.
 # Exit status: 0 when the addon exists afterwards.
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
 out="$here/build/Release/ping_socket.node"
 
-if [ "${1:-}" = "--if-needed" ] && [ -f "$out" ] &&
-  [ "$out" -nt "$here/ping_socket.c" ] && [ "$out" -nt "$here/binding.gyp" ]; then
+# True when the .node exists and is newer than every source.
+up_to_date() {
+  [ -f "$out" ] || return 1
+  for src in "$here/ping_socket.c" "$here/udp_socket.c" "$here/addon.h" "$here/binding.gyp"; do
+    [ "$out" -nt "$src" ] || return 1
+  done
+}
+
+if [ "${1:-}" = "--if-needed" ] && up_to_date; then
   exit 0
 fi
 
@@ -72,7 +80,7 @@ build() {
   mkdir -p "$here/build/Release"
   ${CC:-cc} -std=gnu11 -O2 -Wall -Wextra -fPIC -shared -fvisibility=hidden \
     -DNAPI_VERSION=8 -DNODE_GYP_MODULE_NAME=ping_socket \
-    -I"$nodedir/include/node" -o "$out.tmp" "$here/ping_socket.c" &&
+    -I"$nodedir/include/node" -o "$out.tmp" "$here/ping_socket.c" "$here/udp_socket.c" &&
     mv -f "$out.tmp" "$out"
 }
 
@@ -81,7 +89,7 @@ if command -v flock >/dev/null 2>&1; then
   exec 9>"$here/.build.lock"
   flock 9
   # Someone else may have built it while we waited.
-  if [ "${1:-}" = "--if-needed" ] && [ -f "$out" ] && [ "$out" -nt "$here/ping_socket.c" ]; then
+  if [ "${1:-}" = "--if-needed" ] && up_to_date; then
     exit 0
   fi
 fi

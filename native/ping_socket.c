@@ -25,6 +25,8 @@
 #include <node_api.h>
 #include <uv.h>
 
+#include "addon.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <linux/errqueue.h>
@@ -46,10 +48,6 @@
  * loop; the poll is level-triggered, so whatever is left wakes us again. */
 #define MAX_READS_PER_WAKE 64
 
-#ifndef SO_SELECT_ERR_QUEUE
-#define SO_SELECT_ERR_QUEUE 45
-#endif
-
 typedef struct {
   napi_env env;
   int fd;            /* -1 once closed */
@@ -61,32 +59,7 @@ typedef struct {
   uint8_t buf[MAX_DATAGRAM + 1];
 } ping_t;
 
-/* ---- small helpers ------------------------------------------------------------------- */
-
-static napi_value make_int(napi_env env, int32_t v) {
-  napi_value out;
-  napi_create_int32(env, v, &out);
-  return out;
-}
-
-static napi_value make_undefined(napi_env env) {
-  napi_value out;
-  napi_get_undefined(env, &out);
-  return out;
-}
-
-/* Format a sockaddr as a numeric address string; "" when the family is unexpected. */
-static napi_value make_address(napi_env env, const struct sockaddr_storage *ss, socklen_t len) {
-  char text[INET6_ADDRSTRLEN] = "";
-  if (ss->ss_family == AF_INET && len >= (socklen_t)sizeof(struct sockaddr_in)) {
-    inet_ntop(AF_INET, &((const struct sockaddr_in *)ss)->sin_addr, text, sizeof text);
-  } else if (ss->ss_family == AF_INET6 && len >= (socklen_t)sizeof(struct sockaddr_in6)) {
-    inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)ss)->sin6_addr, text, sizeof text);
-  }
-  napi_value out;
-  napi_create_string_utf8(env, text, NAPI_AUTO_LENGTH, &out);
-  return out;
-}
+/* ---- small helpers (the shared ones are in addon.h) ------------------------------- */
 
 /* Sequence number from an echo header at `p`, or -1 when fewer than 8 bytes are present. */
 static int echo_sequence(const uint8_t *p, size_t len) {
@@ -184,17 +157,17 @@ static int read_error(ping_t *p) {
 
   size_t got = (size_t)n;
   napi_value argv[11] = {
-      make_int(env, 1),
-      make_address(env, &to, msg.msg_namelen),
-      make_int(env, echo_sequence(p->buf, got)),
-      make_int(env, -1),
+      addon_int(env, 1),
+      addon_address(env, &to, msg.msg_namelen),
+      addon_int(env, echo_sequence(p->buf, got)),
+      addon_int(env, -1),
       NULL,
-      make_int(env, ee->ee_origin),
-      make_int(env, ee->ee_type),
-      make_int(env, ee->ee_code),
-      make_int(env, (int32_t)ee->ee_errno),
+      addon_int(env, ee->ee_origin),
+      addon_int(env, ee->ee_type),
+      addon_int(env, ee->ee_code),
+      addon_int(env, (int32_t)ee->ee_errno),
       NULL,
-      make_address(env, &offender, (socklen_t)offender_len),
+      addon_address(env, &offender, (socklen_t)offender_len),
   };
   napi_get_null(env, &argv[4]);
   napi_create_uint32(env, ee->ee_info, &argv[9]);
@@ -248,10 +221,10 @@ static int read_reply(ping_t *p) {
     return 1;
   }
   napi_value argv[5] = {
-      make_int(env, 0),
-      make_address(env, &from, msg.msg_namelen),
-      make_int(env, echo_sequence(p->buf, got)),
-      make_int(env, ttl),
+      addon_int(env, 0),
+      addon_address(env, &from, msg.msg_namelen),
+      addon_int(env, echo_sequence(p->buf, got)),
+      addon_int(env, ttl),
       payload,
   };
   call_back(p, 5, argv);
@@ -297,10 +270,6 @@ static ping_t *unwrap(napi_env env, napi_value v) {
   return data;
 }
 
-static int set_int_opt(int fd, int level, int name, int value) {
-  return setsockopt(fd, level, name, &value, sizeof value) == 0 ? 0 : errno;
-}
-
 /* open(family: 4 | 6, callback: Function) -> object | errno */
 static napi_value js_open(napi_env env, napi_callback_info info) {
   size_t argc = 2;
@@ -311,25 +280,25 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
   if (argc < 2 || napi_get_value_int32(env, argv[0], &family) != napi_ok ||
       (family != 4 && family != 6) || napi_typeof(env, argv[1], &cb_type) != napi_ok ||
       cb_type != napi_function) {
-    return make_int(env, EINVAL);
+    return addon_int(env, EINVAL);
   }
   int af = family == 6 ? AF_INET6 : AF_INET;
   int fd = socket(af, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
                   family == 6 ? IPPROTO_ICMPV6 : IPPROTO_ICMP);
-  if (fd < 0) return make_int(env, errno);
+  if (fd < 0) return addon_int(env, errno);
 
   int err = 0;
   if (af == AF_INET) {
-    if (!err) err = set_int_opt(fd, IPPROTO_IP, IP_RECVERR, 1);
-    if (!err) err = set_int_opt(fd, IPPROTO_IP, IP_RECVTTL, 1);
+    if (!err) err = addon_set_int_opt(fd, IPPROTO_IP, IP_RECVERR, 1);
+    if (!err) err = addon_set_int_opt(fd, IPPROTO_IP, IP_RECVTTL, 1);
   } else {
-    if (!err) err = set_int_opt(fd, IPPROTO_IPV6, IPV6_RECVERR, 1);
-    if (!err) err = set_int_opt(fd, IPPROTO_IPV6, IPV6_RECVHOPLIMIT, 1);
+    if (!err) err = addon_set_int_opt(fd, IPPROTO_IPV6, IPV6_RECVERR, 1);
+    if (!err) err = addon_set_int_opt(fd, IPPROTO_IPV6, IPV6_RECVHOPLIMIT, 1);
   }
-  if (!err) err = set_int_opt(fd, SOL_SOCKET, SO_SELECT_ERR_QUEUE, 1);
+  if (!err) err = addon_set_int_opt(fd, SOL_SOCKET, SO_SELECT_ERR_QUEUE, 1);
   if (err) {
     close(fd);
-    return make_int(env, err);
+    return addon_int(env, err);
   }
 
   uv_loop_t *loop = NULL;
@@ -340,7 +309,7 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
     free(p);
     free(poll);
     close(fd);
-    return make_int(env, ENOMEM);
+    return addon_int(env, ENOMEM);
   }
   p->env = env;
   p->fd = fd;
@@ -357,12 +326,12 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
       napi_wrap(env, handle, p, ping_finalize, NULL, NULL) != napi_ok) {
     ping_close(p);
     free(p);
-    return make_int(env, ENOMEM);
+    return addon_int(env, ENOMEM);
   }
   int uerr = start_poll(p);
   if (uerr != 0) {
     ping_close(p); /* the finalizer frees p */
-    return make_int(env, -uerr);
+    return addon_int(env, -uerr);
   }
   return handle;
 }
@@ -372,10 +341,10 @@ static napi_value js_send(napi_env env, napi_callback_info info) {
   size_t argc = 5;
   napi_value argv[5];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  if (argc < 5) return make_int(env, EINVAL);
+  if (argc < 5) return addon_int(env, EINVAL);
   ping_t *p = unwrap(env, argv[0]);
-  if (p == NULL) return make_int(env, EINVAL);
-  if (p->fd < 0) return make_int(env, EBADF);
+  if (p == NULL) return addon_int(env, EINVAL);
+  if (p->fd < 0) return addon_int(env, EBADF);
 
   char text[INET6_ADDRSTRLEN + 1];
   size_t text_len = 0;
@@ -391,9 +360,9 @@ static napi_value js_send(napi_env env, napi_callback_info info) {
       napi_get_typedarray_info(env, argv[3], &ta_type, &payload_len, &payload, NULL, NULL) !=
           napi_ok ||
       ta_type != napi_uint8_array) {
-    return make_int(env, EINVAL);
+    return addon_int(env, EINVAL);
   }
-  if (payload_len > MAX_DATAGRAM - ECHO_HEADER_LEN) return make_int(env, EMSGSIZE);
+  if (payload_len > MAX_DATAGRAM - ECHO_HEADER_LEN) return addon_int(env, EMSGSIZE);
 
   struct sockaddr_storage to;
   socklen_t to_len;
@@ -401,19 +370,19 @@ static napi_value js_send(napi_env env, napi_callback_info info) {
   if (p->family == AF_INET) {
     struct sockaddr_in *sin = (struct sockaddr_in *)&to;
     sin->sin_family = AF_INET;
-    if (inet_pton(AF_INET, text, &sin->sin_addr) != 1) return make_int(env, EINVAL);
+    if (inet_pton(AF_INET, text, &sin->sin_addr) != 1) return addon_int(env, EINVAL);
     to_len = sizeof *sin;
   } else {
     struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&to;
     sin6->sin6_family = AF_INET6;
-    if (inet_pton(AF_INET6, text, &sin6->sin6_addr) != 1) return make_int(env, EINVAL);
+    if (inet_pton(AF_INET6, text, &sin6->sin6_addr) != 1) return addon_int(env, EINVAL);
     to_len = sizeof *sin6;
   }
 
   if (ttl != p->ttl) {
-    int err = p->family == AF_INET ? set_int_opt(p->fd, IPPROTO_IP, IP_TTL, ttl)
-                                   : set_int_opt(p->fd, IPPROTO_IPV6, IPV6_UNICAST_HOPS, ttl);
-    if (err) return make_int(env, err);
+    int err = p->family == AF_INET ? addon_set_int_opt(p->fd, IPPROTO_IP, IP_TTL, ttl)
+                                   : addon_set_int_opt(p->fd, IPPROTO_IPV6, IPV6_UNICAST_HOPS, ttl);
+    if (err) return addon_int(env, err);
     p->ttl = ttl;
   }
 
@@ -443,7 +412,7 @@ static napi_value js_send(napi_env env, napi_callback_info info) {
     } while (n < 0 && errno == EINTR);
     if (n >= 0 || errno == EAGAIN || errno == EWOULDBLOCK || errno == EINVAL) break;
   }
-  return make_int(env, n < 0 ? errno : 0);
+  return addon_int(env, n < 0 ? errno : 0);
 }
 
 /* close(handle) -> undefined */
@@ -455,7 +424,7 @@ static napi_value js_close(napi_env env, napi_callback_info info) {
     ping_t *p = unwrap(env, argv[0]);
     if (p != NULL) ping_close(p);
   }
-  return make_undefined(env);
+  return addon_undefined(env);
 }
 
 static napi_value init(napi_env env, napi_value exports) {
@@ -465,6 +434,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"close", NULL, js_close, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
+  udp_register(env, exports);
   return exports;
 }
 

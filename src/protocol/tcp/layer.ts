@@ -46,9 +46,8 @@ import {
   onSegment,
   onShutdown,
   onTimer,
-  type Tcb,
-  type TcbEnv,
-} from "./tcb.ts"
+} from "./connection.ts"
+import type { Tcb, TcbEnv } from "./tcb.ts"
 import { ACK, emitTcpHeader, FIN, parseTcp, RST, SYN, TCP_CHECKSUM_OFFSET, TCP_PROTOCOL, type TcpView } from "./wire.ts"
 
 export type { TcpConfig } from "./config.ts"

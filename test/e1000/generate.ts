@@ -9,7 +9,9 @@
  * data descriptors with IP/UDP/TCP checksum offload, TSO with random MSS and payloads, frames
  * from the network (own, broadcast, multicast, foreign, VLAN-tagged, short, oversize), ring
  * refills, ICR/ICS/IMS/IMC traffic, clock steps around the mitigation and flush timers,
- * statistics reads, link changes, and PCI COMMAND changes (bus mastering, INTx disable); it ends by reading both rings, the first RX buffers and
+ * statistics reads, link changes, PCI COMMAND changes (bus mastering, INTx disable), PHY
+ * accesses (autonegotiation restarts, loopback), hostile TX descriptors (garbage in every
+ * field but the buffer address) and random-width writes of random values to the registers; it ends by reading both rings, the first RX buffers and
  * every statistics counter. Everything stays inside guest RAM and inside the rings.
  */
 import { toHex } from "../../src/protocol/wire/bytes.ts"
@@ -233,8 +235,62 @@ export const generateTrace = (seed: number, actions = 60): string => {
     emit(`write32 0x2818 ${int(0, rxN - 1)}`)
   }
 
+  /** Garbage in every field but the buffer address (which must stay in RAM, see setup.ts). */
+  const txHostile = (): void => {
+    const addr = txBuffer(bytes(int(0, 256)))
+    const kind = int(0, 2)
+    const d = bytes(16)
+    for (const [i, b] of le(addr, 8).entries()) d[i] = b
+    if (kind === 0) d[11] = d[11]! & ~0x20 // legacy: DEXT clear
+    if (kind === 1) d[11] = (d[11]! & 0xf0) | 0x20 // context: DEXT, DTYP 0
+    if (kind === 2) d[11] = (d[11]! & 0xf0) | 0x21 // data: DEXT, DTYP 1
+    if (kind !== 1) d[9] = int(0, 3) // lengths up to 1023
+    emit(`# hostile TX descriptor (${["legacy", "context", "data"][kind]})`)
+    pushTx([d])
+  }
+
+  /** A register write with a random value and width, from the registers the model implements. */
+  const chaos = (): void => {
+    const [off, mask] = pick([
+      [0x0000, 0xffffffff], [0x0010, 0x3f], [0x0014, 0xffff], [0x0018, 0xffffffff], [0x0038, 0xffff],
+      [0x00c0, 0x1ffff], [0x00c8, 0x1ffff], [0x00d0, 0x1ffff], [0x00d8, 0x1ffff], [0x00c4, 0xffff],
+      [0x0100, 0xffffffff], [0x0400, 0xffffffff], [0x0e00, 0xffffffff], [0x1000, 0xffffffff],
+      [0x2808, 0x1ff80], [0x2810, 0x3f], [0x2818, 0x3f], [0x2820, 0xffff], [0x282c, 0xffff],
+      [0x3810, 0x3f], [0x382c, 0xffff], [0x4074, 0xffffffff], [0x5200 + 4 * int(0, 127), 0xffffffff],
+      [0x5400 + 4 * int(0, 31), 0xffffffff], [0x5600 + 4 * int(0, 127), 0xffffffff], [0x5820, 0xffffffff],
+      [0x10000 + 4 * int(0, 16383), 0xffffffff], [0x3820, 0xffffffff], [0x5000, 0xffffffff],
+      [0x2410 + 4 * int(0, 8), 0xffffffff], [0x3410 + 4 * int(0, 8), 0xffffffff], [0x5f00 + 4 * int(0, 6), 0xffffffff],
+    ] as ReadonlyArray<readonly [number, number]>)
+    const value = (int(0, 0xffffffff) & mask) >>> 0
+    const width = pick([4, 4, 4, 2, 1])
+    const at = off + (width === 4 ? 0 : int(0, 4 - width))
+    emit(`write${width * 8} ${hex(at)} ${hex(width === 4 ? value : value & (width === 2 ? 0xffff : 0xff))}`)
+    if (chance(0.5)) emit(`read${pick([32, 32, 16, 8])} ${hex(off)}`)
+  }
+
+  const phy = (): void => {
+    const reg = pick([0, 0, 1, 2, 4, 5, 6, 9, 0x10, 0x11, 0x14, 0x15, 7, 0x1f])
+    const write = chance(0.4)
+    const data = reg === 0 && write ? pick([0x1340, 0x1140, 0x3100, 0x5140, int(0, 0xffff)]) : int(0, 0xffff)
+    const phyAddr = chance(0.9) ? 1 : int(0, 31)
+    const v = data | (reg << 16) | (phyAddr << 21) | (write ? 1 << 26 : 1 << 27) | (chance(0.2) ? 1 << 29 : 0)
+    emit(`write32 0x20 ${hex(v >>> 0)}   # MDIC`)
+    emit("read32 0x20")
+  }
+
   let linkUp = true
   for (let i = 0; i < actions; i++) {
+    const x = rnd()
+    if (x < 0.06) {
+      chaos()
+      continue
+    } else if (x < 0.08) {
+      txHostile()
+      continue
+    } else if (x < 0.1) {
+      phy()
+      continue
+    }
     const r = rnd()
     if (r < 0.16) txLegacy()
     else if (r < 0.24) txOffload(false)

@@ -12,16 +12,53 @@ import { toHex } from "../../src/protocol/wire/bytes.ts"
 import { absurd } from "../../src/effects/absurd.ts"
 import type { SyncE1000, SyncE1000Options } from "../../src/device/e1000/api.ts"
 import { formatValue, type RunResult, type StepResult } from "./observation.ts"
-import { BAR0, MAC_BYTES, PRELUDE } from "./setup.ts"
+import { BAR0, GUEST_RAM_END, MAC_BYTES, PRELUDE } from "./setup.ts"
 import { SparseMemory } from "./sparse-memory.ts"
-import type { Step } from "./trace.ts"
+import type { Step, Width } from "./trace.ts"
 
 const PCI_COMMAND_MEMORY = 0x2
+
+/**
+ * qtest's readw/writel/inw/... go through address_space_read/write, which split an access the
+ * address is not aligned for into aligned pieces, lowest address first (memory_access_size in
+ * QEMU 7.2's softmmu/physmem.c: at most 4 bytes, at most the address's alignment, a power of
+ * two). A `write16 0xc5 V` therefore reaches the card as two byte writes. A CPU's unaligned
+ * access would arrive whole; traces that care use aligned offsets. Returns [offset, size, shift].
+ */
+export const splitAccess = (offset: number, size: Width): ReadonlyArray<readonly [number, Width, number]> => {
+  const out: Array<readonly [number, Width, number]> = []
+  for (let done = 0; done < size; ) {
+    const at = offset + done
+    let l = size - done
+    const align = at & -at
+    if (align !== 0 && align < l) l = align
+    const piece: Width = l >= 4 ? 4 : l >= 2 ? 2 : 1
+    out.push([at, piece, done * 8])
+    done += piece
+  }
+  return out
+}
+
+const readSplit = (read: (offset: number, size: Width) => number, offset: number, size: Width): number => {
+  let value = 0
+  for (const [at, l, shift] of splitAccess(offset, size)) {
+    const mask = l === 4 ? 0xffffffff : l === 2 ? 0xffff : 0xff
+    value = (value + (read(at, l) & mask) * 2 ** shift) >>> 0
+  }
+  return value
+}
+
+const writeSplit = (write: (offset: number, size: Width, value: number) => void, offset: number, size: Width, value: number): void => {
+  for (const [at, l, shift] of splitAccess(offset, size)) {
+    const mask = l === 4 ? 0xffffffff : l === 2 ? 0xffff : 0xff
+    write(at, l, (Math.floor(value / 2 ** shift) & mask) >>> 0)
+  }
+}
 
 export type CreateSyncE1000 = (opts: SyncE1000Options) => SyncE1000
 
 export const runOnModel = (createSyncE1000: CreateSyncE1000, steps: ReadonlyArray<Step>): RunResult => {
-  const memory = new SparseMemory()
+  const memory = new SparseMemory(GUEST_RAM_END)
   let now = 0
   let irq: Array<boolean> = []
   let tx: Array<string> = []
@@ -59,15 +96,15 @@ export const runOnModel = (createSyncE1000: CreateSyncE1000, steps: ReadonlyArra
   const execute = (step: Step): string | undefined => {
     switch (step.op) {
       case "write":
-        if (decoded()) card.mmioWrite(step.offset, step.size, step.value)
+        writeSplit((o, l, v) => decoded() && card.mmioWrite(o, l, v), step.offset, step.size, step.value)
         return undefined
       case "read":
-        return formatValue(decoded() ? card.mmioRead(step.offset, step.size) : 0)
+        return formatValue(readSplit((o, l) => (decoded() ? card.mmioRead(o, l) : 0), step.offset, step.size))
       case "cfg.write":
-        card.configWrite(step.offset, step.size, step.value)
+        writeSplit((o, l, v) => card.configWrite(o, l, v), step.offset, step.size, step.value)
         return undefined
       case "cfg.read":
-        return formatValue(card.configRead(step.offset, step.size))
+        return formatValue(readSplit((o, l) => card.configRead(o, l), step.offset, step.size))
       case "mem.write":
         memory.write(step.addr, step.data)
         return undefined

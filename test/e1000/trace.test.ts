@@ -1,5 +1,6 @@
 /** The trace format: parsing, line numbers, errors, and formatStep as its inverse. */
 import { describe, expect, it } from "vitest"
+import { splitAccess } from "./run-model.ts"
 import { formatStep, parseTrace } from "./trace.ts"
 import { loadTraces } from "./traces.ts"
 
@@ -40,6 +41,7 @@ describe("trace format", () => {
     expect(() => parseTrace("link sideways", "t")).toThrow("t:1:")
     expect(() => parseTrace("poke 1 2", "t")).toThrow("t:1: unknown step: poke")
     expect(() => parseTrace("write32 0 0x100000000", "t")).toThrow("wider than 32 bits")
+    expect(() => parseTrace("cfg.read16 0x3", "t")).toThrow("t:1: configuration access crosses a dword")
   })
 
   it("formatStep prints what parseTrace reads back, for every shipped trace", () => {
@@ -47,5 +49,17 @@ describe("trace format", () => {
       const again = parseTrace(t.steps.map(formatStep).join("\n"))
       expect(again.map(formatStep)).toEqual(t.steps.map(formatStep))
     }
+  })
+})
+
+describe("qtest's splitting of unaligned accesses, as the model side replays it", () => {
+  it("splits by address alignment, lowest address first, at most 4 bytes", () => {
+    expect(splitAccess(0xc4, 4)).toEqual([[0xc4, 4, 0]])
+    expect(splitAccess(0xc6, 2)).toEqual([[0xc6, 2, 0]])
+    expect(splitAccess(0xc5, 2)).toEqual([[0xc5, 1, 0], [0xc6, 1, 8]])
+    expect(splitAccess(0xc6, 4)).toEqual([[0xc6, 2, 0], [0xc8, 2, 16]])
+    expect(splitAccess(0x5401, 4)).toEqual([[0x5401, 1, 0], [0x5402, 2, 8], [0x5404, 1, 24]])
+    expect(splitAccess(0, 4)).toEqual([[0, 4, 0]])
+    expect(splitAccess(0xc7, 1)).toEqual([[0xc7, 1, 0]])
   })
 })

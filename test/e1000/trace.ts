@@ -6,8 +6,8 @@
  *
  *   write32|write16|write8 OFFSET VALUE    MMIO write into BAR0
  *   read32|read16|read8 OFFSET [EXPECT]    MMIO read from BAR0 (compared; EXPECT also checked)
- *   cfg.write32|16|8 OFFSET VALUE          PCI configuration write (the e1000's function)
- *   cfg.read32|16|8 OFFSET [EXPECT]        PCI configuration read
+ *   cfg.write32|16|8 OFFSET VALUE          PCI configuration write (the e1000's function; within
+ *   cfg.read32|16|8 OFFSET [EXPECT]        PCI configuration read   one dword of 0..0xff)
  *   mem.write ADDR HEX                     guest memory write (host side, no device effect)
  *   mem.read ADDR LEN [HEX]                guest memory read (compared; HEX also checked)
  *   net.in HEX                             a frame arrives from the network
@@ -62,6 +62,9 @@ const parseLine = (words: ReadonlyArray<string>, line: number): Step => {
     const size = widthOf(rw[3]!)!
     const offset = parseNumber(a, "offset")
     const cfg = rw[1] !== undefined
+    // Configuration mechanism #1 selects one dword (0xcf8) and accesses bytes of it (0xcfc..f).
+    if (cfg && (offset & 3) + size > 4) throw new Error("configuration access crosses a dword")
+    if (cfg && offset > 0xff) throw new Error("configuration offset beyond 0xff")
     if (rw[2] === "write") {
       if (c !== undefined) throw new Error("trailing words")
       return { op: cfg ? "cfg.write" : "write", line, size, offset, value: parseValue32(b, "value") }

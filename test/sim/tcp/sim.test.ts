@@ -70,6 +70,36 @@ describe("TCP simulation: guest peer <-> stack <-> fake host", () => {
     }
   })
 
+  it("a guest RX ring that tail-drops bursts (256 frames): SACK, tail loss probes and recovery, next to no timeouts", () => {
+    let drops = 0
+    let timeouts = 0
+    for (let seed = 1; seed <= 10; seed++) {
+      for (const mtu of [1500, 9000]) {
+        const p: SimParams = {
+          seed,
+          mtu,
+          downBytes: 8 * MB,
+          upBytes: MB,
+          loss: 0,
+          duplicate: 0,
+          delayMs: 0.05,
+          jitterMs: 0.01,
+          drainMs: 0.05,
+          stallProbability: 0,
+          ringFrames: 256,
+          ringDrainPerMs: mtu === 1500 ? 200 : 40,
+        }
+        const r = runSim(p)
+        expect(r.finished).toBe(true)
+        expect(Buffer.compare(concat(r.b.received), r.a.source)).toBe(0)
+        drops += r.ringDrops
+        timeouts += r.logs.filter((l) => l.includes("stack debug") && l.includes("retransmission timeout")).length
+      }
+    }
+    expect(drops).toBeGreaterThan(100) // the scenario does overflow the ring
+    expect(timeouts).toBeLessThanOrEqual(2)
+  })
+
   it("a small bound (16 KiB) with a slow host still moves 1 MiB each way", () => {
     const p: SimParams = {
       seed: 99,

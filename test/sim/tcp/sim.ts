@@ -44,6 +44,13 @@ export interface SimParams {
   readonly stallProbability: number
   readonly config?: Partial<TcpConfig>
   readonly maxVirtualMs?: number
+  /**
+   * A guest RX ring toward B (the guest): it holds this many frames and the guest drains
+   * `ringDrainPerMs` of them per ms; frames arriving at a full ring are dropped (tail drop),
+   * as a full e1000 RX ring does.
+   */
+  readonly ringFrames?: number
+  readonly ringDrainPerMs?: number
 }
 
 export interface Side {
@@ -73,6 +80,7 @@ export interface SimResult {
   readonly virtualMs: number
   readonly segments: number
   readonly finished: boolean
+  readonly ringDrops: number
 }
 
 const GUEST = ipv4(10, 0, 2, 15)
@@ -287,11 +295,27 @@ export const runSim = (p: SimParams): SimResult => {
     }
   }
 
+  let ringLevel = 0
+  let ringAt = 0
+  let ringDrops = 0
+  const ringAccepts = (): boolean => {
+    if (p.ringFrames === undefined) return true
+    ringLevel = Math.max(0, ringLevel - (now - ringAt) * (p.ringDrainPerMs ?? 1))
+    ringAt = now
+    if (ringLevel + 1 > p.ringFrames) {
+      ringDrops++
+      return false
+    }
+    ringLevel += 1
+    return true
+  }
+
   const wire = (from: Side, o: LayerOutput): void => {
     if (o._tag !== "Ipv4ToGuest") throw new Error(`unexpected output ${o._tag}`)
     segments++
     const seg = assembleSegment(o.header, o.payload, o.src, o.dst)
     const to = from === a ? b : a
+    if (to === b && !ringAccepts()) return
     const copies = rand() < p.loss ? 0 : rand() < p.duplicate ? 2 : 1
     for (let i = 0; i < copies; i++) {
       at(now + p.delayMs + rand() * p.jitterMs, () => {
@@ -332,5 +356,5 @@ export const runSim = (p: SimParams): SimResult => {
     if (a.closed && b.closed && a.state.bySock.size === 0 && b.state.bySock.size === 0) break
   }
   const finished = a.state.bySock.size === 0 && b.state.bySock.size === 0
-  return { a, b, logs, virtualMs: now, segments, finished }
+  return { a, b, logs, virtualMs: now, segments, finished, ringDrops }
 }

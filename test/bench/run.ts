@@ -112,7 +112,12 @@ const main = async (): Promise<number> => {
   for (const config of selected) rows.push(await runConfig(config))
 
   const byId = new Map(rows.map((r) => [r.config.id, r]))
-  const w = Math.max(...rows.map((r) => r.config.label.length), 24)
+  const pairs = RATIOS.flatMap(([num, den]) => {
+    const a = byId.get(num)
+    const b = byId.get(den)
+    return a === undefined || b === undefined ? [] : [{ a, b, label: `${a.config.label} / ${b.config.label}` }]
+  })
+  const w = Math.max(...rows.map((r) => r.config.label.length), ...pairs.map((p) => p.label.length), 24)
   const out: string[] = []
   out.push(`tslirp throughput: iperf3 TCP, ${seconds} s per direction (first second omitted), Gbit/s at the receiver`)
   out.push(`${"configuration".padEnd(w)}  ${"MTU".padStart(5)}  ${"guest->host".padStart(11)}  ${"host->guest".padStart(11)}`)
@@ -122,18 +127,13 @@ const main = async (): Promise<number> => {
     )
   }
   const ratioLines: string[] = []
-  for (const [num, den] of RATIOS) {
-    const a = byId.get(num)
-    const b = byId.get(den)
-    if (a === undefined || b === undefined) continue
+  for (const { a, b, label } of pairs) {
     const ratio = (d: Direction): string => {
       const x = a.results[d]
       const y = b.results[d]
-      return x?._tag === "Measured" && y?._tag === "Measured" && y.gbps > 0 ? (x.gbps / y.gbps).toFixed(2) : "n/a"
+      return x._tag === "Measured" && y._tag === "Measured" && y.gbps > 0 ? (x.gbps / y.gbps).toFixed(2) : "n/a"
     }
-    ratioLines.push(
-      `${`${a.config.label} / ${b.config.label}`.padEnd(w + 14)}  ${String(a.config.mtu).padStart(5)}  ${ratio("guest->host").padStart(11)}  ${ratio("host->guest").padStart(11)}`,
-    )
+    ratioLines.push(`${label.padEnd(w)}  ${String(a.config.mtu).padStart(5)}  ${ratio("guest->host").padStart(11)}  ${ratio("host->guest").padStart(11)}`)
   }
   if (rows.some((r) => r.config.id.startsWith("link-"))) {
     out.push("ceiling rows: a null backend on the same QEMU link, no stack; Ethernet frame bytes (UDP flood), not TCP payload")

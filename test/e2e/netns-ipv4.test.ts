@@ -14,7 +14,7 @@ import { fileURLToPath } from "node:url"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { createNetnsGuest, NODE, type Backend, type NetnsGuest } from "../support/netns.ts"
 import { runDhclient } from "../support/netns-dhcp.ts"
-import { startDnsResponder, type DnsResponder } from "../support/netns-dns.ts"
+import { DNS_TYPE_A, startDnsServer, type DnsQueryEvent, type DnsServer } from "../support/dns-server.ts"
 import { describeResult } from "../support/netns-process.ts"
 
 const UDP_CLIENT = fileURLToPath(new URL("../support/netns-udp-client.ts", import.meta.url))
@@ -61,7 +61,8 @@ const startEcho = (): Promise<{ socket: Socket; port: number; peers: string[] }>
 
 describe.each(runs)("namespace guest on $label", (run) => {
   let guest: NetnsGuest | undefined
-  let dns: DnsResponder | undefined
+  let dns: DnsServer | undefined
+  const queries: DnsQueryEvent[] = []
   let echo: { socket: Socket; port: number; peers: string[] } | undefined
   let leased = false
 
@@ -85,9 +86,9 @@ describe.each(runs)("namespace guest on $label", (run) => {
   }
 
   beforeAll(async () => {
-    dns = await startDnsResponder({ [NAME]: NAME_ADDRESS }, [run.dnsBind])
+    dns = await startDnsServer({ ...run.dnsBind, records: { [NAME]: [NAME_ADDRESS] }, onQuery: (q) => queries.push(q) })
     echo = await startEcho()
-    const endpoint = dns.endpoints[0] ?? ""
+    const endpoint = `${dns.host}:${dns.port}`
     guest = await createNetnsGuest({
       backend: run.backend(run.dnsBind.host),
       mtu: 1500,
@@ -135,8 +136,8 @@ describe.each(runs)("namespace guest on $label", (run) => {
       const r = await g.exec(["busybox", "nslookup", NAME, "10.0.2.3"], { timeoutMs: 30_000 })
       expect(r.code, describeResult(r)).toBe(0)
       expect(r.stdout).toContain(NAME_ADDRESS)
-      const seen = dns?.queries.filter((q) => q.name === NAME && q.qtype === 1) ?? []
-      expect(seen.length, `queries seen by the host DNS server: ${JSON.stringify(dns?.queries)}`).toBeGreaterThan(0)
+      const seen = queries.filter((q) => q.name === NAME && q.qtype === DNS_TYPE_A)
+      expect(seen.length, `queries seen by the host DNS server: ${JSON.stringify(queries)}`).toBeGreaterThan(0)
       // Forwarded from the host side, so the source is a host loopback address, not the guest's.
       expect(seen[0]?.from).toMatch(/^127\./)
     })

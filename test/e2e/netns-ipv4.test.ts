@@ -1,7 +1,8 @@
 /**
  * End to end, with a network namespace as the guest (its own Linux kernel stack, ISC dhclient,
  * busybox ping and nslookup), attached through QEMU `-M none` and a hub to:
- *   - tslirp over `-netdev stream` (the product), and
+ *   - tslirp over `-netdev stream` (the product),
+ *   - tslirp over `-netdev dgram` at MTU 65000 (the large-frame link of the benchmark), and
  *   - QEMU's libslirp (`-netdev user`), the reference run: when the tslirp run fails and the
  *     reference passes, the fault is ours; when both fail, look at the harness or the host.
  * Checks, in order, on each: a DHCP lease (10.0.2.15/24, router 10.0.2.2, DNS 10.0.2.3) applied
@@ -24,6 +25,7 @@ const NAME_ADDRESS = "192.0.2.77"
 interface Run {
   readonly label: string
   readonly backend: (dnsHost: string) => Backend
+  readonly mtu: number
   /** Where this backend forwards DNS: tslirp takes ADDR:PORT, libslirp only port 53 of resolv.conf's address. */
   readonly dnsBind: { readonly host: string; readonly port: number }
   readonly dnsUpstream: boolean
@@ -36,12 +38,21 @@ const runs: ReadonlyArray<Run> = [
   {
     label: "tslirp (-netdev stream)",
     backend: () => ({ _tag: "TslirpStream" }),
+    mtu: 1500,
+    dnsBind: { host: "127.0.0.1", port: 0 },
+    dnsUpstream: true,
+  },
+  {
+    label: "tslirp (-netdev dgram, MTU 65000)",
+    backend: () => ({ _tag: "TslirpDgram" }),
+    mtu: 65000,
     dnsBind: { host: "127.0.0.1", port: 0 },
     dnsUpstream: true,
   },
   {
     label: "reference: QEMU libslirp (-netdev user)",
     backend: (dnsHost) => ({ _tag: "Libslirp", nameserver: dnsHost }),
+    mtu: 1500,
     dnsBind: { host: referenceDnsHost, port: 53 },
     dnsUpstream: false,
   },
@@ -91,7 +102,7 @@ describe.each(runs)("namespace guest on $label", (run) => {
     const endpoint = `${dns.host}:${dns.port}`
     guest = await createNetnsGuest({
       backend: run.backend(run.dnsBind.host),
-      mtu: 1500,
+      mtu: run.mtu,
       ...(run.dnsUpstream ? { dnsUpstream: endpoint } : {}),
       guestResolvConf: "nameserver 10.0.2.3\n",
     })

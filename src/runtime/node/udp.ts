@@ -1,113 +1,196 @@
 /**
- * Host UDP for one stack over `node:dgram`: one unconnected socket per `UdpOpen`, bound to an
- * ephemeral port of the wildcard address, accepting datagrams from any remote.
+ * Host UDP for one stack: one unconnected socket per `UdpOpen`, bound to an ephemeral port of
+ * the wildcard address, accepting datagrams from any remote.
  *
- * Errors the host reports for a send become `HostUnreachable` (ECONNREFUSED -> "port",
+ * Two implementations behind one `UdpPort`:
+ * - native (the default): the addon's sockets (`./udp-native.ts`) with `IP_RECVERR`, so every
+ *   ICMP error the host receives for a forwarded datagram (port/host/net unreachable,
+ *   fragmentation needed with the MTU, TTL exceeded) becomes `HostUnreachable` with the failed
+ *   destination `to` and the router or host that sent it (`from`);
+ * - `node:dgram`, when the addon cannot be loaded (one info line per process says why). Linux
+ *   reports ICMP errors on unconnected sockets only through `IP_RECVERR`, so here a silent
+ *   remote port stays silent; only send failures become `HostUnreachable`.
+ * Send failures map the same way in both (`udpErrorReason`: ECONNREFUSED -> "port",
  * EHOSTUNREACH -> "host", ENETUNREACH -> "net", EACCES/EPERM -> "admin", EMSGSIZE ->
- * "fragmentation-needed"); any other error is `HostSocketError`. Linux only reports ICMP errors
- * on unconnected sockets through IP_RECVERR, which Node does not expose, so a silent remote
- * port stays silent (documented gap).
- * Sends issued before the bind completes are queued; the TTL is set per send when it differs.
+ * "fragmentation-needed"); a datagram lost to a full send queue (ENOBUFS, EAGAIN) is a debug
+ * line, as loss on a busy link is; any other failure is `HostSocketError`.
+ * The TTL (`UdpSend.ttl`) applies to that one datagram.
  */
 import { createSocket, type Socket } from "node:dgram"
-import type { HostEndpoint } from "../../effects/address.ts"
-import type { HostUnreachableReason } from "../../effects/event.ts"
+import type { HostEndpoint, IpFamily } from "../../effects/address.ts"
 import type { SocketId } from "../../effects/ids.ts"
 import type { Clock, Logger, Report, UdpPort } from "../host/ports.ts"
+import { loadUdpAddon, openNativeUdpSocket, udpErrorReason, type NativeUdpSocket, type UdpAddon } from "./udp-native.ts"
 
-interface Entry {
+export { udpErrorReason } from "./udp-native.ts"
+
+export interface NodeUdpOptions {
+  /** "auto" (default): the addon when it loads, else node:dgram. */
+  readonly backend?: "auto" | "native" | "dgram"
+}
+
+/** Send failures that mean "this datagram was lost", not "this socket is broken". */
+const isTransient = (code: string): boolean => code === "ENOBUFS" || code === "EAGAIN" || code === "EWOULDBLOCK"
+
+/** Report a failed send to `to` with its errno name. */
+const sendFailure = (clock: Clock, logger: Logger, report: Report, sock: SocketId, to: HostEndpoint, code: string): void => {
+  const reason = udpErrorReason(code)
+  logger.log("debug", `udp socket ${sock} send to ${to.address}:${to.port}: ${code}`)
+  if (reason !== undefined) report({ _tag: "HostUnreachable", now: clock.now(), sock, to, reason })
+  else if (!isTransient(code)) report({ _tag: "HostSocketError", now: clock.now(), sock, code })
+}
+
+// ---- native: the addon's sockets with IP_RECVERR ------------------------------------------
+
+/** `addon` as a string (why it is unavailable): every open fails with ENOADDON. */
+const nativePort = (clock: Clock, logger: Logger, addon: UdpAddon | string, report: Report): UdpPort => {
+  const socks = new Map<SocketId, NativeUdpSocket>()
+
+  const close = (sock: SocketId): boolean => {
+    const s = socks.get(sock)
+    if (s === undefined) return false
+    socks.delete(sock)
+    s.close()
+    return true
+  }
+
+  return {
+    open(sock, family) {
+      close(sock)
+      const endpoint = (address: string, port: number): HostEndpoint => ({ family, address, port })
+      try {
+        const s = openNativeUdpSocket(
+          family,
+          {
+            onMessage: (address, port, data) =>
+              report({ _tag: "HostUdpDatagram", now: clock.now(), sock, from: endpoint(address, port), data }),
+            onUnreachable: (address, port, reason, detail) => {
+              if (logger.enabled("debug")) {
+                logger.log("debug", `udp socket ${sock}: ${reason} for ${address}:${port}${detail.from === undefined ? "" : ` from ${detail.from}`}`)
+              }
+              report({
+                _tag: "HostUnreachable",
+                now: clock.now(),
+                sock,
+                to: endpoint(address, port),
+                reason,
+                ...(detail.mtu === undefined ? {} : { mtu: detail.mtu }),
+                ...(detail.from === undefined ? {} : { from: detail.from }),
+              })
+            },
+            onSendError: (address, port, code) => sendFailure(clock, logger, report, sock, endpoint(address, port), code),
+            onNotice: (message) => logger.log("debug", `udp socket ${sock}: ${message}`),
+          },
+          addon,
+        )
+        socks.set(sock, s)
+      } catch (err) {
+        const code = (err as { code?: unknown }).code
+        logger.log("debug", `udp socket ${sock}: open failed: ${err instanceof Error ? err.message : String(err)}`)
+        report({ _tag: "HostSocketError", now: clock.now(), sock, code: typeof code === "string" ? code : "EIO" })
+      }
+    },
+    send(sock, to, data, ttl) {
+      socks.get(sock)?.send(to.address, to.port, data, ttl)
+    },
+    close,
+    closeAll() {
+      for (const s of socks.values()) s.close()
+      socks.clear()
+    },
+  }
+}
+
+// ---- fallback: node:dgram ---------------------------------------------------------------
+
+interface DgramEntry {
   readonly socket: Socket
   bound: boolean
   ttl: number | undefined
   readonly queued: Array<[HostEndpoint, Uint8Array, number | undefined]>
 }
 
-export const udpErrorReason = (code: string): HostUnreachableReason | undefined => {
-  switch (code) {
-    case "ECONNREFUSED":
-      return "port"
-    case "EHOSTUNREACH":
-      return "host"
-    case "ENETUNREACH":
-      return "net"
-    case "EACCES":
-    case "EPERM":
-      return "admin"
-    case "EMSGSIZE":
-      return "fragmentation-needed"
-    default:
-      return undefined
+const dgramPort = (clock: Clock, logger: Logger, report: Report): UdpPort => {
+  const socks = new Map<SocketId, DgramEntry>()
+
+  const sendNow = (sock: SocketId, e: DgramEntry, to: HostEndpoint, data: Uint8Array, ttl: number | undefined): void => {
+    if (ttl !== e.ttl) {
+      try {
+        e.socket.setTTL(ttl ?? 64)
+        e.ttl = ttl
+      } catch {
+        // Unsupported TTL: the datagram goes with the host default.
+      }
+    }
+    e.socket.send(data, to.port, to.address, (err: NodeJS.ErrnoException | null) => {
+      if (err != null && socks.get(sock) === e) sendFailure(clock, logger, report, sock, to, err.code ?? "EIO")
+    })
+  }
+
+  const close = (sock: SocketId): boolean => {
+    const e = socks.get(sock)
+    if (e === undefined) return false
+    socks.delete(sock)
+    try {
+      e.socket.close()
+    } catch {
+      // Already closed.
+    }
+    return true
+  }
+
+  return {
+    open(sock, family: IpFamily) {
+      close(sock)
+      const socket = createSocket({ type: family === 6 ? "udp6" : "udp4" })
+      const e: DgramEntry = { socket, bound: false, ttl: undefined, queued: [] }
+      socks.set(sock, e)
+      socket.on("message", (data, rinfo) => {
+        if (socks.get(sock) !== e) return
+        const from: HostEndpoint = { family: rinfo.family === "IPv6" ? 6 : 4, address: rinfo.address, port: rinfo.port }
+        report({ _tag: "HostUdpDatagram", now: clock.now(), sock, from, data })
+      })
+      socket.on("error", (err: NodeJS.ErrnoException) => {
+        if (socks.get(sock) !== e) return
+        report({ _tag: "HostSocketError", now: clock.now(), sock, code: err.code ?? "EIO" })
+      })
+      socket.bind({ port: 0, address: family === 6 ? "::" : "0.0.0.0", exclusive: true }, () => {
+        e.bound = true
+        for (const [to, data, ttl] of e.queued.splice(0)) sendNow(sock, e, to, data, ttl)
+      })
+    },
+    send(sock, to, data, ttl) {
+      const e = socks.get(sock)
+      if (e === undefined) return
+      if (!e.bound) e.queued.push([to, data, ttl])
+      else sendNow(sock, e, to, data, ttl)
+    },
+    close,
+    closeAll() {
+      for (const sock of [...socks.keys()]) close(sock)
+    },
   }
 }
 
+// ---- choosing ---------------------------------------------------------------------------
+
+let fallbackLogged = false
+
 export const nodeUdp =
-  (clock: Clock, logger: Logger) =>
+  (clock: Clock, logger: Logger, options: NodeUdpOptions = {}) =>
   (report: Report): UdpPort => {
-    const socks = new Map<SocketId, Entry>()
-
-    const failed = (sock: SocketId, to: HostEndpoint, err: NodeJS.ErrnoException): void => {
-      const code = err.code ?? "EIO"
-      const reason = udpErrorReason(code)
-      logger.log("debug", `udp socket ${sock} send to ${to.address}:${to.port}: ${code}`)
-      if (reason !== undefined) report({ _tag: "HostUnreachable", now: clock.now(), sock, to, reason })
-      else report({ _tag: "HostSocketError", now: clock.now(), sock, code })
+    const backend = options.backend ?? "auto"
+    if (backend === "dgram") return dgramPort(clock, logger, report)
+    const addon = loadUdpAddon()
+    if (typeof addon !== "string") return nativePort(clock, logger, addon, report)
+    if (backend === "native") {
+      // Asked for explicitly: every open fails with the reason, rather than a silent downgrade.
+      logger.log("warn", `udp: ${addon}`)
+      return nativePort(clock, logger, addon, report)
     }
-
-    const sendNow = (sock: SocketId, e: Entry, to: HostEndpoint, data: Uint8Array, ttl: number | undefined): void => {
-      if (ttl !== e.ttl) {
-        try {
-          e.socket.setTTL(ttl ?? 64)
-          e.ttl = ttl
-        } catch {
-          // Unsupported TTL: the datagram goes with the host default.
-        }
-      }
-      e.socket.send(data, to.port, to.address, (err) => {
-        if (err != null && socks.get(sock) === e) failed(sock, to, err)
-      })
+    if (!fallbackLogged) {
+      fallbackLogged = true
+      logger.log("info", `udp: ${addon}; using node:dgram, so ICMP errors from the host network are not forwarded to guests`)
     }
-
-    const close = (sock: SocketId): boolean => {
-      const e = socks.get(sock)
-      if (e === undefined) return false
-      socks.delete(sock)
-      try {
-        e.socket.close()
-      } catch {
-        // Already closed.
-      }
-      return true
-    }
-
-    return {
-      open(sock, family) {
-        close(sock)
-        const socket = createSocket({ type: family === 6 ? "udp6" : "udp4" })
-        const e: Entry = { socket, bound: false, ttl: undefined, queued: [] }
-        socks.set(sock, e)
-        socket.on("message", (data, rinfo) => {
-          if (socks.get(sock) !== e) return
-          const from: HostEndpoint = { family: rinfo.family === "IPv6" ? 6 : 4, address: rinfo.address, port: rinfo.port }
-          report({ _tag: "HostUdpDatagram", now: clock.now(), sock, from, data })
-        })
-        socket.on("error", (err: NodeJS.ErrnoException) => {
-          if (socks.get(sock) !== e) return
-          report({ _tag: "HostSocketError", now: clock.now(), sock, code: err.code ?? "EIO" })
-        })
-        socket.bind({ port: 0, address: family === 6 ? "::" : "0.0.0.0", exclusive: true }, () => {
-          e.bound = true
-          for (const [to, data, ttl] of e.queued.splice(0)) sendNow(sock, e, to, data, ttl)
-        })
-      },
-      send(sock, to, data, ttl) {
-        const e = socks.get(sock)
-        if (e === undefined) return
-        if (!e.bound) e.queued.push([to, data, ttl])
-        else sendNow(sock, e, to, data, ttl)
-      },
-      close,
-      closeAll() {
-        for (const sock of [...socks.keys()]) close(sock)
-      },
-    }
+    return dgramPort(clock, logger, report)
   }

@@ -237,7 +237,7 @@ export const generateTrace = (seed: number, actions = 60): string => {
 
   /** Garbage in every field but the buffer address (which must stay in RAM, see setup.ts). */
   const txHostile = (): void => {
-    const addr = txBuffer(bytes(int(0, 256)))
+    const addr = txBuffer(bytes(int(1, 256)))
     const kind = int(0, 2)
     const d = bytes(16)
     for (const [i, b] of le(addr, 8).entries()) d[i] = b

@@ -17,6 +17,7 @@
  * status is 1 when any measurement failed.
  */
 import { writeFileSync, mkdirSync } from "node:fs"
+import { availableParallelism, loadavg } from "node:os"
 import { resolve } from "node:path"
 import { parseArgs } from "node:util"
 import { requireTools } from "../support/netns.ts"
@@ -106,6 +107,8 @@ const runConfig = async (config: Config): Promise<Row> => {
 
 const cell = (o: Outcome | undefined): string => (o === undefined ? "-" : o._tag === "Measured" ? o.gbps.toFixed(2) : "failed")
 
+const loadAtStart = loadavg()
+
 const main = async (): Promise<number> => {
   await requireTools(["ip", "qemu-system-x86_64", "iperf3", "slirp4netns", "unshare"])
   const rows: Row[] = []
@@ -120,6 +123,7 @@ const main = async (): Promise<number> => {
   const w = Math.max(...rows.map((r) => r.config.label.length), ...pairs.map((p) => p.label.length), 24)
   const out: string[] = []
   out.push(`tslirp throughput: iperf3 TCP, ${seconds} s per direction (first second omitted), Gbit/s at the receiver`)
+  out.push(`host: ${availableParallelism()} CPUs, load average at start ${loadAtStart.map((l) => l.toFixed(2)).join(" ")} (other load skews every figure)`)
   out.push(`${"configuration".padEnd(w)}  ${"MTU".padStart(5)}  ${"guest->host".padStart(11)}  ${"host->guest".padStart(11)}`)
   for (const r of rows) {
     out.push(

@@ -21,7 +21,7 @@ import { type Ipv4, formatIpv4 } from "../wire/ipv4-address.ts"
 import { PROTO_ICMP } from "../ipv4/wire.ts"
 import { quoteDatagram } from "../ipv4/quote.ts"
 import type { StackConfig } from "../stack/config.ts"
-import { type Flow, type FlowTable, emptyFlows, expiredFlows, flowForSock, putFlow, removeFlow, touch } from "../stack/flows.ts"
+import { type Flow, type FlowTable, closeAllFlows, emptyFlows, flowForSock, putFlow, removeFlow, sweepFlows, touch } from "../stack/flows.ts"
 import type { LayerOutput } from "../stack/output.ts"
 import { guestVisibleAddress, isForwardable } from "../stack/routing.ts"
 import { icmpForHostReason } from "./host-errors.ts"
@@ -166,19 +166,8 @@ export const icmpHostEvent = (
 
 export const icmpTimer = (s: IcmpState, ctx: IcmpContext, timer: TimerId): Result => {
   if (timer !== ICMP_SWEEP_TIMER) return [s, []]
-  let flows = s.flows
-  const out: Array<LayerOutput> = []
-  for (const f of expiredFlows(flows, ctx.now, () => ECHO_IDLE_MS)) {
-    flows = removeFlow(flows, f.sock)
-    out.push({ _tag: "SocketClose", sock: f.sock })
-  }
-  const armed = flows.byKey.size > 0
-  if (armed) out.push({ _tag: "SetTimer", timer: ICMP_SWEEP_TIMER, at: addMillis(ctx.now, ICMP_SWEEP_MS) })
-  return [{ ...s, flows, sweepArmed: armed }, out]
+  const [flows, sweepArmed, out] = sweepFlows(s.flows, ctx.now, () => ECHO_IDLE_MS, ICMP_SWEEP_TIMER, ICMP_SWEEP_MS)
+  return [{ ...s, flows, sweepArmed }, out]
 }
 
-export const icmpShutdown = (s: IcmpState): Result => {
-  const out: Array<LayerOutput> = [...s.flows.byKey.values()].map((f): LayerOutput => ({ _tag: "SocketClose", sock: f.sock }))
-  if (s.sweepArmed) out.push({ _tag: "CancelTimer", timer: ICMP_SWEEP_TIMER })
-  return [createIcmpLayer(), out]
-}
+export const icmpShutdown = (s: IcmpState): Result => [createIcmpLayer(), closeAllFlows(s.flows, ICMP_SWEEP_TIMER, s.sweepArmed)]

@@ -6,8 +6,9 @@
  * per-datagram path free of copies, `touch` records activity only when the last record is at
  * least TOUCH_GRANULARITY_MS old: expiry is measured in seconds, so that loses nothing.
  */
-import type { SocketId } from "../../effects/ids.ts"
-import type { Instant } from "../../effects/instant.ts"
+import type { StackEffect } from "../../effects/effect.ts"
+import type { SocketId, TimerId } from "../../effects/ids.ts"
+import { addMillis, type Instant } from "../../effects/instant.ts"
 
 export const TOUCH_GRANULARITY_MS = 1000
 
@@ -58,5 +59,37 @@ export const touch = <F extends Flow>(t: FlowTable<F>, key: string, f: F, now: I
 export const expiredFlows = <F extends Flow>(t: FlowTable<F>, now: Instant, idleLimitMs: (f: F) => number): ReadonlyArray<F> => {
   const out: Array<F> = []
   for (const f of t.byKey.values()) if (now - f.lastActive >= idleLimitMs(f)) out.push(f)
+  return out
+}
+
+/**
+ * The periodic sweep of a flow table: closes the expired flows (with `describe` logged at
+ * debug level when given) and re-arms `timer` while any flow is left. Returns the new table,
+ * whether the timer is armed, and the effects.
+ */
+export const sweepFlows = <F extends Flow>(
+  t: FlowTable<F>,
+  now: Instant,
+  idleLimitMs: (f: F) => number,
+  timer: TimerId,
+  periodMs: number,
+  describe?: (f: F) => string,
+): readonly [FlowTable<F>, boolean, ReadonlyArray<StackEffect>] => {
+  let flows = t
+  const out: Array<StackEffect> = []
+  for (const f of expiredFlows(flows, now, idleLimitMs)) {
+    flows = removeFlow(flows, f.sock)
+    out.push({ _tag: "SocketClose", sock: f.sock })
+    if (describe !== undefined) out.push({ _tag: "Log", level: "debug", message: `${describe(f)} expired` })
+  }
+  const armed = flows.byKey.size > 0
+  if (armed) out.push({ _tag: "SetTimer", timer, at: addMillis(now, periodMs) })
+  return [flows, armed, out]
+}
+
+/** Closes every flow's socket and cancels the sweep timer if it is armed. */
+export const closeAllFlows = <F extends Flow>(t: FlowTable<F>, timer: TimerId, armed: boolean): ReadonlyArray<StackEffect> => {
+  const out: Array<StackEffect> = [...t.byKey.values()].map((f): StackEffect => ({ _tag: "SocketClose", sock: f.sock }))
+  if (armed) out.push({ _tag: "CancelTimer", timer })
   return out
 }

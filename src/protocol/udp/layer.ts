@@ -25,7 +25,7 @@ import { quoteDatagram } from "../ipv4/quote.ts"
 import { PROTO_UDP } from "../ipv4/wire.ts"
 import { parseDnsHeader } from "../dns/wire.ts"
 import type { StackConfig } from "../stack/config.ts"
-import { type Flow, type FlowTable, emptyFlows, expiredFlows, flowForSock, putFlow, removeFlow, touch } from "../stack/flows.ts"
+import { type Flow, type FlowTable, closeAllFlows, emptyFlows, flowForSock, putFlow, removeFlow, sweepFlows, touch } from "../stack/flows.ts"
 import type { LayerOutput } from "../stack/output.ts"
 import { guestVisibleAddress, route } from "../stack/routing.ts"
 import { type Ipv4, formatIpv4 } from "../wire/ipv4-address.ts"
@@ -193,19 +193,9 @@ export const udpHostEvent = (s: UdpState, ctx: UdpContext, ev: HostUdpDatagram |
 
 export const udpTimer = (s: UdpState, ctx: UdpContext, timer: TimerId): Result => {
   if (timer !== UDP_SWEEP_TIMER) return [s, []]
-  let flows = s.flows
-  const out: Array<LayerOutput> = []
-  for (const f of expiredFlows(flows, ctx.now, (f) => (f.dnsOnly ? UDP_DNS_IDLE_MS : UDP_IDLE_MS))) {
-    flows = removeFlow(flows, f.sock)
-    out.push({ _tag: "SocketClose", sock: f.sock }, debug(`udp: flow ${formatIpv4(f.guest)}:${f.guestPort} expired`))
-  }
-  const armed = flows.byKey.size > 0
-  if (armed) out.push({ _tag: "SetTimer", timer: UDP_SWEEP_TIMER, at: addMillis(ctx.now, UDP_SWEEP_MS) })
-  return [{ ...s, flows, sweepArmed: armed }, out]
+  const idle = (f: UdpFlow) => (f.dnsOnly ? UDP_DNS_IDLE_MS : UDP_IDLE_MS)
+  const [flows, sweepArmed, out] = sweepFlows(s.flows, ctx.now, idle, UDP_SWEEP_TIMER, UDP_SWEEP_MS, (f) => `udp: flow ${formatIpv4(f.guest)}:${f.guestPort}`)
+  return [{ ...s, flows, sweepArmed }, out]
 }
 
-export const udpShutdown = (s: UdpState): Result => {
-  const out: Array<LayerOutput> = [...s.flows.byKey.values()].map((f): LayerOutput => ({ _tag: "SocketClose", sock: f.sock }))
-  if (s.sweepArmed) out.push({ _tag: "CancelTimer", timer: UDP_SWEEP_TIMER })
-  return [createUdpLayer(), out]
-}
+export const udpShutdown = (s: UdpState): Result => [createUdpLayer(), closeAllFlows(s.flows, UDP_SWEEP_TIMER, s.sweepArmed)]

@@ -13,6 +13,7 @@
 import { execFile, execFileSync, spawn, type ChildProcess } from "node:child_process"
 import { fileURLToPath } from "node:url"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { bulkPayload } from "./bulk-payload.ts"
 import type { ChildEvent, ChildResult, ChildSpec } from "./udp-child.ts"
 
 const root = fileURLToPath(new URL("../../../", import.meta.url))
@@ -28,6 +29,9 @@ const CLOSED_PORT = 9
 const ip = (...args: string[]): void => {
   execFileSync("ip", args, { stdio: ["ignore", "ignore", "pipe"] })
 }
+const tc = (...args: string[]): void => {
+  execFileSync("tc", args, { stdio: ["ignore", "ignore", "pipe"] })
+}
 const sysctl = (ns: string, ...settings: string[]): void => ip("netns", "exec", ns, "sysctl", "-qw", ...settings)
 
 let echo: ChildProcess | undefined
@@ -35,7 +39,7 @@ let echo: ChildProcess | undefined
 const runChild = (ns: string, spec: Omit<ChildSpec, "waitMs"> & { waitMs?: number }, env: Record<string, string> = {}): Promise<ChildResult> => {
   const argv = [CHILD, JSON.stringify({ waitMs: 10_000, gapMs: 300, ...spec })]
   return new Promise((resolve, reject) => {
-    execFile("ip", ["netns", "exec", ns, NODE, ...argv], { env: { ...process.env, ...env }, timeout: 20_000 }, (err, stdout, stderr) => {
+    execFile("ip", ["netns", "exec", ns, NODE, ...argv], { env: { ...process.env, ...env }, timeout: 20_000, maxBuffer: 64 << 20 }, (err, stdout, stderr) => {
       if (err !== null) return reject(new Error(`${err.message}\n${stderr}`))
       try {
         resolve(JSON.parse(stdout.trim().split("\n").at(-1) ?? "") as ChildResult)
@@ -155,6 +159,27 @@ describe("native UDP socket: ICMP errors through a router (IPv4)", () => {
       unreachable("10.202.2.2", ECHO_PORT, "fragmentation-needed", "10.202.1.1", 1280),
       { kind: "datagram", from: "10.202.2.2", port: ECHO_PORT, hex: echoed(big) },
     ])
+  })
+})
+
+describe("native UDP socket: a full send buffer", () => {
+  it("600 datagrams of 1000 bytes at once through a 20 Mbit/s shaper: queued behind the send buffer, all echoed", async () => {
+    // tbf holds what it has not sent yet, and the kernel charges it to our send buffer (about
+    // 208 KiB), so sendmsg says EAGAIN long before 600 KB are out: those datagrams wait in the
+    // socket's own queue until it is writable again, instead of being lost.
+    tc("-n", NS.a, "qdisc", "add", "dev", "eth0", "root", "tbf", "rate", "20mbit", "burst", "32kb", "limit", "4mb")
+    try {
+      const n = 600
+      const bulk = { to: "10.202.2.2", port: ECHO_PORT, count: n, size: 1000 }
+      const r = await runChild(NS.a, { family: 4, sends: [], bulk, expect: n, waitMs: 15_000 })
+      const got = r.events.map((e) => (e.kind === "datagram" ? e.hex : JSON.stringify(e)))
+      const want = Array.from({ length: n }, (_, i) => echoed(bulkPayload(i, 1000).toString("hex")))
+      // In order, too: the queue keeps the order of sends.
+      expect(got.length).toBe(n)
+      expect(got).toEqual(want)
+    } finally {
+      tc("-n", NS.a, "qdisc", "del", "dev", "eth0", "root")
+    }
   })
 })
 

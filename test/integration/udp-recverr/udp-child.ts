@@ -12,6 +12,7 @@ import type { StackEvent } from "../../../src/effects/event.ts"
 import { memoryLogger } from "../../../src/runtime/host/logger.ts"
 import { nodeClock } from "../../../src/runtime/node/clock.ts"
 import { nodeUdp } from "../../../src/runtime/node/udp.ts"
+import { bulkPayload } from "./bulk-payload.ts"
 
 export interface ChildSpec {
   readonly family: 4 | 6
@@ -20,7 +21,10 @@ export interface ChildSpec {
   readonly waitMs: number
   readonly gapMs?: number
   readonly backend?: "auto" | "native" | "dgram"
+  /** After `sends`: `count` datagrams of `size` bytes to `to:port` in one go, see `bulkPayload`. */
+  readonly bulk?: { to: string; port: number; count: number; size: number }
 }
+
 
 export type ChildEvent =
   | { kind: "datagram"; from: string; port: number; hex: string }
@@ -75,4 +79,10 @@ spec.sends.forEach((s, i) => {
   if (gap === 0) send()
   else setTimeout(send, i * gap)
 })
+const bulk = spec.bulk
+if (bulk !== undefined) {
+  setTimeout(() => {
+    for (let i = 0; i < bulk.count; i++) port.send(SOCK, { family: spec.family, address: bulk.to, port: bulk.port }, bulkPayload(i, bulk.size))
+  }, spec.sends.length * gap)
+}
 if (spec.expect === 0) setTimeout(finish, 50)

@@ -1,5 +1,7 @@
 /*
  * ping_socket.c: Linux unprivileged ICMP echo ("ping") sockets for Node, as an N-API addon.
+ * This file also holds the module init, which adds the UDP half (udp_socket.c: udpOpen,
+ * udpSend, udpLocalPort, udpClose) to the same exports.
  *
  * Contract:
  * - open(family, callback) -> handle object, or a positive errno number when socket() or a

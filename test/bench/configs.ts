@@ -145,7 +145,7 @@ const measureLink = async (guest: NetnsGuest, link: NullLink, mtu: number, direc
         await sleep(200)
         const { bytes, spanMs } = link.received()
         if (bytes === 0 || spanMs <= 0) return failed("no frames reached the null backend")
-        return { _tag: "Measured", gbps: (bytes * 8) / (spanMs * 1e6), retransmits: null }
+        return { _tag: "Measured", gbps: (bytes * 8) / (spanMs * 1e6), retransmits: null, bytes: null }
       }
       case "host->guest": {
         const mac = (await guest.run(["cat", `/sys/class/net/${guest.ifname}/address`])).trim().split(":").map((h) => Number.parseInt(h, 16))
@@ -159,7 +159,7 @@ const measureLink = async (guest: NetnsGuest, link: NullLink, mtu: number, direc
         link.stopSource()
         await sleep(200)
         if (after <= before) return failed("no frames reached the guest")
-        return { _tag: "Measured", gbps: ((after - before) * 8) / ((t1 - t0) * 1e6), retransmits: null }
+        return { _tag: "Measured", gbps: ((after - before) * 8) / ((t1 - t0) * 1e6), retransmits: null, bytes: null }
       }
       default:
         return direction satisfies never

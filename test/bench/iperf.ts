@@ -13,7 +13,13 @@ import { Background } from "../support/netns-process.ts"
 export type Direction = "guest->host" | "host->guest"
 
 export type Outcome =
-  | { readonly _tag: "Measured"; readonly gbps: number; readonly retransmits: number | null }
+  | {
+      readonly _tag: "Measured"
+      readonly gbps: number
+      readonly retransmits: number | null
+      /** Every payload byte moved while the client ran, omitted first second included (for CPU per byte); null when unknown. */
+      readonly bytes: number | null
+    }
   | { readonly _tag: "Failed"; readonly reason: string }
 
 export interface MeasureSpec {
@@ -33,8 +39,9 @@ const firstLine = (s: string): string => s.trim().split("\n")[0] ?? ""
 
 interface IperfJson {
   readonly error?: string
+  readonly intervals?: ReadonlyArray<{ readonly sum?: { readonly bytes?: number; readonly omitted?: boolean } }>
   readonly end?: {
-    readonly sum_received?: { readonly bits_per_second?: number }
+    readonly sum_received?: { readonly bits_per_second?: number; readonly bytes?: number }
     readonly sum_sent?: { readonly retransmits?: number }
   }
 }
@@ -63,7 +70,9 @@ export const measure = async (spec: MeasureSpec): Promise<Outcome> => {
     const bps = json.end?.sum_received?.bits_per_second
     if (bps === undefined || !Number.isFinite(bps)) return { _tag: "Failed", reason: "iperf3 JSON has no end.sum_received.bits_per_second" }
     if (r.code !== 0) return { _tag: "Failed", reason: `iperf3 client exited with ${r.code}: ${firstLine(r.stderr)}` }
-    return { _tag: "Measured", gbps: bps / 1e9, retransmits: json.end?.sum_sent?.retransmits ?? null }
+    const counted = json.end?.sum_received?.bytes
+    const omitted = (json.intervals ?? []).reduce((n, i) => n + (i.sum?.omitted === true ? (i.sum.bytes ?? 0) : 0), 0)
+    return { _tag: "Measured", gbps: bps / 1e9, retransmits: json.end?.sum_sent?.retransmits ?? null, bytes: counted === undefined ? null : counted + omitted }
   } finally {
     await server.stop(1_000)
   }

@@ -3,15 +3,20 @@
  * with a network namespace as the guest (Linux's own TCP, iperf3) behind QEMU `-M none`.
  * Needs root, qemu-system-x86_64, iperf3, slirp4netns, ip.
  *
- * Usage: node test/bench/run.ts [--time SECONDS] [--only ID,ID...] [--json FILE]
+ * Usage: node test/bench/run.ts [--time SECONDS] [--repeat N] [--only ID,ID...] [--json FILE]
  *                               [--cpu-prof DIR] [--list]
  *   --time      seconds per direction (default 10, env BENCH_TIME)
+ *   --repeat    rounds (default 1, env BENCH_REPEAT); each round runs every configuration once,
+ *               so tslirp and its reference are interleaved and share the machine's load
+ *               over time; cells show the median and, with 2+ rounds, the range
  *   --only      configurations whose id contains one of the words (env BENCH_ONLY)
  *   --json      also write the results as JSON
  *   --cpu-prof  run tslirp under node --cpu-prof, profiles written to DIR
  *
  * Prints one table of Gbit/s (receiver side) for both directions, then the ratios of tslirp to
- * its reference at the same MTU. Default set: tslirp (stream 1500 and 32000, dgram 65000),
+ * its reference at the same MTU (of the medians), then the backend processes' CPU seconds per GB
+ * moved (tslirp's node, QEMU, slirp4netns, read from /proc): the figure that other load on
+ * this machine does not skew. Default set: tslirp (stream 1500 and 32000, dgram 65000),
  * libslirp at 1500, slirp4netns at 32000 and 65000, and the link ceiling (null backend) on each
  * link; `--only relay` adds a two-guest byte relay (see relay.ts). `--list` prints the ids. A configuration that fails prints `failed: reason`; the exit
  * status is 1 when any measurement failed.
@@ -22,18 +27,28 @@ import { resolve } from "node:path"
 import { parseArgs } from "node:util"
 import { requireTools } from "../support/netns.ts"
 import { CONFIGS, RATIOS, type Config } from "./configs.ts"
+import { cpuDelta, sampleBackendCpu, type CpuSample } from "./cpu.ts"
 import type { Direction, Outcome } from "./iperf.ts"
 
 const DIRECTIONS: ReadonlyArray<Direction> = ["guest->host", "host->guest"]
 
-interface Row {
+/** One run of one configuration: an outcome and the backends' CPU seconds per direction. */
+interface Trial {
   readonly config: Config
   readonly results: Record<Direction, Outcome>
+  readonly cpu: Partial<Record<Direction, CpuSample>>
+}
+
+/** All rounds of one configuration. */
+interface Row {
+  readonly config: Config
+  readonly trials: ReadonlyArray<Trial>
 }
 
 const { values } = parseArgs({
   options: {
     time: { type: "string" },
+    repeat: { type: "string" },
     only: { type: "string" },
     json: { type: "string" },
     "cpu-prof": { type: "string" },
@@ -44,6 +59,11 @@ const { values } = parseArgs({
 const seconds = Number(values.time ?? process.env["BENCH_TIME"] ?? "10")
 if (!Number.isInteger(seconds) || seconds < 2) {
   process.stderr.write("bench: --time must be an integer >= 2\n")
+  process.exit(2)
+}
+const rounds = Number(values.repeat ?? process.env["BENCH_REPEAT"] ?? "1")
+if (!Number.isInteger(rounds) || rounds < 1) {
+  process.stderr.write("bench: --repeat must be an integer >= 1\n")
   process.exit(2)
 }
 const onlyWords = (values.only ?? process.env["BENCH_ONLY"] ?? "")
@@ -75,23 +95,26 @@ process.on("SIGTERM", () => process.exit(143))
 const oneLine = (s: string): string => s.replace(/\s+/g, " ").trim().slice(0, 300)
 const failed = (reason: string): Outcome => ({ _tag: "Failed", reason: oneLine(reason) })
 
-const runConfig = async (config: Config): Promise<Row> => {
-  process.stderr.write(`bench: ${config.id} ...\n`)
+const runConfig = async (config: Config, round: number): Promise<Trial> => {
+  process.stderr.write(`bench: ${config.id}${rounds > 1 ? ` (round ${round}/${rounds})` : ""} ...\n`)
   let setup
   try {
     setup = await config.setup({ tslirpNodeArgs })
   } catch (err) {
     const reason = failed(`setup: ${err instanceof Error ? err.message : String(err)}`)
-    return { config, results: { "guest->host": reason, "host->guest": reason } }
+    return { config, results: { "guest->host": reason, "host->guest": reason }, cpu: {} }
   }
   try {
     const results = {} as Record<Direction, Outcome>
+    const cpu: Partial<Record<Direction, CpuSample>> = {}
     for (const direction of DIRECTIONS) {
       if (!setup.alive()) {
         results[direction] = failed(`backend no longer running: ${setup.diagnostics()}`)
         continue
       }
+      const before = sampleBackendCpu()
       const outcome = await setup.measure(direction, seconds)
+      cpu[direction] = cpuDelta(before, sampleBackendCpu())
       results[direction] =
         outcome._tag === "Failed" && !setup.alive()
           ? failed(`${outcome.reason}; backend died: ${setup.diagnostics().split("\n").slice(-6).join(" ")}`)
@@ -99,20 +122,55 @@ const runConfig = async (config: Config): Promise<Row> => {
       const shown = outcome._tag === "Measured" ? `${outcome.gbps.toFixed(2)} Gbit/s` : `failed: ${outcome.reason}`
       process.stderr.write(`bench:   ${direction}: ${shown}\n`)
     }
-    return { config, results }
+    return { config, results, cpu }
   } finally {
     await setup.teardown()
   }
 }
 
-const cell = (o: Outcome | undefined): string => (o === undefined ? "-" : o._tag === "Measured" ? o.gbps.toFixed(2) : "failed")
+const median = (xs: ReadonlyArray<number>): number => {
+  const s = [...xs].sort((a, b) => a - b)
+  const m = s.length >> 1
+  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2
+}
+
+const measured = (row: Row, d: Direction): number[] =>
+  row.trials.flatMap((t) => {
+    const o = t.results[d]
+    return o._tag === "Measured" ? [o.gbps] : []
+  })
+
+const cell = (row: Row, d: Direction): string => {
+  const xs = measured(row, d)
+  if (xs.length === 0) return "failed"
+  const m = median(xs).toFixed(2)
+  if (rounds === 1) return m
+  return `${m} (${Math.min(...xs).toFixed(2)}-${Math.max(...xs).toFixed(2)})${xs.length < row.trials.length ? "!" : ""}`
+}
+
+/** Median CPU seconds per GB (1e9 bytes) of each backend role, for trials whose bytes are known. */
+const cpuCell = (row: Row, d: Direction): string => {
+  const per: Record<string, number[]> = {}
+  for (const t of row.trials) {
+    const o = t.results[d]
+    const c = t.cpu[d]
+    if (o._tag !== "Measured" || o.bytes === null || o.bytes <= 0 || c === undefined) continue
+    for (const [role, sec] of Object.entries(c)) if (sec > 0) (per[role] ??= []).push(sec / (o.bytes / 1e9))
+  }
+  const parts = Object.entries(per).map(([role, xs]) => `${role} ${median(xs).toFixed(2)}`)
+  return parts.length === 0 ? "-" : parts.join(" + ")
+}
 
 const loadAtStart = loadavg()
 
 const main = async (): Promise<number> => {
   await requireTools(["ip", "qemu-system-x86_64", "iperf3", "slirp4netns", "unshare"])
-  const rows: Row[] = []
-  for (const config of selected) rows.push(await runConfig(config))
+  const trials = new Map<string, Trial[]>(selected.map((c) => [c.id, []]))
+  for (let round = 1; round <= rounds; round++) {
+    for (const config of selected) trials.get(config.id)!.push(await runConfig(config, round))
+  }
+  const rows: Row[] = selected.map((config) => ({ config, trials: trials.get(config.id)! }))
+  const loadAtEnd = loadavg()
 
   const byId = new Map(rows.map((r) => [r.config.id, r]))
   const pairs = RATIOS.flatMap(([num, den]) => {
@@ -121,23 +179,26 @@ const main = async (): Promise<number> => {
     return a === undefined || b === undefined ? [] : [{ a, b, label: `${a.config.label} / ${b.config.label}` }]
   })
   const w = Math.max(...rows.map((r) => r.config.label.length), ...pairs.map((p) => p.label.length), 24)
+  const cw = rounds === 1 ? 11 : 20
   const out: string[] = []
-  out.push(`tslirp throughput: iperf3 TCP, ${seconds} s per direction (first second omitted), Gbit/s at the receiver`)
-  out.push(`host: ${availableParallelism()} CPUs, load average at start ${loadAtStart.map((l) => l.toFixed(2)).join(" ")} (other load skews every figure)`)
-  out.push(`${"configuration".padEnd(w)}  ${"MTU".padStart(5)}  ${"guest->host".padStart(11)}  ${"host->guest".padStart(11)}`)
+  out.push(
+    `tslirp throughput: iperf3 TCP, ${seconds} s per direction (first second omitted), Gbit/s at the receiver` +
+      (rounds > 1 ? `; ${rounds} interleaved rounds, median (min-max)` : ""),
+  )
+  const load = (l: ReadonlyArray<number>): string => l.map((x) => x.toFixed(2)).join(" ")
+  out.push(`host: ${availableParallelism()} CPUs, load average ${load(loadAtStart)} at start, ${load(loadAtEnd)} at end (other load skews every Gbit/s figure)`)
+  out.push(`${"configuration".padEnd(w)}  ${"MTU".padStart(5)}  ${"guest->host".padStart(cw)}  ${"host->guest".padStart(cw)}`)
   for (const r of rows) {
-    out.push(
-      `${r.config.label.padEnd(w)}  ${String(r.config.mtu).padStart(5)}  ${cell(r.results["guest->host"]).padStart(11)}  ${cell(r.results["host->guest"]).padStart(11)}`,
-    )
+    out.push(`${r.config.label.padEnd(w)}  ${String(r.config.mtu).padStart(5)}  ${cell(r, "guest->host").padStart(cw)}  ${cell(r, "host->guest").padStart(cw)}`)
   }
   const ratioLines: string[] = []
   for (const { a, b, label } of pairs) {
     const ratio = (d: Direction): string => {
-      const x = a.results[d]
-      const y = b.results[d]
-      return x._tag === "Measured" && y._tag === "Measured" && y.gbps > 0 ? (x.gbps / y.gbps).toFixed(2) : "n/a"
+      const x = measured(a, d)
+      const y = measured(b, d)
+      return x.length > 0 && y.length > 0 && median(y) > 0 ? (median(x) / median(y)).toFixed(2) : "n/a"
     }
-    ratioLines.push(`${label.padEnd(w)}  ${String(a.config.mtu).padStart(5)}  ${ratio("guest->host").padStart(11)}  ${ratio("host->guest").padStart(11)}`)
+    ratioLines.push(`${label.padEnd(w)}  ${String(a.config.mtu).padStart(5)}  ${ratio("guest->host").padStart(cw)}  ${ratio("host->guest").padStart(cw)}`)
   }
   if (rows.some((r) => r.config.id.startsWith("link-"))) {
     out.push("ceiling rows: a null backend on the same QEMU link, no stack; Ethernet frame bytes (UDP flood), not TCP payload")
@@ -147,14 +208,24 @@ const main = async (): Promise<number> => {
   }
   if (ratioLines.length > 0) {
     out.push("")
-    out.push("ratios (target >= 1.00 both ways)")
+    out.push("ratios of the medians (target >= 1.00 both ways)")
     out.push(...ratioLines)
+  }
+  const cpuRows = rows.filter((r) => !r.config.id.startsWith("link-"))
+  if (cpuRows.length > 0) {
+    out.push("")
+    out.push("backend CPU seconds per GB moved (median; load-independent; lower is better)")
+    for (const r of cpuRows) {
+      out.push(`${r.config.label.padEnd(w)}  ${String(r.config.mtu).padStart(5)}  g->h ${cpuCell(r, "guest->host")}  |  h->g ${cpuCell(r, "host->guest")}`)
+    }
   }
   const failures: string[] = []
   for (const r of rows) {
-    for (const d of DIRECTIONS) {
-      const o = r.results[d]
-      if (o._tag === "Failed") failures.push(`${r.config.id} ${d} failed: ${o.reason}`)
+    for (const t of r.trials) {
+      for (const d of DIRECTIONS) {
+        const o = t.results[d]
+        if (o._tag === "Failed") failures.push(`${r.config.id} ${d} failed: ${o.reason}`)
+      }
     }
   }
   if (failures.length > 0) {
@@ -164,7 +235,13 @@ const main = async (): Promise<number> => {
   process.stdout.write(`${out.join("\n")}\n`)
 
   if (values.json !== undefined) {
-    const json = rows.map((r) => ({ id: r.config.id, label: r.config.label, mtu: r.config.mtu, seconds, results: r.results }))
+    const json = rows.map((r) => ({
+      id: r.config.id,
+      label: r.config.label,
+      mtu: r.config.mtu,
+      seconds,
+      trials: r.trials.map((t) => ({ results: t.results, cpuSeconds: t.cpu })),
+    }))
     writeFileSync(values.json, `${JSON.stringify(json, null, 2)}\n`)
   }
   return failures.length > 0 ? 1 : 0

@@ -1,6 +1,7 @@
 /**
- * The Node implementation of the host services: `node:net`, `node:dgram`, ping sockets and
- * real timers. Needs a `Log` (see `logLayer`).
+ * The Node implementation of the host services: `node:net`, UDP sockets that report ICMP
+ * errors and ping sockets from the native addon (`node:dgram` when the addon is unavailable),
+ * and real timers. Needs a `Log` (see `logLayer`).
  */
 import { Effect, Layer } from "effect"
 import type { LogLevel } from "../../effects/log.ts"

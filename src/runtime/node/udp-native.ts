@@ -26,12 +26,9 @@
  * - `close` is idempotent; nothing is reported after it. A socket that is garbage collected
  *   without `close` is closed by the addon's finalizer.
  */
-import { spawnSync } from "node:child_process"
-import { createRequire } from "node:module"
-import { fileURLToPath } from "node:url"
-import { getSystemErrorName } from "node:util"
 import { absurd } from "../../effects/absurd.ts"
 import type { HostUnreachableReason } from "../../effects/event.ts"
+import { errnoName, loadAddon } from "./addon.ts"
 import { classifyIcmpError, classifySendError } from "./icmp/icmp-error.ts"
 
 export interface UdpUnreachableDetail {
@@ -86,51 +83,16 @@ export interface UdpAddon {
   udpClose(handle: NativeHandle): void
 }
 
-const ADDON_PATH = fileURLToPath(new URL("../../../native/build/Release/ping_socket.node", import.meta.url))
-const BUILD_SCRIPT = fileURLToPath(new URL("../../../native/build.sh", import.meta.url))
-
 let loaded: UdpAddon | string | undefined
 
-const errnoName = (errno: number): string => {
-  try {
-    return getSystemErrorName(-errno)
-  } catch {
-    return `E${errno}`
-  }
-}
-
-const tryRequire = (path: string): UdpAddon | string => {
-  try {
-    const m = createRequire(import.meta.url)(path) as Partial<UdpAddon>
-    if (typeof m.udpOpen !== "function" || typeof m.udpSend !== "function") {
-      return `${path} has no UDP functions (built before udp_socket.c existed; rebuild with native/build.sh)`
-    }
-    return m as UdpAddon
-  } catch (e) {
-    // The first line only: Node appends the require stack, and this ends up in one log line.
-    return (e instanceof Error ? e.message : String(e)).split("\n")[0] ?? "unknown error"
-  }
-}
-
-/** The addon, or why it is unavailable. Built once when missing; the answer is kept. */
+/** The addon's UDP functions, or why they are unavailable. Loaded (and built) once. */
 export const loadUdpAddon = (): UdpAddon | string => {
   if (loaded !== undefined) return loaded
-  const override = process.env["TSLIRP_PING_ADDON"]
-  let result = tryRequire(override ?? ADDON_PATH)
-  if (typeof result === "string" && override === undefined) {
-    const build = spawnSync("sh", [BUILD_SCRIPT, "--if-needed"], {
-      stdio: ["ignore", "ignore", "pipe"],
-      encoding: "utf8",
-      timeout: 120_000,
-    })
-    if (build.status === 0) {
-      result = tryRequire(ADDON_PATH)
-    } else {
-      const why = (build.stderr ?? "").trim().split("\n").slice(-3).join(" | ")
-      result = `${result}; building it with native/build.sh failed: ${why || build.error?.message || "no output"}`
-    }
-  }
-  loaded = typeof result === "string" ? `UDP socket addon unavailable (${result})` : result
+  const m = loadAddon()
+  if (typeof m === "string") loaded = `UDP socket addon unavailable (${m})`
+  else if (typeof m["udpOpen"] !== "function" || typeof m["udpSend"] !== "function") {
+    loaded = "UDP socket addon unavailable (the addon was built before udp_socket.c existed; rebuild with native/build.sh)"
+  } else loaded = m as unknown as UdpAddon
   return loaded
 }
 

@@ -23,13 +23,10 @@
  * When the addon is missing it is built once, synchronously, by `native/build.sh` (about a
  * second), unless `TSLIRP_PING_ADDON` names a prebuilt `.node` file to load instead.
  */
-import { spawnSync } from "node:child_process"
 import { readFileSync } from "node:fs"
-import { createRequire } from "node:module"
-import { fileURLToPath } from "node:url"
-import { getSystemErrorName } from "node:util"
 import { absurd } from "../../../effects/absurd.ts"
 import type { HostUnreachableReason } from "../../../effects/event.ts"
+import { errnoName, loadAddon } from "../addon.ts"
 import { classifyIcmpError, classifySendError } from "./icmp-error.ts"
 
 export interface UnreachableDetail {
@@ -88,11 +85,7 @@ interface PingAddon {
   close(handle: NativeHandle): void
 }
 
-const ADDON_PATH = fileURLToPath(new URL("../../../../native/build/Release/ping_socket.node", import.meta.url))
-const BUILD_SCRIPT = fileURLToPath(new URL("../../../../native/build.sh", import.meta.url))
-
 let addon: PingAddon | undefined
-let addonFailure: string | undefined
 
 const failure = (code: string, message: string): PingSocketError => {
   const err = new Error(message) as Error & { code: string }
@@ -100,46 +93,13 @@ const failure = (code: string, message: string): PingSocketError => {
   return err
 }
 
-const errnoName = (errno: number): string => {
-  try {
-    return getSystemErrorName(-errno)
-  } catch {
-    return `E${errno}`
-  }
-}
-
-const tryRequire = (path: string): PingAddon | string => {
-  try {
-    return createRequire(import.meta.url)(path) as PingAddon
-  } catch (e) {
-    return e instanceof Error ? e.message : String(e)
-  }
-}
-
-/** Load the addon, building it once if it is missing. Throws `ENOADDON`. */
-const loadAddon = (): PingAddon => {
+/** The addon's ping functions, loaded (and built) once. Throws `ENOADDON`. */
+const pingAddon = (): PingAddon => {
   if (addon !== undefined) return addon
-  if (addonFailure !== undefined) throw failure("ENOADDON", addonFailure)
-  const override = process.env["TSLIRP_PING_ADDON"]
-  let loaded = tryRequire(override ?? ADDON_PATH)
-  if (typeof loaded === "string" && override === undefined) {
-    const build = spawnSync("sh", [BUILD_SCRIPT, "--if-needed"], {
-      stdio: ["ignore", "ignore", "pipe"],
-      encoding: "utf8",
-      timeout: 120_000,
-    })
-    if (build.status === 0) {
-      loaded = tryRequire(ADDON_PATH)
-    } else {
-      const why = (build.stderr ?? "").trim().split("\n").slice(-3).join(" | ")
-      loaded = `${loaded}; building it with native/build.sh failed: ${why || build.error?.message || "no output"}`
-    }
-  }
-  if (typeof loaded === "string") {
-    addonFailure = `ping socket addon unavailable (${loaded})`
-    throw failure("ENOADDON", addonFailure)
-  }
-  addon = loaded
+  const m = loadAddon()
+  if (typeof m === "string") throw failure("ENOADDON", `ping socket addon unavailable (${m})`)
+  if (typeof m["open"] !== "function" || typeof m["send"] !== "function") throw failure("ENOADDON", "ping socket addon lacks its ping functions (rebuild with native/build.sh)")
+  addon = m as unknown as PingAddon
   return addon
 }
 
@@ -156,7 +116,7 @@ const explainDenied = (code: string): string => {
 }
 
 export const openPingSocket = (family: 4 | 6, handlers: PingHandlers): PingSocket => {
-  const native = loadAddon()
+  const native = pingAddon()
   let closed = false
 
   const onNative: NativeCallback = (kind, address, sequence, ttl, payload, origin, icmpType, icmpCode, errno, info, offender) => {

@@ -10,7 +10,7 @@
  * from the network (own, broadcast, multicast, foreign, VLAN-tagged, short, oversize), ring
  * refills, ICR/ICS/IMS/IMC traffic, clock steps around the mitigation and flush timers,
  * statistics reads, link changes, PCI COMMAND changes (bus mastering, INTx disable), PHY
- * accesses (autonegotiation restarts, loopback), hostile TX descriptors (garbage in every
+ * accesses (autonegotiation restarts, loopback), machine resets, hostile TX descriptors (garbage in every
  * field but the buffer address) and random-width writes of random values to the registers; it ends by reading both rings, the first RX buffers and
  * every statistics counter. Everything stays inside guest RAM and inside the rings.
  */
@@ -91,27 +91,6 @@ export const generateTrace = (seed: number, actions = 60): string => {
   const vlanMode = chance(0.3)
   const vfe = vlanMode && chance(0.5)
   const vlanIds = [int(1, 4094), int(1, 4094)]
-  emit("# setup: TX ring")
-  emit(`write32 0x3800 ${hex(TX_RING)}`)
-  emit(`write32 0x3808 ${hex(txN * 16)}`)
-  emit("write32 0x3810 0")
-  emit("write32 0x3818 0")
-  emit("# setup: RX ring")
-  memWrite(RX_RING, Array.from({ length: rxN }, (_, i) => rxDesc(chance(0.03) ? 0 : RX_BUFFERS + i * RX_BUFFER_STRIDE)).flat())
-  emit(`write32 0x2800 ${hex(RX_RING)}`)
-  emit(`write32 0x2808 ${hex(rxN * 16)}`)
-  emit("write32 0x2810 0")
-  emit(`write32 0x2818 ${int(1, rxN - 1)}`)
-  if (chance(0.5)) {
-    emit("# second receive address and a multicast hash bit")
-    emit(`write32 0x5408 ${hex((OTHER_MAC[0]! | (OTHER_MAC[1]! << 8) | (OTHER_MAC[2]! << 16) | (OTHER_MAC[3]! << 24)) >>> 0)}`)
-    emit(`write32 0x540c ${hex((0x80000000 | OTHER_MAC[4]! | (OTHER_MAC[5]! << 8)) >>> 0)}`)
-  }
-  emit(`write32 ${hex(0x5200 + 4 * int(0, 127))} ${hex(int(0, 0xffffffff))}`)
-  if (vlanMode) {
-    emit("write32 0x0 0x40140240     # CTRL.VME")
-    for (const id of vlanIds) emit(`write32 ${hex(0x5600 + 4 * (id >> 5))} ${hex((1 << (id & 31)) >>> 0)}`)
-  }
   const bsize = pick([0, 0, 1, 2, 3]) // with BSEX for 1..3 sometimes
   const bsex = bsize !== 0 && chance(0.3)
   let rctl = 0x2 | (bsize << 16) | (bsex ? 1 << 25 : 0) | (int(0, 3) << 8) | (int(0, 3) << 12)
@@ -123,15 +102,41 @@ export const generateTrace = (seed: number, actions = 60): string => {
   if (chance(0.3)) rctl |= 1 << 26 // SECRC
   if (vfe) rctl |= 1 << 18
   rctl >>>= 0
-  emit("# interrupts and mitigation")
-  emit(`write32 0xd0 ${hex(int(0, 0x1ffff))}`)
-  if (chance(0.4)) emit(`write32 0xc4 ${int(0, 3000)}`)
-  if (chance(0.3)) emit(`write32 0x2820 ${int(0, 100)}`)
-  if (chance(0.3)) emit(`write32 0x282c ${int(0, 2000)}`)
-  if (chance(0.3)) emit(`write32 0x382c ${int(0, 2000)}`)
-  emit(`write32 0x400 ${hex(0x2 | (chance(0.5) ? 0x8 : 0))}   # TCTL.EN`)
-  emit(`write32 0x100 ${hex(rctl)}   # RCTL`)
-  emit("clock.step 1000000000")
+  /** Programs rings, filters, interrupts and RCTL; run at the start and after every reset. */
+  const setup = (): void => {
+    txTail = 0
+    emit("# setup: TX ring")
+    emit(`write32 0x3800 ${hex(TX_RING)}`)
+    emit(`write32 0x3808 ${hex(txN * 16)}`)
+    emit("write32 0x3810 0")
+    emit("write32 0x3818 0")
+    emit("# setup: RX ring")
+    memWrite(RX_RING, Array.from({ length: rxN }, (_, i) => rxDesc(chance(0.03) ? 0 : RX_BUFFERS + i * RX_BUFFER_STRIDE)).flat())
+    emit(`write32 0x2800 ${hex(RX_RING)}`)
+    emit(`write32 0x2808 ${hex(rxN * 16)}`)
+    emit("write32 0x2810 0")
+    emit(`write32 0x2818 ${int(1, rxN - 1)}`)
+    if (chance(0.5)) {
+      emit("# second receive address and a multicast hash bit")
+      emit(`write32 0x5408 ${hex((OTHER_MAC[0]! | (OTHER_MAC[1]! << 8) | (OTHER_MAC[2]! << 16) | (OTHER_MAC[3]! << 24)) >>> 0)}`)
+      emit(`write32 0x540c ${hex((0x80000000 | OTHER_MAC[4]! | (OTHER_MAC[5]! << 8)) >>> 0)}`)
+    }
+    emit(`write32 ${hex(0x5200 + 4 * int(0, 127))} ${hex(int(0, 0xffffffff))}`)
+    if (vlanMode) {
+      emit("write32 0x0 0x40140240     # CTRL.VME")
+      for (const id of vlanIds) emit(`write32 ${hex(0x5600 + 4 * (id >> 5))} ${hex((1 << (id & 31)) >>> 0)}`)
+    }
+    emit("# interrupts and mitigation")
+    emit(`write32 0xd0 ${hex(int(0, 0x1ffff))}`)
+    if (chance(0.4)) emit(`write32 0xc4 ${int(0, 3000)}`)
+    if (chance(0.3)) emit(`write32 0x2820 ${int(0, 100)}`)
+    if (chance(0.3)) emit(`write32 0x282c ${int(0, 2000)}`)
+    if (chance(0.3)) emit(`write32 0x382c ${int(0, 2000)}`)
+    emit(`write32 0x400 ${hex(0x2 | (chance(0.5) ? 0x8 : 0))}   # TCTL.EN`)
+    emit(`write32 0x100 ${hex(rctl)}   # RCTL`)
+    emit("clock.step 1000000000")
+  }
+  setup()
 
   // ---- frames
   const macs = (): Array<number> => {
@@ -307,6 +312,10 @@ export const generateTrace = (seed: number, actions = 60): string => {
     else if (r < 0.96) {
       linkUp = !linkUp
       emit(`link ${linkUp ? "up" : "down"}`)
+    } else if (r < 0.965) {
+      emit("# machine reset, then the same setup again")
+      emit("reset")
+      setup()
     } else if (r < 0.975) {
       emit("# RCTL rewrite: re-arms the flush timer")
       emit(`write32 0x100 ${hex(rctl)}`)

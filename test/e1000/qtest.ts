@@ -77,6 +77,7 @@ export class Qtest {
   private qmp: UnixSocket | undefined
   private qmpBuffer = ""
   private qmpWaiters: Array<(msg: Record<string, unknown>) => void> = []
+  private readonly qmpEvents: Array<string> = []
 
   private constructor(child: ChildProcess, udp: UdpSocket, dir: string, qemuPort: number) {
     this.child = child
@@ -302,7 +303,10 @@ export class Qtest {
         this.qmpBuffer = this.qmpBuffer.slice(nl + 1)
         if (!line) continue
         const msg = JSON.parse(line) as Record<string, unknown>
-        if ("event" in msg) continue
+        if ("event" in msg) {
+          this.qmpEvents.push(String(msg.event))
+          continue
+        }
         this.qmpWaiters.shift()?.(msg)
       }
     })
@@ -323,6 +327,20 @@ export class Qtest {
 
   async setLink(up: boolean): Promise<void> {
     await this.qmpCommand("set_link", { name: "n0", up })
+  }
+
+  /**
+   * Machine reset (QMP system_reset). QEMU only requests it; the main loop performs it later
+   * and then emits the RESET event, so wait for that, letting the loop run with no-op commands.
+   */
+  async systemReset(): Promise<void> {
+    const before = this.qmpEvents.filter((e) => e === "RESET").length
+    await this.qmpCommand("system_reset")
+    for (let i = 0; this.qmpEvents.filter((e) => e === "RESET").length === before; i++) {
+      if (i > 1000) throw new Error("QEMU did not report RESET after system_reset")
+      await this.sync()
+      await new Promise((r) => setTimeout(r, 1))
+    }
   }
 
   async close(): Promise<void> {

@@ -7,6 +7,10 @@
  * in order, as QEMU's net queue and its socket hold them, and re-offered after the model asks
  * for a flush (onRxReady), until one is refused again. A frame arriving while others are held
  * joins the back of the queue (QEMU does not read its socket then).
+ * The wire is QEMU's `-netdev dgram` backend, quirks included: sending a zero-length frame
+ * returns 0 from sendto, which QEMU's net layer takes for "busy": it queues that frame and every
+ * later one behind it and never retries (net_dgram only retries after EAGAIN). So the empty frame
+ * reaches the wire and nothing after it does; the harness drops the model's frames the same way.
  */
 import { toHex } from "../../src/protocol/wire/bytes.ts"
 import { absurd } from "../../src/effects/absurd.ts"
@@ -64,12 +68,17 @@ export const runOnModel = (createSyncE1000: CreateSyncE1000, steps: ReadonlyArra
   let tx: Array<string> = []
   const held: Array<Uint8Array> = []
   let flushRequested = false
+  let wireStalled = false
   const card = createSyncE1000({
     mac: MAC_BYTES,
     romBar: false,
     memory,
     nowNs: () => now,
-    onTransmit: (frame) => tx.push(toHex(frame)),
+    onTransmit: (frame) => {
+      if (wireStalled) return
+      if (frame.length === 0) wireStalled = true
+      tx.push(toHex(frame))
+    },
     onIrq: (level) => irq.push(level),
     onRxReady: () => {
       flushRequested = true
@@ -119,6 +128,10 @@ export const runOnModel = (createSyncE1000: CreateSyncE1000, steps: ReadonlyArra
         return undefined
       case "link":
         card.setLink(step.up)
+        return undefined
+      case "reset":
+        card.reset()
+        for (const s of PRELUDE) execute(s)
         return undefined
       default:
         return absurd(step)

@@ -45,6 +45,12 @@ const settle = async (q: Qtest): Promise<void> => {
   await nextMacrotask()
 }
 
+/** No BIOS runs under qtest: route the card's INTA to E1000_ISA_IRQ in the PIIX3 ourselves. */
+const routeInterrupt = async (q: Qtest): Promise<void> => {
+  const pirq = (SLOT - 1) & 3
+  await q.cfgWrite(PIIX3_SLOT, 0, PIIX3_PIRQ_ROUTE + pirq, 1, E1000_ISA_IRQ)
+}
+
 const execute = async (q: Qtest, step: Step): Promise<string | undefined> => {
   switch (step.op) {
     case "write": {
@@ -78,6 +84,11 @@ const execute = async (q: Qtest, step: Step): Promise<string | undefined> => {
     case "link":
       await q.setLink(step.up)
       return undefined
+    case "reset":
+      await q.systemReset()
+      await routeInterrupt(q)
+      for (const s of PRELUDE) await execute(q, s)
+      return undefined
     default:
       return absurd(step)
   }
@@ -89,8 +100,7 @@ export const runOnQemu = async (steps: ReadonlyArray<Step>): Promise<RunResult> 
   let irqSeen = 0
   let txSeen = 0
   try {
-    const pirq = (SLOT - 1) & 3
-    await q.cfgWrite(PIIX3_SLOT, 0, PIIX3_PIRQ_ROUTE + pirq, 1, E1000_ISA_IRQ)
+    await routeInterrupt(q)
     await q.command("irq_intercept_in ioapic")
     for (const step of PRELUDE) await execute(q, step)
     await settle(q)

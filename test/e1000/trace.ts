@@ -13,6 +13,9 @@
  *   net.in HEX                             a frame arrives from the network
  *   clock.step NS                          advance the virtual clock, firing due timers
  *   link up|down                           the backend link (QMP set_link)
+ *   reset                                  machine reset (QMP system_reset): the card and its PCI
+ *                                          configuration; the harness then assigns the BARs and
+ *                                          COMMAND again as before the first step
  *
  * Contract: `parseTrace` returns every step with its 1-based line number, or throws an Error
  * naming the line of the first malformed step (traces are test input, written by us).
@@ -32,6 +35,7 @@ export type Step =
   | { readonly op: "net.in"; readonly line: number; readonly frame: Uint8Array }
   | { readonly op: "clock.step"; readonly line: number; readonly ns: number }
   | { readonly op: "link"; readonly line: number; readonly up: boolean }
+  | { readonly op: "reset"; readonly line: number }
 
 const widthOf = (suffix: string): Width | undefined =>
   suffix === "32" ? 4 : suffix === "16" ? 2 : suffix === "8" ? 1 : undefined
@@ -91,6 +95,9 @@ const parseLine = (words: ReadonlyArray<string>, line: number): Step => {
     case "link":
       if (b !== undefined || (a !== "up" && a !== "down")) throw new Error("expected: link up|down")
       return { op, line, up: a === "up" }
+    case "reset":
+      if (a !== undefined) throw new Error("trailing words")
+      return { op, line }
     default:
       throw new Error(`unknown step: ${op}`)
   }
@@ -134,6 +141,8 @@ export const formatStep = (s: Step): string => {
       return `clock.step ${s.ns}`
     case "link":
       return `link ${s.up ? "up" : "down"}`
+    case "reset":
+      return "reset"
     default:
       return absurd(s)
   }

@@ -110,7 +110,8 @@ const main = async (): Promise<void> => {
   const dir = mkdtempSync(join(tmpdir(), "tslirp-record-"))
   try {
     const scriptFile = join(dir, "script.sh")
-    writeFileSync(scriptFile, script ? readFileSync(script, "utf8") : "sleep 2\nip link set eth0 down\n")
+    const scriptText = script ? readFileSync(script, "utf8") : "sleep 2\nip link set eth0 down\n"
+    writeFileSync(scriptFile, scriptText)
     const log = join(dir, "mmio.log")
     execFileSync(
       "qemu-system-x86_64",
@@ -132,7 +133,8 @@ const main = async (): Promise<void> => {
     if (!serial.includes("@@tslirp end rc=0")) throw new Error(`guest did not finish cleanly:\n${serial.slice(-2000)}`)
     const { accesses, startNs } = parseMmioLog(readFileSync(log, "utf8"))
     const header = [
-      `Linux ${kernel} e1000 driver: probe (insmod e1000.ko), ip link set eth0 up, 2 s, down.`,
+      `Linux ${kernel} e1000 driver: probe (insmod e1000.ko), ip link set eth0 up, then the script:`,
+      ...scriptText.trimEnd().split("\n").map((l) => `    ${l}`),
       "Recorded by test/e1000/record-linux.ts from QEMU 7.2's memory_region_ops_read/write trace.",
     ]
     // Replay once on QEMU; reads that come out differently are timing-dependent.

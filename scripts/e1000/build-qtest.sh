@@ -16,7 +16,7 @@ so="$out/accel-qtest-x86_64.so"
 
 fail() { echo "build-qtest: $*" >&2; exit 1; }
 
-[ -n "$qemu" ] || fail "qemu-system-x86_64 not found (apt-get install qemu-system-x86)"
+[ -n "$qemu" ] && [ -x "$qemu" ] || fail "qemu-system-x86_64 not found (apt-get install qemu-system-x86)"
 command -v gcc >/dev/null || fail "gcc not found (apt-get install gcc)"
 
 version=$("$qemu" --version | head -n1)

@@ -85,11 +85,17 @@ export class Qtest {
     this.dir = dir
     this.qemuPort = qemuPort
     udp.on("message", (msg) => this.transmitted.push(new Uint8Array(msg)))
+    // A dead QEMU shows up through "exit"/"error"; writes to its stdin then fail with EPIPE.
+    child.stdin!.on("error", () => {})
     child.stdout!.setEncoding("utf8")
     child.stdout!.on("data", (chunk: string) => this.onData(chunk))
     child.stderr!.setEncoding("utf8")
     child.stderr!.on("data", (chunk: string) => {
       this.stderr += chunk
+    })
+    child.on("error", (err) => {
+      this.exited = `cannot run qemu-system-x86_64 (apt-get install qemu-system-x86): ${err.message}`
+      for (const p of this.pending.splice(0)) p.reject(new Error(this.exited))
     })
     child.on("exit", (code, signal) => {
       this.exited = `QEMU exited (code ${code}, signal ${signal}): ${this.stderr.trim()}`

@@ -1,5 +1,6 @@
 /**
- * Builds the frames for one IPv4 datagram to the guest (`Ipv4ToGuest`): one buffer per frame,
+ * Builds the frames for one IPv4 datagram to the guest (`Ipv4ToGuest`): one buffer per frame
+ * (carved from shared slabs, 4-byte aligned transport header: ethernet/frame-buffer.ts),
  * with 14 bytes left at the front for the Ethernet header (the ARP layer fills it), the payload
  * copied exactly once, the transport checksum computed in place over the pseudo header, and
  * fragmentation (RFC 791 §3.2) when the datagram exceeds the link MTU. Frames shorter than the
@@ -8,6 +9,7 @@
 import type { Ipv4ToGuest } from "../stack/output.ts"
 import { put16 } from "../wire/bytes.ts"
 import { finish, sum16, sum32 } from "../wire/checksum.ts"
+import { allocFrame } from "../ethernet/frame-buffer.ts"
 import { ETH_HEADER_LEN, ETH_MIN_FRAME } from "../ethernet/wire.ts"
 import { IPV4_HEADER_LEN, IPV4_MAX_DATAGRAM, PROTO_UDP, writeIpv4Header } from "./wire.ts"
 
@@ -15,7 +17,7 @@ export const DEFAULT_TTL = 64
 
 export type Ipv4Build = { readonly ok: true; readonly frames: ReadonlyArray<Uint8Array> } | { readonly ok: false; readonly reason: string }
 
-const frameOf = (ipLength: number): Uint8Array => new Uint8Array(Math.max(ETH_MIN_FRAME, ETH_HEADER_LEN + ipLength))
+const frameOf = (ipLength: number): Uint8Array => allocFrame(Math.max(ETH_MIN_FRAME, ETH_HEADER_LEN + ipLength))
 
 /** Fills the transport checksum of the transport bytes `buf[start, start+len)`. */
 const fillChecksum = (out: Ipv4ToGuest, buf: Uint8Array, start: number, len: number): void => {

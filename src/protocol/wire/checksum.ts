@@ -2,18 +2,62 @@
  * The Internet checksum (RFC 1071), the one implementation every layer uses.
  *
  * `sum16` folds a byte range into a 32-bit one's-complement accumulator; callers add pseudo
- * headers with `sumWords` and finish with `finish`. The loop reads 16-bit words through a
- * DataView-free path (two byte loads) unrolled by 8 words: on V8 this beats DataView and
- * Uint16Array (which would need alignment and a byte swap) for the sizes we see (20 B to 64 KiB).
+ * headers with `sumWords` and finish with `finish`. A range at an even address of 64 bytes or
+ * more is summed as 32-bit words through a Uint32Array view (a quarter of the loads of the byte
+ * path, no shifts); short or odd-addressed ranges read big-endian 16-bit words from byte pairs,
+ * unrolled by 8 words.
  *
  * `update16` is the incremental update of RFC 1624 (eqn. 3) for rewritten header fields.
  */
+
+/** Whether this machine stores a Uint32Array's words little-endian (all JS hosts in practice). */
+const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1
+
+/** Ranges shorter than this are summed bytewise: a 32-bit view costs an allocation. */
+const WORDS_MIN_BYTES = 64
+
+/**
+ * One's complement sum of `n` 32-bit words at byte offset `off` (4-aligned) of `buffer`, as a
+ * big-endian 16-bit sum. RFC 1071 §2(B): the sum is byte-order independent, so words are summed
+ * in the machine's order and the folded result byte-swapped once. The accumulator is a double:
+ * up to 2^21 words (8 MiB) sum exactly, so the loop needs no carry handling.
+ */
+const sumAlignedWords = (buffer: ArrayBufferLike, off: number, n: number): number => {
+  const w = new Uint32Array(buffer, off, n)
+  let a = 0
+  let b = 0
+  let k = 0
+  const n4 = n - (n & 3)
+  while (k < n4) {
+    a += w[k]! + w[k + 1]!
+    b += w[k + 2]! + w[k + 3]!
+    k += 4
+  }
+  while (k < n) a += w[k++]!
+  let t = a + b
+  // Fold the (up to 2^53) sum to 16 bits: once in floating point, then in 32-bit integers.
+  t = (t % 0x10000) + Math.floor(t / 0x10000)
+  t = (t % 0x10000) + Math.floor(t / 0x10000)
+  while (t > 0xffff) t = (t & 0xffff) + (t >>> 16)
+  return LITTLE_ENDIAN ? ((t & 0xff) << 8) | (t >>> 8) : t
+}
 
 /** Adds the bytes `buf[start, end)` as big-endian 16-bit words to `acc` (odd tail padded). */
 export const sum16 = (buf: Uint8Array, start: number, end: number, acc = 0): number => {
   let i = start
   let s = acc
-  const end16 = end - ((end - start) % 16)
+  // Even start in memory: step to a 4-byte boundary with one 16-bit word, then sum 32-bit
+  // words (frames the stack builds are laid out so transport headers are 4-aligned).
+  if (end - start >= WORDS_MIN_BYTES && ((buf.byteOffset + start) & 1) === 0) {
+    if (((buf.byteOffset + i) & 2) !== 0) {
+      s += (buf[i]! << 8) | buf[i + 1]!
+      i += 2
+    }
+    const n = (end - i) >>> 2
+    s += sumAlignedWords(buf.buffer, buf.byteOffset + i, n)
+    i += n * 4
+  }
+  const end16 = end - ((end - i) % 16)
   while (i < end16) {
     s +=
       ((buf[i]! << 8) | buf[i + 1]!) +

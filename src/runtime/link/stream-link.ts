@@ -4,8 +4,9 @@
  * (`-netdev stream,server=off,addr.type=inet,...` and the older `-netdev socket,connect=`).
  *
  * Hot path: frames read are decoded in place and handed to the guest's handlers
- * synchronously; frames for the guest sent during one event-loop turn are gathered into one
- * buffer (length prefixes included) and go out as one write on the next tick.
+ * synchronously; frames for the guest sent during one event-loop turn go out corked, as one
+ * writev on the next tick: small frames copied into one buffer with their length prefixes,
+ * large frames (jumbo MTU) uncopied behind a 4-byte prefix each.
  * Backpressure: while the guest's socket is over its high-water mark we stop reading from it;
  * beyond `GUEST_QUEUE_LIMIT_BYTES` queued (host traffic keeps coming) frames are dropped.
  * A stale unix socket file is replaced; the file is removed when the listener closes.
@@ -16,6 +17,11 @@ import type { Logger } from "../host/ports.ts"
 import { type AcceptGuest, type GuestConnection, type GuestListener, GUEST_QUEUE_LIMIT_BYTES } from "./guest-link.ts"
 import { StreamDecoder } from "./stream-framing.ts"
 
+/** Frames at least this long are written without copying (their own stream chunk). */
+const ZERO_COPY_MIN_BYTES = 4096
+/** Frames for the guest still queued in this process beyond which we stop reading its frames. */
+const PAUSE_QUEUED_BYTES = 256 * 1024
+
 const serveConnection = (socket: Socket, peer: string, accept: AcceptGuest, logger: Logger): GuestConnection => {
   // Frames for the guest queued during this event-loop turn; flushed as one buffer, one write.
   let queued: Array<Uint8Array> = []
@@ -23,18 +29,47 @@ const serveConnection = (socket: Socket, peer: string, accept: AcceptGuest, logg
   let dropped = 0
   const flush = (): void => {
     const frames = queued
-    const total = queuedBytes
     queued = []
     queuedBytes = 0
     if (socket.destroyed || socket.writableEnded) return
-    const out = Buffer.allocUnsafe(total)
-    let o = 0
-    for (const f of frames) {
-      out.writeUInt32BE(f.length, o)
-      out.set(f, o + 4)
-      o += 4 + f.length
+    // Small frames are copied behind their prefixes into one buffer (a copy of a few hundred
+    // bytes is cheaper than a stream chunk each); large ones go out as they are behind a
+    // 4-byte prefix. Corked, so the whole turn's frames leave in one writev.
+    socket.cork()
+    let ok = true
+    let runStart = 0
+    let runBytes = 0
+    const writeRun = (end: number): void => {
+      if (runBytes === 0) return
+      const out = Buffer.allocUnsafe(runBytes)
+      let o = 0
+      for (let i = runStart; i < end; i++) {
+        const f = frames[i]!
+        out.writeUInt32BE(f.length, o)
+        out.set(f, o + 4)
+        o += 4 + f.length
+      }
+      ok = socket.write(out)
+      runBytes = 0
     }
-    if (!socket.write(out) && !socket.isPaused()) {
+    for (let i = 0; i < frames.length; i++) {
+      const f = frames[i]!
+      if (f.length < ZERO_COPY_MIN_BYTES) {
+        if (runBytes === 0) runStart = i
+        runBytes += 4 + f.length
+        continue
+      }
+      writeRun(i)
+      const prefix = Buffer.allocUnsafe(4)
+      prefix.writeUInt32BE(f.length, 0)
+      socket.write(prefix)
+      ok = socket.write(f)
+    }
+    writeRun(frames.length)
+    socket.uncork()
+    // `write` reports false for any batch over the high-water mark even when the kernel took
+    // it all at once; only bytes still queued here mean the guest is behind.
+    if (!ok && socket.writableLength >= PAUSE_QUEUED_BYTES && !socket.isPaused()) {
       // The guest is not keeping up with what we send it: stop reading its frames until it
       // drains ours (QEMU then holds its NIC's transmit queue), instead of dropping.
       socket.pause()

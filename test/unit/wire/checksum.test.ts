@@ -45,6 +45,29 @@ describe("checksum (RFC 1071)", () => {
     }
   })
 
+  it("checksum: views at every byteOffset mod 4 (32-bit word path and its edges) match the reference (seeded)", () => {
+    const r = rng(4321)
+    for (let n = 0; n < 3000; n++) {
+      const backing = r.bytes(r.int(0, n < 2800 ? 400 : 70000) + 8)
+      const shift = r.int(0, 7)
+      const b = backing.subarray(shift)
+      const start = r.int(0, b.length)
+      const end = r.int(start, b.length)
+      expect(checksum(b, start, end), `seed 4321 case ${n} shift ${shift}`).toBe(reference(b, start, end))
+    }
+  })
+
+  it("checksum: all 0xff words through the 32-bit path (largest carries) match the reference at every alignment", () => {
+    const backing = new Uint8Array(65536 + 8).fill(0xff)
+    for (let shift = 0; shift < 4; shift++) {
+      const b = backing.subarray(shift, shift + 65536)
+      expect(checksum(b, 0, b.length), `shift ${shift}`).toBe(reference(b, 0, b.length))
+      expect(finish(sum16(b, 2, b.length - 1, 0xfffe)), `shift ${shift} with accumulator`).toBe(
+        finish(sum16(b, 2, b.length - 1) + 0xfffe),
+      )
+    }
+  })
+
   it("checksum: sum16 with an accumulator equals the sum of the parts (even split)", () => {
     const r = rng(7)
     for (let n = 0; n < 200; n++) {

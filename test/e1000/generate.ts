@@ -235,8 +235,16 @@ export const generateTrace = (seed: number, actions = 60): string => {
   }
 
   const refillRx = (): void => {
-    emit("# RX refill: rewrite descriptors, move RDT")
-    memWrite(RX_RING, Array.from({ length: rxN }, (_, i) => rxDesc(RX_BUFFERS + i * RX_BUFFER_STRIDE)).flat())
+    const dirty = chance(0.3)
+    emit(`# RX refill: rewrite descriptors${dirty ? " (guest junk in length/csum/status/errors/special)" : ""}, move RDT`)
+    memWrite(
+      RX_RING,
+      Array.from({ length: rxN }, (_, i) => {
+        const d = rxDesc(chance(0.02) ? 0 : RX_BUFFERS + i * RX_BUFFER_STRIDE)
+        if (dirty) for (let k = 8; k < 16; k++) d[k] = int(0, 255)
+        return d
+      }).flat(),
+    )
     emit(`write32 0x2818 ${int(0, rxN - 1)}`)
   }
 
@@ -334,7 +342,7 @@ export const generateTrace = (seed: number, actions = 60): string => {
   emit("read32 0x3810")
   emit(`mem.read ${hex(TX_RING)} ${txN * 16}`)
   emit(`mem.read ${hex(RX_RING)} ${rxN * 16}`)
-  for (let i = 0; i < Math.min(rxN, 4); i++) emit(`mem.read ${hex(RX_BUFFERS + i * RX_BUFFER_STRIDE)} 128`)
+  for (let i = 0; i < rxN; i++) emit(`mem.read ${hex(RX_BUFFERS + i * RX_BUFFER_STRIDE)} ${i < 2 ? 1600 : 128}`)
   for (const s of STATS) emit(`read32 ${hex(s)}`)
   return out.join("\n") + "\n"
 }

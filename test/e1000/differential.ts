@@ -12,7 +12,7 @@ import { runOnQemu } from "./run-qemu.ts"
 import type { Step } from "./trace.ts"
 
 /** The model is imported on first use, so QEMU-only runs work while it does not load. */
-const runModelSafely = async (steps: ReadonlyArray<Step>): Promise<RunResult> => {
+export const runModelSafely = async (steps: ReadonlyArray<Step>): Promise<RunResult> => {
   try {
     const api = await import("../../src/device/e1000/api.ts")
     return runOnModel(api.createSyncE1000, steps)

@@ -49,6 +49,36 @@ export const buildQtestModule = (): string => {
   }
 }
 
+/**
+ * QEMU must not outlive the process driving it. `setpriv --pdeathsig KILL` (util-linux) makes
+ * the kernel kill it when its parent dies, even by SIGKILL; the exit hook covers crashes where
+ * setpriv is missing.
+ */
+const live = new Set<ChildProcess>()
+let exitHookInstalled = false
+const hasSetpriv = ((): boolean => {
+  try {
+    execFileSync("setpriv", ["--help"], { stdio: "ignore" })
+    return true
+  } catch {
+    return false
+  }
+})()
+const spawnGuarded = (command: string, args: ReadonlyArray<string>, env: NodeJS.ProcessEnv): ChildProcess => {
+  if (!exitHookInstalled) {
+    exitHookInstalled = true
+    process.once("exit", () => {
+      for (const c of live) c.kill("SIGKILL")
+    })
+  }
+  const child = hasSetpriv
+    ? spawn("setpriv", ["--pdeathsig", "KILL", command, ...args], { env, stdio: ["pipe", "pipe", "pipe"] })
+    : spawn(command, [...args], { env, stdio: ["pipe", "pipe", "pipe"] })
+  live.add(child)
+  child.once("exit", () => live.delete(child))
+  return child
+}
+
 const reservePort = async (): Promise<number> => {
   const s = createSocket("udp4")
   await new Promise<void>((resolve) => s.bind(0, "127.0.0.1", resolve))
@@ -139,10 +169,7 @@ export class Qtest {
         `remote.type=inet,remote.host=127.0.0.1,remote.port=${ourPort}`,
       "-device", `e1000,netdev=n0,mac=${opts.mac},addr=${slot.toString(16)}.0${props ? "," + props : ""}`,
     ]
-    const child = spawn("qemu-system-x86_64", args, {
-      env: { ...process.env, QEMU_MODULE_DIR: moduleDir },
-      stdio: ["pipe", "pipe", "pipe"],
-    })
+    const child = spawnGuarded("qemu-system-x86_64", args, { ...process.env, QEMU_MODULE_DIR: moduleDir })
     const q = new Qtest(child, udp, dir, qemuPort)
     try {
       // The first command proves the accelerator loaded and the machine is up.

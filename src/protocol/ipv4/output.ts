@@ -1,6 +1,6 @@
 /**
  * Builds the frames for one IPv4 datagram to the guest (`Ipv4ToGuest`): one buffer per frame
- * (carved from shared slabs, 4-byte aligned transport header: ethernet/frame-buffer.ts),
+ * (carved from shared slabs with room for a link's framing before each: ethernet/frame-buffer.ts),
  * with 14 bytes left at the front for the Ethernet header (the ARP layer fills it), the payload
  * copied exactly once, the transport checksum computed in place over the pseudo header, and
  * fragmentation (RFC 791 §3.2) when the datagram exceeds the link MTU. Frames shorter than the

@@ -5,8 +5,8 @@
  *
  * Hot path: frames read are decoded in place and handed to the guest's handlers
  * synchronously; frames for the guest sent during one event-loop turn go out corked, as one
- * writev on the next tick: small frames copied into one buffer with their length prefixes,
- * large frames (jumbo MTU) uncopied behind a 4-byte prefix each.
+ * writev on the next tick; frames the stack built carry their length prefix in the headroom
+ * before them and adjacent ones leave as one uncopied chunk (ethernet/frame-buffer.ts).
  * Backpressure: while the guest's socket is over its high-water mark we stop reading from it;
  * beyond `GUEST_QUEUE_LIMIT_BYTES` queued (host traffic keeps coming) frames are dropped.
  * A stale unix socket file is replaced; the file is removed when the listener closes.
@@ -15,15 +15,18 @@ import { lstatSync, unlinkSync } from "node:fs"
 import { createServer, type Server, type Socket } from "node:net"
 import type { Logger } from "../host/ports.ts"
 import { type AcceptGuest, type GuestConnection, type GuestListener, GUEST_QUEUE_LIMIT_BYTES } from "./guest-link.ts"
+import { hasLinkHeadroom, LINK_HEADROOM } from "../../protocol/ethernet/frame-buffer.ts"
 import { StreamDecoder } from "./stream-framing.ts"
 
-/** Frames at least this long are written without copying (their own stream chunk). */
-const ZERO_COPY_MIN_BYTES = 4096
 /** Frames for the guest still queued in this process beyond which we stop reading its frames. */
 const PAUSE_QUEUED_BYTES = 256 * 1024
 
+// A whole-slab view for writing prefixes, kept for the slab frames are currently cut from.
+let slabBuffer: ArrayBufferLike | undefined
+let slabView: Uint8Array<ArrayBufferLike> = new Uint8Array(0)
+
 const serveConnection = (socket: Socket, peer: string, accept: AcceptGuest, logger: Logger): GuestConnection => {
-  // Frames for the guest queued during this event-loop turn; flushed as one buffer, one write.
+  // Frames for the guest queued during this event-loop turn; flushed as one writev.
   let queued: Array<Uint8Array> = []
   let queuedBytes = 0
   let dropped = 0
@@ -32,40 +35,50 @@ const serveConnection = (socket: Socket, peer: string, accept: AcceptGuest, logg
     queued = []
     queuedBytes = 0
     if (socket.destroyed || socket.writableEnded) return
-    // Small frames are copied behind their prefixes into one buffer (a copy of a few hundred
-    // bytes is cheaper than a stream chunk each); large ones go out as they are behind a
-    // 4-byte prefix. Corked, so the whole turn's frames leave in one writev.
+    // Frames the stack built have room for the prefix in front (ethernet/frame-buffer.ts):
+    // the prefix is written there and runs of adjacent frames go out as one uncopied chunk.
+    // Other frames (ARP, tests) are copied behind their prefix. Corked: one writev per turn.
     socket.cork()
     let ok = true
+    let runBuffer: ArrayBufferLike | undefined
     let runStart = 0
-    let runBytes = 0
-    const writeRun = (end: number): void => {
-      if (runBytes === 0) return
-      const out = Buffer.allocUnsafe(runBytes)
-      let o = 0
-      for (let i = runStart; i < end; i++) {
-        const f = frames[i]!
-        out.writeUInt32BE(f.length, o)
-        out.set(f, o + 4)
-        o += 4 + f.length
-      }
-      ok = socket.write(out)
-      runBytes = 0
+    let runEnd = 0
+    const writeRun = (): void => {
+      if (runBuffer === undefined) return
+      ok = socket.write(new Uint8Array(runBuffer, runStart, runEnd - runStart))
+      runBuffer = undefined
     }
     for (let i = 0; i < frames.length; i++) {
       const f = frames[i]!
-      if (f.length < ZERO_COPY_MIN_BYTES) {
-        if (runBytes === 0) runStart = i
-        runBytes += 4 + f.length
+      const n = f.length
+      if (!hasLinkHeadroom(f)) {
+        writeRun()
+        const out = Buffer.allocUnsafe(4 + n)
+        out.writeUInt32BE(n, 0)
+        out.set(f, 4)
+        ok = socket.write(out)
         continue
       }
-      writeRun(i)
-      const prefix = Buffer.allocUnsafe(4)
-      prefix.writeUInt32BE(f.length, 0)
-      socket.write(prefix)
-      ok = socket.write(f)
+      const at = f.byteOffset - LINK_HEADROOM
+      const b = f.buffer
+      if (b !== slabBuffer) {
+        slabBuffer = b
+        slabView = new Uint8Array(b)
+      }
+      slabView[at] = n >>> 24
+      slabView[at + 1] = (n >>> 16) & 0xff
+      slabView[at + 2] = (n >>> 8) & 0xff
+      slabView[at + 3] = n & 0xff
+      if (runBuffer === b && runEnd === at) {
+        runEnd = at + 4 + n
+        continue
+      }
+      writeRun()
+      runBuffer = b
+      runStart = at
+      runEnd = at + 4 + n
     }
-    writeRun(frames.length)
+    writeRun()
     socket.uncork()
     // `write` reports false for any batch over the high-water mark even when the kernel took
     // it all at once; only bytes still queued here mean the guest is behind.

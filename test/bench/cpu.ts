@@ -4,8 +4,9 @@
  *
  * Contract: `sampleBackendCpu` lists every descendant of this process and sums utime+stime
  * (clock ticks, converted to seconds) by role: "tslirp" (node running the CLI), "qemu",
- * "slirp4netns". Other descendants (iperf3, ip) are ignored. It never throws: a process that
- * exits between listing and reading is skipped.
+ * "slirp4netns". Other descendants (iperf3, ip) are ignored. `tslirpPeakRssMb` reads the
+ * peak resident set of this bench's tslirp. Neither throws: a process that exits between
+ * listing and reading is skipped.
  */
 import { readdirSync, readFileSync } from "node:fs"
 
@@ -50,7 +51,8 @@ const roleOf = (p: Proc): Role | undefined => {
   return undefined
 }
 
-export const sampleBackendCpu = (): CpuSample => {
+/** Every descendant of this process. */
+const descendants = (): Proc[] => {
   const procs: Proc[] = []
   for (const name of readdirSync("/proc")) {
     const pid = Number(name)
@@ -64,15 +66,38 @@ export const sampleBackendCpu = (): CpuSample => {
     list.push(p)
     children.set(p.ppid, list)
   }
-  const out: Record<Role, number> = { tslirp: 0, qemu: 0, slirp4netns: 0 }
+  const out: Proc[] = []
   const stack = [...(children.get(process.pid) ?? [])]
   while (stack.length > 0) {
     const p = stack.pop()!
-    const role = roleOf(p)
-    if (role !== undefined) out[role] += p.cpuTicks / TICKS_PER_SECOND
+    out.push(p)
     stack.push(...(children.get(p.pid) ?? []))
   }
   return out
+}
+
+export const sampleBackendCpu = (): CpuSample => {
+  const out: Record<Role, number> = { tslirp: 0, qemu: 0, slirp4netns: 0 }
+  for (const p of descendants()) {
+    const role = roleOf(p)
+    if (role !== undefined) out[role] += p.cpuTicks / TICKS_PER_SECOND
+  }
+  return out
+}
+
+/** Peak resident set (VmHWM, MB) of the tslirp processes this bench started, 0 if none. */
+export const tslirpPeakRssMb = (): number => {
+  let peak = 0
+  for (const p of descendants()) {
+    if (roleOf(p) !== "tslirp") continue
+    try {
+      const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${p.pid}/status`, "utf8"))
+      if (m !== null) peak = Math.max(peak, Number(m[1]) / 1024)
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  return peak
 }
 
 export const cpuDelta = (before: CpuSample, after: CpuSample): CpuSample => ({

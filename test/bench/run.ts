@@ -27,7 +27,7 @@ import { resolve } from "node:path"
 import { parseArgs } from "node:util"
 import { requireTools } from "../support/netns.ts"
 import { CONFIGS, RATIOS, type Config } from "./configs.ts"
-import { cpuDelta, sampleBackendCpu, type CpuSample } from "./cpu.ts"
+import { cpuDelta, sampleBackendCpu, tslirpPeakRssMb, type CpuSample } from "./cpu.ts"
 import type { Direction, Outcome } from "./iperf.ts"
 
 const DIRECTIONS: ReadonlyArray<Direction> = ["guest->host", "host->guest"]
@@ -37,6 +37,8 @@ interface Trial {
   readonly config: Config
   readonly results: Record<Direction, Outcome>
   readonly cpu: Partial<Record<Direction, CpuSample>>
+  /** Peak resident set of tslirp over the run, MB (0 for other backends). */
+  readonly rssMb: number
 }
 
 /** All rounds of one configuration. */
@@ -102,7 +104,7 @@ const runConfig = async (config: Config, round: number): Promise<Trial> => {
     setup = await config.setup({ tslirpNodeArgs })
   } catch (err) {
     const reason = failed(`setup: ${err instanceof Error ? err.message : String(err)}`)
-    return { config, results: { "guest->host": reason, "host->guest": reason }, cpu: {} }
+    return { config, results: { "guest->host": reason, "host->guest": reason }, cpu: {}, rssMb: 0 }
   }
   try {
     const results = {} as Record<Direction, Outcome>
@@ -122,7 +124,7 @@ const runConfig = async (config: Config, round: number): Promise<Trial> => {
       const shown = outcome._tag === "Measured" ? `${outcome.gbps.toFixed(2)} Gbit/s` : `failed: ${outcome.reason}`
       process.stderr.write(`bench:   ${direction}: ${shown}\n`)
     }
-    return { config, results, cpu }
+    return { config, results, cpu, rssMb: tslirpPeakRssMb() }
   } finally {
     await setup.teardown()
   }
@@ -216,7 +218,11 @@ const main = async (): Promise<number> => {
     out.push("")
     out.push("backend CPU seconds per GB moved (median; load-independent; lower is better)")
     for (const r of cpuRows) {
-      out.push(`${r.config.label.padEnd(w)}  ${String(r.config.mtu).padStart(5)}  g->h ${cpuCell(r, "guest->host")}  |  h->g ${cpuCell(r, "host->guest")}`)
+      const rss = Math.max(...r.trials.map((t) => t.rssMb))
+      out.push(
+        `${r.config.label.padEnd(w)}  ${String(r.config.mtu).padStart(5)}  g->h ${cpuCell(r, "guest->host")}  |  h->g ${cpuCell(r, "host->guest")}` +
+          (rss > 0 ? `  |  tslirp peak RSS ${rss.toFixed(0)} MB` : ""),
+      )
     }
   }
   const failures: string[] = []
@@ -240,7 +246,7 @@ const main = async (): Promise<number> => {
       label: r.config.label,
       mtu: r.config.mtu,
       seconds,
-      trials: r.trials.map((t) => ({ results: t.results, cpuSeconds: t.cpu })),
+      trials: r.trials.map((t) => ({ results: t.results, cpuSeconds: t.cpu, tslirpPeakRssMb: t.rssMb })),
     }))
     writeFileSync(values.json, `${JSON.stringify(json, null, 2)}\n`)
   }

@@ -4,7 +4,8 @@
  * away the session is shut down (`Shutdown`, then every socket and timer closed) and dropped.
  *
  * `serveGuests` is the Effect program the CLI runs: listeners and the pcap file are scoped
- * resources, released in reverse order when the scope closes (SIGINT/SIGTERM).
+ * resources, released in reverse order when the scope closes (SIGINT/SIGTERM). It tunes V8's
+ * collector for packet rates first (gc-tuning.ts): the process exists to serve guests.
  */
 import { randomInt } from "node:crypto"
 import { Data, Effect, type Scope } from "effect"
@@ -13,6 +14,7 @@ import type { HostDeps, StackSession } from "../host/session.ts"
 import { openSession } from "../host/session.ts"
 import { hostDeps, type HostServices } from "../host/services.ts"
 import { openPcapFile, type PcapWriter } from "../pcap/pcap-writer.ts"
+import { tuneGcForPacketRates } from "./gc-tuning.ts"
 import type { AcceptGuest, GuestListener, LinkSpec } from "./guest-link.ts"
 import { GuestLinks } from "./service.ts"
 
@@ -67,6 +69,7 @@ export const serveGuests = (
   options: ServeOptions,
 ): Effect.Effect<ReadonlyArray<GuestListener>, LinkError, HostServices | GuestLinks | Scope.Scope> =>
   Effect.gen(function* () {
+    tuneGcForPacketRates()
     const deps = yield* hostDeps
     const links = yield* GuestLinks
     const sessions = new Set<StackSession>()

@@ -22,6 +22,7 @@ import { emitIcmpError, isIcmpError } from "../icmp/wire.ts"
 import { buildIpv4Frames } from "../ipv4/output.ts"
 import { REASS_TIMER_PREFIX, type ReassemblyState, addFragment, emptyReassembly, reassemblyTimeout, reassemblyTimer } from "../ipv4/reassembly.ts"
 import { type Ipv4View, IPV4_HEADER_LEN, PROTO_ICMP, PROTO_TCP, PROTO_UDP, isFragment, parseIpv4Header } from "../ipv4/wire.ts"
+import { defaultTcpConfig } from "../tcp/config.ts"
 import { type TcpContext, type TcpLayerState, createTcpLayer, isTcpSocket, tcpFromGuest, tcpHostEvent, tcpShutdown, tcpTimer } from "../tcp/layer.ts"
 import { type UdpState, createUdpLayer, isUdpSocket, udpFromGuest, udpHostEvent, udpShutdown, udpTimer } from "../udp/layer.ts"
 import { parseUdp } from "../udp/wire.ts"
@@ -73,6 +74,12 @@ const makeEnv = (c: StackConfig): StackEnv => {
   }
 }
 
+/**
+ * Per-connection TCP buffer bound: the default (256 KiB), or 32 full segments at a jumbo MTU,
+ * so that a window of data is in flight on a link whose frames are 20-40 times larger.
+ */
+const tcpBufferBytes = (mtu: number): number => Math.max(defaultTcpConfig.bufferBytes, 32 * mtu)
+
 export const createStack = (config: StackConfig, _now?: Instant): StackState => ({
   config,
   env: makeEnv(config),
@@ -80,7 +87,7 @@ export const createStack = (config: StackConfig, _now?: Instant): StackState => 
   reassembly: emptyReassembly,
   icmp: createIcmpLayer(),
   udp: createUdpLayer(),
-  tcp: createTcpLayer(config.seed),
+  tcp: createTcpLayer(config.seed, { bufferBytes: tcpBufferBytes(config.mtu) }),
   dhcp: createDhcpServer(),
   ipId: config.seed & 0xffff,
 })

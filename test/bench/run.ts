@@ -6,7 +6,7 @@
  * Usage: node test/bench/run.ts [--time SECONDS] [--repeat N] [--only ID,ID...] [--json FILE]
  *                               [--cpu-prof DIR] [--list]
  *   --time      seconds per direction (default 10, env BENCH_TIME)
- *   --repeat    rounds (default 1, env BENCH_REPEAT); each round runs every configuration once,
+ *   --repeat    rounds (default 2, env BENCH_REPEAT); each round runs every configuration once,
  *               so tslirp and its reference are interleaved and share the machine's load
  *               over time; cells show the median and, with 2+ rounds, the range
  *   --only      configurations whose id contains one of the words (env BENCH_ONLY)
@@ -63,7 +63,7 @@ if (!Number.isInteger(seconds) || seconds < 2) {
   process.stderr.write("bench: --time must be an integer >= 2\n")
   process.exit(2)
 }
-const rounds = Number(values.repeat ?? process.env["BENCH_REPEAT"] ?? "1")
+const rounds = Number(values.repeat ?? process.env["BENCH_REPEAT"] ?? "2")
 if (!Number.isInteger(rounds) || rounds < 1) {
   process.stderr.write("bench: --repeat must be an integer >= 1\n")
   process.exit(2)

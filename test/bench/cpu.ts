@@ -1,6 +1,6 @@
 /**
  * CPU time of the backend processes during one measurement, read from /proc: a figure that
- * does not depend on how loaded the machine is (unlike Gbit/s on a shared 2-core host).
+ * depends far less on how loaded the machine is than Gbit/s on a shared 2-core host.
  *
  * Contract: `sampleBackendCpu` lists every descendant of this process and sums utime+stime
  * (clock ticks, converted to seconds) by role: "tslirp" (node running the CLI), "qemu",

@@ -15,8 +15,9 @@
  *
  * Prints one table of Gbit/s (receiver side) for both directions, then the ratios of tslirp to
  * its reference at the same MTU (of the medians), then the backend processes' CPU seconds per GB
- * moved (tslirp's node, QEMU, slirp4netns, read from /proc): the figure that other load on
- * this machine does not skew. Default set: tslirp (stream 1500 and 32000, dgram 65000),
+ * moved (tslirp's node, QEMU, slirp4netns, read from /proc): a figure other load on this
+ * machine skews far less (a slowed pipeline still wakes more often per byte), and tslirp's peak
+ * resident set. Progress lines on stderr show each run's figure and the sender's retransmits. Default set: tslirp (stream 1500 and 32000, dgram 65000),
  * libslirp at 1500, slirp4netns at 32000 and 65000, and the link ceiling (null backend) on each
  * link; `--only relay` adds a two-guest byte relay (see relay.ts). `--list` prints the ids. A configuration that fails prints `failed: reason`; the exit
  * status is 1 when any measurement failed.
@@ -121,7 +122,10 @@ const runConfig = async (config: Config, round: number): Promise<Trial> => {
         outcome._tag === "Failed" && !setup.alive()
           ? failed(`${outcome.reason}; backend died: ${setup.diagnostics().split("\n").slice(-6).join(" ")}`)
           : outcome
-      const shown = outcome._tag === "Measured" ? `${outcome.gbps.toFixed(2)} Gbit/s` : `failed: ${outcome.reason}`
+      const shown =
+        outcome._tag === "Measured"
+          ? `${outcome.gbps.toFixed(2)} Gbit/s${outcome.retransmits === null ? "" : `, ${outcome.retransmits} retransmits`}`
+          : `failed: ${outcome.reason}`
       process.stderr.write(`bench:   ${direction}: ${shown}\n`)
     }
     return { config, results, cpu, rssMb: tslirpPeakRssMb() }
@@ -216,7 +220,7 @@ const main = async (): Promise<number> => {
   const cpuRows = rows.filter((r) => !r.config.id.startsWith("link-"))
   if (cpuRows.length > 0) {
     out.push("")
-    out.push("backend CPU seconds per GB moved (median; load-independent; lower is better)")
+    out.push("backend CPU seconds per GB moved (median; far less skewed by other load than Gbit/s, though a slowed pipeline wakes more often per byte; lower is better)")
     for (const r of cpuRows) {
       const rss = Math.max(...r.trials.map((t) => t.rssMb))
       out.push(

@@ -29,7 +29,16 @@ export interface StackConfig {
   readonly bootfile: string | undefined
   /** Seed of the stack's PRNG (ISNs, ids, ports): the runtime passes a random one, tests a fixed one. */
   readonly seed: number
+  /**
+   * Per-connection TCP buffer bound, each direction (bytes). Absent: 256 KiB, or 32 full
+   * segments at a jumbo MTU. A link that drops bursts (datagrams into small socket buffers)
+   * sets it lower.
+   */
+  readonly tcpBufferBytes?: number
 }
+
+export const TCP_BUFFER_MIN = 16 * 1024
+export const TCP_BUFFER_MAX = 16 * 1024 * 1024
 
 export const MTU_MIN = 68
 export const MTU_MAX = 65521
@@ -68,6 +77,10 @@ export const validateConfig = (c: StackConfig): ReadonlyArray<string> => {
   if (c.dns === c.host) problems.push("dns address must differ from the host address")
   if (c.dhcpStart === c.host || c.dhcpStart === c.dns) problems.push("dhcpstart must differ from the host and dns addresses")
   if (!Number.isInteger(c.mtu) || c.mtu < MTU_MIN || c.mtu > MTU_MAX) problems.push(`mtu ${c.mtu} must be an integer in ${MTU_MIN}..${MTU_MAX}`)
+  const tb = c.tcpBufferBytes
+  if (tb !== undefined && (!Number.isInteger(tb) || tb < TCP_BUFFER_MIN || tb > TCP_BUFFER_MAX)) {
+    problems.push(`tcpBufferBytes ${tb} must be an integer in ${TCP_BUFFER_MIN}..${TCP_BUFFER_MAX}`)
+  }
   if (c.dnsUpstream.port < 1 || c.dnsUpstream.port > 65535) problems.push(`dns upstream port ${c.dnsUpstream.port} must be 1..65535`)
   return problems
 }

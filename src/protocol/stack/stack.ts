@@ -75,10 +75,11 @@ const makeEnv = (c: StackConfig): StackEnv => {
 }
 
 /**
- * Per-connection TCP buffer bound: the default (256 KiB), or 32 full segments at a jumbo MTU,
- * so that a window of data is in flight on a link whose frames are 20-40 times larger.
+ * Per-connection TCP buffer bound unless the config sets one: the default (256 KiB), or 32
+ * full segments at a jumbo MTU, so that a window of data is in flight on a link whose frames
+ * are 20-40 times larger (a few ms of scheduling delay would otherwise empty the pipe).
  */
-const tcpBufferBytes = (mtu: number): number => Math.max(defaultTcpConfig.bufferBytes, 32 * mtu)
+const tcpBufferBytes = (c: StackConfig): number => c.tcpBufferBytes ?? Math.max(defaultTcpConfig.bufferBytes, 32 * c.mtu)
 
 export const createStack = (config: StackConfig, _now?: Instant): StackState => ({
   config,
@@ -87,7 +88,7 @@ export const createStack = (config: StackConfig, _now?: Instant): StackState => 
   reassembly: emptyReassembly,
   icmp: createIcmpLayer(),
   udp: createUdpLayer(),
-  tcp: createTcpLayer(config.seed, { bufferBytes: tcpBufferBytes(config.mtu) }),
+  tcp: createTcpLayer(config.seed, { bufferBytes: tcpBufferBytes(config) }),
   dhcp: createDhcpServer(),
   ipId: config.seed & 0xffff,
 })

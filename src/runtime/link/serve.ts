@@ -14,7 +14,6 @@ import type { HostDeps, StackSession } from "../host/session.ts"
 import { openSession } from "../host/session.ts"
 import { hostDeps, type HostServices } from "../host/services.ts"
 import { openPcapFile, type PcapWriter } from "../pcap/pcap-writer.ts"
-import { tuneGcForPacketRates } from "./gc-tuning.ts"
 import type { AcceptGuest, GuestListener, LinkSpec } from "./guest-link.ts"
 import { GuestLinks } from "./service.ts"
 
@@ -80,7 +79,6 @@ export const serveGuests = (
   options: ServeOptions,
 ): Effect.Effect<ReadonlyArray<GuestListener>, LinkError, HostServices | GuestLinks | Scope.Scope> =>
   Effect.gen(function* () {
-    tuneGcForPacketRates()
     const deps = yield* hostDeps
     const links = yield* GuestLinks
     const sessions = new Set<StackSession>()

@@ -1,7 +1,7 @@
 /**
  * Time as data. Every event carries the `Instant` at which the world observed it; reducers
  * never read a clock. Milliseconds since an arbitrary epoch chosen by the runtime, fractional
- * values allowed (the Node runtime uses `performance.now()`).
+ * values allowed (the Node runtime reads its monotonic high-resolution clock).
  */
 export type Instant = number & { readonly __instant: unique symbol }
 

@@ -15,8 +15,10 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <linux/errqueue.h>
 #include <netinet/in.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/socket.h>
 
 /* Lets poll() report a non-empty error queue as POLLPRI (libuv's UV_PRIORITIZED), so libuv
@@ -63,6 +65,57 @@ static inline int addon_port(const struct sockaddr_storage *ss, socklen_t len) {
 
 static inline int addon_set_int_opt(int fd, int level, int name, int value) {
   return setsockopt(fd, level, name, &value, sizeof value) == 0 ? 0 : errno;
+}
+
+/* One report read from a socket's error queue (IP_RECVERR / IPV6_RECVERR). */
+typedef struct {
+  /* The original destination of the datagram the error is about (msg_name). */
+  struct sockaddr_storage to;
+  socklen_t to_len;
+  struct sock_extended_err ee;
+  /* The node that sent the ICMP error (SO_EE_OFFENDER), copied only as far as the control
+   * message really reaches. */
+  struct sockaddr_storage offender;
+  socklen_t offender_len;
+  /* Bytes of the quoted datagram read into the caller's buffer. */
+  size_t quoted;
+} addon_queued_error;
+
+/* Reads one message from the error queue of `fd` into `out`, the quoted datagram into
+ * buf[0, len). Returns -1 when the queue is empty, 0 when a message was consumed that carries
+ * no extended error we understand (or the read was interrupted: try again), 1 when `out` is
+ * filled. */
+static inline int addon_read_error_queue(int fd, void *buf, size_t len, addon_queued_error *out) {
+  char control[512];
+  struct iovec iov = {.iov_base = buf, .iov_len = len};
+  struct msghdr msg = {
+      .msg_name = &out->to,
+      .msg_namelen = sizeof out->to,
+      .msg_iov = &iov,
+      .msg_iovlen = 1,
+      .msg_control = control,
+      .msg_controllen = sizeof control,
+  };
+  memset(&out->to, 0, sizeof out->to);
+  ssize_t n = recvmsg(fd, &msg, MSG_ERRQUEUE | MSG_DONTWAIT);
+  if (n < 0) return errno == EINTR ? 0 : -1;
+  for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c != NULL; c = CMSG_NXTHDR(&msg, c)) {
+    int is_v4 = c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_RECVERR;
+    int is_v6 = c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_RECVERR;
+    if ((is_v4 || is_v6) && c->cmsg_len >= CMSG_LEN(sizeof(struct sock_extended_err))) {
+      const struct sock_extended_err *ee = (const struct sock_extended_err *)CMSG_DATA(c);
+      size_t after_ee = c->cmsg_len - CMSG_LEN(sizeof(struct sock_extended_err));
+      size_t offender_len = after_ee < sizeof out->offender ? after_ee : sizeof out->offender;
+      memcpy(&out->ee, ee, sizeof out->ee);
+      memset(&out->offender, 0, sizeof out->offender);
+      memcpy(&out->offender, SO_EE_OFFENDER(ee), offender_len);
+      out->offender_len = (socklen_t)offender_len;
+      out->to_len = msg.msg_namelen;
+      out->quoted = (size_t)n;
+      return 1;
+    }
+  }
+  return 0;
 }
 
 /* Registers udpOpen/udpSend/udpClose/udpLocalPort on `exports` (udp_socket.c). */

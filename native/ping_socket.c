@@ -121,58 +121,26 @@ static void ping_finalize(napi_env env, void *data, void *hint) {
 /* Read one message from the error queue. Returns 0 when the queue is empty (or the socket was
  * closed by the callback), 1 when a message was consumed. */
 static int read_error(ping_t *p) {
-  struct sockaddr_storage to;
-  char control[512];
-  struct iovec iov = {.iov_base = p->buf, .iov_len = MAX_DATAGRAM};
-  struct msghdr msg = {
-      .msg_name = &to,
-      .msg_namelen = sizeof to,
-      .msg_iov = &iov,
-      .msg_iovlen = 1,
-      .msg_control = control,
-      .msg_controllen = sizeof control,
-  };
-  memset(&to, 0, sizeof to);
-  ssize_t n = recvmsg(p->fd, &msg, MSG_ERRQUEUE | MSG_DONTWAIT);
-  if (n < 0) return errno == EINTR ? 1 : 0;
-
-  /* The extended error, then (SO_EE_OFFENDER) the address of the node that sent the ICMP
-   * error; the offender is copied out only as far as the control message really reaches. */
-  const struct sock_extended_err *ee = NULL;
-  size_t after_ee = 0;
-  for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c != NULL; c = CMSG_NXTHDR(&msg, c)) {
-    int is_v4 = c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_RECVERR;
-    int is_v6 = c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_RECVERR;
-    if ((is_v4 || is_v6) && c->cmsg_len >= CMSG_LEN(sizeof(struct sock_extended_err))) {
-      ee = (const struct sock_extended_err *)CMSG_DATA(c);
-      after_ee = c->cmsg_len - CMSG_LEN(sizeof(struct sock_extended_err));
-      break;
-    }
-  }
-  if (ee == NULL) return 1; /* not an error report we understand: drop it */
+  addon_queued_error q;
+  int r = addon_read_error_queue(p->fd, p->buf, MAX_DATAGRAM, &q);
+  if (r <= 0) return r == 0; /* empty: 0; interrupted or not understood: consumed, go on */
 
   napi_env env = p->env;
-  struct sockaddr_storage offender;
-  size_t offender_len = after_ee < sizeof offender ? after_ee : sizeof offender;
-  memset(&offender, 0, sizeof offender);
-  memcpy(&offender, SO_EE_OFFENDER(ee), offender_len);
-
-  size_t got = (size_t)n;
   napi_value argv[11] = {
       addon_int(env, 1),
-      addon_address(env, &to, msg.msg_namelen),
-      addon_int(env, echo_sequence(p->buf, got)),
+      addon_address(env, &q.to, q.to_len),
+      addon_int(env, echo_sequence(p->buf, q.quoted)),
       addon_int(env, -1),
       NULL,
-      addon_int(env, ee->ee_origin),
-      addon_int(env, ee->ee_type),
-      addon_int(env, ee->ee_code),
-      addon_int(env, (int32_t)ee->ee_errno),
+      addon_int(env, q.ee.ee_origin),
+      addon_int(env, q.ee.ee_type),
+      addon_int(env, q.ee.ee_code),
+      addon_int(env, (int32_t)q.ee.ee_errno),
       NULL,
-      addon_address(env, &offender, (socklen_t)offender_len),
+      addon_address(env, &q.offender, q.offender_len),
   };
   napi_get_null(env, &argv[4]);
-  napi_create_uint32(env, ee->ee_info, &argv[9]);
+  napi_create_uint32(env, q.ee.ee_info, &argv[9]);
   call_back(p, 11, argv);
   return p->fd >= 0;
 }

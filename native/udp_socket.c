@@ -246,59 +246,30 @@ static void flush_queue(udp_t *u) {
 /* Read one error-queue message. Returns 0 when the queue is empty (or the socket was closed
  * by the callback), 1 when a message was consumed. */
 static int read_error(udp_t *u, uint8_t scratch[64]) {
-  struct sockaddr_storage to;
-  char control[512];
+  addon_queued_error q;
   /* The quoted payload is not needed: msg_name holds the original destination and port. */
-  struct iovec iov = {.iov_base = scratch, .iov_len = 64};
-  struct msghdr msg = {
-      .msg_name = &to,
-      .msg_namelen = sizeof to,
-      .msg_iov = &iov,
-      .msg_iovlen = 1,
-      .msg_control = control,
-      .msg_controllen = sizeof control,
-  };
-  memset(&to, 0, sizeof to);
-  ssize_t n = recvmsg(u->fd, &msg, MSG_ERRQUEUE | MSG_DONTWAIT);
-  if (n < 0) return errno == EINTR ? 1 : 0;
-
-  const struct sock_extended_err *ee = NULL;
-  size_t after_ee = 0;
-  for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c != NULL; c = CMSG_NXTHDR(&msg, c)) {
-    int is_v4 = c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_RECVERR;
-    int is_v6 = c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_RECVERR;
-    if ((is_v4 || is_v6) && c->cmsg_len >= CMSG_LEN(sizeof(struct sock_extended_err))) {
-      ee = (const struct sock_extended_err *)CMSG_DATA(c);
-      after_ee = c->cmsg_len - CMSG_LEN(sizeof(struct sock_extended_err));
-      break;
-    }
-  }
-  if (ee == NULL) return 1; /* not an error report we understand: drop it */
+  int r = addon_read_error_queue(u->fd, scratch, 64, &q);
+  if (r <= 0) return r == 0; /* empty: 0; interrupted or not understood: consumed, go on */
   /* Local reports (EMSGSIZE, ...) repeat what the failed sendmsg already returned to the
    * caller, with the right port, which the queued copy lacks (it carries the socket's
    * unconnected destination port, 0). */
-  if (ee->ee_origin == SO_EE_ORIGIN_LOCAL) return 1;
+  if (q.ee.ee_origin == SO_EE_ORIGIN_LOCAL) return 1;
 
   napi_env env = u->env;
-  struct sockaddr_storage offender;
-  size_t offender_len = after_ee < sizeof offender ? after_ee : sizeof offender;
-  memset(&offender, 0, sizeof offender);
-  memcpy(&offender, SO_EE_OFFENDER(ee), offender_len);
-
   napi_value argv[10] = {
       addon_int(env, 1),
-      addon_address(env, &to, msg.msg_namelen),
-      addon_int(env, addon_port(&to, msg.msg_namelen)),
+      addon_address(env, &q.to, q.to_len),
+      addon_int(env, addon_port(&q.to, q.to_len)),
       NULL,
-      addon_int(env, ee->ee_origin),
-      addon_int(env, ee->ee_type),
-      addon_int(env, ee->ee_code),
-      addon_int(env, (int32_t)ee->ee_errno),
+      addon_int(env, q.ee.ee_origin),
+      addon_int(env, q.ee.ee_type),
+      addon_int(env, q.ee.ee_code),
+      addon_int(env, (int32_t)q.ee.ee_errno),
       NULL,
-      addon_address(env, &offender, (socklen_t)offender_len),
+      addon_address(env, &q.offender, q.offender_len),
   };
   napi_get_null(env, &argv[3]);
-  napi_create_uint32(env, ee->ee_info, &argv[8]);
+  napi_create_uint32(env, q.ee.ee_info, &argv[8]);
   call_back(u, 10, argv);
   return u->fd >= 0;
 }

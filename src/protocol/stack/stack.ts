@@ -28,7 +28,7 @@ import { type UdpState, createUdpLayer, isUdpSocket, udpFromGuest, udpHostEvent,
 import { parseUdp } from "../udp/wire.ts"
 import { get16, get32 } from "../wire/bytes.ts"
 import { IPV4_BROADCAST, type Ipv4, formatIpv4, inSubnet } from "../wire/ipv4-address.ts"
-import { virtualMac } from "../wire/mac.ts"
+import { macEquals, virtualMac } from "../wire/mac.ts"
 import { type StackConfig, broadcastAddress, netmask } from "./config.ts"
 import type { Ipv4ToGuest, LayerOutput } from "./output.ts"
 import { hostEndpointFor } from "./routing.ts"
@@ -186,8 +186,10 @@ const frameFromGuest = (s: StackState, now: Instant, frame: Uint8Array): Result 
 const ipv4FromGuest = (s0: StackState, now: Instant, ip0: Ipv4View, frame: Uint8Array): Result => {
   const fx: Array<StackEffect> = []
   let s = s0
-  // Learn the guest's MAC from its IP traffic (cheap when unchanged: no copy, no allocation).
-  if (s.env.isGuestAddress(ip0.src)) {
+  // Learn the guest's MAC from its IP traffic. Every guest frame passes here, so the common
+  // case (the address is known with this MAC) is one map lookup and no allocation.
+  const known = s.neighbors.cache.get(ip0.src)
+  if ((known === undefined || !macEquals(frame, 6, known)) && s.env.isGuestAddress(ip0.src)) {
     const [neighbors, lfx] = learn(s.neighbors, s.env.neighbors, ip0.src, frame.subarray(6, 12))
     if (neighbors !== s.neighbors) s = { ...s, neighbors }
     for (const e of lfx) fx.push(e)

@@ -214,6 +214,21 @@ export const CONFIGS: ReadonlyArray<Config> = [
   relayed("relay-dgram-65000", "byte relay, 2 guests, dgram", 65000, "dgram"),
 ]
 
+/**
+ * tslirp as built at an earlier commit (`--baseline REF`, see baseline.ts), on the links and MTUs
+ * where a change's cost is judged: stream at 1500 and 32000.
+ */
+export const baselineConfigs = (short: string, main: string): ReadonlyArray<Config> => [
+  slirpLike(`baseline-stream-1500`, `tslirp ${short} (before), -netdev stream`, 1500, { _tag: "TslirpStream", main }),
+  slirpLike(`baseline-stream-32000`, `tslirp ${short} (before), -netdev stream`, 32000, { _tag: "TslirpStream", main }),
+]
+
+/** The baseline against tslirp now: throughput and tslirp's CPU seconds per GB, now / before. */
+export const BASELINE_RATIOS: ReadonlyArray<readonly [string, string]> = [
+  ["tslirp-stream-1500", "baseline-stream-1500"],
+  ["tslirp-stream-32000", "baseline-stream-32000"],
+]
+
 /** tslirp against its reference at the same MTU: the issue's target is >= 1.0 both ways. */
 export const RATIOS: ReadonlyArray<readonly [string, string]> = [
   ["tslirp-stream-1500", "libslirp-1500"],

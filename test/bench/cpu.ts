@@ -43,7 +43,8 @@ const roleOf = (p: Proc): Role | undefined => {
   if (p.comm === "slirp4netns") return "slirp4netns"
   if (p.comm === "node" || p.comm === "MainThread") {
     try {
-      return readFileSync(`/proc/${p.pid}/cmdline`, "utf8").includes("src/runtime/cli/main.ts") ? "tslirp" : undefined
+      // The CLI of this checkout or of the baseline build (test/bench/baseline.ts).
+      return /cli\/main\.[jt]s\0/.test(readFileSync(`/proc/${p.pid}/cmdline`, "utf8")) ? "tslirp" : undefined
     } catch {
       return undefined
     }

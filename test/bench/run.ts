@@ -4,7 +4,7 @@
  * Needs root, qemu-system-x86_64, iperf3, slirp4netns, ip.
  *
  * Usage: node test/bench/run.ts [--time SECONDS] [--repeat N] [--only ID,ID...] [--json FILE]
- *                               [--cpu-prof DIR] [--list]
+ *                               [--cpu-prof DIR] [--baseline REF] [--list]
  *   --time      seconds per direction (default 10, env BENCH_TIME)
  *   --repeat    rounds (default 2, env BENCH_REPEAT); each round runs every configuration once,
  *               so tslirp and its reference are interleaved and share the machine's load
@@ -12,6 +12,9 @@
  *   --only      configurations whose id contains one of the words (env BENCH_ONLY)
  *   --json      also write the results as JSON
  *   --cpu-prof  run tslirp under node --cpu-prof, profiles written to DIR
+ *   --baseline  also run tslirp as built at commit REF (stream at 1500 and 32000, interleaved
+ *               with the rest) and print now/before ratios of Gbit/s and of tslirp's CPU
+ *               seconds per GB (baseline.ts)
  *
  * Prints one table of Gbit/s (receiver side) for both directions, then the ratios of tslirp to
  * its reference at the same MTU (of the medians), then the backend processes' CPU seconds per GB
@@ -27,7 +30,8 @@ import { availableParallelism, loadavg } from "node:os"
 import { resolve } from "node:path"
 import { parseArgs } from "node:util"
 import { requireTools } from "../support/netns.ts"
-import { CONFIGS, RATIOS, type Config } from "./configs.ts"
+import { prepareBaseline } from "./baseline.ts"
+import { BASELINE_RATIOS, baselineConfigs, CONFIGS, RATIOS, type Config } from "./configs.ts"
 import { cpuDelta, sampleBackendCpu, tslirpPeakRssMb, type CpuSample } from "./cpu.ts"
 import type { Direction, Outcome } from "./iperf.ts"
 
@@ -55,6 +59,7 @@ const { values } = parseArgs({
     only: { type: "string" },
     json: { type: "string" },
     "cpu-prof": { type: "string" },
+    baseline: { type: "string" },
     list: { type: "boolean" },
   },
 })
@@ -73,7 +78,19 @@ const onlyWords = (values.only ?? process.env["BENCH_ONLY"] ?? "")
   .split(",")
   .map((s) => s.trim())
   .filter((s) => s !== "")
-const selected = CONFIGS.filter((c) => (onlyWords.length === 0 ? c.byDefault : onlyWords.some((w) => c.id.includes(w))))
+const baseline = (() => {
+  if (values.baseline === undefined) return undefined
+  try {
+    return prepareBaseline(values.baseline)
+  } catch (err) {
+    process.stderr.write(`bench: ${err instanceof Error ? err.message : String(err)}\n`)
+    process.exit(2)
+  }
+})()
+const selected = [
+  ...CONFIGS.filter((c) => (onlyWords.length === 0 ? c.byDefault : onlyWords.some((w) => c.id.includes(w)))),
+  ...(baseline === undefined ? [] : baselineConfigs(baseline.short, baseline.main)),
+]
 
 if (values.list === true) {
   for (const c of CONFIGS) process.stdout.write(`${c.id}${c.byDefault ? "" : " (only with --only)"}\n`)
@@ -167,6 +184,17 @@ const cpuCell = (row: Row, d: Direction): string => {
   return parts.length === 0 ? "-" : parts.join(" + ")
 }
 
+/** Median of tslirp's own CPU seconds per GB over the trials of a row. */
+const tslirpCpuPerGb = (row: Row, d: Direction): number | undefined => {
+  const xs: number[] = []
+  for (const t of row.trials) {
+    const o = t.results[d]
+    const c = t.cpu[d]
+    if (o._tag === "Measured" && o.bytes !== null && o.bytes > 0 && c !== undefined && c.tslirp > 0) xs.push(c.tslirp / (o.bytes / 1e9))
+  }
+  return xs.length === 0 ? undefined : median(xs)
+}
+
 const loadAtStart = loadavg()
 
 const main = async (): Promise<number> => {
@@ -226,6 +254,27 @@ const main = async (): Promise<number> => {
       out.push(
         `${r.config.label.padEnd(w)}  ${String(r.config.mtu).padStart(5)}  g->h ${cpuCell(r, "guest->host")}  |  h->g ${cpuCell(r, "host->guest")}` +
           (rss > 0 ? `  |  tslirp peak RSS ${rss.toFixed(0)} MB` : ""),
+      )
+    }
+  }
+  const baselinePairs = BASELINE_RATIOS.flatMap(([num, den]) => {
+    const a = byId.get(num)
+    const b = byId.get(den)
+    return a === undefined || b === undefined ? [] : [{ a, b }]
+  })
+  if (baselinePairs.length > 0) {
+    out.push("")
+    out.push("now / before (the --baseline build): Gbit/s (higher is better) and tslirp's CPU seconds per GB (lower is better; target within 10%)")
+    const ratioOf = (x: number | undefined, y: number | undefined): string => (x !== undefined && y !== undefined && y > 0 ? (x / y).toFixed(2) : "n/a")
+    for (const { a, b } of baselinePairs) {
+      const gbps = (d: Direction) => {
+        const x = measured(a, d)
+        const y = measured(b, d)
+        return ratioOf(x.length > 0 ? median(x) : undefined, y.length > 0 ? median(y) : undefined)
+      }
+      const cpu = (d: Direction) => ratioOf(tslirpCpuPerGb(a, d), tslirpCpuPerGb(b, d))
+      out.push(
+        `${"tslirp now / before, -netdev stream".padEnd(w)}  ${String(a.config.mtu).padStart(5)}  Gbit/s g->h ${gbps("guest->host")}  h->g ${gbps("host->guest")}  |  CPU s/GB g->h ${cpu("guest->host")}  h->g ${cpu("host->guest")}`,
       )
     }
   }

@@ -39,9 +39,9 @@ export interface UdpEndpoint {
 /** Where the hub's second port leads. */
 export type Backend =
   /** tslirp listening on a unix socket, QEMU `-netdev stream,server=off`. */
-  | { readonly _tag: "TslirpStream"; readonly extraArgs?: ReadonlyArray<string> }
+  | { readonly _tag: "TslirpStream"; readonly extraArgs?: ReadonlyArray<string>; readonly main?: string }
   /** tslirp on UDP (`--udp LOCAL,REMOTE`), QEMU `-netdev dgram`: one frame per datagram. */
-  | { readonly _tag: "TslirpDgram"; readonly extraArgs?: ReadonlyArray<string> }
+  | { readonly _tag: "TslirpDgram"; readonly extraArgs?: ReadonlyArray<string>; readonly main?: string }
   /**
    * QEMU's own libslirp (`-netdev user`), the reference. libslirp forwards DNS to the first
    * `nameserver` of /etc/resolv.conf; with `nameserver` set, QEMU runs in a private mount
@@ -182,7 +182,7 @@ class GuestImpl implements NetnsGuest {
         break
       case "TslirpStream": {
         const sock = join(this.tmp, "tslirp.sock")
-        await this.startTslirp(["--socket", sock, ...(b.extraArgs ?? [])], options, timeoutMs)
+        await this.startTslirp(["--socket", sock, ...(b.extraArgs ?? [])], options, timeoutMs, b.main)
         await this.startQemu([`stream,id=b0,server=off,addr.type=unix,addr.path=${sock}`], undefined, timeoutMs)
         break
       }
@@ -193,6 +193,7 @@ class GuestImpl implements NetnsGuest {
           ["--udp", `127.0.0.1:${tslirpPort},127.0.0.1:${qemuPort}`, ...(b.extraArgs ?? [])],
           options,
           timeoutMs,
+          b.main,
         )
         await this.startQemu([dgramNetdev({ host: "127.0.0.1", port: qemuPort }, { host: "127.0.0.1", port: tslirpPort })], undefined, timeoutMs)
         break
@@ -212,8 +213,9 @@ class GuestImpl implements NetnsGuest {
     await mustRun(["ip", "-n", this.ns, "link", "set", "dev", this.ifname, "mtu", String(this.mtu), "up"])
   }
 
-  private async startTslirp(args: ReadonlyArray<string>, options: NetnsGuestOptions, timeoutMs: number): Promise<void> {
-    const argv = [NODE, ...(options.tslirpNodeArgs ?? []), TSLIRP_MAIN, ...args, "--mtu", String(this.mtu)]
+  /** `main`: the CLI entry of another checkout (the benchmark's baseline build); default this one's. */
+  private async startTslirp(args: ReadonlyArray<string>, options: NetnsGuestOptions, timeoutMs: number, main = TSLIRP_MAIN): Promise<void> {
+    const argv = [NODE, ...(options.tslirpNodeArgs ?? []), main, ...args, "--mtu", String(this.mtu)]
     if (options.dnsUpstream !== undefined) argv.push("--dns-upstream", options.dnsUpstream)
     const p = new Background("tslirp", argv)
     this.backendProcs.push(p)

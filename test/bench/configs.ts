@@ -13,11 +13,14 @@ import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { createNetnsGuest, freeTcpPort, NODE, type Backend, type NetnsGuest } from "../support/netns.ts"
 import { measure as iperf, type Direction, type Outcome } from "./iperf.ts"
+import { measureLatency, type LatencyResult } from "./latency.ts"
 import { floodFrame, startDgramNullLink, startStreamNullLink, type NullLink } from "./link.ts"
 import { startDgramRelay, startStreamRelay } from "./relay.ts"
 
 export interface Setup {
   measure(direction: Direction, seconds: number): Promise<Outcome>
+  /** Request/response, connection rate and ping to the gateway (latency.ts); slirp-like backends at 1500 only. */
+  latency?(seconds: number): Promise<LatencyResult>
   /** Backend processes still running (a crash mid-run is reported with the figure). */
   alive(): boolean
   diagnostics(): string
@@ -74,6 +77,7 @@ const slirpLike = (id: string, label: string, mtu: number, backend: Backend): Co
     return {
       measure: async (direction, seconds) =>
         iperf({ client, serverGuest: null, serverAddress: "127.0.0.1", target: "10.0.2.2", port: await freeTcpPort(), seconds, direction }),
+      ...(mtu === 1500 ? { latency: (seconds: number) => measureLatency(client, seconds) } : {}),
       alive: () => client.backendAlive(),
       diagnostics: () => client.diagnostics(),
       teardown: () => client.destroy(),
@@ -227,6 +231,12 @@ export const baselineConfigs = (short: string, main: string): ReadonlyArray<Conf
 export const BASELINE_RATIOS: ReadonlyArray<readonly [string, string]> = [
   ["tslirp-stream-1500", "baseline-stream-1500"],
   ["tslirp-stream-32000", "baseline-stream-32000"],
+]
+
+/** Latency of tslirp against libslirp (targets: rates >= 0.8x, ping <= +0.1 ms). */
+export const LATENCY_RATIOS: ReadonlyArray<readonly [string, string]> = [
+  ["tslirp-stream-1500", "libslirp-1500"],
+  ["tslirp-stream-1500", "baseline-stream-1500"],
 ]
 
 /** tslirp against its reference at the same MTU: the target is >= 1.0 both ways. */

@@ -31,9 +31,10 @@ import { resolve } from "node:path"
 import { parseArgs } from "node:util"
 import { requireTools } from "../support/netns.ts"
 import { prepareBaseline } from "./baseline.ts"
-import { BASELINE_RATIOS, baselineConfigs, CONFIGS, RATIOS, type Config } from "./configs.ts"
+import { BASELINE_RATIOS, baselineConfigs, CONFIGS, LATENCY_RATIOS, RATIOS, type Config } from "./configs.ts"
 import { cpuDelta, sampleBackendCpu, tslirpPeakRssMb, type CpuSample } from "./cpu.ts"
 import type { Direction, Outcome } from "./iperf.ts"
+import type { Figure, LatencyResult } from "./latency.ts"
 
 const DIRECTIONS: ReadonlyArray<Direction> = ["guest->host", "host->guest"]
 
@@ -44,6 +45,8 @@ interface Trial {
   readonly cpu: Partial<Record<Direction, CpuSample>>
   /** Peak resident set of tslirp over the run, MB (0 for other backends). */
   readonly rssMb: number
+  /** Request/response, connection rate, ping (configurations that measure latency). */
+  readonly latency?: LatencyResult
 }
 
 /** All rounds of one configuration. */
@@ -145,7 +148,13 @@ const runConfig = async (config: Config, round: number): Promise<Trial> => {
           : `failed: ${outcome.reason}`
       process.stderr.write(`bench:   ${direction}: ${shown}\n`)
     }
-    return { config, results, cpu, rssMb: tslirpPeakRssMb() }
+    const rssMb = tslirpPeakRssMb()
+    if (setup.latency === undefined) return { config, results, cpu, rssMb }
+    if (!setup.alive()) return { config, results, cpu, rssMb }
+    const latency = await setup.latency(Math.min(seconds, 10))
+    const show = (f: Figure, unit: string, digits: number) => (f._tag === "Measured" ? `${f.value.toFixed(digits)} ${unit}` : `failed: ${f.reason}`)
+    process.stderr.write(`bench:   latency: rr ${show(latency.rr, "/s", 0)}, crr ${show(latency.crr, "/s", 0)}, ping ${show(latency.ping, "ms", 3)}\n`)
+    return { config, results, cpu, rssMb, latency }
   } finally {
     await setup.teardown()
   }
@@ -278,6 +287,38 @@ const main = async (): Promise<number> => {
       )
     }
   }
+  const latencyRows = rows.filter((r) => r.trials.some((t) => t.latency !== undefined))
+  const latencyMedian = (r: Row, k: keyof LatencyResult): number | undefined => {
+    const xs = r.trials.flatMap((t) => {
+      const f = t.latency?.[k]
+      return f !== undefined && f._tag === "Measured" ? [f.value] : []
+    })
+    return xs.length === 0 ? undefined : median(xs)
+  }
+  if (latencyRows.length > 0) {
+    const fmt = (x: number | undefined, digits: number) => (x === undefined ? "failed" : x.toFixed(digits))
+    out.push("")
+    out.push(`latency, MTU 1500, ${rounds > 1 ? `median of ${rounds} interleaved rounds` : "one round"}: TCP request/response (64 B, one connection) and connection (connect, one exchange, close) per second, ping to 10.0.2.2 (median RTT)`)
+    out.push(`${"configuration".padEnd(w)}  ${"req/resp /s".padStart(12)}  ${"conn /s".padStart(9)}  ${"ping ms".padStart(8)}`)
+    for (const r of latencyRows) {
+      out.push(`${r.config.label.padEnd(w)}  ${fmt(latencyMedian(r, "rr"), 0).padStart(12)}  ${fmt(latencyMedian(r, "crr"), 0).padStart(9)}  ${fmt(latencyMedian(r, "ping"), 3).padStart(8)}`)
+    }
+    for (const [num, den] of LATENCY_RATIOS) {
+      const a = byId.get(num)
+      const b = byId.get(den)
+      if (a === undefined || b === undefined || !latencyRows.includes(a) || !latencyRows.includes(b)) continue
+      const ratio = (k: "rr" | "crr") => {
+        const x = latencyMedian(a, k)
+        const y = latencyMedian(b, k)
+        return x !== undefined && y !== undefined && y > 0 ? (x / y).toFixed(2) : "n/a"
+      }
+      const pa = latencyMedian(a, "ping")
+      const pb = latencyMedian(b, "ping")
+      const dp = pa !== undefined && pb !== undefined ? `${pa - pb >= 0 ? "+" : ""}${(pa - pb).toFixed(3)}` : "n/a"
+      out.push(`${`${a.config.label} / ${b.config.label}`.padEnd(w)}  ${ratio("rr").padStart(12)}  ${ratio("crr").padStart(9)}  ${dp.padStart(8)}`)
+    }
+    out.push("(ratio rows: rates as ratios, target >= 0.80 against libslirp; ping as the difference in ms, target <= +0.100)")
+  }
   const failures: string[] = []
   for (const r of rows) {
     for (const t of r.trials) {
@@ -285,6 +326,7 @@ const main = async (): Promise<number> => {
         const o = t.results[d]
         if (o._tag === "Failed") failures.push(`${r.config.id} ${d} failed: ${o.reason}`)
       }
+      for (const [k, f] of Object.entries(t.latency ?? {})) if (f._tag === "Failed") failures.push(`${r.config.id} latency ${k} failed: ${f.reason}`)
     }
   }
   if (failures.length > 0) {
@@ -299,7 +341,7 @@ const main = async (): Promise<number> => {
       label: r.config.label,
       mtu: r.config.mtu,
       seconds,
-      trials: r.trials.map((t) => ({ results: t.results, cpuSeconds: t.cpu, tslirpPeakRssMb: t.rssMb })),
+      trials: r.trials.map((t) => ({ results: t.results, cpuSeconds: t.cpu, tslirpPeakRssMb: t.rssMb, latency: t.latency })),
     }))
     writeFileSync(values.json, `${JSON.stringify(json, null, 2)}\n`)
   }

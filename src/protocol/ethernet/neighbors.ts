@@ -81,8 +81,11 @@ export const learn = (s: NeighborState, ctx: NeighborContext, ip: Ipv4, mac: Uin
   const dst = cache.get(ip)!
   const effects: Array<StackEffect> = [{ _tag: "CancelTimer", timer: arpTimerId(ip) }]
   for (const f of waiting.frames) {
-    f.set(dst, 0)
-    effects.push({ _tag: "DeliverFrame", frame: f })
+    // The queued frame belongs to the state we were given (an earlier state may still deliver
+    // it): address a copy. Rare path: only the frames sent before the first answer.
+    const frame = f.slice()
+    frame.set(dst, 0)
+    effects.push({ _tag: "DeliverFrame", frame })
   }
   return [{ cache, pending, pendingBytes: s.pendingBytes - waiting.bytes }, effects]
 }

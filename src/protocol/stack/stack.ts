@@ -15,6 +15,7 @@ import type { Instant } from "../../effects/instant.ts"
 import { absurd } from "../../effects/absurd.ts"
 import { type DhcpServerState, createDhcpServer, dhcpInput } from "../dhcp/server.ts"
 import { parseArp } from "../ethernet/arp-wire.ts"
+import { type FrameAllocator, freshFrames } from "../ethernet/frame-buffer.ts"
 import { type NeighborContext, type NeighborState, arpInput, arpTimerId, arpTimeout, emptyNeighbors, learn, sendIpv4Frame } from "../ethernet/neighbors.ts"
 import { ETHERTYPE_ARP, ETHERTYPE_IPV4, ETH_HEADER_LEN, parseEthernet } from "../ethernet/wire.ts"
 import { type IcmpState, createIcmpLayer, icmpFromGuest, icmpHostEvent, icmpShutdown, icmpTimer, isIcmpSocket } from "../icmp/layer.ts"
@@ -98,17 +99,17 @@ type Result = readonly [StackState, ReadonlyArray<StackEffect>]
 const debug = (message: string): StackEffect => ({ _tag: "Log", level: "debug", message })
 
 /** Turns layer outputs into effects, appending to `fx`; returns the state with ARP and ip id updated. */
-const emit = (s0: StackState, now: Instant, outputs: ReadonlyArray<LayerOutput>, fx: Array<StackEffect>): StackState => {
+const emit = (s0: StackState, now: Instant, outputs: ReadonlyArray<LayerOutput>, fx: Array<StackEffect>, alloc: FrameAllocator): StackState => {
   let s = s0
   for (const o of outputs) {
     switch (o._tag) {
       case "Ipv4ToGuest":
-        s = sendToGuest(s, now, o, fx)
+        s = sendToGuest(s, now, o, fx, alloc)
         break
       case "IcmpErrorToGuest": {
         const p = icmpErrorPacket(s, o.src, o.type, o.code, o.original, o.mtu)
         if (p === undefined) fx.push(debug(`icmp: no error sent about a datagram that must not get one`))
-        else s = sendToGuest(s, now, p, fx)
+        else s = sendToGuest(s, now, p, fx, alloc)
         break
       }
       default:
@@ -118,8 +119,8 @@ const emit = (s0: StackState, now: Instant, outputs: ReadonlyArray<LayerOutput>,
   return s
 }
 
-const sendToGuest = (s: StackState, now: Instant, o: Ipv4ToGuest, fx: Array<StackEffect>): StackState => {
-  const built = buildIpv4Frames(o, s.ipId, s.config.mtu)
+const sendToGuest = (s: StackState, now: Instant, o: Ipv4ToGuest, fx: Array<StackEffect>, alloc: FrameAllocator): StackState => {
+  const built = buildIpv4Frames(o, s.ipId, s.config.mtu, alloc)
   const ipId = (s.ipId + 1) & 0xffff
   if (!built.ok) {
     fx.push({ _tag: "Log", level: "warn", message: built.reason })
@@ -162,7 +163,7 @@ const icmpErrorPacket = (s: StackState, src: Ipv4, type: number, code: number, o
   }
 }
 
-const frameFromGuest = (s: StackState, now: Instant, frame: Uint8Array): Result => {
+const frameFromGuest = (s: StackState, now: Instant, frame: Uint8Array, alloc: FrameAllocator): Result => {
   const eth = parseEthernet(frame)
   if (eth === undefined) return [s, [debug(`ethernet: runt frame of ${frame.length} bytes dropped`)]]
   switch (eth.ethertype) {
@@ -176,14 +177,14 @@ const frameFromGuest = (s: StackState, now: Instant, frame: Uint8Array): Result 
       if (!s.config.ipv4) return [s, [debug("ipv4: disabled, frame dropped")]]
       const p = parseIpv4Header(frame, eth.payloadOffset)
       if (!p.ok) return [s, [debug(p.reason)]]
-      return ipv4FromGuest(s, now, p.ip, frame)
+      return ipv4FromGuest(s, now, p.ip, frame, alloc)
     }
     default:
       return [s, [debug(`ethernet: ethertype 0x${eth.ethertype.toString(16).padStart(4, "0")} dropped`)]]
   }
 }
 
-const ipv4FromGuest = (s0: StackState, now: Instant, ip0: Ipv4View, frame: Uint8Array): Result => {
+const ipv4FromGuest = (s0: StackState, now: Instant, ip0: Ipv4View, frame: Uint8Array, alloc: FrameAllocator): Result => {
   const fx: Array<StackEffect> = []
   let s = s0
   // Learn the guest's MAC from its IP traffic. Every guest frame passes here, so the common
@@ -210,21 +211,21 @@ const ipv4FromGuest = (s0: StackState, now: Instant, ip0: Ipv4View, frame: Uint8
   switch (ip.protocol) {
     case PROTO_TCP: {
       const [tcp, out] = tcpFromGuest(s.tcp, tcpContext(s, now), { src: ip.src, dst: ip.dst, ttl: ip.ttl, ipHeader: ip.buf.subarray(ip.offset, ip.payloadOffset), segment: payload })
-      return [emit({ ...s, tcp }, now, out, fx), fx]
+      return [emit({ ...s, tcp }, now, out, fx, alloc), fx]
     }
     case PROTO_UDP: {
       const u = parseUdp(payload, ip.src, ip.dst)
       if (!u.ok) return [s, [...fx, debug(u.reason)]]
       if (u.udp.dstPort === DHCP_SERVER_PORT && (ip.dst === IPV4_BROADCAST || ip.dst === c.host || ip.dst === broadcastAddress(c))) {
         const [dhcp, out] = dhcpInput(s.dhcp, c, now, { srcMac: frame.subarray(6, 12), payload: u.udp.payload })
-        return [emit({ ...s, dhcp }, now, out, fx), fx]
+        return [emit({ ...s, dhcp }, now, out, fx, alloc), fx]
       }
       const [udp, out] = udpFromGuest(s.udp, { config: c, now }, { src: ip.src, dst: ip.dst, ttl: ip.ttl, datagram, udp: u.udp })
-      return [emit(udp === s.udp ? s : { ...s, udp }, now, out, fx), fx]
+      return [emit(udp === s.udp ? s : { ...s, udp }, now, out, fx, alloc), fx]
     }
     case PROTO_ICMP: {
       const [icmp, out] = icmpFromGuest(s.icmp, { config: c, now }, { src: ip.src, dst: ip.dst, ttl: ip.ttl, datagram, message: payload })
-      return [emit(icmp === s.icmp ? s : { ...s, icmp }, now, out, fx), fx]
+      return [emit(icmp === s.icmp ? s : { ...s, icmp }, now, out, fx, alloc), fx]
     }
     default:
       fx.push(debug(`ipv4: protocol ${ip.protocol} from ${formatIpv4(ip.src)} dropped`))
@@ -232,20 +233,20 @@ const ipv4FromGuest = (s0: StackState, now: Instant, ip0: Ipv4View, frame: Uint8
   }
 }
 
-const timerFired = (s: StackState, now: Instant, timer: TimerId): Result => {
+const timerFired = (s: StackState, now: Instant, timer: TimerId, alloc: FrameAllocator): Result => {
   const fx: Array<StackEffect> = []
   const ctx = { config: s.config, now }
   if (timer.startsWith("tcp:")) {
     const [tcp, out] = tcpTimer(s.tcp, tcpContext(s, now), timer)
-    return [emit({ ...s, tcp }, now, out, fx), fx]
+    return [emit({ ...s, tcp }, now, out, fx, alloc), fx]
   }
   if (timer.startsWith("udp:")) {
     const [udp, out] = udpTimer(s.udp, ctx, timer)
-    return [emit({ ...s, udp }, now, out, fx), fx]
+    return [emit({ ...s, udp }, now, out, fx, alloc), fx]
   }
   if (timer.startsWith("icmp:")) {
     const [icmp, out] = icmpTimer(s.icmp, ctx, timer)
-    return [emit({ ...s, icmp }, now, out, fx), fx]
+    return [emit({ ...s, icmp }, now, out, fx, alloc), fx]
   }
   if (timer.startsWith("arp:")) {
     const ip = Number(timer.slice(4))
@@ -274,46 +275,46 @@ const shutdown = (s: StackState, now: Instant): Result => {
 
 const tcpContext = (s: StackState, now: Instant): TcpContext => ({ now, mtu: s.config.mtu, hostEndpointFor: s.env.tcpEndpointFor })
 
-const toTcp = (s: StackState, event: Parameters<typeof tcpHostEvent>[2]): Result => {
+const toTcp = (s: StackState, event: Parameters<typeof tcpHostEvent>[2], alloc: FrameAllocator): Result => {
   const fx: Array<StackEffect> = []
   const [tcp, out] = tcpHostEvent(s.tcp, tcpContext(s, event.now), event)
-  return [emit({ ...s, tcp }, event.now, out, fx), fx]
+  return [emit({ ...s, tcp }, event.now, out, fx, alloc), fx]
 }
 
-const toUdp = (s: StackState, event: Parameters<typeof udpHostEvent>[2]): Result => {
+const toUdp = (s: StackState, event: Parameters<typeof udpHostEvent>[2], alloc: FrameAllocator): Result => {
   const fx: Array<StackEffect> = []
   const [udp, out] = udpHostEvent(s.udp, { config: s.config, now: event.now }, event)
-  return [emit(udp === s.udp ? s : { ...s, udp }, event.now, out, fx), fx]
+  return [emit(udp === s.udp ? s : { ...s, udp }, event.now, out, fx, alloc), fx]
 }
 
-const toIcmp = (s: StackState, event: Parameters<typeof icmpHostEvent>[2]): Result => {
+const toIcmp = (s: StackState, event: Parameters<typeof icmpHostEvent>[2], alloc: FrameAllocator): Result => {
   const fx: Array<StackEffect> = []
   const [icmp, out] = icmpHostEvent(s.icmp, { config: s.config, now: event.now }, event)
-  return [emit(icmp === s.icmp ? s : { ...s, icmp }, event.now, out, fx), fx]
+  return [emit(icmp === s.icmp ? s : { ...s, icmp }, event.now, out, fx, alloc), fx]
 }
 
-export const reduce = (s: StackState, event: StackEvent): Result => {
+export const reduce = (s: StackState, event: StackEvent, alloc: FrameAllocator = freshFrames): Result => {
   switch (event._tag) {
     case "FrameFromGuest":
-      return frameFromGuest(s, event.now, event.frame)
+      return frameFromGuest(s, event.now, event.frame, alloc)
     case "HostTcpConnected":
     case "HostTcpData":
     case "HostTcpEof":
     case "HostTcpWritten":
-      return toTcp(s, event)
+      return toTcp(s, event, alloc)
     case "HostUdpDatagram":
-      return toUdp(s, event)
+      return toUdp(s, event, alloc)
     case "HostIcmpEchoReply":
-      return toIcmp(s, event)
+      return toIcmp(s, event, alloc)
     case "HostUnreachable":
     case "HostSocketError":
     case "HostSocketClosed":
-      if (isUdpSocket(event.sock)) return toUdp(s, event)
-      if (isIcmpSocket(event.sock)) return toIcmp(s, event)
-      if (isTcpSocket(event.sock) && event._tag !== "HostUnreachable") return toTcp(s, event)
+      if (isUdpSocket(event.sock)) return toUdp(s, event, alloc)
+      if (isIcmpSocket(event.sock)) return toIcmp(s, event, alloc)
+      if (isTcpSocket(event.sock) && event._tag !== "HostUnreachable") return toTcp(s, event, alloc)
       return [s, [debug(`${event._tag} for unknown socket ${event.sock} ignored`)]]
     case "TimerFired":
-      return timerFired(s, event.now, event.timer)
+      return timerFired(s, event.now, event.timer, alloc)
     case "Shutdown":
       return shutdown(s, event.now)
     default:

@@ -27,7 +27,7 @@
 import type { HostEndpoint, IpFamily } from "../../effects/address.ts"
 import type { StackEffect } from "../../effects/effect.ts"
 import type { HostUnreachableReason, StackEvent } from "../../effects/event.ts"
-import type { SocketId, TimerId } from "../../effects/ids.ts"
+import { type SocketId, timerKey } from "../../effects/ids.ts"
 import type { Instant } from "../../effects/instant.ts"
 import type { LogLevel } from "../../effects/log.ts"
 import { defaultConfig, type StackConfig } from "../../protocol/stack/config.ts"
@@ -359,22 +359,25 @@ export const createMockHost = (options: MockHostOptions = {}): MockHost => {
   }
 
   const timerPort = (report: Report): TimerPort => {
-    const armed = new Map<TimerId, VirtualTask>()
+    // Keyed by `timerKey`: two equal ids are one timer (ids are plain data, not identities).
+    const armed = new Map<string, VirtualTask>()
     return {
       set(timer, at) {
-        const old = armed.get(timer)
+        const key = timerKey(timer)
+        const old = armed.get(key)
         if (old !== undefined) time.cancel(old)
         const task = time.schedule(at, () => {
-          armed.delete(timer)
+          armed.delete(key)
           report({ _tag: "TimerFired", now: time.now, timer })
         })
-        armed.set(timer, task)
+        armed.set(key, task)
       },
       cancel(timer) {
-        const old = armed.get(timer)
+        const key = timerKey(timer)
+        const old = armed.get(key)
         if (old === undefined) return
         time.cancel(old)
-        armed.delete(timer)
+        armed.delete(key)
       },
       closeAll() {
         for (const t of armed.values()) time.cancel(t)

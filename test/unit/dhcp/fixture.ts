@@ -4,7 +4,7 @@ import { BOOTREQUEST, type DhcpMessage, OPT, emitDhcp, optIpv4, optU8, parseDhcp
 import type { Log } from "../../../src/effects/effect.ts"
 import { type Instant, instant } from "../../../src/effects/instant.ts"
 import { type StackConfig, defaultConfig } from "../../../src/protocol/stack/config.ts"
-import type { Ipv4ToGuest, LayerOutput } from "../../../src/protocol/stack/output.ts"
+import type { Ipv4PacketToGuest, LayerOutput } from "../../../src/protocol/stack/output.ts"
 import { fromHex } from "../../../src/protocol/wire/bytes.ts"
 import type { Ipv4 } from "../../../src/protocol/wire/ipv4-address.ts"
 
@@ -49,14 +49,14 @@ export const clientMsg = (type: number | undefined, m: ClientMsg = {}): Uint8Arr
 export interface Step {
   readonly state: DhcpServerState
   readonly out: ReadonlyArray<LayerOutput>
-  readonly packets: ReadonlyArray<Ipv4ToGuest>
+  readonly packets: ReadonlyArray<Ipv4PacketToGuest>
   readonly replies: ReadonlyArray<DhcpMessage>
   readonly logs: ReadonlyArray<Log>
 }
 
 export const step = (state: DhcpServerState, payload: Uint8Array, opts: { now?: Instant; config?: StackConfig; mac?: Uint8Array } = {}): Step => {
   const [next, out] = dhcpInput(state, opts.config ?? cfg, opts.now ?? T0, { srcMac: opts.mac ?? MAC_A, payload })
-  const packets = out.filter((o): o is Ipv4ToGuest => o._tag === "Ipv4ToGuest")
+  const packets = out.filter((o): o is Ipv4PacketToGuest => o._tag === "PacketToGuest")
   const replies = packets.map((p) => {
     const r = parseDhcp(p.payload!)
     if (!r.ok) throw new Error(`our reply does not parse: ${r.reason}`)

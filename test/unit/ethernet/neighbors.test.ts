@@ -20,8 +20,9 @@ import {
   sendIpv4Frame,
 } from "../../../src/protocol/ethernet/neighbors.ts"
 import { ETHERTYPE_IPV4 } from "../../../src/protocol/ethernet/wire.ts"
+import { defaultConfig } from "../../../src/protocol/stack/config.ts"
 import { fromHex, get16, toHex } from "../../../src/protocol/wire/bytes.ts"
-import { type Ipv4, inSubnet, ipv4, prefixMask } from "../../../src/protocol/wire/ipv4-address.ts"
+import { type Ipv4, ipv4 } from "../../../src/protocol/wire/ipv4-address.ts"
 import { BROADCAST_MAC, formatMac, virtualMac } from "../../../src/protocol/wire/mac.ts"
 
 const NET = ipv4(10, 0, 2, 0)
@@ -32,10 +33,8 @@ const GUEST_MAC = fromHex("525400123456")
 const GW_MAC = virtualMac(GW)
 
 const ctx: NeighborContext = {
+  config: { ...defaultConfig, network: NET, prefixLength: 24, host: GW, dns: DNS },
   gatewayMac: GW_MAC,
-  gatewayIp: GW,
-  virtualMacFor: (ip) => (ip === GW || ip === DNS ? virtualMac(ip) : undefined),
-  isGuestAddress: (ip) => inSubnet(ip, NET, prefixMask(24)) && ip !== NET && ip !== ipv4(10, 0, 2, 255) && ip !== GW && ip !== DNS,
 }
 
 const T0 = instant(5_000)

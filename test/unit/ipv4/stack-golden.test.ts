@@ -78,6 +78,6 @@ describe("stack with captured guest frames", () => {
   it("stack: the captured gratuitous ARP teaches the guest's MAC without an answer", () => {
     const { s, frames } = feed(createStack(defaultConfig, T), ["arp-gratuitous"])
     expect(frames).toHaveLength(0)
-    expect(formatMac(s.neighbors.cache.get(0x0a00020f)!)).toBe("52:54:00:12:34:56")
+    expect(formatMac(s.ipv4.neighbors.cache.get(0x0a00020f)!)).toBe("52:54:00:12:34:56")
   })
 })

@@ -1,5 +1,5 @@
 /** Shared helpers for the DHCP server tests: client messages, running the reducer, reading replies. */
-import { type DhcpServerState, dhcpInput } from "../../../src/protocol/dhcp/server.ts"
+import { type DhcpServerState, dhcpInput as rawDhcpInput } from "../../../src/protocol/dhcp/server.ts"
 import { BOOTREQUEST, type DhcpMessage, OPT, emitDhcp, optIpv4, optU8, parseDhcp } from "../../../src/protocol/dhcp/wire.ts"
 import type { Log } from "../../../src/effects/effect.ts"
 import { type Instant, instant } from "../../../src/effects/instant.ts"
@@ -7,6 +7,10 @@ import { type StackConfig, defaultConfig } from "../../../src/protocol/stack/con
 import type { Ipv4PacketToGuest, LayerOutput } from "../../../src/protocol/stack/output.ts"
 import { fromHex } from "../../../src/protocol/wire/bytes.ts"
 import type { Ipv4 } from "../../../src/protocol/wire/ipv4-address.ts"
+import { checkedLayer } from "../../support/checked.ts"
+
+// Every call is checked by the referential-transparency harness (test/support/checked.ts).
+const dhcpInput = checkedLayer(rawDhcpInput)
 
 export const T0 = instant(1_000_000)
 export const MAC_A = fromHex("525400123456")

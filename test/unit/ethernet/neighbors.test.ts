@@ -11,19 +11,26 @@ import {
   ARP_PENDING_TIMEOUT_MS,
   type NeighborContext,
   type NeighborState,
-  arpInput,
-  arpTimeout,
+  arpInput as rawArpInput,
+  arpTimeout as rawArpTimeout,
   arpTimerId,
   describeNeighbors,
   emptyNeighbors,
-  learn,
-  sendIpv4Frame,
+  learn as rawLearn,
+  sendIpv4Frame as rawSendIpv4Frame,
 } from "../../../src/protocol/ethernet/neighbors.ts"
 import { ETHERTYPE_IPV4 } from "../../../src/protocol/ethernet/wire.ts"
 import { defaultConfig } from "../../../src/protocol/stack/config.ts"
 import { fromHex, get16, toHex } from "../../../src/protocol/wire/bytes.ts"
 import { type Ipv4, ipv4 } from "../../../src/protocol/wire/ipv4-address.ts"
 import { BROADCAST_MAC, formatMac, virtualMac } from "../../../src/protocol/wire/mac.ts"
+import { checkedLayer } from "../../support/checked.ts"
+
+// Every call is checked by the referential-transparency harness (test/support/checked.ts).
+const arpInput = checkedLayer(rawArpInput)
+const arpTimeout = checkedLayer(rawArpTimeout)
+const learn = checkedLayer(rawLearn)
+const sendIpv4Frame = checkedLayer(rawSendIpv4Frame)
 
 const NET = ipv4(10, 0, 2, 0)
 const GW = ipv4(10, 0, 2, 2)

@@ -8,15 +8,20 @@ import {
   REASS_MAX_FRAGMENTS,
   REASS_TIMEOUT_MS,
   type ReassemblyState,
-  addFragment,
+  addFragment as rawAddFragment,
   emptyReassembly,
-  reassemblyTimeout,
+  reassemblyTimeout as rawReassemblyTimeout,
 } from "../../../src/protocol/ipv4/reassembly.ts"
 import { type Ipv4View, isFragment, parseIpv4Header } from "../../../src/protocol/ipv4/wire.ts"
 import { toHex } from "../../../src/protocol/wire/bytes.ts"
 import { checksum } from "../../../src/protocol/wire/checksum.ts"
 import { rng } from "../wire/prng.ts"
 import { GUEST, HOST, fragment } from "./fragments.ts"
+import { checkedLayer } from "../../support/checked.ts"
+
+// Every call is checked by the referential-transparency harness (test/support/checked.ts).
+const addFragment = checkedLayer(rawAddFragment)
+const reassemblyTimeout = checkedLayer(rawReassemblyTimeout)
 
 const T0 = instant(0)
 

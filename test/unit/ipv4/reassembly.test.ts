@@ -8,15 +8,20 @@ import {
   REASS_MAX_FRAGMENTS,
   REASS_TIMEOUT_MS,
   type ReassemblyState,
-  addFragment,
+  addFragment as rawAddFragment,
   emptyReassembly,
-  reassemblyTimeout,
+  reassemblyTimeout as rawReassemblyTimeout,
   reassemblyTimer,
 } from "../../../src/protocol/ipv4/reassembly.ts"
 import { type Ipv4View, parseIpv4Header } from "../../../src/protocol/ipv4/wire.ts"
 import { get16, toHex } from "../../../src/protocol/wire/bytes.ts"
 import { checksum } from "../../../src/protocol/wire/checksum.ts"
 import { GUEST, HOST, bytesOf, fragment, split } from "./fragments.ts"
+import { checkedLayer } from "../../support/checked.ts"
+
+// Every call is checked by the referential-transparency harness (test/support/checked.ts).
+const addFragment = checkedLayer(rawAddFragment)
+const reassemblyTimeout = checkedLayer(rawReassemblyTimeout)
 
 const T0 = instant(1_000_000)
 const at = (ms: number): Instant => instant(T0 + ms)

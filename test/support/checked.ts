@@ -13,6 +13,7 @@
  * work, and then everything is checked.
  */
 import type { StackEvent } from "../../src/effects/event.ts"
+import { realStack, type StackMachine } from "../../src/runtime/host/session.ts"
 import { ETHERTYPE_IPV4 } from "../../src/protocol/ethernet/wire.ts"
 import type { StackState } from "../../src/protocol/stack/stack.ts"
 import { ownerOf } from "../../src/protocol/stack/sockets.ts"
@@ -53,3 +54,28 @@ export const checkedStackReduce =
   <R>(reduce: (s: StackState, e: StackEvent) => R): ((s: StackState, e: StackEvent) => R) =>
   (s, e) =>
     !TCP_PURE && reachesTcp(s, e) ? reduce(s, e) : checkedReduce(reduce, s, e)
+
+/**
+ * The real stack for a session (`openSession`, the mocked host's `machine` option), every
+ * event checked like `checkedStackReduce`. The session catches what a reducer throws (it logs
+ * and drops the event), so violations are also collected in `failures`: a test asserts it
+ * stays empty (e.g. in `afterEach`).
+ */
+export const checkedMachine = (): { readonly machine: StackMachine<StackState>; readonly failures: Array<string> } => {
+  const failures: Array<string> = []
+  const reduce = checkedStackReduce(realStack.reduce)
+  return {
+    failures,
+    machine: {
+      create: realStack.create,
+      reduce: (s, e) => {
+        try {
+          return reduce(s, e)
+        } catch (err) {
+          failures.push(`${e._tag}: ${err instanceof Error ? err.message : String(err)}`)
+          throw err
+        }
+      },
+    },
+  }
+}

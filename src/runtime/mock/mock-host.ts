@@ -68,6 +68,11 @@ export interface MockHostOptions {
   readonly latencyMs?: number
   /** Virtual instant at creation (default 0). */
   readonly start?: number
+  /**
+   * The stack `attach` runs when it is given none (default: the real one). Tests pass the real
+   * stack wrapped in the referential-transparency harness.
+   */
+  readonly machine?: StackMachine<unknown>
 }
 
 export interface SentDatagram {
@@ -425,10 +430,9 @@ export const createMockHost = (options: MockHostOptions = {}): MockHost => {
       const logs: Array<{ level: LogLevel; message: string }> = []
       const logger: Logger = { enabled: () => true, log: (level, message) => void logs.push({ level, message }) }
       let taken = 0
+      const machine = attachOptions.machine ?? options.machine
       const sessionOptions =
-        attachOptions.machine === undefined
-          ? { onEffect: (e: StackEffect) => void effects.push(e) }
-          : { onEffect: (e: StackEffect) => void effects.push(e), machine: attachOptions.machine }
+        machine === undefined ? { onEffect: (e: StackEffect) => void effects.push(e) } : { onEffect: (e: StackEffect) => void effects.push(e), machine }
       const session = openSession(
         { ...defaultConfig, ...config },
         deps(logger),

@@ -1,18 +1,25 @@
-import { describe, expect, it } from "vitest"
+import { afterEach, describe, expect, it } from "vitest"
 import type { StackEffect } from "../../../src/effects/effect.ts"
 import type { StackEvent } from "../../../src/effects/event.ts"
 import { socketId, type TimerId, timerId } from "../../../src/effects/ids.ts"
 
-/** Test timers named by a letter (the key is its char code). */
-const T = (letter: string): TimerId => timerId("arp", letter.charCodeAt(0))
-const name = (t: TimerId): string => String.fromCharCode(t.key)
 import { instant } from "../../../src/effects/instant.ts"
 import { memoryLogger } from "../../../src/runtime/host/logger.ts"
 import type { StackMachine } from "../../../src/runtime/host/session.ts"
-import { createMockHost } from "../../../src/runtime/mock/mock-host.ts"
+import { createMockHost as createRawMockHost, type MockHostOptions } from "../../../src/runtime/mock/mock-host.ts"
 import { arpRequest, dnsQuery, readArpReply, readUdp, udpFrame } from "./frames.ts"
+import { checkedMachine } from "../../support/checked.ts"
 
-const sock = socketId(0x40000001)
+/** Test timers named by a letter (the key is its char code). */
+const T = (letter: string): TimerId => timerId("arp", letter.charCodeAt(0))
+const name = (t: TimerId): string => String.fromCharCode(t.key)
+
+// The real stack runs through the referential-transparency harness (test/support/checked.ts).
+const checked = checkedMachine()
+const createMockHost = (o: MockHostOptions = {}) => createRawMockHost({ machine: checked.machine as StackMachine<unknown>, ...o })
+afterEach(() => expect(checked.failures.splice(0)).toEqual([]))
+
+const sock = socketId(1)
 const collect = (): { events: Array<StackEvent>; report: (e: StackEvent) => void } => {
   const events: Array<StackEvent> = []
   return { events, report: (e) => void events.push(e) }

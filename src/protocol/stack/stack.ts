@@ -38,7 +38,7 @@ import { type TcpContext, type TcpHostEvent, type TcpLayerState, createTcpLayer,
 import { udpFromGuest, udpHostEvent } from "../udp/layer.ts"
 import { parseUdp } from "../udp/wire.ts"
 import { IPV4_BROADCAST, formatIpv4 } from "../wire/ipv4-address.ts"
-import { type Mac, macEquals } from "../wire/mac.ts"
+import { macEquals } from "../wire/mac.ts"
 import { type StackConfig, broadcastAddress } from "./config.ts"
 import type { LayerOutput } from "./output.ts"
 import { type SocketTable, claimSocket, emptySockets, ownerOf, releaseSocket } from "./sockets.ts"
@@ -47,8 +47,11 @@ const DHCP_SERVER_PORT = 67
 
 export interface StackState {
   readonly config: StackConfig
-  /** The MAC our virtual hosts send from (derived from the config once). */
-  readonly gatewayMac: Mac
+  /**
+   * What ARP needs to know, derived from the config once (plain data: the config and the MAC
+   * our virtual hosts send from), kept so the per-frame path allocates no context.
+   */
+  readonly link: NeighborContext
   /** The one socket-id allocator and the owner of every live host socket. */
   readonly sockets: SocketTable
   /** IPv4 output: the Identification counter and the ARP cache and queues. */
@@ -69,7 +72,7 @@ const tcpBufferBytes = (c: StackConfig): number => c.tcpBufferBytes ?? Math.max(
 
 export const createStack = (config: StackConfig, _now?: Instant): StackState => ({
   config,
-  gatewayMac: gatewayMacOf(config),
+  link: { config, gatewayMac: gatewayMacOf(config) },
   sockets: emptySockets,
   ipv4: { ipId: config.seed & 0xffff, neighbors: emptyNeighbors },
   reassembly: emptyReassembly,
@@ -88,9 +91,7 @@ interface Call {
 
 const debug = (message: string): StackEffect => ({ _tag: "Log", level: "debug", message })
 
-const neighborContext = (s: StackState): NeighborContext => ({ config: s.config, gatewayMac: s.gatewayMac })
-
-const sendContext = (s: StackState, call: Call): Ipv4SendContext => ({ neighbor: neighborContext(s), now: call.now, frames: call.frames })
+const sendContext = (s: StackState, call: Call): Ipv4SendContext => ({ neighbor: s.link, now: call.now, frames: call.frames })
 
 const OPENED_BY: Partial<Record<StackEffect["_tag"], SocketOwner>> = { TcpConnect: "tcp", UdpOpen: "udp", IcmpOpen: "icmp" }
 
@@ -137,7 +138,7 @@ const frameFromGuest = (s: StackState, call: Call, frame: Uint8Array): Result =>
     case ETHERTYPE_ARP: {
       const p = parseArp(frame, eth.payloadOffset)
       if (!p.ok) return [s, [debug(p.reason)]]
-      const [neighbors, fx] = arpInput(s.ipv4.neighbors, neighborContext(s), p.packet)
+      const [neighbors, fx] = arpInput(s.ipv4.neighbors, s.link, p.packet)
       return [neighbors === s.ipv4.neighbors ? s : { ...s, ipv4: { ...s.ipv4, neighbors } }, fx]
     }
     case ETHERTYPE_IPV4: {
@@ -159,7 +160,7 @@ const ipv4FromGuest = (s0: StackState, call: Call, ip0: Ipv4View, frame: Uint8Ar
   // case (the address is known with this MAC) is one map lookup and no allocation.
   const known = s.ipv4.neighbors.cache.get(ip0.src)
   if ((known === undefined || !macEquals(frame, 6, known)) && isGuestAddress(s.config, ip0.src)) {
-    const [neighbors, lfx] = arp.learn(s.ipv4.neighbors, neighborContext(s), ip0.src, frame.subarray(6, 12))
+    const [neighbors, lfx] = arp.learn(s.ipv4.neighbors, s.link, ip0.src, frame.subarray(6, 12))
     if (neighbors !== s.ipv4.neighbors) s = { ...s, ipv4: { ...s.ipv4, neighbors } }
     for (const e of lfx) fx.push(e)
   }
@@ -260,7 +261,6 @@ const released = (r: Result, sock: SocketId): Result => {
 const hostEvent = (s: StackState, call: Call, event: SocketEvent): Result => {
   const owner = ownerOf(s.sockets, event.sock)
   const fx: Array<StackEffect> = []
-  const ctx = { config: s.config, now: event.now }
   switch (event._tag) {
     case "HostTcpConnected":
     case "HostTcpData":
@@ -270,10 +270,10 @@ const hostEvent = (s: StackState, call: Call, event: SocketEvent): Result => {
       return toTcp(s, call, event, fx)
     case "HostUdpDatagram":
       if (owner !== "udp") return unknownSocket(s, event)
-      return toNapt(s, call, udpHostEvent(s.napt, ctx, event), fx)
+      return toNapt(s, call, udpHostEvent(s.napt, { config: s.config, now: event.now }, event), fx)
     case "HostIcmpEchoReply":
       if (owner !== "icmp") return unknownSocket(s, event)
-      return toNapt(s, call, icmpHostEvent(s.napt, ctx, event), fx)
+      return toNapt(s, call, icmpHostEvent(s.napt, { config: s.config, now: event.now }, event), fx)
     case "HostUnreachable":
     case "HostSocketError":
     case "HostSocketClosed": {

@@ -18,7 +18,7 @@ const tcp = (): StackEvent => ({ _tag: "FrameFromGuest", now: T, frame: ether(GW
 /** A stack reducer that breaks purity: it reduces, then writes into the state it was given. */
 const impure = (s: StackState, e: StackEvent) => {
   const r = reduce(s, e)
-  ;(s.gatewayMac as Uint8Array).fill(0x99)
+  ;(s.link.gatewayMac as Uint8Array).fill(0x99)
   return r
 }
 

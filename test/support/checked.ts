@@ -8,7 +8,7 @@
  *
  * `TCP_PURE` is the one switch for the TCP layer, which is still being made pure on its own
  * branch: while it is false, stack events that reach TCP (a TCP segment from the guest, a host
- * event of a TCP socket, a TCP timer, and `Shutdown`, which closes TCP) are reduced once,
+ * event of a TCP socket, a TCP timer, and `Shutdown` while TCP has connections) are reduced once,
  * unchecked; every other event is checked. The lead flips it to true after merging the TCP
  * work, and then everything is checked.
  */
@@ -40,7 +40,8 @@ export const reachesTcp = (s: StackState, event: StackEvent): boolean => {
     case "TimerFired":
       return event.timer.layer === "tcp"
     case "Shutdown":
-      return true
+      // Shutdown closes every TCP connection; with none, TCP's part does nothing.
+      return s.tcp.bySock.size > 0
     default:
       return ownerOf(s.sockets, event.sock) === "tcp"
   }

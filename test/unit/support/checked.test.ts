@@ -6,11 +6,17 @@ import { instant } from "../../../src/effects/instant.ts"
 import { defaultConfig } from "../../../src/protocol/stack/config.ts"
 import { type StackState, createStack, reduce } from "../../../src/protocol/stack/stack.ts"
 import { claimSocket } from "../../../src/protocol/stack/sockets.ts"
+import { SYN, assembleSegment, emitTcpHeader } from "../../../src/protocol/tcp/wire.ts"
 import { TCP_PURE, checkedLayer, checkedStackReduce, reachesTcp } from "../../support/checked.ts"
 import { NotReferentiallyTransparent } from "../../support/referential.ts"
 import { GW_MAC, GUEST, HOST, bytes, ether, ipv4Packet, udpFrame } from "../../integration/stack/frames.ts"
 
 const T = instant(1000)
+/** A SYN from the guest's port 40000 to `port`, checksum filled. */
+const synTo = (port: number): Uint8Array => {
+  const h = emitTcpHeader({ srcPort: 40000, dstPort: port, seq: 1, ack: 0, flags: SYN, window: 65535 })
+  return assembleSegment(h, undefined, GUEST, HOST)
+}
 const fresh = (): StackState => createStack(defaultConfig, T)
 const udp = (): StackEvent => ({ _tag: "FrameFromGuest", now: T, frame: udpFrame(GUEST, HOST, 40000, 7777, bytes("x")) })
 const tcp = (): StackEvent => ({ _tag: "FrameFromGuest", now: T, frame: ether(GW_MAC, 0x0800, ipv4Packet(GUEST, HOST, 6, new Uint8Array(20))) })
@@ -31,7 +37,9 @@ describe("harness wiring", () => {
     expect(reachesTcp(s, { _tag: "TimerFired", now: T, timer: timerId("arp", 1) })).toBe(false)
     expect(reachesTcp(s, { _tag: "HostTcpEof", now: T, sock: socketId(1) })).toBe(true)
     expect(reachesTcp(s, { _tag: "HostSocketClosed", now: T, sock: socketId(2) })).toBe(false)
-    expect(reachesTcp(s, { _tag: "Shutdown", now: T })).toBe(true)
+    expect(reachesTcp(s, { _tag: "Shutdown", now: T })).toBe(false) // no TCP connection to close
+    const [withTcp] = reduce(fresh(), { _tag: "FrameFromGuest", now: T, frame: ether(GW_MAC, 0x0800, ipv4Packet(GUEST, HOST, 6, synTo(80))) })
+    expect(reachesTcp(withTcp, { _tag: "Shutdown", now: T })).toBe(true)
   })
 
   it("checkedStackReduce: an impure reducer is caught on a UDP frame", () => {

@@ -12,6 +12,7 @@ import { type SocketId, timerId } from "../../../src/effects/ids.ts"
 import { addMillis, instant } from "../../../src/effects/instant.ts"
 import { BOOTREQUEST, DHCPDISCOVER, DHCPREQUEST, OPT, emitDhcp, optIpv4, optU8 } from "../../../src/protocol/dhcp/wire.ts"
 import { ARP_REPLY } from "../../../src/protocol/ethernet/arp-wire.ts"
+import { createSlabAllocator } from "../../../src/protocol/ethernet/frame-buffer.ts"
 import { FLOW_SWEEP_TIMER } from "../../../src/protocol/flows/flow-table.ts"
 import { UDP_IDLE_MS } from "../../../src/protocol/udp/layer.ts"
 import { type StackState, reduce as rawReduce } from "../../../src/protocol/stack/stack.ts"
@@ -135,5 +136,20 @@ describe("stack: a structuredClone of a state is a state", () => {
     const third = run(state)
     expect(firstDifference(first, second)).toBeUndefined()
     expect(firstDifference(second, third)).toBeUndefined()
+  })
+
+  it("the frame allocator changes no result: a slab allocator and fresh memory give equal effects and states", () => {
+    // (Equal bytes, not equal buffers: slab frames are views into shared slabs.)
+    const { state, now, udpSock, icmpSock } = midway()
+    const slab = createSlabAllocator()
+    let a = state
+    let b = state
+    for (const e of continuation(now, udpSock, icmpSock)) {
+      const ra = rawReduce(a, e)
+      const rb = rawReduce(b, e, slab)
+      expect(firstDifference(ra, rb), e._tag).toBeUndefined()
+      a = ra[0]
+      b = rb[0]
+    }
   })
 })

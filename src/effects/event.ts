@@ -9,7 +9,14 @@ import type { HostEndpoint } from "./address.ts"
 import type { SocketId, TimerId } from "./ids.ts"
 import type { Instant } from "./instant.ts"
 
-/** An Ethernet frame the guest sent (no FCS). The stack never keeps a reference past the call. */
+/**
+ * An Ethernet frame the guest sent (no FCS).
+ *
+ * Ownership: from this event on the frame belongs to the stack, and nobody writes to its bytes
+ * again: not the runtime (a runtime that reuses a receive buffer hands over a copy), not the
+ * stack. Layers may therefore keep views of it in their state or effects (a UDP payload sent
+ * to the host, a queued fragment) without copying.
+ */
 export interface FrameFromGuest {
   readonly _tag: "FrameFromGuest"
   readonly now: Instant

@@ -1,16 +1,48 @@
 /**
- * Identifiers the stack hands out to the runtime. They are allocated deterministically from
- * counters in stack state, so a replay of the same events yields the same ids.
+ * Identifiers the stack hands out to the runtime: host sockets and timers. Both are plain
+ * data, allocated deterministically from state, so a replay of the same events yields the
+ * same ids and a cloned state keeps working.
+ *
+ * Contract:
+ * - A `SocketId` is a number from the stack's one socket counter (protocol/stack/sockets.ts);
+ *   the stack records which layer owns each live id and routes host events by that record.
+ *   Numbers carry no meaning: there are no ranges per layer.
+ * - A `TimerId` is a tagged pair `{ layer, key }`: the stack dispatches `TimerFired` on
+ *   `layer` and the layer finds its record by `key`. Nobody builds or parses a string form;
+ *   a runtime that needs a map key uses `timerKey`, which it never parses back.
  */
 
-/** A host socket (TCP stream, UDP socket, ICMP echo socket, listener) owned by one stack. */
+/** A host socket (TCP stream, UDP socket, ICMP echo socket, later a listener) of one stack. */
 export type SocketId = number & { readonly __socket: unique symbol }
 export const socketId = (n: number): SocketId => n as SocketId
+
+/**
+ * Who owns a host socket: the stack routes the socket's events there. `tcp-listener` and
+ * `udp-listener` are reserved for host forwarding (issue 11).
+ */
+export type SocketOwner = "tcp" | "udp" | "icmp" | "tcp-listener" | "udp-listener"
+
+/**
+ * The layer a timer belongs to and what it times, by the layer's own integer key:
+ * `tcp`: the connection's socket id; `arp`: the IPv4 address being resolved; `reassembly`:
+ * the partial datagram's serial number; `flows`: 0, the one sweep of the NAPT flow table.
+ */
+export type TimerLayer = "tcp" | "arp" | "reassembly" | "flows"
 
 /**
  * A timer owned by one stack. Arming a timer that is already armed moves its deadline; the
  * runtime delivers at most one `TimerFired` per arming, and a reducer treats a `TimerFired`
  * whose deadline is no longer in its state as a no-op (timers may race with cancellation).
+ * Two ids with the same layer and key are the same timer.
  */
-export type TimerId = string & { readonly __timer: unique symbol }
-export const timerId = (s: string): TimerId => s as TimerId
+export interface TimerId {
+  readonly layer: TimerLayer
+  readonly key: number
+}
+
+export const timerId = (layer: TimerLayer, key: number): TimerId => ({ layer, key })
+
+/** A string naming the timer, for a runtime's own table; equal for equal ids, never parsed. */
+export const timerKey = (t: TimerId): string => `${t.layer}/${t.key}`
+
+export const sameTimer = (a: TimerId, b: TimerId): boolean => a.layer === b.layer && a.key === b.key

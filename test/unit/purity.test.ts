@@ -1,7 +1,9 @@
 /**
  * The pure core stays pure: nothing under src/protocol, src/device or src/effects touches the
  * world (DESIGN.md: "Only src/runtime may touch the world"). A grep, cheap and blunt on purpose;
- * comments are stripped first so a contract comment may name what the code must not do.
+ * comments are stripped first so a contract comment may name what the code must not do. Nor
+ * does it keep module-level mutable state (issue 7): no top-level `let`/`var`, no top-level
+ * Map/Set/WeakMap/WeakSet/ArrayBuffer (a pooled allocator is created by the runtime and passed in).
  */
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs"
 import { join, relative } from "node:path"
@@ -24,6 +26,9 @@ const FORBIDDEN: ReadonlyArray<readonly [string, RegExp]> = [
   ["performance.now", /\bperformance\s*\.\s*now\b/],
   ["require(", /\brequire\s*\(/],
   ["crypto.getRandomValues", /\bcrypto\s*\.\s*(getRandomValues|randomUUID)\b/],
+  // Top level is column 0 in our formatting; nested declarations are indented.
+  ["module-level let/var", /^(export\s+)?(let|var)\s/],
+  ["module-level mutable collection", /^(export\s+)?const\s+\w+(\s*:[^=]+)?\s*=\s*new\s+(Map|Set|WeakMap|WeakSet|ArrayBuffer)\b/],
 ]
 
 /** Removes // and /* *\/ comments, keeping strings and line numbers (good enough for our code). */
@@ -87,7 +92,7 @@ const violations = (files: ReadonlyArray<string>, read: (f: string) => string = 
 }
 
 describe("purity", () => {
-  it("purity: src/protocol, src/device and src/effects never touch the world", () => {
+  it("purity: src/protocol, src/device and src/effects never touch the world nor keep module-level mutable state", () => {
     const files = PURE_DIRS.flatMap((d) => sourceFiles(join(ROOT, d)))
     expect(files.length).toBeGreaterThan(10) // the scan really ran over the tree
     const found = violations(files)
@@ -111,6 +116,12 @@ describe("purity", () => {
       `/* Math.random() too,`,
       `   and setTimeout */ const ok = 1`,
       `const s = "a // not a comment"; Math.random()`,
+      `let cursor = 0`,
+      `export let x = 1`,
+      `const slabs = new WeakSet<ArrayBuffer>()`,
+      `export const cache: Map<string, number> = new Map()`,
+      `  let inside = 0 // nested: fine`,
+      `const table = [1, 2, 3] // a constant: fine`,
     ].join("\n")
     const found = violations(["/virtual/sample.ts"], () => sample)
     expect(found.map((f) => /\[(.*?)\]/.exec(f)?.[1])).toEqual([
@@ -126,6 +137,10 @@ describe("purity", () => {
       "require(",
       "node: import",
       "Math.random",
+      "module-level let/var",
+      "module-level let/var",
+      "module-level mutable collection",
+      "module-level mutable collection",
     ])
   })
 })

@@ -1,6 +1,6 @@
 /**
  * The DHCP server of the virtual network (RFC 2131), as a pure reducer: one UDP payload from a
- * guest's port 68 in, the next state and the replies (`Ipv4ToGuest`, UDP 67 -> 68) plus logs out.
+ * guest's port 68 in, the next state and the replies (`PacketToGuest`, family 4, UDP 67 -> 68) plus logs out.
  *
  * Leases are keyed by the client hardware address (chaddr) and taken from `config.dhcpStart`
  * upward, bounded by the subnet (and by `DHCP_POOL_MAX`), skipping the host and DNS addresses.
@@ -20,7 +20,7 @@ import type { Log } from "../../effects/effect.ts"
 import { type Instant, addMillis } from "../../effects/instant.ts"
 import { encodeDomainSearch } from "../dns/name.ts"
 import { type StackConfig, broadcastAddress, netmask } from "../stack/config.ts"
-import type { Ipv4ToGuest, LayerOutput } from "../stack/output.ts"
+import type { Ipv4PacketToGuest, LayerOutput } from "../stack/output.ts"
 import { UDP_CHECKSUM_OFFSET, emitUdpHeader } from "../udp/wire.ts"
 import { type Ipv4, IPV4_BROADCAST, formatIpv4 } from "../wire/ipv4-address.ts"
 import { BROADCAST_MAC, type Mac, formatMac, parseMac } from "../wire/mac.ts"
@@ -222,8 +222,8 @@ const reply = (
   })
   const how = addressing(msg, type)
   const dst = how === "broadcast" ? IPV4_BROADCAST : how === "ciaddr" ? msg.ciaddr : yiaddr
-  const packet: Ipv4ToGuest = {
-    _tag: "Ipv4ToGuest",
+  const packet: Ipv4PacketToGuest = {
+    _tag: "PacketToGuest", family: 4,
     src: config.host,
     dst,
     protocol: 17,

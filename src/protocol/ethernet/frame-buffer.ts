@@ -1,21 +1,31 @@
 /**
- * Buffers for frames the stack builds for the guest.
+ * Buffers for frames the stack builds for the guest, from an allocator the caller passes in.
  *
- * Why: one `new Uint8Array(n)` per frame is one ArrayBuffer per frame, and at hundreds of
- * thousands of frames a second their allocation and collection (V8 starts a full collection
- * for every few tens of MB of new ArrayBuffer memory) cost more than building the frames.
- * Frames are carved instead from shared zero-filled slabs, never reused: a slab is collected
- * once every frame cut from it is gone, so no frame's bytes change after it is handed over.
+ * Why an allocator at all: one `new Uint8Array(n)` per frame is one ArrayBuffer per frame, and
+ * at hundreds of thousands of frames a second their allocation and collection (V8 starts a
+ * full collection for every few tens of MB of new ArrayBuffer memory) cost more than building
+ * the frames. The slab allocator carves frames instead from shared zero-filled slabs, never
+ * reused: a slab is collected once every frame cut from it is gone, so no frame's bytes change
+ * after it is handed over.
  *
- * Layout: each frame is preceded by `LINK_HEADROOM` bytes that belong to no frame, and frames
- * follow each other without gaps when their lengths are even: a stream link (QEMU's 4-byte
- * length prefix) writes the prefix in place and sends a run of frames as one uncopied chunk.
- * Frames start at even addresses, so the transport checksum sums 32-bit words (wire/checksum.ts).
+ * Why it is passed in: the protocol core keeps no module-level mutable state (DESIGN.md §3).
+ * The runtime creates one slab allocator (`createSlabAllocator`) and passes it to the stack's
+ * `reduce`; its guest link asks the same instance (`hasLinkHeadroom`) whether it may write a
+ * frame's headroom. Without one, `freshFrames` allocates fresh memory per frame. The bytes of a
+ * frame never depend on which allocator made it (both hand out zero-filled memory nobody else
+ * holds), so a reducer's results do not depend on it either.
  *
- * Contract: `allocFrame(n)` returns a zero-filled view of exactly `n` bytes at an even address,
- * that no other call returns any byte of; the `LINK_HEADROOM` bytes before it are zero until a
- * link writes them, and `hasLinkHeadroom` is true for exactly such views (whole frames as
- * returned). Pure apart from the module's slab cursor, which no caller can observe.
+ * Layout of slab frames: each frame is preceded by `LINK_HEADROOM` bytes that belong to no
+ * frame, and frames follow each other without gaps when their lengths are even: a stream link
+ * (QEMU's 4-byte length prefix) writes the prefix in place and sends a run of frames as one
+ * uncopied chunk. Frames start at even addresses, so the transport checksum sums 32-bit words
+ * (wire/checksum.ts).
+ *
+ * Contract of every `FrameAllocator`: `frame(n)` returns a zero-filled view of exactly `n`
+ * bytes at an even address, that no other call returns any byte of. For the slab allocator the
+ * `LINK_HEADROOM` bytes before it are zero until a link writes them, and its `hasLinkHeadroom`
+ * is true for exactly such views (whole frames as returned); `freshFrames.hasLinkHeadroom` is
+ * always false.
  */
 
 /** Bytes before each frame a link may overwrite with its own framing. */
@@ -24,26 +34,36 @@ export const LINK_HEADROOM = 4
 /** Slab size: many jumbo frames per slab; a few stragglers (ARP queue) pin little. */
 const SLAB_BYTES = 1024 * 1024
 
-const slabs = new WeakSet<ArrayBufferLike>()
-let slab = new ArrayBuffer(0)
-let cursor = 0
-
-const newSlab = (bytes: number): ArrayBuffer => {
-  const b = new ArrayBuffer(bytes)
-  slabs.add(b)
-  return b
+export interface FrameAllocator {
+  /** A zero-filled buffer of exactly `length` bytes at an even address, shared with nobody. */
+  readonly frame: (length: number) => Uint8Array
+  /** Was `frame` returned by this allocator with headroom before it that a link may write? */
+  readonly hasLinkHeadroom: (frame: Uint8Array) => boolean
 }
 
-export const allocFrame = (length: number): Uint8Array => {
-  // Even start after the headroom (an odd frame before leaves one byte unused).
-  let start = (cursor + LINK_HEADROOM + 1) & ~1
-  if (start + length > slab.byteLength) {
-    slab = newSlab(Math.max(SLAB_BYTES, length + LINK_HEADROOM))
-    start = LINK_HEADROOM
+/** One ArrayBuffer per frame: the default when the caller passes no allocator (tests, embedders). */
+export const freshFrames: FrameAllocator = {
+  frame: (length) => new Uint8Array(length),
+  hasLinkHeadroom: () => false,
+}
+
+/** A slab allocator; the runtime makes one and shares it between the stack and its links. */
+export const createSlabAllocator = (): FrameAllocator => {
+  const slabs = new WeakSet<ArrayBufferLike>()
+  let slab = new ArrayBuffer(0)
+  let cursor = 0
+  return {
+    frame(length) {
+      // Even start after the headroom (an odd frame before leaves one byte unused).
+      let start = (cursor + LINK_HEADROOM + 1) & ~1
+      if (start + length > slab.byteLength) {
+        slab = new ArrayBuffer(Math.max(SLAB_BYTES, length + LINK_HEADROOM))
+        slabs.add(slab)
+        start = LINK_HEADROOM
+      }
+      cursor = start + length
+      return new Uint8Array(slab, start, length)
+    },
+    hasLinkHeadroom: (frame) => frame.byteOffset >= LINK_HEADROOM && slabs.has(frame.buffer),
   }
-  cursor = start + length
-  return new Uint8Array(slab, start, length)
 }
-
-/** Was `frame` returned by `allocFrame` (so the headroom before it may be written)? */
-export const hasLinkHeadroom = (frame: Uint8Array): boolean => frame.byteOffset >= LINK_HEADROOM && slabs.has(frame.buffer)

@@ -1,6 +1,7 @@
 /**
  * The ARP layer: answers ARP for the stack's virtual addresses, keeps the guest's IPv4->MAC
- * cache, and resolves the destination of every IPv4 frame we send to the guest.
+ * cache, and resolves the destination of every IPv4 frame we send to the guest. `arp` is its
+ * `NeighborResolution` (neighbor-resolution.ts), the interface NDP will implement too.
  *
  * Contract:
  * - Learns from requests, replies and gratuitous ARP (RFC 826 "merge" rule, RFC 5227), but only
@@ -9,15 +10,21 @@
  *   (per address and in total); the queue is dropped 1 s after the request if no answer came
  *   (libslirp's behaviour), with a debug log line.
  * - The cache holds at most ARP_CACHE_MAX entries; the oldest learned entry is evicted first.
- * State is replaced, never mutated: the maps are copied only when an entry changes, which is
- * rare (the guest's MAC changes almost never), so the per-frame path allocates nothing.
+ * - Timers are `{ layer: "arp", key: <the IPv4 address> }`.
+ * Pure: state is replaced, never written: the maps (at most ARP_CACHE_MAX and
+ * ARP_PENDING_MAX_ADDRESSES entries) are copied only when an entry changes, which is rare (the
+ * guest's MAC changes almost never), so the per-frame path allocates nothing. Queued frames are
+ * never written after they were queued: the delivered frame is an addressed copy.
  */
 import type { StackEffect } from "../../effects/effect.ts"
-import { timerId } from "../../effects/ids.ts"
+import { type TimerId, timerId } from "../../effects/ids.ts"
 import { addMillis, type Instant } from "../../effects/instant.ts"
+import { isGuestAddress, virtualMacFor } from "../policy/policy.ts"
+import type { StackConfig } from "../stack/config.ts"
 import { type Ipv4, formatIpv4 } from "../wire/ipv4-address.ts"
 import { BROADCAST_MAC, type Mac, ZERO_MAC, formatMac, macEquals } from "../wire/mac.ts"
 import { ARP_REPLY, ARP_REQUEST, type ArpPacket, emitArpFrame } from "./arp-wire.ts"
+import type { NeighborResolution } from "./neighbor-resolution.ts"
 import { ETHERTYPE_IPV4, writeEthernetHeader } from "./wire.ts"
 
 export const ARP_CACHE_MAX = 64
@@ -39,21 +46,18 @@ export interface NeighborState {
   readonly pendingBytes: number
 }
 
-/** What the ARP layer needs to know about the stack. */
+/**
+ * What the ARP layer needs to know about the stack, as plain data: the config (our addresses
+ * and the network, read through policy/policy.ts) and the MAC our virtual hosts send from.
+ */
 export interface NeighborContext {
-  /** The MAC our virtual hosts use as the source of frames to the guest. */
+  readonly config: StackConfig
   readonly gatewayMac: Mac
-  /** The MAC answered for a virtual address, or undefined if the address is not ours. */
-  readonly virtualMacFor: (ip: Ipv4) => Mac | undefined
-  /** Is the address a learnable guest address (inside the network, not ours, not broadcast)? */
-  readonly isGuestAddress: (ip: Ipv4) => boolean
-  /** Our address used as the sender of ARP requests (the gateway). */
-  readonly gatewayIp: Ipv4
 }
 
 export const emptyNeighbors: NeighborState = { cache: new Map(), pending: new Map(), pendingBytes: 0 }
 
-export const arpTimerId = (ip: Ipv4) => timerId(`arp:${ip}`)
+export const arpTimerId = (ip: Ipv4): TimerId => timerId("arp", ip)
 
 type Result = readonly [NeighborState, ReadonlyArray<StackEffect>]
 
@@ -61,7 +65,7 @@ const debug = (message: string): StackEffect => ({ _tag: "Log", level: "debug", 
 
 /** Records ip -> mac (copying the MAC) and sends any frames waiting for that address. */
 export const learn = (s: NeighborState, ctx: NeighborContext, ip: Ipv4, mac: Uint8Array): Result => {
-  if (!ctx.isGuestAddress(ip)) return [s, []]
+  if (!isGuestAddress(ctx.config, ip)) return [s, []]
   const known = s.cache.get(ip)
   let cache = s.cache
   if (known === undefined || !macEquals(known, 0, mac)) {
@@ -81,8 +85,11 @@ export const learn = (s: NeighborState, ctx: NeighborContext, ip: Ipv4, mac: Uin
   const dst = cache.get(ip)!
   const effects: Array<StackEffect> = [{ _tag: "CancelTimer", timer: arpTimerId(ip) }]
   for (const f of waiting.frames) {
-    f.set(dst, 0)
-    effects.push({ _tag: "DeliverFrame", frame: f })
+    // The queued frame belongs to the state we were given (an earlier state may still deliver
+    // it): address a copy. Rare path: only the frames sent before the first answer.
+    const frame = f.slice()
+    frame.set(dst, 0)
+    effects.push({ _tag: "DeliverFrame", frame })
   }
   return [{ cache, pending, pendingBytes: s.pendingBytes - waiting.bytes }, effects]
 }
@@ -94,7 +101,7 @@ export const arpInput = (s: NeighborState, ctx: NeighborContext, arp: ArpPacket)
   // probes have sender 0.0.0.0, which isGuestAddress rejects.
   const [s1, fx] = learn(s, ctx, arp.spa, arp.sha)
   if (arp.op !== ARP_REQUEST) return [s1, fx]
-  const mac = ctx.virtualMacFor(arp.tpa)
+  const mac = virtualMacFor(ctx.config, arp.tpa)
   if (mac === undefined || arp.spa === arp.tpa) return [s1, fx]
   const reply = emitArpFrame(arp.sha, ARP_REPLY, mac, arp.tpa, arp.sha, arp.spa)
   return [s1, [...fx, { _tag: "DeliverFrame", frame: reply }]]
@@ -112,7 +119,7 @@ export const sendIpv4Frame = (
   frame: Uint8Array,
   dstMac: Mac | undefined,
 ): Result => {
-  const mac = dstMac ?? (ctx.isGuestAddress(dstIp) ? s.cache.get(dstIp) : BROADCAST_MAC)
+  const mac = dstMac ?? (isGuestAddress(ctx.config, dstIp) ? s.cache.get(dstIp) : BROADCAST_MAC)
   if (mac !== undefined) {
     writeEthernetHeader(frame, mac, ctx.gatewayMac, ETHERTYPE_IPV4)
     return [s, [{ _tag: "DeliverFrame", frame }]]
@@ -134,7 +141,7 @@ export const sendIpv4Frame = (
   })
   const next: NeighborState = { ...s, pending, pendingBytes: s.pendingBytes + frame.length }
   if (waiting !== undefined) return [next, []]
-  const request = emitArpFrame(BROADCAST_MAC, ARP_REQUEST, ctx.gatewayMac, ctx.gatewayIp, ZERO_MAC, dstIp)
+  const request = emitArpFrame(BROADCAST_MAC, ARP_REQUEST, ctx.gatewayMac, ctx.config.host, ZERO_MAC, dstIp)
   return [
     next,
     [
@@ -158,3 +165,11 @@ export const arpTimeout = (s: NeighborState, ip: Ipv4, now: Instant): Result => 
 
 export const describeNeighbors = (s: NeighborState): ReadonlyArray<string> =>
   [...s.cache].map(([ip, mac]) => `${formatIpv4(ip)} ${formatMac(mac)}`)
+
+/** ARP as the IPv4 layer's neighbour resolution. */
+export const arp: NeighborResolution<NeighborState, NeighborContext, Ipv4> = {
+  send: sendIpv4Frame,
+  learn,
+  timeout: (s, timer, now) => (timer.layer === "arp" ? arpTimeout(s, timer.key, now) : [s, []]),
+  shutdown: (s) => [...s.pending.keys()].map((ip): StackEffect => ({ _tag: "CancelTimer", timer: arpTimerId(ip) })),
+}

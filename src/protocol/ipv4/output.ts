@@ -1,15 +1,15 @@
 /**
- * Builds the frames for one IPv4 datagram to the guest (`Ipv4ToGuest`): one buffer per frame
- * (carved from shared slabs with room for a link's framing before each: ethernet/frame-buffer.ts),
+ * Builds the frames for one IPv4 datagram to the guest (`PacketToGuest`, family 4): one buffer per frame
+ * (from the allocator the caller passes: ethernet/frame-buffer.ts),
  * with 14 bytes left at the front for the Ethernet header (the ARP layer fills it), the payload
  * copied exactly once, the transport checksum computed in place over the pseudo header, and
  * fragmentation (RFC 791 §3.2) when the datagram exceeds the link MTU. Frames shorter than the
  * Ethernet minimum are zero-padded to 60 bytes.
  */
-import type { Ipv4ToGuest } from "../stack/output.ts"
+import type { Ipv4PacketToGuest } from "../stack/output.ts"
 import { put16 } from "../wire/bytes.ts"
 import { finish, sum16, sum32 } from "../wire/checksum.ts"
-import { allocFrame } from "../ethernet/frame-buffer.ts"
+import { type FrameAllocator, freshFrames } from "../ethernet/frame-buffer.ts"
 import { ETH_HEADER_LEN, ETH_MIN_FRAME } from "../ethernet/wire.ts"
 import { IPV4_HEADER_LEN, IPV4_MAX_DATAGRAM, PROTO_UDP, writeIpv4Header } from "./wire.ts"
 
@@ -17,10 +17,10 @@ export const DEFAULT_TTL = 64
 
 export type Ipv4Build = { readonly ok: true; readonly frames: ReadonlyArray<Uint8Array> } | { readonly ok: false; readonly reason: string }
 
-const frameOf = (ipLength: number): Uint8Array => allocFrame(Math.max(ETH_MIN_FRAME, ETH_HEADER_LEN + ipLength))
+const frameOf = (alloc: FrameAllocator, ipLength: number): Uint8Array => alloc.frame(Math.max(ETH_MIN_FRAME, ETH_HEADER_LEN + ipLength))
 
 /** Fills the transport checksum of the transport bytes `buf[start, start+len)`. */
-const fillChecksum = (out: Ipv4ToGuest, buf: Uint8Array, start: number, len: number): void => {
+const fillChecksum = (out: Ipv4PacketToGuest, buf: Uint8Array, start: number, len: number): void => {
   if (out.checksumOffset < 0) return
   const pseudo = out.pseudoHeader ? sum32(sum32(out.protocol + len, out.src), out.dst) : 0
   let c = finish(sum16(buf, start, start + len, pseudo))
@@ -29,7 +29,7 @@ const fillChecksum = (out: Ipv4ToGuest, buf: Uint8Array, start: number, len: num
   put16(buf, start + out.checksumOffset, c)
 }
 
-export const buildIpv4Frames = (out: Ipv4ToGuest, id: number, mtu: number): Ipv4Build => {
+export const buildIpv4Frames = (out: Ipv4PacketToGuest, id: number, mtu: number, alloc: FrameAllocator = freshFrames): Ipv4Build => {
   const headerLen = out.header.length
   const payloadLen = out.payload?.length ?? 0
   const transportLen = headerLen + payloadLen
@@ -39,7 +39,7 @@ export const buildIpv4Frames = (out: Ipv4ToGuest, id: number, mtu: number): Ipv4
   const dontFragment = out.dontFragment ?? false
 
   if (totalLength <= mtu) {
-    const f = frameOf(totalLength)
+    const f = frameOf(alloc, totalLength)
     const t = ETH_HEADER_LEN + IPV4_HEADER_LEN
     f.set(out.header, t)
     if (out.payload !== undefined) f.set(out.payload, t + headerLen)
@@ -59,7 +59,7 @@ export const buildIpv4Frames = (out: Ipv4ToGuest, id: number, mtu: number): Ipv4
   const frames: Array<Uint8Array> = []
   for (let off = 0; off < transportLen; off += step) {
     const len = Math.min(step, transportLen - off)
-    const f = frameOf(IPV4_HEADER_LEN + len)
+    const f = frameOf(alloc, IPV4_HEADER_LEN + len)
     f.set(whole.subarray(off, off + len), ETH_HEADER_LEN + IPV4_HEADER_LEN)
     writeIpv4Header(f, ETH_HEADER_LEN, {
       totalLength: IPV4_HEADER_LEN + len,

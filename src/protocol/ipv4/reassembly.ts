@@ -3,7 +3,6 @@
  * produced CVEs in libslirp (CVE-2019-14378, CVE-2020-1983).
  *
  * Contract:
- * - Every fragment's bytes are copied (the event's frame is not ours to keep).
  * - A datagram is dropped whole, with a debug log, on: overlap with a different fragment
  *   (RFC 5722's rule, which Linux also applies to IPv4), a non-final fragment whose length is
  *   not a multiple of 8 or is empty, a reassembled size over 65535 bytes, two different final
@@ -13,6 +12,12 @@
  *   push out legitimate partial datagrams faster than they time out... nor can they hold more
  *   than the bound).
  * - Exact duplicates (same offset and length) are ignored.
+ * - Each partial datagram gets a serial number from the state's counter; its timer is
+ *   `{ layer: "reassembly", key: serial }` (a timer whose serial is gone is a no-op).
+ * - The fragment's view into the guest's frame would be ours to keep (FrameFromGuest), but the
+ *   bytes are copied anyway: a frame holds one fragment, the datagram is rebuilt once.
+ * Pure: the state is replaced, never written (the table holds at most REASS_MAX_DATAGRAMS
+ * entries, so it is copied on change).
  */
 import type { StackEffect } from "../../effects/effect.ts"
 import { timerId, type TimerId } from "../../effects/ids.ts"
@@ -42,18 +47,22 @@ interface PartialDatagram {
   readonly ttl: number
   /** The 30 s deadline; a timer firing before it is a stale one from an earlier datagram. */
   readonly expires: Instant
+  /** Names this datagram's timer. */
+  readonly serial: number
 }
 
 export interface ReassemblyState {
+  /** Keyed by RFC 791's (source, destination, protocol, identification). */
   readonly datagrams: ReadonlyMap<string, PartialDatagram>
   readonly bytes: number
+  /** The serial of the next new datagram. */
+  readonly nextSerial: number
 }
 
-export const emptyReassembly: ReassemblyState = { datagrams: new Map(), bytes: 0 }
+export const emptyReassembly: ReassemblyState = { datagrams: new Map(), bytes: 0, nextSerial: 1 }
 
-export const REASS_TIMER_PREFIX = "reass:"
 const keyOf = (ip: Ipv4View) => `${ip.src}:${ip.dst}:${ip.protocol}:${ip.id}`
-export const reassemblyTimer = (key: string): TimerId => timerId(REASS_TIMER_PREFIX + key)
+export const reassemblyTimer = (serial: number): TimerId => timerId("reassembly", serial)
 
 export type ReassemblyResult = readonly [ReassemblyState, Uint8Array | undefined, ReadonlyArray<StackEffect>]
 
@@ -64,9 +73,9 @@ const without = (s: ReassemblyState, key: string, why: string | undefined): Reas
   if (d === undefined) return [s, undefined, why === undefined ? [] : [debug(`ipv4 reassembly ${key}: ${why}, fragment dropped`)]]
   const datagrams = new Map(s.datagrams)
   datagrams.delete(key)
-  const fx: Array<StackEffect> = [{ _tag: "CancelTimer", timer: reassemblyTimer(key) }]
+  const fx: Array<StackEffect> = [{ _tag: "CancelTimer", timer: reassemblyTimer(d.serial) }]
   if (why !== undefined) fx.push(debug(`ipv4 reassembly ${key}: ${why}, datagram dropped`))
-  return [{ datagrams, bytes: s.bytes - d.bytes }, undefined, fx]
+  return [{ ...s, datagrams, bytes: s.bytes - d.bytes }, undefined, fx]
 }
 
 /** Adds one fragment; returns the complete datagram (a fresh buffer, IP header at 0) when done. */
@@ -117,12 +126,13 @@ export const addFragment = (s: ReassemblyState, now: Instant, ip: Ipv4View): Rea
     tos: first?.tos ?? ip.tos,
     ttl: first?.ttl ?? ip.ttl,
     expires: existing?.expires ?? addMillis(now, REASS_TIMEOUT_MS),
+    serial: existing?.serial ?? s.nextSerial,
   }
   const datagrams = new Map(s.datagrams)
   datagrams.set(key, d)
-  const next1: ReassemblyState = { datagrams, bytes: s.bytes + len }
+  const next1: ReassemblyState = { datagrams, bytes: s.bytes + len, nextSerial: existing === undefined ? (s.nextSerial + 1) >>> 0 : s.nextSerial }
   const armed: ReadonlyArray<StackEffect> =
-    existing === undefined ? [{ _tag: "SetTimer", timer: reassemblyTimer(key), at: addMillis(now, REASS_TIMEOUT_MS) }] : []
+    existing === undefined ? [{ _tag: "SetTimer", timer: reassemblyTimer(d.serial), at: addMillis(now, REASS_TIMEOUT_MS) }] : []
 
   // Complete when the fragments cover [0, payloadLength) without a gap.
   if (payloadLength === undefined || first === undefined) return [next1, undefined, armed]
@@ -153,9 +163,16 @@ export const addFragment = (s: ReassemblyState, now: Instant, ip: Ipv4View): Rea
   return [done, out, [...armed.filter((e) => e._tag !== "SetTimer"), ...fx]]
 }
 
-/** The 30 s timer for a datagram fired (ignored when it belongs to an earlier datagram with the same key). */
-export const reassemblyTimeout = (s: ReassemblyState, key: string, now: Instant): ReassemblyResult => {
-  const d = s.datagrams.get(key)
-  if (d === undefined || now < d.expires) return [s, undefined, []]
-  return without(s, key, `incomplete after ${REASS_TIMEOUT_MS / 1000} s`)
+/** The 30 s timer of datagram `serial` fired (a no-op when that datagram is gone or not yet due). */
+export const reassemblyTimeout = (s: ReassemblyState, serial: number, now: Instant): ReassemblyResult => {
+  for (const [key, d] of s.datagrams) {
+    if (d.serial !== serial) continue
+    if (now < d.expires) return [s, undefined, []]
+    return without(s, key, `incomplete after ${REASS_TIMEOUT_MS / 1000} s`)
+  }
+  return [s, undefined, []]
 }
+
+/** The stack shuts down: every datagram's timer is cancelled. */
+export const reassemblyShutdown = (s: ReassemblyState): ReadonlyArray<StackEffect> =>
+  [...s.datagrams.values()].map((d): StackEffect => ({ _tag: "CancelTimer", timer: reassemblyTimer(d.serial) }))

@@ -1,20 +1,24 @@
 /**
- * What transport layers and local services hand down to the IP layer for the guest.
+ * What transport layers and local services hand down to the IP layer for the guest, the same
+ * for every address family: the stack routes a `PacketToGuest` or `ErrorToGuest` to the IP
+ * layer of its `family` (ipv4/send.ts today; ipv6/ beside it later) and passes every other
+ * output (an effect for the runtime) through in order.
+ *
  * The IP layer builds one frame buffer (Ethernet + IP + `header` + `payload`, payload copied
  * exactly once), fills the transport checksum over the pseudo header if `checksumOffset >= 0`,
- * fragments if the datagram exceeds the MTU, and resolves the guest's MAC through ARP.
+ * fragments if the datagram exceeds the MTU, and resolves the guest's MAC through neighbour
+ * resolution (ARP for IPv4).
  */
 import type { StackEffect } from "../../effects/effect.ts"
+import type { HostUnreachableReason } from "../../effects/event.ts"
 import type { Ipv4 } from "../wire/ipv4-address.ts"
 import type { Mac } from "../wire/mac.ts"
 
-export interface Ipv4ToGuest {
-  readonly _tag: "Ipv4ToGuest"
-  readonly src: Ipv4
-  readonly dst: Ipv4
-  /** IP protocol number (1 ICMP, 6 TCP, 17 UDP). */
+interface PacketFields {
+  readonly _tag: "PacketToGuest"
+  /** IP protocol number / next header (1 ICMP, 6 TCP, 17 UDP). */
   readonly protocol: number
-  /** Defaults to 64. */
+  /** TTL / hop limit; defaults to 64. */
   readonly ttl?: number
   /** Transport header (or the whole ICMP message), checksum field zero when `checksumOffset >= 0`. */
   readonly header: Uint8Array
@@ -22,29 +26,47 @@ export interface Ipv4ToGuest {
   readonly payload?: Uint8Array
   /** Offset in `header` of the 16-bit checksum over header + payload to fill in; -1 for none. */
   readonly checksumOffset: number
-  /** The checksum also covers the IPv4 pseudo header (TCP, UDP; not ICMP). UDP's 0 is sent as 0xffff. */
+  /** The checksum also covers the pseudo header (TCP, UDP; not ICMPv4). UDP's 0 is sent as 0xffff. */
   readonly pseudoHeader: boolean
   /** Send to this MAC instead of resolving `dst` (DHCP replies to a client without an address). */
   readonly dstMac?: Mac
-  /** IPv4 "don't fragment". */
+  /** IPv4 "don't fragment" (IPv6 never fragments on our side). */
   readonly dontFragment?: boolean
 }
 
-/**
- * An ICMPv4 error about a datagram the guest sent (RFC 792): destination unreachable (type 3)
- * or time exceeded (type 11). The ICMP layer builds the message: `original` is the guest's IP
- * header plus at least the first 8 bytes of its payload (more is trimmed to fit 576 bytes, RFC
- * 1812 §4.3.2.3). `src` is the address the error claims to come from (usually the original
- * destination, or the gateway). `mtu` fills the next-hop MTU field of code 4 (RFC 1191).
- */
-export interface IcmpErrorToGuest {
-  readonly _tag: "IcmpErrorToGuest"
+/** An IPv4 datagram to the guest. */
+export interface Ipv4PacketToGuest extends PacketFields {
+  readonly family: 4
   readonly src: Ipv4
-  readonly type: 3 | 11
-  readonly code: number
+  readonly dst: Ipv4
+}
+
+/** A datagram to the guest; IPv6 (issue 10) adds its member here. */
+export type PacketToGuest = Ipv4PacketToGuest
+
+/**
+ * Why a datagram of the guest's did not get through, as the IP layer of its family reports it
+ * (ICMPv4 today: ipv4/send.ts maps each reason to a type and code; ICMPv6 later).
+ */
+export type GuestErrorReason = HostUnreachableReason
+
+/**
+ * An ICMP error about a datagram the guest sent. `original` is the guest's IP header plus at
+ * least the first 8 bytes of its payload (the IP layer trims it to its family's limit). `src`
+ * is the address the error claims to come from (usually the original destination, or the
+ * gateway). `mtu` is the next-hop MTU of `fragmentation-needed` (RFC 1191). The IP layer sends
+ * nothing about a datagram that must not get an error (RFC 1122 §3.2.2).
+ */
+export interface Ipv4ErrorToGuest {
+  readonly _tag: "ErrorToGuest"
+  readonly family: 4
+  readonly src: Ipv4
+  readonly reason: GuestErrorReason
   readonly original: Uint8Array
   readonly mtu?: number
 }
 
-/** A layer's outputs: packets for the guest, or effects for the runtime. */
-export type LayerOutput = Ipv4ToGuest | IcmpErrorToGuest | StackEffect
+export type ErrorToGuest = Ipv4ErrorToGuest
+
+/** A layer's outputs: packets and errors for the guest, or effects for the runtime. */
+export type LayerOutput = PacketToGuest | ErrorToGuest | StackEffect

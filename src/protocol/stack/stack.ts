@@ -1,77 +1,66 @@
 /**
- * The stack reducer: one instance per guest. It routes each event to the layer that owns it
- * (Ethernet/ARP, IPv4 with reassembly, ICMP, UDP, TCP, the DHCP server) and turns the layers'
- * outputs into effects: packets for the guest become frames (built once, fragmented to the MTU,
- * addressed through ARP), everything else passes through in order.
+ * The stack reducer: one instance per guest. It only routes: each event goes to the layer that
+ * owns it (Ethernet/ARP, IPv4 with reassembly, ICMP, UDP, TCP, the DHCP server; host events by
+ * the owner recorded for their socket, timers by their `layer`), and each output of a layer
+ * goes to the IP output of its family (ipv4/send.ts: numbering, frames, fragmentation, ICMP
+ * errors, ARP) or, for an effect, to the runtime in order. Socket ids come from the one
+ * allocator in the state (sockets.ts); addresses and forwarding are decided by the policy
+ * module (policy/policy.ts).
  *
  * Contract: `reduce` never throws on any event; hostile frames are dropped with a debug log.
- * The state passed in is not modified (layers replace what they change), so a caller may keep
- * old states; the TCP layer documents its own ownership rule for its connection table.
+ * `StackState` is plain data (no functions, no class instances): `structuredClone` of a state
+ * is a state that behaves the same. `reduce` never writes to the state it is given nor to
+ * anything reachable from it, and the same (state, event) gives equal results, so a caller
+ * may keep, replay and branch old states. (The TCP layer is being made pure in its own
+ * change; until then its connection records are the exception its header documents.)
+ * Frames for the guest are built in buffers from `frames` (default: fresh memory); their
+ * bytes do not depend on the allocator. The guest's frame is the stack's from the event on
+ * (FrameFromGuest): layers may keep views of it.
  */
 import type { StackEffect } from "../../effects/effect.ts"
-import type { StackEvent } from "../../effects/event.ts"
-import type { TimerId } from "../../effects/ids.ts"
+import type { HostSocketClosed, HostSocketError, HostUnreachable, StackEvent } from "../../effects/event.ts"
+import type { SocketId, SocketOwner, TimerId } from "../../effects/ids.ts"
 import type { Instant } from "../../effects/instant.ts"
 import { absurd } from "../../effects/absurd.ts"
 import { type DhcpServerState, createDhcpServer, dhcpInput } from "../dhcp/server.ts"
 import { parseArp } from "../ethernet/arp-wire.ts"
-import { type NeighborContext, type NeighborState, arpInput, arpTimerId, arpTimeout, emptyNeighbors, learn, sendIpv4Frame } from "../ethernet/neighbors.ts"
-import { ETHERTYPE_ARP, ETHERTYPE_IPV4, ETH_HEADER_LEN, parseEthernet } from "../ethernet/wire.ts"
-import { type IcmpState, createIcmpLayer, icmpFromGuest, icmpHostEvent, icmpShutdown, icmpTimer, isIcmpSocket } from "../icmp/layer.ts"
-import { emitIcmpError, isIcmpError } from "../icmp/wire.ts"
-import { buildIpv4Frames } from "../ipv4/output.ts"
-import { REASS_TIMER_PREFIX, type ReassemblyState, addFragment, emptyReassembly, reassemblyTimeout, reassemblyTimer } from "../ipv4/reassembly.ts"
-import { type Ipv4View, IPV4_HEADER_LEN, PROTO_ICMP, PROTO_TCP, PROTO_UDP, isFragment, parseIpv4Header } from "../ipv4/wire.ts"
+import { type FrameAllocator, freshFrames } from "../ethernet/frame-buffer.ts"
+import { type NeighborContext, arp, arpInput, emptyNeighbors } from "../ethernet/neighbors.ts"
+import { ETHERTYPE_ARP, ETHERTYPE_IPV4, parseEthernet } from "../ethernet/wire.ts"
+import { type NaptState, closeNapt, emptyNapt, sweepNapt } from "../flows/napt.ts"
+import { icmpFromGuest, icmpHostEvent } from "../icmp/layer.ts"
+import { type ReassemblyState, addFragment, emptyReassembly, reassemblyShutdown, reassemblyTimeout } from "../ipv4/reassembly.ts"
+import { type Ipv4OutState, type Ipv4SendContext, ipv4Send, ipv4SendError } from "../ipv4/send.ts"
+import { type Ipv4View, PROTO_ICMP, PROTO_TCP, PROTO_UDP, isFragment, parseIpv4Header } from "../ipv4/wire.ts"
+import { gatewayMacOf, hostEndpointFor, isGuestAddress } from "../policy/policy.ts"
 import { defaultTcpConfig } from "../tcp/config.ts"
-import { type TcpContext, type TcpLayerState, createTcpLayer, isTcpSocket, tcpFromGuest, tcpHostEvent, tcpShutdown, tcpTimer } from "../tcp/layer.ts"
-import { type UdpState, createUdpLayer, isUdpSocket, udpFromGuest, udpHostEvent, udpShutdown, udpTimer } from "../udp/layer.ts"
+import { type TcpContext, type TcpHostEvent, type TcpLayerState, createTcpLayer, tcpFromGuest, tcpHostEvent, tcpShutdown, tcpTimer } from "../tcp/layer.ts"
+import { udpFromGuest, udpHostEvent } from "../udp/layer.ts"
 import { parseUdp } from "../udp/wire.ts"
-import { get16, get32 } from "../wire/bytes.ts"
-import { IPV4_BROADCAST, type Ipv4, formatIpv4, inSubnet } from "../wire/ipv4-address.ts"
-import { macEquals, virtualMac } from "../wire/mac.ts"
-import { type StackConfig, broadcastAddress, netmask } from "./config.ts"
-import type { Ipv4ToGuest, LayerOutput } from "./output.ts"
-import { hostEndpointFor } from "./routing.ts"
+import { IPV4_BROADCAST, formatIpv4 } from "../wire/ipv4-address.ts"
+import { macEquals } from "../wire/mac.ts"
+import { type StackConfig, broadcastAddress } from "./config.ts"
+import type { LayerOutput } from "./output.ts"
+import { type SocketTable, claimSocket, emptySockets, ownerOf, releaseSocket } from "./sockets.ts"
 
 const DHCP_SERVER_PORT = 67
 
-/** Values derived once from the config. */
-interface StackEnv {
-  readonly neighbors: NeighborContext
-  readonly tcpEndpointFor: TcpContext["hostEndpointFor"]
-  readonly isGuestAddress: (ip: Ipv4) => boolean
-}
-
 export interface StackState {
   readonly config: StackConfig
-  readonly env: StackEnv
-  readonly neighbors: NeighborState
+  /**
+   * What ARP needs to know, derived from the config once (plain data: the config and the MAC
+   * our virtual hosts send from), kept so the per-frame path allocates no context.
+   */
+  readonly link: NeighborContext
+  /** The one socket-id allocator and the owner of every live host socket. */
+  readonly sockets: SocketTable
+  /** IPv4 output: the Identification counter and the ARP cache and queues. */
+  readonly ipv4: Ipv4OutState
   readonly reassembly: ReassemblyState
-  readonly icmp: IcmpState
-  readonly udp: UdpState
+  /** UDP and ICMP echo flows. */
+  readonly napt: NaptState
   readonly tcp: TcpLayerState
   readonly dhcp: DhcpServerState
-  /** IPv4 Identification of our next datagram. */
-  readonly ipId: number
-}
-
-const makeEnv = (c: StackConfig): StackEnv => {
-  const mask = netmask(c)
-  const bcast = broadcastAddress(c)
-  const isGuestAddress = (ip: Ipv4) => inSubnet(ip, c.network, mask) && ip !== c.network && ip !== bcast && ip !== c.host && ip !== c.dns
-  const gatewayMac = virtualMac(c.host)
-  const hostMac = gatewayMac
-  const dnsMac = virtualMac(c.dns)
-  return {
-    neighbors: {
-      gatewayMac,
-      gatewayIp: c.host,
-      isGuestAddress,
-      virtualMacFor: (ip) => (ip === c.host ? hostMac : ip === c.dns ? dnsMac : undefined),
-    },
-    tcpEndpointFor: (dst, port) => hostEndpointFor(c, dst, port),
-    isGuestAddress,
-  }
 }
 
 /**
@@ -83,115 +72,96 @@ const tcpBufferBytes = (c: StackConfig): number => c.tcpBufferBytes ?? Math.max(
 
 export const createStack = (config: StackConfig, _now?: Instant): StackState => ({
   config,
-  env: makeEnv(config),
-  neighbors: emptyNeighbors,
+  link: { config, gatewayMac: gatewayMacOf(config) },
+  sockets: emptySockets,
+  ipv4: { ipId: config.seed & 0xffff, neighbors: emptyNeighbors },
   reassembly: emptyReassembly,
-  icmp: createIcmpLayer(),
-  udp: createUdpLayer(),
+  napt: emptyNapt,
   tcp: createTcpLayer(config.seed, { bufferBytes: tcpBufferBytes(config) }),
   dhcp: createDhcpServer(),
-  ipId: config.seed & 0xffff,
 })
 
 type Result = readonly [StackState, ReadonlyArray<StackEffect>]
 
+/** What one call carries besides the state. */
+interface Call {
+  readonly now: Instant
+  readonly frames: FrameAllocator
+}
+
 const debug = (message: string): StackEffect => ({ _tag: "Log", level: "debug", message })
 
-/** Turns layer outputs into effects, appending to `fx`; returns the state with ARP and ip id updated. */
-const emit = (s0: StackState, now: Instant, outputs: ReadonlyArray<LayerOutput>, fx: Array<StackEffect>): StackState => {
+const sendContext = (s: StackState, call: Call): Ipv4SendContext => ({ neighbor: s.link, now: call.now, frames: call.frames })
+
+const OPENED_BY: Partial<Record<StackEffect["_tag"], SocketOwner>> = { TcpConnect: "tcp", UdpOpen: "udp", IcmpOpen: "icmp" }
+
+/**
+ * Routes layer outputs, appending effects to `fx`: packets and errors to the IP output of their
+ * family, effects to the runtime (recording the owner of every socket opened, forgetting every
+ * socket closed). Returns the state with the IP output and socket table updated.
+ */
+const emit = (s0: StackState, call: Call, outputs: ReadonlyArray<LayerOutput>, fx: Array<StackEffect>): StackState => {
   let s = s0
+  let ipv4 = s.ipv4
+  let sockets = s.sockets
+  let ctx: Ipv4SendContext | undefined
   for (const o of outputs) {
     switch (o._tag) {
-      case "Ipv4ToGuest":
-        s = sendToGuest(s, now, o, fx)
+      case "PacketToGuest":
+        ipv4 = ipv4Send(ipv4, (ctx ??= sendContext(s, call)), o, fx)
         break
-      case "IcmpErrorToGuest": {
-        const p = icmpErrorPacket(s, o.src, o.type, o.code, o.original, o.mtu)
-        if (p === undefined) fx.push(debug(`icmp: no error sent about a datagram that must not get one`))
-        else s = sendToGuest(s, now, p, fx)
+      case "ErrorToGuest":
+        ipv4 = ipv4SendError(ipv4, (ctx ??= sendContext(s, call)), o, fx)
         break
-      }
+      case "TcpConnect":
+      case "UdpOpen":
+      case "IcmpOpen":
+        sockets = claimSocket(sockets, o.sock, OPENED_BY[o._tag]!)
+        fx.push(o)
+        break
+      case "SocketClose":
+        sockets = releaseSocket(sockets, o.sock)
+        fx.push(o)
+        break
       default:
         fx.push(o)
     }
   }
+  if (ipv4 !== s.ipv4 || sockets !== s.sockets) s = { ...s, ipv4, sockets }
   return s
 }
 
-const sendToGuest = (s: StackState, now: Instant, o: Ipv4ToGuest, fx: Array<StackEffect>): StackState => {
-  const built = buildIpv4Frames(o, s.ipId, s.config.mtu)
-  const ipId = (s.ipId + 1) & 0xffff
-  if (!built.ok) {
-    fx.push({ _tag: "Log", level: "warn", message: built.reason })
-    return { ...s, ipId }
-  }
-  let neighbors = s.neighbors
-  // A reply addressed by MAC (DHCP) teaches us the guest's address for what follows.
-  if (o.dstMac !== undefined && s.env.isGuestAddress(o.dst)) {
-    const [n, lfx] = learn(neighbors, s.env.neighbors, o.dst, o.dstMac)
-    neighbors = n
-    for (const e of lfx) fx.push(e)
-  }
-  for (const f of built.frames) {
-    const [n, nfx] = sendIpv4Frame(neighbors, s.env.neighbors, now, o.dst, f, o.dstMac)
-    neighbors = n
-    for (const e of nfx) fx.push(e)
-  }
-  return { ...s, neighbors, ipId }
-}
-
-/**
- * RFC 1122 §3.2.2: no ICMP error about an ICMP error, a non-initial fragment, or a datagram
- * whose source is not a single guest host.
- */
-const icmpErrorPacket = (s: StackState, src: Ipv4, type: number, code: number, original: Uint8Array, mtu: number | undefined): Ipv4ToGuest | undefined => {
-  if (original.length < IPV4_HEADER_LEN) return undefined
-  const ihl = (original[0]! & 0x0f) * 4
-  const origSrc = get32(original, 12)
-  if (!s.env.isGuestAddress(origSrc)) return undefined
-  if ((get16(original, 6) & 0x1fff) !== 0) return undefined
-  if (original[9] === PROTO_ICMP && original.length > ihl && isIcmpError(original[ihl]!)) return undefined
-  return {
-    _tag: "Ipv4ToGuest",
-    src,
-    dst: origSrc,
-    protocol: PROTO_ICMP,
-    header: emitIcmpError(type, code, original, mtu),
-    checksumOffset: -1,
-    pseudoHeader: false,
-  }
-}
-
-const frameFromGuest = (s: StackState, now: Instant, frame: Uint8Array): Result => {
+const frameFromGuest = (s: StackState, call: Call, frame: Uint8Array): Result => {
   const eth = parseEthernet(frame)
   if (eth === undefined) return [s, [debug(`ethernet: runt frame of ${frame.length} bytes dropped`)]]
   switch (eth.ethertype) {
     case ETHERTYPE_ARP: {
       const p = parseArp(frame, eth.payloadOffset)
       if (!p.ok) return [s, [debug(p.reason)]]
-      const [neighbors, fx] = arpInput(s.neighbors, s.env.neighbors, p.packet)
-      return [neighbors === s.neighbors ? s : { ...s, neighbors }, fx]
+      const [neighbors, fx] = arpInput(s.ipv4.neighbors, s.link, p.packet)
+      return [neighbors === s.ipv4.neighbors ? s : { ...s, ipv4: { ...s.ipv4, neighbors } }, fx]
     }
     case ETHERTYPE_IPV4: {
       if (!s.config.ipv4) return [s, [debug("ipv4: disabled, frame dropped")]]
       const p = parseIpv4Header(frame, eth.payloadOffset)
       if (!p.ok) return [s, [debug(p.reason)]]
-      return ipv4FromGuest(s, now, p.ip, frame)
+      return ipv4FromGuest(s, call, p.ip, frame)
     }
     default:
       return [s, [debug(`ethernet: ethertype 0x${eth.ethertype.toString(16).padStart(4, "0")} dropped`)]]
   }
 }
 
-const ipv4FromGuest = (s0: StackState, now: Instant, ip0: Ipv4View, frame: Uint8Array): Result => {
+const ipv4FromGuest = (s0: StackState, call: Call, ip0: Ipv4View, frame: Uint8Array): Result => {
   const fx: Array<StackEffect> = []
+  const { now } = call
   let s = s0
   // Learn the guest's MAC from its IP traffic. Every guest frame passes here, so the common
   // case (the address is known with this MAC) is one map lookup and no allocation.
-  const known = s.neighbors.cache.get(ip0.src)
-  if ((known === undefined || !macEquals(frame, 6, known)) && s.env.isGuestAddress(ip0.src)) {
-    const [neighbors, lfx] = learn(s.neighbors, s.env.neighbors, ip0.src, frame.subarray(6, 12))
-    if (neighbors !== s.neighbors) s = { ...s, neighbors }
+  const known = s.ipv4.neighbors.cache.get(ip0.src)
+  if ((known === undefined || !macEquals(frame, 6, known)) && isGuestAddress(s.config, ip0.src)) {
+    const [neighbors, lfx] = arp.learn(s.ipv4.neighbors, s.link, ip0.src, frame.subarray(6, 12))
+    if (neighbors !== s.ipv4.neighbors) s = { ...s, ipv4: { ...s.ipv4, neighbors } }
     for (const e of lfx) fx.push(e)
   }
   let ip = ip0
@@ -210,21 +180,21 @@ const ipv4FromGuest = (s0: StackState, now: Instant, ip0: Ipv4View, frame: Uint8
   switch (ip.protocol) {
     case PROTO_TCP: {
       const [tcp, out] = tcpFromGuest(s.tcp, tcpContext(s, now), { src: ip.src, dst: ip.dst, ttl: ip.ttl, ipHeader: ip.buf.subarray(ip.offset, ip.payloadOffset), segment: payload })
-      return [emit({ ...s, tcp }, now, out, fx), fx]
+      return [emit({ ...s, tcp }, call, out, fx), fx]
     }
     case PROTO_UDP: {
       const u = parseUdp(payload, ip.src, ip.dst)
       if (!u.ok) return [s, [...fx, debug(u.reason)]]
       if (u.udp.dstPort === DHCP_SERVER_PORT && (ip.dst === IPV4_BROADCAST || ip.dst === c.host || ip.dst === broadcastAddress(c))) {
         const [dhcp, out] = dhcpInput(s.dhcp, c, now, { srcMac: frame.subarray(6, 12), payload: u.udp.payload })
-        return [emit({ ...s, dhcp }, now, out, fx), fx]
+        return [emit({ ...s, dhcp }, call, out, fx), fx]
       }
-      const [udp, out] = udpFromGuest(s.udp, { config: c, now }, { src: ip.src, dst: ip.dst, ttl: ip.ttl, datagram, udp: u.udp })
-      return [emit(udp === s.udp ? s : { ...s, udp }, now, out, fx), fx]
+      const [napt, out] = udpFromGuest(s.napt, { config: c, now, newSocket: s.sockets.next }, { src: ip.src, dst: ip.dst, ttl: ip.ttl, datagram, udp: u.udp })
+      return [emit(napt === s.napt ? s : { ...s, napt }, call, out, fx), fx]
     }
     case PROTO_ICMP: {
-      const [icmp, out] = icmpFromGuest(s.icmp, { config: c, now }, { src: ip.src, dst: ip.dst, ttl: ip.ttl, datagram, message: payload })
-      return [emit(icmp === s.icmp ? s : { ...s, icmp }, now, out, fx), fx]
+      const [napt, out] = icmpFromGuest(s.napt, { config: c, now, newSocket: s.sockets.next }, { src: ip.src, dst: ip.dst, ttl: ip.ttl, datagram, message: payload })
+      return [emit(napt === s.napt ? s : { ...s, napt }, call, out, fx), fx]
     }
     default:
       fx.push(debug(`ipv4: protocol ${ip.protocol} from ${formatIpv4(ip.src)} dropped`))
@@ -232,91 +202,125 @@ const ipv4FromGuest = (s0: StackState, now: Instant, ip0: Ipv4View, frame: Uint8
   }
 }
 
-const timerFired = (s: StackState, now: Instant, timer: TimerId): Result => {
+const timerFired = (s: StackState, call: Call, timer: TimerId): Result => {
   const fx: Array<StackEffect> = []
-  const ctx = { config: s.config, now }
-  if (timer.startsWith("tcp:")) {
-    const [tcp, out] = tcpTimer(s.tcp, tcpContext(s, now), timer)
-    return [emit({ ...s, tcp }, now, out, fx), fx]
+  const { now } = call
+  switch (timer.layer) {
+    case "tcp": {
+      const [tcp, out] = tcpTimer(s.tcp, tcpContext(s, now), timer)
+      return [emit({ ...s, tcp }, call, out, fx), fx]
+    }
+    case "flows": {
+      const [napt, out] = sweepNapt(s.napt, now)
+      return [emit({ ...s, napt }, call, out, fx), fx]
+    }
+    case "arp": {
+      const [neighbors, afx] = arp.timeout(s.ipv4.neighbors, timer, now)
+      return [neighbors === s.ipv4.neighbors ? s : { ...s, ipv4: { ...s.ipv4, neighbors } }, afx]
+    }
+    case "reassembly": {
+      const [reassembly, , rfx] = reassemblyTimeout(s.reassembly, timer.key, now)
+      return [reassembly === s.reassembly ? s : { ...s, reassembly }, rfx]
+    }
+    default:
+      return absurd(timer.layer)
   }
-  if (timer.startsWith("udp:")) {
-    const [udp, out] = udpTimer(s.udp, ctx, timer)
-    return [emit({ ...s, udp }, now, out, fx), fx]
-  }
-  if (timer.startsWith("icmp:")) {
-    const [icmp, out] = icmpTimer(s.icmp, ctx, timer)
-    return [emit({ ...s, icmp }, now, out, fx), fx]
-  }
-  if (timer.startsWith("arp:")) {
-    const ip = Number(timer.slice(4))
-    if (!Number.isInteger(ip)) return [s, []]
-    const [neighbors, afx] = arpTimeout(s.neighbors, ip, now)
-    return [{ ...s, neighbors }, afx]
-  }
-  if (timer.startsWith(REASS_TIMER_PREFIX)) {
-    const [reassembly, , rfx] = reassemblyTimeout(s.reassembly, timer.slice(REASS_TIMER_PREFIX.length), now)
-    return [{ ...s, reassembly }, rfx]
-  }
-  return [s, [debug(`timer ${timer} has no owner`)]]
 }
 
 const shutdown = (s: StackState, now: Instant): Result => {
   const fx: Array<StackEffect> = []
   const [, tcpOut] = tcpShutdown(s.tcp, tcpContext(s, now))
-  const [, udpOut] = udpShutdown(s.udp)
-  const [, icmpOut] = icmpShutdown(s.icmp)
-  for (const o of [...tcpOut, ...udpOut, ...icmpOut]) if (o._tag !== "Ipv4ToGuest" && o._tag !== "IcmpErrorToGuest") fx.push(o)
-  for (const ip of s.neighbors.pending.keys()) fx.push({ _tag: "CancelTimer", timer: arpTimerId(ip) })
-  for (const key of s.reassembly.datagrams.keys()) fx.push({ _tag: "CancelTimer", timer: reassemblyTimer(key) })
+  for (const o of tcpOut) if (o._tag !== "PacketToGuest" && o._tag !== "ErrorToGuest") fx.push(o)
+  for (const e of closeNapt(s.napt)) fx.push(e)
+  for (const e of arp.shutdown(s.ipv4.neighbors)) fx.push(e)
+  for (const e of reassemblyShutdown(s.reassembly)) fx.push(e)
   fx.push({ _tag: "Log", level: "info", message: "stack: shut down, every host socket closed" })
-  return [{ ...createStack(s.config, now), ipId: s.ipId }, fx]
+  const fresh = createStack(s.config, now)
+  // Keep numbering where it was: a late event of a closed socket must not meet a new one.
+  return [{ ...fresh, sockets: { ...fresh.sockets, next: s.sockets.next }, ipv4: { ...fresh.ipv4, ipId: s.ipv4.ipId } }, fx]
 }
 
-const tcpContext = (s: StackState, now: Instant): TcpContext => ({ now, mtu: s.config.mtu, hostEndpointFor: s.env.tcpEndpointFor })
+const tcpContext = (s: StackState, now: Instant): TcpContext => ({
+  now,
+  mtu: s.config.mtu,
+  hostEndpointFor: (dst, port) => hostEndpointFor(s.config, dst, port),
+  newSocket: s.sockets.next,
+})
 
-const toTcp = (s: StackState, event: Parameters<typeof tcpHostEvent>[2]): Result => {
+type SocketEvent = Exclude<StackEvent, { readonly _tag: "FrameFromGuest" | "TimerFired" | "Shutdown" }>
+
+const unknownSocket = (s: StackState, event: SocketEvent): Result => [s, [debug(`${event._tag} for unknown socket ${event.sock} ignored`)]]
+
+/** After the runtime reports a socket closed or failed, its id has no owner any more. */
+const released = (r: Result, sock: SocketId): Result => {
+  const [s, fx] = r
+  const sockets = releaseSocket(s.sockets, sock)
+  return sockets === s.sockets ? r : [{ ...s, sockets }, fx]
+}
+
+const hostEvent = (s: StackState, call: Call, event: SocketEvent): Result => {
+  const owner = ownerOf(s.sockets, event.sock)
   const fx: Array<StackEffect> = []
-  const [tcp, out] = tcpHostEvent(s.tcp, tcpContext(s, event.now), event)
-  return [emit({ ...s, tcp }, event.now, out, fx), fx]
-}
-
-const toUdp = (s: StackState, event: Parameters<typeof udpHostEvent>[2]): Result => {
-  const fx: Array<StackEffect> = []
-  const [udp, out] = udpHostEvent(s.udp, { config: s.config, now: event.now }, event)
-  return [emit(udp === s.udp ? s : { ...s, udp }, event.now, out, fx), fx]
-}
-
-const toIcmp = (s: StackState, event: Parameters<typeof icmpHostEvent>[2]): Result => {
-  const fx: Array<StackEffect> = []
-  const [icmp, out] = icmpHostEvent(s.icmp, { config: s.config, now: event.now }, event)
-  return [emit(icmp === s.icmp ? s : { ...s, icmp }, event.now, out, fx), fx]
-}
-
-export const reduce = (s: StackState, event: StackEvent): Result => {
   switch (event._tag) {
-    case "FrameFromGuest":
-      return frameFromGuest(s, event.now, event.frame)
     case "HostTcpConnected":
     case "HostTcpData":
     case "HostTcpEof":
     case "HostTcpWritten":
-      return toTcp(s, event)
+      if (owner !== "tcp") return unknownSocket(s, event)
+      return toTcp(s, call, event, fx)
     case "HostUdpDatagram":
-      return toUdp(s, event)
+      if (owner !== "udp") return unknownSocket(s, event)
+      return toNapt(s, call, udpHostEvent(s.napt, { config: s.config, now: event.now }, event), fx)
     case "HostIcmpEchoReply":
-      return toIcmp(s, event)
+      if (owner !== "icmp") return unknownSocket(s, event)
+      return toNapt(s, call, icmpHostEvent(s.napt, { config: s.config, now: event.now }, event), fx)
     case "HostUnreachable":
     case "HostSocketError":
-    case "HostSocketClosed":
-      if (isUdpSocket(event.sock)) return toUdp(s, event)
-      if (isIcmpSocket(event.sock)) return toIcmp(s, event)
-      if (isTcpSocket(event.sock) && event._tag !== "HostUnreachable") return toTcp(s, event)
-      return [s, [debug(`${event._tag} for unknown socket ${event.sock} ignored`)]]
+    case "HostSocketClosed": {
+      const r = closingEvent(s, call, owner, event, fx)
+      return event._tag === "HostUnreachable" ? r : released(r, event.sock)
+    }
+    default:
+      return absurd(event)
+  }
+}
+
+const closingEvent = (s: StackState, call: Call, owner: SocketOwner | undefined, event: HostUnreachable | HostSocketError | HostSocketClosed, fx: Array<StackEffect>): Result => {
+  const ctx = { config: s.config, now: event.now }
+  switch (owner) {
+    case "udp":
+      return toNapt(s, call, udpHostEvent(s.napt, ctx, event), fx)
+    case "icmp":
+      return toNapt(s, call, icmpHostEvent(s.napt, ctx, event), fx)
+    case "tcp":
+      if (event._tag === "HostUnreachable") return unknownSocket(s, event)
+      return toTcp(s, call, event, fx)
+    case "tcp-listener":
+    case "udp-listener":
+    case undefined:
+      return unknownSocket(s, event)
+    default:
+      return absurd(owner)
+  }
+}
+
+const toTcp = (s: StackState, call: Call, event: TcpHostEvent, fx: Array<StackEffect>): Result => {
+  const [tcp, out] = tcpHostEvent(s.tcp, tcpContext(s, event.now), event)
+  return [emit({ ...s, tcp }, call, out, fx), fx]
+}
+
+const toNapt = (s: StackState, call: Call, [napt, out]: readonly [NaptState, ReadonlyArray<LayerOutput>], fx: Array<StackEffect>): Result =>
+  [emit(napt === s.napt ? s : { ...s, napt }, call, out, fx), fx]
+
+export const reduce = (s: StackState, event: StackEvent, frames: FrameAllocator = freshFrames): Result => {
+  switch (event._tag) {
+    case "FrameFromGuest":
+      return frameFromGuest(s, { now: event.now, frames }, event.frame)
     case "TimerFired":
-      return timerFired(s, event.now, event.timer)
+      return timerFired(s, { now: event.now, frames }, event.timer)
     case "Shutdown":
       return shutdown(s, event.now)
     default:
-      return absurd(event)
+      return hostEvent(s, { now: event.now, frames }, event)
   }
 }

@@ -101,10 +101,10 @@ export const onHostError = (c: Tcb, env: TcbEnv, code: string): void => {
   c.hostOpen = false
   if (c.state === "Closed") return
   if (!c.activeOpen && !c.synAckSent) {
-    const icmpCode = code === "ENETUNREACH" || code === "ENETDOWN" ? 0 : code === "EHOSTUNREACH" || code === "EHOSTDOWN" ? 1 : -1
-    if (icmpCode >= 0 && c.synOriginal !== undefined) {
-      log(c, env, "info", `host connect failed (${code}): ICMP unreachable code ${icmpCode}`)
-      env.out.push({ _tag: "IcmpErrorToGuest", src: c.remoteIp, type: 3, code: icmpCode, original: c.synOriginal })
+    const reason = code === "ENETUNREACH" || code === "ENETDOWN" ? "net" : code === "EHOSTUNREACH" || code === "EHOSTDOWN" ? "host" : undefined
+    if (reason !== undefined && c.synOriginal !== undefined) {
+      log(c, env, "info", `host connect failed (${code}): ICMP ${reason} unreachable`)
+      env.out.push({ _tag: "ErrorToGuest", family: 4, src: c.remoteIp, reason, original: c.synOriginal })
     } else {
       log(c, env, "info", `reset: host connect failed (${code})`)
       // RFC 9293 §3.10.7.1 style answer to the SYN: RST|ACK acknowledging it, seq 0.

@@ -71,7 +71,8 @@ export const emit = (c: Tcb, env: TcbEnv, seq: number, flags: number, payload: U
     sack,
   })
   env.out.push({
-    _tag: "Ipv4ToGuest",
+    _tag: "PacketToGuest",
+    family: 4,
     src: c.remoteIp,
     dst: c.guestIp,
     protocol: TCP_PROTOCOL,
@@ -155,7 +156,8 @@ export const toTimeWait = (c: Tcb, env: TcbEnv): void => {
 export const emitRaw = (c: Tcb, env: TcbEnv, seq: number, flags: number, ack: number): void => {
   const header = emitTcpHeader({ srcPort: c.remotePort, dstPort: c.guestPort, seq, ack, flags, window: 0 })
   env.out.push({
-    _tag: "Ipv4ToGuest",
+    _tag: "PacketToGuest",
+    family: 4,
     src: c.remoteIp,
     dst: c.guestIp,
     protocol: TCP_PROTOCOL,

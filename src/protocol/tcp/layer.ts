@@ -14,7 +14,8 @@
  * Guarantees: no exception on guest input (malformed segments are dropped with a debug log);
  * a SYN for a destination `hostEndpointFor` refuses is answered RST; segments for unknown
  * connections are answered RST (RFC 9293 §3.10.7.1); host events and timers for sockets the
- * layer no longer knows are ignored. Socket ids are below 0x40000000, timer ids "tcp:<sock>".
+ * layer no longer knows are ignored. A new connection's socket id is `ctx.newSocket` (the
+ * stack's one allocator); a connection's timer is `{ layer: "tcp", key: <its socket id> }`.
  */
 import type { HostEndpoint } from "../../effects/address.ts"
 import type {
@@ -54,9 +55,6 @@ export type { TcpConfig } from "./config.ts"
 export { defaultTcpConfig } from "./config.ts"
 export type { Tcb, TcpState } from "./tcb.ts"
 
-/** TCP socket ids live below this; UDP/ICMP at and above it. */
-const SOCKET_LIMIT = 0x40000000
-
 export interface TcpLayerState {
   readonly config: TcpConfig
   /** Connections keyed by `guestPort << 16 | remotePort`; a bucket holds the few sharing ports. */
@@ -64,8 +62,6 @@ export interface TcpLayerState {
   readonly bySock: Map<SocketId, Tcb>
   /** PRNG state (prng.ts). */
   rng: number
-  /** Next socket id to try. */
-  nextSock: number
 }
 
 export const createTcpLayer = (seed: number, config: Partial<TcpConfig> = {}): TcpLayerState => ({
@@ -73,7 +69,6 @@ export const createTcpLayer = (seed: number, config: Partial<TcpConfig> = {}): T
   table: new Map(),
   bySock: new Map(),
   rng: seed | 0,
-  nextSock: 1,
 })
 
 export interface TcpContext {
@@ -82,6 +77,8 @@ export interface TcpContext {
   readonly mtu: number
   /** Where a guest connection to dst:port goes on the host; undefined = refuse (answer RST). */
   readonly hostEndpointFor: (dst: Ipv4, port: number) => HostEndpoint | undefined
+  /** The socket id a connection opened during this call gets (the stack's allocator). */
+  readonly newSocket: SocketId
 }
 
 export interface TcpSegmentIn {
@@ -97,8 +94,6 @@ export interface TcpSegmentIn {
 export type TcpHostEvent = HostTcpConnected | HostTcpData | HostTcpEof | HostTcpWritten | HostSocketClosed | HostSocketError
 
 type Result = readonly [TcpLayerState, ReadonlyArray<LayerOutput>]
-
-export const isTcpSocket = (sock: SocketId): boolean => sock < SOCKET_LIMIT
 
 /** Every live connection (diagnostics and tests). */
 export const tcpConnections = (s: TcpLayerState): IterableIterator<Tcb> => s.bySock.values()
@@ -148,13 +143,6 @@ const random = (s: TcpLayerState): number => {
   return v
 }
 
-const allocateSocket = (s: TcpLayerState): SocketId => {
-  let n = s.nextSock
-  while (s.bySock.has(socketId(n))) n = n + 1 >= SOCKET_LIMIT ? 1 : n + 1
-  s.nextSock = n + 1 >= SOCKET_LIMIT ? 1 : n + 1
-  return socketId(n)
-}
-
 const envOf = (s: TcpLayerState, ctx: { readonly now: Instant; readonly mtu: number }): TcbEnv => ({
   now: ctx.now,
   mtu: ctx.mtu,
@@ -175,7 +163,8 @@ const resetFor = (seg: TcpSegmentIn, t: TcpView, payloadLength: number): LayerOu
     window: 0,
   })
   return {
-    _tag: "Ipv4ToGuest",
+    _tag: "PacketToGuest",
+    family: 4,
     src: seg.dst,
     dst: seg.src,
     protocol: TCP_PROTOCOL,
@@ -223,7 +212,7 @@ export const tcpFromGuest = (s: TcpLayerState, ctx: TcpContext, seg: TcpSegmentI
     env.out.push(resetFor(seg, t, payload.length))
     return [s, env.out]
   }
-  const sock = allocateSocket(s)
+  const sock = ctx.newSocket
   const synOriginal = new Uint8Array(seg.ipHeader.length + 8)
   synOriginal.set(seg.ipHeader, 0)
   synOriginal.set(seg.segment.subarray(0, 8), seg.ipHeader.length)
@@ -268,11 +257,10 @@ export const tcpHostEvent = (s: TcpLayerState, ctx: TcpContext, ev: TcpHostEvent
   return [s, env.out]
 }
 
-/** A timer this layer armed ("tcp:<sock>"); stale or unknown timers are no-ops. */
+/** A timer this layer armed (`{ layer: "tcp", key: sock }`); stale or unknown timers are no-ops. */
 export const tcpTimer = (s: TcpLayerState, ctx: TcpContext, timer: TimerId): Result => {
-  const n = Number(timer.slice(4))
-  const c = Number.isInteger(n) ? s.bySock.get(socketId(n)) : undefined
-  if (c === undefined || c.timerId !== timer) return [s, []]
+  const c = timer.layer === "tcp" ? s.bySock.get(socketId(timer.key)) : undefined
+  if (c === undefined) return [s, []]
   const env = envOf(s, ctx)
   onTimer(c, env)
   settle(s, c, env)
@@ -304,11 +292,11 @@ export interface OpenToGuest {
  */
 export const tcpConnectToGuest = (
   s: TcpLayerState,
-  ctx: { readonly now: Instant; readonly mtu: number },
+  ctx: { readonly now: Instant; readonly mtu: number; readonly newSocket: SocketId },
   o: OpenToGuest,
 ): readonly [TcpLayerState, SocketId, ReadonlyArray<LayerOutput>] => {
   const env = envOf(s, ctx)
-  const sock = allocateSocket(s)
+  const sock = ctx.newSocket
   const c = createActive({ sock, ...o, iss: random(s), tsOffset: random(s) }, env)
   insert(s, c)
   settle(s, c, env)

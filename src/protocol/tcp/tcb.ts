@@ -12,7 +12,7 @@
  * keeps the per-segment cost at a few small allocations (the header, the output record, a
  * payload view) instead of copying a 60-field record and its queues.
  */
-import type { SocketId, TimerId } from "../../effects/ids.ts"
+import { type SocketId, type TimerId, timerId } from "../../effects/ids.ts"
 import type { Instant } from "../../effects/instant.ts"
 import type { LayerOutput } from "../stack/output.ts"
 import type { Ipv4 } from "../wire/ipv4-address.ts"
@@ -226,7 +226,7 @@ export const blank = (
   return {
     state: activeOpen ? "SynSent" : "SynReceived",
     sock,
-    timerId: `tcp:${sock}` as TimerId,
+    timerId: timerId("tcp", sock),
     guestIp,
     guestPort,
     remoteIp,

@@ -37,7 +37,11 @@ export class NodeStack {
     })
   }
 
-  /** Hand the stack one Ethernet frame (no FCS) from the guest. */
+  /**
+   * Hand the stack one Ethernet frame (no FCS) from the guest. The frame is handed over: the
+   * stack may keep views of it, so never write to it afterwards (pass a copy if you reuse the
+   * buffer). The e1000 adapter passes the card's fresh copies.
+   */
   fromGuest(frame: Uint8Array): void {
     this.session.fromGuest(frame)
   }

@@ -17,6 +17,7 @@ import type { StackEffect } from "../../effects/effect.ts"
 import type { StackEvent } from "../../effects/event.ts"
 import type { Instant } from "../../effects/instant.ts"
 import type { StackConfig } from "../../protocol/stack/config.ts"
+import { createSlabAllocator, type FrameAllocator } from "../../protocol/ethernet/frame-buffer.ts"
 import { createStack, reduce, type StackState } from "../../protocol/stack/stack.ts"
 import type { Clock, IcmpPort, Logger, PortFactory, Report, TcpPort, TimerPort, UdpPort } from "./ports.ts"
 
@@ -26,11 +27,16 @@ export interface StackMachine<S> {
   readonly reduce: (state: S, event: StackEvent) => readonly [S, ReadonlyArray<StackEffect>]
 }
 
+/**
+ * The runtime's one frame slab (protocol/ethernet/frame-buffer.ts): every session's stack builds
+ * its frames for the guest there, and the stream link asks it which frames have headroom for
+ * its length prefix. Module state is fine here: the runtime is where the world lives.
+ */
+export const frameSlab: FrameAllocator = createSlabAllocator()
+
 export const realStack: StackMachine<StackState> = {
-  // The stack takes `now` as an optional second argument (its API); the cast keeps this
-  // compiling while the stack module is still a stub that ignores it.
-  create: (config, now) => (createStack as (c: StackConfig, now?: Instant) => StackState)(config, now),
-  reduce,
+  create: (config, now) => createStack(config, now),
+  reduce: (state, event) => reduce(state, event, frameSlab),
 }
 
 /** Everything a session needs from the world, as factories (one port set per session). */
@@ -44,7 +50,10 @@ export interface HostDeps {
 }
 
 export interface StackSession {
-  /** An Ethernet frame from the guest (the session does not keep it past the call). */
+  /**
+   * An Ethernet frame from the guest. It is handed over (`FrameFromGuest`'s ownership rule):
+   * the caller never writes to it again; a caller that reuses its buffer passes a copy.
+   */
   fromGuest(frame: Uint8Array): void
   /** Any event, e.g. recorded ones; `now` is taken as given. */
   input(event: StackEvent): void

@@ -6,7 +6,8 @@
  * Hot path: frames read are decoded in place and handed to the guest's handlers
  * synchronously; frames for the guest sent during one event-loop turn go out corked, as one
  * writev on the next tick; frames the stack built carry their length prefix in the headroom
- * before them and adjacent ones leave as one uncopied chunk (ethernet/frame-buffer.ts).
+ * before them and adjacent ones leave as one uncopied chunk (ethernet/frame-buffer.ts; the
+ * slab allocator is the runtime's `frameSlab`, the one the session passes to the stack).
  * Backpressure: while the guest's socket is over its high-water mark we stop reading from it;
  * beyond `GUEST_QUEUE_LIMIT_BYTES` queued (host traffic keeps coming) frames are dropped.
  * A stale unix socket file is replaced; the file is removed when the listener closes.
@@ -15,7 +16,8 @@ import { lstatSync, unlinkSync } from "node:fs"
 import { createServer, type Server, type Socket } from "node:net"
 import type { Logger } from "../host/ports.ts"
 import { type AcceptGuest, type GuestConnection, type GuestListener, GUEST_QUEUE_LIMIT_BYTES } from "./guest-link.ts"
-import { hasLinkHeadroom, LINK_HEADROOM } from "../../protocol/ethernet/frame-buffer.ts"
+import { LINK_HEADROOM } from "../../protocol/ethernet/frame-buffer.ts"
+import { frameSlab } from "../host/session.ts"
 import { StreamDecoder } from "./stream-framing.ts"
 
 /** Frames for the guest still queued in this process beyond which we stop reading its frames. */
@@ -51,7 +53,7 @@ const serveConnection = (socket: Socket, peer: string, accept: AcceptGuest, logg
     for (let i = 0; i < frames.length; i++) {
       const f = frames[i]!
       const n = f.length
-      if (!hasLinkHeadroom(f)) {
+      if (!frameSlab.hasLinkHeadroom(f)) {
         writeRun()
         const out = Buffer.allocUnsafe(4 + n)
         out.writeUInt32BE(n, 0)

@@ -55,7 +55,8 @@ export const memoryGuestLinks = (): MemoryGuestLinks => {
       })
       return {
         send(frame) {
-          if (!closed) handlers!.onFrame(frame)
+          // The stack owns what it is given (FrameFromGuest): a test may reuse its buffer.
+          if (!closed) handlers!.onFrame(frame.slice())
         },
         frames,
         disconnect: drop,

@@ -27,7 +27,7 @@
 import type { HostEndpoint, IpFamily } from "../../effects/address.ts"
 import type { StackEffect } from "../../effects/effect.ts"
 import type { HostUnreachableReason, StackEvent } from "../../effects/event.ts"
-import type { SocketId, TimerId } from "../../effects/ids.ts"
+import { type SocketId, timerKey } from "../../effects/ids.ts"
 import type { Instant } from "../../effects/instant.ts"
 import type { LogLevel } from "../../effects/log.ts"
 import { defaultConfig, type StackConfig } from "../../protocol/stack/config.ts"
@@ -68,6 +68,11 @@ export interface MockHostOptions {
   readonly latencyMs?: number
   /** Virtual instant at creation (default 0). */
   readonly start?: number
+  /**
+   * The stack `attach` runs when it is given none (default: the real one). Tests pass the real
+   * stack wrapped in the referential-transparency harness.
+   */
+  readonly machine?: StackMachine<unknown>
 }
 
 export interface SentDatagram {
@@ -359,22 +364,25 @@ export const createMockHost = (options: MockHostOptions = {}): MockHost => {
   }
 
   const timerPort = (report: Report): TimerPort => {
-    const armed = new Map<TimerId, VirtualTask>()
+    // Keyed by `timerKey`: two equal ids are one timer (ids are plain data, not identities).
+    const armed = new Map<string, VirtualTask>()
     return {
       set(timer, at) {
-        const old = armed.get(timer)
+        const key = timerKey(timer)
+        const old = armed.get(key)
         if (old !== undefined) time.cancel(old)
         const task = time.schedule(at, () => {
-          armed.delete(timer)
+          armed.delete(key)
           report({ _tag: "TimerFired", now: time.now, timer })
         })
-        armed.set(timer, task)
+        armed.set(key, task)
       },
       cancel(timer) {
-        const old = armed.get(timer)
+        const key = timerKey(timer)
+        const old = armed.get(key)
         if (old === undefined) return
         time.cancel(old)
-        armed.delete(timer)
+        armed.delete(key)
       },
       closeAll() {
         for (const t of armed.values()) time.cancel(t)
@@ -422,10 +430,9 @@ export const createMockHost = (options: MockHostOptions = {}): MockHost => {
       const logs: Array<{ level: LogLevel; message: string }> = []
       const logger: Logger = { enabled: () => true, log: (level, message) => void logs.push({ level, message }) }
       let taken = 0
+      const machine = attachOptions.machine ?? options.machine
       const sessionOptions =
-        attachOptions.machine === undefined
-          ? { onEffect: (e: StackEffect) => void effects.push(e) }
-          : { onEffect: (e: StackEffect) => void effects.push(e), machine: attachOptions.machine }
+        machine === undefined ? { onEffect: (e: StackEffect) => void effects.push(e) } : { onEffect: (e: StackEffect) => void effects.push(e), machine }
       const session = openSession(
         { ...defaultConfig, ...config },
         deps(logger),

@@ -3,32 +3,35 @@
  * `now` at firing (never before `at`, often slightly after). Timers are unref'd: a guest link, not a
  * pending retransmission, is what keeps the process alive.
  */
-import type { TimerId } from "../../effects/ids.ts"
+import { timerKey } from "../../effects/ids.ts"
 import type { Clock, Report, TimerPort } from "../host/ports.ts"
 
 export const nodeTimers =
   (clock: Clock) =>
   (report: Report): TimerPort => {
-    const armed = new Map<TimerId, NodeJS.Timeout>()
+    // Keyed by `timerKey`: two equal ids are one timer (ids are plain data, not identities).
+    const armed = new Map<string, NodeJS.Timeout>()
     return {
       set(timer, at) {
-        const old = armed.get(timer)
+        const key = timerKey(timer)
+        const old = armed.get(key)
         if (old !== undefined) clearTimeout(old)
         const handle = setTimeout(() => {
-          armed.delete(timer)
+          armed.delete(key)
           // libuv's timer clock may run up to a millisecond behind performance.now(): never
           // report a firing before its deadline, reducers compare the two.
           const now = clock.now()
           report({ _tag: "TimerFired", now: now < at ? at : now, timer })
         }, Math.max(0, at - clock.now()))
         handle.unref()
-        armed.set(timer, handle)
+        armed.set(key, handle)
       },
       cancel(timer) {
-        const old = armed.get(timer)
+        const key = timerKey(timer)
+        const old = armed.get(key)
         if (old === undefined) return
         clearTimeout(old)
-        armed.delete(timer)
+        armed.delete(key)
       },
       closeAll() {
         for (const h of armed.values()) clearTimeout(h)

@@ -3,13 +3,20 @@
  * Node runtime, with scripted remote hosts and virtual time. DHCP, ARP, ping (local and
  * forwarded), DNS forwarding, UDP NAPT with expiry and host errors, reassembly limits.
  */
-import { describe, expect, it } from "vitest"
+import { afterEach, describe, expect, it } from "vitest"
 import { BOOTREQUEST, DHCPACK, DHCPDISCOVER, DHCPOFFER, DHCPREQUEST, OPT, emitDhcp, optIpv4, optU8, parseDhcp } from "../../../src/protocol/dhcp/wire.ts"
 import { get16 } from "../../../src/protocol/wire/bytes.ts"
 import { ipv4 } from "../../../src/protocol/wire/ipv4-address.ts"
 import { BROADCAST_MAC } from "../../../src/protocol/wire/mac.ts"
-import { createMockHost } from "../../../src/runtime/mock/mock-host.ts"
+import type { StackMachine } from "../../../src/runtime/host/session.ts"
+import { createMockHost as createRawMockHost, type MockHostOptions } from "../../../src/runtime/mock/mock-host.ts"
 import { DNS, GUEST, GUEST_MAC, GW_MAC, HOST, bytes, decode, ether, ipv4Packet, pingFrame, udpFrame, udpSegment } from "../stack/frames.ts"
+import { checkedMachine } from "../../support/checked.ts"
+
+// The real stack runs through the referential-transparency harness (test/support/checked.ts).
+const checked = checkedMachine()
+const createMockHost = (o: MockHostOptions = {}) => createRawMockHost({ machine: checked.machine as StackMachine<unknown>, ...o })
+afterEach(() => expect(checked.failures.splice(0)).toEqual([]))
 
 const dhcp = (type: number, extra: ReadonlyArray<readonly [number, Uint8Array]> = []) =>
   ether(

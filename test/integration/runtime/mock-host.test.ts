@@ -1,14 +1,25 @@
-import { describe, expect, it } from "vitest"
+import { afterEach, describe, expect, it } from "vitest"
 import type { StackEffect } from "../../../src/effects/effect.ts"
 import type { StackEvent } from "../../../src/effects/event.ts"
-import { socketId, timerId } from "../../../src/effects/ids.ts"
+import { socketId, type TimerId, timerId } from "../../../src/effects/ids.ts"
+
 import { instant } from "../../../src/effects/instant.ts"
 import { memoryLogger } from "../../../src/runtime/host/logger.ts"
 import type { StackMachine } from "../../../src/runtime/host/session.ts"
-import { createMockHost } from "../../../src/runtime/mock/mock-host.ts"
+import { createMockHost as createRawMockHost, type MockHostOptions } from "../../../src/runtime/mock/mock-host.ts"
 import { arpRequest, dnsQuery, readArpReply, readUdp, udpFrame } from "./frames.ts"
+import { checkedMachine } from "../../support/checked.ts"
 
-const sock = socketId(0x40000001)
+/** Test timers named by a letter (the key is its char code). */
+const T = (letter: string): TimerId => timerId("arp", letter.charCodeAt(0))
+const name = (t: TimerId): string => String.fromCharCode(t.key)
+
+// The real stack runs through the referential-transparency harness (test/support/checked.ts).
+const checked = checkedMachine()
+const createMockHost = (o: MockHostOptions = {}) => createRawMockHost({ machine: checked.machine as StackMachine<unknown>, ...o })
+afterEach(() => expect(checked.failures.splice(0)).toEqual([]))
+
+const sock = socketId(1)
 const collect = (): { events: Array<StackEvent>; report: (e: StackEvent) => void } => {
   const events: Array<StackEvent> = []
   return { events, report: (e) => void events.push(e) }
@@ -47,26 +58,26 @@ describe("mocked host: ports", () => {
     const host = createMockHost({ start: 1000 })
     const { events, report } = collect()
     const timers = host.deps(memoryLogger()).timers(report)
-    timers.set(timerId("a"), instant(1030))
-    timers.set(timerId("b"), instant(1010))
-    timers.set(timerId("c"), instant(1020))
-    timers.set(timerId("d"), instant(1020))
-    timers.cancel(timerId("c"))
-    timers.set(timerId("a"), instant(1005)) // moved earlier: fires once, at 1005
+    timers.set(T("a"), instant(1030))
+    timers.set(T("b"), instant(1010))
+    timers.set(T("c"), instant(1020))
+    timers.set(T("d"), instant(1020))
+    timers.cancel(T("c"))
+    timers.set(T("a"), instant(1005)) // moved earlier: fires once, at 1005
     host.advance(15)
-    expect(events.map((e) => e._tag === "TimerFired" && [e.timer, e.now])).toEqual([
+    expect(events.map((e) => e._tag === "TimerFired" && [name(e.timer), e.now])).toEqual([
       ["a", 1005],
       ["b", 1010],
     ])
     expect(host.now).toBe(1015)
     expect(host.nextDeadline()).toBe(1020)
     host.advance(100)
-    expect(events.map((e) => e._tag === "TimerFired" && [e.timer, e.now])).toEqual([
+    expect(events.map((e) => e._tag === "TimerFired" && [name(e.timer), e.now])).toEqual([
       ["a", 1005],
       ["b", 1010],
       ["d", 1020],
     ])
-    timers.set(timerId("e"), instant(2000))
+    timers.set(T("e"), instant(2000))
     timers.closeAll()
     host.advance(10_000)
     expect(events).toHaveLength(3)
@@ -142,12 +153,12 @@ const udpRelay: StackMachine<{ opened: boolean }> = {
       case "FrameFromGuest":
         if (!state.opened) out.push({ _tag: "UdpOpen", sock, family: 4 })
         out.push({ _tag: "UdpSend", sock, to: { family: 4, address: "127.0.0.1", port: 7 }, data: event.frame })
-        out.push({ _tag: "SetTimer", timer: timerId("idle"), at: instant(event.now + 100) })
+        out.push({ _tag: "SetTimer", timer: timerId("flows", 0), at: instant(event.now + 100) })
         return [{ opened: true }, out]
       case "HostUdpDatagram":
         return [state, [{ _tag: "DeliverFrame", frame: event.data }]]
       case "TimerFired":
-        return [state, [{ _tag: "Log", level: "info", message: `timer ${event.timer} at ${event.now}` }, { _tag: "SocketClose", sock }]]
+        return [state, [{ _tag: "Log", level: "info", message: `timer ${event.timer.layer} at ${event.now}` }, { _tag: "SocketClose", sock }]]
       case "Shutdown":
         return [state, [{ _tag: "Log", level: "info", message: "bye" }]]
       default:
@@ -166,7 +177,7 @@ describe("mocked host: sessions", () => {
     host.advance(4)
     expect(guest.frames).toEqual([{ at: 4, frame: Uint8Array.of(1, 2, 3) }])
     host.advance(200)
-    expect(guest.logs).toEqual([{ level: "info", message: "timer idle at 100" }])
+    expect(guest.logs).toEqual([{ level: "info", message: "timer flows at 100" }])
     expect(guest.effects.map((e) => e._tag)).toEqual(["UdpOpen", "UdpSend", "SetTimer", "DeliverFrame", "Log", "SocketClose"])
     guest.shutdown()
     expect(guest.logs.at(-1)).toEqual({ level: "info", message: "bye" })

@@ -199,17 +199,19 @@ describe("Node host ICMP", () => {
 })
 
 describe("Node timers", () => {
+  const [LATE, EARLY, GONE] = [1, 2, 3]
+  const NAMES: Record<number, string> = { 1: "late", 2: "early", 3: "gone" }
   it("fire once per arming with now at or after the deadline; cancelled ones never fire", async () => {
     const r = recorder()
     const timers = deps.timers(r.report)
     cleanup.push(() => timers.closeAll())
     const now = deps.clock.now()
-    timers.set(timerId("late"), instant(now + 60))
-    timers.set(timerId("early"), instant(now + 20))
-    timers.set(timerId("gone"), instant(now + 10))
-    timers.cancel(timerId("gone"))
-    await r.until((e) => e._tag === "TimerFired" && e.timer === "late")
-    const fired = r.events.map((e) => (e._tag === "TimerFired" ? [e.timer, e.now >= now + (e.timer === "late" ? 60 : 20)] : e._tag))
+    timers.set(timerId("arp", LATE), instant(now + 60))
+    timers.set(timerId("arp", EARLY), instant(now + 20))
+    timers.set(timerId("arp", GONE), instant(now + 10))
+    timers.cancel(timerId("arp", GONE))
+    await r.until((e) => e._tag === "TimerFired" && e.timer.key === LATE)
+    const fired = r.events.map((e) => (e._tag === "TimerFired" ? [NAMES[e.timer.key], e.now >= now + (e.timer.key === LATE ? 60 : 20)] : e._tag))
     expect(fired).toEqual([
       ["early", true],
       ["late", true],

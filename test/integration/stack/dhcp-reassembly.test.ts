@@ -30,7 +30,7 @@ describe("stack: DHCP through the stack", () => {
     expect(ack.msg.opts.dnsServers).toEqual([DNS])
     expect(ack.msg.opts.subnetMask).toBe(ipv4(255, 255, 255, 0))
     // ARP now knows the guest: a ping reply goes straight to its MAC.
-    expect(d.state.neighbors.cache.get(GUEST)).toEqual(GUEST_MAC)
+    expect(d.state.ipv4.neighbors.cache.get(GUEST)).toEqual(GUEST_MAC)
   })
 })
 

@@ -2,21 +2,30 @@
  * A pure test host for the stack reducer: virtual time, a timer queue that fires in deadline
  * order, and a record of every effect. Host sockets are "scripted" by the test: it reads the
  * effects the stack asked for (UdpSend, IcmpEchoSend, ...) and answers with events.
+ *
+ * Every event goes through the referential-transparency harness (test/support/checked.ts): the
+ * state is deep-frozen, reduced twice, the results compared; only events that reach the TCP
+ * layer are exempt while `TCP_PURE` is false. Timers are keyed by `timerKey` (ids are plain
+ * data: two equal ids are one timer).
  */
 import type { StackEffect } from "../../../src/effects/effect.ts"
 import type { StackEvent } from "../../../src/effects/event.ts"
-import type { TimerId } from "../../../src/effects/ids.ts"
+import { type TimerId, timerKey } from "../../../src/effects/ids.ts"
 import { type Instant, instant } from "../../../src/effects/instant.ts"
 import { type StackConfig, defaultConfig } from "../../../src/protocol/stack/config.ts"
-import { type StackState, createStack, reduce } from "../../../src/protocol/stack/stack.ts"
+import { type StackState, createStack, reduce as rawReduce } from "../../../src/protocol/stack/stack.ts"
+import { checkedStackReduce } from "../../support/checked.ts"
 
 type Without<E, K extends PropertyKey> = E extends unknown ? Omit<E, K> : never
 export type EventInput = Without<StackEvent, "now">
 
+const reduce = checkedStackReduce((s: StackState, e: StackEvent) => rawReduce(s, e))
+
 export class StackDriver {
   state: StackState
   now: Instant = instant(1_000_000)
-  readonly timers = new Map<TimerId, Instant>()
+  /** Armed timers by `timerKey`: the id and its deadline. */
+  readonly armed = new Map<string, readonly [TimerId, Instant]>()
   /** Every effect since the last `take()`. */
   private pending: Array<StackEffect> = []
   readonly log: Array<string> = []
@@ -25,12 +34,17 @@ export class StackDriver {
     this.state = createStack({ ...defaultConfig, ...config }, this.now)
   }
 
+  /** Armed timers and their deadlines. */
+  get timers(): ReadonlyMap<string, Instant> {
+    return new Map([...this.armed].map(([k, [, at]]) => [k, at]))
+  }
+
   event(e: EventInput): ReadonlyArray<StackEffect> {
     const [next, fx] = reduce(this.state, { ...e, now: this.now } as StackEvent)
     this.state = next
     for (const f of fx) {
-      if (f._tag === "SetTimer") this.timers.set(f.timer, f.at)
-      else if (f._tag === "CancelTimer") this.timers.delete(f.timer)
+      if (f._tag === "SetTimer") this.armed.set(timerKey(f.timer), [f.timer, f.at])
+      else if (f._tag === "CancelTimer") this.armed.delete(timerKey(f.timer))
       else if (f._tag === "Log") this.log.push(`${f.level}: ${f.message}`)
     }
     this.pending.push(...fx)
@@ -45,12 +59,12 @@ export class StackDriver {
   advance(ms: number): void {
     const end = this.now + ms
     for (;;) {
-      let first: [TimerId, Instant] | undefined
-      for (const t of this.timers) if (t[1] <= end && (first === undefined || t[1] < first[1])) first = t
+      let first: readonly [string, TimerId, Instant] | undefined
+      for (const [k, [t, at]] of this.armed) if (at <= end && (first === undefined || at < first[2])) first = [k, t, at]
       if (first === undefined) break
-      this.timers.delete(first[0])
-      this.now = instant(Math.max(this.now, first[1]))
-      this.event({ _tag: "TimerFired", timer: first[0] })
+      this.armed.delete(first[0])
+      this.now = instant(Math.max(this.now, first[2]))
+      this.event({ _tag: "TimerFired", timer: first[1] })
     }
     this.now = instant(end)
   }

@@ -46,8 +46,8 @@ describe("stack: hostile frames", () => {
       }
       d.take()
       expect(d.state.reassembly.bytes).toBeLessThanOrEqual(REASS_MAX_BYTES)
-      expect(d.state.udp.flows.byKey.size).toBeLessThanOrEqual(1024)
-      expect(d.state.neighbors.pendingBytes).toBeLessThanOrEqual(256 * 1024)
+      expect(d.state.napt.flows.udpCount).toBeLessThanOrEqual(1024)
+      expect(d.state.ipv4.neighbors.pendingBytes).toBeLessThanOrEqual(256 * 1024)
     })
   }
 })

@@ -3,7 +3,7 @@ import { connect } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterEach, describe, expect, it } from "vitest"
-import { allocFrame } from "../../../src/protocol/ethernet/frame-buffer.ts"
+import { frameSlab } from "../../../src/runtime/host/session.ts"
 import type { GuestConnection } from "../../../src/runtime/link/guest-link.ts"
 import { StreamDecoder } from "../../../src/runtime/link/stream-framing.ts"
 import { listenUnix } from "../../../src/runtime/link/stream-link.ts"
@@ -39,7 +39,7 @@ describe("stream link: frames for the guest", () => {
     for (let turn = 0; turn < 20; turn++) {
       for (let k = 0; k < 40; k++) {
         const len = k % 13 === 0 ? r.int(16000, 40000) : r.int(60, 1514)
-        const f = k % 7 === 3 ? new Uint8Array(len) : allocFrame(len)
+        const f = k % 7 === 3 ? new Uint8Array(len) : frameSlab.frame(len)
         for (let i = 0; i < len; i++) f[i] = (i * 31 + turn + k) & 0xff
         sent.push(f.slice())
         conn.send(f)

@@ -5,6 +5,7 @@
  * gateway. linux-stack.test.ts runs the same kind of traffic through the whole stack instead.
  */
 import type { StackEffect } from "../../../src/effects/effect.ts"
+import { socketId } from "../../../src/effects/ids.ts"
 import { parseIpv4Header, PROTO_TCP, writeIpv4Header } from "../../../src/protocol/ipv4/wire.ts"
 import type { LayerOutput } from "../../../src/protocol/stack/output.ts"
 import { createTcpLayer, tcpFromGuest, tcpHostEvent, tcpShutdown, tcpTimer, type TcpConfig, type TcpContext, type TcpLayerState } from "../../../src/protocol/tcp/layer.ts"
@@ -50,10 +51,13 @@ export const startLinuxGuest = async (mtu: number, config: Partial<TcpConfig> = 
     return (rng >>> 0) / 0x100000000 < dropRate
   }
   const host = hostSockets((ev) => onHost(ev))
+  // The stack's socket allocator, played here: one counter, advanced when a connect uses it.
+  let nextSock = 1
   const ctx = (): TcpContext => ({
     now: host.now(),
     mtu,
     hostEndpointFor: (dst, port) => (dst === GATEWAY ? { family: 4, address: "127.0.0.1", port } : undefined),
+    newSocket: socketId(nextSock),
   })
   const traceSeg = (dir: string, seg: Uint8Array, dropped: boolean): void => {
     const p = parseTcp(seg, 0, 0, false)
@@ -72,7 +76,7 @@ export const startLinuxGuest = async (mtu: number, config: Partial<TcpConfig> = 
     tap.send(frame)
   }
 
-  const ipOut = (o: Extract<LayerOutput, { _tag: "Ipv4ToGuest" }>): void => {
+  const ipOut = (o: Extract<LayerOutput, { _tag: "PacketToGuest" }>): void => {
     const plen = o.payload?.length ?? 0
     const tcpLen = o.header.length + plen
     const frame = new Uint8Array(14 + 20 + tcpLen)
@@ -99,8 +103,12 @@ export const startLinuxGuest = async (mtu: number, config: Partial<TcpConfig> = 
 
   const handle = (out: ReadonlyArray<LayerOutput>): void => {
     for (const o of out) {
-      if (o._tag === "Ipv4ToGuest") ipOut(o)
-      else if (o._tag === "IcmpErrorToGuest") logs.push(`icmp error ${o.type}/${o.code}`)
+      if (o._tag === "PacketToGuest") ipOut(o)
+      else if (o._tag === "ErrorToGuest") logs.push(`icmp error ${o.reason}`)
+      else if (o._tag === "TcpConnect" && o.sock === nextSock) {
+        nextSock++
+        if (!host.perform(o)) throw new Error(`unexpected output ${o._tag}`)
+      }
       else if (o._tag === "Log") {
         logs.push(`${o.level}: ${o.message}`)
         if (tracing) trace.push(`${host.now().toFixed(3)} LOG ${o.message}`)

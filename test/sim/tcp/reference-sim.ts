@@ -20,7 +20,7 @@ import type { LayerOutput } from "../../../src/protocol/stack/output.ts"
 import { ipv4 } from "../../../src/protocol/wire/ipv4-address.ts"
 import { ReferencePeer } from "./reference-peer.ts"
 import { Queue, randomBytes } from "./sim.ts"
-import type { SocketId } from "../../../src/effects/ids.ts"
+import { type SocketId, socketId } from "../../../src/effects/ids.ts"
 
 export interface RefParams {
   readonly seed: number
@@ -64,7 +64,7 @@ export const runReferenceSim = (p: RefParams): RefResult => {
   const at = (t: number, run: () => void): void => q.push({ at: t, id: id++, run })
   const logs: Array<string> = []
   let s: TcpLayerState = createTcpLayer(p.seed, { bufferBytes: p.bufferBytes })
-  const ctx = () => ({ now: instant(now), mtu: p.mtu, hostEndpointFor: () => ({ family: 4 as const, address: "127.0.0.1", port: 80 }) })
+  const ctx = () => ({ now: instant(now), mtu: p.mtu, hostEndpointFor: () => ({ family: 4 as const, address: "127.0.0.1", port: 80 }), newSocket: socketId(1) })
   const hostSource = randomBytes(p.downBytes, p.seed + 17)
   const hostReceived: Array<Uint8Array> = []
   let sock: SocketId | undefined
@@ -143,7 +143,7 @@ export const runReferenceSim = (p: RefParams): RefResult => {
   const handle = (out: ReadonlyArray<LayerOutput>): void => {
     for (const o of out) {
       switch (o._tag) {
-        case "Ipv4ToGuest":
+        case "PacketToGuest":
           toPeer(assembleSegment(o.header, o.payload, o.src, o.dst))
           break
         case "TcpConnect":

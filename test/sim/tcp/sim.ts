@@ -9,7 +9,7 @@
  * each connection held, for the test to check.
  */
 import type { StackEffect } from "../../../src/effects/effect.ts"
-import type { SocketId, TimerId } from "../../../src/effects/ids.ts"
+import { type SocketId, type TimerId, socketId } from "../../../src/effects/ids.ts"
 import { instant } from "../../../src/effects/instant.ts"
 import {
   createTcpLayer,
@@ -200,6 +200,7 @@ export const runSim = (p: SimParams): SimResult => {
     now: instant(now),
     mtu: p.mtu,
     hostEndpointFor: () => ({ family: 4, address: "127.0.0.1", port: 80 }),
+    newSocket: socketId(1),
   })
 
   const observe = (s: Side): void => {
@@ -311,7 +312,7 @@ export const runSim = (p: SimParams): SimResult => {
   }
 
   const wire = (from: Side, o: LayerOutput): void => {
-    if (o._tag !== "Ipv4ToGuest") throw new Error(`unexpected output ${o._tag}`)
+    if (o._tag !== "PacketToGuest") throw new Error(`unexpected output ${o._tag}`)
     segments++
     const seg = assembleSegment(o.header, o.payload, o.src, o.dst)
     const to = from === a ? b : a
@@ -328,15 +329,15 @@ export const runSim = (p: SimParams): SimResult => {
 
   const handle = (s: Side, out: ReadonlyArray<LayerOutput>): void => {
     for (const o of out) {
-      if (o._tag === "Ipv4ToGuest") wire(s, o)
-      else if (o._tag === "IcmpErrorToGuest") throw new Error("unexpected ICMP error")
+      if (o._tag === "PacketToGuest") wire(s, o)
+      else if (o._tag === "ErrorToGuest") throw new Error("unexpected ICMP error")
       else effect(s, o)
     }
     observe(s)
   }
 
   // The guest connects to the remote (B opens actively toward A's side).
-  const [bs, bsock, bout] = tcpConnectToGuest(b.state, { now: instant(0), mtu: p.mtu }, {
+  const [bs, bsock, bout] = tcpConnectToGuest(b.state, { now: instant(0), mtu: p.mtu, newSocket: socketId(1) }, {
     guestIp: REMOTE,
     guestPort: 80,
     remoteIp: GUEST,

@@ -1,12 +1,16 @@
 /** Shared helpers for the DHCP server tests: client messages, running the reducer, reading replies. */
-import { type DhcpServerState, dhcpInput } from "../../../src/protocol/dhcp/server.ts"
+import { type DhcpServerState, dhcpInput as rawDhcpInput } from "../../../src/protocol/dhcp/server.ts"
 import { BOOTREQUEST, type DhcpMessage, OPT, emitDhcp, optIpv4, optU8, parseDhcp } from "../../../src/protocol/dhcp/wire.ts"
 import type { Log } from "../../../src/effects/effect.ts"
 import { type Instant, instant } from "../../../src/effects/instant.ts"
 import { type StackConfig, defaultConfig } from "../../../src/protocol/stack/config.ts"
-import type { Ipv4ToGuest, LayerOutput } from "../../../src/protocol/stack/output.ts"
+import type { Ipv4PacketToGuest, LayerOutput } from "../../../src/protocol/stack/output.ts"
 import { fromHex } from "../../../src/protocol/wire/bytes.ts"
 import type { Ipv4 } from "../../../src/protocol/wire/ipv4-address.ts"
+import { checkedLayer } from "../../support/checked.ts"
+
+// Every call is checked by the referential-transparency harness (test/support/checked.ts).
+const dhcpInput = checkedLayer(rawDhcpInput)
 
 export const T0 = instant(1_000_000)
 export const MAC_A = fromHex("525400123456")
@@ -49,14 +53,14 @@ export const clientMsg = (type: number | undefined, m: ClientMsg = {}): Uint8Arr
 export interface Step {
   readonly state: DhcpServerState
   readonly out: ReadonlyArray<LayerOutput>
-  readonly packets: ReadonlyArray<Ipv4ToGuest>
+  readonly packets: ReadonlyArray<Ipv4PacketToGuest>
   readonly replies: ReadonlyArray<DhcpMessage>
   readonly logs: ReadonlyArray<Log>
 }
 
 export const step = (state: DhcpServerState, payload: Uint8Array, opts: { now?: Instant; config?: StackConfig; mac?: Uint8Array } = {}): Step => {
   const [next, out] = dhcpInput(state, opts.config ?? cfg, opts.now ?? T0, { srcMac: opts.mac ?? MAC_A, payload })
-  const packets = out.filter((o): o is Ipv4ToGuest => o._tag === "Ipv4ToGuest")
+  const packets = out.filter((o): o is Ipv4PacketToGuest => o._tag === "PacketToGuest")
   const replies = packets.map((p) => {
     const r = parseDhcp(p.payload!)
     if (!r.ok) throw new Error(`our reply does not parse: ${r.reason}`)

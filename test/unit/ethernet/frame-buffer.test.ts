@@ -1,8 +1,11 @@
 import { describe, expect, it } from "vitest"
-import { allocFrame, hasLinkHeadroom, LINK_HEADROOM } from "../../../src/protocol/ethernet/frame-buffer.ts"
+import { createSlabAllocator, freshFrames, LINK_HEADROOM } from "../../../src/protocol/ethernet/frame-buffer.ts"
 import { rng } from "../wire/prng.ts"
 
 describe("frame buffers for the guest", () => {
+  const slab = createSlabAllocator()
+  const allocFrame = slab.frame
+  const hasLinkHeadroom = slab.hasLinkHeadroom
   it("allocFrame: zero-filled, exact length, even address, headroom before it, no byte shared (seeded sizes up to 65549)", () => {
     const r = rng(2026)
     const seen = new Map<ArrayBufferLike, Array<readonly [number, number]>>()
@@ -36,5 +39,22 @@ describe("frame buffers for the guest", () => {
     expect(hasLinkHeadroom(new Uint8Array(new ArrayBuffer(100), 8, 50))).toBe(false)
     const f = allocFrame(200)
     expect(hasLinkHeadroom(f)).toBe(true)
+  })
+
+  it("two slab allocators share nothing: one's frames have no headroom for the other", () => {
+    const other = createSlabAllocator()
+    const f = other.frame(100)
+    expect(other.hasLinkHeadroom(f)).toBe(true)
+    expect(hasLinkHeadroom(f)).toBe(false)
+  })
+
+  it("freshFrames: zero-filled, exact length, even address, never headroom", () => {
+    for (const len of [1, 60, 1514, 65549]) {
+      const f = freshFrames.frame(len)
+      expect(f.length).toBe(len)
+      expect(f.byteOffset % 2).toBe(0)
+      expect(f.every((b) => b === 0)).toBe(true)
+      expect(freshFrames.hasLinkHeadroom(f)).toBe(false)
+    }
   })
 })

@@ -11,18 +11,26 @@ import {
   ARP_PENDING_TIMEOUT_MS,
   type NeighborContext,
   type NeighborState,
-  arpInput,
-  arpTimeout,
+  arpInput as rawArpInput,
+  arpTimeout as rawArpTimeout,
   arpTimerId,
   describeNeighbors,
   emptyNeighbors,
-  learn,
-  sendIpv4Frame,
+  learn as rawLearn,
+  sendIpv4Frame as rawSendIpv4Frame,
 } from "../../../src/protocol/ethernet/neighbors.ts"
 import { ETHERTYPE_IPV4 } from "../../../src/protocol/ethernet/wire.ts"
+import { defaultConfig } from "../../../src/protocol/stack/config.ts"
 import { fromHex, get16, toHex } from "../../../src/protocol/wire/bytes.ts"
-import { type Ipv4, inSubnet, ipv4, prefixMask } from "../../../src/protocol/wire/ipv4-address.ts"
+import { type Ipv4, ipv4 } from "../../../src/protocol/wire/ipv4-address.ts"
 import { BROADCAST_MAC, formatMac, virtualMac } from "../../../src/protocol/wire/mac.ts"
+import { checkedLayer } from "../../support/checked.ts"
+
+// Every call is checked by the referential-transparency harness (test/support/checked.ts).
+const arpInput = checkedLayer(rawArpInput)
+const arpTimeout = checkedLayer(rawArpTimeout)
+const learn = checkedLayer(rawLearn)
+const sendIpv4Frame = checkedLayer(rawSendIpv4Frame)
 
 const NET = ipv4(10, 0, 2, 0)
 const GW = ipv4(10, 0, 2, 2)
@@ -32,10 +40,8 @@ const GUEST_MAC = fromHex("525400123456")
 const GW_MAC = virtualMac(GW)
 
 const ctx: NeighborContext = {
+  config: { ...defaultConfig, network: NET, prefixLength: 24, host: GW, dns: DNS },
   gatewayMac: GW_MAC,
-  gatewayIp: GW,
-  virtualMacFor: (ip) => (ip === GW || ip === DNS ? virtualMac(ip) : undefined),
-  isGuestAddress: (ip) => inSubnet(ip, NET, prefixMask(24)) && ip !== NET && ip !== ipv4(10, 0, 2, 255) && ip !== GW && ip !== DNS,
 }
 
 const T0 = instant(5_000)
@@ -260,14 +266,15 @@ describe("neighbors: sending IPv4 to the guest", () => {
     const [s1] = sendIpv4Frame(emptyNeighbors, ctx, T0, GUEST, a, undefined)
     const [s2] = sendIpv4Frame(s1, ctx, T0, GUEST, b, undefined)
     const [s3, fx] = arpInput(s2, ctx, arp(ARP_REPLY, GUEST_MAC, GUEST, GW_MAC, GW))
-    expect(fx).toEqual([
-      { _tag: "CancelTimer", timer: arpTimerId(GUEST) },
-      { _tag: "DeliverFrame", frame: a },
-      { _tag: "DeliverFrame", frame: b },
-    ])
-    for (const f of [a, b]) {
+    expect(fx.map((e) => e._tag)).toEqual(["CancelTimer", "DeliverFrame", "DeliverFrame"])
+    expect(fx[0]).toEqual({ _tag: "CancelTimer", timer: arpTimerId(GUEST) })
+    const sent = fx.flatMap((e) => (e._tag === "DeliverFrame" ? [e.frame] : []))
+    for (const [f, queued] of [[sent[0]!, a], [sent[1]!, b]] as const) {
       expect(formatMac(f, 0)).toBe("52:54:00:12:34:56")
       expect(formatMac(f, 6)).toBe("52:55:0a:00:02:02")
+      // The rest is the queued frame; the queued frame itself (held by s2) is not written.
+      expect(f.subarray(12)).toEqual(queued.subarray(12))
+      expect(formatMac(queued, 0)).toBe("00:00:00:00:00:00")
     }
     expect(s3.pending.size).toBe(0)
     expect(s3.pendingBytes).toBe(0)

@@ -3,15 +3,15 @@ import { golden } from "../../golden/net/golden.ts"
 import { emitEcho, ICMP_ECHO_REPLY } from "../../../src/protocol/icmp/wire.ts"
 import { DEFAULT_TTL, buildIpv4Frames } from "../../../src/protocol/ipv4/output.ts"
 import { parseIpv4Header, PROTO_ICMP } from "../../../src/protocol/ipv4/wire.ts"
-import type { Ipv4ToGuest } from "../../../src/protocol/stack/output.ts"
+import type { Ipv4PacketToGuest } from "../../../src/protocol/stack/output.ts"
 import { get16, toHex } from "../../../src/protocol/wire/bytes.ts"
 import { ipv4 } from "../../../src/protocol/wire/ipv4-address.ts"
 
 const GUEST = ipv4(10, 0, 2, 15)
 const ROUTER = ipv4(10, 0, 2, 2)
 
-const icmpOut = (header: Uint8Array, extra: Partial<Ipv4ToGuest> = {}): Ipv4ToGuest => ({
-  _tag: "Ipv4ToGuest",
+const icmpOut = (header: Uint8Array, extra: Partial<Ipv4PacketToGuest> = {}): Ipv4PacketToGuest => ({
+  _tag: "PacketToGuest", family: 4,
   src: ROUTER,
   dst: GUEST,
   protocol: PROTO_ICMP,

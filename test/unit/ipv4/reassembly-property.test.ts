@@ -7,17 +7,21 @@ import {
   REASS_MAX_DATAGRAMS,
   REASS_MAX_FRAGMENTS,
   REASS_TIMEOUT_MS,
-  REASS_TIMER_PREFIX,
   type ReassemblyState,
-  addFragment,
+  addFragment as rawAddFragment,
   emptyReassembly,
-  reassemblyTimeout,
+  reassemblyTimeout as rawReassemblyTimeout,
 } from "../../../src/protocol/ipv4/reassembly.ts"
 import { type Ipv4View, isFragment, parseIpv4Header } from "../../../src/protocol/ipv4/wire.ts"
 import { toHex } from "../../../src/protocol/wire/bytes.ts"
 import { checksum } from "../../../src/protocol/wire/checksum.ts"
 import { rng } from "../wire/prng.ts"
 import { GUEST, HOST, fragment } from "./fragments.ts"
+import { checkedLayer } from "../../support/checked.ts"
+
+// Every call is checked by the referential-transparency harness (test/support/checked.ts).
+const addFragment = checkedLayer(rawAddFragment)
+const reassemblyTimeout = checkedLayer(rawReassemblyTimeout)
 
 const T0 = instant(0)
 
@@ -90,7 +94,7 @@ describe("reassembly: properties (seeded PRNG)", () => {
       const payload = r.bytes(r.int(100, 12000))
       const mtu = r.int(68, 1500)
       const built = buildIpv4Frames(
-        { _tag: "Ipv4ToGuest", src: HOST, dst: GUEST, protocol: 17, header: new Uint8Array([0x12, 0x34, 0x56, 0x78, 0, 0, 0, 0]), payload, checksumOffset: -1, pseudoHeader: false },
+        { _tag: "PacketToGuest", family: 4, src: HOST, dst: GUEST, protocol: 17, header: new Uint8Array([0x12, 0x34, 0x56, 0x78, 0, 0, 0, 0]), payload, checksumOffset: -1, pseudoHeader: false },
         n,
         mtu,
       )
@@ -137,13 +141,13 @@ describe("reassembly: properties (seeded PRNG)", () => {
       let fx: ReadonlyArray<StackEffect>
       let whole: Uint8Array | undefined
       if (r.int(0, 50) === 0 && s.datagrams.size > 0) {
-        const keys = [...s.datagrams.keys()]
+        const keys = [...s.datagrams.values()].map((d) => d.serial)
         ;[s, whole, fx] = reassemblyTimeout(s, keys[r.int(0, keys.length - 1)]!, instant(now + r.int(0, 1) * REASS_TIMEOUT_MS))
       } else {
         ;[s, whole, fx] = addFragment(s, instant(now), v)
       }
       consistent(s)
-      for (const e of fx) if (e._tag === "SetTimer" || e._tag === "CancelTimer") expect(e.timer.startsWith(REASS_TIMER_PREFIX)).toBe(true)
+      for (const e of fx) if (e._tag === "SetTimer" || e._tag === "CancelTimer") expect(e.timer.layer).toBe("reassembly")
       if (whole !== undefined) {
         completed++
         const p = parseIpv4Header(whole, 0)

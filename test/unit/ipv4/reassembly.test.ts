@@ -7,17 +7,21 @@ import {
   REASS_MAX_DATAGRAMS,
   REASS_MAX_FRAGMENTS,
   REASS_TIMEOUT_MS,
-  REASS_TIMER_PREFIX,
   type ReassemblyState,
-  addFragment,
+  addFragment as rawAddFragment,
   emptyReassembly,
-  reassemblyTimeout,
+  reassemblyTimeout as rawReassemblyTimeout,
   reassemblyTimer,
 } from "../../../src/protocol/ipv4/reassembly.ts"
 import { type Ipv4View, parseIpv4Header } from "../../../src/protocol/ipv4/wire.ts"
 import { get16, toHex } from "../../../src/protocol/wire/bytes.ts"
 import { checksum } from "../../../src/protocol/wire/checksum.ts"
 import { GUEST, HOST, bytesOf, fragment, split } from "./fragments.ts"
+import { checkedLayer } from "../../support/checked.ts"
+
+// Every call is checked by the referential-transparency harness (test/support/checked.ts).
+const addFragment = checkedLayer(rawAddFragment)
+const reassemblyTimeout = checkedLayer(rawReassemblyTimeout)
 
 const T0 = instant(1_000_000)
 const at = (ms: number): Instant => instant(T0 + ms)
@@ -49,7 +53,7 @@ const timerOf = (fx: ReadonlyArray<StackEffect>) => {
   if (t === undefined || t._tag !== "SetTimer") throw new Error("no SetTimer")
   return t
 }
-const keyOfTimer = (fx: ReadonlyArray<StackEffect>): string => timerOf(fx).timer.slice(REASS_TIMER_PREFIX.length)
+const keyOfTimer = (fx: ReadonlyArray<StackEffect>): number => timerOf(fx).timer.key
 const expectEmpty = (s: ReassemblyState) => {
   expect(s.datagrams.size).toBe(0)
   expect(s.bytes).toBe(0)
@@ -143,11 +147,18 @@ describe("reassembly: rules", () => {
     expect(tags(r3[2])).toEqual(["CancelTimer"])
   })
 
-  it("reassembly: the timer id is prefixed reass: and names source, destination, protocol and id", () => {
-    const [, , fx] = addFragment(emptyReassembly, T0, fragment({ offset: 0, data: bytesOf(8), more: true, id: 0xabcd }))
-    const t = timerOf(fx).timer
-    expect(t.startsWith("reass:")).toBe(true)
-    expect(t).toContain(String(0xabcd))
+  it("reassembly: each new datagram's timer is { layer: reassembly } with a serial of its own; later fragments keep it", () => {
+    const r1 = addFragment(emptyReassembly, T0, fragment({ offset: 0, data: bytesOf(8), more: true, id: 0xabcd }))
+    const r2 = addFragment(r1[0], T0, fragment({ offset: 0, data: bytesOf(8), more: true, id: 0xabce }))
+    const t1 = timerOf(r1[2]).timer
+    const t2 = timerOf(r2[2]).timer
+    expect(t1.layer).toBe("reassembly")
+    expect(t2.layer).toBe("reassembly")
+    expect(t2.key).not.toBe(t1.key)
+    const r3 = addFragment(r2[0], T0, fragment({ offset: 8, data: bytesOf(8), more: true, id: 0xabcd }))
+    expect(r3[2]).toEqual([])
+    const [, , fx] = reassemblyTimeout(r3[0], t1.key, at(REASS_TIMEOUT_MS))
+    expect(fx[0]).toEqual({ _tag: "CancelTimer", timer: t1 })
   })
 
   it("reassembly: a datagram whose fragments stop coming is dropped by its 30 s timer, with a debug log", () => {
@@ -175,7 +186,7 @@ describe("reassembly: rules", () => {
   })
 
   it("reassembly: a timer for a datagram no longer held is a no-op", () => {
-    const [s, whole, fx] = reassemblyTimeout(emptyReassembly, "1:2:17:5", at(REASS_TIMEOUT_MS))
+    const [s, whole, fx] = reassemblyTimeout(emptyReassembly, 5, at(REASS_TIMEOUT_MS))
     expect(s).toBe(emptyReassembly)
     expect(whole).toBeUndefined()
     expect(fx).toEqual([])
@@ -204,10 +215,15 @@ describe("reassembly: rules", () => {
     expect(r2[0].datagrams.size).toBe(0)
     const r3 = addFragment(r2[0], at(29_950), a1!) // B: same key
     expect(timerOf(r3[2]).at).toBe(T0 + 29_950 + REASS_TIMEOUT_MS)
+    const keyB = keyOfTimer(r3[2])
+    expect(keyB).not.toBe(key) // B has a timer of its own
     const [s4, , fx4] = reassemblyTimeout(r3[0], key, at(30_000))
     expect(s4).toBe(r3[0])
     expect(fx4).toEqual([])
-    const [s5] = reassemblyTimeout(r3[0], key, at(29_950 + REASS_TIMEOUT_MS))
+    const [s4b, , fx4b] = reassemblyTimeout(r3[0], keyB, at(30_000)) // B's own timer, early: no-op
+    expect(s4b).toBe(r3[0])
+    expect(fx4b).toEqual([])
+    const [s5] = reassemblyTimeout(r3[0], keyB, at(29_950 + REASS_TIMEOUT_MS))
     expectEmpty(s5)
   })
 

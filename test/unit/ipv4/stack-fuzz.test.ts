@@ -8,18 +8,22 @@
 import { describe, expect, it } from "vitest"
 import { golden } from "../../golden/net/golden.ts"
 import type { StackEffect } from "../../../src/effects/effect.ts"
-import type { TimerId } from "../../../src/effects/ids.ts"
+import { type TimerId, timerKey } from "../../../src/effects/ids.ts"
 import { type Instant, instant } from "../../../src/effects/instant.ts"
 import { parseArp } from "../../../src/protocol/ethernet/arp-wire.ts"
 import { ETHERTYPE_ARP, ETHERTYPE_IPV4, ETH_MIN_FRAME } from "../../../src/protocol/ethernet/wire.ts"
 import { parseIcmp } from "../../../src/protocol/icmp/wire.ts"
 import { PROTO_ICMP, PROTO_UDP, parseIpv4Header } from "../../../src/protocol/ipv4/wire.ts"
 import { defaultConfig } from "../../../src/protocol/stack/config.ts"
-import { type StackState, createStack, reduce } from "../../../src/protocol/stack/stack.ts"
+import { type StackState, createStack, reduce as rawReduce } from "../../../src/protocol/stack/stack.ts"
 import { parseUdp } from "../../../src/protocol/udp/wire.ts"
 import { get16, put16 } from "../../../src/protocol/wire/bytes.ts"
 import { checksum, finish, sum16, sum32 } from "../../../src/protocol/wire/checksum.ts"
 import { type Rng, rng } from "../wire/prng.ts"
+import { checkedStackReduce } from "../../support/checked.ts"
+
+// Every event goes through the referential-transparency harness (test/support/checked.ts).
+const reduce = checkedStackReduce(rawReduce)
 
 const SEEDS = [
   "arp-request", "arp-reply", "arp-gratuitous", "icmp-echo-request", "icmp-echo-reply", "udp-request", "udp-reply",
@@ -86,7 +90,7 @@ const checkOutput = (fx: ReadonlyArray<StackEffect>, now: Instant, mtu: number, 
   const timers: Array<TimerId> = []
   for (const e of fx) {
     if (e._tag === "SetTimer") {
-      if (e.at < now) throw new Error(`${why}: timer ${e.timer} armed in the past`)
+      if (e.at < now) throw new Error(`${why}: timer ${timerKey(e.timer)} armed in the past`)
       timers.push(e.timer)
     }
     if (e._tag !== "DeliverFrame") continue
@@ -141,7 +145,7 @@ describe("stack fuzz: hostile frames through the reducer", () => {
         let why: string
         if (timers.length > 0 && r.int(0, 20) === 0) {
           const timer = timers.splice(r.int(0, timers.length - 1), 1)[0]!
-          why = `case ${n}: timer ${timer}`
+          why = `case ${n}: timer ${timerKey(timer)}`
           ;[s, fx] = reduce(s, { _tag: "TimerFired", now: t, timer })
         } else {
           const frame = r.int(0, 9) === 0 ? r.bytes(r.int(0, 200)) : mutate(r, SEEDS[r.int(0, SEEDS.length - 1)]![1])

@@ -9,9 +9,13 @@ import type { StackEffect } from "../../../src/effects/effect.ts"
 import { instant } from "../../../src/effects/instant.ts"
 import { parseIpv4Header } from "../../../src/protocol/ipv4/wire.ts"
 import { defaultConfig } from "../../../src/protocol/stack/config.ts"
-import { type StackState, createStack, reduce } from "../../../src/protocol/stack/stack.ts"
+import { type StackState, createStack, reduce as rawReduce } from "../../../src/protocol/stack/stack.ts"
 import { toHex } from "../../../src/protocol/wire/bytes.ts"
 import { formatMac } from "../../../src/protocol/wire/mac.ts"
+import { checkedStackReduce } from "../../support/checked.ts"
+
+// Every event goes through the referential-transparency harness (test/support/checked.ts).
+const reduce = checkedStackReduce(rawReduce)
 
 const T = instant(5000)
 
@@ -78,6 +82,6 @@ describe("stack with captured guest frames", () => {
   it("stack: the captured gratuitous ARP teaches the guest's MAC without an answer", () => {
     const { s, frames } = feed(createStack(defaultConfig, T), ["arp-gratuitous"])
     expect(frames).toHaveLength(0)
-    expect(formatMac(s.neighbors.cache.get(0x0a00020f)!)).toBe("52:54:00:12:34:56")
+    expect(formatMac(s.ipv4.neighbors.cache.get(0x0a00020f)!)).toBe("52:54:00:12:34:56")
   })
 })

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest"
 import type { StackEffect } from "../../../src/effects/effect.ts"
 import type { StackEvent } from "../../../src/effects/event.ts"
-import { socketId, timerId } from "../../../src/effects/ids.ts"
+import { socketId, timerId, timerKey } from "../../../src/effects/ids.ts"
 import { instant } from "../../../src/effects/instant.ts"
 import { defaultConfig } from "../../../src/protocol/stack/config.ts"
 import { memoryLogger } from "../../../src/runtime/host/logger.ts"
@@ -42,8 +42,8 @@ const recordingDeps = () => {
       closeAll: () => void calls.push("icmp.closeAll"),
     }),
     timers: () => ({
-      set: (id, at) => void calls.push(`timer.set ${id} ${at}`),
-      cancel: (id) => void calls.push(`timer.cancel ${id}`),
+      set: (id, at) => void calls.push(`timer.set ${timerKey(id)} ${at}`),
+      cancel: (id) => void calls.push(`timer.cancel ${timerKey(id)}`),
       closeAll: () => void calls.push("timers.closeAll"),
     }),
   }
@@ -79,8 +79,8 @@ describe("the interpreter (openSession)", () => {
       { _tag: "SocketClose", sock: socketId(1) },
       { _tag: "SocketClose", sock: udp },
       { _tag: "SocketClose", sock: socketId(0x40000002) },
-      { _tag: "SetTimer", timer: timerId("arp:1"), at: instant(1000) },
-      { _tag: "CancelTimer", timer: timerId("arp:1") },
+      { _tag: "SetTimer", timer: timerId("arp", 1), at: instant(1000) },
+      { _tag: "CancelTimer", timer: timerId("arp", 1) },
       { _tag: "Log", level: "debug", message: "hello" },
     ]
     const s = openSession({ ...defaultConfig, seed: 42 }, deps, (f) => void frames.push(f), {
@@ -104,8 +104,8 @@ describe("the interpreter (openSession)", () => {
       "tcp.close? 1073741826",
       "udp.close? 1073741826",
       "icmp.close? 1073741826",
-      "timer.set arp:1 1000",
-      "timer.cancel arp:1",
+      "timer.set arp/1 1000",
+      "timer.cancel arp/1",
     ])
     expect(logger.lines).toEqual([{ level: "debug", message: "hello" }])
   })

@@ -4,7 +4,7 @@
  */
 import type { HostEndpoint } from "../../../src/effects/address.ts"
 import type { StackEffect } from "../../../src/effects/effect.ts"
-import { socketId, type SocketId, type TimerId } from "../../../src/effects/ids.ts"
+import { socketId, type SocketId, type TimerId, timerKey } from "../../../src/effects/ids.ts"
 import { instant } from "../../../src/effects/instant.ts"
 import {
   createTcpLayer,
@@ -20,7 +20,7 @@ import {
   type Tcb,
 } from "../../../src/protocol/tcp/layer.ts"
 import { ACK, assembleSegment, emitTcpHeader, parseTcp, SYN, type TcpView } from "../../../src/protocol/tcp/wire.ts"
-import type { IcmpErrorToGuest, LayerOutput } from "../../../src/protocol/stack/output.ts"
+import type { ErrorToGuest, LayerOutput } from "../../../src/protocol/stack/output.ts"
 import { ipv4, type Ipv4 } from "../../../src/protocol/wire/ipv4-address.ts"
 
 export const GUEST: Ipv4 = ipv4(10, 0, 2, 15)
@@ -64,11 +64,14 @@ export class Rig {
     this.s = createTcpLayer(seed, config)
     this.mtu = mtu
   }
+  /** The id the next connection gets (the stack's allocator, played here: one counter). */
+  nextSock = 1
   ctx(): TcpContext {
-    return { now: instant(this.now), mtu: this.mtu, hostEndpointFor: () => (this.refuse ? undefined : HOST_EP) }
+    return { now: instant(this.now), mtu: this.mtu, hostEndpointFor: () => (this.refuse ? undefined : HOST_EP), newSocket: socketId(this.nextSock) }
   }
   private take(r: readonly [TcpLayerState, ReadonlyArray<LayerOutput>]): Array<LayerOutput> {
     this.s = r[0]
+    if (r[1].some((o) => o._tag === "TcpConnect" && o.sock === this.nextSock)) this.nextSock++
     this.outputs.push(...r[1])
     return [...r[1]]
   }
@@ -126,16 +129,16 @@ export class Rig {
   }
   private fired = new Map<string, number>()
   private disarm(timer: TimerId): void {
-    this.fired.set(timer, this.outputs.length)
+    this.fired.set(timerKey(timer), this.outputs.length)
   }
   /** Timers armed and not yet fired or cancelled, with their latest deadline. */
   armed(): Map<TimerId, number> {
-    const m = new Map<TimerId, number>()
+    const m = new Map<string, [TimerId, number]>()
     this.outputs.forEach((o, i) => {
-      if (o._tag === "SetTimer" && i >= (this.fired.get(o.timer) ?? -1)) m.set(o.timer, o.at)
-      if (o._tag === "CancelTimer") m.delete(o.timer)
+      if (o._tag === "SetTimer" && i >= (this.fired.get(timerKey(o.timer)) ?? -1)) m.set(timerKey(o.timer), [o.timer, o.at])
+      if (o._tag === "CancelTimer") m.delete(timerKey(o.timer))
     })
-    return m
+    return new Map([...m.values()])
   }
   conn(): Tcb {
     const all = [...tcpConnections(this.s)]
@@ -149,7 +152,7 @@ export class Rig {
 
 export const segs = (out: ReadonlyArray<LayerOutput>): Array<Sent> =>
   out.flatMap((o) => {
-    if (o._tag !== "Ipv4ToGuest") return []
+    if (o._tag !== "PacketToGuest") return []
     const full = assembleSegment(o.header, o.payload, o.src, o.dst)
     const p = parseTcp(full, o.src, o.dst)
     if (!p.ok) throw new Error(p.reason)
@@ -157,10 +160,10 @@ export const segs = (out: ReadonlyArray<LayerOutput>): Array<Sent> =>
   })
 
 export const effects = (out: ReadonlyArray<LayerOutput>): Array<StackEffect> =>
-  out.filter((o): o is StackEffect => o._tag !== "Ipv4ToGuest" && o._tag !== "IcmpErrorToGuest")
+  out.filter((o): o is StackEffect => o._tag !== "PacketToGuest" && o._tag !== "ErrorToGuest")
 
-export const icmps = (out: ReadonlyArray<LayerOutput>): Array<IcmpErrorToGuest> =>
-  out.filter((o): o is IcmpErrorToGuest => o._tag === "IcmpErrorToGuest")
+export const icmps = (out: ReadonlyArray<LayerOutput>): Array<ErrorToGuest> =>
+  out.filter((o): o is ErrorToGuest => o._tag === "ErrorToGuest")
 
 export const tags = (out: ReadonlyArray<LayerOutput>): Array<string> => out.map((o) => o._tag)
 

@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest"
 import { ACK, FIN, RST, SYN } from "../../../src/protocol/tcp/wire.ts"
 import { tcpConnectToGuest, tcpConnections } from "../../../src/protocol/tcp/layer.ts"
 import { instant } from "../../../src/effects/instant.ts"
+import { socketId } from "../../../src/effects/ids.ts"
 import {
   BARE,
   effects,
@@ -108,7 +109,7 @@ describe("LISTEN (implicit) and the host connect", () => {
     const out = rig.hostError(sock, "EHOSTUNREACH")
     expect(segs(out)).toHaveLength(0)
     const e = only(icmps(out))
-    expect(e).toMatchObject({ type: 3, code: 1, src: REMOTE })
+    expect(e).toMatchObject({ family: 4, reason: "host", src: REMOTE })
     expect(e.original.length).toBe(28)
     expect(e.original[0]).toBe(0x45)
     expect((e.original[20]! << 8) | e.original[21]!).toBe(GPORT)
@@ -118,7 +119,7 @@ describe("LISTEN (implicit) and the host connect", () => {
   it("SynReceived(connecting): ENETUNREACH -> ICMP net unreachable", () => {
     const rig = new Rig()
     const sock = synArrived(rig)
-    expect(only(icmps(rig.hostError(sock, "ENETUNREACH"))).code).toBe(0)
+    expect(only(icmps(rig.hostError(sock, "ENETUNREACH"))).reason).toBe("net")
   })
 
   it("SynReceived(connecting): a hanging host connect times out -> RST to the guest, TcpReset, log", () => {
@@ -201,7 +202,7 @@ describe("SYN-RECEIVED", () => {
 
 describe("SYN-SENT (active open toward the guest)", () => {
   const open = (rig: Rig) => {
-    const [s, sock, out] = tcpConnectToGuest(rig.s, { now: instant(rig.now), mtu: rig.mtu }, {
+    const [s, sock, out] = tcpConnectToGuest(rig.s, { now: instant(rig.now), mtu: rig.mtu, newSocket: socketId(rig.nextSock) }, {
       guestIp: GUEST,
       guestPort: GPORT,
       remoteIp: REMOTE,

@@ -2,6 +2,7 @@
 import { describe, expect, it } from "vitest"
 import { fromHex, put16 } from "../../../src/protocol/wire/bytes.ts"
 import { ipv4 } from "../../../src/protocol/wire/ipv4-address.ts"
+import { socketId } from "../../../src/effects/ids.ts"
 import {
   ACK,
   assembleSegment,
@@ -115,7 +116,7 @@ describe("TCP wire", () => {
     const s = createTcpLayer(1)
     const seg = assembleSegment(emitTcpHeader({ srcPort: 1, dstPort: 2, seq: 3, ack: 0, flags: SYN, window: 5 }), undefined, LO, LO)
     seg[4]! ^= 0xff
-    const [, out] = tcpFromGuest(s, { now: instant(0), mtu: 1500, hostEndpointFor: () => undefined }, {
+    const [, out] = tcpFromGuest(s, { now: instant(0), mtu: 1500, hostEndpointFor: () => undefined, newSocket: socketId(1) }, {
       src: LO,
       dst: LO,
       ttl: 64,

@@ -65,7 +65,7 @@ describe("udp wire (golden)", () => {
     const { f } = segOf("udp-reply")
     const payload = new TextEncoder().encode(HELLO)
     const built = buildIpv4Frames(
-      { _tag: "Ipv4ToGuest", src: ROUTER, dst: GUEST, protocol: PROTO_UDP, header: emitUdpHeader(7777, 40000, payload.length), payload, checksumOffset: UDP_CHECKSUM_OFFSET, pseudoHeader: true, dontFragment: true },
+      { _tag: "PacketToGuest", family: 4, src: ROUTER, dst: GUEST, protocol: PROTO_UDP, header: emitUdpHeader(7777, 40000, payload.length), payload, checksumOffset: UDP_CHECKSUM_OFFSET, pseudoHeader: true, dontFragment: true },
       0x1174,
       1500,
     )
@@ -113,7 +113,7 @@ describe("udp wire (golden)", () => {
     seg.set(emitUdpHeader(1234, 53, payload.length))
     put16(payload, 0, udpChecksum(seg, ROUTER, GUEST))
     const built = buildIpv4Frames(
-      { _tag: "Ipv4ToGuest", src: ROUTER, dst: GUEST, protocol: PROTO_UDP, header: emitUdpHeader(1234, 53, payload.length), payload, checksumOffset: UDP_CHECKSUM_OFFSET, pseudoHeader: true },
+      { _tag: "PacketToGuest", family: 4, src: ROUTER, dst: GUEST, protocol: PROTO_UDP, header: emitUdpHeader(1234, 53, payload.length), payload, checksumOffset: UDP_CHECKSUM_OFFSET, pseudoHeader: true },
       1,
       1500,
     )

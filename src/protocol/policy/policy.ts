@@ -1,12 +1,25 @@
 /**
- * Where the guest's traffic goes on the host, and how host addresses map back (libslirp's
- * address translation, see the reference's "sotranslate"): the gateway address is the host's
- * loopback, the DNS address on port 53 is the upstream resolver, the rest of the virtual
- * network has nobody behind it, and any other unicast address is reached as itself.
+ * Address translation and forwarding policy: the one place that decides where the guest's
+ * traffic goes on the host, what may leave the virtual network, and which address a host peer
+ * appears as to the guest (libslirp's "sotranslate" and its address checks). TCP (through its
+ * context's `hostEndpointFor`), UDP, ICMP, ARP and the IP output all ask here, so restricted
+ * mode, guestfwd and IPv6 (issues 10, 11) change this module, not the layers.
+ *
+ * Today's rules (QEMU `-netdev user` defaults):
+ * - the gateway address is the host's loopback (127.0.0.1); UDP broadcasts go there too;
+ * - the DNS address's port 53 is the upstream resolver; its other ports are refused;
+ * - the rest of the virtual network has nobody behind it; multicast, 0/8, 127/8 and 240/4 are
+ *   refused;
+ * - any other unicast address is reached as itself;
+ * - a host peer on the host's loopback appears as the gateway, others as themselves.
+ *
+ * Contract: plain functions of the config and the addresses; no state, no allocation beyond
+ * the returned value.
  */
 import type { HostEndpoint } from "../../effects/address.ts"
 import { IPV4_BROADCAST, type Ipv4, formatIpv4, inSubnet, parseIpv4 } from "../wire/ipv4-address.ts"
-import { type StackConfig, broadcastAddress, netmask } from "./config.ts"
+import { type Mac, virtualMac } from "../wire/mac.ts"
+import { type StackConfig, broadcastAddress, netmask } from "../stack/config.ts"
 
 export const LOOPBACK = "127.0.0.1"
 
@@ -37,9 +50,8 @@ export const route = (c: StackConfig, dst: Ipv4, port: number, allowBroadcast: b
   return { _tag: "External", address: formatIpv4(dst) }
 }
 
-/** The host endpoint for a connection or datagram, or undefined when refused. */
-export const hostEndpointFor = (c: StackConfig, dst: Ipv4, port: number, allowBroadcast = false): HostEndpoint | undefined => {
-  const r = route(c, dst, port, allowBroadcast)
+/** The host endpoint a routed destination reaches, or undefined when refused. */
+export const endpointOf = (c: StackConfig, r: Route, port: number): HostEndpoint | undefined => {
   switch (r._tag) {
     case "Loopback":
       return { family: 4, address: LOOPBACK, port }
@@ -52,6 +64,10 @@ export const hostEndpointFor = (c: StackConfig, dst: Ipv4, port: number, allowBr
   }
 }
 
+/** The host endpoint for a connection or datagram, or undefined when refused. */
+export const hostEndpointFor = (c: StackConfig, dst: Ipv4, port: number, allowBroadcast = false): HostEndpoint | undefined =>
+  endpointOf(c, route(c, dst, port, allowBroadcast), port)
+
 /** The address a host peer appears as to the guest: the host's loopback is the gateway. */
 export const guestVisibleAddress = (c: StackConfig, hostAddress: string): Ipv4 | undefined => {
   if (hostAddress === LOOPBACK) return c.host
@@ -60,5 +76,16 @@ export const guestVisibleAddress = (c: StackConfig, hostAddress: string): Ipv4 |
   return isHostLoopback(a) ? c.host : a
 }
 
+/** May an echo (or other datagram without ports) to `dst` be forwarded to the host network? */
 export const isForwardable = (c: StackConfig, dst: Ipv4): boolean =>
   !(dst === c.host || dst === c.dns || inSubnet(dst, c.network, netmask(c)) || isReserved(dst) || isHostLoopback(dst))
+
+/** Is `ip` a possible guest address: inside the network, not ours, not network or broadcast? */
+export const isGuestAddress = (c: StackConfig, ip: Ipv4): boolean =>
+  inSubnet(ip, c.network, netmask(c)) && ip !== c.network && ip !== broadcastAddress(c) && ip !== c.host && ip !== c.dns
+
+/** The MAC a virtual address of ours answers ARP with, or undefined when the address is not ours. */
+export const virtualMacFor = (c: StackConfig, ip: Ipv4): Mac | undefined => (ip === c.host || ip === c.dns ? virtualMac(ip) : undefined)
+
+/** The MAC our virtual hosts send from (libslirp: 52:55 and the gateway's address). */
+export const gatewayMacOf = (c: StackConfig): Mac => virtualMac(c.host)

@@ -1,0 +1,49 @@
+/**
+ * The NAPT state the UDP and ICMP layers share: one flow table (flow-table.ts) holding both
+ * kinds of flow, and whether the host refused ping sockets. The stack keeps one `NaptState`;
+ * udp/layer.ts and icmp/layer.ts take it and return it; the stack sweeps it and closes it.
+ *
+ * Pure: plain data, replaced on change (see flow-table.ts for the persistent indexes).
+ */
+import type { StackEffect } from "../../effects/effect.ts"
+import type { Instant } from "../../effects/instant.ts"
+import { formatIpv4 } from "../wire/ipv4-address.ts"
+import { type Flow, type FlowTable, closeAllFlows, emptyFlows, sweepFlows } from "./flow-table.ts"
+
+/** A UDP flow: one host UDP socket for one guest (address, port). */
+export interface UdpFlow extends Flow {
+  readonly kind: "udp"
+  /** DNS ids of queries sent through the DNS proxy and not yet answered, oldest first. */
+  readonly dnsPending: ReadonlyArray<number>
+  /** Every datagram so far went to the DNS proxy: expire fast. */
+  readonly dnsOnly: boolean
+}
+
+/** An ICMP echo flow: one host ping socket for one guest (address, echo identifier). */
+export interface EchoFlow extends Flow {
+  readonly kind: "icmp"
+  /** The sequence of the last echo sent, quoted when the host reports it unreachable. */
+  readonly lastSequence: number
+}
+
+export type NaptFlow = UdpFlow | EchoFlow
+
+export interface NaptState {
+  readonly flows: FlowTable<NaptFlow>
+  /** The host refused ping sockets: echoes to external addresses are dropped. */
+  readonly pingForbidden: boolean
+}
+
+export const emptyNapt: NaptState = { flows: emptyFlows(), pingForbidden: false }
+
+const describe = (f: NaptFlow): string =>
+  f.kind === "udp" ? `udp: flow ${formatIpv4(f.guest)}:${f.guestPort}` : `icmp: echo flow ${formatIpv4(f.guest)} id ${f.guestPort}`
+
+/** The sweep timer fired: idle flows are closed. */
+export const sweepNapt = (s: NaptState, now: Instant): readonly [NaptState, ReadonlyArray<StackEffect>] => {
+  const [flows, fx] = sweepFlows(s.flows, now, describe)
+  return [{ ...s, flows }, fx]
+}
+
+/** The stack shuts down: every flow's socket is closed, the sweep cancelled. */
+export const closeNapt = (s: NaptState): ReadonlyArray<StackEffect> => closeAllFlows(s.flows)

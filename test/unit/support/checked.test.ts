@@ -1,0 +1,61 @@
+/** The harness wiring: what is checked, what the TCP_PURE switch exempts, how a session reports. */
+import { describe, expect, it } from "vitest"
+import type { StackEvent } from "../../../src/effects/event.ts"
+import { socketId, timerId } from "../../../src/effects/ids.ts"
+import { instant } from "../../../src/effects/instant.ts"
+import { defaultConfig } from "../../../src/protocol/stack/config.ts"
+import { type StackState, createStack, reduce } from "../../../src/protocol/stack/stack.ts"
+import { claimSocket } from "../../../src/protocol/stack/sockets.ts"
+import { SYN, assembleSegment, emitTcpHeader } from "../../../src/protocol/tcp/wire.ts"
+import { TCP_PURE, checkedLayer, checkedStackReduce, reachesTcp } from "../../support/checked.ts"
+import { NotReferentiallyTransparent } from "../../support/referential.ts"
+import { GW_MAC, GUEST, HOST, bytes, ether, ipv4Packet, udpFrame } from "../../integration/stack/frames.ts"
+
+const T = instant(1000)
+/** A SYN from the guest's port 40000 to `port`, checksum filled. */
+const synTo = (port: number): Uint8Array => {
+  const h = emitTcpHeader({ srcPort: 40000, dstPort: port, seq: 1, ack: 0, flags: SYN, window: 65535 })
+  return assembleSegment(h, undefined, GUEST, HOST)
+}
+const fresh = (): StackState => createStack(defaultConfig, T)
+const udp = (): StackEvent => ({ _tag: "FrameFromGuest", now: T, frame: udpFrame(GUEST, HOST, 40000, 7777, bytes("x")) })
+const tcp = (): StackEvent => ({ _tag: "FrameFromGuest", now: T, frame: ether(GW_MAC, 0x0800, ipv4Packet(GUEST, HOST, 6, new Uint8Array(20))) })
+
+/** A stack reducer that breaks purity: it reduces, then writes into the state it was given. */
+const impure = (s: StackState, e: StackEvent) => {
+  const r = reduce(s, e)
+  ;(s.link.gatewayMac as Uint8Array).fill(0x99)
+  return r
+}
+
+describe("harness wiring", () => {
+  it("reachesTcp: TCP frames, TCP timers, TCP sockets' events and Shutdown; not UDP, ARP timers or UDP sockets", () => {
+    const s = { ...fresh(), sockets: claimSocket(claimSocket(fresh().sockets, socketId(1), "tcp"), socketId(2), "udp") }
+    expect(reachesTcp(s, tcp())).toBe(true)
+    expect(reachesTcp(s, udp())).toBe(false)
+    expect(reachesTcp(s, { _tag: "TimerFired", now: T, timer: timerId("tcp", 1) })).toBe(true)
+    expect(reachesTcp(s, { _tag: "TimerFired", now: T, timer: timerId("arp", 1) })).toBe(false)
+    expect(reachesTcp(s, { _tag: "HostTcpEof", now: T, sock: socketId(1) })).toBe(true)
+    expect(reachesTcp(s, { _tag: "HostSocketClosed", now: T, sock: socketId(2) })).toBe(false)
+    expect(reachesTcp(s, { _tag: "Shutdown", now: T })).toBe(false) // no TCP connection to close
+    const [withTcp] = reduce(fresh(), { _tag: "FrameFromGuest", now: T, frame: ether(GW_MAC, 0x0800, ipv4Packet(GUEST, HOST, 6, synTo(80))) })
+    expect(reachesTcp(withTcp, { _tag: "Shutdown", now: T })).toBe(true)
+  })
+
+  it("checkedStackReduce: an impure reducer is caught on a UDP frame", () => {
+    expect(() => checkedStackReduce(impure)(fresh(), udp())).toThrow(NotReferentiallyTransparent)
+  })
+
+  it(`checkedStackReduce: a TCP frame is ${TCP_PURE ? "checked (TCP_PURE is true)" : "exempt while TCP_PURE is false"}`, () => {
+    const run = () => checkedStackReduce(impure)(fresh(), tcp())
+    if (TCP_PURE) expect(run).toThrow(NotReferentiallyTransparent)
+    else expect(run).not.toThrow()
+  })
+
+  it("checkedLayer: checks a layer function with extra arguments", () => {
+    const bad = (s: { readonly n: Array<number> }, x: number) => (s.n.push(x), s)
+    expect(() => checkedLayer(bad)({ n: [] }, 1)).toThrow(TypeError)
+    const good = (s: { readonly n: ReadonlyArray<number> }, x: number) => ({ n: [...s.n, x] })
+    expect(checkedLayer(good)({ n: [1] }, 2)).toEqual({ n: [1, 2] })
+  })
+})

@@ -9,10 +9,12 @@
  * Needs the i386 guest (scripts/guest-i386/build.sh: Debian with the i386 architecture and the
  * seabios package, as .ci/run sets up); it builds on first use and is cached.
  */
+import { spawnSync } from "node:child_process"
+import { fileURLToPath } from "node:url"
 import { beforeAll, describe, expect, it } from "vitest"
 import type { GuestCheck } from "../support/guest.ts"
 import { guestPayload, sha256Hex } from "../support/guest-payload.ts"
-import type { GuestServicesConfig } from "../support/guest-services.ts"
+import { NODE, type GuestServicesConfig } from "../support/guest-services.ts"
 import { explainV86, runV86Guest, v86RunBudgetMs, type V86RunResult } from "../support/v86-guest.ts"
 
 const GATEWAY = "10.0.2.2"
@@ -111,4 +113,18 @@ describe("v86 guest with tslirp in the same process (examples/v86)", () => {
     const received = run.events.flatMap((e) => (e.type === "tcp-sink" && e.bytes === UPLOAD_BYTES ? [e.sha256] : []))
     expect(received, why).toEqual([sent])
   })
+})
+
+// The example's command line as a user starts it. Booting it again would double this file's
+// time, so this only shows that it loads (its imports, tslirp's among them, resolve) and
+// refuses a bad option with its usage line, before it builds or boots anything.
+describe("examples/v86/run.ts", () => {
+  it("refuses --memory 7 with its usage line and exit status 2", () => {
+    const run = fileURLToPath(new URL("../../examples/v86/run.ts", import.meta.url))
+    const result = spawnSync(NODE, [run, "--memory", "7"], { encoding: "utf8", timeout: 60_000 })
+    const why = `status ${result.status}, signal ${result.signal}\n${result.stdout}\n${result.stderr}`
+    expect(result.status, why).toBe(2)
+    expect(result.stderr, why).toMatch(/--memory must be an integer MiB in 64\.\.2048/)
+    expect(result.stderr, why).toMatch(/^usage: node examples\/v86\/run\.ts/m)
+  }, 90_000)
 })

@@ -49,6 +49,9 @@ const CMDLINE = "console=ttyS0 rdinit=/init mitigations=off acpi=off cryptomgr.n
 
 const END = /@@tslirp end rc=(\d+)/
 
+/** Loading the 2 MB wasm and the images takes about a second; a loaded machine may take more. */
+const START_BUDGET_MS = 120_000
+
 /** A private copy as an ArrayBuffer: Node may hand out small files inside a shared pool. */
 const fileBuffer = (path: string): ArrayBuffer => {
   const bytes = readFileSync(path)
@@ -100,7 +103,21 @@ export const bootV86Guest = async (options: V86GuestOptions): Promise<V86Guest> 
   // v86.d.ts leaves out `bus`, which every V86 instance has (add_listener registers on it).
   const unjoin = joinV86Network(emulator as unknown as V86Network, options.stack, traffic)
 
-  await new Promise<void>((resolve) => emulator.add_listener("emulator-started", () => resolve()))
+  // v86 loads its wasm and the images asynchronously and reports a failure only as a stray
+  // rejection, so a machine that never starts is noticed by a generous deadline instead.
+  let startTimer: ReturnType<typeof setTimeout> | undefined
+  try {
+    await new Promise<void>((resolve, reject) => {
+      emulator.add_listener("emulator-started", () => resolve())
+      startTimer = setTimeout(() => reject(new Error(`v86 did not start within ${START_BUDGET_MS / 1000} s`)), START_BUDGET_MS)
+    })
+  } catch (error) {
+    unjoin()
+    await emulator.destroy().catch(() => undefined)
+    throw error
+  } finally {
+    clearTimeout(startTimer)
+  }
 
   let stopped: Promise<void> | undefined
   const stop = (): Promise<void> => {

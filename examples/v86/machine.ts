@@ -61,7 +61,7 @@ const fileBuffer = (path: string): ArrayBuffer => {
 const bufferOf = (bytes: Uint8Array): ArrayBuffer => bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer
 
 export const bootV86Guest = async (options: V86GuestOptions): Promise<V86Guest> => {
-  const initrd = appendToInitramfs(new Uint8Array(fileBuffer(options.guest.initrd)), [
+  const initrd = appendToInitramfs(readFileSync(options.guest.initrd), [
     { path: "etc/tslirp/script.sh", data: new TextEncoder().encode(options.script), mode: 0o755 },
   ])
   const emulator = new V86({

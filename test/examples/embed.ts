@@ -1,6 +1,6 @@
 // Embedding tslirp: one stack on the Node runtime, frames in and out through callbacks.
 // Run: node test/examples/embed.ts  (prints the gateway's ARP reply)
-import { NodeStack } from "../../src/index.ts"
+import { NodeStack } from "../../src/node.ts"
 
 const stack = new NodeStack({ mtu: 1500 }) // QEMU's -netdev user defaults: 10.0.2.0/24, gateway .2
 

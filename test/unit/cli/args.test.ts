@@ -121,8 +121,8 @@ describe("tslirp command line: network", () => {
     expect(refuse(...sock, "--mtu", "65522")).toBe("invalid network configuration: mtu 65522 must be an integer in 68..65521")
     expect(refuse(...sock, "--mtu", "1.5k")).toBe('--mtu: "1.5k" is not a number')
   })
-  it("--ipv4 on|off", () => {
-    expect(run(...sock, "--ipv4", "off").config.ipv4).toBe(false)
+  it("--ipv4 on; off is refused while IPv4 is the only family", () => {
+    expect(refuse(...sock, "--ipv4", "off")).toBe("--ipv4 off: IPv4 is the only address family tslirp has so far (IPv6 is not implemented yet), so it cannot be turned off")
     expect(run(...sock, "--ipv4", "on").config.ipv4).toBe(true)
     expect(refuse(...sock, "--ipv4", "maybe")).toBe('--ipv4: "maybe" must be on or off')
   })

@@ -4,10 +4,15 @@
 #
 #   sh native/build.sh              rebuild
 #   sh native/build.sh --if-needed  only when the .node is missing or older than its sources
+#   sh native/build.sh --install    as --if-needed, but quiet: the compiler's output goes to
+#                                   native/build.log and a failure is one line on stderr and
+#                                   exit 0, so installing tslirp never fails for want of a
+#                                   compiler (the features the addon enables degrade, and the
+#                                   runtime says so once in its log)
 #
-# Called by the package's `install` script (npm runs a root package's own install script under
-# `npm ci` and `npm install`; npm 11's allowScripts policy only covers dependencies), by
-# .ci/run, and lazily by src/runtime/node/icmp/ping-socket.ts when the addon is missing.
+# Called by the package's `install` script (npm runs it under `npm ci` and `npm install` of a
+# checkout, and when the package is installed as a dependency unless scripts are disabled),
+# by .ci/run, and lazily by src/runtime/node/addon.ts when the addon is missing.
 #
 # Uses node-gyp (npm bundles it; npm exports its path as npm_config_node_gyp to scripts) with
 # local Node headers, because the headers cannot be downloaded here. The addon uses only
@@ -28,7 +33,8 @@ up_to_date() {
   done
 }
 
-if [ "${1:-}" = "--if-needed" ] && up_to_date; then
+mode=${1:-}
+if { [ "$mode" = "--if-needed" ] || [ "$mode" = "--install" ]; } && up_to_date; then
   exit 0
 fi
 
@@ -89,9 +95,18 @@ if command -v flock >/dev/null 2>&1; then
   exec 9>"$here/.build.lock"
   flock 9
   # Someone else may have built it while we waited.
-  if [ "${1:-}" = "--if-needed" ] && up_to_date; then
+  if { [ "$mode" = "--if-needed" ] || [ "$mode" = "--install" ]; } && up_to_date; then
     exit 0
   fi
+fi
+if [ "$mode" = "--install" ]; then
+  log="$here/build.log"
+  if (build) >"$log" 2>&1 && test -f "$out"; then
+    exit 0
+  fi
+  why=$(grep -v '^[[:space:]]*$' "$log" | tail -n 1)
+  echo "tslirp: native addon not built (${why:-unknown reason}; full output in $log): pings to hosts outside the virtual network are off and UDP runs without ICMP errors; install a C compiler and Node headers, then run: sh native/build.sh" >&2
+  exit 0
 fi
 build
 test -f "$out"

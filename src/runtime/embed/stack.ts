@@ -5,7 +5,8 @@
  * browser or another runtime, pass ports of your own or the mocked host's (`createMockHost`).
  *
  * Contract: the constructor refuses bad options with one `ConfigError` (config/network.ts);
- * `fromGuest` never throws and does not keep the frame; frames for the guest go to every
+ * `fromGuest` never throws and takes the frame over (do not write to it afterwards: views of it
+ * may still be on their way to a host socket); frames for the guest go to every
  * `onFrameToGuest` callback in order and are only valid during the call (copy to keep); after
  * `close` (every host socket and timer closed) nothing more is delivered. Re-entrancy: a
  * callback may call `fromGuest`; the session queues it behind the current event.

@@ -47,7 +47,10 @@ export interface HostDeps {
 }
 
 export interface StackSession {
-  /** An Ethernet frame from the guest (the session does not keep it past the call). */
+  /**
+   * An Ethernet frame from the guest, handed over: views of it may reach host sockets (a UDP
+   * payload being sent), so the caller must not write to it afterwards.
+   */
   fromGuest(frame: Uint8Array): void
   /** Any event, e.g. recorded ones; `now` is taken as given. */
   input(event: StackEvent): void

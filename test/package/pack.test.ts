@@ -123,6 +123,33 @@ describe("the packed tslirp, installed into a project outside the repository", (
     expect(r.status).toBe(0)
   })
 
+  it("type-checks a browser consumer of tslirp without Node's types (lib dom, types [], bundler resolution)", () => {
+    const web = join(project, "web")
+    run("mkdir", ["-p", web], project)
+    writeFileSync(
+      join(web, "tsconfig.json"),
+      JSON.stringify({
+        compilerOptions: { strict: true, module: "esnext", moduleResolution: "bundler", target: "es2022", lib: ["es2022", "dom"], types: [], skipLibCheck: false, noEmit: true },
+        include: ["web.ts"],
+      }),
+    )
+    writeFileSync(
+      join(web, "web.ts"),
+      [
+        'import { attachE1000, createMockHost, EmbeddedStack, makeLogger, type FrameLink } from "tslirp"',
+        "const host = createMockHost()",
+        'const stack = new EmbeddedStack({ dnsUpstream: "none" }, host.deps(makeLogger("warn", (line) => console.warn(line))), 1)',
+        "const ram = new Uint8Array(1 << 20)",
+        "const nic = attachE1000({ memory: { read: (a, n) => ram.subarray(a, a + n), write: (a, d) => ram.set(d, a) }, onIrq: () => undefined, link: stack, nowNs: () => performance.now() * 1e6 })",
+        "const link: FrameLink = { send: () => undefined, onFrame: () => () => undefined, close: () => undefined }",
+        "console.log(nic.irq, link)",
+      ].join("\n"),
+    )
+    const r = spawnSync(join(BIN, "tsc"), ["-p", web], { cwd: web, env, encoding: "utf8", timeout: 120_000 })
+    expect(`${r.stdout}${r.stderr}`).toBe("")
+    expect(r.status).toBe(0)
+  })
+
   it("npx tslirp --help, and tslirp --socket up to its ready line, then a clean exit on SIGTERM", async () => {
     const help = run("npx", ["--no-install", "tslirp", "--help"], project, 60_000)
     expect(help.stdout).toMatch(/^Usage: tslirp \[options\]/)

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // The `tslirp` command. Installed from the package it runs the compiled dist/runtime/cli/main.js
-// on the Node running this file. In a git checkout (src/ present) it runs src/runtime/cli/main.ts,
+// on the Node running this file (22.19 or later, else one line and exit 1). In a git checkout (src/ present) it runs src/runtime/cli/main.ts,
 // which needs a Node that strips TypeScript types (>= 22.19); on an older Node it re-runs main.ts
 // with the Node 24 of the package's `node` devDependency, passing arguments, stdio, signals and
 // the exit code. That child has an IPC channel to this process and stops when it closes, so it
@@ -31,6 +31,11 @@ const newerNode = () => {
 
 const forceSpawn = process.env.TSLIRP_FORCE_SPAWN !== undefined
 if (!fromSource && !forceSpawn) {
+  // Installed: the package's dependencies (effect 4) need Node 22.19 or later, as `engines` says.
+  if (!stripsTypes) {
+    process.stderr.write(`tslirp: needs Node >= 22.19 (this is ${process.versions.node}); https://nodejs.org or \`nvm install 24\`\n`)
+    process.exit(1)
+  }
   await import(built)
 } else if (fromSource && stripsTypes && !forceSpawn) {
   await import(source)

@@ -9,7 +9,7 @@
  * Needs the npm registry (the tarball's dependencies are installed as a user's would be).
  */
 import { type ChildProcess, spawn, spawnSync, type SpawnSyncReturns } from "node:child_process"
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { delimiter, join } from "node:path"
 import { fileURLToPath } from "node:url"
@@ -39,7 +39,7 @@ beforeAll(() => {
   files = report[0]!.files.map((f) => f.path).sort()
   console.log(`tarball ${report[0]!.filename}, ${files.length} files:\n  ${files.join("\n  ")}`)
   const typesNode = (JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { devDependencies: Record<string, string> }).devDependencies["@types/node"]!
-  run("mkdir", ["-p", project], dir)
+  mkdirSync(project, { recursive: true })
   writeFileSync(join(project, "package.json"), JSON.stringify({ name: "tslirp-consumer", private: true, type: "module" }, null, 2))
   run("npm", ["install", tarball, `@types/node@${typesNode}`], project)
 }, 600_000)
@@ -125,7 +125,7 @@ describe("the packed tslirp, installed into a project outside the repository", (
 
   it("type-checks a browser consumer of tslirp without Node's types (lib dom, types [], bundler resolution)", () => {
     const web = join(project, "web")
-    run("mkdir", ["-p", web], project)
+    mkdirSync(web, { recursive: true })
     writeFileSync(
       join(web, "tsconfig.json"),
       JSON.stringify({

@@ -22,6 +22,22 @@
 # Exit status: 0 when the addon exists afterwards.
 set -eu
 
+# --install: the whole build in a child shell, its output kept in native/build.log; whatever
+# goes wrong (no compiler, no headers, no coreutils), one line and exit 0. Only shell builtins
+# here, so even that line cannot fail.
+if [ "${1:-}" = "--install" ]; then
+  case "$0" in */*) log="${0%/*}/build.log" ;; *) log=build.log ;; esac
+  if sh "$0" --if-needed >"$log" 2>&1; then
+    exit 0
+  fi
+  why=""
+  while IFS= read -r line || [ -n "$line" ]; do
+    [ -n "$line" ] && why=$line
+  done <"$log"
+  echo "tslirp: native addon not built (${why:-unknown reason}; full output in $log): pings to hosts outside the virtual network are off and UDP runs without ICMP errors; install a C compiler and Node headers, then run: sh native/build.sh" >&2
+  exit 0
+fi
+
 here=$(cd "$(dirname "$0")" && pwd)
 out="$here/build/Release/ping_socket.node"
 
@@ -33,8 +49,7 @@ up_to_date() {
   done
 }
 
-mode=${1:-}
-if { [ "$mode" = "--if-needed" ] || [ "$mode" = "--install" ]; } && up_to_date; then
+if [ "${1:-}" = "--if-needed" ] && up_to_date; then
   exit 0
 fi
 
@@ -95,18 +110,9 @@ if command -v flock >/dev/null 2>&1; then
   exec 9>"$here/.build.lock"
   flock 9
   # Someone else may have built it while we waited.
-  if { [ "$mode" = "--if-needed" ] || [ "$mode" = "--install" ]; } && up_to_date; then
+  if [ "${1:-}" = "--if-needed" ] && up_to_date; then
     exit 0
   fi
-fi
-if [ "$mode" = "--install" ]; then
-  log="$here/build.log"
-  if (build) >"$log" 2>&1 && test -f "$out"; then
-    exit 0
-  fi
-  why=$(grep -v '^[[:space:]]*$' "$log" | tail -n 1)
-  echo "tslirp: native addon not built (${why:-unknown reason}; full output in $log): pings to hosts outside the virtual network are off and UDP runs without ICMP errors; install a C compiler and Node headers, then run: sh native/build.sh" >&2
-  exit 0
 fi
 build
 test -f "$out"

@@ -11,7 +11,7 @@ export default function setup(): void {
   if (p.notRun.length === 0) return
   const missing = [...new Set(p.notRun.flatMap((f) => f.missing))]
   throw new Error(
-    `CI=true: this machine lacks ${missing.map((n) => `${n} (${NEEDS[n].install})`).join(", ")}, needed by ${p.notRun.map((f) => f.file).join(", ")}. ` +
+    `CI=true: this machine lacks ${missing.map((n) => `${n} (${NEEDS[n].note ?? NEEDS[n].packages.join(" ")})`).join(", ")}, needed by ${p.notRun.map((f) => f.file).join(", ")}. ` +
       "Install them (.ci/run does) rather than skipping the tests.",
   )
 }

@@ -28,30 +28,33 @@ const ROOT = new URL("../../", import.meta.url).pathname
 
 interface NeedInfo {
   readonly present: () => boolean
-  /** What to install (Debian package names) or do, for the closing line. */
-  readonly install: string
+  /** Debian packages that provide it, for the closing line's `apt-get install`. */
+  readonly packages: ReadonlyArray<string>
+  /** What else it takes, when a package is not the whole answer. */
+  readonly note?: string
 }
 
 export const NEEDS: Readonly<Record<Need, NeedInfo>> = {
-  root: { present: () => process.getuid?.() === 0, install: "root (network namespaces)" },
-  ip: { present: () => onPath("ip"), install: "iproute2" },
-  qemu: { present: () => onPath("qemu-system-x86_64"), install: "qemu-system-x86" },
+  root: { present: () => process.getuid?.() === 0, packages: [], note: "root (network namespaces)" },
+  ip: { present: () => onPath("ip"), packages: ["iproute2"] },
+  qemu: { present: () => onPath("qemu-system-x86_64"), packages: ["qemu-system-x86"] },
   // scripts/e1000/build-qtest.sh builds QEMU's qtest module with gcc and binutils.
-  qtest: { present: () => onPath("gcc") && onPath("nm"), install: "gcc binutils" },
+  qtest: { present: () => onPath("gcc") && onPath("nm"), packages: ["gcc", "binutils"] },
   // scripts/guest/build.sh fetches Debian's kernel with apt-get and packs busybox with cpio.
   guest: {
     present: () => ["apt-get", "dpkg-deb", "cpio", "gzip"].every(onPath) && existsSync("/bin/busybox"),
-    install: "apt-get and dpkg-deb (a Debian host), cpio, busybox-static",
+    packages: ["cpio", "busybox-static"],
+    note: "a Debian host (apt-get) for the guest kernel",
   },
-  tshark: { present: () => onPath("tshark"), install: "tshark" },
-  python3: { present: () => onPath("python3"), install: "python3" },
-  dhclient: { present: () => onPath("dhclient"), install: "isc-dhcp-client" },
-  busybox: { present: () => onPath("busybox"), install: "busybox-static" },
-  slirp4netns: { present: () => onPath("slirp4netns"), install: "slirp4netns" },
+  tshark: { present: () => onPath("tshark"), packages: ["tshark"] },
+  python3: { present: () => onPath("python3"), packages: ["python3"] },
+  dhclient: { present: () => onPath("dhclient"), packages: ["isc-dhcp-client"] },
+  busybox: { present: () => onPath("busybox"), packages: ["busybox-static"] },
+  slirp4netns: { present: () => onPath("slirp4netns"), packages: ["slirp4netns"] },
   // The addon is built at install (native/build.sh) when a compiler is there, else lazily.
   addon: {
     present: () => existsSync(join(ROOT, "native/build/Release/ping_socket.node")) || onPath("cc") || onPath("gcc"),
-    install: "gcc libc6-dev (the native addon)",
+    packages: ["gcc", "libc6-dev"],
   },
 }
 
@@ -113,9 +116,11 @@ export const plan = (files: ReadonlyArray<string> = testFiles(), present: (n: Ne
 export const notRunLine = (p: Plan): string | undefined => {
   if (p.notRun.length === 0) return undefined
   const missing = [...new Set(p.notRun.flatMap((f) => f.missing))]
-  const install = [...new Set(missing.map((n) => NEEDS[n].install))]
+  const notes = missing.flatMap((n) => NEEDS[n].note ?? [])
+  const packages = [...new Set(missing.flatMap((n) => NEEDS[n].packages))]
+  const needs = [...notes, ...(packages.length > 0 ? [`apt-get install -y ${packages.join(" ")}`] : [])]
   return (
-    `not run (${p.notRun.length} test files; they need ${install.join(", ")}; ` +
+    `not run (${p.notRun.length} test files; they need ${needs.join(", ")}; ` +
     `CI=true runs them and fails if anything is missing): ${p.notRun.map((f) => f.file).join(" ")}`
   )
 }

@@ -26,7 +26,7 @@ describe("test requirements", () => {
     expect(p.notRun.map((f) => f.file)).toEqual(["test/e2e/guest-tcp.test.ts", "test/unit/runtime/pcap.test.ts"])
     const line = notRunLine(p)!
     expect(line.split("\n")).toHaveLength(1)
-    expect(line).toMatch(/^not run \(2 test files; they need root \(network namespaces\), iproute2, qemu-system-x86, .*tshark; /)
+    expect(line).toMatch(/^not run \(2 test files; they need root \(network namespaces\), a Debian host \(apt-get\) for the guest kernel, apt-get install -y iproute2 qemu-system-x86 cpio busybox-static tshark; /)
     expect(line).toMatch(/test\/e2e\/guest-tcp\.test\.ts test\/unit\/runtime\/pcap\.test\.ts$/)
   })
 

@@ -11,8 +11,8 @@ import { isIPv4, isIPv6 } from "node:net"
 import type { HostEndpoint } from "../../effects/address.ts"
 import { LOG_LEVELS, type LogLevel } from "../../effects/log.ts"
 import { defaultConfig, type StackConfig, validateConfig } from "../../protocol/stack/config.ts"
-import { formatIpv4, type Ipv4, parseIpv4, prefixMask } from "../../protocol/wire/ipv4-address.ts"
-import { describeUpstream, NO_DNS_UPSTREAM } from "../config/network.ts"
+import { formatIpv4, type Ipv4, parseIpv4 } from "../../protocol/wire/ipv4-address.ts"
+import { describeUpstream, parseDnsUpstream, parseNet } from "../config/network.ts"
 import type { LinkSpec } from "../link/guest-link.ts"
 
 export interface CliOptions {
@@ -126,36 +126,16 @@ export const parseHostPort = (option: string, s: string, minPort: number): { hos
 
 const parseAddress = (option: string, s: string): Ipv4 => parseIpv4(s) ?? fail(`--${option}: "${s}" is not an IPv4 address`)
 
-/** `A.B.C.D/N`, `A.B.C.D/M.M.M.M` (contiguous mask) or `A.B.C.D` (QEMU's /24). */
+/** `--net`: config/network.ts's `parseNet`, its refusal as this option's one line. */
 export const parseCidr = (s: string): { network: Ipv4; prefixLength: number } => {
-  const [addr, mask, extra] = s.split("/")
-  const bad = `--net: "${s}" is not an IPv4 network like 10.0.2.0/24`
-  if (addr === undefined || extra !== undefined) return fail(bad)
-  const network = parseIpv4(addr) ?? fail(bad)
-  if (mask === undefined) return { network, prefixLength: 24 }
-  if (/^\d{1,2}$/.test(mask)) {
-    const n = Number(mask)
-    if (n > 32) return fail(`--net: prefix length /${mask} must be 0..32`)
-    return { network, prefixLength: n }
-  }
-  const m = parseIpv4(mask) ?? fail(bad)
-  // Leading one bits of the mask; it must be exactly that prefix.
-  const prefixLength = Math.clz32(~m >>> 0)
-  if (prefixMask(prefixLength) !== m) return fail(`--net: mask ${mask} is not contiguous`)
-  return { network, prefixLength }
+  const r = parseNet(s)
+  return typeof r === "string" ? fail(`--net: ${r}`) : r
 }
 
-/** `ADDR[:PORT]`: IPv4, bracketed IPv6 with a port, or bare IPv6. */
+/** `--dns-upstream` (and the like): `ADDR[:PORT]` or `none`, as config/network.ts parses it. */
 export const parseUpstream = (option: string, s: string): HostEndpoint => {
-  if (isIPv6(s)) return { family: 6, address: s, port: 53 }
-  if (isIPv4(s)) return { family: 4, address: s, port: 53 }
-  const m = /^\[([^\]]+)\]:(\d+)$/.exec(s) ?? /^([\d.]+):(\d+)$/.exec(s)
-  if (m === null) return fail(`--${option}: "${s}" is not ADDR[:PORT] (an IP address, IPv6 with a port in brackets)`)
-  const address = m[1]!
-  const port = Number(m[2])
-  const family = isIPv4(address) ? 4 : isIPv6(address) ? 6 : fail(`--${option}: "${address}" is not an IP address`)
-  if (port < 1 || port > 65535) return fail(`--${option}: port ${m[2]} must be 1..65535`)
-  return { family, address, port }
+  const r = parseDnsUpstream(s)
+  return typeof r === "string" ? fail(`--${option}: ${r}`) : r
 }
 
 /** The first `nameserver` of a resolv.conf text, if any (an IPv6 zone id is dropped). */
@@ -311,8 +291,7 @@ const parseOrThrow = (argv: ReadonlyArray<string>, resolvConf: () => string | un
   const search = values.get("dnssearch")
   if (search !== undefined) config = { ...config, dnsSearch: search.map((d) => parseDomain("dnssearch", d)) }
   const upstream = one("dns-upstream")
-  if (upstream === "none") config = { ...config, dnsUpstream: NO_DNS_UPSTREAM }
-  else if (upstream !== undefined) config = { ...config, dnsUpstream: parseUpstream("dns-upstream", upstream) }
+  if (upstream !== undefined) config = { ...config, dnsUpstream: parseUpstream("dns-upstream", upstream) }
   else {
     const text = resolvConf()
     const found = text === undefined ? undefined : firstNameserver(text)

@@ -61,18 +61,22 @@ export class ConfigError extends Error {
   override readonly name = "ConfigError"
 }
 
-/** "A.B.C.D/N", "A.B.C.D/M.M.M.M" (contiguous) or "A.B.C.D" (a /24, as QEMU's `net=`). */
+/**
+ * "A.B.C.D/N", "A.B.C.D/M.M.M.M" (contiguous) or "A.B.C.D" (a /24, as QEMU's `net=`). A refusal
+ * is a reason without the option's name, which the caller puts in front (`net`, `--net:`).
+ */
 export const parseNet = (s: string): { network: Ipv4; prefixLength: number } | string => {
   const [addr, mask, extra] = s.split("/")
-  const bad = `net "${s}" is not an IPv4 network like 10.0.2.0/24`
+  const bad = `"${s}" is not an IPv4 network like 10.0.2.0/24`
   const network = addr === undefined ? undefined : parseIpv4(addr)
   if (network === undefined || extra !== undefined) return bad
   if (mask === undefined) return { network, prefixLength: 24 }
-  if (/^\d{1,2}$/.test(mask)) return Number(mask) <= 32 ? { network, prefixLength: Number(mask) } : `net prefix length /${mask} must be 0..32`
+  if (/^\d{1,2}$/.test(mask)) return Number(mask) <= 32 ? { network, prefixLength: Number(mask) } : `prefix length /${mask} must be 0..32`
   const m = parseIpv4(mask)
   if (m === undefined) return bad
+  // The leading one bits of the mask; it must be exactly that prefix.
   const prefixLength = Math.clz32(~m >>> 0)
-  return prefixMask(prefixLength) === m ? { network, prefixLength } : `net mask ${mask} is not contiguous`
+  return prefixMask(prefixLength) === m ? { network, prefixLength } : `mask ${mask} is not contiguous`
 }
 
 /** RFC 4291 §2.2 text forms (hex groups, one "::", an IPv4 tail); zone ids are not accepted. */
@@ -99,19 +103,19 @@ export const isIpv6Text = (s: string): boolean => {
   return halves.length === 2 ? n < groupsNeeded : n === groupsNeeded
 }
 
-/** "none", "ADDR" (port 53) or "ADDR:PORT" ("[V6]:PORT" for IPv6). */
+/** "none", "ADDR" (port 53) or "ADDR:PORT" ("[V6]:PORT" for IPv6); a refusal as for `parseNet`. */
 export const parseDnsUpstream = (s: string): HostEndpoint | string => {
   if (s === "none") return NO_DNS_UPSTREAM
   if (parseIpv4(s) !== undefined) return { family: 4, address: s, port: 53 }
   if (isIpv6Text(s)) return { family: 6, address: s, port: 53 }
   const m = /^\[([^\]]+)\]:(\d{1,5})$/.exec(s) ?? /^([\d.]+):(\d{1,5})$/.exec(s)
-  const bad = `dnsUpstream "${s}" is not "none", ADDR or ADDR:PORT (like 127.0.0.1:5353 or [::1]:53)`
+  const bad = `"${s}" is not "none", ADDR or ADDR:PORT (an IP address; IPv6 with a port in brackets: [::1]:53)`
   if (m === null) return bad
   const address = m[1]!
   const port = Number(m[2])
   const family = parseIpv4(address) !== undefined ? 4 : isIpv6Text(address) ? 6 : undefined
   if (family === undefined) return bad
-  if (port < 1 || port > 65535) return `dnsUpstream port ${m[2]} must be 1..65535`
+  if (port < 1 || port > 65535) return `port ${m[2]} must be 1..65535`
   return { family, address, port }
 }
 
@@ -125,8 +129,8 @@ export const stackConfig = (options: StackOptions = {}, seed: number = defaultCo
   let c: StackConfig = { ...defaultConfig, seed }
   const o = options
   if (o.net !== undefined) {
-    const n = typeof o.net === "string" ? parseNet(o.net) : `net must be a string like "10.0.2.0/24"`
-    if (typeof n === "string") problems.push(n)
+    const n = typeof o.net === "string" ? parseNet(o.net) : `must be a string like "10.0.2.0/24"`
+    if (typeof n === "string") problems.push(`net ${n}`)
     else c = { ...c, network: n.network, prefixLength: n.prefixLength, host: (n.network + 2) >>> 0, dns: (n.network + 3) >>> 0, dhcpStart: (n.network + 15) >>> 0 }
   }
   if (o.network !== undefined) c = { ...c, network: o.network }
@@ -146,7 +150,7 @@ export const stackConfig = (options: StackOptions = {}, seed: number = defaultCo
   if (dhcpStart !== undefined) c = { ...c, dhcpStart }
   if (o.dnsUpstream !== undefined) {
     const u = typeof o.dnsUpstream === "string" ? parseDnsUpstream(o.dnsUpstream) : o.dnsUpstream
-    if (typeof u === "string") problems.push(u)
+    if (typeof u === "string") problems.push(`dnsUpstream ${u}`)
     else c = { ...c, dnsUpstream: u }
   }
   if (o.hostname !== undefined) c = { ...c, hostname: o.hostname }

@@ -104,7 +104,7 @@ describe("tslirp command line: network", () => {
     expect(run(...sock, "--dns-upstream", "[::1]:5353").config.dnsUpstream).toEqual({ family: 6, address: "::1", port: 5353 })
     expect(run(...sock, "--dns-upstream", "::1").config.dnsUpstream).toEqual({ family: 6, address: "::1", port: 53 })
     expect(refuse(...sock, "--dns-upstream", "resolver:53")).toBe(
-      '--dns-upstream: "resolver:53" is not ADDR[:PORT] (an IP address, IPv6 with a port in brackets)',
+      '--dns-upstream: "resolver:53" is not "none", ADDR or ADDR:PORT (an IP address; IPv6 with a port in brackets: [::1]:53)',
     )
     expect(refuse(...sock, "--dns-upstream", "127.0.0.1:0")).toBe("--dns-upstream: port 0 must be 1..65535")
     // No resolv.conf: the config default stays.

@@ -47,7 +47,7 @@ describe("stackConfig: friendly options to a StackConfig", () => {
 
   it("refuses with one ConfigError naming every problem", () => {
     expect(refusal({ net: "10.0.2.0/33", dnsUpstream: "resolver:53", host: "10.0.2" })).toBe(
-      'invalid stack options: net prefix length /33 must be 0..32; host "10.0.2" is not an IPv4 address; dnsUpstream "resolver:53" is not "none", ADDR or ADDR:PORT (like 127.0.0.1:5353 or [::1]:53)',
+      'invalid stack options: net prefix length /33 must be 0..32; host "10.0.2" is not an IPv4 address; dnsUpstream "resolver:53" is not "none", ADDR or ADDR:PORT (an IP address; IPv6 with a port in brackets: [::1]:53)',
     )
     expect(refusal({ dnsUpstream: "127.0.0.1:0" })).toBe("invalid stack options: dnsUpstream port 0 must be 1..65535")
     expect(refusal({ host: "10.9.9.9" })).toBe("invalid stack options: host 10.9.9.9 is outside 10.0.2.0/24")
@@ -69,6 +69,6 @@ describe("address text", () => {
     expect(isIpv6Text(s)).toBe(false)
   })
   it("parseDnsUpstream returns a reason rather than throwing", () => {
-    expect(parseDnsUpstream("[::1]:70000")).toBe("dnsUpstream port 70000 must be 1..65535")
+    expect(parseDnsUpstream("[::1]:70000")).toBe("port 70000 must be 1..65535")
   })
 })

@@ -25,8 +25,15 @@ export const NO_DNS_UPSTREAM: HostEndpoint = { family: 4, address: "192.0.2.53",
 
 export const isNoDnsUpstream = (e: HostEndpoint): boolean => e.family === NO_DNS_UPSTREAM.family && e.address === NO_DNS_UPSTREAM.address && e.port === NO_DNS_UPSTREAM.port
 
-/** What an embedder may pass; every field is optional (QEMU's `-netdev user` defaults). */
-export interface StackOptions {
+/** The fields given as text here; every other `StackConfig` field is passed as it is. */
+type TextFields = "host" | "dns" | "dhcpStart" | "dnsUpstream"
+
+/**
+ * What an embedder may pass; every field is optional (QEMU's `-netdev user` defaults). Any
+ * `StackConfig` field works as it is (`mtu`, `hostname`, `domainName`, `dnsSearch`, `seed`,
+ * `tcpBufferBytes`, ...); these take text as well:
+ */
+export type StackOptions = Partial<Omit<StackConfig, TextFields>> & {
   /** The virtual network, "10.0.2.0/24" (or "10.0.2.0/255.255.255.0"; a bare address is a /24). */
   readonly net?: string
   /** The gateway, which reaches the host's 127.0.0.1 ("10.0.2.2"). */
@@ -37,25 +44,12 @@ export interface StackOptions {
   readonly dhcpStart?: string | Ipv4
   /** Where DNS queries go: "127.0.0.1:5353", "127.0.0.1" (port 53), "[::1]:5353", "::1" or "none". */
   readonly dnsUpstream?: string | HostEndpoint
-  readonly hostname?: string
-  readonly domainName?: string
-  readonly dnsSearch?: ReadonlyArray<string>
-  readonly mtu?: number
-  readonly ipv4?: boolean
-  /** The stack's PRNG seed; the runtime draws a random one when absent. */
-  readonly seed?: number
-  readonly tcpBufferBytes?: number
-  /** The numeric network form (`StackConfig`'s); `net` is the friendlier one. */
-  readonly network?: Ipv4
-  readonly prefixLength?: number
-  readonly tftpServerName?: string
-  readonly bootfile?: string
 }
 
-const KNOWN: ReadonlySet<string> = new Set([
-  "net", "host", "dns", "dhcpStart", "dnsUpstream", "hostname", "domainName", "dnsSearch", "mtu", "ipv4",
-  "seed", "tcpBufferBytes", "network", "prefixLength", "tftpServerName", "bootfile",
-])
+/** `StackConfig` fields that `defaultConfig` leaves out (optional ones): add new ones here. */
+const OPTIONAL_CONFIG_FIELDS: ReadonlyArray<string> = ["tcpBufferBytes"]
+const FRIENDLY: ReadonlyArray<string> = ["net", "host", "dns", "dhcpStart", "dnsUpstream"]
+const KNOWN: ReadonlySet<string> = new Set([...FRIENDLY, ...Object.keys(defaultConfig), ...OPTIONAL_CONFIG_FIELDS])
 
 export class ConfigError extends Error {
   override readonly name = "ConfigError"
@@ -133,8 +127,10 @@ export const stackConfig = (options: StackOptions = {}, seed: number = defaultCo
     if (typeof n === "string") problems.push(`net ${n}`)
     else c = { ...c, network: n.network, prefixLength: n.prefixLength, host: (n.network + 2) >>> 0, dns: (n.network + 3) >>> 0, dhcpStart: (n.network + 15) >>> 0 }
   }
-  if (o.network !== undefined) c = { ...c, network: o.network }
-  if (o.prefixLength !== undefined) c = { ...c, prefixLength: o.prefixLength }
+  // Every other known field as given (`network`/`prefixLength` after `net`, so they win).
+  for (const [key, value] of Object.entries(o)) {
+    if (!FRIENDLY.includes(key) && KNOWN.has(key) && value !== undefined) c = { ...c, [key]: value }
+  }
   const address = (name: string, v: string | Ipv4 | undefined): Ipv4 | undefined => {
     if (v === undefined) return undefined
     if (typeof v === "number" && Number.isInteger(v) && v >= 0 && v <= 0xffffffff) return v
@@ -153,15 +149,6 @@ export const stackConfig = (options: StackOptions = {}, seed: number = defaultCo
     if (typeof u === "string") problems.push(`dnsUpstream ${u}`)
     else c = { ...c, dnsUpstream: u }
   }
-  if (o.hostname !== undefined) c = { ...c, hostname: o.hostname }
-  if (o.domainName !== undefined) c = { ...c, domainName: o.domainName }
-  if (o.dnsSearch !== undefined) c = { ...c, dnsSearch: o.dnsSearch }
-  if (o.mtu !== undefined) c = { ...c, mtu: o.mtu }
-  if (o.ipv4 !== undefined) c = { ...c, ipv4: o.ipv4 }
-  if (o.seed !== undefined) c = { ...c, seed: o.seed }
-  if (o.tcpBufferBytes !== undefined) c = { ...c, tcpBufferBytes: o.tcpBufferBytes }
-  if (o.tftpServerName !== undefined) c = { ...c, tftpServerName: o.tftpServerName }
-  if (o.bootfile !== undefined) c = { ...c, bootfile: o.bootfile }
   // IPv4 is the only family so far: without it the stack could carry nothing.
   if (!c.ipv4) problems.push("ipv4 cannot be off: it is the only address family tslirp has so far")
   if (problems.length === 0) problems.push(...validateConfig(c))

@@ -45,6 +45,11 @@ describe("stackConfig: friendly options to a StackConfig", () => {
     expect([c.host, c.dnsUpstream.address, c.seed, c.mtu]).toEqual([ipv4(10, 0, 2, 1), "10.9.9.9", 7, 9000])
   })
 
+  it("any other StackConfig field passes through as given; options.seed wins over the runtime's", () => {
+    const c = stackConfig({ tftpServerName: "boot", bootfile: "pxelinux.0", tcpBufferBytes: 65536, dnsSearch: ["a.test"], seed: 3 }, 99)
+    expect([c.tftpServerName, c.bootfile, c.tcpBufferBytes, c.dnsSearch, c.seed]).toEqual(["boot", "pxelinux.0", 65536, ["a.test"], 3])
+  })
+
   it("refuses with one ConfigError naming every problem", () => {
     expect(refusal({ net: "10.0.2.0/33", dnsUpstream: "resolver:53", host: "10.0.2" })).toBe(
       'invalid stack options: net prefix length /33 must be 0..32; host "10.0.2" is not an IPv4 address; dnsUpstream "resolver:53" is not "none", ADDR or ADDR:PORT (an IP address; IPv6 with a port in brackets: [::1]:53)',

@@ -69,6 +69,7 @@ export const FILE_NEEDS: ReadonlyArray<readonly [string, ReadonlyArray<Need>]> =
   ["test/e1000/qemu.test.ts", ["qemu", "qtest"]],
   ["test/integration/icmp/ping-socket.test.ts", ["root", "ip", "addon"]],
   ["test/integration/runtime/qemu-links.test.ts", ["qemu"]],
+  ["test/unit/cli/qemu-paste.test.ts", ["qemu"]],
   ["test/integration/runtime/cli.test.ts", ["tshark"]],
   // Its ping case assumes root's gid 0 against ping_group_range.
   ["test/integration/runtime/node-host.test.ts", ["root", "addon"]],

@@ -5,7 +5,7 @@
  * starts ends when the wrapper is killed, even with SIGKILL.
  */
 import { spawn } from "node:child_process"
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs"
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, afterEach, describe, expect, it } from "vitest"
@@ -70,6 +70,17 @@ describe("tslirp --socket on a path that is taken", () => {
     const next = cli(["--socket", path])
     await next.waitFor(/ready on unix:/)
     await answersArp(path)
+  })
+})
+
+describe("tslirp --socket on a path that is not a socket", () => {
+  it("a regular file there is refused with one line and exit 2, and left alone", async () => {
+    const path = join(dir, "plain-file")
+    writeFileSync(path, "keep me")
+    const p = cli(["--socket", path])
+    expect((await p.exited).code).toBe(2)
+    expect(p.stderr).toBe(`tslirp: --socket: ${path} exists and is not a socket\n`)
+    expect(readFileSync(path, "utf8")).toBe("keep me")
   })
 })
 

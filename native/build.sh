@@ -4,10 +4,15 @@
 #
 #   sh native/build.sh              rebuild
 #   sh native/build.sh --if-needed  only when the .node is missing or older than its sources
+#   sh native/build.sh --install    as --if-needed, but quiet: the compiler's output goes to
+#                                   native/build.log and a failure is one line on stderr and
+#                                   exit 0, so installing tslirp never fails for want of a
+#                                   compiler (the features the addon enables degrade, and the
+#                                   runtime says so once in its log)
 #
-# Called by the package's `install` script (npm runs a root package's own install script under
-# `npm ci` and `npm install`; npm 11's allowScripts policy only covers dependencies), by
-# .ci/run, and lazily by src/runtime/node/icmp/ping-socket.ts when the addon is missing.
+# Called by the package's `install` script (npm runs it under `npm ci` and `npm install` of a
+# checkout, and when the package is installed as a dependency unless scripts are disabled),
+# by .ci/run, and lazily by src/runtime/node/addon.ts when the addon is missing.
 #
 # Uses node-gyp (npm bundles it; npm exports its path as npm_config_node_gyp to scripts) with
 # local Node headers, because the headers cannot be downloaded here. The addon uses only
@@ -16,6 +21,22 @@
 # are compiled with cc directly, which is all node-gyp does for it on Linux.
 # Exit status: 0 when the addon exists afterwards.
 set -eu
+
+# --install: the whole build in a child shell, its output kept in native/build.log; whatever
+# goes wrong (no compiler, no headers, no coreutils), one line and exit 0. Only shell builtins
+# here, so even that line cannot fail.
+if [ "${1:-}" = "--install" ]; then
+  case "$0" in */*) log="${0%/*}/build.log" ;; *) log=build.log ;; esac
+  if sh "$0" --if-needed >"$log" 2>&1; then
+    exit 0
+  fi
+  why=""
+  while IFS= read -r line || [ -n "$line" ]; do
+    [ -n "$line" ] && why=$line
+  done <"$log"
+  echo "tslirp: native addon not built (${why:-unknown reason}; full output in $log): pings to hosts outside the virtual network are off and UDP runs without ICMP errors; install a C compiler and Node headers, then run: sh native/build.sh" >&2
+  exit 0
+fi
 
 here=$(cd "$(dirname "$0")" && pwd)
 out="$here/build/Release/ping_socket.node"

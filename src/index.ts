@@ -1,36 +1,37 @@
 /**
- * tslirp as a library.
+ * `tslirp`: the neutral core, for any JavaScript runtime (Node, browsers, workers, Deno, Bun).
  *
- * - Quick start on Node: `new NodeStack(config)`, `fromGuest(frame)`, `onFrameToGuest(cb)`,
- *   `close()` (see test/examples/embed.ts).
- * - A runtime of your own: the pure reducer `createStack`/`reduce` with the event and effect
- *   vocabulary, or `openSession` with your own ports (`HostDeps`), or the Effect services
- *   (`HostTcp`, `HostUdp`, `HostIcmp`, `Timers`, `HostClock`, `Log`) with `nodeHostLayer` or
- *   `mockHostLayer`.
- * - Guest links speaking QEMU's protocols, the pcap writer and the mocked host for tests.
- * - The e1000 (82540EM) for emulators: `attachE1000` with `stackLink(new NodeStack())` or
- *   `connectStreamLink({ path })` (src/runtime/e1000/attach.ts).
+ * Contract: nothing imported from here, directly or beneath, imports `node:*` or the native
+ * addon (test/unit/runtime/neutral-entry.test.ts walks the graph; test/browser bundles it for a
+ * browser). The world comes in through ports the embedder supplies: clock, logger, seed,
+ * sockets and timers. The Node runtime is `tslirp/node` (src/node.ts).
+ *
+ * - The vocabulary and the pure stack: events, effects, `createStack`/`reduce`, `StackConfig`.
+ * - Friendly configuration: `stackConfig({ net: "10.0.2.0/24", dnsUpstream: "127.0.0.1:5353" })`.
+ * - Running a stack on ports of your own: `EmbeddedStack`, or `openSession` (the interpreter),
+ *   or the Effect services (`HostTcp`, `HostUdp`, `HostIcmp`, `Timers`, `HostClock`, `Log`,
+ *   `HostRandom`), with the mocked host (`createMockHost`, `mockHostLayer`) for tests.
+ * - QEMU's stream framing, the pcap format, guest link types and in-memory links.
+ * - The e1000 (82540EM): the pure model (`createE1000`, `e1000Step`), its synchronous wrapper
+ *   (`createSyncE1000`), and `attachE1000` for emulators, joined to any `FrameLink`.
  */
 export * from "./effects/index.ts"
 export { defaultConfig, validateConfig, MTU_MIN, MTU_MAX, type StackConfig } from "./protocol/stack/config.ts"
 export { createStack, reduce, type StackState } from "./protocol/stack/stack.ts"
 export { formatIpv4, ipv4, parseIpv4, type Ipv4 } from "./protocol/wire/ipv4-address.ts"
 
-export { NodeStack, type NodeStackOptions } from "./runtime/embed/node-stack.ts"
+export { ConfigError, NO_DNS_UPSTREAM, isNoDnsUpstream, parseDnsUpstream, parseNet, stackConfig, type StackOptions } from "./runtime/config/network.ts"
+export { EmbeddedStack } from "./runtime/embed/stack.ts"
 export type { Clock, IcmpPort, Logger, PortFactory, Report, TcpPort, TimerPort, UdpPort } from "./runtime/host/ports.ts"
-export { makeLogger, memoryLogger, silentLogger, stderrLogger } from "./runtime/host/logger.ts"
+export { makeLogger, memoryLogger, silentLogger } from "./runtime/host/logger.ts"
 export { openSession, realStack, type HostDeps, type SessionOptions, type StackMachine, type StackSession } from "./runtime/host/session.ts"
-export { HostClock, HostIcmp, HostTcp, HostUdp, Log, Timers, hostDeps, type HostServices } from "./runtime/host/services.ts"
-export { nodeHostDeps } from "./runtime/node/deps.ts"
-export { logLayer, nodeHostLayer, stderrLogLayer } from "./runtime/node/layer.ts"
+export { HostClock, HostIcmp, HostRandom, HostTcp, HostUdp, Log, Timers, hostDeps, type HostServices } from "./runtime/host/services.ts"
 export { createMockHost, type MockGuest, type MockHost, type MockHostOptions, type MockTcpPeer } from "./runtime/mock/mock-host.ts"
 export { mockHostLayer } from "./runtime/mock/layer.ts"
-export type { AcceptGuest, GuestConnection, GuestHandlers, GuestListener, LinkSpec } from "./runtime/link/guest-link.ts"
-export { listenTcp, listenUnix } from "./runtime/link/stream-link.ts"
-export { GuestLinks, nodeGuestLinksLayer, openNodeLink, type GuestLinksShape } from "./runtime/link/service.ts"
+export { GuestLinks, type AcceptGuest, type GuestConnection, type GuestHandlers, type GuestLinksShape, type GuestListener, type LinkSpec } from "./runtime/link/guest-link.ts"
 export { memoryGuestLinks, type MemoryGuest, type MemoryGuestLinks } from "./runtime/mock/memory-link.ts"
-export { openUdpLink } from "./runtime/link/udp-link.ts"
-export { LinkError, serveGuests, sessionPerGuest, type ServeOptions } from "./runtime/link/serve.ts"
 export { encodeFrame, MAX_FRAME_LENGTH, StreamDecoder } from "./runtime/link/stream-framing.ts"
-export { openPcapFile, type PcapWriter } from "./runtime/pcap/pcap-writer.ts"
-export { attachE1000, connectStreamLink, DEFAULT_MAC, DEFAULT_RX_QUEUE_LIMIT, stackLink, type AttachE1000Options, type AttachedE1000, type FrameLink, type GuestMemory, type StreamAddress, type StreamLinkOptions } from "./runtime/e1000/index.ts"
+export { LINKTYPE_ETHERNET, PCAP_SNAPLEN, pcapGlobalHeader, pcapRecordHeader } from "./runtime/pcap/pcap-format.ts"
+export { createE1000, createSyncE1000, e1000Step, type E1000Effect, type E1000Event, type E1000Options, type E1000State, type SyncE1000, type SyncE1000Options } from "./device/e1000/api.ts"
+export { attachE1000, DEFAULT_MAC, DEFAULT_RX_QUEUE_LIMIT, RX_QUEUE_LIMIT_BYTES, type AttachE1000Options, type AttachedE1000, type GuestMemory } from "./runtime/e1000/attach.ts"
+export { stackLink, type FrameLink, type FrameStack } from "./runtime/e1000/frame-link.ts"

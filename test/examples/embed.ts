@@ -1,8 +1,11 @@
 // Embedding tslirp: one stack on the Node runtime, frames in and out through callbacks.
-// Run: node test/examples/embed.ts  (prints the gateway's ARP reply)
-import { NodeStack } from "../../src/index.ts"
+// Run: node test/examples/embed.ts  (prints the gateway's ARP reply). The README shows this file
+// with the import from "tslirp/node"; test/examples/embed.test.ts keeps the two equal.
+import { NodeStack } from "../../src/node.ts"
 
-const stack = new NodeStack({ mtu: 1500 }) // QEMU's -netdev user defaults: 10.0.2.0/24, gateway .2
+// QEMU's -netdev user defaults (gateway .2, DNS .3, first lease .15); every option is checked
+// and a bad one is one clear error before anything opens.
+const stack = new NodeStack({ net: "10.0.2.0/24", dnsUpstream: "127.0.0.1:53" })
 
 stack.onFrameToGuest((frame) => {
   // A real embedder hands this to its NIC model (e.g. the e1000's receive path).

@@ -10,7 +10,8 @@
  */
 import { bootV86Guest, type V86Guest } from "../../examples/v86/machine.ts"
 import { i386Guest } from "../../examples/v86/guest.ts"
-import { makeLogger, NodeStack } from "../../src/index.ts"
+import { makeLogger } from "../../src/index.ts"
+import { NodeStack } from "../../src/node.ts"
 import { parseGuestConsole, type GuestConsole } from "./guest-console.ts"
 import { guestBudgetMs, renderGuestScript, type GuestCheck } from "./guest.ts"
 import { tail } from "./guest-process.ts"

@@ -11,7 +11,8 @@ import { isIPv4, isIPv6 } from "node:net"
 import type { HostEndpoint } from "../../effects/address.ts"
 import { LOG_LEVELS, type LogLevel } from "../../effects/log.ts"
 import { defaultConfig, type StackConfig, validateConfig } from "../../protocol/stack/config.ts"
-import { formatIpv4, type Ipv4, parseIpv4, prefixMask } from "../../protocol/wire/ipv4-address.ts"
+import { formatIpv4, type Ipv4, parseIpv4 } from "../../protocol/wire/ipv4-address.ts"
+import { describeUpstream, parseDnsUpstream, parseNet } from "../config/network.ts"
 import type { LinkSpec } from "../link/guest-link.ts"
 
 export interface CliOptions {
@@ -77,14 +78,25 @@ Network (QEMU -netdev user names and defaults):
   --hostname NAME          DHCP option 12
   --domainname NAME        DHCP option 15
   --dnssearch DOMAIN       DHCP option 119 (repeatable)
-  --dns-upstream ADDR[:PORT]  resolver for DNS queries (first nameserver of /etc/resolv.conf)
+  --dns-upstream ADDR[:PORT]|none
+                           resolver for DNS queries (first nameserver of /etc/resolv.conf);
+                           none: the DNS address answers nothing
   --mtu N                  guest link MTU (1500)
-  --ipv4 on|off            IPv4 (on)
+  --ipv4 on                IPv4 (on; off is refused while it is the only family)
 
 Diagnostics:
   --pcap FILE              write every frame both ways to a pcap file
-  --log-level LEVEL        error, warn, info or debug (info)
-  --help                   this text
+  --log-level LEVEL        what goes to stderr (info):
+                             error  only failures inside tslirp (an event it could not
+                                    handle, a listener error, a pcap file that stopped)
+                             warn   also what degrades service (the native addon missing,
+                                    a guest dropped for breaking the framing, DHCP pool full)
+                             info   also the network, guests connecting and leaving, DHCP
+                                    leases
+                             debug  also every frame or datagram dropped, and why
+                             trace  everything (reserved for per-packet tracing; today
+                                    the same as debug)
+  -h, --help               this text
 
 Not implemented yet (refused): --ipv6 on, --ipv6-net, --ipv6-host, --ipv6-dns, --hostfwd,
   --guestfwd, --tftp, --bootfile, --restrict on
@@ -114,36 +126,16 @@ export const parseHostPort = (option: string, s: string, minPort: number): { hos
 
 const parseAddress = (option: string, s: string): Ipv4 => parseIpv4(s) ?? fail(`--${option}: "${s}" is not an IPv4 address`)
 
-/** `A.B.C.D/N`, `A.B.C.D/M.M.M.M` (contiguous mask) or `A.B.C.D` (QEMU's /24). */
+/** `--net`: config/network.ts's `parseNet`, its refusal as this option's one line. */
 export const parseCidr = (s: string): { network: Ipv4; prefixLength: number } => {
-  const [addr, mask, extra] = s.split("/")
-  const bad = `--net: "${s}" is not an IPv4 network like 10.0.2.0/24`
-  if (addr === undefined || extra !== undefined) return fail(bad)
-  const network = parseIpv4(addr) ?? fail(bad)
-  if (mask === undefined) return { network, prefixLength: 24 }
-  if (/^\d{1,2}$/.test(mask)) {
-    const n = Number(mask)
-    if (n > 32) return fail(`--net: prefix length /${mask} must be 0..32`)
-    return { network, prefixLength: n }
-  }
-  const m = parseIpv4(mask) ?? fail(bad)
-  // Leading one bits of the mask; it must be exactly that prefix.
-  const prefixLength = Math.clz32(~m >>> 0)
-  if (prefixMask(prefixLength) !== m) return fail(`--net: mask ${mask} is not contiguous`)
-  return { network, prefixLength }
+  const r = parseNet(s)
+  return typeof r === "string" ? fail(`--net: ${r}`) : r
 }
 
-/** `ADDR[:PORT]`: IPv4, bracketed IPv6 with a port, or bare IPv6. */
+/** `--dns-upstream` (and the like): `ADDR[:PORT]` or `none`, as config/network.ts parses it. */
 export const parseUpstream = (option: string, s: string): HostEndpoint => {
-  if (isIPv6(s)) return { family: 6, address: s, port: 53 }
-  if (isIPv4(s)) return { family: 4, address: s, port: 53 }
-  const m = /^\[([^\]]+)\]:(\d+)$/.exec(s) ?? /^([\d.]+):(\d+)$/.exec(s)
-  if (m === null) return fail(`--${option}: "${s}" is not ADDR[:PORT] (an IP address, IPv6 with a port in brackets)`)
-  const address = m[1]!
-  const port = Number(m[2])
-  const family = isIPv4(address) ? 4 : isIPv6(address) ? 6 : fail(`--${option}: "${address}" is not an IP address`)
-  if (port < 1 || port > 65535) return fail(`--${option}: port ${m[2]} must be 1..65535`)
-  return { family, address, port }
+  const r = parseDnsUpstream(s)
+  return typeof r === "string" ? fail(`--${option}: ${r}`) : r
 }
 
 /** The first `nameserver` of a resolv.conf text, if any (an IPv6 zone id is dropped). */
@@ -218,7 +210,7 @@ const refuseLater = (values: Map<string, Array<string>>): void => {
 const parseOrThrow = (argv: ReadonlyArray<string>, resolvConf: () => string | undefined): CliResult => {
   const values = new Map<string, Array<string>>()
   for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!
+    const arg = argv[i]! === "-h" ? "--help" : argv[i]!
     if (!arg.startsWith("--")) fail(`unexpected argument "${arg}" (options start with --; see --help)`)
     const eq = arg.indexOf("=")
     const name = eq < 0 ? arg.slice(2) : arg.slice(2, eq)
@@ -311,7 +303,8 @@ const parseOrThrow = (argv: ReadonlyArray<string>, resolvConf: () => string | un
     config = { ...config, mtu: Number(mtu) }
   }
   const ipv4 = one("ipv4")
-  if (ipv4 !== undefined) config = { ...config, ipv4: parseOnOff("ipv4", ipv4) }
+  // IPv4 is the only family tslirp has until IPv6 lands: off would leave the guest nothing.
+  if (ipv4 !== undefined && !parseOnOff("ipv4", ipv4)) fail("--ipv4 off: IPv4 is the only address family tslirp has so far (IPv6 is not implemented yet), so it cannot be turned off")
 
   const problems = validateConfig(config)
   if (problems.length > 0) fail(`invalid network configuration: ${problems.join("; ")}`)
@@ -335,4 +328,26 @@ export const parseCli = (argv: ReadonlyArray<string>, resolvConf: () => string |
 
 /** For the ready line and logs: `10.0.2.0/24 host 10.0.2.2 dns 10.0.2.3`. */
 export const describeNetwork = (c: StackConfig): string =>
-  `${formatIpv4(c.network)}/${c.prefixLength} host ${formatIpv4(c.host)} dns ${formatIpv4(c.dns)} dhcp from ${formatIpv4(c.dhcpStart)}, dns upstream ${c.dnsUpstream.address}:${c.dnsUpstream.port}`
+  `${formatIpv4(c.network)}/${c.prefixLength} host ${formatIpv4(c.host)} dns ${formatIpv4(c.dns)} dhcp from ${formatIpv4(c.dhcpStart)}, dns upstream ${describeUpstream(c.dnsUpstream)}`
+
+const bracketed = (host: string): string => (host.includes(":") ? `[${host}]` : host)
+
+/**
+ * The QEMU options that join a guest to `spec`, ready to paste (the ready line prints them):
+ * the `-netdev` backend and an e1000 on it. `id` names the netdev.
+ */
+export const qemuOptions = (spec: LinkSpec, id = "n0"): string => {
+  const device = `-device e1000,netdev=${id}`
+  switch (spec._tag) {
+    case "Unix":
+      return `-netdev stream,id=${id},server=off,addr.type=unix,addr.path=${spec.path} ${device}`
+    case "TcpListen": {
+      // A wildcard listener is reached on loopback from this machine.
+      const host = spec.host === "0.0.0.0" ? "127.0.0.1" : spec.host === "::" ? "::1" : spec.host
+      return `-netdev stream,id=${id},server=off,addr.type=inet,addr.host=${bracketed(host)},addr.port=${spec.port} ${device}`
+    }
+    case "Udp":
+      // QEMU's local is our remote and the other way round.
+      return `-netdev dgram,id=${id},local.type=inet,local.host=${spec.remote.host},local.port=${spec.remote.port},remote.type=inet,remote.host=${spec.local.host},remote.port=${spec.local.port} ${device}`
+  }
+}

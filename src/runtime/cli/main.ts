@@ -1,17 +1,23 @@
 /**
- * The `tslirp` command. Parses and validates the command line (one line on stderr and exit 2
- * on any refusal), opens the guest links, prints one ready line on stdout, and serves until
- * SIGINT/SIGTERM, which close every guest, socket, timer and the pcap file (exit 0).
+ * The `tslirp` command. Parses and validates the command line, checks what it will create
+ * (the unix socket path is free or stale, the directories of --socket and --pcap exist): any
+ * refusal is one line on stderr and exit 2, before anything starts. Then it opens the guest
+ * links, prints one ready line on stdout (the addresses, and the QEMU options to paste), and
+ * serves until SIGINT/SIGTERM, which close every guest, socket, timer and the pcap file (exit 0).
+ * Started by the `tslirp` wrapper over an IPC channel (bin/tslirp.js), it also stops when the
+ * wrapper goes away, however it went (the channel closes even on SIGKILL).
  */
 import { readFileSync } from "node:fs"
 import { NodeRuntime } from "@effect/platform-node"
 import { Cause, Effect, Exit, Layer } from "effect"
-import { stderrLogger } from "../host/logger.ts"
+import type { LinkSpec } from "../link/guest-link.ts"
 import { tuneGcForPacketRates } from "../link/gc-tuning.ts"
 import { serveGuests } from "../link/serve.ts"
 import { nodeGuestLinksLayer } from "../link/service.ts"
+import { directoryProblem, probeUnixPath } from "../link/unix-path.ts"
 import { logLayer, nodeHostLayer } from "../node/layer.ts"
-import { describeNetwork, parseCli } from "./args.ts"
+import { stderrLogger } from "../node/logger.ts"
+import { type CliOptions, describeNetwork, parseCli, qemuOptions } from "./args.ts"
 
 const readResolvConf = (): string | undefined => {
   try {
@@ -21,38 +27,78 @@ const readResolvConf = (): string | undefined => {
   }
 }
 
+const refuse = (message: string): void => {
+  process.stderr.write(`tslirp: ${message}\n`)
+  process.exitCode = 2
+}
+
+/** What would make opening the links or the pcap file fail, as one line; undefined if none. */
+const preflight = async (options: CliOptions): Promise<string | undefined> => {
+  for (const spec of options.links) {
+    if (spec._tag !== "Unix") continue
+    const state = await probeUnixPath(spec.path)
+    if (state._tag === "Refused") return `--socket: ${state.message}`
+  }
+  if (options.pcap !== undefined) {
+    const problem = directoryProblem(options.pcap)
+    if (problem !== undefined) return `--pcap: ${problem}`
+  }
+  return undefined
+}
+
+/** The spec as bound: a TCP listener on port 0 gets its real port from the listener's address. */
+const bound = (spec: LinkSpec, address: string): LinkSpec => {
+  if (spec._tag !== "TcpListen") return spec
+  const port = /:(\d+)$/.exec(address)?.[1]
+  return port === undefined ? spec : { ...spec, port: Number(port) }
+}
+
+/** Ends this process when the wrapper that spawned it (with an IPC channel) goes away. */
+const followParent = (): void => {
+  if (process.channel === undefined) return
+  // The channel must not keep us alive by itself; it only tells us when the parent is gone.
+  process.channel.unref()
+  process.once("disconnect", () => process.kill(process.pid, "SIGTERM"))
+}
+
+const run = (options: CliOptions): void => {
+  const logger = stderrLogger(options.logLevel)
+  // This process only moves packets: let V8 reclaim packet buffers in minor collections.
+  tuneGcForPacketRates()
+  const program = Effect.gen(function* () {
+    const listeners = yield* serveGuests(options)
+    logger.log("info", `network ${describeNetwork(options.config)}`)
+    const qemu = listeners.map((l, i) => qemuOptions(bound(options.links[i]!, l.address))).join(" or ")
+    process.stdout.write(`tslirp: ready on ${listeners.map((l) => l.address).join(" ")} (QEMU: ${qemu})\n`)
+    return yield* Effect.never
+  }).pipe(
+    Effect.scoped,
+    Effect.tapError((e) => Effect.sync(() => process.stderr.write(`tslirp: ${e.message}\n`))),
+    Effect.provide(Layer.mergeAll(Layer.provideMerge(nodeHostLayer, logLayer(logger)), nodeGuestLinksLayer)),
+  )
+  NodeRuntime.runMain(program, {
+    disableErrorReporting: true,
+    teardown: (exit, onExit) => {
+      const clean = Exit.isSuccess(exit) || Cause.hasInterruptsOnly(exit.cause)
+      if (!clean && !Cause.hasFails(exit.cause)) process.stderr.write(`tslirp: ${Cause.pretty(exit.cause)}\n`)
+      onExit(clean ? 0 : 1)
+    },
+  })
+}
+
+followParent()
 const parsed = parseCli(process.argv.slice(2), readResolvConf)
 switch (parsed._tag) {
   case "Help":
     process.stdout.write(parsed.text)
     break
   case "Error":
-    process.stderr.write(`tslirp: ${parsed.message}\n`)
-    process.exitCode = 2
+    refuse(parsed.message)
     break
   case "Run": {
-    const { options } = parsed
-    const logger = stderrLogger(options.logLevel)
-    // This process only moves packets: let V8 reclaim packet buffers in minor collections.
-    tuneGcForPacketRates()
-    const program = Effect.gen(function* () {
-      const listeners = yield* serveGuests(options)
-      logger.log("info", `network ${describeNetwork(options.config)}`)
-      process.stdout.write(`tslirp: ready on ${listeners.map((l) => l.address).join(" ")}\n`)
-      return yield* Effect.never
-    }).pipe(
-      Effect.scoped,
-      Effect.tapError((e) => Effect.sync(() => process.stderr.write(`tslirp: ${e.message}\n`))),
-      Effect.provide(Layer.mergeAll(Layer.provideMerge(nodeHostLayer, logLayer(logger)), nodeGuestLinksLayer)),
-    )
-    NodeRuntime.runMain(program, {
-      disableErrorReporting: true,
-      teardown: (exit, onExit) => {
-        const clean = Exit.isSuccess(exit) || Cause.hasInterruptsOnly(exit.cause)
-        if (!clean && !Cause.hasFails(exit.cause)) process.stderr.write(`tslirp: ${Cause.pretty(exit.cause)}\n`)
-        onExit(clean ? 0 : 1)
-      },
-    })
+    const problem = await preflight(parsed.options)
+    if (problem !== undefined) refuse(problem)
+    else run(parsed.options)
     break
   }
 }

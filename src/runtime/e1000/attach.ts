@@ -21,10 +21,11 @@
  *   when the outermost adapter call returns, as QEMU's net queue defers delivery while a
  *   packet is being delivered. Callbacks (`onIrq`) run synchronously inside the access that
  *   caused them; they may call back into the adapter.
- * - Time: without `nowNs`, the host's monotonic clock is used and the model's deadlines
- *   (interrupt mitigation, autonegotiation, RX flush) are armed as real timers. With `nowNs`
- *   (the emulator's virtual clock), no host timer is used: the emulator calls
- *   `advanceTo(ns)` when its clock passes `nextDeadlineNs()`.
+ * - Time: without `nowNs`, the host's monotonic clock (`performance.now()`, which every
+ *   JavaScript runtime has) is used and the model's deadlines (interrupt mitigation,
+ *   autonegotiation, RX flush) are armed with `setTimeout`. With `nowNs` (the emulator's
+ *   virtual clock), no host timer is used: the emulator calls `advanceTo(ns)` when its clock
+ *   passes `nextDeadlineNs()`. Nothing here imports Node: it runs in a browser as well.
  * - The I/O BAR is QEMU 7.2's stub (IOADDR/IODATA not implemented): reads 0, writes ignored.
  * - A link that goes away on its own (the stream peer hung up) takes the card's link down.
  * - Host clock mode keeps one timer armed while the card has a deadline: call `close()`.
@@ -34,8 +35,7 @@ import { createSyncE1000, type GuestMemory, type SyncE1000 } from "../../device/
 import { parseMac } from "../../protocol/wire/mac.ts"
 import { silentLogger } from "../host/logger.ts"
 import type { Logger } from "../host/ports.ts"
-import { NodeStack } from "../embed/node-stack.ts"
-import { type FrameLink, stackLink } from "./frame-link.ts"
+import { type FrameLink, type FrameStack, stackLink } from "./frame-link.ts"
 
 export type { GuestMemory } from "../../device/e1000/api.ts"
 
@@ -53,10 +53,11 @@ export interface AttachE1000Options {
   /** INTx (INTA#) level, called only on change. */
   onIrq(level: boolean): void
   /**
-   * Where frames go: a stack in this process (`new NodeStack()`, closed with the card; or
-   * `stackLink(stack, false)` to keep it), or `await connectStreamLink({ path })`.
+   * Where frames go: a stack in this process (`new NodeStack()` or an `EmbeddedStack`, closed
+   * with the card; or `stackLink(stack, false)` to keep it), `await connectStreamLink({ path })`
+   * on Node, or any `FrameLink`.
    */
-  readonly link: FrameLink | NodeStack
+  readonly link: FrameLink | FrameStack
   /** The emulator's clock in ns; when given, the emulator drives timers with `advanceTo`. */
   readonly nowNs?: () => number
   /** Frames held for the receive ring before new ones are dropped (default 1024). */
@@ -102,15 +103,17 @@ const toMac = (mac: string | Uint8Array | undefined): Uint8Array => {
   return parsed
 }
 
-/** ns since the adapter started, from the host's monotonic clock. */
+/** ns since the adapter started, from the host's monotonic clock (a web-platform global). */
 const hostClock = (): (() => number) => {
-  const start = process.hrtime.bigint()
-  return () => Number(process.hrtime.bigint() - start)
+  const start = performance.now()
+  return () => Math.round((performance.now() - start) * 1e6)
 }
+
+const isFrameStack = (l: FrameLink | FrameStack): l is FrameStack => typeof (l as Partial<FrameStack>).fromGuest === "function"
 
 export const attachE1000 = (opts: AttachE1000Options): AttachedE1000 => {
   const logger = opts.logger ?? silentLogger
-  const link = opts.link instanceof NodeStack ? stackLink(opts.link) : opts.link
+  const link = isFrameStack(opts.link) ? stackLink(opts.link) : opts.link
   const limit = opts.rxQueueLimit ?? DEFAULT_RX_QUEUE_LIMIT
   const hostTimers = opts.nowNs === undefined
   const now = opts.nowNs ?? hostClock()

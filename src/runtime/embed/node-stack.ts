@@ -1,20 +1,18 @@
 /**
- * The embedder's entry: one stack instance on the Node runtime (real host sockets and timers),
- * with frames in and out through plain callbacks. For a runtime of your own, use
- * `openSession` with your own ports, or `createStack`/`reduce` directly.
+ * The embedder's entry on Node: one stack instance on the Node runtime (real host sockets and
+ * timers, a seed from the OS, logs to stderr unless a logger is given), frames in and out
+ * through plain callbacks (`EmbeddedStack`, stack.ts, has the contract). For other runtimes use
+ * `EmbeddedStack` with ports of your own, or `openSession`, or `createStack`/`reduce`.
  *
- * Contract: the constructor refuses an invalid config (an Error listing every problem);
- * `fromGuest` never throws; frames for the guest go to every `onFrameToGuest` callback in order
- * and are only valid during the call; after `close` (which closes every host socket and timer)
- * nothing more is delivered.
+ * Contract: the constructor refuses bad options with one `ConfigError` listing every problem.
  */
 import type { LogLevel } from "../../effects/log.ts"
-import { defaultConfig, type StackConfig, validateConfig } from "../../protocol/stack/config.ts"
-import { stderrLogger } from "../host/logger.ts"
+import type { StackOptions } from "../config/network.ts"
 import type { Logger } from "../host/ports.ts"
-import { openSession, type StackSession } from "../host/session.ts"
-import { randomSeed } from "../link/serve.ts"
 import { nodeHostDeps } from "../node/deps.ts"
+import { stderrLogger } from "../node/logger.ts"
+import { randomSeed } from "../node/seed.ts"
+import { EmbeddedStack } from "./stack.ts"
 
 export interface NodeStackOptions {
   /** Where the stack's logs go (default: stderr at `logLevel`). */
@@ -22,39 +20,8 @@ export interface NodeStackOptions {
   readonly logLevel?: LogLevel
 }
 
-export class NodeStack {
-  readonly config: StackConfig
-  private readonly session: StackSession
-  private readonly callbacks = new Set<(frame: Uint8Array) => void>()
-
-  constructor(config: Partial<StackConfig> = {}, options: NodeStackOptions = {}) {
-    this.config = { ...defaultConfig, seed: randomSeed(), ...config }
-    const problems = validateConfig(this.config)
-    if (problems.length > 0) throw new Error(`invalid stack config: ${problems.join("; ")}`)
-    const logger = options.logger ?? stderrLogger(options.logLevel ?? "warn")
-    this.session = openSession(this.config, nodeHostDeps(logger), (frame) => {
-      for (const cb of this.callbacks) cb(frame)
-    })
-  }
-
-  /**
-   * Hand the stack one Ethernet frame (no FCS) from the guest. The frame is handed over: the
-   * stack may keep views of it, so never write to it afterwards (pass a copy if you reuse the
-   * buffer). The e1000 adapter passes the card's fresh copies.
-   */
-  fromGuest(frame: Uint8Array): void {
-    this.session.fromGuest(frame)
-  }
-
-  /** Receive frames for the guest; returns a function that unsubscribes. */
-  onFrameToGuest(cb: (frame: Uint8Array) => void): () => void {
-    this.callbacks.add(cb)
-    return () => void this.callbacks.delete(cb)
-  }
-
-  /** Shut the stack down: host sockets and timers closed, state dropped. Idempotent. */
-  close(): void {
-    this.session.shutdown()
-    this.callbacks.clear()
+export class NodeStack extends EmbeddedStack {
+  constructor(config: StackOptions = {}, options: NodeStackOptions = {}) {
+    super(config, nodeHostDeps(options.logger ?? stderrLogger(options.logLevel ?? "warn")), randomSeed())
   }
 }

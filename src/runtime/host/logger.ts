@@ -1,6 +1,7 @@
 /**
  * Leveled loggers. The stack's `Log` effects and the runtime's own messages go through one
- * `Logger`; the CLI's writes one line per message to stderr.
+ * `Logger`. Nothing here writes anywhere by itself: `makeLogger` takes the writer (the Node
+ * runtime's stderr logger is `../node/logger.ts`; a browser embedder passes `console.log`).
  */
 import type { LogLevel } from "../../effects/log.ts"
 import { logSeverity } from "../../effects/log.ts"
@@ -15,9 +16,6 @@ export const makeLogger = (threshold: LogLevel, write: (line: string) => void, p
     },
   }
 }
-
-/** Writes to stderr; `process.stderr.write` is synchronous for files and pipes on Linux. */
-export const stderrLogger = (threshold: LogLevel): Logger => makeLogger(threshold, (line) => process.stderr.write(`${line}\n`))
 
 /** Keeps everything in memory: for tests and embedders that collect logs themselves. */
 export const memoryLogger = (): Logger & { readonly lines: Array<{ level: LogLevel; message: string }> } => {

@@ -1,7 +1,7 @@
 /**
  * One Effect service per capability. Each service hands out plain synchronous ports (see
  * `ports.ts`): Effect gives structure, lifecycle and resource scopes; the per-frame path stays
- * in plain callbacks. Implementations: `../node/layer.ts` (real sockets and timers) and
+ * in plain callbacks. Nothing here touches the world. Implementations: `../node/layer.ts` (real sockets and timers) and
  * `../mock/layer.ts` (scripted hosts, virtual time).
  */
 import { Context, Effect } from "effect"
@@ -14,8 +14,13 @@ export class HostTcp extends Context.Service<HostTcp, PortFactory<TcpPort>>()("t
 export class HostUdp extends Context.Service<HostUdp, PortFactory<UdpPort>>()("tslirp/HostUdp") {}
 export class HostIcmp extends Context.Service<HostIcmp, PortFactory<IcmpPort>>()("tslirp/HostIcmp") {}
 export class Timers extends Context.Service<Timers, PortFactory<TimerPort>>()("tslirp/Timers") {}
+/**
+ * Seeds for new stack instances (DESIGN.md: randomness is state, the runtime seeds it). The Node
+ * layer draws them from the OS; the mocked host counts up from 1, so tests are reproducible.
+ */
+export class HostRandom extends Context.Service<HostRandom, { readonly seed: () => number }>()("tslirp/HostRandom") {}
 
-export type HostServices = HostClock | Log | HostTcp | HostUdp | HostIcmp | Timers
+export type HostServices = HostClock | Log | HostTcp | HostUdp | HostIcmp | Timers | HostRandom
 
 /** Collects the services into the dependency record `openSession` takes. */
 export const hostDeps: Effect.Effect<HostDeps, never, HostServices> = Effect.gen(function* () {

@@ -6,7 +6,14 @@
  * frame is only valid during the call) and `onClose` exactly once when the guest goes away or
  * the listener closes. `send` never throws; it drops frames when the guest is not reading
  * (the stack's TCP recovers, as from any loss).
+ *
+ * `GuestLinks` is the Effect service that opens links: Node sockets (`nodeGuestLinksLayer`,
+ * service.ts) or in-memory links (`memoryGuestLinks`, for tests and other runtimes). Nothing
+ * here touches the world.
  */
+import { Context } from "effect"
+import type { Logger } from "../host/ports.ts"
+
 export interface GuestConnection {
   /** For logs: `unix:/path#3`, `tcp:127.0.0.1:40000`, `udp:127.0.0.1:5555`. */
   readonly peer: string
@@ -39,3 +46,10 @@ export type LinkSpec =
 
 /** Frames for the guest queued in user space above this are dropped rather than buffered. */
 export const GUEST_QUEUE_LIMIT_BYTES = 4 * 1024 * 1024
+
+export interface GuestLinksShape {
+  /** Start accepting guests on `spec`; rejects when the address cannot be had. */
+  open(spec: LinkSpec, accept: AcceptGuest, logger: Logger): Promise<GuestListener>
+}
+
+export class GuestLinks extends Context.Service<GuestLinks, GuestLinksShape>()("tslirp/GuestLinks") {}

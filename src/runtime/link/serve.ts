@@ -1,25 +1,22 @@
 /**
  * Serving guests: each guest connection on any link gets its own stack instance (its own
- * config seed from crypto randomness), its own host sockets and timers. When the guest goes
+ * seed, from the runtime's `HostRandom`), its own host sockets and timers. When the guest goes
  * away the session is shut down (`Shutdown`, then every socket and timer closed) and dropped.
  *
  * `serveGuests` is the Effect program the CLI runs: listeners and the pcap file are scoped
  * resources, released in reverse order when the scope closes (SIGINT/SIGTERM). It tunes V8's
  * collector for packet rates first (gc-tuning.ts): the process exists to serve guests.
  */
-import { randomInt } from "node:crypto"
 import { Data, Effect, type Scope } from "effect"
 import type { StackConfig } from "../../protocol/stack/config.ts"
 import type { HostDeps, StackSession } from "../host/session.ts"
 import { openSession } from "../host/session.ts"
-import { hostDeps, type HostServices } from "../host/services.ts"
+import { hostDeps, HostRandom, type HostServices } from "../host/services.ts"
 import { openPcapFile, type PcapWriter } from "../pcap/pcap-writer.ts"
 import type { AcceptGuest, GuestListener, LinkSpec } from "./guest-link.ts"
-import { GuestLinks } from "./service.ts"
+import { GuestLinks } from "./guest-link.ts"
 
 export class LinkError extends Data.TaggedError("LinkError")<{ readonly message: string }> {}
-
-export const randomSeed = (): number => randomInt(0, 2 ** 32 - 1)
 
 /** The accept callback: a fresh session per guest, frames mirrored to `pcap` both ways. */
 export const sessionPerGuest = (
@@ -27,7 +24,7 @@ export const sessionPerGuest = (
   deps: HostDeps,
   pcap: PcapWriter | undefined,
   sessions: Set<StackSession>,
-  seed: () => number = randomSeed,
+  seed: () => number,
 ): AcceptGuest => {
   return (conn) => {
     deps.logger.log("info", `guest connected: ${conn.peer}`)
@@ -80,6 +77,7 @@ export const serveGuests = (
 ): Effect.Effect<ReadonlyArray<GuestListener>, LinkError, HostServices | GuestLinks | Scope.Scope> =>
   Effect.gen(function* () {
     const deps = yield* hostDeps
+    const { seed } = yield* HostRandom
     const links = yield* GuestLinks
     const sessions = new Set<StackSession>()
     yield* Effect.addFinalizer(() =>
@@ -99,8 +97,8 @@ export const serveGuests = (
             }),
             (w) => Effect.sync(() => w.close()),
           )
-    const accept = sessionPerGuest(options.config, deps, pcap, sessions)
-    const acceptDatagrams = sessionPerGuest(datagramLinkConfig(options.config), deps, pcap, sessions)
+    const accept = sessionPerGuest(options.config, deps, pcap, sessions, seed)
+    const acceptDatagrams = sessionPerGuest(datagramLinkConfig(options.config), deps, pcap, sessions, seed)
     const listeners: Array<GuestListener> = []
     for (const spec of options.links) {
       const acceptHere = spec._tag === "Udp" ? acceptDatagrams : accept

@@ -1,19 +1,15 @@
 /**
- * Guest links as an Effect service, so a program that serves guests runs on real sockets
+ * The `GuestLinks` service (guest-link.ts) on Node sockets: unix and TCP stream listeners and
+ * UDP datagram links, so a program that serves guests runs on real sockets
  * (`nodeGuestLinksLayer`) or on in-memory links (`memoryGuestLinks` in tests).
  */
-import { Context, Layer } from "effect"
+import { Layer } from "effect"
 import type { Logger } from "../host/ports.ts"
-import type { AcceptGuest, GuestListener, LinkSpec } from "./guest-link.ts"
+import { type AcceptGuest, type GuestListener, GuestLinks, type LinkSpec } from "./guest-link.ts"
 import { listenTcp, listenUnix } from "./stream-link.ts"
 import { openUdpLink } from "./udp-link.ts"
 
-export interface GuestLinksShape {
-  /** Start accepting guests on `spec`; rejects when the address cannot be had. */
-  open(spec: LinkSpec, accept: AcceptGuest, logger: Logger): Promise<GuestListener>
-}
-
-export class GuestLinks extends Context.Service<GuestLinks, GuestLinksShape>()("tslirp/GuestLinks") {}
+export { GuestLinks, type GuestLinksShape } from "./guest-link.ts"
 
 export const openNodeLink = (spec: LinkSpec, accept: AcceptGuest, logger: Logger): Promise<GuestListener> => {
   switch (spec._tag) {

@@ -10,7 +10,8 @@
  * slab allocator is the runtime's `frameSlab`, the one the session passes to the stack).
  * Backpressure: while the guest's socket is over its high-water mark we stop reading from it;
  * beyond `GUEST_QUEUE_LIMIT_BYTES` queued (host traffic keeps coming) frames are dropped.
- * A stale unix socket file is replaced; the file is removed when the listener closes.
+ * A stale unix socket file is replaced; a live one (another server accepts on it) is refused
+ * (unix-path.ts); the file is removed when the listener closes.
  */
 import { lstatSync, unlinkSync } from "node:fs"
 import { createServer, type Server, type Socket } from "node:net"
@@ -19,6 +20,7 @@ import { type AcceptGuest, type GuestConnection, type GuestListener, GUEST_QUEUE
 import { LINK_HEADROOM } from "../../protocol/ethernet/frame-buffer.ts"
 import { frameSlab } from "../host/session.ts"
 import { StreamDecoder } from "./stream-framing.ts"
+import { probeUnixPath } from "./unix-path.ts"
 
 /** Frames for the guest still queued in this process beyond which we stop reading its frames. */
 const PAUSE_QUEUED_BYTES = 256 * 1024
@@ -175,8 +177,10 @@ const startServer = async (
   }
 }
 
-export const listenUnix = (path: string, accept: AcceptGuest, logger: Logger): Promise<GuestListener> => {
-  removeStaleSocket(path)
+export const listenUnix = async (path: string, accept: AcceptGuest, logger: Logger): Promise<GuestListener> => {
+  const state = await probeUnixPath(path)
+  if (state._tag === "Refused") throw new Error(state.message)
+  if (state._tag === "Stale") removeStaleSocket(path)
   return startServer(
     "unix",
     (server, cb) => server.listen(path, cb),

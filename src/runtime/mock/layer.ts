@@ -1,11 +1,13 @@
 /** The mocked host as Effect services, for programs written against the service layer. */
 import { Layer } from "effect"
 import type { Logger } from "../host/ports.ts"
-import { HostClock, HostIcmp, HostTcp, HostUdp, Log, Timers, type HostServices } from "../host/services.ts"
+import { HostClock, HostIcmp, HostRandom, HostTcp, HostUdp, Log, Timers, type HostServices } from "../host/services.ts"
 import type { MockHost } from "./mock-host.ts"
 
 export const mockHostLayer = (host: MockHost, logger: Logger): Layer.Layer<HostServices> => {
   const deps = host.deps(logger)
+  // Seeds 1, 2, 3, ... per stack instance: reproducible, and still distinct per guest.
+  let seeds = 0
   return Layer.mergeAll(
     Layer.succeed(HostClock, deps.clock),
     Layer.succeed(Log, logger),
@@ -13,5 +15,6 @@ export const mockHostLayer = (host: MockHost, logger: Logger): Layer.Layer<HostS
     Layer.succeed(HostUdp, deps.udp),
     Layer.succeed(HostIcmp, deps.icmp),
     Layer.succeed(Timers, deps.timers),
+    Layer.succeed(HostRandom, { seed: () => ++seeds }),
   )
 }

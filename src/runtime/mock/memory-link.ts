@@ -3,7 +3,7 @@
  * `connect` then plays a guest on it, with frames delivered synchronously both ways.
  */
 import type { AcceptGuest, GuestHandlers, GuestListener } from "../link/guest-link.ts"
-import type { GuestLinksShape } from "../link/service.ts"
+import type { GuestLinksShape } from "../link/guest-link.ts"
 
 export interface MemoryGuest {
   send(frame: Uint8Array): void

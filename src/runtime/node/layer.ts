@@ -1,15 +1,16 @@
 /**
  * The Node implementation of the host services: `node:net`, UDP sockets that report ICMP
  * errors and ping sockets from the native addon (`node:dgram` when the addon is unavailable),
- * and real timers. Needs a `Log` (see `logLayer`).
+ * real timers and seeds from the OS's CSPRNG. Needs a `Log` (see `logLayer`).
  */
 import { Effect, Layer } from "effect"
 import type { LogLevel } from "../../effects/log.ts"
-import { stderrLogger } from "../host/logger.ts"
 import type { Logger } from "../host/ports.ts"
-import { HostClock, HostIcmp, HostTcp, HostUdp, Log, Timers } from "../host/services.ts"
+import { HostClock, HostIcmp, HostRandom, HostTcp, HostUdp, Log, Timers } from "../host/services.ts"
 import { nodeClock } from "./clock.ts"
 import { nodeIcmp } from "./icmp.ts"
+import { stderrLogger } from "./logger.ts"
+import { randomSeed } from "./seed.ts"
 import { nodeTcp } from "./tcp.ts"
 import { nodeTimers } from "./timers.ts"
 import { nodeUdp } from "./udp.ts"
@@ -18,10 +19,11 @@ export const logLayer = (logger: Logger): Layer.Layer<Log> => Layer.succeed(Log,
 
 export const stderrLogLayer = (threshold: LogLevel): Layer.Layer<Log> => logLayer(stderrLogger(threshold))
 
-export const nodeHostLayer: Layer.Layer<HostClock | HostTcp | HostUdp | HostIcmp | Timers, never, Log> = Layer.mergeAll(
+export const nodeHostLayer: Layer.Layer<HostClock | HostTcp | HostUdp | HostIcmp | Timers | HostRandom, never, Log> = Layer.mergeAll(
   Layer.succeed(HostClock, nodeClock),
   Layer.effect(HostTcp, Effect.map(Log, (log) => nodeTcp(nodeClock, log))),
   Layer.effect(HostUdp, Effect.map(Log, (log) => nodeUdp(nodeClock, log))),
   Layer.effect(HostIcmp, Effect.map(Log, (log) => nodeIcmp(nodeClock, log))),
   Layer.succeed(Timers, nodeTimers(nodeClock)),
+  Layer.succeed(HostRandom, { seed: randomSeed }),
 )

@@ -3,7 +3,8 @@
 // client, ACKs back the same way. Run: node test/integration/e1000-stack/bench.ts [MB]
 import { createServer } from "node:http"
 import type { AddressInfo } from "node:net"
-import { attachE1000, NodeStack, silentLogger } from "../../../src/index.ts"
+import { attachE1000, silentLogger } from "../../../src/index.ts"
+import { NodeStack } from "../../../src/node.ts"
 import { E1000Driver } from "./e1000-driver.ts"
 import { GuestRam } from "./guest-ram.ts"
 import { GuestNet } from "./guest-net.ts"

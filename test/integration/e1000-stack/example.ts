@@ -1,6 +1,7 @@
 // How an emulator hosts the e1000 with tslirp (the README example; typechecked, not run: the
 // `emulator` object stands for the host emulator's own PCI bus, RAM and interrupt controller).
-import { attachE1000, NodeStack } from "../../../src/index.ts"
+import { attachE1000 } from "../../../src/index.ts"
+import { NodeStack } from "../../../src/node.ts"
 
 declare const emulator: {
   ram: Uint8Array

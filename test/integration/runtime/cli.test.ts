@@ -2,6 +2,7 @@ import { spawnSync } from "node:child_process"
 import { createSocket } from "node:dgram"
 import { existsSync, mkdtempSync, readdirSync, readlinkSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
+import { createServer, type AddressInfo } from "node:net"
 import { join } from "node:path"
 import { afterAll, afterEach, describe, expect, it } from "vitest"
 import { answerDns } from "../../../src/runtime/mock/dns-responder.ts"
@@ -37,7 +38,7 @@ describe("tslirp CLI over a unix socket (QEMU -netdev stream)", () => {
   it("prints one ready line, answers ARP for the gateway, exits 0 on SIGTERM and removes the socket", async () => {
     const path = join(dir, "a.sock")
     const p = await start(["--socket", path])
-    expect(p.stdout).toBe(`tslirp: ready on unix:${path}\n`)
+    expect(p.stdout).toBe(`tslirp: ready on unix:${path} (QEMU: -netdev stream,id=n0,server=off,addr.type=unix,addr.path=${path} -device e1000,netdev=n0)\n`)
     const g = track(await StreamGuest.open({ path }))
     g.send(arpRequest("10.0.2.15", "10.0.2.2"))
     const reply = await g.next(arpReplyFor("10.0.2.2"))
@@ -227,11 +228,24 @@ describe("tslirp CLI refusals and the bin launcher", () => {
     expect(p.stderr).toBe("tslirp: --hostfwd is not implemented yet (a later tslirp release adds it)\n")
   })
 
-  it("a link that cannot be opened fails with one line and exit 1", async () => {
+  it("a socket in a missing directory is refused before start, as such, with exit 2", async () => {
     const p = new CliProcess(["--socket", join(dir, "no-such-dir", "z.sock")])
-    expect((await p.exited).code).toBe(1)
-    expect(p.stderr.trim().split("\n")).toHaveLength(1)
-    expect(p.stderr).toMatch(/^tslirp: cannot open unix:.*z\.sock: /)
+    expect((await p.exited).code).toBe(2)
+    expect(p.stderr).toBe(`tslirp: --socket: directory ${join(dir, "no-such-dir")} does not exist\n`)
+  })
+
+  it("a link that cannot be opened (a TCP port in use) fails with one line and exit 1", async () => {
+    const busy = createServer()
+    await new Promise<void>((resolve) => busy.listen(0, "127.0.0.1", resolve))
+    const port = (busy.address() as AddressInfo).port
+    try {
+      const p = new CliProcess(["--listen", `127.0.0.1:${port}`])
+      expect((await p.exited).code).toBe(1)
+      expect(p.stderr.trim().split("\n")).toHaveLength(1)
+      expect(p.stderr).toMatch(/^tslirp: cannot open tcp:127\.0\.0\.1:\d+: .*EADDRINUSE/)
+    } finally {
+      busy.close()
+    }
   })
 
   it("bin/tslirp.js runs main.ts on Node 24, and re-launches it from an older or forced Node", async () => {

@@ -104,7 +104,7 @@ describe("tslirp command line: network", () => {
     expect(run(...sock, "--dns-upstream", "[::1]:5353").config.dnsUpstream).toEqual({ family: 6, address: "::1", port: 5353 })
     expect(run(...sock, "--dns-upstream", "::1").config.dnsUpstream).toEqual({ family: 6, address: "::1", port: 53 })
     expect(refuse(...sock, "--dns-upstream", "resolver:53")).toBe(
-      '--dns-upstream: "resolver:53" is not ADDR[:PORT] (an IP address, IPv6 with a port in brackets)',
+      '--dns-upstream: "resolver:53" is not "none", ADDR or ADDR:PORT (an IP address; IPv6 with a port in brackets: [::1]:53)',
     )
     expect(refuse(...sock, "--dns-upstream", "127.0.0.1:0")).toBe("--dns-upstream: port 0 must be 1..65535")
     // No resolv.conf: the config default stays.
@@ -121,8 +121,8 @@ describe("tslirp command line: network", () => {
     expect(refuse(...sock, "--mtu", "65522")).toBe("invalid network configuration: mtu 65522 must be an integer in 68..65521")
     expect(refuse(...sock, "--mtu", "1.5k")).toBe('--mtu: "1.5k" is not a number')
   })
-  it("--ipv4 on|off", () => {
-    expect(run(...sock, "--ipv4", "off").config.ipv4).toBe(false)
+  it("--ipv4 on; off is refused while IPv4 is the only family", () => {
+    expect(refuse(...sock, "--ipv4", "off")).toBe("--ipv4 off: IPv4 is the only address family tslirp has so far (IPv6 is not implemented yet), so it cannot be turned off")
     expect(run(...sock, "--ipv4", "on").config.ipv4).toBe(true)
     expect(refuse(...sock, "--ipv4", "maybe")).toBe('--ipv4: "maybe" must be on or off')
   })

@@ -1,0 +1,30 @@
+/**
+ * `tslirp/node`: the Node runtime for the neutral core (`tslirp`, src/index.ts).
+ *
+ * - `NodeStack`: one stack on real host sockets and timers, frames through callbacks.
+ * - The host ports on Node (`nodeHostDeps`, or `nodeHostLayer` with `logLayer` for Effect
+ *   programs): `node:net` TCP, UDP sockets that report ICMP errors and ping sockets from the
+ *   native addon (`loadAddon`; without it UDP runs on `node:dgram` and external pings are off),
+ *   `performance.now()` as the clock, seeds from the OS (`randomSeed`), stderr logs.
+ * - Guest links speaking QEMU's protocols (unix/TCP streams, UDP datagrams), `serveGuests`
+ *   (what the CLI runs), the pcap file writer, the e1000's `-netdev stream` client.
+ * - The CLI's pieces: `parseCli`, `HELP`, `qemuOptions`, `describeNetwork`.
+ */
+export { NodeStack, type NodeStackOptions } from "./runtime/embed/node-stack.ts"
+export { nodeHostDeps } from "./runtime/node/deps.ts"
+export { logLayer, nodeHostLayer, stderrLogLayer } from "./runtime/node/layer.ts"
+export { stderrLogger } from "./runtime/node/logger.ts"
+export { randomSeed } from "./runtime/node/seed.ts"
+export { nodeClock } from "./runtime/node/clock.ts"
+export { nodeTcp } from "./runtime/node/tcp.ts"
+export { nodeUdp, type NodeUdpOptions } from "./runtime/node/udp.ts"
+export { nodeIcmp } from "./runtime/node/icmp.ts"
+export { nodeTimers } from "./runtime/node/timers.ts"
+export { loadAddon } from "./runtime/node/addon.ts"
+export { listenTcp, listenUnix } from "./runtime/link/stream-link.ts"
+export { nodeGuestLinksLayer, openNodeLink } from "./runtime/link/service.ts"
+export { openUdpLink } from "./runtime/link/udp-link.ts"
+export { LinkError, serveGuests, sessionPerGuest, type ServeOptions } from "./runtime/link/serve.ts"
+export { openPcapFile, type PcapWriter } from "./runtime/pcap/pcap-writer.ts"
+export { connectStreamLink, type StreamAddress, type StreamLinkOptions } from "./runtime/e1000/stream-client.ts"
+export { HELP, describeNetwork, parseCli, qemuOptions, type CliOptions, type CliResult } from "./runtime/cli/args.ts"

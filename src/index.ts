@@ -20,7 +20,7 @@ export { defaultConfig, validateConfig, MTU_MIN, MTU_MAX, type StackConfig } fro
 export { createStack, reduce, type StackState } from "./protocol/stack/stack.ts"
 export { formatIpv4, ipv4, parseIpv4, type Ipv4 } from "./protocol/wire/ipv4-address.ts"
 
-export { ConfigError, NO_DNS_UPSTREAM, isNoDnsUpstream, parseDnsUpstream, parseNet, stackConfig, type StackOptions } from "./runtime/config/network.ts"
+export { ConfigError, parseDnsUpstream, parseNet, stackConfig, type StackOptions } from "./runtime/config/network.ts"
 export { EmbeddedStack } from "./runtime/embed/stack.ts"
 export type { Clock, IcmpPort, Logger, PortFactory, Report, TcpPort, TimerPort, UdpPort } from "./runtime/host/ports.ts"
 export { makeLogger, memoryLogger, silentLogger } from "./runtime/host/logger.ts"

@@ -7,7 +7,9 @@
  *
  * Today's rules (QEMU `-netdev user` defaults):
  * - the gateway address is the host's loopback (127.0.0.1); UDP broadcasts go there too;
- * - the DNS address's port 53 is the upstream resolver; its other ports are refused;
+ * - the DNS address's port 53 is the upstream resolver (with no upstream configured, a black
+ *   hole: datagrams dropped without an error, as a dead server; connects refused); its other
+ *   ports are refused;
  * - the rest of the virtual network has nobody behind it; multicast, 0/8, 127/8 and 240/4 are
  *   refused;
  * - any other unicast address is reached as itself;
@@ -25,7 +27,9 @@ export const LOOPBACK = "127.0.0.1"
 
 export type Route =
   | { readonly _tag: "Loopback" }
-  | { readonly _tag: "DnsProxy" }
+  | { readonly _tag: "DnsProxy"; readonly upstream: HostEndpoint }
+  /** Nothing answers and nothing is said: the DNS address with no upstream configured. */
+  | { readonly _tag: "Blackhole"; readonly reason: string }
   | { readonly _tag: "External"; readonly address: string }
   | { readonly _tag: "Refuse"; readonly reason: string }
 
@@ -39,7 +43,10 @@ const isReserved = (a: Ipv4) => a >>> 24 === 0 || a >>> 28 >= 0xe
  */
 export const route = (c: StackConfig, dst: Ipv4, port: number, allowBroadcast: boolean): Route => {
   if (dst === c.host) return { _tag: "Loopback" }
-  if (dst === c.dns) return port === 53 ? { _tag: "DnsProxy" } : { _tag: "Refuse", reason: `port ${port} of the DNS address` }
+  if (dst === c.dns) {
+    if (port !== 53) return { _tag: "Refuse", reason: `port ${port} of the DNS address` }
+    return c.dnsUpstream === undefined ? { _tag: "Blackhole", reason: "no DNS upstream configured" } : { _tag: "DnsProxy", upstream: c.dnsUpstream }
+  }
   if (dst === IPV4_BROADCAST || dst === broadcastAddress(c)) {
     // libslirp sends the guest's broadcasts to the host's loopback.
     return allowBroadcast ? { _tag: "Loopback" } : { _tag: "Refuse", reason: "broadcast" }
@@ -51,14 +58,15 @@ export const route = (c: StackConfig, dst: Ipv4, port: number, allowBroadcast: b
 }
 
 /** The host endpoint a routed destination reaches, or undefined when refused. */
-export const endpointOf = (c: StackConfig, r: Route, port: number): HostEndpoint | undefined => {
+export const endpointOf = (r: Route, port: number): HostEndpoint | undefined => {
   switch (r._tag) {
     case "Loopback":
       return { family: 4, address: LOOPBACK, port }
     case "DnsProxy":
-      return c.dnsUpstream
+      return r.upstream
     case "External":
       return { family: 4, address: r.address, port }
+    case "Blackhole":
     case "Refuse":
       return undefined
   }
@@ -66,7 +74,7 @@ export const endpointOf = (c: StackConfig, r: Route, port: number): HostEndpoint
 
 /** The host endpoint for a connection or datagram, or undefined when refused. */
 export const hostEndpointFor = (c: StackConfig, dst: Ipv4, port: number, allowBroadcast = false): HostEndpoint | undefined =>
-  endpointOf(c, route(c, dst, port, allowBroadcast), port)
+  endpointOf(route(c, dst, port, allowBroadcast), port)
 
 /** The address a host peer appears as to the guest: the host's loopback is the gateway. */
 export const guestVisibleAddress = (c: StackConfig, hostAddress: string): Ipv4 | undefined => {

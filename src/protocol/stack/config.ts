@@ -20,8 +20,11 @@ export interface StackConfig {
   readonly hostname: string | undefined
   readonly domainName: string | undefined
   readonly dnsSearch: ReadonlyArray<string>
-  /** Where queries to the DNS address go. */
-  readonly dnsUpstream: HostEndpoint
+  /**
+   * Where queries to the DNS address go; undefined: nowhere (the DNS address answers nothing,
+   * as a dead server: UDP queries are dropped, DNS over TCP refused).
+   */
+  readonly dnsUpstream: HostEndpoint | undefined
   /** The guest link MTU: IP datagrams larger than this are fragmented toward the guest. */
   readonly mtu: number
   /** TFTP server name and boot file (DHCP `sname`/`file`, options 66/67), for a later issue. */
@@ -81,6 +84,6 @@ export const validateConfig = (c: StackConfig): ReadonlyArray<string> => {
   if (tb !== undefined && (!Number.isInteger(tb) || tb < TCP_BUFFER_MIN || tb > TCP_BUFFER_MAX)) {
     problems.push(`tcpBufferBytes ${tb} must be an integer in ${TCP_BUFFER_MIN}..${TCP_BUFFER_MAX}`)
   }
-  if (c.dnsUpstream.port < 1 || c.dnsUpstream.port > 65535) problems.push(`dns upstream port ${c.dnsUpstream.port} must be 1..65535`)
+  if (c.dnsUpstream !== undefined && (c.dnsUpstream.port < 1 || c.dnsUpstream.port > 65535)) problems.push(`dns upstream port ${c.dnsUpstream.port} must be 1..65535`)
   return problems
 }

@@ -72,6 +72,8 @@ export const udpFromGuest = (s: NaptState, ctx: UdpContext, m: UdpIn): Result =>
     case "Refuse":
       if (m.dst === c.dns) return [s, [{ _tag: "ErrorToGuest", family: 4, src: c.dns, reason: "port", original: m.datagram }]]
       return [s, [debug(`udp: to ${formatIpv4(m.dst)}:${udp.dstPort} dropped: ${r.reason}`)]]
+    case "Blackhole":
+      return [s, [debug(`udp: to ${formatIpv4(m.dst)}:${udp.dstPort} dropped: ${r.reason}`)]]
     case "Loopback":
       break
     case "External":
@@ -82,7 +84,7 @@ export const udpFromGuest = (s: NaptState, ctx: UdpContext, m: UdpIn): Result =>
       if (dnsId === undefined) return [s, [debug(`udp: malformed DNS query from ${formatIpv4(m.src)} dropped`)]]
       break
   }
-  const to = endpointOf(c, r, udp.dstPort)!
+  const to = endpointOf(r, udp.dstPort)!
   const send = (sock: SocketId): StackEffect => ({
     _tag: "UdpSend",
     sock,
@@ -122,7 +124,7 @@ export const udpFromGuest = (s: NaptState, ctx: UdpContext, m: UdpIn): Result =>
   return [{ ...s, flows }, [{ _tag: "UdpOpen", sock, family: 4 }, send(sock), ...arm]]
 }
 
-const sameEndpoint = (a: HostEndpoint, b: HostEndpoint) => a.port === b.port && a.address === b.address
+const sameEndpoint = (a: HostEndpoint, b: HostEndpoint | undefined) => b !== undefined && a.port === b.port && a.address === b.address
 
 /** Where a datagram from `from` appears to come from, and the flow after matching DNS ids. */
 const replySource = (c: StackConfig, f: UdpFlow, from: HostEndpoint, data: Uint8Array): { src: Ipv4; port: number; flow: UdpFlow } | undefined => {
@@ -161,7 +163,7 @@ export const udpHostEvent = (s: NaptState, ctx: Omit<UdpContext, "newSocket">, e
     }
     case "HostUnreachable": {
       const c = ctx.config
-      const dst = ev.to.address === c.dnsUpstream.address && ev.to.port === c.dnsUpstream.port && flow.dnsPending.length > 0
+      const dst = sameEndpoint(ev.to, c.dnsUpstream) && flow.dnsPending.length > 0
         ? c.dns
         : guestVisibleAddress(c, ev.to.address)
       if (dst === undefined) return [s, []]

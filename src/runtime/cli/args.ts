@@ -133,9 +133,10 @@ export const parseCidr = (s: string): { network: Ipv4; prefixLength: number } =>
 }
 
 /** `--dns-upstream` (and the like): `ADDR[:PORT]` or `none`, as config/network.ts parses it. */
-export const parseUpstream = (option: string, s: string): HostEndpoint => {
+/** `--dns-upstream`'s value; undefined for "none" (no upstream). */
+export const parseUpstream = (option: string, s: string): HostEndpoint | undefined => {
   const r = parseDnsUpstream(s)
-  return typeof r === "string" ? fail(`--${option}: ${r}`) : r
+  return typeof r === "string" ? fail(`--${option}: ${r}`) : (r ?? undefined)
 }
 
 /** The first `nameserver` of a resolv.conf text, if any (an IPv6 zone id is dropped). */

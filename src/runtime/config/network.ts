@@ -15,16 +15,6 @@ import type { HostEndpoint } from "../../effects/address.ts"
 import { defaultConfig, type StackConfig, validateConfig } from "../../protocol/stack/config.ts"
 import { type Ipv4, parseIpv4, prefixMask } from "../../protocol/wire/ipv4-address.ts"
 
-/**
- * "No DNS upstream": an address from TEST-NET-1 (RFC 5737, never routed) that the session
- * recognises (see `no-dns-upstream.ts`): queries to the DNS address are dropped, so the guest's
- * resolver sees what a dead server gives (timeouts), nothing more. Even a runtime that ignored
- * the marker would send into an unrouted network, never to a real resolver.
- */
-export const NO_DNS_UPSTREAM: HostEndpoint = { family: 4, address: "192.0.2.53", port: 53 }
-
-export const isNoDnsUpstream = (e: HostEndpoint): boolean => e.family === NO_DNS_UPSTREAM.family && e.address === NO_DNS_UPSTREAM.address && e.port === NO_DNS_UPSTREAM.port
-
 /** The fields given as text here; every other `StackConfig` field is passed as it is. */
 type TextFields = "host" | "dns" | "dhcpStart" | "dnsUpstream"
 
@@ -97,9 +87,12 @@ export const isIpv6Text = (s: string): boolean => {
   return halves.length === 2 ? n < groupsNeeded : n === groupsNeeded
 }
 
-/** "none", "ADDR" (port 53) or "ADDR:PORT" ("[V6]:PORT" for IPv6); a refusal as for `parseNet`. */
-export const parseDnsUpstream = (s: string): HostEndpoint | string => {
-  if (s === "none") return NO_DNS_UPSTREAM
+/**
+ * "none" (null: no upstream, the DNS address answers nothing; StackConfig.dnsUpstream), "ADDR"
+ * (port 53) or "ADDR:PORT" ("[V6]:PORT" for IPv6); a refusal as for `parseNet`.
+ */
+export const parseDnsUpstream = (s: string): HostEndpoint | null | string => {
+  if (s === "none") return null
   if (parseIpv4(s) !== undefined) return { family: 4, address: s, port: 53 }
   if (isIpv6Text(s)) return { family: 6, address: s, port: 53 }
   const m = /^\[([^\]]+)\]:(\d{1,5})$/.exec(s) ?? /^([\d.]+):(\d{1,5})$/.exec(s)
@@ -147,7 +140,7 @@ export const stackConfig = (options: StackOptions = {}, seed: number = defaultCo
   if (o.dnsUpstream !== undefined) {
     const u = typeof o.dnsUpstream === "string" ? parseDnsUpstream(o.dnsUpstream) : o.dnsUpstream
     if (typeof u === "string") problems.push(`dnsUpstream ${u}`)
-    else c = { ...c, dnsUpstream: u }
+    else c = { ...c, dnsUpstream: u ?? undefined }
   }
   // IPv4 is the only family so far: without it the stack could carry nothing.
   if (!c.ipv4) problems.push("ipv4 cannot be off: it is the only address family tslirp has so far")
@@ -157,4 +150,4 @@ export const stackConfig = (options: StackOptions = {}, seed: number = defaultCo
 }
 
 /** For logs and the CLI's ready line: `10.0.2.0/24 host 10.0.2.2 dns 10.0.2.3 ...`. */
-export const describeUpstream = (e: HostEndpoint): string => (isNoDnsUpstream(e) ? "none" : e.family === 6 ? `[${e.address}]:${e.port}` : `${e.address}:${e.port}`)
+export const describeUpstream = (e: HostEndpoint | undefined): string => (e === undefined ? "none" : e.family === 6 ? `[${e.address}]:${e.port}` : `${e.address}:${e.port}`)

@@ -10,8 +10,6 @@
  *   state it had before it. Hostile input must never take the process down.
  * - `shutdown` feeds `Shutdown`, carries out its effects (socket closes), then closes every
  *   port and drops the state; later inputs are ignored.
- * - A config whose DNS upstream is "none" gets ports that send nothing there
- *   (no-dns-upstream.ts).
  * This is the hot path: no Effect fiber, no allocation beyond the event object.
  */
 import { absurd } from "../../effects/absurd.ts"
@@ -21,7 +19,6 @@ import type { Instant } from "../../effects/instant.ts"
 import type { StackConfig } from "../../protocol/stack/config.ts"
 import { createSlabAllocator, type FrameAllocator } from "../../protocol/ethernet/frame-buffer.ts"
 import { createStack, reduce, type StackState } from "../../protocol/stack/stack.ts"
-import { withoutDnsUpstream } from "./no-dns-upstream.ts"
 import type { Clock, IcmpPort, Logger, PortFactory, Report, TcpPort, TimerPort, UdpPort } from "./ports.ts"
 
 /** A reducer and its initial state: the real stack by default; tests and embedders may swap it. */
@@ -77,7 +74,7 @@ export const openSession = <S = StackState>(
   toGuest: (frame: Uint8Array) => void,
   options: SessionOptions<S> = {},
 ): StackSession => {
-  const deps = withoutDnsUpstream(config, hostDeps)
+  const deps = hostDeps
   const machine = (options.machine ?? realStack) as unknown as StackMachine<S>
   const { clock, logger } = deps
   const onEffect = options.onEffect

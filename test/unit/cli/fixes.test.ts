@@ -7,7 +7,6 @@
 import { describe, expect, it } from "vitest"
 import { LOG_LEVELS } from "../../../src/effects/log.ts"
 import { HELP, parseCli, qemuOptions } from "../../../src/runtime/cli/args.ts"
-import { NO_DNS_UPSTREAM } from "../../../src/runtime/config/network.ts"
 
 const resolv = (): string => "nameserver 192.0.2.53\n"
 
@@ -30,10 +29,10 @@ describe("tslirp command line: fixes", () => {
     for (const on of ["on", "yes"]) expect(parseCli(["--socket", "/tmp/a.sock", "--ipv4", on], resolv)._tag).toBe("Run")
   })
 
-  it("--dns-upstream none: the no-upstream marker, not resolv.conf's nameserver", () => {
+  it("--dns-upstream none: no upstream at all, not resolv.conf's nameserver", () => {
     const r = parseCli(["--socket", "/tmp/a.sock", "--dns-upstream", "none"], resolv)
     if (r._tag !== "Run") throw new Error(JSON.stringify(r))
-    expect(r.options.config.dnsUpstream).toEqual(NO_DNS_UPSTREAM)
+    expect(r.options.config.dnsUpstream).toBeUndefined()
   })
 
   it("the QEMU options to paste, per link kind", () => {

@@ -5,7 +5,7 @@
 import { describe, expect, it } from "vitest"
 import { defaultConfig } from "../../../src/protocol/stack/config.ts"
 import { ipv4 } from "../../../src/protocol/wire/ipv4-address.ts"
-import { ConfigError, NO_DNS_UPSTREAM, isIpv6Text, parseDnsUpstream, stackConfig, type StackOptions } from "../../../src/runtime/config/network.ts"
+import { ConfigError, isIpv6Text, parseDnsUpstream, stackConfig, type StackOptions } from "../../../src/runtime/config/network.ts"
 
 const refusal = (o: unknown): string => {
   try {
@@ -37,12 +37,12 @@ describe("stackConfig: friendly options to a StackConfig", () => {
     expect(stackConfig({ dnsUpstream: "192.0.2.1" }).dnsUpstream).toEqual({ family: 4, address: "192.0.2.1", port: 53 })
     expect(stackConfig({ dnsUpstream: "[::1]:5353" }).dnsUpstream).toEqual({ family: 6, address: "::1", port: 5353 })
     expect(stackConfig({ dnsUpstream: "2001:db8::53" }).dnsUpstream).toEqual({ family: 6, address: "2001:db8::53", port: 53 })
-    expect(stackConfig({ dnsUpstream: "none" }).dnsUpstream).toEqual(NO_DNS_UPSTREAM)
+    expect(stackConfig({ dnsUpstream: "none" }).dnsUpstream).toBeUndefined()
   })
 
   it("numeric StackConfig fields still work (NodeStack callers pass them)", () => {
     const c = stackConfig({ host: ipv4(10, 0, 2, 1), dnsUpstream: { family: 4, address: "10.9.9.9", port: 53 }, seed: 7, mtu: 9000 })
-    expect([c.host, c.dnsUpstream.address, c.seed, c.mtu]).toEqual([ipv4(10, 0, 2, 1), "10.9.9.9", 7, 9000])
+    expect([c.host, c.dnsUpstream?.address, c.seed, c.mtu]).toEqual([ipv4(10, 0, 2, 1), "10.9.9.9", 7, 9000])
   })
 
   it("any other StackConfig field passes through as given; options.seed wins over the runtime's", () => {

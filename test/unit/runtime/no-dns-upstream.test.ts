@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from "vitest"
 import { createMockHost } from "../../../src/runtime/mock/mock-host.ts"
-import { NO_DNS_UPSTREAM, stackConfig } from "../../../src/runtime/config/network.ts"
+import { stackConfig } from "../../../src/runtime/config/network.ts"
 import { DNS, GUEST, GW_MAC, HOST, decode, ether, ipv4Packet, udpFrame } from "../../integration/stack/frames.ts"
 import { TCP_RST, TCP_SYN, parseTcp, tcpSegment } from "../../integration/e1000-stack/packets.ts"
 
@@ -14,8 +14,8 @@ const query = new Uint8Array([0xab, 0xcd, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 1, 0x78,
 describe('dnsUpstream "none"', () => {
   it("a UDP query to the DNS address goes nowhere and gets no answer, no ICMP error", () => {
     const host = createMockHost()
-    // Even something answering at the marker's address is never asked.
-    host.dnsResponder(NO_DNS_UPSTREAM.address, NO_DNS_UPSTREAM.port, { "x.test": "192.0.2.99" })
+    // Even a resolver answering at the default upstream (127.0.0.1:53) is never asked.
+    host.dnsResponder("127.0.0.1", 53, { "x.test": "192.0.2.99" })
     const guest = host.attach(stackConfig({ dnsUpstream: "none" }))
     guest.send(udpFrame(GUEST, DNS, 41000, 53, query))
     host.advance(10_000)
@@ -45,8 +45,8 @@ describe('dnsUpstream "none"', () => {
 
   it("DNS over TCP to the DNS address is refused: the guest's SYN gets a RST", () => {
     const host = createMockHost()
-    // Something listening at the marker's address would accept, if it were ever asked.
-    host.tcpListener(NO_DNS_UPSTREAM, () => undefined)
+    // Something listening at the default upstream would accept, if it were ever asked.
+    host.tcpListener({ address: "127.0.0.1", port: 53 }, () => undefined)
     const guest = host.attach(stackConfig({ dnsUpstream: "none" }))
     const syn = tcpSegment(GUEST, DNS, { sport: 40000, dport: 53, seq: 1000, ack: 0, flags: TCP_SYN, window: 65535, mss: 1460, data: new Uint8Array(0) })
     guest.send(ether(GW_MAC, 0x0800, ipv4Packet(GUEST, DNS, 6, syn)))

@@ -220,7 +220,7 @@ describe("udp layer: host to guest", () => {
   })
 
   it("udp: the upstream's answer to a proxied query comes from the DNS address, port 53", () => {
-    const up = c.dnsUpstream
+    const up = c.dnsUpstream!
     const [s, out] = udpHostEvent(withDnsFlow(0xbeef), ctx(), datagram({ address: up.address, port: up.port }, dnsReply(0xbeef)))
     const [o] = only(out, "PacketToGuest")
     expect(o!.src).toBe(c.dns)
@@ -232,7 +232,7 @@ describe("udp layer: host to guest", () => {
   })
 
   it("udp: an upstream datagram whose DNS id was never asked does not come from the DNS address", () => {
-    const up = c.dnsUpstream
+    const up = c.dnsUpstream!
     const [, out] = udpHostEvent(withDnsFlow(0xbeef), ctx(), datagram({ address: up.address, port: up.port }, dnsReply(0x0bad)))
     expect(only(out, "PacketToGuest")[0]!.src).toBe(c.host) // 127.0.0.1 appears as the gateway
   })
@@ -240,7 +240,7 @@ describe("udp layer: host to guest", () => {
   it(`udp: at most ${DNS_PENDING_MAX} outstanding DNS ids are remembered per flow, the oldest forgotten`, () => {
     let s = emptyNapt
     for (let id = 0; id <= DNS_PENDING_MAX; id++) s = udpFromGuest(s, ctx(), udpIn(c.dns, 53, { srcPort: 5353, data: dnsQuery(id) }))[0]
-    const up = c.dnsUpstream
+    const up = c.dnsUpstream!
     const from = (id: number) => only(udpHostEvent(s, ctx(), datagram({ address: up.address, port: up.port }, dnsReply(id)))[1], "PacketToGuest")[0]!.src
     expect(from(0)).toBe(c.host) // forgotten
     expect(from(1)).toBe(c.dns)
@@ -266,7 +266,7 @@ describe("udp layer: host to guest", () => {
   })
 
   it("udp: the upstream resolver unreachable is reported from the DNS address, port 53", () => {
-    const up = c.dnsUpstream
+    const up = c.dnsUpstream!
     const ev: HostUnreachable = { _tag: "HostUnreachable", now: T0, sock: SOCK0, to: { family: 4, address: up.address, port: up.port }, reason: "port" }
     const [e] = only(udpHostEvent(withDnsFlow(), ctx(), ev)[1], "ErrorToGuest")
     expect(e!.src).toBe(c.dns)

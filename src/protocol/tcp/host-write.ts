@@ -21,7 +21,7 @@ export const stageBytes = (c: Tcb, env: TcbEnv, bytes: Uint8Array): void => {
 export const flushStage = (c: Tcb, env: TcbEnv): void => {
   if (c.staged === 0 || c.stage === undefined) return
   if (c.hostOpen) {
-    env.out.push({ _tag: "TcpWrite", sock: c.sock, data: c.stage.subarray(0, c.staged) })
+    env.out.push({ _tag: "TcpWrite", sock: c.sock, chunks: [c.stage.subarray(0, c.staged)] })
     c.hostInFlight += c.staged
   }
   c.stage = undefined

@@ -94,7 +94,7 @@ export const deliverInOrder = (c: Tcb, env: TcbEnv, data: Uint8Array): void => {
     c.ackPendingBytes += data.length
     if (c.hostInFlight === 0 && c.staged === 0) {
       c.hostInFlight += data.length
-      env.out.push({ _tag: "TcpWrite", sock: c.sock, data: data.slice() })
+      env.out.push({ _tag: "TcpWrite", sock: c.sock, chunks: [data.slice()] })
     } else stageBytes(c, env, data)
     return
   }

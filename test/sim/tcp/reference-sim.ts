@@ -154,8 +154,8 @@ export const runReferenceSim = (p: RefParams): RefResult => {
           })
           break
         case "TcpWrite": {
-          hostReceived.push(o.data)
-          const n = o.data.length
+          hostReceived.push(...o.chunks)
+          const n = o.chunks.reduce((k, c) => k + c.length, 0)
           at(now + rand() * (rand() < 0.01 ? 200 : 0.5), () => {
             if (!closed) hostEvent({ _tag: "HostTcpWritten", now: instant(now), sock: o.sock, bytes: n })
           })

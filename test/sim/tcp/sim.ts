@@ -245,10 +245,13 @@ export const runSim = (p: SimParams): SimResult => {
         })
         break
       case "TcpWrite": {
-        s.received.push(e.data)
-        s.receivedBytes += e.data.length
+        let n = 0
+        for (const c of e.chunks) {
+          s.received.push(c)
+          n += c.length
+        }
+        s.receivedBytes += n
         const delay = rand() < p.stallProbability ? 50 + rand() * 300 : p.drainMs * rand()
-        const n = e.data.length
         at(now + delay, () => {
           if (!s.closed) hostEvent(s, { _tag: "HostTcpWritten", now: instant(now), sock: e.sock, bytes: n })
         })

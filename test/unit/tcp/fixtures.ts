@@ -162,6 +162,18 @@ export const effects = (out: ReadonlyArray<LayerOutput>): Array<StackEffect> =>
 export const icmps = (out: ReadonlyArray<LayerOutput>): Array<IcmpErrorToGuest> =>
   out.filter((o): o is IcmpErrorToGuest => o._tag === "IcmpErrorToGuest")
 
+/** The bytes of a `TcpWrite`: its one chunk as is (so a test can see whether it is a view), or its chunks joined. */
+export const written = (w: { readonly chunks: ReadonlyArray<Uint8Array> }): Uint8Array => {
+  if (w.chunks.length === 1) return w.chunks[0]!
+  const out = new Uint8Array(w.chunks.reduce((n, c) => n + c.length, 0))
+  let o = 0
+  for (const c of w.chunks) {
+    out.set(c, o)
+    o += c.length
+  }
+  return out
+}
+
 export const tags = (out: ReadonlyArray<LayerOutput>): Array<string> => out.map((o) => o._tag)
 
 export const only = <T>(xs: ReadonlyArray<T>): T => {

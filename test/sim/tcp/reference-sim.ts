@@ -208,10 +208,10 @@ export const runReferenceSim = (p: RefParams): RefResult => {
     if (e.at > 3_600_000) break
     now = e.at
     e.run()
-    if (peer.state === "Closed" && s.bySock.size === 0) break
+    if (peer.state === "Closed" && s.conns.size === 0) break
   }
   return {
-    finished: peer.state === "Closed" && s.bySock.size === 0,
+    finished: peer.state === "Closed" && s.conns.size === 0,
     hostReceived,
     hostSource,
     peer,

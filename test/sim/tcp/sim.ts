@@ -356,8 +356,8 @@ export const runSim = (p: SimParams): SimResult => {
     if (e.at > limit) break
     now = e.at
     e.run()
-    if (a.closed && b.closed && a.state.bySock.size === 0 && b.state.bySock.size === 0) break
+    if (a.closed && b.closed && a.state.conns.size === 0 && b.state.conns.size === 0) break
   }
-  const finished = a.state.bySock.size === 0 && b.state.bySock.size === 0
+  const finished = a.state.conns.size === 0 && b.state.conns.size === 0
   return { a, b, logs, virtualMs: now, segments, finished, ringDrops }
 }

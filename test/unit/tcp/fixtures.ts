@@ -60,6 +60,8 @@ export class Rig {
   mtu: number
   refuse = false
   outputs: Array<LayerOutput> = []
+  /** The latest segment the guest sent (header and payload, as handed to the layer). */
+  lastSegment: Uint8Array | undefined
   constructor(config: Partial<TcpConfig> = {}, mtu = 1500, seed = 7) {
     this.s = createTcpLayer(seed, config)
     this.mtu = mtu
@@ -90,6 +92,7 @@ export class Rig {
       sack: g.sack,
     })
     const segment = assembleSegment(header, g.payload, GUEST, REMOTE)
+    this.lastSegment = segment
     return this.take(tcpFromGuest(this.s, this.ctx(), { src: GUEST, dst: REMOTE, ttl: 64, ipHeader: IP_HEADER, segment }))
   }
   host(ev: TcpHostEvent): Array<LayerOutput> {

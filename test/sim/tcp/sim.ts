@@ -22,11 +22,14 @@ import {
   type TcpContext,
   type TcpHostEvent,
   type TcpLayerState,
+  type TcpSegmentIn,
+  type OpenToGuest,
 } from "../../../src/protocol/tcp/layer.ts"
 import { nextRandom } from "../../../src/protocol/tcp/prng.ts"
 import { assembleSegment } from "../../../src/protocol/tcp/wire.ts"
 import type { LayerOutput } from "../../../src/protocol/stack/output.ts"
 import { ipv4 } from "../../../src/protocol/wire/ipv4-address.ts"
+import { checkedReduce } from "../../support/referential.ts"
 
 export interface SimParams {
   readonly seed: number
@@ -51,6 +54,11 @@ export interface SimParams {
    */
   readonly ringFrames?: number
   readonly ringDrainPerMs?: number
+  /**
+   * Reduce every event of both sides through the referential-transparency harness
+   * (test/support/referential.ts): frozen state, reduced twice, results compared.
+   */
+  readonly checked?: boolean
 }
 
 export interface Side {
@@ -202,6 +210,9 @@ export const runSim = (p: SimParams): SimResult => {
     hostEndpointFor: () => ({ family: 4, address: "127.0.0.1", port: 80 }),
   })
 
+  /** One reducer call, through the harness when `p.checked`. */
+  const call = <E, R>(reduce: (s: TcpLayerState, e: E) => R, s: TcpLayerState, e: E): R => (p.checked === true ? checkedReduce(reduce, s, e) : reduce(s, e))
+
   const observe = (s: Side): void => {
     for (const c of tcpConnections(s.state)) {
       s.peakSendBuf = Math.max(s.peakSendBuf, c.sendBuf.length)
@@ -210,7 +221,7 @@ export const runSim = (p: SimParams): SimResult => {
   }
 
   const hostEvent = (s: Side, ev: TcpHostEvent): void => {
-    const [st, out] = tcpHostEvent(s.state, ctx(), ev)
+    const [st, out] = call((x, e: TcpHostEvent) => tcpHostEvent(x, ctx(), e), s.state, ev)
     s.state = st
     handle(s, out)
   }
@@ -277,7 +288,7 @@ export const runSim = (p: SimParams): SimResult => {
         at(Math.max(e.at, now), () => {
           if (s.timers.get(e.timer) !== armedAt) return
           s.timers.delete(e.timer)
-          const [st, out] = tcpTimer(s.state, ctx(), e.timer)
+          const [st, out] = call((x, t: TimerId) => tcpTimer(x, ctx(), t), s.state, e.timer)
           s.state = st
           handle(s, out)
         })
@@ -322,7 +333,7 @@ export const runSim = (p: SimParams): SimResult => {
     const copies = rand() < p.loss ? 0 : rand() < p.duplicate ? 2 : 1
     for (let i = 0; i < copies; i++) {
       at(now + p.delayMs + rand() * p.jitterMs, () => {
-        const [st, out] = tcpFromGuest(to.state, ctx(), { src: o.src, dst: o.dst, ttl: 64, ipHeader: new Uint8Array(20), segment: seg })
+        const [st, out] = call((x, e: TcpSegmentIn) => tcpFromGuest(x, ctx(), e), to.state, { src: o.src, dst: o.dst, ttl: 64, ipHeader: new Uint8Array(20), segment: seg })
         to.state = st
         handle(to, out)
       })
@@ -339,7 +350,7 @@ export const runSim = (p: SimParams): SimResult => {
   }
 
   // The guest connects to the remote (B opens actively toward A's side).
-  const [bs, bsock, bout] = tcpConnectToGuest(b.state, { now: instant(0), mtu: p.mtu }, {
+  const [bs, bsock, bout] = call((x, o: OpenToGuest) => tcpConnectToGuest(x, { now: instant(0), mtu: p.mtu }, o), b.state, {
     guestIp: REMOTE,
     guestPort: 80,
     remoteIp: GUEST,

@@ -15,7 +15,11 @@ import { ETHERTYPE_ARP, ETHERTYPE_IPV4, ETH_MIN_FRAME } from "../../../src/proto
 import { parseIcmp } from "../../../src/protocol/icmp/wire.ts"
 import { PROTO_ICMP, PROTO_UDP, parseIpv4Header } from "../../../src/protocol/ipv4/wire.ts"
 import { defaultConfig } from "../../../src/protocol/stack/config.ts"
-import { type StackState, createStack, reduce } from "../../../src/protocol/stack/stack.ts"
+import { type StackState, createStack, reduce as reduceUnchecked } from "../../../src/protocol/stack/stack.ts"
+import { checked } from "../../support/referential.ts"
+
+/** Every event goes through the referential-transparency harness (frozen state, reduced twice, results compared). */
+const reduce = checked(reduceUnchecked)
 import { parseUdp } from "../../../src/protocol/udp/wire.ts"
 import { get16, put16 } from "../../../src/protocol/wire/bytes.ts"
 import { checksum, finish, sum16, sum32 } from "../../../src/protocol/wire/checksum.ts"

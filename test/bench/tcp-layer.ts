@@ -237,12 +237,17 @@ const run = (mtu: number, total: number, direction: "up" | "down"): Run => {
 
 const mib = Number(process.argv[2] ?? 64)
 const total = Math.floor(mib * 1024 * 1024)
-for (const mtu of [1500, 32000]) {
-  for (const direction of ["up", "down"] as const) {
-    // One warm-up run, then the best of five (the machine is shared: the best run is the least disturbed).
+// Optional filters: `node test/bench/tcp-layer.ts 64 1500 down` runs one configuration (for profiling).
+const onlyMtu = process.argv[3] === undefined ? undefined : Number(process.argv[3])
+const onlyDirection = process.argv[4]
+const runs = Number(process.env["RUNS"] ?? 5)
+for (const mtu of [1500, 32000].filter((m) => onlyMtu === undefined || m === onlyMtu)) {
+  for (const direction of (["up", "down"] as const).filter((d) => onlyDirection === undefined || d === onlyDirection)) {
+    // One warm-up run, then the best of RUNS (default 5; the machine is shared: the best run is
+    // the least disturbed, since other load only ever adds time).
     run(mtu, Math.min(total, 8 * 1024 * 1024), direction)
     let best: Run | undefined
-    for (let i = 0; i < 5; i++) {
+    for (let i = 0; i < runs; i++) {
       const r = run(mtu, total, direction)
       if (best === undefined || r.reduceMs < best.reduceMs) best = r
     }

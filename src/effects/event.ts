@@ -9,7 +9,11 @@ import type { HostEndpoint } from "./address.ts"
 import type { SocketId, TimerId } from "./ids.ts"
 import type { Instant } from "./instant.ts"
 
-/** An Ethernet frame the guest sent (no FCS). The stack never keeps a reference past the call. */
+/**
+ * An Ethernet frame the guest sent (no FCS). The stack owns `frame` from this event on and may
+ * keep views of it (TCP keeps guest payload as views, uncopied, until the host has it): nobody
+ * writes it afterwards, so a runtime whose receive buffers are reused passes a copy.
+ */
 export interface FrameFromGuest {
   readonly _tag: "FrameFromGuest"
   readonly now: Instant

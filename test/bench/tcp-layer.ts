@@ -15,7 +15,8 @@
  * CPU time (`process.threadCpuUsage`) to replay the recorded events through a fresh stack (the
  * reducer is deterministic, so the replay does exactly the live run's work). The CPU figure
  * does not count time the process spent descheduled, so it is the one to compare commits by on
- * a shared machine. Both are the best of RUNS (env, default 5) runs.
+ * a shared machine. Both are the best of RUNS (env, default 5) runs. With BASE set (see below)
+ * the same events are also replayed through another commit's stack, alternating, in-process.
  */
 import type { StackEffect } from "../../src/effects/effect.ts"
 import type { StackEvent } from "../../src/effects/event.ts"
@@ -246,11 +247,16 @@ const run = (mtu: number, total: number, direction: "up" | "down"): Run => {
   return { bytes: total, reduceMs, events, rewinds, recorded, mtu }
 }
 
-/** Main-thread CPU microseconds to reduce the run's recorded events through a fresh stack. */
-const replay = (r: Run): number => {
-  let s: StackState = createStack({ ...defaultConfig, mtu: r.mtu })
+interface StackModule {
+  readonly createStack: typeof createStack
+  readonly reduce: typeof reduce
+}
+
+/** Main-thread CPU microseconds to reduce the run's recorded events through a fresh stack of `m`. */
+const replay = (r: Run, m: StackModule = { createStack, reduce }): number => {
+  let s = m.createStack({ ...defaultConfig, mtu: r.mtu })
   const t0 = process.threadCpuUsage()
-  for (const ev of r.recorded) s = reduce(s, ev)[0]
+  for (const ev of r.recorded) s = m.reduce(s, ev)[0]
   const t = process.threadCpuUsage(t0)
   return t.user + t.system
 }
@@ -261,6 +267,11 @@ const total = Math.floor(mib * 1024 * 1024)
 const onlyMtu = process.argv[3] === undefined ? undefined : Number(process.argv[3])
 const onlyDirection = process.argv[4]
 const runs = Number(process.env["RUNS"] ?? 5)
+// BASE=/path/to/an/export/of/another/commit: replay the same events through that tree's stack
+// too, alternating with this one in the same process (the fairest comparison on a loaded
+// machine: both see the same load). Its stack must accept these events (same event types).
+const baseDir = process.env["BASE"]
+const base: StackModule | undefined = baseDir === undefined ? undefined : ((await import(`${baseDir}/src/protocol/stack/stack.ts`)) as StackModule)
 for (const mtu of [1500, 32000].filter((m) => onlyMtu === undefined || m === onlyMtu)) {
   for (const direction of (["up", "down"] as const).filter((d) => onlyDirection === undefined || d === onlyDirection)) {
     // One warm-up run, then the best of RUNS (default 5; the machine is shared: the best run is
@@ -273,13 +284,18 @@ for (const mtu of [1500, 32000].filter((m) => onlyMtu === undefined || m === onl
     }
     const r = best!
     let cpuUs = Infinity
-    for (let i = 0; i < runs; i++) cpuUs = Math.min(cpuUs, replay(r))
+    let baseUs = Infinity
+    for (let i = 0; i < runs; i++) {
+      if (base !== undefined) baseUs = Math.min(baseUs, replay(r, base))
+      cpuUs = Math.min(cpuUs, replay(r))
+    }
     const mbps = r.bytes / 1e6 / (r.reduceMs / 1000)
     const cpuMbps = r.bytes / cpuUs
     const label = direction === "up" ? "guest->host" : "host->guest"
+    const vsBase = base === undefined ? "" : `; BASE ${(r.bytes / baseUs).toFixed(0)} MB/s per CPU second, this/BASE ${(baseUs / cpuUs).toFixed(3)}`
     console.log(
       `mtu ${String(mtu).padStart(5)} ${label}: ${cpuMbps.toFixed(0).padStart(6)} MB/s per CPU second (replay), ${mbps.toFixed(0).padStart(6)} MB/s of wall-clock reducer time ` +
-        `(${r.events} events, ${(cpuUs / r.events).toFixed(2)} us CPU/event, ${r.rewinds} go-back-N rewinds)`,
+        `(${r.events} events, ${(cpuUs / r.events).toFixed(2)} us CPU/event, ${r.rewinds} go-back-N rewinds)${vsBase}`,
     )
   }
 }

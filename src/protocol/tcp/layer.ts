@@ -116,9 +116,6 @@ export const isTcpSocket = (sock: SocketId): boolean => sock < SOCKET_LIMIT
 /** Every live connection (diagnostics and tests). */
 export const tcpConnections = (s: TcpLayerState): IterableIterator<Tcb> => intMapValues(s.conns)
 
-/** Number of live connections. */
-export const tcpConnectionCount = (s: TcpLayerState): number => s.conns.size
-
 const keyOf = (guestPort: number, remotePort: number): number => guestPort * 0x10000 + remotePort
 
 /**

@@ -77,6 +77,39 @@ describe("send buffer (an immutable sequence of views)", () => {
     expect(read(b, 0, 10_000)).toEqual(Uint8Array.from(all))
   })
 
+  it("random appends, drops and reads agree with a flat model, and every older version still reads as it did (seeded)", () => {
+    let x = 12345
+    const rnd = (n: number): number => {
+      x = (Math.imul(x, 1103515245) + 12345) >>> 0
+      return x % n
+    }
+    let b = createSendBuffer()
+    let model: Array<number> = []
+    const versions: Array<{ readonly b: ReturnType<typeof createSendBuffer>; readonly model: ReadonlyArray<number> }> = []
+    for (let step = 0; step < 2000; step++) {
+      const op = rnd(10)
+      if (op < 5) {
+        const d = bytes([1, 10, 700, 1023, 1024, 3000, 70_000][rnd(7)]!, step)
+        b = append(b, d)
+        model = [...model, ...d]
+      } else if (op < 8) {
+        const n = rnd(model.length + 1)
+        b = drop(b, n)
+        model = model.slice(n)
+      } else if (model.length > 0) {
+        const off = rnd(model.length)
+        const len = 1 + rnd(Math.min(4000, model.length - off))
+        expect(read(b, off, len)).toEqual(Uint8Array.from(model.slice(off, off + len)))
+      }
+      expect(b.length).toBe(model.length)
+      if (step % 50 === 0) versions.push({ b, model })
+    }
+    for (const v of versions) {
+      expect(v.b.length).toBe(v.model.length)
+      if (v.model.length > 0) expect(read(v.b, 0, v.model.length)).toEqual(Uint8Array.from(v.model))
+    }
+  })
+
   it("sequential reads after drops stay correct", () => {
     let b = createSendBuffer()
     const parts = [bytes(2000, 1), bytes(100, 2), bytes(5000, 3), bytes(700, 4)]

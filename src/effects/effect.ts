@@ -20,11 +20,15 @@ export interface TcpConnect {
   readonly to: HostEndpoint
 }
 
-/** Queue bytes on a connected host TCP socket; `HostTcpWritten` reports them flushed. */
+/**
+ * Queue bytes on a connected host TCP socket: the chunks in order, as one write (views of the
+ * guest's payload; nobody writes them afterwards). One `HostTcpWritten` reports all of their
+ * bytes flushed.
+ */
 export interface TcpWrite {
   readonly _tag: "TcpWrite"
   readonly sock: SocketId
-  readonly data: Uint8Array
+  readonly chunks: ReadonlyArray<Uint8Array>
 }
 
 /** Half-close: send FIN to the host peer after the queued data. */

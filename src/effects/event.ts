@@ -15,7 +15,7 @@ import type { Instant } from "./instant.ts"
  * Ownership: from this event on the frame belongs to the stack, and nobody writes to its bytes
  * again: not the runtime (a runtime that reuses a receive buffer hands over a copy), not the
  * stack. Layers may therefore keep views of it in their state or effects (a UDP payload sent
- * to the host, a queued fragment) without copying.
+ * to the host, a queued fragment, TCP payload until the host has it) without copying.
  */
 export interface FrameFromGuest {
   readonly _tag: "FrameFromGuest"

@@ -2,7 +2,8 @@
  * The ACK field of an acceptable segment (RFC 9293 §3.10.7.4 fifth check): releasing
  * acknowledged data, RTT samples, SACK scoreboard updates, congestion window growth, the send
  * window update, loss detection (duplicate ACKs, SACK, early retransmit, tail loss probe,
- * lost retransmissions) and the FIN-acknowledged transitions.
+ * lost retransmissions) and the FIN-acknowledged transitions. Works on the call's draft of the
+ * connection record (tcb.ts): the send buffer, scoreboard and RTT estimate are replaced.
  */
 import { closeHost, toClosed, toTimeWait } from "./emit.ts"
 import { rttResetBackoff, rttSample } from "./rtt.ts"
@@ -10,14 +11,14 @@ import { addSackRange, highSacked, holeBytes, trimScoreboard } from "./sack.ts"
 import { drop } from "./send-buffer.ts"
 import { armRetransmit } from "./sender.ts"
 import { seqAdd, seqDiff, seqGe, seqGt, seqLe, seqLt, seqMin } from "./seq.ts"
-import { MAX_CWND, bufEnd, tsNow, type Tcb, type TcbEnv } from "./tcb.ts"
+import { MAX_CWND, bufEnd, tsNow, type TcbDraft, type TcbEnv } from "./tcb.ts"
 import { FIN, SYN, type TcpView } from "./wire.ts"
 
 /**
  * The ACK field of an acceptable segment (RFC 9293 §3.10.7.4 fifth check, RFC 5681/6582/6675
  * for congestion control). Returns false when the segment must be dropped.
  */
-export const processAck = (c: Tcb, env: TcbEnv, t: TcpView, payloadLen: number): boolean => {
+export const processAck = (c: TcbDraft, env: TcbEnv, t: TcpView, payloadLen: number): boolean => {
   const ack = t.ack
   if (seqGt(ack, c.sndMax)) {
     // Acknowledges something not yet sent: ACK and drop.
@@ -40,7 +41,7 @@ export const processAck = (c: Tcb, env: TcbEnv, t: TcpView, payloadLen: number):
       const r = t.sack[i + 1]!
       if (!seqGt(r, c.sndUna) || seqGt(r, c.sndMax)) continue // D-SACK or bogus
       if (seqLt(l, c.sndUna)) l = c.sndUna
-      addSackRange(c.scoreboard, l, r)
+      c.scoreboard = addSackRange(c.scoreboard, l, r)
     }
   }
   if (seqGt(ack, c.sndUna)) {
@@ -48,24 +49,24 @@ export const processAck = (c: Tcb, env: TcbEnv, t: TcpView, payloadLen: number):
     // RFC 7661 spirit: grow cwnd only while it limits us, so an idle or window-limited period
     // cannot build a huge burst for the guest's RX ring.
     const cwndLimited = 2 * seqDiff(c.sndNxt, c.sndUna) >= c.cwnd
-    if (c.retries > 0) rttResetBackoff(c.rtt, env.config)
+    if (c.retries > 0) c.rtt = rttResetBackoff(c.rtt, env.config)
     // RTT sample: timestamps (RFC 7323 §4.1) or the Karn-timed segment.
     if (c.tsOk && t.hasTimestamp && t.tsEcr !== 0) {
       const r = (tsNow(c, env) - t.tsEcr) >>> 0
-      if (r < 0x7fffffff && seqGe(t.tsEcr, c.tsSampleFloor)) rttSample(c.rtt, r, env.config)
+      if (r < 0x7fffffff && seqGe(t.tsEcr, c.tsSampleFloor)) c.rtt = rttSample(c.rtt, r, env.config)
     } else if (c.rttTimed && seqGe(ack, c.rttSeq)) {
       c.rttTimed = false
-      rttSample(c.rtt, env.now - c.rttStart, env.config)
+      c.rtt = rttSample(c.rtt, env.now - c.rttStart, env.config)
     }
     // Release acknowledged data.
     const n = Math.max(0, Math.min(seqDiff(ack, c.bufSeq), c.sendBuf.length))
     if (n > 0) {
-      drop(c.sendBuf, n)
+      c.sendBuf = drop(c.sendBuf, n)
       c.bufSeq = seqAdd(c.bufSeq, n)
     }
     c.sndUna = ack
     if (seqGt(ack, c.sndNxt)) c.sndNxt = ack
-    trimScoreboard(c.scoreboard, ack)
+    c.scoreboard = trimScoreboard(c.scoreboard, ack)
     c.retries = 0
     c.persist = false
     // Congestion control.

@@ -12,7 +12,8 @@
  * implemented: keep-alive, PAWS (RFC 7323 §5), urgent data (treated as ordinary data), ECN.
  *
  * Never throws on guest input: anything unacceptable is dropped (with an ACK where RFC 9293
- * asks for one).
+ * asks for one). Every function here works on the call's draft of the connection record
+ * (tcb.ts): it assigns the draft's fields and replaces, never writes, the values they hold.
  */
 import { absurd } from "../../effects/absurd.ts"
 import type { Instant } from "../../effects/instant.ts"
@@ -23,7 +24,7 @@ import { receiveText } from "./receiver.ts"
 import { append } from "./send-buffer.ts"
 import { onRetransmitTimeout, pump } from "./sender.ts"
 import { seqAdd, seqDiff, seqGt, seqInWindow, seqLe, seqLt } from "./seq.ts"
-import { NONE, TS_OPTION_LEN, blank, bufEnd, guestMayStillSend, negotiate, rcvCapacity, rcvWnd, type ActiveOpen, type PassiveOpen, type Tcb, type TcbEnv } from "./tcb.ts"
+import { NONE, TS_OPTION_LEN, blank, bufEnd, guestMayStillSend, negotiate, rcvCapacity, rcvWnd, type ActiveOpen, type PassiveOpen, type TcbDraft, type TcbEnv } from "./tcb.ts"
 import { ACK, FIN, RST, SYN, type TcpView } from "./wire.ts"
 
 /**
@@ -31,7 +32,7 @@ import { ACK, FIN, RST, SYN, type TcpView } from "./wire.ts"
  * LISTEN + SYN). The SYN-ACK waits for `onHostConnected`; the guest's retransmitted SYNs are
  * dropped meanwhile, and `connectTimeoutMs` bounds the wait.
  */
-export const createPassive = (p: PassiveOpen, env: TcbEnv): Tcb => {
+export const createPassive = (p: PassiveOpen, env: TcbEnv): TcbDraft => {
   const t = p.syn
   const c = blank(env, p.sock, p.guestIp, t.srcPort, p.remoteIp, t.dstPort, false, p.iss, p.tsOffset, p.synOriginal)
   c.irs = t.seq
@@ -46,7 +47,7 @@ export const createPassive = (p: PassiveOpen, env: TcbEnv): Tcb => {
 }
 
 /** A host client connected to a forwarded port: open toward the guest (RFC 9293 §3.10.1, active OPEN). */
-export const createActive = (p: ActiveOpen, env: TcbEnv): Tcb => {
+export const createActive = (p: ActiveOpen, env: TcbEnv): TcbDraft => {
   const c = blank(env, p.sock, p.guestIp, p.guestPort, p.remoteIp, p.remotePort, true, p.iss, p.tsOffset, undefined)
   c.synAckSent = true
   sendSyn(c, env)
@@ -54,20 +55,20 @@ export const createActive = (p: ActiveOpen, env: TcbEnv): Tcb => {
   return c
 }
 
-export const onHostConnected = (c: Tcb, env: TcbEnv): void => {
+export const onHostConnected = (c: TcbDraft, env: TcbEnv): void => {
   if (c.state !== "SynReceived" || c.synAckSent || c.activeOpen) return
   c.synAckSent = true
   c.stateAt = NONE
   sendSynAck(c, env)
 }
 
-/** Host data: owned by us from now on; pauses the host socket when the buffer reaches the bound. */
-export const onHostData = (c: Tcb, env: TcbEnv, data: Uint8Array): void => {
+/** Host data: kept as a view in the send buffer (nobody writes it after the event); pauses the host socket when the buffer reaches the bound. */
+export const onHostData = (c: TcbDraft, env: TcbEnv, data: Uint8Array): void => {
   if (c.finQueued || c.state === "Closed" || c.state === "TimeWait") {
     log(c, env, "debug", `dropped ${data.length} bytes of host data after EOF/close`)
     return
   }
-  append(c.sendBuf, data)
+  c.sendBuf = append(c.sendBuf, data)
   if (c.reading && c.sendBuf.length >= env.config.bufferBytes) {
     c.reading = false
     env.out.push({ _tag: "TcpSetReading", sock: c.sock, reading: false })
@@ -75,7 +76,7 @@ export const onHostData = (c: Tcb, env: TcbEnv, data: Uint8Array): void => {
   pump(c, env)
 }
 
-export const onHostEof = (c: Tcb, env: TcbEnv): void => {
+export const onHostEof = (c: TcbDraft, env: TcbEnv): void => {
   if (c.finQueued || c.state === "Closed" || c.state === "TimeWait") return
   c.finQueued = true
   c.finSeq = bufEnd(c)
@@ -83,7 +84,7 @@ export const onHostEof = (c: Tcb, env: TcbEnv): void => {
 }
 
 /** The host socket took `bytes` more: reopen the window, and tell the guest if it grew enough. */
-export const onHostWritten = (c: Tcb, env: TcbEnv, bytes: number): void => {
+export const onHostWritten = (c: TcbDraft, env: TcbEnv, bytes: number): void => {
   c.hostQueued = Math.max(0, c.hostQueued - bytes)
   c.hostInFlight = Math.max(0, c.hostInFlight - bytes)
   if (c.hostInFlight === 0) flushStage(c, env)
@@ -97,7 +98,7 @@ export const onHostWritten = (c: Tcb, env: TcbEnv, bytes: number): void => {
 }
 
 /** The host socket failed. Before our SYN-ACK this answers the guest's SYN (libslirp's mapping). */
-export const onHostError = (c: Tcb, env: TcbEnv, code: string): void => {
+export const onHostError = (c: TcbDraft, env: TcbEnv, code: string): void => {
   c.hostOpen = false
   if (c.state === "Closed") return
   if (!c.activeOpen && !c.synAckSent) {
@@ -117,7 +118,7 @@ export const onHostError = (c: Tcb, env: TcbEnv, code: string): void => {
 }
 
 /** The host socket is gone. If the guest may still send, its data could not be delivered: reset. */
-export const onHostClosed = (c: Tcb, env: TcbEnv): void => {
+export const onHostClosed = (c: TcbDraft, env: TcbEnv): void => {
   const wasOpen = c.hostOpen
   c.hostOpen = false
   if (c.state === "Closed" || c.state === "TimeWait") return
@@ -129,13 +130,13 @@ export const onHostClosed = (c: Tcb, env: TcbEnv): void => {
 }
 
 /** Stack shutdown: close the host socket quietly, forget the connection. */
-export const onShutdown = (c: Tcb, env: TcbEnv): void => {
+export const onShutdown = (c: TcbDraft, env: TcbEnv): void => {
   closeHost(c, env, false)
   toClosed(c)
 }
 
 /** Re-arms the connection's one runtime timer only if the earliest deadline moved earlier. */
-export const armTimer = (c: Tcb, env: TcbEnv): void => {
+export const armTimer = (c: TcbDraft, env: TcbEnv): void => {
   const d = Math.min(c.rtoAt, c.delackAt, c.stateAt)
   if (d === NONE) return
   if (c.armedAt === NONE || d < c.armedAt) {
@@ -145,7 +146,7 @@ export const armTimer = (c: Tcb, env: TcbEnv): void => {
 }
 
 /** The connection's timer fired: run whatever deadlines are due. */
-export const onTimer = (c: Tcb, env: TcbEnv): void => {
+export const onTimer = (c: TcbDraft, env: TcbEnv): void => {
   c.armedAt = NONE
   const now = env.now
   if (c.stateAt <= now) {
@@ -189,10 +190,10 @@ export const onTimer = (c: Tcb, env: TcbEnv): void => {
 }
 
 /**
- * Processes one segment from the guest. `payload` is a view into the guest's frame: anything
- * kept is copied.
+ * Processes one segment from the guest. `payload` is a view into the guest's frame; what is
+ * kept of it (out-of-order runs, staged host writes) stays a view, never written.
  */
-export const onSegment = (c: Tcb, env: TcbEnv, t: TcpView, payload: Uint8Array): void => {
+export const onSegment = (c: TcbDraft, env: TcbEnv, t: TcpView, payload: Uint8Array): void => {
   switch (c.state) {
     case "Closed":
       return
@@ -222,7 +223,7 @@ export const onSegment = (c: Tcb, env: TcbEnv, t: TcpView, payload: Uint8Array):
 }
 
 /** After a segment: send what can go, then the ACK it calls for (now or delayed). */
-export const finishSegment = (c: Tcb, env: TcbEnv): void => {
+export const finishSegment = (c: TcbDraft, env: TcbEnv): void => {
   if (c.state === "Closed") return
   pump(c, env)
   if (c.ackNow) sendAck(c, env)
@@ -234,7 +235,7 @@ export const finishSegment = (c: Tcb, env: TcbEnv): void => {
 }
 
 /** Passive open, host connect pending: only a RST (abandon) or the guest's SYN again (drop). */
-export const onSegmentConnecting = (c: Tcb, env: TcbEnv, t: TcpView): void => {
+export const onSegmentConnecting = (c: TcbDraft, env: TcbEnv, t: TcpView): void => {
   if ((t.flags & RST) !== 0 && t.seq === c.rcvNxt) {
     log(c, env, "info", "reset: guest reset while the host connect was pending")
     closeHost(c, env, true)
@@ -244,7 +245,7 @@ export const onSegmentConnecting = (c: Tcb, env: TcbEnv, t: TcpView): void => {
 }
 
 /** RFC 9293 §3.10.7.3: SYN-SENT. */
-export const onSegmentSynSent = (c: Tcb, env: TcbEnv, t: TcpView, payload: Uint8Array): void => {
+export const onSegmentSynSent = (c: TcbDraft, env: TcbEnv, t: TcpView, payload: Uint8Array): void => {
   const f = t.flags
   if ((f & ACK) !== 0) {
     // "If SEG.ACK =< ISS or SEG.ACK > SND.NXT, send a reset (unless the RST bit is set)."
@@ -289,7 +290,7 @@ export const onSegmentSynSent = (c: Tcb, env: TcbEnv, t: TcpView, payload: Uint8
 }
 
 /** RFC 9293 §3.10.7.4, the synchronized states (and SYN-RECEIVED after our SYN-ACK). */
-export const onSegmentSynchronized = (c: Tcb, env: TcbEnv, t: TcpView, payload: Uint8Array): void => {
+export const onSegmentSynchronized = (c: TcbDraft, env: TcbEnv, t: TcpView, payload: Uint8Array): void => {
   const f = t.flags
   const rst = (f & RST) !== 0
   const syn = (f & SYN) !== 0

@@ -1,13 +1,14 @@
 /**
  * Segments toward the guest (with the window, timestamps and SACK blocks they carry), logging,
  * and the transitions that close a connection (abort with RST, TIME-WAIT, CLOSED) together with
- * the host socket. Every reset is logged with its reason.
+ * the host socket. Every reset is logged with its reason. Works on the call's draft of the
+ * connection record (tcb.ts); outputs go to the call's `env.out`.
  */
 import { formatIpv4 } from "../wire/ipv4-address.ts"
 import { flushStage } from "./host-write.ts"
 import { sackBlocksFor } from "./sack.ts"
 import { seqAdd, seqDiff, seqLt, seqMax } from "./seq.ts"
-import { NONE, TS_OPTION_LEN, rcvCapacity, tsNow, type Tcb, type TcbEnv, wscaleFor } from "./tcb.ts"
+import { NONE, TS_OPTION_LEN, rcvCapacity, tsNow, type TcbDraft, type TcbEnv, wscaleFor } from "./tcb.ts"
 import { ACK, RST, SYN, TCP_CHECKSUM_OFFSET, TCP_PROTOCOL, emitTcpHeader } from "./wire.ts"
 
 /**
@@ -17,7 +18,7 @@ import { ACK, RST, SYN, TCP_CHECKSUM_OFFSET, TCP_PROTOCOL, emitTcpHeader } from 
  * believe in up to 2^shift - 1 more bytes, which we trim, rather than letting the rounding creep
  * past the memory bound one advertisement at a time.
  */
-export const windowField = (c: Tcb, env: TcbEnv): number => {
+export const windowField = (c: TcbDraft, env: TcbEnv): number => {
   let right = seqAdd(c.rcvNxt, rcvCapacity(c, env))
   // Receiver SWS avoidance (RFC 9293 §3.8.6.2.2): the right edge moves only by at least
   // min(bound / 2, MSS), so the guest is never invited to send slivers.
@@ -35,7 +36,7 @@ export const windowField = (c: Tcb, env: TcbEnv): number => {
  * Emits one segment toward the guest. `payload` is a view (of the send buffer) the IP layer
  * copies into the frame. Any segment with ACK clears the pending-ACK state.
  */
-export const emit = (c: Tcb, env: TcbEnv, seq: number, flags: number, payload: Uint8Array | undefined): void => {
+export const emit = (c: TcbDraft, env: TcbEnv, seq: number, flags: number, payload: Uint8Array | undefined): void => {
   const syn = (flags & SYN) !== 0
   let window: number
   if (syn) {
@@ -91,14 +92,14 @@ export const emit = (c: Tcb, env: TcbEnv, seq: number, flags: number, payload: U
 
 export const withAckFlag = (flags: number): boolean => (flags & ACK) !== 0
 
-export const sendSyn = (c: Tcb, env: TcbEnv): void => {
+export const sendSyn = (c: TcbDraft, env: TcbEnv): void => {
   emit(c, env, c.iss, SYN, undefined)
   c.sndNxt = seqAdd(c.iss, 1)
   c.sndMax = seqMax(c.sndMax, c.sndNxt)
   if (c.rtoAt === NONE) c.rtoAt = env.now + c.rtt.rto
 }
 
-export const sendSynAck = (c: Tcb, env: TcbEnv): void => {
+export const sendSynAck = (c: TcbDraft, env: TcbEnv): void => {
   emit(c, env, c.iss, SYN | ACK, undefined)
   c.sndNxt = seqAdd(c.iss, 1)
   c.sndMax = seqMax(c.sndMax, c.sndNxt)
@@ -106,16 +107,16 @@ export const sendSynAck = (c: Tcb, env: TcbEnv): void => {
 }
 
 /** A pure ACK (also window updates, duplicate ACKs with SACK, challenge ACKs). */
-export const sendAck = (c: Tcb, env: TcbEnv): void => emit(c, env, c.sndNxt, ACK, undefined)
+export const sendAck = (c: TcbDraft, env: TcbEnv): void => emit(c, env, c.sndNxt, ACK, undefined)
 
-export const log = (c: Tcb, env: TcbEnv, level: "info" | "debug" | "warn", msg: string): void => {
+export const log = (c: TcbDraft, env: TcbEnv, level: "info" | "debug" | "warn", msg: string): void => {
   env.out.push({ _tag: "Log", level, message: `tcp ${describe(c)}: ${msg}` })
 }
 
-export const describe = (c: Tcb): string =>
+export const describe = (c: TcbDraft): string =>
   `${formatIpv4(c.guestIp)}:${c.guestPort}<->${formatIpv4(c.remoteIp)}:${c.remotePort} sock ${c.sock} ${c.state}`
 
-export const closeHost = (c: Tcb, env: TcbEnv, reset: boolean): void => {
+export const closeHost = (c: TcbDraft, env: TcbEnv, reset: boolean): void => {
   if (!c.hostOpen) return
   if (!reset) flushStage(c, env)
   c.hostOpen = false
@@ -123,7 +124,7 @@ export const closeHost = (c: Tcb, env: TcbEnv, reset: boolean): void => {
 }
 
 /** Abort: RST to the guest (if it knows us), reset the host socket, log why (RFC 9293 §3.10.5). */
-export const abort = (c: Tcb, env: TcbEnv, reason: string): void => {
+export const abort = (c: TcbDraft, env: TcbEnv, reason: string): void => {
   if (c.state === "Closed") return
   log(c, env, "info", `reset: ${reason}`)
   const guestKnowsUs = c.synAckSent && c.state !== "TimeWait"
@@ -132,8 +133,8 @@ export const abort = (c: Tcb, env: TcbEnv, reason: string): void => {
   toClosed(c)
 }
 
-export const toClosed = (c: Tcb): void => {
-  c.stage = undefined
+export const toClosed = (c: TcbDraft): void => {
+  c.stage = []
   c.staged = 0
   c.state = "Closed"
   c.rtoAt = NONE
@@ -143,7 +144,7 @@ export const toClosed = (c: Tcb): void => {
   c.oooBytes = 0
 }
 
-export const toTimeWait = (c: Tcb, env: TcbEnv): void => {
+export const toTimeWait = (c: TcbDraft, env: TcbEnv): void => {
   c.state = "TimeWait"
   c.rtoAt = NONE
   c.persist = false
@@ -153,7 +154,7 @@ export const toTimeWait = (c: Tcb, env: TcbEnv): void => {
 }
 
 /** A bare segment outside the connection's usual fields (the RST of RFC 9293 §3.10.7.3). */
-export const emitRaw = (c: Tcb, env: TcbEnv, seq: number, flags: number, ack: number): void => {
+export const emitRaw = (c: TcbDraft, env: TcbEnv, seq: number, flags: number, ack: number): void => {
   const header = emitTcpHeader({ srcPort: c.remotePort, dstPort: c.guestPort, seq, ack, flags, window: 0 })
   env.out.push({
     _tag: "PacketToGuest",

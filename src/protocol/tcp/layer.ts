@@ -1,15 +1,16 @@
 /**
  * The TCP layer: the table of connections between the guest and host sockets, and the entry
- * points the stack calls. Each entry point returns the new state and the outputs (segments and
- * ICMP errors for the IP layer, effects for the runtime), in order.
+ * points the stack calls. Each entry point returns a new state and the outputs (segments and
+ * ICMP errors for the IP layer, effects for the runtime), in order, in an array made for the call.
  *
- * Ownership rule (linear state): the `TcpLayerState` passed to an entry point is consumed. The
- * layer updates its table and connection records in place and returns the same object; the
- * caller must use the returned state and never an earlier one. This is the "Map wrapped
- * copy-on-write with an ownership rule" of the design notes with the copy elided: the stack
- * holds exactly one TCP state and threads it through, so nobody can observe the mutation, and
- * a segment costs no table or record copy. Tests that need an earlier state build it again
- * from the same seed and events (everything is deterministic).
+ * Pure: an entry point never writes to the state it is given nor to anything reachable from it;
+ * the same state and event give equal results, and every earlier state stays valid (keep it,
+ * reduce it again, branch from it, `structuredClone` it: states are plain data). The table is
+ * two persistent maps (data/int-map.ts): connection records by socket id, which a segment
+ * changes by one path copy, and the tuple index (ports, then addresses, to socket id), which
+ * changes only when a connection opens or closes. A segment's update of its record is one
+ * shallow copy (tcb.ts `draftOf`); the PRNG state and the next socket id are returned in the
+ * new state.
  *
  * Guarantees: no exception on guest input (malformed segments are dropped with a debug log);
  * a SYN for a destination `hostEndpointFor` refuses is answered RST; segments for unknown
@@ -31,6 +32,7 @@ import { socketId, type SocketId, type TimerId } from "../../effects/ids.ts"
 import type { Instant } from "../../effects/instant.ts"
 import type { LayerOutput } from "../stack/output.ts"
 import type { Ipv4 } from "../wire/ipv4-address.ts"
+import { emptyIntMap, intMapGet, intMapRemove, intMapSet, intMapValues, type IntMap } from "../data/int-map.ts"
 import { defaultTcpConfig, type TcpConfig } from "./config.ts"
 import { nextRandom } from "./prng.ts"
 import { seqAdd, seqGt } from "./seq.ts"
@@ -48,26 +50,34 @@ import {
   onShutdown,
   onTimer,
 } from "./connection.ts"
-import type { Tcb, TcbEnv } from "./tcb.ts"
+import { draftOf, type Tcb, type TcbDraft, type TcbEnv } from "./tcb.ts"
 import { ACK, emitTcpHeader, FIN, parseTcp, RST, SYN, TCP_CHECKSUM_OFFSET, TCP_PROTOCOL, type TcpView } from "./wire.ts"
 
 export type { TcpConfig } from "./config.ts"
 export { defaultTcpConfig } from "./config.ts"
-export type { Tcb, TcpState } from "./tcb.ts"
+export type { Tcb, TcbDraft, TcpState } from "./tcb.ts"
+
+/** One connection in the tuple index: the addresses its ports are shared with. */
+export interface TupleEntry {
+  readonly guestIp: Ipv4
+  readonly remoteIp: Ipv4
+  readonly sock: SocketId
+}
 
 export interface TcpLayerState {
   readonly config: TcpConfig
-  /** Connections keyed by `guestPort << 16 | remotePort`; a bucket holds the few sharing ports. */
-  readonly table: Map<number, Array<Tcb>>
-  readonly bySock: Map<SocketId, Tcb>
+  /** Connection records by socket id. */
+  readonly conns: IntMap<SocketId, Tcb>
+  /** The tuple index, keyed by `guestPort << 16 | remotePort`: the few connections sharing those ports. */
+  readonly tuples: IntMap<number, ReadonlyArray<TupleEntry>>
   /** PRNG state (prng.ts). */
-  rng: number
+  readonly rng: number
 }
 
 export const createTcpLayer = (seed: number, config: Partial<TcpConfig> = {}): TcpLayerState => ({
   config: { ...defaultTcpConfig, ...config },
-  table: new Map(),
-  bySock: new Map(),
+  conns: emptyIntMap(),
+  tuples: emptyIntMap(),
   rng: seed | 0,
 })
 
@@ -87,7 +97,10 @@ export interface TcpSegmentIn {
   readonly ttl: number
   /** The guest's IP header bytes (for ICMP errors). */
   readonly ipHeader: Uint8Array
-  /** TCP header + payload: a view into the guest's frame, valid only during the call. */
+  /**
+   * TCP header + payload: a view into the guest's frame, which the stack owns from its event on
+   * and nobody writes afterwards; the layer keeps views of the payload (no copy).
+   */
   readonly segment: Uint8Array
 }
 
@@ -96,34 +109,47 @@ export type TcpHostEvent = HostTcpConnected | HostTcpData | HostTcpEof | HostTcp
 type Result = readonly [TcpLayerState, ReadonlyArray<LayerOutput>]
 
 /** Every live connection (diagnostics and tests). */
-export const tcpConnections = (s: TcpLayerState): IterableIterator<Tcb> => s.bySock.values()
+export const tcpConnections = (s: TcpLayerState): IterableIterator<Tcb> => intMapValues(s.conns)
 
 const keyOf = (guestPort: number, remotePort: number): number => guestPort * 0x10000 + remotePort
 
+/**
+ * The layer's fields as they change during one call: a fresh object per call, so assigning
+ * its fields writes nothing that existed before the call; it becomes the returned state.
+ */
+interface Work {
+  readonly config: TcpConfig
+  conns: IntMap<SocketId, Tcb>
+  tuples: IntMap<number, ReadonlyArray<TupleEntry>>
+  rng: number
+}
+
+const begin = (s: TcpLayerState): Work => ({ config: s.config, conns: s.conns, tuples: s.tuples, rng: s.rng })
+
 const lookup = (s: TcpLayerState, guestIp: Ipv4, guestPort: number, remoteIp: Ipv4, remotePort: number): Tcb | undefined => {
-  const bucket = s.table.get(keyOf(guestPort, remotePort))
+  const bucket = intMapGet(s.tuples, keyOf(guestPort, remotePort))
   if (bucket === undefined) return undefined
-  for (const c of bucket) if (c.guestIp === guestIp && c.remoteIp === remoteIp) return c
+  for (const e of bucket) if (e.guestIp === guestIp && e.remoteIp === remoteIp) return intMapGet(s.conns, e.sock)
   return undefined
 }
 
-const insert = (s: TcpLayerState, c: Tcb): void => {
+const insert = (w: Work, c: Tcb): void => {
   const k = keyOf(c.guestPort, c.remotePort)
-  const bucket = s.table.get(k)
-  if (bucket === undefined) s.table.set(k, [c])
-  else bucket.push(c)
-  s.bySock.set(c.sock, c)
+  const entry: TupleEntry = { guestIp: c.guestIp, remoteIp: c.remoteIp, sock: c.sock }
+  const bucket = intMapGet(w.tuples, k)
+  w.tuples = intMapSet(w.tuples, k, bucket === undefined ? [entry] : [...bucket, entry])
+  w.conns = intMapSet(w.conns, c.sock, c)
 }
 
-const remove = (s: TcpLayerState, c: Tcb, out: Array<LayerOutput>): void => {
+/** Forgets the connection `c` (a draft of this call); closes its socket and timer if still open. */
+const remove = (w: Work, c: TcbDraft, out: Array<LayerOutput>): void => {
   const k = keyOf(c.guestPort, c.remotePort)
-  const bucket = s.table.get(k)
+  const bucket = intMapGet(w.tuples, k)
   if (bucket !== undefined) {
-    const rest = bucket.filter((x) => x !== c)
-    if (rest.length === 0) s.table.delete(k)
-    else s.table.set(k, rest)
+    const rest = bucket.filter((x) => x.sock !== c.sock)
+    w.tuples = rest.length === 0 ? intMapRemove(w.tuples, k) : intMapSet(w.tuples, k, rest)
   }
-  s.bySock.delete(c.sock)
+  w.conns = intMapRemove(w.conns, c.sock)
   if (c.hostOpen) {
     c.hostOpen = false
     out.push({ _tag: "SocketClose", sock: c.sock })
@@ -131,15 +157,18 @@ const remove = (s: TcpLayerState, c: Tcb, out: Array<LayerOutput>): void => {
   if (c.armedAt !== Infinity) out.push({ _tag: "CancelTimer", timer: c.timerId })
 }
 
-/** After any call into a TCB: drop it if closed, else make sure its timer is armed. */
-const settle = (s: TcpLayerState, c: Tcb, env: TcbEnv): void => {
-  if (c.state === "Closed") remove(s, c, env.out)
-  else armTimer(c, env)
+/** After any call into a TCB draft: drop it if closed, else arm its timer and store it as the new record. */
+const settle = (w: Work, c: TcbDraft, env: TcbEnv): void => {
+  if (c.state === "Closed") remove(w, c, env.out)
+  else {
+    armTimer(c, env)
+    w.conns = intMapSet(w.conns, c.sock, c)
+  }
 }
 
-const random = (s: TcpLayerState): number => {
-  const [v, next] = nextRandom(s.rng)
-  s.rng = next
+const random = (w: Work): number => {
+  const [v, next] = nextRandom(w.rng)
+  w.rng = next
   return v
 }
 
@@ -184,52 +213,55 @@ export const tcpFromGuest = (s: TcpLayerState, ctx: TcpContext, seg: TcpSegmentI
   }
   const t = p.tcp
   const payload = seg.segment.subarray(t.headerLength)
-  let c = lookup(s, seg.src, t.srcPort, seg.dst, t.dstPort)
-  // A new SYN above the old connection's sequence space may reopen from TIME-WAIT (RFC 9293 §3.10.7.4 / RFC 6191).
-  if (c !== undefined && c.state === "TimeWait" && (t.flags & (SYN | ACK | RST)) === SYN && seqGt(t.seq, c.rcvNxt)) {
-    c.state = "Closed"
-    remove(s, c, env.out)
-    c = undefined
+  const w = begin(s)
+  const found = lookup(s, seg.src, t.srcPort, seg.dst, t.dstPort)
+  if (found !== undefined) {
+    const c = draftOf(found)
+    // A new SYN above the old connection's sequence space may reopen from TIME-WAIT (RFC 9293 §3.10.7.4 / RFC 6191).
+    if (c.state === "TimeWait" && (t.flags & (SYN | ACK | RST)) === SYN && seqGt(t.seq, c.rcvNxt)) {
+      c.state = "Closed"
+      remove(w, c, env.out)
+    } else {
+      onSegment(c, env, t, payload)
+      settle(w, c, env)
+      return [w, env.out]
+    }
   }
-  if (c !== undefined) {
-    onSegment(c, env, t, payload)
-    settle(s, c, env)
-    return [s, env.out]
-  }
-  if ((t.flags & RST) !== 0) return [s, env.out]
+  if ((t.flags & RST) !== 0) return [w, env.out]
   if ((t.flags & (SYN | ACK | FIN)) !== SYN) {
     env.out.push(resetFor(seg, t, payload.length))
-    return [s, env.out]
+    return [w, env.out]
   }
   const to = ctx.hostEndpointFor(seg.dst, t.dstPort)
   if (to === undefined) {
     env.out.push({ _tag: "Log", level: "debug", message: `tcp: refused SYN to port ${t.dstPort}` })
     env.out.push(resetFor(seg, t, payload.length))
-    return [s, env.out]
+    return [w, env.out]
   }
-  if (s.bySock.size >= s.config.maxConnections) {
-    env.out.push({ _tag: "Log", level: "warn", message: `tcp: refused SYN to port ${t.dstPort}: ${s.bySock.size} connections (the limit)` })
+  if (w.conns.size >= s.config.maxConnections) {
+    env.out.push({ _tag: "Log", level: "warn", message: `tcp: refused SYN to port ${t.dstPort}: ${w.conns.size} connections (the limit)` })
     env.out.push(resetFor(seg, t, payload.length))
-    return [s, env.out]
+    return [w, env.out]
   }
   const sock = ctx.newSocket
   const synOriginal = new Uint8Array(seg.ipHeader.length + 8)
   synOriginal.set(seg.ipHeader, 0)
   synOriginal.set(seg.segment.subarray(0, 8), seg.ipHeader.length)
   const conn = createPassive(
-    { sock, guestIp: seg.src, remoteIp: seg.dst, syn: t, synOriginal, iss: random(s), tsOffset: random(s) },
+    { sock, guestIp: seg.src, remoteIp: seg.dst, syn: t, synOriginal, iss: random(w), tsOffset: random(w) },
     env,
   )
-  insert(s, conn)
+  insert(w, conn)
   env.out.push({ _tag: "TcpConnect", sock, to })
-  settle(s, conn, env)
-  return [s, env.out]
+  settle(w, conn, env)
+  return [w, env.out]
 }
 
 /** An event of one of our host sockets. */
 export const tcpHostEvent = (s: TcpLayerState, ctx: TcpContext, ev: TcpHostEvent): Result => {
-  const c = s.bySock.get(ev.sock)
-  if (c === undefined) return [s, []]
+  const found = intMapGet(s.conns, ev.sock)
+  if (found === undefined) return [s, []]
+  const c = draftOf(found)
   const env = envOf(s, ctx)
   switch (ev._tag) {
     case "HostTcpConnected":
@@ -253,28 +285,33 @@ export const tcpHostEvent = (s: TcpLayerState, ctx: TcpContext, ev: TcpHostEvent
     default:
       absurd(ev)
   }
-  settle(s, c, env)
-  return [s, env.out]
+  const w = begin(s)
+  settle(w, c, env)
+  return [w, env.out]
 }
 
 /** A timer this layer armed (`{ layer: "tcp", key: sock }`); stale or unknown timers are no-ops. */
 export const tcpTimer = (s: TcpLayerState, ctx: TcpContext, timer: TimerId): Result => {
-  const c = timer.layer === "tcp" ? s.bySock.get(socketId(timer.key)) : undefined
-  if (c === undefined) return [s, []]
+  const found = timer.layer === "tcp" ? intMapGet(s.conns, socketId(timer.key)) : undefined
+  if (found === undefined) return [s, []]
+  const c = draftOf(found)
   const env = envOf(s, ctx)
   onTimer(c, env)
-  settle(s, c, env)
-  return [s, env.out]
+  const w = begin(s)
+  settle(w, c, env)
+  return [w, env.out]
 }
 
 /** Stack shutdown (guest gone): close every host socket, cancel every timer, forget everything. */
 export const tcpShutdown = (s: TcpLayerState, ctx: TcpContext): Result => {
   const env = envOf(s, ctx)
-  for (const c of [...s.bySock.values()]) {
+  const w = begin(s)
+  for (const found of intMapValues(s.conns)) {
+    const c = draftOf(found)
     onShutdown(c, env)
-    remove(s, c, env.out)
+    remove(w, c, env.out)
   }
-  return [s, env.out]
+  return [w, env.out]
 }
 
 export interface OpenToGuest {
@@ -296,9 +333,10 @@ export const tcpConnectToGuest = (
   o: OpenToGuest,
 ): readonly [TcpLayerState, SocketId, ReadonlyArray<LayerOutput>] => {
   const env = envOf(s, ctx)
+  const w = begin(s)
   const sock = ctx.newSocket
-  const c = createActive({ sock, ...o, iss: random(s), tsOffset: random(s) }, env)
-  insert(s, c)
-  settle(s, c, env)
-  return [s, sock, env.out]
+  const c = createActive({ sock, ...o, iss: random(w), tsOffset: random(w) }, env)
+  insert(w, c)
+  settle(w, c, env)
+  return [w, sock, env.out]
 }

@@ -5,26 +5,27 @@
  * disjoint, non-adjacent [left, right) ranges in a flat array. `sacked` is their total size.
  * Receiver side: `sackBlocksFor` builds the blocks we report from the out-of-order queue.
  * Everything here is sequence arithmetic modulo 2^32 (seq.ts).
+ *
+ * A scoreboard is an immutable value: `addSackRange` and `trimScoreboard` return a new one (or
+ * the same one when nothing changes) and never write to the one they were given.
  */
 import { seqDiff, seqGt, seqLe, seqLt, seqMax, seqMin } from "./seq.ts"
 
 export interface Scoreboard {
   /** Flat [left0, right0, left1, right1, ...], ascending. */
-  ranges: Array<number>
-  sacked: number
+  readonly ranges: ReadonlyArray<number>
+  readonly sacked: number
 }
 
-export const createScoreboard = (): Scoreboard => ({ ranges: [], sacked: 0 })
+const EMPTY: Scoreboard = Object.freeze({ ranges: Object.freeze([]), sacked: 0 })
 
-const recount = (sb: Scoreboard): void => {
+export const createScoreboard = (): Scoreboard => EMPTY
+
+/** A scoreboard of freshly built `ranges`, with its total. */
+const withRanges = (ranges: ReadonlyArray<number>): Scoreboard => {
   let n = 0
-  for (let i = 0; i < sb.ranges.length; i += 2) n += seqDiff(sb.ranges[i + 1]!, sb.ranges[i]!)
-  sb.sacked = n
-}
-
-export const clearScoreboard = (sb: Scoreboard): void => {
-  sb.ranges.length = 0
-  sb.sacked = 0
+  for (let i = 0; i < ranges.length; i += 2) n += seqDiff(ranges[i + 1]!, ranges[i]!)
+  return { ranges, sacked: n }
 }
 
 /** Highest SACKed sequence number (right edge), or `fallback` when empty. */
@@ -32,8 +33,8 @@ export const highSacked = (sb: Scoreboard, fallback: number): number =>
   sb.ranges.length === 0 ? fallback : sb.ranges[sb.ranges.length - 1]!
 
 /** Adds [l, r) (already clamped to (SND.UNA, SND.MAX]), merging overlaps and neighbours. */
-export const addSackRange = (sb: Scoreboard, l: number, r: number): void => {
-  if (!seqLt(l, r)) return
+export const addSackRange = (sb: Scoreboard, l: number, r: number): Scoreboard => {
+  if (!seqLt(l, r)) return sb
   const out: Array<number> = []
   let nl = l
   let nr = r
@@ -54,13 +55,12 @@ export const addSackRange = (sb: Scoreboard, l: number, r: number): void => {
     }
   }
   if (!placed) out.push(nl, nr)
-  sb.ranges = out
-  recount(sb)
+  return withRanges(out)
 }
 
 /** Forgets everything at or below `una` (cumulatively acknowledged). */
-export const trimScoreboard = (sb: Scoreboard, una: number): void => {
-  if (sb.ranges.length === 0 || seqLt(una, sb.ranges[0]!)) return
+export const trimScoreboard = (sb: Scoreboard, una: number): Scoreboard => {
+  if (sb.ranges.length === 0 || seqLt(una, sb.ranges[0]!)) return sb
   const out: Array<number> = []
   for (let i = 0; i < sb.ranges.length; i += 2) {
     const a = sb.ranges[i]!
@@ -68,8 +68,7 @@ export const trimScoreboard = (sb: Scoreboard, una: number): void => {
     if (seqLe(b, una)) continue
     out.push(seqMax(a, una), b)
   }
-  sb.ranges = out
-  recount(sb)
+  return out.length === 0 ? EMPTY : withRanges(out)
 }
 
 /** Bytes in [from, to) that are not SACKed. */

@@ -2,18 +2,19 @@
  * Data toward the guest: what to send next (new data, FIN, or holes during loss recovery),
  * congestion control (NewReno, RFC 5681/6582, with SACK recovery, RFC 6675), limited transmit
  * (RFC 3042), the retransmission timer (RFC 6298) with a tail loss probe (RFC 8985 §7), and
- * zero-window probing (RFC 9293 §3.8.6.1).
+ * zero-window probing (RFC 9293 §3.8.6.1). Works on the call's draft of the connection record
+ * (tcb.ts); segments carry views of the send buffer's chunks.
  */
 import { abort, emit, log, sendSyn, sendSynAck } from "./emit.ts"
 import { rttBackoff } from "./rtt.ts"
-import { clearScoreboard, highSacked, holeAt, holeBytes } from "./sack.ts"
+import { createScoreboard, highSacked, holeAt, holeBytes } from "./sack.ts"
 import { read } from "./send-buffer.ts"
 import { seqAdd, seqDiff, seqGe, seqGt, seqLe, seqLt, seqMax } from "./seq.ts"
-import { NONE, TLP_MIN_MS, bufEnd, synchronizedSender, tsNow, type Tcb, type TcbEnv } from "./tcb.ts"
+import { NONE, TLP_MIN_MS, bufEnd, synchronizedSender, tsNow, type TcbDraft, type TcbEnv } from "./tcb.ts"
 import { ACK, FIN, PSH } from "./wire.ts"
 
 /** Sends [seq, seq + len) of the buffer, with FIN when it ends at `finSeq`; returns sequence space used. */
-export const sendRange = (c: Tcb, env: TcbEnv, seq: number, len: number): number => {
+export const sendRange = (c: TcbDraft, env: TcbEnv, seq: number, len: number): number => {
   const off = seqDiff(seq, c.bufSeq)
   const dataLen = Math.max(0, Math.min(len, c.sendBuf.length - off))
   const fin = c.finQueued && seqAdd(seq, dataLen) === c.finSeq
@@ -29,7 +30,7 @@ export const sendRange = (c: Tcb, env: TcbEnv, seq: number, len: number): number
 }
 
 /** RFC 6675 pipe (in recovery) or the bytes outstanding. */
-export const pipe = (c: Tcb): number => {
+export const pipe = (c: TcbDraft): number => {
   const out = seqDiff(c.sndNxt, c.sndUna)
   if (!c.inRecovery) return out
   const sb = c.scoreboard
@@ -44,7 +45,7 @@ export const pipe = (c: Tcb): number => {
 }
 
 /** The next range to retransmit during loss recovery, or undefined. */
-export const nextHole = (c: Tcb): readonly [number, number] | undefined => {
+export const nextHole = (c: TcbDraft): readonly [number, number] | undefined => {
   if (!c.inRecovery) return undefined
   const from = seqMax(c.highRxt, c.sndUna)
   if (c.sackOk && c.scoreboard.ranges.length > 0) return holeAt(c.scoreboard, from, c.sndMss)
@@ -60,7 +61,7 @@ export const nextHole = (c: Tcb): readonly [number, number] | undefined => {
  * burst (a full guest RX ring drops exactly that) then costs one probe after 2 * SRTT instead
  * of a 200 ms RTO followed by slow start, because the probe draws the SACK that starts recovery.
  */
-export const armRetransmit = (c: Tcb, env: TcbEnv): void => {
+export const armRetransmit = (c: TcbDraft, env: TcbEnv): void => {
   const flight = seqDiff(c.sndMax, c.sndUna)
   c.tlpArmed = false
   if (flight <= 0) {
@@ -81,7 +82,7 @@ export const armRetransmit = (c: Tcb, env: TcbEnv): void => {
 }
 
 /** RFC 8985 §7.3: one new segment if the windows allow, else the highest one sent again. */
-export const sendTailProbe = (c: Tcb, env: TcbEnv): void => {
+export const sendTailProbe = (c: TcbDraft, env: TcbEnv): void => {
   const avail = seqDiff(bufEnd(c), c.sndNxt)
   const wndRoom = seqDiff(seqAdd(c.sndUna, c.sndWnd), c.sndNxt)
   if (avail > 0 && wndRoom > 0 && c.sndNxt === c.sndMax) {
@@ -103,7 +104,7 @@ export const sendTailProbe = (c: Tcb, env: TcbEnv): void => {
  * then new data, then FIN; arms the retransmission or persist timer. Called after every event
  * that can open the window or add data, so a batch of host data leaves as a burst of segments.
  */
-export const pump = (c: Tcb, env: TcbEnv): void => {
+export const pump = (c: TcbDraft, env: TcbEnv): void => {
   if (!synchronizedSender(c.state)) return
   const mss = c.sndMss
   let sentNew = false
@@ -164,7 +165,7 @@ export const pump = (c: Tcb, env: TcbEnv): void => {
   }
 }
 
-export const onRetransmitTimeout = (c: Tcb, env: TcbEnv): void => {
+export const onRetransmitTimeout = (c: TcbDraft, env: TcbEnv): void => {
   const cfg = env.config
   if (c.persist) {
     // Window probe: one byte past the window (RFC 9293 §3.8.6.1). Unanswered probes count
@@ -200,7 +201,7 @@ export const onRetransmitTimeout = (c: Tcb, env: TcbEnv): void => {
     abort(c, env, `retransmission limit reached (${limit} timeouts, RTO ${Math.round(c.rtt.rto)} ms)`)
     return
   }
-  rttBackoff(c.rtt, cfg)
+  c.rtt = rttBackoff(c.rtt, cfg)
   c.rttTimed = false
   c.tsSampleFloor = tsNow(c, env)
   log(
@@ -221,7 +222,7 @@ export const onRetransmitTimeout = (c: Tcb, env: TcbEnv): void => {
     c.inRecovery = false
     c.retransmitNow = false
     c.dupAcks = 0
-    clearScoreboard(c.scoreboard)
+    c.scoreboard = createScoreboard()
     c.highRxt = c.sndUna
     c.sndNxt = c.sndUna
     c.rtoAt = NONE

@@ -18,7 +18,8 @@ export type Report = (event: StackEvent) => void
 
 export interface TcpPort {
   connect(sock: SocketId, to: HostEndpoint): void
-  write(sock: SocketId, data: Uint8Array): void
+  /** The chunks in order as one write; one `HostTcpWritten` for all of their bytes. */
+  write(sock: SocketId, chunks: ReadonlyArray<Uint8Array>): void
   shutdownWrite(sock: SocketId): void
   setReading(sock: SocketId, reading: boolean): void
   reset(sock: SocketId): void

@@ -92,7 +92,7 @@ export const openSession = <S = StackState>(
       case "TcpConnect":
         return tcp.connect(e.sock, e.to)
       case "TcpWrite":
-        return tcp.write(e.sock, e.data)
+        return tcp.write(e.sock, e.chunks)
       case "TcpShutdownWrite":
         return tcp.shutdownWrite(e.sock)
       case "TcpSetReading":

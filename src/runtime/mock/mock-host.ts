@@ -306,10 +306,15 @@ export const createMockHost = (options: MockHostOptions = {}): MockHost => {
           script(peer)
         })
       },
-      write(sock, data) {
+      write(sock, chunks) {
         const c = conns.get(sock)
         if (c === undefined || c.peer.eof) return
-        const bytes = data.slice()
+        const bytes = new Uint8Array(chunks.reduce((n, x) => n + x.length, 0))
+        let o = 0
+        for (const x of chunks) {
+          bytes.set(x, o)
+          o += x.length
+        }
         emit(() => ({ _tag: "HostTcpWritten", now: time.now, sock, bytes: bytes.length }), 0)
         later(() => {
           if (c.peer.wasReset) return

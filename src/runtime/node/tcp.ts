@@ -4,7 +4,8 @@
  * - `allowHalfOpen` so the host's FIN is reported (`HostTcpEof`) without closing our side, and
  *   `TcpShutdownWrite` is `end()`: the two directions close independently, as TCP allows.
  * - `TcpSetReading` is pause/resume: flow control toward the guest.
- * - `HostTcpWritten` comes from each write's callback (the bytes reached the kernel).
+ * - `HostTcpWritten` comes from each write's callback (the bytes reached the kernel); a write of
+ *   several chunks is corked into one writev and reported once, for all of its bytes.
  * - `TcpReset` is `resetAndDestroy()` (RST via SO_LINGER 0); `SocketClose` ends after queued
  *   data and destroys once flushed.
  * Errors are reported with Node's errno name; Node then emits `close`, reported as
@@ -42,13 +43,19 @@ export const nodeTcp =
         })
         s.connect({ host: to.address, port: to.port, family: to.family })
       },
-      write(sock, data) {
+      write(sock, chunks) {
         const s = socks.get(sock)
-        if (s === undefined || s.destroyed || s.writableEnded) return
-        const bytes = data.byteLength
-        s.write(data, (err) => {
+        if (s === undefined || s.destroyed || s.writableEnded || chunks.length === 0) return
+        let bytes = 0
+        for (const c of chunks) bytes += c.byteLength
+        const done = (err: Error | null | undefined): void => {
           if (err == null) report({ _tag: "HostTcpWritten", now: clock.now(), sock, bytes })
-        })
+        }
+        // Several chunks leave corked, as one writev; the last one's callback runs after all of them.
+        if (chunks.length > 1) s.cork()
+        for (let i = 0; i < chunks.length - 1; i++) s.write(chunks[i]!)
+        s.write(chunks[chunks.length - 1]!, done)
+        if (chunks.length > 1) s.uncork()
       },
       shutdownWrite(sock) {
         const s = socks.get(sock)

@@ -112,7 +112,7 @@ describe("mocked host: ports", () => {
     tcp.connect(s, { family: 4, address: "127.0.0.1", port: 80 })
     tcp.connect(socketId(6), { family: 4, address: "127.0.0.1", port: 81 })
     host.advance(1)
-    tcp.write(s, Uint8Array.of(1, 2))
+    tcp.write(s, [Uint8Array.of(1), Uint8Array.of(2)])
     tcp.shutdownWrite(s)
     host.advance(10)
     expect(events.map((e) => [e._tag, e.now])).toEqual([

@@ -73,7 +73,7 @@ describe("Node host TCP", () => {
     cleanup.push(() => tcp.closeAll())
     tcp.connect(s1, { family: 4, address: "127.0.0.1", port })
     await r.until((e) => e._tag === "HostTcpConnected")
-    tcp.write(s1, Buffer.from("hello"))
+    tcp.write(s1, [Buffer.from("hel"), Buffer.from("lo")])
     expect(await r.until((e) => e._tag === "HostTcpWritten")).toMatchObject({ sock: s1, bytes: 5 })
     tcp.shutdownWrite(s1)
     await new Promise<void>((res) => {

@@ -4,8 +4,8 @@
  * effects the stack asked for (UdpSend, IcmpEchoSend, ...) and answers with events.
  *
  * Every event goes through the referential-transparency harness (test/support/checked.ts): the
- * state is deep-frozen, reduced twice, the results compared; only events that reach the TCP
- * layer are exempt while `TCP_PURE` is false. Timers are keyed by `timerKey` (ids are plain
+ * state is deep-frozen, reduced twice, the results compared (every event, TCP's included).
+ * Timers are keyed by `timerKey` (ids are plain
  * data: two equal ids are one timer).
  */
 import type { StackEffect } from "../../../src/effects/effect.ts"

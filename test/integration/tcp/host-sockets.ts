@@ -44,9 +44,11 @@ export const hostSockets = (report: (ev: HostEvent) => void): HostSockets => {
         return true
       }
       case "TcpWrite": {
-        const n = o.data.length
+        const n = o.chunks.reduce((k, c) => k + c.length, 0)
         const sock = o.sock
-        sockets.get(sock)?.write(o.data, () => report({ _tag: "HostTcpWritten", now: now(), sock, bytes: n }))
+        const s = sockets.get(sock)
+        for (const c of o.chunks.slice(0, -1)) s?.write(c)
+        s?.write(o.chunks[o.chunks.length - 1]!, () => report({ _tag: "HostTcpWritten", now: now(), sock, bytes: n }))
         return true
       }
       case "TcpShutdownWrite":

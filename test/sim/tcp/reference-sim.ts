@@ -13,11 +13,13 @@ import {
   tcpTimer,
   type TcpHostEvent,
   type TcpLayerState,
+  type TcpSegmentIn,
 } from "../../../src/protocol/tcp/layer.ts"
 import { nextRandom } from "../../../src/protocol/tcp/prng.ts"
 import { assembleSegment } from "../../../src/protocol/tcp/wire.ts"
 import type { LayerOutput } from "../../../src/protocol/stack/output.ts"
 import { ipv4 } from "../../../src/protocol/wire/ipv4-address.ts"
+import { checkedReduce } from "../../support/referential.ts"
 import { ReferencePeer } from "./reference-peer.ts"
 import { Queue, randomBytes } from "./sim.ts"
 import { type SocketId, socketId } from "../../../src/effects/ids.ts"
@@ -34,6 +36,8 @@ export interface RefParams {
   readonly timestamps: boolean
   readonly peerWindow: number
   readonly bufferBytes: number
+  /** Reduce every event through the referential-transparency harness (test/support/referential.ts). */
+  readonly checked?: boolean
 }
 
 export interface RefResult {
@@ -63,6 +67,8 @@ export const runReferenceSim = (p: RefParams): RefResult => {
   let now = 0
   const at = (t: number, run: () => void): void => q.push({ at: t, id: id++, run })
   const logs: Array<string> = []
+  /** One reducer call, through the harness when `p.checked`. */
+  const call = <E, R>(reduce: (st: TcpLayerState, e: E) => R, st: TcpLayerState, e: E): R => (p.checked === true ? checkedReduce(reduce, st, e) : reduce(st, e))
   let s: TcpLayerState = createTcpLayer(p.seed, { bufferBytes: p.bufferBytes })
   const ctx = () => ({ now: instant(now), mtu: p.mtu, hostEndpointFor: () => ({ family: 4 as const, address: "127.0.0.1", port: 80 }), newSocket: socketId(1) })
   const hostSource = randomBytes(p.downBytes, p.seed + 17)
@@ -99,7 +105,7 @@ export const runReferenceSim = (p: RefParams): RefResult => {
       const copies = rand() < p.loss ? 0 : rand() < p.duplicate ? 2 : 1
       for (let i = 0; i < copies; i++) {
         at(now + 0.05 + rand() * p.jitterMs, () => {
-          const [st, out] = tcpFromGuest(s, ctx(), { src: GUEST, dst: REMOTE, ttl: 64, ipHeader: new Uint8Array(20), segment: seg })
+          const [st, out] = call((x, e: TcpSegmentIn) => tcpFromGuest(x, ctx(), e), s, { src: GUEST, dst: REMOTE, ttl: 64, ipHeader: new Uint8Array(20), segment: seg })
           s = st
           handle(out)
         })
@@ -118,7 +124,7 @@ export const runReferenceSim = (p: RefParams): RefResult => {
     }
   }
   const hostEvent = (ev: TcpHostEvent): void => {
-    const [st, out] = tcpHostEvent(s, ctx(), ev)
+    const [st, out] = call((x, e: TcpHostEvent) => tcpHostEvent(x, ctx(), e), s, ev)
     s = st
     handle(out)
   }
@@ -154,8 +160,8 @@ export const runReferenceSim = (p: RefParams): RefResult => {
           })
           break
         case "TcpWrite": {
-          hostReceived.push(o.data)
-          const n = o.data.length
+          hostReceived.push(...o.chunks)
+          const n = o.chunks.reduce((k, c) => k + c.length, 0)
           at(now + rand() * (rand() < 0.01 ? 200 : 0.5), () => {
             if (!closed) hostEvent({ _tag: "HostTcpWritten", now: instant(now), sock: o.sock, bytes: n })
           })
@@ -178,7 +184,7 @@ export const runReferenceSim = (p: RefParams): RefResult => {
           at(Math.max(now, o.at), () => {
             if (timers.get(o.timer) !== armed) return
             timers.delete(o.timer)
-            const [st, out2] = tcpTimer(s, ctx(), o.timer)
+            const [st, out2] = call((x, t: TimerId) => tcpTimer(x, ctx(), t), s, o.timer)
             s = st
             handle(out2)
           })
@@ -208,10 +214,10 @@ export const runReferenceSim = (p: RefParams): RefResult => {
     if (e.at > 3_600_000) break
     now = e.at
     e.run()
-    if (peer.state === "Closed" && s.bySock.size === 0) break
+    if (peer.state === "Closed" && s.conns.size === 0) break
   }
   return {
-    finished: peer.state === "Closed" && s.bySock.size === 0,
+    finished: peer.state === "Closed" && s.conns.size === 0,
     hostReceived,
     hostSource,
     peer,

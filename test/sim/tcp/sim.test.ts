@@ -2,6 +2,13 @@
  * The stack's TCP layer against a guest TCP peer over a lossy, duplicating, reordering wire,
  * in virtual time, over many seeds: every byte arrives in order on both ends, both sides close
  * cleanly, no reset, and memory stays within the configured bound.
+ *
+ * Purity: the first test below reduces EVERY event of both sides through the
+ * referential-transparency harness (frozen state, reduced twice, results deeply compared, state
+ * bytes fingerprinted) for a fixed subset of 12 runs: seeds 1-8 of the mixed test at ~256 KiB
+ * each way (every MTU, loss rate and jitter of the 50-seed test), heavy-loss seeds 200-201 with
+ * small bounds, and the tail-dropping RX ring (seed 1, MTU 1500 and 9000). The harness costs ~40x (it fingerprints every byte the state holds on every
+ * call), so the large runs after it are not checked; they test the rules, the subset tests purity.
  */
 import { describe, expect, it } from "vitest"
 import { concat, runSim, type SimParams } from "./sim.ts"
@@ -30,6 +37,61 @@ const check = (p: SimParams): void => {
 }
 
 describe("TCP simulation: guest peer <-> stack <-> fake host", () => {
+  it("every event of 12 runs through the referential-transparency harness (seeds 1-8 mixed, 200-201 heavy loss, RX ring)", () => {
+    const mtus = [1500, 1500, 9000, 576, 65000]
+    for (let seed = 1; seed <= 8; seed++) {
+      check({
+        seed,
+        mtu: mtus[seed % mtus.length]!,
+        downBytes: 256 * 1024 + seed * 997,
+        upBytes: 256 * 1024 - seed * 1009,
+        loss: [0.001, 0.01, 0.03, 0.05][seed % 4]!,
+        duplicate: 0.01,
+        delayMs: 0.05,
+        jitterMs: [0, 0.05, 0.5][seed % 3]!,
+        drainMs: 0.2,
+        stallProbability: 0.002,
+        checked: true,
+      })
+    }
+    for (let seed = 200; seed < 202; seed++) {
+      check({
+        seed,
+        mtu: [576, 1500, 32000, 65000][seed % 4]!,
+        downBytes: 100_000,
+        upBytes: 80_000,
+        loss: 0.2,
+        duplicate: 0.05,
+        delayMs: 0.05,
+        jitterMs: [0, 1, 5][seed % 3]!,
+        drainMs: 1,
+        stallProbability: 0.01,
+        config: { bufferBytes: [256 * 1024, 20_000, 70_000][seed % 3]!, finWait2TimeoutMs: 600_000, timeWaitMs: 300_000 },
+        checked: true,
+      })
+    }
+    for (const mtu of [1500, 9000]) {
+      const r = runSim({
+        seed: 1,
+        mtu,
+        downBytes: MB,
+        upBytes: 64 * 1024,
+        loss: 0,
+        duplicate: 0,
+        delayMs: 0.05,
+        jitterMs: 0.01,
+        drainMs: 0.05,
+        stallProbability: 0,
+        ringFrames: 64,
+        ringDrainPerMs: mtu === 1500 ? 200 : 40,
+        checked: true,
+      })
+      expect(r.finished).toBe(true)
+      expect(Buffer.compare(concat(r.b.received), r.a.source)).toBe(0)
+      expect(r.ringDrops, `mtu ${mtu}`).toBeGreaterThan(0)
+    }
+  })
+
   it("clean wire, MTU 1500: 4 MiB each way", () => {
     check({ seed: 1, mtu: 1500, downBytes: 4 * MB, upBytes: 4 * MB, loss: 0, duplicate: 0, delayMs: 0.05, jitterMs: 0, drainMs: 0.05, stallProbability: 0 })
   })

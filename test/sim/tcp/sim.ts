@@ -22,11 +22,14 @@ import {
   type TcpContext,
   type TcpHostEvent,
   type TcpLayerState,
+  type TcpSegmentIn,
+  type OpenToGuest,
 } from "../../../src/protocol/tcp/layer.ts"
 import { nextRandom } from "../../../src/protocol/tcp/prng.ts"
 import { assembleSegment } from "../../../src/protocol/tcp/wire.ts"
 import type { LayerOutput } from "../../../src/protocol/stack/output.ts"
 import { ipv4 } from "../../../src/protocol/wire/ipv4-address.ts"
+import { checkedReduce } from "../../support/referential.ts"
 
 export interface SimParams {
   readonly seed: number
@@ -51,6 +54,11 @@ export interface SimParams {
    */
   readonly ringFrames?: number
   readonly ringDrainPerMs?: number
+  /**
+   * Reduce every event of both sides through the referential-transparency harness
+   * (test/support/referential.ts): frozen state, reduced twice, results compared.
+   */
+  readonly checked?: boolean
 }
 
 export interface Side {
@@ -203,6 +211,9 @@ export const runSim = (p: SimParams): SimResult => {
     newSocket: socketId(1),
   })
 
+  /** One reducer call, through the harness when `p.checked`. */
+  const call = <E, R>(reduce: (s: TcpLayerState, e: E) => R, s: TcpLayerState, e: E): R => (p.checked === true ? checkedReduce(reduce, s, e) : reduce(s, e))
+
   const observe = (s: Side): void => {
     for (const c of tcpConnections(s.state)) {
       s.peakSendBuf = Math.max(s.peakSendBuf, c.sendBuf.length)
@@ -211,7 +222,7 @@ export const runSim = (p: SimParams): SimResult => {
   }
 
   const hostEvent = (s: Side, ev: TcpHostEvent): void => {
-    const [st, out] = tcpHostEvent(s.state, ctx(), ev)
+    const [st, out] = call((x, e: TcpHostEvent) => tcpHostEvent(x, ctx(), e), s.state, ev)
     s.state = st
     handle(s, out)
   }
@@ -246,10 +257,13 @@ export const runSim = (p: SimParams): SimResult => {
         })
         break
       case "TcpWrite": {
-        s.received.push(e.data)
-        s.receivedBytes += e.data.length
+        let n = 0
+        for (const c of e.chunks) {
+          s.received.push(c)
+          n += c.length
+        }
+        s.receivedBytes += n
         const delay = rand() < p.stallProbability ? 50 + rand() * 300 : p.drainMs * rand()
-        const n = e.data.length
         at(now + delay, () => {
           if (!s.closed) hostEvent(s, { _tag: "HostTcpWritten", now: instant(now), sock: e.sock, bytes: n })
         })
@@ -275,7 +289,7 @@ export const runSim = (p: SimParams): SimResult => {
         at(Math.max(e.at, now), () => {
           if (s.timers.get(e.timer) !== armedAt) return
           s.timers.delete(e.timer)
-          const [st, out] = tcpTimer(s.state, ctx(), e.timer)
+          const [st, out] = call((x, t: TimerId) => tcpTimer(x, ctx(), t), s.state, e.timer)
           s.state = st
           handle(s, out)
         })
@@ -320,7 +334,7 @@ export const runSim = (p: SimParams): SimResult => {
     const copies = rand() < p.loss ? 0 : rand() < p.duplicate ? 2 : 1
     for (let i = 0; i < copies; i++) {
       at(now + p.delayMs + rand() * p.jitterMs, () => {
-        const [st, out] = tcpFromGuest(to.state, ctx(), { src: o.src, dst: o.dst, ttl: 64, ipHeader: new Uint8Array(20), segment: seg })
+        const [st, out] = call((x, e: TcpSegmentIn) => tcpFromGuest(x, ctx(), e), to.state, { src: o.src, dst: o.dst, ttl: 64, ipHeader: new Uint8Array(20), segment: seg })
         to.state = st
         handle(to, out)
       })
@@ -337,7 +351,7 @@ export const runSim = (p: SimParams): SimResult => {
   }
 
   // The guest connects to the remote (B opens actively toward A's side).
-  const [bs, bsock, bout] = tcpConnectToGuest(b.state, { now: instant(0), mtu: p.mtu, newSocket: socketId(1) }, {
+  const [bs, bsock, bout] = call((x, o: OpenToGuest) => tcpConnectToGuest(x, { now: instant(0), mtu: p.mtu, newSocket: socketId(1) }, o), b.state, {
     guestIp: REMOTE,
     guestPort: 80,
     remoteIp: GUEST,
@@ -354,8 +368,8 @@ export const runSim = (p: SimParams): SimResult => {
     if (e.at > limit) break
     now = e.at
     e.run()
-    if (a.closed && b.closed && a.state.bySock.size === 0 && b.state.bySock.size === 0) break
+    if (a.closed && b.closed && a.state.conns.size === 0 && b.state.conns.size === 0) break
   }
-  const finished = a.state.bySock.size === 0 && b.state.bySock.size === 0
+  const finished = a.state.conns.size === 0 && b.state.conns.size === 0
   return { a, b, logs, virtualMs: now, segments, finished, ringDrops }
 }

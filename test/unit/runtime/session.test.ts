@@ -18,7 +18,7 @@ const recordingDeps = () => {
     logger,
     tcp: () => ({
       connect: (s) => void calls.push(`tcp.connect ${s}`),
-      write: (s, d) => void calls.push(`tcp.write ${s} ${d.length}`),
+      write: (s, d) => void calls.push(`tcp.write ${s} ${d.reduce((n, x) => n + x.length, 0)}`),
       shutdownWrite: (s) => void calls.push(`tcp.shutdownWrite ${s}`),
       setReading: (s, r) => void calls.push(`tcp.setReading ${s} ${r}`),
       reset: (s) => void calls.push(`tcp.reset ${s}`),
@@ -69,7 +69,7 @@ describe("the interpreter (openSession)", () => {
     const all: ReadonlyArray<StackEffect> = [
       { _tag: "DeliverFrame", frame: Uint8Array.of(1) },
       { _tag: "TcpConnect", sock: socketId(1), to: { family: 4, address: "127.0.0.1", port: 80 } },
-      { _tag: "TcpWrite", sock: socketId(1), data: Uint8Array.of(1, 2, 3) },
+      { _tag: "TcpWrite", sock: socketId(1), chunks: [Uint8Array.of(1), Uint8Array.of(2, 3)] },
       { _tag: "TcpShutdownWrite", sock: socketId(1) },
       { _tag: "TcpSetReading", sock: socketId(1), reading: false },
       { _tag: "TcpReset", sock: socketId(1) },

@@ -1,4 +1,4 @@
-/** The harness wiring: what is checked, what the TCP_PURE switch exempts, how a session reports. */
+/** The harness wiring: every stack event is checked, TCP's included; layer functions with extra arguments. */
 import { describe, expect, it } from "vitest"
 import type { StackEvent } from "../../../src/effects/event.ts"
 import { socketId, timerId } from "../../../src/effects/ids.ts"
@@ -7,7 +7,7 @@ import { defaultConfig } from "../../../src/protocol/stack/config.ts"
 import { type StackState, createStack, reduce } from "../../../src/protocol/stack/stack.ts"
 import { claimSocket } from "../../../src/protocol/stack/sockets.ts"
 import { SYN, assembleSegment, emitTcpHeader } from "../../../src/protocol/tcp/wire.ts"
-import { TCP_PURE, checkedLayer, checkedStackReduce, reachesTcp } from "../../support/checked.ts"
+import { checkedLayer, checkedStackReduce } from "../../support/checked.ts"
 import { NotReferentiallyTransparent } from "../../support/referential.ts"
 import { GW_MAC, GUEST, HOST, bytes, ether, ipv4Packet, udpFrame } from "../../integration/stack/frames.ts"
 
@@ -29,27 +29,20 @@ const impure = (s: StackState, e: StackEvent) => {
 }
 
 describe("harness wiring", () => {
-  it("reachesTcp: TCP frames, TCP timers, TCP sockets' events and Shutdown; not UDP, ARP timers or UDP sockets", () => {
-    const s = { ...fresh(), sockets: claimSocket(claimSocket(fresh().sockets, socketId(1), "tcp"), socketId(2), "udp") }
-    expect(reachesTcp(s, tcp())).toBe(true)
-    expect(reachesTcp(s, udp())).toBe(false)
-    expect(reachesTcp(s, { _tag: "TimerFired", now: T, timer: timerId("tcp", 1) })).toBe(true)
-    expect(reachesTcp(s, { _tag: "TimerFired", now: T, timer: timerId("arp", 1) })).toBe(false)
-    expect(reachesTcp(s, { _tag: "HostTcpEof", now: T, sock: socketId(1) })).toBe(true)
-    expect(reachesTcp(s, { _tag: "HostSocketClosed", now: T, sock: socketId(2) })).toBe(false)
-    expect(reachesTcp(s, { _tag: "Shutdown", now: T })).toBe(false) // no TCP connection to close
-    const [withTcp] = reduce(fresh(), { _tag: "FrameFromGuest", now: T, frame: ether(GW_MAC, 0x0800, ipv4Packet(GUEST, HOST, 6, synTo(80))) })
-    expect(reachesTcp(withTcp, { _tag: "Shutdown", now: T })).toBe(true)
-  })
-
   it("checkedStackReduce: an impure reducer is caught on a UDP frame", () => {
     expect(() => checkedStackReduce(impure)(fresh(), udp())).toThrow(NotReferentiallyTransparent)
   })
 
-  it(`checkedStackReduce: a TCP frame is ${TCP_PURE ? "checked (TCP_PURE is true)" : "exempt while TCP_PURE is false"}`, () => {
-    const run = () => checkedStackReduce(impure)(fresh(), tcp())
-    if (TCP_PURE) expect(run).toThrow(NotReferentiallyTransparent)
-    else expect(run).not.toThrow()
+  it("checkedStackReduce: an impure reducer is caught on a TCP frame too", () => {
+    expect(() => checkedStackReduce(impure)(fresh(), tcp())).toThrow(NotReferentiallyTransparent)
+  })
+
+  it("checkedStackReduce: the real stack passes a TCP SYN and the Shutdown that closes its connection", () => {
+    const [withTcp] = checkedStackReduce(reduce)(fresh(), { _tag: "FrameFromGuest", now: T, frame: ether(GW_MAC, 0x0800, ipv4Packet(GUEST, HOST, 6, synTo(80))) })
+    expect(withTcp.tcp.conns.size).toBe(1)
+    const [after, fx] = checkedStackReduce(reduce)(withTcp, { _tag: "Shutdown", now: T })
+    expect(after.tcp.conns.size).toBe(0)
+    expect(fx.some((e) => e._tag === "SocketClose")).toBe(true)
   })
 
   it("checkedLayer: checks a layer function with extra arguments", () => {

@@ -1,6 +1,11 @@
 /**
  * Test rig for the TCP layer: a guest that speaks raw segments, a virtual clock, and decoded
  * outputs. Fixtures put a connection into a given RFC 9293 state.
+ *
+ * Every call into the layer goes through the referential-transparency harness
+ * (test/support/referential.ts): the state is deep-frozen, the call is made twice and the two
+ * results must be deeply equal, and no byte of the state may change. A rule test that passes
+ * here has also shown that its every step was pure.
  */
 import type { HostEndpoint } from "../../../src/effects/address.ts"
 import type { StackEffect } from "../../../src/effects/effect.ts"
@@ -9,6 +14,8 @@ import { instant } from "../../../src/effects/instant.ts"
 import {
   createTcpLayer,
   tcpConnections,
+  tcpConnectToGuest,
+  type OpenToGuest,
   tcpFromGuest,
   tcpHostEvent,
   tcpShutdown,
@@ -17,11 +24,13 @@ import {
   type TcpContext,
   type TcpHostEvent,
   type TcpLayerState,
+  type TcpSegmentIn,
   type Tcb,
 } from "../../../src/protocol/tcp/layer.ts"
 import { ACK, assembleSegment, emitTcpHeader, parseTcp, SYN, type TcpView } from "../../../src/protocol/tcp/wire.ts"
 import type { ErrorToGuest, LayerOutput } from "../../../src/protocol/stack/output.ts"
 import { ipv4, type Ipv4 } from "../../../src/protocol/wire/ipv4-address.ts"
+import { checkedReduce } from "../../support/referential.ts"
 
 export const GUEST: Ipv4 = ipv4(10, 0, 2, 15)
 export const REMOTE: Ipv4 = ipv4(10, 0, 2, 2)
@@ -60,6 +69,8 @@ export class Rig {
   mtu: number
   refuse = false
   outputs: Array<LayerOutput> = []
+  /** The latest segment the guest sent (header and payload, as handed to the layer). */
+  lastSegment: Uint8Array | undefined
   constructor(config: Partial<TcpConfig> = {}, mtu = 1500, seed = 7) {
     this.s = createTcpLayer(seed, config)
     this.mtu = mtu
@@ -93,10 +104,19 @@ export class Rig {
       sack: g.sack,
     })
     const segment = assembleSegment(header, g.payload, GUEST, REMOTE)
-    return this.take(tcpFromGuest(this.s, this.ctx(), { src: GUEST, dst: REMOTE, ttl: 64, ipHeader: IP_HEADER, segment }))
+    this.lastSegment = segment
+    const seg = { src: GUEST, dst: REMOTE, ttl: 64, ipHeader: IP_HEADER, segment }
+    return this.take(checkedReduce((s, e: TcpSegmentIn) => tcpFromGuest(s, this.ctx(), e), this.s, seg))
+  }
+  /** Active open toward the guest (hostfwd); returns the socket id. */
+  connectToGuest(o: OpenToGuest): { readonly sock: SocketId; readonly out: Array<LayerOutput> } {
+    const [s, sock, out] = checkedReduce((st, e: OpenToGuest) => tcpConnectToGuest(st, this.ctx(), e), this.s, o)
+    this.s = s
+    this.outputs.push(...out)
+    return { sock, out: [...out] }
   }
   host(ev: TcpHostEvent): Array<LayerOutput> {
-    return this.take(tcpHostEvent(this.s, this.ctx(), ev))
+    return this.take(checkedReduce((s, e: TcpHostEvent) => tcpHostEvent(s, this.ctx(), e), this.s, ev))
   }
   hostConnected(sock: SocketId): Array<LayerOutput> {
     return this.host({ _tag: "HostTcpConnected", now: instant(this.now), sock })
@@ -122,10 +142,10 @@ export class Rig {
   }
   fire(timer: TimerId): Array<LayerOutput> {
     this.disarm(timer)
-    return this.take(tcpTimer(this.s, this.ctx(), timer))
+    return this.take(checkedReduce((s, t: TimerId) => tcpTimer(s, this.ctx(), t), this.s, timer))
   }
   shutdown(): Array<LayerOutput> {
-    return this.take(tcpShutdown(this.s, this.ctx()))
+    return this.take(checkedReduce((s, _: undefined) => tcpShutdown(s, this.ctx()), this.s, undefined))
   }
   private fired = new Map<string, number>()
   private disarm(timer: TimerId): void {
@@ -164,6 +184,18 @@ export const effects = (out: ReadonlyArray<LayerOutput>): Array<StackEffect> =>
 
 export const icmps = (out: ReadonlyArray<LayerOutput>): Array<ErrorToGuest> =>
   out.filter((o): o is ErrorToGuest => o._tag === "ErrorToGuest")
+
+/** The bytes of a `TcpWrite`: its one chunk as is (so a test can see whether it is a view), or its chunks joined. */
+export const written = (w: { readonly chunks: ReadonlyArray<Uint8Array> }): Uint8Array => {
+  if (w.chunks.length === 1) return w.chunks[0]!
+  const out = new Uint8Array(w.chunks.reduce((n, c) => n + c.length, 0))
+  let o = 0
+  for (const c of w.chunks) {
+    out.set(c, o)
+    o += c.length
+  }
+  return out
+}
 
 export const tags = (out: ReadonlyArray<LayerOutput>): Array<string> => out.map((o) => o._tag)
 

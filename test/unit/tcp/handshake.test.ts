@@ -1,9 +1,7 @@
 /** Opening handshakes in both directions (RFC 9293 §3.5, §3.10.7) and the host connect outcomes. */
 import { describe, expect, it } from "vitest"
 import { ACK, FIN, RST, SYN } from "../../../src/protocol/tcp/wire.ts"
-import { tcpConnectToGuest, tcpConnections } from "../../../src/protocol/tcp/layer.ts"
-import { instant } from "../../../src/effects/instant.ts"
-import { socketId } from "../../../src/effects/ids.ts"
+import { tcpConnections } from "../../../src/protocol/tcp/layer.ts"
 import {
   BARE,
   effects,
@@ -202,14 +200,7 @@ describe("SYN-RECEIVED", () => {
 
 describe("SYN-SENT (active open toward the guest)", () => {
   const open = (rig: Rig) => {
-    const [s, sock, out] = tcpConnectToGuest(rig.s, { now: instant(rig.now), mtu: rig.mtu, newSocket: socketId(rig.nextSock) }, {
-      guestIp: GUEST,
-      guestPort: GPORT,
-      remoteIp: REMOTE,
-      remotePort: RPORT,
-    })
-    rig.s = s
-    rig.outputs.push(...out)
+    const { sock, out } = rig.connectToGuest({ guestIp: GUEST, guestPort: GPORT, remoteIp: REMOTE, remotePort: RPORT })
     return { sock, syn: only(segs(out)) }
   }
 

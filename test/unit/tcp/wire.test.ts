@@ -12,7 +12,8 @@ import {
   tcpChecksum,
   type TcpHeaderFields,
 } from "../../../src/protocol/tcp/wire.ts"
-import { createTcpLayer, tcpFromGuest } from "../../../src/protocol/tcp/layer.ts"
+import { createTcpLayer, tcpFromGuest, type TcpSegmentIn } from "../../../src/protocol/tcp/layer.ts"
+import { checkedReduce } from "../../support/referential.ts"
 import { instant } from "../../../src/effects/instant.ts"
 
 const LO = ipv4(127, 0, 0, 1)
@@ -116,13 +117,8 @@ describe("TCP wire", () => {
     const s = createTcpLayer(1)
     const seg = assembleSegment(emitTcpHeader({ srcPort: 1, dstPort: 2, seq: 3, ack: 0, flags: SYN, window: 5 }), undefined, LO, LO)
     seg[4]! ^= 0xff
-    const [, out] = tcpFromGuest(s, { now: instant(0), mtu: 1500, hostEndpointFor: () => undefined, newSocket: socketId(1) }, {
-      src: LO,
-      dst: LO,
-      ttl: 64,
-      ipHeader: new Uint8Array(20),
-      segment: seg,
-    })
+    const ctx = { now: instant(0), mtu: 1500, hostEndpointFor: () => undefined, newSocket: socketId(1) }
+    const [, out] = checkedReduce((st: typeof s, e: TcpSegmentIn) => tcpFromGuest(st, ctx, e), s, { src: LO, dst: LO, ttl: 64, ipHeader: new Uint8Array(20), segment: seg })
     expect(out).toEqual([{ _tag: "Log", level: "debug", message: "tcp: dropped segment from guest: tcp: bad checksum" }])
   })
 })

@@ -1,16 +1,23 @@
 /**
  * A synchronous host for the e1000 model, for emulators whose guest memory can be read and
- * written directly: DMA reads are answered inline (no suspension), DMA writes go straight to
- * memory, and the other effects become callbacks. Timers are deadlines the emulator polls with
- * `nextDeadlineNs` / `advanceTo`; every access first fires the timers due at `nowNs()`.
+ * written directly. It is the host side, so it keeps mutable variables: the current state,
+ * the last read value. Each access is one event; every DmaRead the reducer asks for is answered
+ * at once by calling the reducer again with DmaReadDone, DmaWrites go to memory as they come
+ * (before the next read is answered, so the operation sees its own writes), and the other
+ * effects become callbacks once the operation is complete (callbacks may re-enter: onRxReady
+ * -> receive). Timers are deadlines the emulator polls with `nextDeadlineNs` / `advanceTo`;
+ * every access first fires the timers due at `nowNs()`.
+ *
+ * Contract: the model holds no memory object and no function; `step` (default `e1000Step`)
+ * may be any reducer with its signature, e.g. one wrapped by a test's purity check.
  */
-import type { E1000Effect, E1000Event, SyncE1000, SyncE1000Options } from "./api.ts"
-import { createE1000, nextDeadlineNs, stepInto } from "./model.ts"
 import { absurd } from "../../effects/absurd.ts"
+import { createE1000, e1000Step, nextDeadlineNs } from "./model.ts"
+import type { E1000Effect, E1000Event, E1000Step, SyncE1000, SyncE1000Options } from "./types.ts"
 
-export const createSyncE1000 = (opts: SyncE1000Options): SyncE1000 => {
-  const s = createE1000(opts)
-  s.memory = opts.memory
+export const createSyncE1000 = (opts: SyncE1000Options, step: E1000Step = e1000Step): SyncE1000 => {
+  const memory = opts.memory
+  let s = createE1000(opts)
   let irq = false
   let readValue = 0
   let accepted = false
@@ -33,10 +40,8 @@ export const createSyncE1000 = (opts: SyncE1000Options): SyncE1000 => {
       case "RxFlush":
         opts.onRxReady?.()
         return
-      case "DmaWrite":
-        opts.memory.write(e.address, e.data) // not reached: sync mode writes inline
-        return
-      case "DmaRead": // not reached: sync mode reads inline
+      case "DmaWrite": // applied as it came (run)
+      case "DmaRead": // answered as it came (run)
       case "SetTimer":
       case "CancelTimer":
         return // deadlines are read from the state
@@ -45,13 +50,35 @@ export const createSyncE1000 = (opts: SyncE1000Options): SyncE1000 => {
     }
   }
 
+  /** Applies the DmaWrites of `out` (in order) and returns its last effect if it is a read. */
+  const applyWrites = (out: ReadonlyArray<E1000Effect>): E1000Effect | undefined => {
+    for (let i = 0; i < out.length; i++) {
+      const e = out[i]!
+      if (e._tag === "DmaWrite") memory.write(e.address, e.data)
+    }
+    const last = out[out.length - 1]
+    return last?._tag === "DmaRead" ? last : undefined
+  }
+
   const run = (ev: E1000Event, now: number = opts.nowNs()): void => {
-    stepInto(s, now, ev)
-    const out = s.out
-    // Callbacks may re-enter (onRxReady -> receive): hand them a drained list.
-    if (out.length === 0) return
-    s.out = []
-    for (let i = 0; i < out.length; i++) dispatch(out[i]!)
+    let r = step(s, now, ev)
+    s = r[0]
+    let out = r[1]
+    let read = applyWrites(out)
+    if (read === undefined) {
+      for (let i = 0; i < out.length; i++) dispatch(out[i]!)
+      return
+    }
+    // an operation waits for guest memory: answer until it completes, then dispatch it all
+    const all = out.slice()
+    while (read !== undefined && read._tag === "DmaRead") {
+      r = step(s, now, { _tag: "DmaReadDone", request: read.request, data: memory.read(read.address, read.length) })
+      s = r[0]
+      out = r[1]
+      read = applyWrites(out)
+      for (let i = 0; i < out.length; i++) all.push(out[i]!)
+    }
+    for (let i = 0; i < all.length; i++) dispatch(all[i]!)
   }
 
   return {

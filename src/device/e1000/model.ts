@@ -151,7 +151,18 @@ const copyFrame = (f: Frame): Mutable<Frame> => {
     case "Timers":
       return { k: f.k, stage: f.stage, nowNs: f.nowNs, ev: f.ev }
     case "Xmit":
-      return { k: f.k, stage: f.stage, tdhStart: f.tdhStart, cause: f.cause, base: f.base, lower: f.lower, upper: f.upper }
+      return {
+        k: f.k,
+        stage: f.stage,
+        tdhStart: f.tdhStart,
+        cause: f.cause,
+        base: f.base,
+        lower: f.lower,
+        upper: f.upper,
+        ahead: f.ahead,
+        aheadFrom: f.aheadFrom,
+        aheadCount: f.aheadCount,
+      }
     case "TxDesc":
       return { k: f.k, stage: f.stage, lower: f.lower, split: f.split, addr: f.addr, bytes: f.bytes }
     case "Rx":

@@ -186,9 +186,10 @@ export const stepRx = (d: Draft, f: Mutable<RxFrame>, input: Uint8Array | undefi
         const size = f.size
         const total = f.total
         const descSize = Math.min(total - f.descOffset, f.bufSize)
-        // our own copy: it is modified and handed out
+        // our own copy: it is modified and handed out (no views: each costs an allocation)
+        const raw = fitRead(input!, 16)
         const desc = new Uint8Array(16)
-        desc.set(fitRead(input!, 16).subarray(0, 16))
+        desc.set(raw.length === 16 ? raw : raw.subarray(0, 16))
         desc[14] = f.vlanSpecial & 0xff
         desc[15] = f.vlanSpecial >>> 8
         let status = desc[12]! & ~R.RXD_DD
@@ -196,7 +197,8 @@ export const stepRx = (d: Draft, f: Mutable<RxFrame>, input: Uint8Array | undefi
         if (ba !== 0) {
           if (f.descOffset < size) {
             const copy = Math.min(size - f.descOffset, f.bufSize)
-            dmaWrite(d, ba, f.data.subarray(f.descOffset, f.descOffset + copy))
+            const whole = f.descOffset === 0 && copy === f.data.length
+            dmaWrite(d, ba, whole ? f.data : f.data.subarray(f.descOffset, f.descOffset + copy))
           }
           f.descOffset += descSize
           desc[8] = descSize & 0xff

@@ -21,6 +21,7 @@ export const createSyncE1000 = (opts: SyncE1000Options, step: E1000Step = e1000S
   let irq = false
   let readValue = 0
   let accepted = false
+  let spare: Array<E1000Effect> | undefined = []
 
   const dispatch = (e: E1000Effect): void => {
     switch (e._tag) {
@@ -70,7 +71,10 @@ export const createSyncE1000 = (opts: SyncE1000Options, step: E1000Step = e1000S
       return
     }
     // an operation waits for guest memory: answer until it completes, then dispatch it all
-    const all = out.slice()
+    // (in a list of our own, reused unless a callback re-entered us while it was in use)
+    const all = spare ?? []
+    spare = undefined
+    for (let i = 0; i < out.length; i++) all.push(out[i]!)
     while (read !== undefined && read._tag === "DmaRead") {
       r = step(s, now, { _tag: "DmaReadDone", request: read.request, data: memory.read(read.address, read.length) })
       s = r[0]
@@ -79,6 +83,8 @@ export const createSyncE1000 = (opts: SyncE1000Options, step: E1000Step = e1000S
       for (let i = 0; i < out.length; i++) all.push(out[i]!)
     }
     for (let i = 0; i < all.length; i++) dispatch(all[i]!)
+    all.length = 0
+    spare = all
   }
 
   return {

@@ -155,6 +155,10 @@ export interface XmitFrame {
   readonly base: number
   readonly lower: number
   readonly upper: number
+  /** descriptors read ahead (a copy): ring indices [aheadFrom, aheadFrom + aheadCount) */
+  readonly ahead: Uint8Array | undefined
+  readonly aheadFrom: number
+  readonly aheadCount: number
 }
 /** process_tx_desc for one data descriptor: its buffer is read (in MSS pieces under TSO). */
 export interface TxDescFrame {

@@ -6,14 +6,15 @@
  *   from it, equal inputs give equal results, and every earlier state stays valid (keep it,
  *   reduce it again, branch from it). States are plain data: `structuredClone(s)` behaves
  *   identically. The register file (32768 words incl. packet buffer memory) and the 64 KiB TX
- *   buffer are persistent chunked tables (cow.ts): a call copies only the small pieces it
- *   writes, so a million frames per second stay affordable.
+ *   buffer are persistent chunked tables (cow.ts, regfile.ts, tx-buffer.ts): a call copies only
+ *   the small pieces it writes.
  * - Time is QEMU's virtual clock in nanoseconds (a plain number). Before handling any event the
  *   model fires every one of its timers whose deadline is <= nowNs (QEMU runs due timers before the
  *   next access); `TimerFired` for a timer that is not due or no longer armed is a no-op.
  * - DMA reads (descriptor and TX buffer fetches, where QEMU calls pci_dma_read) are effects. The
  *   operation in progress is suspended until `DmaReadDone` with the same request id arrives; only
- *   one read is ever outstanding. The suspended operation is plain data in the state (a stack of
+ *   one read is ever outstanding. Transmit reads up to 32 descriptors at once where QEMU reads
+ *   one at a time: the bytes are the same (tx.ts `aheadCount` says why). The suspended operation is plain data in the state (a stack of
  *   frames: which QEMU function, which stage, its locals). Other events arriving meanwhile go to
  *   an immutable backlog in the state and are handled in order once the operation completes
  *   (QEMU performs the whole operation inside one MMIO access), so their effects (including
@@ -34,8 +35,9 @@
  * - Hostile input (odd offsets, garbage descriptors, short or stray DMA answers) never throws.
  *   Limits: guest addresses are JS numbers (exact below 2^53; TDBAH/RDBAH beyond that lose
  *   precision); events arriving while a DMA read is outstanding are queued without bound (each
- *   arrival copies the backlog), so a host must answer every DmaRead promptly. The I/O BAR (IOADDR/IODATA) is a stub in QEMU 7.2 (reads 0,
- *   writes ignored), so it has no events here: an emulator answers 0 itself.
+ *   arrival copies the backlog), so a host must answer every DmaRead promptly. The I/O BAR
+ *   (IOADDR/IODATA) is a stub in QEMU 7.2 (reads 0, writes ignored), so it has no events here:
+ *   an emulator answers 0 itself.
  * - `Transmit` frames are fresh copies the receiver may keep. `DmaWrite` data is never written by
  *   the model afterwards (receive data may be a view of the host's own frame). The model keeps a
  *   reference to a frame it refused (QEMU's queue) and to frames whose receive is suspended: the

@@ -1,15 +1,17 @@
 /**
  * The BAR0 register file (32768 words: registers and packet buffer memory), persistent.
  *
- * The words a frame changes are gathered by a fixed permutation of word positions (`SLOT`)
- * into two 16-word "hot" leaves kept right in the state: what a received frame changes (ICR,
- * ICS, RDH, the receive statistics) in `rxHot`, what a transmitted frame changes (TDH, the
- * transmit statistics) in `txHot`. All other words live in a table (cow.ts) of 16-word leaves,
- * 64 per mid, 32 mids. A frame then copies one 16-word leaf (about 140 bytes) and nothing
- * else; measured with the bench, the bytes allocated per call decide the frame rate.
+ * The words the frame paths touch are gathered by a fixed permutation of word positions
+ * (`SLOT`) into three 32-word "hot" leaves kept near the top of the state (`hot`): what a
+ * received frame changes (ICR, ICS, RDH, the receive statistics), what a transmitted frame
+ * changes (TDH, the transmit statistics), and the configuration both read on every frame
+ * (RCTL, TCTL, ring bases, RA[0], ...). All other words live in a table (cow.ts) of 16-word
+ * leaves, 64 per mid, 32 mids. A frame then copies one hot leaf and the 3-slot array above
+ * it (about 300 bytes) and reads its configuration with two loads; measured with the bench,
+ * the bytes allocated and the loads per call decide the frame rate.
  *
  * Contract: `rg` reads; `rs` writes through the draft, copying a hot leaf or the table's path
- * on its first write in the call (per-call flags and writer, never in a state); nothing
+ * on its first write in the call (per-call marks and writer, never in a state); nothing
  * reachable from a state is written. Words are uint32: `rs` stores `v >>> 0`, the wrap a
  * Uint32Array would apply.
  */
@@ -22,46 +24,55 @@ const LEAF_MASK = (1 << LEAF_BITS) - 1
 const MID_BITS = 6
 const MID_MASK = (1 << MID_BITS) - 1
 const MID_SHIFT = LEAF_BITS + MID_BITS
-const HOT_WORDS = 16
+const HOT_BITS = 5
+const HOT_LEAF = 1 << HOT_BITS
+const HOT_LEAVES = 3
+const HOT_ARRAY = 1 << HOT_LEAVES // ownership bit of the `hot` array itself
 
-/** The hot words, placed at slots 0..31 in this order: rxHot, then txHot. */
-const HOT: ReadonlyArray<number> = [
+/** The hot words, one list per hot leaf. */
+const HOT: ReadonlyArray<ReadonlyArray<number>> = [
   // receive (setIcs runs per received frame)
-  R.ICR, R.ICS, R.RDH, R.RDT, R.TPR, R.TORL, R.TORH, R.GPRC, R.GORCL, R.GORCH, R.PRC64, R.PRC127, R.PRC1522, R.BPRC, R.MPRC, R.IMS,
+  [R.ICR, R.ICS, R.RDH, R.RDT, R.TPR, R.TORL, R.TORH, R.GPRC, R.GORCL, R.GORCH, R.PRC64, R.PRC127, R.PRC255,
+    R.PRC511, R.PRC1023, R.PRC1522, R.BPRC, R.MPRC, R.RNBC, R.MPC, R.ROC],
   // transmit (setIcs runs once per TDT write)
-  R.TDH, R.TDT, R.TPT, R.TOTL, R.TOTH, R.GPTC, R.GOTCL, R.GOTCH, R.PTC64, R.PTC127, R.PTC1522, R.BPTC, R.MPTC, R.TSCTC, R.STATUS, R.TCTL,
+  [R.TDH, R.TDT, R.TPT, R.TOTL, R.TOTH, R.GPTC, R.GOTCL, R.GOTCH, R.PTC64, R.PTC127, R.PTC255, R.PTC511,
+    R.PTC1023, R.PTC1522, R.BPTC, R.MPTC, R.TSCTC],
+  // read on every frame
+  [R.RCTL, R.TCTL, R.CTRL, R.STATUS, R.IMS, R.VET, R.RDBAL, R.RDBAH, R.RDLEN, R.TDBAL, R.TDBAH, R.TDLEN,
+    R.RDTR, R.RADV, R.TADV, R.ITR, R.RA, R.RA + 1],
 ]
 
-/** Register index -> slot: a permutation that moves HOT to slots 0..31. */
+/** Register index -> slot: a permutation that moves HOT[k] to slots [32k, 32k + 32). */
 const SLOT: Uint16Array = (() => {
   const slot = new Uint16Array(R.REG_WORDS) // slot of register i
   const at = new Uint16Array(R.REG_WORDS) // register at slot j
   for (let i = 0; i < R.REG_WORDS; i++) slot[i] = at[i] = i
-  HOT.forEach((reg, k) => {
-    // swap the register now at slot k with `reg`
-    const other = at[k]!
-    const j = slot[reg]!
-    at[k] = reg
-    slot[reg] = k
-    at[j] = other
-    slot[other] = j
-  })
+  HOT.forEach((words, leaf) =>
+    words.forEach((reg, k) => {
+      // swap the register now at slot `to` with `reg`
+      const to = leaf * HOT_LEAF + k
+      const other = at[to]!
+      const from = slot[reg]!
+      at[to] = reg
+      slot[reg] = to
+      at[from] = other
+      slot[other] = from
+    }),
+  )
   return slot
 })()
 
 /** What reads need (a state or a draft). */
 export interface RegView {
-  readonly rxHot: ReadonlyArray<number>
-  readonly txHot: ReadonlyArray<number>
+  readonly hot: ReadonlyArray<ReadonlyArray<number>>
   readonly regs: Table
 }
 
 /** What writes need: the draft's copies and its per-call ownership marks. */
 export interface RegDraft {
-  rxHot: ReadonlyArray<number>
-  rxHotOwned: boolean
-  txHot: ReadonlyArray<number>
-  txHotOwned: boolean
+  hot: ReadonlyArray<ReadonlyArray<number>>
+  /** bits 0..2: hot leaf copied in this call; bit 3: the `hot` array itself */
+  hotOwned: number
   regs: Table
   regsCow: Cow | undefined
 }
@@ -69,25 +80,20 @@ export interface RegDraft {
 /** Word `i` (0 <= i < 32768). */
 export const rg = (d: RegView, i: number): number => {
   const j = SLOT[i]!
-  if (j < HOT_WORDS) return d.rxHot[j]!
-  if (j < 2 * HOT_WORDS) return d.txHot[j - HOT_WORDS]!
+  if (j < HOT_LEAVES * HOT_LEAF) return d.hot[j >>> HOT_BITS]![j & (HOT_LEAF - 1)]!
   return (d.regs[j >>> MID_SHIFT]![(j >>> LEAF_BITS) & MID_MASK] as ReadonlyArray<number>)[j & LEAF_MASK]!
 }
 
 export const rs = (d: RegDraft, i: number, v: number): void => {
   const j = SLOT[i]!
-  if (j < HOT_WORDS) {
-    if (!d.rxHotOwned) {
-      d.rxHot = d.rxHot.slice()
-      d.rxHotOwned = true
+  if (j < HOT_LEAVES * HOT_LEAF) {
+    const k = j >>> HOT_BITS
+    if ((d.hotOwned & (1 << k)) === 0) {
+      if ((d.hotOwned & HOT_ARRAY) === 0) d.hot = d.hot.slice()
+      ;(d.hot as Array<ReadonlyArray<number>>)[k] = d.hot[k]!.slice()
+      d.hotOwned |= HOT_ARRAY | (1 << k)
     }
-    ;(d.rxHot as Array<number>)[j] = v >>> 0
-  } else if (j < 2 * HOT_WORDS) {
-    if (!d.txHotOwned) {
-      d.txHot = d.txHot.slice()
-      d.txHotOwned = true
-    }
-    ;(d.txHot as Array<number>)[j - HOT_WORDS] = v >>> 0
+    ;(d.hot[k] as Array<number>)[j & (HOT_LEAF - 1)] = v >>> 0
   } else {
     const c = d.regsCow ?? (d.regsCow = cowOf(d.regs))
     writableLeaf<Array<number>>(c, j >>> MID_SHIFT, (j >>> LEAF_BITS) & MID_MASK)[j & LEAF_MASK] = v >>> 0
@@ -109,4 +115,4 @@ export const zeroWords = (n: number): Array<number> => {
 
 /** The cold words, all zero (one shared zero leaf until written). */
 export const zeroRegFile = (): Table => zeroTable(R.REG_WORDS >>> MID_SHIFT, 1 << MID_BITS, zeroWords(1 << LEAF_BITS))
-export const zeroHot = (): ReadonlyArray<number> => zeroWords(HOT_WORDS)
+export const zeroHot = (): ReadonlyArray<ReadonlyArray<number>> => [zeroWords(HOT_LEAF), zeroWords(HOT_LEAF), zeroWords(HOT_LEAF)]

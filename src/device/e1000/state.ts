@@ -53,10 +53,8 @@ const NS_PER_MS = 1_000_000
 /** The mutable working copy of one call. Fields mirror E1000State. */
 export interface Draft {
   readonly mac: Uint8Array
-  rxHot: ReadonlyArray<number>
-  rxHotOwned: boolean
-  txHot: ReadonlyArray<number>
-  txHotOwned: boolean
+  hot: ReadonlyArray<ReadonlyArray<number>>
+  hotOwned: number
   regs: Table
   regsCow: Cow | undefined
   phy: Uint16Array
@@ -102,10 +100,8 @@ export interface Draft {
 
 export const beginDraft = (s: E1000State): Draft => ({
   mac: s.mac,
-  rxHot: s.rxHot,
-  rxHotOwned: false,
-  txHot: s.txHot,
-  txHotOwned: false,
+  hot: s.hot,
+  hotOwned: 0,
   regs: s.regs,
   regsCow: undefined,
   phy: s.phy,
@@ -148,8 +144,7 @@ export const beginDraft = (s: E1000State): Draft => ({
 
 export const finishDraft = (d: Draft): E1000State => ({
   mac: d.mac,
-  rxHot: d.rxHot,
-  txHot: d.txHot,
+  hot: d.hot,
   regs: d.regs,
   phy: d.phy,
   eeprom: d.eeprom,
@@ -196,8 +191,7 @@ const initialTx = (): TxState => ({
 export const createState = (mac: Uint8Array, romBar: boolean): E1000State => {
   const d = beginDraft({
     mac: Uint8Array.from(mac.subarray(0, 6)),
-    rxHot: zeroHot(),
-    txHot: zeroHot(),
+    hot: zeroHot(),
     regs: zeroRegFile(),
     phy: new Uint16Array(32),
     eeprom: eepromImage(mac),
@@ -395,10 +389,8 @@ export const resetDevice = (d: Draft): void => {
   d.phy = resetPhy()
   d.phyOwned = true
   // a fresh register file and TX buffer: every word and byte zero, nothing copied
-  d.rxHot = zeroHot()
-  d.rxHotOwned = true
-  d.txHot = zeroHot()
-  d.txHotOwned = true
+  d.hot = zeroHot()
+  d.hotOwned = 0
   d.regs = zeroRegFile()
   d.regsCow = undefined
   d.txHead = zeroTxHead()

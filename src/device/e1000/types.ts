@@ -216,11 +216,10 @@ export interface Backlogged {
 export interface E1000State {
   readonly mac: Uint8Array
   /**
-   * The BAR0 register file: 32768 words (incl. packet buffer memory). The words a frame
-   * changes are in two 16-word leaves, the rest in a persistent table (regfile.ts).
+   * The BAR0 register file: 32768 words (incl. packet buffer memory). The words the frame
+   * paths touch are in three 32-word leaves, the rest in a persistent table (regfile.ts).
    */
-  readonly rxHot: ReadonlyArray<number>
-  readonly txHot: ReadonlyArray<number>
+  readonly hot: ReadonlyArray<ReadonlyArray<number>>
   readonly regs: Table
   readonly phy: Uint16Array // 32, replaced when written
   readonly eeprom: Uint16Array // 64, never written

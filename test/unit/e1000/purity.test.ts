@@ -172,7 +172,7 @@ describe("the referential-transparency check on the e1000 reducer", () => {
   it("catches a reducer that writes into the state it was given", () => {
     const s = ready()
     const writing = (st: E1000State, ev: E1000Event) => {
-      ;(st.rxHot as Array<number>)[0] = 1 // what an in-place register file would do
+      ;(st.hot[0] as Array<number>)[0] = 1 // what an in-place register file would do
       return e1000Step(st, 0, ev)
     }
     expect(() => checkedReduce(writing, s, { _tag: "MmioRead", offset: REG.STATUS, size: 4 })).toThrow(TypeError)

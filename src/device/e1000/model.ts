@@ -169,6 +169,7 @@ const copyFrame = (f: Frame): Mutable<Frame> => {
       return {
         k: f.k,
         stage: f.stage,
+        answer: f.answer,
         data: f.data,
         size: f.size,
         total: f.total,
@@ -182,7 +183,7 @@ const copyFrame = (f: Frame): Mutable<Frame> => {
     case "Flush":
       return { k: f.k, stage: f.stage }
     case "FrameIn":
-      return { k: f.k, stage: f.stage, frame: f.frame }
+      return { k: f.k, frame: f.frame }
     case "Autoneg":
       return { k: f.k, stage: f.stage }
     case "Link":

@@ -28,7 +28,7 @@ const sameFrame = (a: Uint8Array, b: Uint8Array): boolean => {
 }
 
 /** A frame from the backend (qemu_net_queue_send). */
-export const frameInFrame = (frame: Uint8Array): Mutable<FrameInFrame> => ({ k: "FrameIn", stage: "start", frame })
+export const frameInFrame = (frame: Uint8Array): Mutable<FrameInFrame> => ({ k: "FrameIn", frame })
 
 const answer = (d: Draft, accepted: boolean): Outcome => {
   d.out.push({ _tag: "RxAccepted", accepted })
@@ -36,7 +36,6 @@ const answer = (d: Draft, accepted: boolean): Outcome => {
 }
 
 export const stepFrameIn = (d: Draft, f: Mutable<FrameInFrame>): Outcome => {
-  if (f.stage === "received") return answer(d, true)
   const echo = d.echo
   if (echo !== undefined) {
     d.echo = undefined
@@ -51,8 +50,8 @@ export const stepFrameIn = (d: Draft, f: Mutable<FrameInFrame>): Outcome => {
     d.queued = f.frame
     return answer(d, false)
   }
-  f.stage = "received"
-  d.stack.push(rxFrame(f.frame))
+  // a tail call: the receive takes this frame's place and answers RxAccepted itself
+  d.stack[d.stack.length - 1] = rxFrame(f.frame, true)
   return CALL
 }
 

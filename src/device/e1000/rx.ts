@@ -117,10 +117,14 @@ const overrun = (d: Draft): void => {
 
 const descBase = (d: RegView): number => rg(d, R.RDBAH) * 0x100000000 + ((rg(d, R.RDBAL) & ~0xf) >>> 0)
 
-/** A call of e1000_receive_iov for `frame` (run by the caller pushing it and returning CALL). */
-export const rxFrame = (frame: Uint8Array): Mutable<RxFrame> => ({
+/**
+ * A call of e1000_receive_iov for `frame` (run by the caller pushing it and returning CALL);
+ * `answer`: answer RxAccepted true when done (the caller was qemu_net_queue_send).
+ */
+export const rxFrame = (frame: Uint8Array, answer = false): Mutable<RxFrame> => ({
   k: "Rx",
   stage: "start",
+  answer,
   data: frame,
   size: 0,
   total: 0,
@@ -141,16 +145,16 @@ export const stepRx = (d: Draft, f: Mutable<RxFrame>, input: Uint8Array | undefi
   for (;;) {
     switch (f.stage) {
       case "start": {
-        if ((rg(d, R.STATUS) & R.STATUS_LU) === 0 || (rg(d, R.RCTL) & R.RCTL_EN) === 0) return ret(d, -1)
-        if (timerPending(d, TIMER_FLUSH)) return ret(d, 0)
+        if ((rg(d, R.STATUS) & R.STATUS_LU) === 0 || (rg(d, R.RCTL) & R.RCTL_EN) === 0) return ret(d, f, -1)
+        if (timerPending(d, TIMER_FLUSH)) return ret(d, f, 0)
         let data = f.data
         if (data.length < MIN_FRAME) {
           data = new Uint8Array(MIN_FRAME)
           data.set(f.data)
         }
         let size = data.length
-        if (isOversized(d, size)) return ret(d, size)
-        if (!receiveFilter(d, data)) return ret(d, size)
+        if (isOversized(d, size)) return ret(d, f, size)
+        if (!receiveFilter(d, data)) return ret(d, f, size)
         if ((rg(d, R.CTRL) & R.CTRL_VME) !== 0 && isVlan(d, data)) {
           // strip the tag: the MAC addresses move up over it (a copy: the host's frame is not ours)
           f.vlanSpecial = (data[14]! << 8) | data[15]!
@@ -167,7 +171,7 @@ export const stepRx = (d: Draft, f: Mutable<RxFrame>, input: Uint8Array | undefi
         f.total = size + ((rg(d, R.RCTL) & R.RCTL_SECRC) !== 0 ? 0 : 4)
         if (!hasRxBufs(d, f.total)) {
           overrun(d)
-          return ret(d, -1)
+          return ret(d, f, -1)
         }
         f.bufSize = d.rxbufSize
         f.stage = "next"
@@ -187,9 +191,7 @@ export const stepRx = (d: Draft, f: Mutable<RxFrame>, input: Uint8Array | undefi
         const total = f.total
         const descSize = Math.min(total - f.descOffset, f.bufSize)
         // our own copy: it is modified and handed out (no views: each costs an allocation)
-        const raw = fitRead(input!, 16)
-        const desc = new Uint8Array(16)
-        desc.set(raw.length === 16 ? raw : raw.subarray(0, 16))
+        const desc = fitRead(input!, 16).slice(0, 16)
         desc[14] = f.vlanSpecial & 0xff
         desc[15] = f.vlanSpecial >>> 8
         let status = desc[12]! & ~R.RXD_DD
@@ -217,7 +219,7 @@ export const stepRx = (d: Draft, f: Mutable<RxFrame>, input: Uint8Array | undefi
         rs(d, R.RDH, rdh)
         if (rdh === f.rdhStart || f.rdhStart >= rg(d, R.RDLEN) / 16) {
           overrun(d)
-          return ret(d, -1)
+          return ret(d, f, -1)
         }
         if (f.descOffset < total) {
           f.stage = "next"
@@ -235,14 +237,15 @@ export const stepRx = (d: Draft, f: Mutable<RxFrame>, input: Uint8Array | undefi
         if (rdt < rdhNow) rdt += Math.floor(rg(d, R.RDLEN) / 16)
         if (((rdt - rdhNow) >>> 0) * 16 <= rg(d, R.RDLEN) >>> d.rxbufMinShift) cause |= R.ICR_RXDMT0
         setIcs(d, cause)
-        return ret(d, size)
+        return ret(d, f, size)
       }
     }
   }
 }
 
-const ret = (d: Draft, value: number): Outcome => {
+const ret = (d: Draft, f: RxFrame, value: number): Outcome => {
   d.ret = value
+  if (f.answer) d.out.push({ _tag: "RxAccepted", accepted: true })
   return DONE
 }
 

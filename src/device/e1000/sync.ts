@@ -21,7 +21,6 @@ export const createSyncE1000 = (opts: SyncE1000Options, step: E1000Step = e1000S
   let irq = false
   let readValue = 0
   let accepted = false
-  let spare: Array<E1000Effect> | undefined = []
 
   const dispatch = (e: E1000Effect): void => {
     switch (e._tag) {
@@ -71,10 +70,7 @@ export const createSyncE1000 = (opts: SyncE1000Options, step: E1000Step = e1000S
       return
     }
     // an operation waits for guest memory: answer until it completes, then dispatch it all
-    // (in a list of our own, reused unless a callback re-entered us while it was in use)
-    const all = spare ?? []
-    spare = undefined
-    for (let i = 0; i < out.length; i++) all.push(out[i]!)
+    const all = out.slice()
     while (read !== undefined && read._tag === "DmaRead") {
       r = step(s, now, { _tag: "DmaReadDone", request: read.request, data: memory.read(read.address, read.length) })
       s = r[0]
@@ -83,8 +79,6 @@ export const createSyncE1000 = (opts: SyncE1000Options, step: E1000Step = e1000S
       for (let i = 0; i < out.length; i++) all.push(out[i]!)
     }
     for (let i = 0; i < all.length; i++) dispatch(all[i]!)
-    all.length = 0
-    spare = all
   }
 
   return {

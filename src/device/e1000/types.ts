@@ -169,10 +169,14 @@ export interface TxDescFrame {
   readonly addr: number
   readonly bytes: number
 }
-/** e1000_receive_iov: one descriptor read per receive buffer. Returns -1, 0 or the size. */
+/**
+ * e1000_receive_iov: one descriptor read per receive buffer. Returns -1, 0 or the size; with
+ * `answer` (a frame from the backend) it also answers RxAccepted true when done.
+ */
 export interface RxFrame {
   readonly k: "Rx"
   readonly stage: "start" | "next" | "desc"
+  readonly answer: boolean
   readonly data: Uint8Array
   readonly size: number
   readonly total: number
@@ -188,10 +192,9 @@ export interface FlushFrame {
   readonly k: "Flush"
   readonly stage: "start" | "received"
 }
-/** qemu_net_queue_send of a frame from the backend; answers RxAccepted. */
+/** qemu_net_queue_send of a frame from the backend; answers RxAccepted (or has Rx do it). */
 export interface FrameInFrame {
   readonly k: "FrameIn"
-  readonly stage: "start" | "received"
   readonly frame: Uint8Array
 }
 /** e1000_autoneg_timer */

@@ -13,7 +13,8 @@
  * the host's later offer of that same frame is then answered as already consumed.
  *
  * Contract: both operations are frames (types.ts FrameInFrame, FlushFrame) that may call a
- * receive; they write only to the draft.
+ * receive (FrameIn hands over to it, which then answers RxAccepted); they write only to the
+ * draft.
  */
 import { CALL, DONE, type Outcome } from "./outcome.ts"
 import { canReceive, rxFrame } from "./rx.ts"

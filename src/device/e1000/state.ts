@@ -4,11 +4,11 @@
  * funnel with QEMU 7.2's mitigation window (set_interrupt_cause), the INTx pin, link register
  * updates and reset.
  *
- * Contract: `beginDraft(s)` makes a fresh mutable record from state `s` without copying any
- * large buffer: the register file and the TX buffer get per-call copy-on-write writers
- * (cow.ts), the small arrays (PHY, PCI config, timers) are copied on their first write in the
- * call (the *Owned flags), the TX record is copied. Code below writes only to the draft and
- * to what the draft owns; `finishDraft` returns the successor state. `s` and everything
+ * Contract: `beginDraft(s)` makes a fresh mutable record from state `s` without copying
+ * anything else: the register file and the TX buffer are copied piece by piece on their first
+ * write in the call (regfile.ts, tx-buffer.ts), the small arrays (PHY, PCI config, timers) and
+ * the TX record on theirs (the *Owned marks, per call, never in a state). Code below writes
+ * only to the draft and to what the draft owns; `finishDraft` returns the successor state. `s` and everything
  * reachable from it stay as they were. Effects of the call collect in the draft's `out`.
  * Nothing here reads a clock: `now` is set by the reducer from the event's time (or a timer's
  * deadline while that timer runs, as QEMU's virtual clock is when the timer callback runs).

@@ -15,7 +15,7 @@ import { autonegFrame, linkFrame, stepAutoneg, stepLink } from "./link.ts"
 import { mmioRead, mmioWrite } from "./mmio.ts"
 import { CALL, DONE, type Outcome, WAIT } from "./outcome.ts"
 import { COMMAND_MASTER, command, configRead, configWrite, PCI_COMMAND } from "./pci-config.ts"
-import { flushFrame, frameInFrame, hasQueued, stepFlush, stepFrameIn } from "./queue.ts"
+import { flushFrame, frameFromNetwork, hasQueued, stepFlush } from "./queue.ts"
 import { rg } from "./regfile.ts"
 import { ICR } from "./regs.ts"
 import { stepRx } from "./rx.ts"
@@ -109,8 +109,6 @@ const stepFrame = (d: Draft, f: Mutable<Frame>, input: Uint8Array | undefined): 
       return stepRx(d, f, input)
     case "Flush":
       return stepFlush(d, f)
-    case "FrameIn":
-      return stepFrameIn(d, f)
     case "Autoneg":
       return stepAutoneg(d, f)
     case "Link":
@@ -182,8 +180,6 @@ const copyFrame = (f: Frame): Mutable<Frame> => {
       }
     case "Flush":
       return { k: f.k, stage: f.stage }
-    case "FrameIn":
-      return { k: f.k, frame: f.frame }
     case "Autoneg":
       return { k: f.k, stage: f.stage }
     case "Link":
@@ -217,7 +213,7 @@ const handle = (d: Draft, ev: E1000Event): Mutable<Frame> | undefined => {
     case "DmaReadDone":
       return undefined // stray completion: nothing waits for it
     case "FrameFromNetwork":
-      return frameInFrame(ev.frame)
+      return frameFromNetwork(d, ev.frame)
     case "TimerFired":
       return undefined // due timers already fired
     case "Link":

@@ -12,14 +12,14 @@
  * keeps its own reference to the refused frame so it can deliver it at the exact flush point;
  * the host's later offer of that same frame is then answered as already consumed.
  *
- * Contract: both operations are frames (types.ts FrameInFrame, FlushFrame) that may call a
- * receive (FrameIn hands over to it, which then answers RxAccepted); they write only to the
- * draft.
+ * Contract: a frame from the backend is answered at once or becomes a receive that answers
+ * RxAccepted itself; the flush is a frame (types.ts FlushFrame) that may call a receive. Both
+ * write only to the draft.
  */
 import { CALL, DONE, type Outcome } from "./outcome.ts"
 import { canReceive, rxFrame } from "./rx.ts"
 import type { Draft } from "./state.ts"
-import type { FlushFrame, FrameInFrame, Mutable } from "./types.ts"
+import type { FlushFrame, Mutable, RxFrame } from "./types.ts"
 
 const sameFrame = (a: Uint8Array, b: Uint8Array): boolean => {
   if (a === b) return true
@@ -28,32 +28,31 @@ const sameFrame = (a: Uint8Array, b: Uint8Array): boolean => {
   return true
 }
 
-/** A frame from the backend (qemu_net_queue_send). */
-export const frameInFrame = (frame: Uint8Array): Mutable<FrameInFrame> => ({ k: "FrameIn", frame })
-
-const answer = (d: Draft, accepted: boolean): Outcome => {
-  d.out.push({ _tag: "RxAccepted", accepted })
-  return DONE
-}
-
-export const stepFrameIn = (d: Draft, f: Mutable<FrameInFrame>): Outcome => {
+/**
+ * A frame from the backend (qemu_net_queue_send): answered at once, or the receive to run,
+ * which answers RxAccepted itself when done.
+ */
+export const frameFromNetwork = (d: Draft, frame: Uint8Array): Mutable<RxFrame> | undefined => {
   const echo = d.echo
   if (echo !== undefined) {
     d.echo = undefined
     // delivered from the queue at the flush point already
-    if (sameFrame(f.frame, echo)) return answer(d, true)
+    if (sameFrame(frame, echo)) return answer(d, true)
   }
   // QEMU's queue holds one and its backend is not reading: the host keeps holding
   if (d.queued !== undefined) return answer(d, false)
   // set_link acts on the backend too: it drops what it reads while down
   if (d.linkDown) return answer(d, true)
   if (!canReceive(d)) {
-    d.queued = f.frame
+    d.queued = frame
     return answer(d, false)
   }
-  // a tail call: the receive takes this frame's place and answers RxAccepted itself
-  d.stack[d.stack.length - 1] = rxFrame(f.frame, true)
-  return CALL
+  return rxFrame(frame, true)
+}
+
+const answer = (d: Draft, accepted: boolean): undefined => {
+  d.out.push({ _tag: "RxAccepted", accepted })
+  return undefined
 }
 
 /** qemu_flush_queued_packets: deliver the queued frame now; RxFlush once the queue is empty. */

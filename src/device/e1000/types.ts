@@ -136,7 +136,7 @@ export interface EecdState {
  * the QEMU function it stands for and the stage it stopped at, with the locals it needs. The
  * innermost frame is the one waiting for the read's bytes.
  */
-export type Frame = TimersFrame | XmitFrame | TxDescFrame | RxFrame | FlushFrame | FrameInFrame | AutonegFrame | LinkFrame
+export type Frame = TimersFrame | XmitFrame | TxDescFrame | RxFrame | FlushFrame | AutonegFrame | LinkFrame
 
 /** Due timers fired one by one (clock_step), then the event that found them due. */
 export interface TimersFrame {
@@ -171,7 +171,8 @@ export interface TxDescFrame {
 }
 /**
  * e1000_receive_iov: one descriptor read per receive buffer. Returns -1, 0 or the size; with
- * `answer` (a frame from the backend) it also answers RxAccepted true when done.
+ * `answer` (a frame from the backend, qemu_net_queue_send) it also answers RxAccepted true
+ * when done.
  */
 export interface RxFrame {
   readonly k: "Rx"
@@ -191,11 +192,6 @@ export interface RxFrame {
 export interface FlushFrame {
   readonly k: "Flush"
   readonly stage: "start" | "received"
-}
-/** qemu_net_queue_send of a frame from the backend; answers RxAccepted (or has Rx do it). */
-export interface FrameInFrame {
-  readonly k: "FrameIn"
-  readonly frame: Uint8Array
 }
 /** e1000_autoneg_timer */
 export interface AutonegFrame {

@@ -34,7 +34,7 @@ import {
   TIMER_MIT,
   updatePin,
 } from "./state.ts"
-import { stepTxDesc, stepXmit } from "./tx.ts"
+import { stepXmit } from "./tx.ts"
 import type { E1000Effect, E1000Event, E1000Options, E1000State, Frame, Mutable, TimersFrame } from "./types.ts"
 
 export const createE1000 = (opts: E1000Options): E1000State => createState(opts.mac, opts.romBar ?? true)
@@ -103,8 +103,6 @@ const stepFrame = (d: Draft, f: Mutable<Frame>, input: Uint8Array | undefined): 
       return stepTimers(d, f)
     case "Xmit":
       return stepXmit(d, f, input)
-    case "TxDesc":
-      return stepTxDesc(d, f, input)
     case "Rx":
       return stepRx(d, f, input)
     case "Flush":
@@ -160,9 +158,11 @@ const copyFrame = (f: Frame): Mutable<Frame> => {
         ahead: f.ahead,
         aheadFrom: f.aheadFrom,
         aheadCount: f.aheadCount,
+        dstage: f.dstage,
+        split: f.split,
+        addr: f.addr,
+        bytes: f.bytes,
       }
-    case "TxDesc":
-      return { k: f.k, stage: f.stage, lower: f.lower, split: f.split, addr: f.addr, bytes: f.bytes }
     case "Rx":
       return {
         k: f.k,

@@ -6,8 +6,8 @@
  * 0xFFFF, VLAN tag from the EOP (or TSO) descriptor. The 64 KiB assembly buffer persists between
  * packets like QEMU's (stale bytes can show through in malformed cases, as they do there).
  *
- * Contract: transmit is an `XmitFrame` (the ring walk) calling a `TxDescFrame` per data
- * descriptor (types.ts); each suspends on its DMA reads and writes only to the draft (the TX
+ * Contract: transmit is one `XmitFrame` (types.ts: the ring walk and the descriptor at hand)
+ * that suspends on its DMA reads and writes only to the draft (the TX
  * buffer through its copy-on-write writer, tx-buffer.ts). Descriptors are read up to 32 at a
  * time (see `aheadCount` for why that gives QEMU's bytes). `Transmit` frames are fresh copies.
  */
@@ -21,7 +21,7 @@ import { pushLoopback } from "./rx.ts"
 import { type Draft, setIcs, txW } from "./state.ts"
 import { growPair, incSizeStat, incStat } from "./stats.ts"
 import { bufGet, bufRead, bufSet, bufWrite, TX_DATA, TX_DATA_SIZE } from "./tx-buffer.ts"
-import type { Mutable, TxDescFrame, TxProps, XmitFrame } from "./types.ts"
+import type { Mutable, TxProps, XmitFrame } from "./types.ts"
 
 const PTC_REGS: ReadonlyArray<number> = [R.PTC64, R.PTC127, R.PTC255, R.PTC511, R.PTC1023, R.PTC1522]
 
@@ -39,6 +39,10 @@ export const xmitFrame = (): Mutable<XmitFrame> => ({
   ahead: undefined,
   aheadFrom: 0,
   aheadCount: 0,
+  dstage: "done",
+  split: 0,
+  addr: 0,
+  bytes: 0,
 })
 
 /** At most this many descriptors are read in one DMA read (512 bytes kept in the frame). */
@@ -76,7 +80,7 @@ export const stepXmit = (d: Draft, f: Mutable<XmitFrame>, input: Uint8Array | un
         if (tdh === rg(d, R.TDT)) return endXmit(d, f)
         f.base = descBase(d) + 16 * tdh
         if (f.ahead !== undefined && tdh >= f.aheadFrom && tdh < f.aheadFrom + f.aheadCount) {
-          if (takeDescriptor(d, f, f.ahead, 16 * (tdh - f.aheadFrom))) return CALL
+          takeDescriptor(d, f, f.ahead, 16 * (tdh - f.aheadFrom))
           continue
         }
         const n = aheadCount(d, tdh)
@@ -93,7 +97,15 @@ export const stepXmit = (d: Draft, f: Mutable<XmitFrame>, input: Uint8Array | un
         const descs = fitRead(input!, 16 * n)
         // a copy of the host's bytes (they may be a view of guest memory), kept for later
         f.ahead = n > 1 ? descs.slice(0, 16 * n) : undefined
-        if (takeDescriptor(d, f, descs, 0)) return CALL
+        takeDescriptor(d, f, descs, 0)
+        input = undefined
+        continue
+      }
+      case "txdesc": {
+        const r = stepTxDesc(d, f, input)
+        if (r !== DONE) return r
+        input = undefined
+        f.stage = "written"
         continue
       }
       case "written": {
@@ -120,15 +132,11 @@ export const stepXmit = (d: Draft, f: Mutable<XmitFrame>, input: Uint8Array | un
   }
 }
 
-/** process_tx_desc for the descriptor at `desc[o..o+16)`; true if it pushed its frame (CALL). */
-const takeDescriptor = (d: Draft, f: Mutable<XmitFrame>, desc: Uint8Array, o: number): boolean => {
+/** process_tx_desc for the descriptor at `desc[o..o+16)`: sets the stage that follows. */
+const takeDescriptor = (d: Draft, f: Mutable<XmitFrame>, desc: Uint8Array, o: number): void => {
   f.lower = getLe32(desc, o + 8)
   f.upper = getLe32(desc, o + 12)
-  f.stage = "written"
-  const child = beginTxDesc(d, desc, o, f.lower, f.upper)
-  if (child === undefined) return false
-  d.stack.push(child)
-  return true
+  f.stage = beginTxDesc(d, f, desc, o) ? "txdesc" : "written"
 }
 
 const endXmit = (d: Draft, f: XmitFrame): Outcome => {
@@ -153,11 +161,13 @@ const readContext = (d: Uint8Array, o: number, lower: number): TxProps => ({
 })
 
 /**
- * process_tx_desc up to its first DMA read: a context descriptor is taken at once (undefined:
- * nothing more to do); a data descriptor gives the frame that reads its buffer.
+ * process_tx_desc up to its first DMA read: a context descriptor is taken at once (false:
+ * nothing more to do); for a data descriptor it sets `f`'s process_tx_desc locals (true).
  */
-const beginTxDesc = (d: Draft, desc: Uint8Array, o: number, lower: number, upper: number): Mutable<TxDescFrame> | undefined => {
+const beginTxDesc = (d: Draft, f: Mutable<XmitFrame>, desc: Uint8Array, o: number): boolean => {
   const tx = txW(d)
+  const lower = f.lower
+  const upper = f.upper
   const dtype = lower & (R.TXD_DEXT | R.TXD_DTYP_D)
   d.mitIde = (d.mitIde | (lower & R.TXD_IDE)) >>> 0
   if (dtype === R.TXD_DEXT) {
@@ -168,7 +178,7 @@ const beginTxDesc = (d: Draft, desc: Uint8Array, o: number, lower: number, upper
     } else {
       tx.props = readContext(desc, o, lower)
     }
-    return undefined
+    return false
   }
   if (dtype === (R.TXD_DEXT | R.TXD_DTYP_D)) {
     if (tx.size === 0) tx.sumNeeded = (upper >>> 8) & 0xff
@@ -186,26 +196,33 @@ const beginTxDesc = (d: Draft, desc: Uint8Array, o: number, lower: number, upper
     vh[3] = (upper >>> 16) & 0xff
     tx.vlanHeader = vh
   }
-  return { k: "TxDesc", stage: tx.cptse ? "tso" : "plain", lower, split: lower & 0xffff, addr: getAddr64(desc, o), bytes: 0 }
+  f.dstage = tx.cptse ? "tso" : "plain"
+  f.split = lower & 0xffff
+  f.addr = getAddr64(desc, o)
+  f.bytes = 0
+  return true
 }
 
-/** process_tx_desc from its first buffer read on (TSO: one read per piece up to hdr_len + MSS). */
-export const stepTxDesc = (d: Draft, f: Mutable<TxDescFrame>, input: Uint8Array | undefined): Outcome => {
+/**
+ * process_tx_desc from its first buffer read on (TSO: one read per piece up to hdr_len + MSS).
+ * DONE when the descriptor is done (the ring walk goes on); CALL for a PHY loopback receive.
+ */
+const stepTxDesc = (d: Draft, f: Mutable<XmitFrame>, input: Uint8Array | undefined): Outcome => {
   const tx = txW(d) // (xmitSeg below relies on this copy)
   for (;;) {
-    switch (f.stage) {
+    switch (f.dstage) {
       case "tso": {
         const msh = tx.tsoProps.hdrLen + tx.tsoProps.mss
         let bytes = f.split
         if (tx.size >= msh) {
-          f.stage = "eop"
+          f.dstage = "eop"
           continue
         }
         if (tx.size + bytes > msh) bytes = msh - tx.size
         bytes = Math.min(TX_DATA_SIZE - tx.size, bytes)
         f.bytes = bytes
         const chunk = readNow(d, f.addr, bytes)
-        f.stage = "tsoChunk"
+        f.dstage = "tsoChunk"
         if (chunk === undefined) return WAIT
         input = chunk
         continue
@@ -224,29 +241,29 @@ export const stepTxDesc = (d: Draft, f: Mutable<TxDescFrame>, input: Uint8Array 
         tx.size = sz & 0xffff
         f.addr += bytes
         if (sz === hdrLen + tx.tsoProps.mss) {
-          f.stage = "tsoSent"
+          f.dstage = "tsoSent"
           const looped = xmitSeg(d)
           if (looped !== undefined && pushLoopback(d, looped)) return CALL
           continue
         }
-        f.stage = "tsoTail"
+        f.dstage = "tsoTail"
         continue
       }
       case "tsoSent": {
         const hdrLen = tx.tsoProps.hdrLen
         bufWrite(d, TX_DATA, tx.header.subarray(0, hdrLen))
         tx.size = hdrLen
-        f.stage = "tsoTail"
+        f.dstage = "tsoTail"
         continue
       }
       case "tsoTail":
         f.split -= f.bytes
-        f.stage = f.bytes !== 0 && f.split !== 0 ? "tso" : "eop"
+        f.dstage = f.bytes !== 0 && f.split !== 0 ? "tso" : "eop"
         continue
       case "plain": {
         f.split = Math.min(TX_DATA_SIZE - tx.size, f.split)
         const chunk = readNow(d, f.addr, f.split)
-        f.stage = "plainChunk"
+        f.dstage = "plainChunk"
         if (chunk === undefined) return WAIT
         input = chunk
         continue
@@ -256,12 +273,12 @@ export const stepTxDesc = (d: Draft, f: Mutable<TxDescFrame>, input: Uint8Array 
         const chunk = fitRead(input!, split)
         bufWrite(d, TX_DATA + tx.size, chunk.length === split ? chunk : chunk.subarray(0, split))
         tx.size = (tx.size + split) & 0xffff
-        f.stage = "eop"
+        f.dstage = "eop"
         continue
       }
       case "eop":
         if ((f.lower & R.TXD_EOP) === 0) return DONE
-        f.stage = "done"
+        f.dstage = "done"
         if (!(tx.cptse && tx.size < tx.tsoProps.hdrLen)) {
           const looped = xmitSeg(d)
           if (looped !== undefined && pushLoopback(d, looped)) return CALL

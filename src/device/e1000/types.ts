@@ -136,7 +136,7 @@ export interface EecdState {
  * the QEMU function it stands for and the stage it stopped at, with the locals it needs. The
  * innermost frame is the one waiting for the read's bytes.
  */
-export type Frame = TimersFrame | XmitFrame | TxDescFrame | RxFrame | FlushFrame | AutonegFrame | LinkFrame
+export type Frame = TimersFrame | XmitFrame | RxFrame | FlushFrame | AutonegFrame | LinkFrame
 
 /** Due timers fired one by one (clock_step), then the event that found them due. */
 export interface TimersFrame {
@@ -145,10 +145,13 @@ export interface TimersFrame {
   readonly nowNs: number
   readonly ev: E1000Event
 }
-/** start_xmit: the ring from TDH to TDT. */
+/**
+ * start_xmit: the ring from TDH to TDT, and process_tx_desc for the descriptor at hand (its
+ * stage `dstage` and locals; one frame for both saves a frame per transmitted packet).
+ */
 export interface XmitFrame {
   readonly k: "Xmit"
-  readonly stage: "start" | "next" | "desc" | "written"
+  readonly stage: "start" | "next" | "desc" | "txdesc" | "written"
   readonly tdhStart: number
   readonly cause: number
   /** guest address of the current descriptor, its dwords 2 and 3 */
@@ -159,12 +162,8 @@ export interface XmitFrame {
   readonly ahead: Uint8Array | undefined
   readonly aheadFrom: number
   readonly aheadCount: number
-}
-/** process_tx_desc for one data descriptor: its buffer is read (in MSS pieces under TSO). */
-export interface TxDescFrame {
-  readonly k: "TxDesc"
-  readonly stage: "tso" | "tsoChunk" | "tsoSent" | "tsoTail" | "plain" | "plainChunk" | "eop" | "done"
-  readonly lower: number
+  /** process_tx_desc of a data descriptor: its buffer is read (in MSS pieces under TSO) */
+  readonly dstage: "tso" | "tsoChunk" | "tsoSent" | "tsoTail" | "plain" | "plainChunk" | "eop" | "done"
   readonly split: number
   readonly addr: number
   readonly bytes: number

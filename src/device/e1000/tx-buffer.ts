@@ -126,8 +126,9 @@ export const bufRead = (d: TxBufView, at: number, length: number): Uint8Array =>
     const off = p & LEAF_MASK
     const n = Math.min(LEAF_SIZE - off, length - done)
     const leaf = leafAt(d, p)
+    if (n === LEAF_SIZE) out.set(leaf, done)
     // a byte loop: `subarray` of a small on-heap leaf would move its bytes off the heap
-    for (let j = 0; j < n; j++) out[done + j] = leaf[off + j]!
+    else for (let j = 0; j < n; j++) out[done + j] = leaf[off + j]!
     done += n
   }
   return out

@@ -93,6 +93,8 @@ const stepTimers = (d: Draft, f: Mutable<TimersFrame>): Outcome => {
       }
       case "done":
         return DONE
+      default:
+        return absurd(f.stage)
     }
   }
 }

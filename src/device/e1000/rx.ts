@@ -11,6 +11,7 @@
  * the host's frame is never written (the VLAN strip makes a copy); DmaWrite data is a view of
  * that frame or a fresh array.
  */
+import { absurd } from "../../effects/absurd.ts"
 import { busMaster, dmaWrite, fitRead, getAddr64, readNow } from "./dma.ts"
 import { DONE, type Outcome, WAIT } from "./outcome.ts"
 import { type RegView, rg, rs } from "./regfile.ts"
@@ -239,6 +240,8 @@ export const stepRx = (d: Draft, f: Mutable<RxFrame>, input: Uint8Array | undefi
         setIcs(d, cause)
         return ret(d, f, size)
       }
+      default:
+        return absurd(f.stage)
     }
   }
 }

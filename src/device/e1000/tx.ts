@@ -11,6 +11,7 @@
  * buffer through its copy-on-write writer, tx-buffer.ts). Descriptors are read up to 32 at a
  * time (see `aheadCount` for why that gives QEMU's bytes). `Transmit` frames are fresh copies.
  */
+import { absurd } from "../../effects/absurd.ts"
 import { finish, sum16 } from "../../protocol/wire/checksum.ts"
 import { dmaWrite, fitRead, getAddr64, getLe16, getLe32, readNow } from "./dma.ts"
 import { CALL, DONE, type Outcome, WAIT } from "./outcome.ts"
@@ -128,6 +129,8 @@ export const stepXmit = (d: Draft, f: Mutable<XmitFrame>, input: Uint8Array | un
         f.stage = "next"
         continue
       }
+      default:
+        return absurd(f.stage)
     }
   }
 }
@@ -291,6 +294,8 @@ const stepTxDesc = (d: Draft, f: Mutable<XmitFrame>, input: Uint8Array | undefin
         tx.size = 0
         tx.cptse = false
         return DONE
+      default:
+        return absurd(f.dstage)
     }
   }
 }

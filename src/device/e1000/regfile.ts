@@ -31,17 +31,18 @@ const HOT_ARRAY = 1 << HOT_LEAVES // ownership bit of the `hot` array itself
 
 /** The hot words, one list per hot leaf. */
 const HOT: ReadonlyArray<ReadonlyArray<number>> = [
-  // what every received frame changes (setIcs runs per received frame)
-  [R.ICR, R.ICS, R.RDH, R.RDT, R.TPR, R.TORL, R.TORH, R.GPRC, R.GORCL, R.GORCH, R.PRC64, R.PRC127, R.PRC255,
-    R.PRC511, R.PRC1023, R.PRC1522],
+  // what every received frame changes (BPRC/MPRC in the filter, the rest when it is stored)
+  [R.ICR, R.ICS, R.RDH, R.TPR, R.TORL, R.TORH, R.GPRC, R.GORCL, R.GORCH, R.BPRC, R.MPRC, R.PRC64, R.PRC127,
+    R.PRC255, R.PRC511, R.PRC1522],
   // what every transmitted frame changes (setIcs runs once per TDT write)
   [R.TDH, R.TDT, R.TPT, R.TOTL, R.TOTH, R.GPTC, R.GOTCL, R.GOTCH, R.PTC64, R.PTC127, R.PTC255, R.PTC511,
     R.PTC1023, R.PTC1522, R.BPTC, R.MPTC],
   // what some frames change
-  [R.BPRC, R.MPRC, R.RNBC, R.MPC, R.ROC, R.TSCTC],
+  [R.PRC1023, R.RNBC, R.MPC, R.ROC, R.TSCTC],
   // read on every frame
-  [R.RCTL, R.TCTL, R.CTRL, R.STATUS, R.IMS, R.VET, R.RDBAL, R.RDBAH, R.RDLEN, R.TDBAL, R.TDBAH, R.TDLEN],
-  [R.RDTR, R.RADV, R.TADV, R.ITR, R.RA, R.RA + 1],
+  [R.RCTL, R.TCTL, R.CTRL, R.STATUS, R.IMS, R.VET, R.RDBAL, R.RDBAH, R.RDLEN, R.RDT, R.TDBAL, R.TDBAH, R.TDLEN,
+    R.RDTR, R.RADV, R.TADV],
+  [R.ITR, R.RA, R.RA + 1],
 ]
 
 /** Register index -> slot: a permutation that moves HOT[k] to slots [16k, 16k + 16). */

@@ -241,11 +241,23 @@ const start = (d: Draft, nowNs: number, ev: E1000Event): boolean => {
   return drive(d, undefined)
 }
 
-export const e1000Step = (
-  s: E1000State,
-  nowNs: number,
-  ev: E1000Event,
-): readonly [E1000State, ReadonlyArray<E1000Effect>] => {
+/** Resumes the draft's suspended operation with the bytes it waited for, then the backlog. */
+const resume = (d: Draft, data: Uint8Array): void => {
+  if (drive(d, data)) return
+  // finished: now the events that arrived meanwhile, in order
+  const backlog = d.backlog
+  for (let i = 0; i < backlog.length; i++) {
+    const next = backlog[i]!
+    if (start(d, next.now, next.ev)) {
+      d.backlog = backlog.slice(i + 1)
+      return
+    }
+  }
+  d.backlog = EMPTY_BACKLOG
+}
+
+/** The work of one call, on a fresh draft of `s`. */
+const stepDraft = (s: E1000State, nowNs: number, ev: E1000Event): Draft => {
   const d = beginDraft(s)
   const op = s.op
   if (op === undefined) {
@@ -255,24 +267,45 @@ export const e1000Step = (
     if (ev.request === s.reqId) {
       // the frames of the old state are not ours to change: work on copies
       for (let i = 0; i < op.length; i++) d.stack.push(copyFrame(op[i]!))
-      if (!drive(d, ev.data)) {
-        // finished: now the events that arrived meanwhile, in order
-        const backlog = d.backlog
-        for (let i = 0; i < backlog.length; i++) {
-          const next = backlog[i]!
-          if (start(d, next.now, next.ev)) {
-            d.backlog = backlog.slice(i + 1)
-            break
-          }
-        }
-        if (d.op === undefined) d.backlog = EMPTY_BACKLOG
-      }
+      resume(d, ev.data)
     }
   } else {
     // O(n) per arrival: a host answers each DmaRead before much else arrives
     d.backlog = [...d.backlog, { now: nowNs, ev }]
   }
+  return d
+}
+
+export const e1000Step = (
+  s: E1000State,
+  nowNs: number,
+  ev: E1000Event,
+): readonly [E1000State, ReadonlyArray<E1000Effect>] => {
+  const d = stepDraft(s, nowNs, ev)
   return [finishDraft(d), d.out]
 }
+
+/**
+ * For a host that answers DMA reads at once (sync.ts): one call of the reducer that the host
+ * completes in place. `callStart` does what `e1000Step` does but keeps the draft open; while
+ * `callWaiting` gives the DmaRead it ends with, the host applies the call's DmaWrites so far
+ * to guest memory, reads, and hands the bytes to `callAnswer`, which goes on exactly where
+ * `e1000Step` with DmaReadDone would (same frames, same draft: no intermediate state is built,
+ * which is what makes the sync path fast); `callFinish` gives the successor state and all the
+ * call's effects. Equivalent to chaining e1000Step with DmaReadDone (tested); the model never
+ * touches guest memory or holds a function: the host does the reading.
+ */
+export const callStart: (s: E1000State, nowNs: number, ev: E1000Event) => Draft = stepDraft
+
+export const callWaiting = (d: Draft): Extract<E1000Effect, { _tag: "DmaRead" }> | undefined => {
+  if (d.op === undefined) return undefined
+  const last = d.out[d.out.length - 1]
+  // (an event backlogged behind another host's read is not ours to answer)
+  return last?._tag === "DmaRead" && last.request === d.reqId ? last : undefined
+}
+
+export const callAnswer = (d: Draft, data: Uint8Array): void => resume(d, data)
+
+export const callFinish = (d: Draft): readonly [E1000State, ReadonlyArray<E1000Effect>] => [finishDraft(d), d.out]
 
 const EMPTY_BACKLOG: E1000State["backlog"] = Object.freeze([])

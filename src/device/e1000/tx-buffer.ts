@@ -14,7 +14,7 @@
  * state); `bufRead` returns a fresh array; nothing reachable from a state is written.
  * Offsets are within [0, TX_DATA + TX_DATA_SIZE).
  */
-import { type Cow, cowOf, replaceLeaf, writableLeaf, zeroTable } from "./cow.ts"
+import { type Cow, cowOf, ownsLeaf, replaceLeaf, writableLeaf, zeroTable } from "./cow.ts"
 import type { Table } from "./types.ts"
 
 /** Offset of tx.data inside the buffer: QEMU keeps a 4-byte `vlan` area right before `data`. */
@@ -81,6 +81,13 @@ const writableAt = (d: TxBufDraft, p: number): Uint8Array => {
   return leaf
 }
 
+/** Whether the leaf at `p` is this call's own (copied or put by it): writable in place. */
+const ownedAt = (d: TxBufDraft, p: number): boolean => {
+  const li = p >>> LEAF_BITS
+  if (li < HEAD_LEAVES) return (d.txHeadOwned & (1 << li)) !== 0
+  return d.txBufCow !== undefined && ownsLeaf(d.txBufCow, d.txBuf[p >>> MID_SHIFT]![li & MID_MASK]!)
+}
+
 const replaceAt = (d: TxBufDraft, p: number, fresh: Uint8Array): void => {
   const li = p >>> LEAF_BITS
   if (li < HEAD_LEAVES) {
@@ -109,7 +116,8 @@ export const bufWrite = (d: TxBufDraft, at: number, src: Uint8Array): void => {
     const p = at + done + SHIFT
     const off = p & LEAF_MASK
     const n = Math.min(LEAF_SIZE - off, src.length - done)
-    if (n === LEAF_SIZE) replaceAt(d, p, src.slice(done, done + LEAF_SIZE))
+    // a whole leaf not yet ours is replaced (no copy of the old); otherwise written in place
+    if (n === LEAF_SIZE && !ownedAt(d, p)) replaceAt(d, p, src.slice(done, done + LEAF_SIZE))
     else writableAt(d, p).set(n === src.length ? src : src.subarray(done, done + n), off)
     done += n
   }

@@ -13,6 +13,7 @@ import {
   type E1000Event,
   type E1000State,
 } from "../../../src/device/e1000/api.ts"
+import { callAnswer, callFinish, callStart, callWaiting } from "../../../src/device/e1000/model.ts"
 import { checkedReduce, firstDifference, NotReferentiallyTransparent } from "../../support/referential.ts"
 import { bytes, ether, MAC, REG, step } from "./harness.ts"
 
@@ -186,5 +187,53 @@ describe("the referential-transparency check on the e1000 reducer", () => {
     expect(() => checkedReduce(counting, s, { _tag: "MmioWrite", offset: REG.ICS, size: 4, value: 0x4 })).toThrow(
       NotReferentiallyTransparent,
     )
+  })
+})
+
+describe("the sync wrapper's in-place path (model.ts callStart/callAnswer/callFinish)", () => {
+  /** One access with every read answered in place from its own copy of guest memory. */
+  const inPlace = (guestMem: Uint8Array) => (s: E1000State, ev: E1000Event) => {
+    const mem = guestMem.slice()
+    const call = callStart(s, 2_000_000_000, ev)
+    let applied = 0
+    for (;;) {
+      for (; applied < call.out.length; applied++) {
+        const e = call.out[applied]!
+        if (e._tag === "DmaWrite") mem.set(e.data, e.address)
+      }
+      const read = callWaiting(call)
+      if (read === undefined) break
+      callAnswer(call, mem.slice(read.address, read.address + read.length))
+    }
+    const [next, effects] = callFinish(call)
+    return [next, effects, mem] as const
+  }
+
+  it("never writes the state it starts from and repeats exactly (checked like the reducer)", () => {
+    const mem = guest()
+    let s = ready()
+    const events: ReadonlyArray<E1000Event> = [
+      { _tag: "MmioWrite", offset: REG.TDT, size: 4, value: 3 },
+      { _tag: "FrameFromNetwork", frame: ether(Array.from(MAC), [2, 0, 0, 0, 0, 9], 0x0800, bytes(46, 6)) },
+      { _tag: "MmioRead", offset: REG.ICR, size: 4 },
+    ]
+    let transmits = 0
+    for (const ev of events) {
+      const [next, effects, after] = checkedReduce(inPlace(mem), s, ev)
+      mem.set(after)
+      transmits += effects.filter((e) => e._tag === "Transmit").length
+      s = next
+    }
+    expect(transmits).toBe(2)
+    expect(awaitingDma(s)).toBe(false)
+  })
+
+  it("gives the state and effects that chaining e1000Step with DmaReadDone gives", () => {
+    const s0 = ready()
+    const ev: E1000Event = { _tag: "MmioWrite", offset: REG.TDT, size: 4, value: 3 }
+    const [viaCall, callEffects] = inPlace(guest())(s0, ev)
+    const [viaSteps, calls] = drive(s0, guest(), [ev])
+    expect(firstDifference(viaCall, viaSteps)).toBeUndefined()
+    expect(firstDifference(callEffects, calls.flat())).toBeUndefined()
   })
 })

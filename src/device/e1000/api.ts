@@ -42,8 +42,10 @@
  *   the model afterwards (receive data may be a view of the host's own frame). The model keeps a
  *   reference to a frame it refused (QEMU's queue) and to frames whose receive is suspended: the
  *   host must not change a frame after offering it.
- * - The sync wrapper (sync.ts) answers each DmaRead from guest memory by calling the reducer
- *   again, and applies DmaWrites in order before answering the next read.
+ * - The sync wrapper (sync.ts) applies DmaWrites in order and answers each DmaRead from guest
+ *   memory before the next: inside the same reducer call (model.ts callStart/callAnswer), or,
+ *   given a step function, by calling it again with DmaReadDone. The model never reaches guest
+ *   memory itself.
  */
 import * as model from "./model.ts"
 import * as sync from "./sync.ts"
@@ -72,5 +74,8 @@ export const nextDeadlineNs: (s: E1000State) => number | undefined = model.nextD
 /** Whether an operation is waiting for a DmaReadDone. */
 export const awaitingDma: (s: E1000State) => boolean = model.awaitingDma
 
-/** A synchronous wrapper for emulators with synchronous guest memory; `step` is for tests. */
+/**
+ * A synchronous wrapper for emulators with synchronous guest memory. `step` is for tests: with
+ * it, each DMA read is answered by calling `step` again with DmaReadDone.
+ */
 export const createSyncE1000: (opts: SyncE1000Options, step?: E1000Step) => SyncE1000 = sync.createSyncE1000

@@ -80,6 +80,30 @@ export interface RegDraft {
   regsCow: Cow | undefined
 }
 
+/**
+ * The slot of a hot register, for the frame paths' direct reads and writes (`hg`, `hs`): no
+ * permutation lookup, no branch. Throws at load time if `reg` is not hot.
+ */
+export const hotSlot = (reg: number): number => {
+  const j = SLOT[reg]!
+  if (j >= HOT_LEAVES * HOT_LEAF) throw new Error(`regfile: register ${reg} is not hot`)
+  return j
+}
+
+/** Hot word at `slot` (from `hotSlot`). */
+export const hg = (d: RegView, slot: number): number => d.hot[slot >>> HOT_BITS]![slot & (HOT_LEAF - 1)]!
+
+/** Writes hot word at `slot` (from `hotSlot`), copying its leaf on the first write in the call. */
+export const hs = (d: RegDraft, slot: number, v: number): void => {
+  const k = slot >>> HOT_BITS
+  if ((d.hotOwned & (1 << k)) === 0) {
+    if ((d.hotOwned & HOT_ARRAY) === 0) d.hot = d.hot.slice()
+    ;(d.hot as Array<ReadonlyArray<number>>)[k] = d.hot[k]!.slice()
+    d.hotOwned |= HOT_ARRAY | (1 << k)
+  }
+  ;(d.hot[k] as Array<number>)[slot & (HOT_LEAF - 1)] = v >>> 0
+}
+
 /** Word `i` (0 <= i < 32768). */
 export const rg = (d: RegView, i: number): number => {
   const j = SLOT[i]!
@@ -90,13 +114,7 @@ export const rg = (d: RegView, i: number): number => {
 export const rs = (d: RegDraft, i: number, v: number): void => {
   const j = SLOT[i]!
   if (j < HOT_LEAVES * HOT_LEAF) {
-    const k = j >>> HOT_BITS
-    if ((d.hotOwned & (1 << k)) === 0) {
-      if ((d.hotOwned & HOT_ARRAY) === 0) d.hot = d.hot.slice()
-      ;(d.hot as Array<ReadonlyArray<number>>)[k] = d.hot[k]!.slice()
-      d.hotOwned |= HOT_ARRAY | (1 << k)
-    }
-    ;(d.hot[k] as Array<number>)[j & (HOT_LEAF - 1)] = v >>> 0
+    hs(d, j, v)
   } else {
     const c = d.regsCow ?? (d.regsCow = cowOf(d.regs))
     writableLeaf<Array<number>>(c, j >>> MID_SHIFT, (j >>> LEAF_BITS) & MID_MASK)[j & LEAF_MASK] = v >>> 0

@@ -14,11 +14,22 @@
 import { absurd } from "../../effects/absurd.ts"
 import { busMaster, dmaWrite, fitRead, getAddr64, readNow } from "./dma.ts"
 import { DONE, type Outcome, WAIT } from "./outcome.ts"
-import { type RegView, rg, rs } from "./regfile.ts"
+import { hg, hotSlot, hs, type RegView, rg, rs } from "./regfile.ts"
 import * as R from "./regs.ts"
 import { type Draft, setIcs, TIMER_FLUSH, timerPending } from "./state.ts"
 import { growPair, incSizeStat, incStat } from "./stats.ts"
 import type { Mutable, RxFrame } from "./types.ts"
+
+// hot registers read and written directly (regfile.ts `hotSlot`)
+const S_CTRL = hotSlot(R.CTRL)
+const S_RCTL = hotSlot(R.RCTL)
+const S_RDBAH = hotSlot(R.RDBAH)
+const S_RDBAL = hotSlot(R.RDBAL)
+const S_RDH = hotSlot(R.RDH)
+const S_RDLEN = hotSlot(R.RDLEN)
+const S_RDT = hotSlot(R.RDT)
+const S_STATUS = hotSlot(R.STATUS)
+const S_VET = hotSlot(R.VET)
 
 const MIN_FRAME = 60
 const MAX_VLAN_FRAME = 1522
@@ -48,29 +59,29 @@ export const rxBufSize = (rctl: number): number => {
 
 /** e1000_has_rxbufs, with C's int/unsigned arithmetic for bogus RDH/RDT/RDLEN values. */
 export const hasRxBufs = (d: Draft, total: number): boolean => {
-  const rdh = rg(d, R.RDH)
-  const rdt = rg(d, R.RDT)
+  const rdh = hg(d, S_RDH)
+  const rdt = hg(d, S_RDT)
   if (total <= d.rxbufSize) return rdh !== rdt
   let bufs: number
   if (rdh < rdt) bufs = (rdt - rdh) | 0
-  else if (rdh > rdt) bufs = (Math.floor(rg(d, R.RDLEN) / 16) + rdt - rdh) | 0
+  else if (rdh > rdt) bufs = (Math.floor(hg(d, S_RDLEN) / 16) + rdt - rdh) | 0
   else return false
   return total <= Math.imul(bufs, d.rxbufSize) >>> 0
 }
 
 /** e1000_can_receive: link up, receiver on, bus master, a free descriptor, no flush pending. */
 export const canReceive = (d: Draft): boolean =>
-  (rg(d, R.STATUS) & R.STATUS_LU) !== 0 &&
-  (rg(d, R.RCTL) & R.RCTL_EN) !== 0 &&
+  (hg(d, S_STATUS) & R.STATUS_LU) !== 0 &&
+  (hg(d, S_RCTL) & R.RCTL_EN) !== 0 &&
   busMaster(d) &&
   hasRxBufs(d, 1) &&
   !timerPending(d, TIMER_FLUSH)
 
-const isVlan = (d: RegView, b: Uint8Array): boolean => ((b[12]! << 8) | b[13]!) === (rg(d, R.VET) & 0xffff)
+const isVlan = (d: RegView, b: Uint8Array): boolean => ((b[12]! << 8) | b[13]!) === (hg(d, S_VET) & 0xffff)
 
 /** receive_filter (7.2: counts MPRC/BPRC itself). */
 const receiveFilter = (d: Draft, b: Uint8Array): boolean => {
-  const rctl = rg(d, R.RCTL)
+  const rctl = hg(d, S_RCTL)
   if (isVlan(d, b) && (rctl & R.RCTL_VFE) !== 0) {
     const vid = (b[14]! << 8) | b[15]!
     if ((rg(d, R.VFTA + ((vid >>> 5) & 0x7f)) & (1 << (vid & 0x1f))) === 0) return false
@@ -102,7 +113,7 @@ const receiveFilter = (d: Draft, b: Uint8Array): boolean => {
 }
 
 const isOversized = (d: Draft, size: number): boolean => {
-  const rctl = rg(d, R.RCTL)
+  const rctl = hg(d, S_RCTL)
   if ((size > MAX_LPE_FRAME || (size > MAX_VLAN_FRAME && (rctl & R.RCTL_LPE) === 0)) && (rctl & R.RCTL_SBP) === 0) {
     incStat(d, R.ROC)
     return true
@@ -116,7 +127,7 @@ const overrun = (d: Draft): void => {
   setIcs(d, R.ICR_RXO)
 }
 
-const descBase = (d: RegView): number => rg(d, R.RDBAH) * 0x100000000 + ((rg(d, R.RDBAL) & ~0xf) >>> 0)
+const descBase = (d: RegView): number => hg(d, S_RDBAH) * 0x100000000 + ((hg(d, S_RDBAL) & ~0xf) >>> 0)
 
 /**
  * A call of e1000_receive_iov for `frame` (run by the caller pushing it and returning CALL);
@@ -146,7 +157,7 @@ export const stepRx = (d: Draft, f: Mutable<RxFrame>, input: Uint8Array | undefi
   for (;;) {
     switch (f.stage) {
       case "start": {
-        if ((rg(d, R.STATUS) & R.STATUS_LU) === 0 || (rg(d, R.RCTL) & R.RCTL_EN) === 0) return ret(d, f, -1)
+        if ((hg(d, S_STATUS) & R.STATUS_LU) === 0 || (hg(d, S_RCTL) & R.RCTL_EN) === 0) return ret(d, f, -1)
         if (timerPending(d, TIMER_FLUSH)) return ret(d, f, 0)
         let data = f.data
         if (data.length < MIN_FRAME) {
@@ -156,7 +167,7 @@ export const stepRx = (d: Draft, f: Mutable<RxFrame>, input: Uint8Array | undefi
         let size = data.length
         if (isOversized(d, size)) return ret(d, f, size)
         if (!receiveFilter(d, data)) return ret(d, f, size)
-        if ((rg(d, R.CTRL) & R.CTRL_VME) !== 0 && isVlan(d, data)) {
+        if ((hg(d, S_CTRL) & R.CTRL_VME) !== 0 && isVlan(d, data)) {
           // strip the tag: the MAC addresses move up over it (a copy: the host's frame is not ours)
           f.vlanSpecial = (data[14]! << 8) | data[15]!
           const stripped = new Uint8Array(size - 4)
@@ -168,8 +179,8 @@ export const stepRx = (d: Draft, f: Mutable<RxFrame>, input: Uint8Array | undefi
         }
         f.data = data
         f.size = size
-        f.rdhStart = rg(d, R.RDH)
-        f.total = size + ((rg(d, R.RCTL) & R.RCTL_SECRC) !== 0 ? 0 : 4)
+        f.rdhStart = hg(d, S_RDH)
+        f.total = size + ((hg(d, S_RCTL) & R.RCTL_SECRC) !== 0 ? 0 : 4)
         if (!hasRxBufs(d, f.total)) {
           overrun(d)
           return ret(d, f, -1)
@@ -179,7 +190,7 @@ export const stepRx = (d: Draft, f: Mutable<RxFrame>, input: Uint8Array | undefi
         continue
       }
       case "next": {
-        f.base = descBase(d) + 16 * rg(d, R.RDH)
+        f.base = descBase(d) + 16 * hg(d, S_RDH)
         const raw = readNow(d, f.base, 16)
         f.stage = "desc"
         if (raw === undefined) return WAIT
@@ -215,10 +226,10 @@ export const stepRx = (d: Draft, f: Mutable<RxFrame>, input: Uint8Array | undefi
         const st = new Uint8Array(1)
         st[0] = status | f.vlanStatus | R.RXD_DD
         dmaWrite(d, base + 12, st)
-        let rdh = (rg(d, R.RDH) + 1) >>> 0
-        if (rdh * 16 >= rg(d, R.RDLEN)) rdh = 0
-        rs(d, R.RDH, rdh)
-        if (rdh === f.rdhStart || f.rdhStart >= rg(d, R.RDLEN) / 16) {
+        let rdh = (hg(d, S_RDH) + 1) >>> 0
+        if (rdh * 16 >= hg(d, S_RDLEN)) rdh = 0
+        hs(d, S_RDH, rdh)
+        if (rdh === f.rdhStart || f.rdhStart >= hg(d, S_RDLEN) / 16) {
           overrun(d)
           return ret(d, f, -1)
         }
@@ -233,10 +244,10 @@ export const stepRx = (d: Draft, f: Mutable<RxFrame>, input: Uint8Array | undefi
         growPair(d, R.TORL, size + 4)
         growPair(d, R.GORCL, size + 4)
         let cause = R.ICR_RXT0
-        let rdt = rg(d, R.RDT)
-        const rdhNow = rg(d, R.RDH)
-        if (rdt < rdhNow) rdt += Math.floor(rg(d, R.RDLEN) / 16)
-        if (((rdt - rdhNow) >>> 0) * 16 <= rg(d, R.RDLEN) >>> d.rxbufMinShift) cause |= R.ICR_RXDMT0
+        let rdt = hg(d, S_RDT)
+        const rdhNow = hg(d, S_RDH)
+        if (rdt < rdhNow) rdt += Math.floor(hg(d, S_RDLEN) / 16)
+        if (((rdt - rdhNow) >>> 0) * 16 <= hg(d, S_RDLEN) >>> d.rxbufMinShift) cause |= R.ICR_RXDMT0
         setIcs(d, cause)
         return ret(d, f, size)
       }

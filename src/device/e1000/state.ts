@@ -24,7 +24,7 @@ import {
   setInterruptStatus,
 } from "./pci-config.ts"
 import { MII_CR_AUTONEG_EN, MII_LPAR_ACK, MII_SR_AN_COMPLETE, MII_SR_LINK, PHY_CTRL, PHY_LP_ABILITY, PHY_STATUS, resetPhy } from "./phy.ts"
-import { rg, rs, zeroHot, zeroRegFile } from "./regfile.ts"
+import { hg, hotSlot, hs, rg, rs, zeroHot, zeroRegFile } from "./regfile.ts"
 import * as R from "./regs.ts"
 import { zeroTxBuf, zeroTxHead } from "./tx-buffer.ts"
 import type {
@@ -39,6 +39,12 @@ import type {
   TxProps,
   TxState,
 } from "./types.ts"
+
+// hot registers read and written directly (regfile.ts `hotSlot`)
+const S_ICR = hotSlot(R.ICR)
+const S_ICS = hotSlot(R.ICS)
+const S_IMS = hotSlot(R.IMS)
+const S_STATUS = hotSlot(R.STATUS)
 
 export const zeroProps = (): TxProps => ({
   ipcss: 0, ipcso: 0, ipcse: 0, tucss: 0, tucso: 0, tucse: 0, paylen: 0, hdrLen: 0, mss: 0, ip: false, tcp: false, tse: false,
@@ -327,9 +333,9 @@ const MIT_UNIT_NS = 256
  * in 256 ns units); rising edges inside the window only update ICR. Falling edges are immediate.
  */
 export const setInterruptCause = (d: Draft, val: number): void => {
-  rs(d, R.ICR, val)
-  rs(d, R.ICS, val)
-  const pending = (rg(d, R.IMS) & rg(d, R.ICR)) >>> 0
+  hs(d, S_ICR, val)
+  hs(d, S_ICS, val)
+  const pending = (hg(d, S_IMS) & hg(d, S_ICR)) >>> 0
   if (!d.mitIrqLevel && pending !== 0) {
     if (d.mitTimerOn) return
     let delay = 0
@@ -345,19 +351,19 @@ export const setInterruptCause = (d: Draft, val: number): void => {
   setIntx(d, d.mitIrqLevel)
 }
 
-export const setIcs = (d: Draft, val: number): void => setInterruptCause(d, (val | rg(d, R.ICR)) >>> 0)
+export const setIcs = (d: Draft, val: number): void => setInterruptCause(d, (val | hg(d, S_ICR)) >>> 0)
 
 // ---- link (e1000x_update_regs_on_*)
 
 export const linkDownRegs = (d: Draft): void => {
-  rs(d, R.STATUS, (rg(d, R.STATUS) & ~R.STATUS_LU) >>> 0)
+  rs(d, R.STATUS, (hg(d, S_STATUS) & ~R.STATUS_LU) >>> 0)
   const phy = phyW(d)
   phy[PHY_STATUS] = phy[PHY_STATUS]! & ~(MII_SR_LINK | MII_SR_AN_COMPLETE)
   phy[PHY_LP_ABILITY] = phy[PHY_LP_ABILITY]! & ~MII_LPAR_ACK
 }
 
 export const linkUpRegs = (d: Draft): void => {
-  rs(d, R.STATUS, (rg(d, R.STATUS) | R.STATUS_LU) >>> 0)
+  rs(d, R.STATUS, (hg(d, S_STATUS) | R.STATUS_LU) >>> 0)
   const phy = phyW(d)
   phy[PHY_STATUS] = phy[PHY_STATUS]! | MII_SR_LINK
 }

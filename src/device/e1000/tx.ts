@@ -16,7 +16,7 @@ import { finish, sum16 } from "../../protocol/wire/checksum.ts"
 import { dmaWrite, fitRead, getAddr64, getLe16, getLe32, readNow } from "./dma.ts"
 import { CALL, DONE, type Outcome, WAIT } from "./outcome.ts"
 import { MII_CR_LOOPBACK, PHY_CTRL } from "./phy.ts"
-import { type RegView, rg, rs } from "./regfile.ts"
+import { hg, hotSlot, hs, type RegView } from "./regfile.ts"
 import * as R from "./regs.ts"
 import { pushLoopback } from "./rx.ts"
 import { type Draft, setIcs, txW } from "./state.ts"
@@ -24,9 +24,19 @@ import { growPair, incSizeStat, incStat } from "./stats.ts"
 import { bufGet, bufRead, bufSet, bufWrite, TX_DATA, TX_DATA_SIZE } from "./tx-buffer.ts"
 import type { Mutable, TxProps, XmitFrame } from "./types.ts"
 
+// hot registers read and written directly (regfile.ts `hotSlot`)
+const S_CTRL = hotSlot(R.CTRL)
+const S_TCTL = hotSlot(R.TCTL)
+const S_TDBAH = hotSlot(R.TDBAH)
+const S_TDBAL = hotSlot(R.TDBAL)
+const S_TDH = hotSlot(R.TDH)
+const S_TDLEN = hotSlot(R.TDLEN)
+const S_TDT = hotSlot(R.TDT)
+const S_VET = hotSlot(R.VET)
+
 const PTC_REGS: ReadonlyArray<number> = [R.PTC64, R.PTC127, R.PTC255, R.PTC511, R.PTC1023, R.PTC1522]
 
-const descBase = (d: RegView): number => rg(d, R.TDBAH) * 0x100000000 + ((rg(d, R.TDBAL) & ~0xf) >>> 0)
+const descBase = (d: RegView): number => hg(d, S_TDBAH) * 0x100000000 + ((hg(d, S_TDBAL) & ~0xf) >>> 0)
 
 /** A call of start_xmit (TCTL/TDT writes): runs the ring from TDH to TDT inside the write. */
 export const xmitFrame = (): Mutable<XmitFrame> => ({
@@ -59,8 +69,8 @@ const AHEAD_MAX = 32
  */
 const aheadCount = (d: Draft, tdh: number): number => {
   if ((d.phy[PHY_CTRL]! & MII_CR_LOOPBACK) !== 0) return 1
-  const tdt = rg(d, R.TDT)
-  const ringEnd = Math.floor(rg(d, R.TDLEN) / 16)
+  const tdt = hg(d, S_TDT)
+  const ringEnd = Math.floor(hg(d, S_TDLEN) / 16)
   const end = tdt > tdh ? Math.min(tdt, ringEnd) : ringEnd
   return tdh < end ? Math.min(end - tdh, AHEAD_MAX) : 1
 }
@@ -69,16 +79,16 @@ export const stepXmit = (d: Draft, f: Mutable<XmitFrame>, input: Uint8Array | un
   for (;;) {
     switch (f.stage) {
       case "start":
-        if ((rg(d, R.TCTL) & R.TCTL_EN) === 0) return DONE
+        if ((hg(d, S_TCTL) & R.TCTL_EN) === 0) return DONE
         if (d.tx.busy) return DONE
         txW(d).busy = true
         f.cause = R.ICR_TXQE
-        f.tdhStart = rg(d, R.TDH)
+        f.tdhStart = hg(d, S_TDH)
         f.stage = "next"
         continue
       case "next": {
-        const tdh = rg(d, R.TDH)
-        if (tdh === rg(d, R.TDT)) return endXmit(d, f)
+        const tdh = hg(d, S_TDH)
+        if (tdh === hg(d, S_TDT)) return endXmit(d, f)
         f.base = descBase(d) + 16 * tdh
         if (f.ahead !== undefined && tdh >= f.aheadFrom && tdh < f.aheadFrom + f.aheadCount) {
           takeDescriptor(d, f, f.ahead, 16 * (tdh - f.aheadFrom))
@@ -121,11 +131,11 @@ export const stepXmit = (d: Draft, f: Mutable<XmitFrame>, input: Uint8Array | un
           dmaWrite(d, f.base + 12, wb)
           f.cause |= R.ICR_TXDW
         }
-        let tdh = (rg(d, R.TDH) + 1) >>> 0
-        if (tdh * 16 >= rg(d, R.TDLEN)) tdh = 0
-        rs(d, R.TDH, tdh)
+        let tdh = (hg(d, S_TDH) + 1) >>> 0
+        if (tdh * 16 >= hg(d, S_TDLEN)) tdh = 0
+        hs(d, S_TDH, tdh)
         // A bogus TDT/TDLEN would loop forever: QEMU stops after one lap.
-        if (tdh === f.tdhStart || f.tdhStart >= rg(d, R.TDLEN) / 16) return endXmit(d, f)
+        if (tdh === f.tdhStart || f.tdhStart >= hg(d, S_TDLEN) / 16) return endXmit(d, f)
         f.stage = "next"
         continue
       }
@@ -189,9 +199,9 @@ const beginTxDesc = (d: Draft, f: Mutable<XmitFrame>, desc: Uint8Array, o: numbe
   } else {
     tx.cptse = false // legacy: CSO/CSS/IC are ignored by QEMU
   }
-  if ((rg(d, R.CTRL) & R.CTRL_VME) !== 0 && (lower & R.TXD_VLE) !== 0 && (tx.cptse || (lower & R.TXD_EOP) !== 0)) {
+  if ((hg(d, S_CTRL) & R.CTRL_VME) !== 0 && (lower & R.TXD_VLE) !== 0 && (tx.cptse || (lower & R.TXD_EOP) !== 0)) {
     tx.vlanNeeded = true
-    const vet = rg(d, R.VET)
+    const vet = hg(d, S_VET)
     const vh = new Uint8Array(4)
     vh[0] = (vet >>> 8) & 0xff
     vh[1] = vet & 0xff

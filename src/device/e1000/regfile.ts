@@ -104,6 +104,10 @@ export const hs = (d: RegDraft, slot: number, v: number): void => {
   ;(d.hot[k] as Array<number>)[slot & (HOT_LEAF - 1)] = v >>> 0
 }
 
+/** The slot of register `i` (hot slots are below `HOT_SLOTS`). */
+export const slotOf = (i: number): number => SLOT[i]!
+export const HOT_SLOTS = HOT_LEAVES * HOT_LEAF
+
 /** Word `i` (0 <= i < 32768). */
 export const rg = (d: RegView, i: number): number => {
   const j = SLOT[i]!

@@ -2,9 +2,16 @@
  * Statistics helpers with QEMU's saturation (e1000x_inc_reg_if_not_full and friends), on the
  * draft's register file (writes copy on write, regfile.ts).
  */
-import { type RegDraft, rg, rs } from "./regfile.ts"
+import { hg, HOT_SLOTS, hs, type RegDraft, rg, rs, slotOf } from "./regfile.ts"
 
 export const incStat = (d: RegDraft, i: number): void => {
+  const j = slotOf(i)
+  if (j < HOT_SLOTS) {
+    // the statistics a frame counts are hot: one lookup for the read and the write
+    const v = hg(d, j)
+    if (v !== 0xffffffff) hs(d, j, v + 1)
+    return
+  }
   const v = rg(d, i)
   if (v !== 0xffffffff) rs(d, i, v + 1)
 }

@@ -6,6 +6,8 @@
  * With --qemu-only, runs QEMU alone and checks only the expectations written in the traces.
  * With --dump, prints what QEMU did at every step (value, interrupt changes, frames).
  * With --side-by-side, prints both sides at every step, marking the steps that differ.
+ * With --checked, every reducer call of the model goes through the referential-transparency
+ * harness (slower; a violation is reported as the model failing at that step).
  */
 import { readFileSync } from "node:fs"
 import { checkTraceOnQemu, diffTrace, runModelSafely } from "./differential.ts"
@@ -17,9 +19,10 @@ const args = process.argv.slice(2)
 const qemuOnly = args.includes("--qemu-only")
 const dump = args.includes("--dump")
 const sideBySide = args.includes("--side-by-side")
+const checked = args.includes("--checked")
 const files = args.filter((a) => !a.startsWith("--"))
 if (files.length === 0) {
-  console.error("usage: npm run e1000:diff -- [--qemu-only|--dump|--side-by-side] FILE...")
+  console.error("usage: npm run e1000:diff -- [--qemu-only|--dump|--side-by-side|--checked] FILE...")
   process.exit(2)
 }
 
@@ -38,7 +41,7 @@ for (const file of files) {
       continue
     }
     if (sideBySide) {
-      const [qemu, model] = [await runOnQemu(steps), await runModelSafely(steps)]
+      const [qemu, model] = [await runOnQemu(steps), await runModelSafely(steps, checked)]
       const brief = (r: StepResult | undefined): string =>
         r === undefined
           ? "-"
@@ -56,7 +59,7 @@ for (const file of files) {
       if (model.failure) console.log(`model failed at ${model.failure.line}: ${model.failure.message}`)
       continue
     }
-    const d = qemuOnly ? await checkTraceOnQemu(steps) : await diffTrace(steps)
+    const d = qemuOnly ? await checkTraceOnQemu(steps) : await diffTrace(steps, checked)
     if (d === undefined) {
       console.log(`${file}: ${qemuOnly ? "qemu ok" : "match"}`)
     } else {

@@ -1,6 +1,9 @@
 /** The trace format: parsing, line numbers, errors, and formatStep as its inverse. */
 import { describe, expect, it } from "vitest"
-import { splitAccess } from "./run-model.ts"
+import { createSyncE1000 } from "../../src/device/e1000/api.ts"
+import { createCheckedSyncE1000 } from "./checked.ts"
+import { checkExpectations, firstDifference } from "./observation.ts"
+import { runOnModel, splitAccess } from "./run-model.ts"
 import { formatStep, parseTrace } from "./trace.ts"
 import { loadTraces } from "./traces.ts"
 
@@ -62,4 +65,17 @@ describe("qtest's splitting of unaligned accesses, as the model side replays it"
     expect(splitAccess(0, 4)).toEqual([[0, 4, 0]])
     expect(splitAccess(0xc7, 1)).toEqual([[0xc7, 1, 0]])
   })
+})
+
+describe("every shipped trace replayed on the model, each reducer call checked for referential transparency", () => {
+  for (const t of loadTraces()) {
+    it(`${t.name}: no call writes its input state or differs when repeated; same results as unchecked`, () => {
+      const checked = runOnModel(createCheckedSyncE1000, t.steps)
+      expect(checked.failure?.message).toBeUndefined()
+      expect(checked.results.length).toBe(t.steps.length)
+      // the trace's own expectations hold on the model too (QEMU is checked against them in diff.test.ts)
+      expect(checkExpectations(checked, "model")).toBeUndefined()
+      expect(firstDifference(checked, runOnModel(createSyncE1000, t.steps))).toBeUndefined()
+    }, 180_000)
+  }
 })

@@ -2,20 +2,23 @@
  * The public API of the e1000 (Intel 82540EM) model, shaped after QEMU 7.2's hw/net/e1000.c.
  *
  * Contract:
- * - `e1000Step` is a reducer over an *owned* state: it CONSUMES the state it is given and returns
- *   the successor (today the same object, updated in place). Callers must not keep or reuse the
- *   state they passed in. This is the documented exception to "state is immutable" in DESIGN.md:
- *   a register file of 32768 words (128 KiB BAR incl. packet buffer memory) copied per event would
- *   cost far more than the million frames per second we need. Determinism is unaffected: the same
- *   state and event always give the same successor and effects.
+ * - `e1000Step(s, nowNs, ev)` is a pure reducer: it never writes to `s` or to anything reachable
+ *   from it, equal inputs give equal results, and every earlier state stays valid (keep it,
+ *   reduce it again, branch from it). States are plain data: `structuredClone(s)` behaves
+ *   identically. The register file (32768 words incl. packet buffer memory) and the 64 KiB TX
+ *   buffer are persistent chunked tables (cow.ts, regfile.ts, tx-buffer.ts): a call copies only
+ *   the small pieces it writes.
  * - Time is QEMU's virtual clock in nanoseconds (a plain number). Before handling any event the
  *   model fires every one of its timers whose deadline is <= nowNs (QEMU runs due timers before the
  *   next access); `TimerFired` for a timer that is not due or no longer armed is a no-op.
  * - DMA reads (descriptor and TX buffer fetches, where QEMU calls pci_dma_read) are effects. The
  *   operation in progress is suspended until `DmaReadDone` with the same request id arrives; only
- *   one read is ever outstanding. Other events arriving meanwhile are queued inside the model and
- *   handled in order once the operation completes (QEMU performs the whole operation inside one
- *   MMIO access), so their effects (including `ReadValue`) appear in a later step's output.
+ *   one read is ever outstanding. Transmit reads up to 32 descriptors at once where QEMU reads
+ *   one at a time: the bytes are the same (tx.ts `aheadCount` says why). The suspended operation is plain data in the state (a stack of
+ *   frames: which QEMU function, which stage, its locals). Other events arriving meanwhile go to
+ *   an immutable backlog in the state and are handled in order once the operation completes
+ *   (QEMU performs the whole operation inside one MMIO access), so their effects (including
+ *   `ReadValue`) appear in a later step's output.
  * - `ReadValue` is the last effect produced for the read that asked for it.
  * - `Interrupt` reports the INTx pin as the interrupt controller sees it (device level masked by
  *   PCI COMMAND.INTX_DISABLE), only when it changes.
@@ -31,54 +34,34 @@
  *   already delivered) is answered `true` without effect.
  * - Hostile input (odd offsets, garbage descriptors, short or stray DMA answers) never throws.
  *   Limits: guest addresses are JS numbers (exact below 2^53; TDBAH/RDBAH beyond that lose
- *   precision); events arriving while a DMA read is outstanding are queued without bound, so a
- *   host must answer every DmaRead. The I/O BAR (IOADDR/IODATA) is a stub in QEMU 7.2 (reads 0,
- *   writes ignored), so it has no events here: an emulator answers 0 itself.
- * - `Transmit` frames are fresh copies the receiver may keep. `DmaWrite` data is never mutated by
- *   the model afterwards (receive data may be a view of the host's own frame). The sync wrapper
- *   writes DMA data to guest memory at once and reuses its small buffers.
+ *   precision); events arriving while a DMA read is outstanding are queued without bound (each
+ *   arrival copies the backlog), so a host must answer every DmaRead promptly. The I/O BAR
+ *   (IOADDR/IODATA) is a stub in QEMU 7.2 (reads 0, writes ignored), so it has no events here:
+ *   an emulator answers 0 itself.
+ * - `Transmit` frames are fresh copies the receiver may keep. `DmaWrite` data is never written by
+ *   the model afterwards (receive data may be a view of the host's own frame). The model keeps a
+ *   reference to a frame it refused (QEMU's queue) and to frames whose receive is suspended: the
+ *   host must not change a frame after offering it.
+ * - The sync wrapper (sync.ts) applies DmaWrites in order and answers each DmaRead from guest
+ *   memory before the next: inside the same reducer call (model.ts callStart/callAnswer), or,
+ *   given a step function, by calling it again with DmaReadDone. The model never reaches guest
+ *   memory itself.
  */
 import * as model from "./model.ts"
 import * as sync from "./sync.ts"
+import type { E1000Effect, E1000Event, E1000Options, E1000State, E1000Step, SyncE1000, SyncE1000Options } from "./types.ts"
 
-// time is QEMU's virtual clock in nanoseconds (number)
-export type E1000Event =
-  | { readonly _tag: "MmioRead"; readonly offset: number; readonly size: 1 | 2 | 4 }
-  | { readonly _tag: "MmioWrite"; readonly offset: number; readonly size: 1 | 2 | 4; readonly value: number }
-  | { readonly _tag: "ConfigRead"; readonly offset: number; readonly size: 1 | 2 | 4 }
-  | { readonly _tag: "ConfigWrite"; readonly offset: number; readonly size: 1 | 2 | 4; readonly value: number }
-  | { readonly _tag: "DmaReadDone"; readonly request: number; readonly data: Uint8Array }
-  | { readonly _tag: "FrameFromNetwork"; readonly frame: Uint8Array }
-  | { readonly _tag: "TimerFired"; readonly timer: E1000Timer }
-  | { readonly _tag: "Link"; readonly up: boolean }
-  | { readonly _tag: "Reset" }
-
-/** QEMU 7.2's three e1000 timers: mit_timer (ns), autoneg_timer (ms), flush_queue_timer (ms). */
-export type E1000Timer = "mit" | "autoneg" | "flush"
-
-export type E1000Effect =
-  | { readonly _tag: "ReadValue"; readonly value: number }
-  | { readonly _tag: "DmaRead"; readonly request: number; readonly address: number; readonly length: number }
-  | { readonly _tag: "DmaWrite"; readonly address: number; readonly data: Uint8Array }
-  | { readonly _tag: "Interrupt"; readonly level: boolean } // only on change
-  | { readonly _tag: "Transmit"; readonly frame: Uint8Array }
-  | { readonly _tag: "SetTimer"; readonly timer: E1000Timer; readonly atNs: number }
-  | { readonly _tag: "CancelTimer"; readonly timer: E1000Timer }
-  | { readonly _tag: "RxAccepted"; readonly accepted: boolean } // answer to FrameFromNetwork
-  | { readonly _tag: "RxFlush" } // QEMU's qemu_flush_queued_packets: re-offer held frames
-
-export interface E1000Options {
-  /** 6 bytes */
-  readonly mac: Uint8Array
-  /**
-   * Whether the PCI expansion ROM BAR (0x30) exists. QEMU's default `-device e1000` loads
-   * efi-e1000.rom (a 256 KiB ROM BAR); with `romfile=` it reads 0. Default: true.
-   */
-  readonly romBar?: boolean
-}
-
-/** Opaque, owned, mutable-inside state. See the contract above. */
-export type E1000State = model.E1000State
+export type {
+  E1000Effect,
+  E1000Event,
+  E1000Options,
+  E1000State,
+  E1000Step,
+  E1000Timer,
+  GuestMemory,
+  SyncE1000,
+  SyncE1000Options,
+} from "./types.ts"
 
 export const createE1000: (opts: E1000Options) => E1000State = model.createE1000
 export const e1000Step: (
@@ -86,32 +69,13 @@ export const e1000Step: (
   nowNs: number,
   ev: E1000Event,
 ) => readonly [E1000State, ReadonlyArray<E1000Effect>] = model.e1000Step
+/** The earliest armed timer deadline in ns, if any (what the SetTimer effects announced). */
+export const nextDeadlineNs: (s: E1000State) => number | undefined = model.nextDeadlineNs
+/** Whether an operation is waiting for a DmaReadDone. */
+export const awaitingDma: (s: E1000State) => boolean = model.awaitingDma
 
-// A synchronous wrapper for emulators with synchronous guest memory (src/device/e1000/sync.ts):
-export interface GuestMemory {
-  read(address: number, length: number): Uint8Array
-  write(address: number, data: Uint8Array): void
-}
-export interface SyncE1000 {
-  mmioRead(offset: number, size: 1 | 2 | 4): number
-  mmioWrite(offset: number, size: 1 | 2 | 4, value: number): void
-  configRead(offset: number, size: 1 | 2 | 4): number
-  configWrite(offset: number, size: 1 | 2 | 4, value: number): void
-  /** false if refused (see RxAccepted): hold it and later frames, offer them again after onRxReady */
-  receive(frame: Uint8Array): boolean
-  setLink(up: boolean): void
-  reset(): void
-  /** fires due timers */
-  advanceTo(nowNs: number): void
-  nextDeadlineNs(): number | undefined
-  readonly irq: boolean
-}
-export interface SyncE1000Options extends E1000Options {
-  readonly memory: GuestMemory
-  onTransmit(frame: Uint8Array): void
-  onIrq(level: boolean): void
-  nowNs(): number
-  /** The RxFlush effect: offer held frames again (may be called during any other call). */
-  onRxReady?(): void
-}
-export const createSyncE1000: (opts: SyncE1000Options) => SyncE1000 = sync.createSyncE1000
+/**
+ * A synchronous wrapper for emulators with synchronous guest memory. `step` is for tests: with
+ * it, each DMA read is answered by calling `step` again with DmaReadDone.
+ */
+export const createSyncE1000: (opts: SyncE1000Options, step?: E1000Step) => SyncE1000 = sync.createSyncE1000

@@ -1,28 +1,28 @@
 /**
- * DMA as QEMU's pci_dma_read/pci_dma_write see it. Reads suspend the running operation (a
- * generator) until the host answers; the sync wrapper answers inline. Without PCI bus mastering
- * reads return zeros and writes vanish, as QEMU's disabled bus-master address space does.
- * Sync mode applies writes to guest memory at once so later reads in the same operation see them.
+ * DMA as QEMU's pci_dma_read/pci_dma_write see it, as effects. A read the model needs is
+ * recorded in the draft (`reqAddress`, `reqLength`); the running frame then returns WAIT and the
+ * operation is suspended until the host answers with DmaReadDone (model.ts). Without PCI bus
+ * mastering reads return zeros at once and writes vanish, as QEMU's disabled bus-master address
+ * space does. Writes are DmaWrite effects in order, so a host that applies them before answering
+ * the next read gives every later read of the operation the bytes QEMU's would see.
  */
 import { COMMAND_MASTER, command } from "./pci-config.ts"
-import type { E1000State } from "./state.ts"
+import type { Draft } from "./state.ts"
 
 const EMPTY = new Uint8Array(0)
 
-export const busMaster = (s: E1000State): boolean => (command(s.pci) & COMMAND_MASTER) !== 0
+export const busMaster = (d: Draft): boolean => (command(d.pci) & COMMAND_MASTER) !== 0
 
 /**
- * The bytes at `address` if they are available now (sync memory, or zeros without bus
- * mastering); otherwise records the request and returns undefined, and the caller must `yield`
- * and pass what it gets back through `fitRead`. Written as
- * `readNow(s, a, n) ?? fitRead((yield), n)` so the synchronous path never suspends.
+ * The bytes at `address` if they are available at once (nothing to read, or zeros without bus
+ * mastering); otherwise records the request and returns undefined: the caller returns WAIT
+ * and gets the host's bytes back at its next stage, through `fitRead`.
  */
-export const readNow = (s: E1000State, address: number, length: number): Uint8Array | undefined => {
+export const readNow = (d: Draft, address: number, length: number): Uint8Array | undefined => {
   if (length <= 0) return EMPTY
-  if (!busMaster(s)) return new Uint8Array(length)
-  if (s.memory !== undefined) return fitRead(s.memory.read(address, length), length)
-  s.reqAddr = address
-  s.reqLen = length
+  if (!busMaster(d)) return new Uint8Array(length)
+  d.reqAddress = address
+  d.reqLength = length
   return undefined
 }
 
@@ -34,11 +34,9 @@ export const fitRead = (data: Uint8Array, length: number): Uint8Array => {
   return padded
 }
 
-/** `data` must not be mutated afterwards by the caller (it may be handed out as is). */
-export const dmaWrite = (s: E1000State, address: number, data: Uint8Array): void => {
-  if (!busMaster(s)) return
-  if (s.memory !== undefined) s.memory.write(address, data)
-  else s.out.push({ _tag: "DmaWrite", address, data })
+/** `data` must not be written afterwards by anyone in the model (it is handed out as is). */
+export const dmaWrite = (d: Draft, address: number, data: Uint8Array): void => {
+  if (busMaster(d)) d.out.push({ _tag: "DmaWrite", address, data })
 }
 
 /** Little-endian u64 descriptor address as a number (exact below 2^53). */

@@ -3,7 +3,11 @@
  * with the MAC in words 0-2, the device id in words 11 and 13 and word 63 chosen so the 64 words
  * sum to 0xBABA), the EERD "read done instantly" register and the EECD bit-bang shifter.
  * Writes to the EEPROM are not supported (QEMU ignores the write opcode too).
+ *
+ * Contract: pure functions; the image is never written after `eepromImage` makes it, and
+ * `eecdWrite` returns the shifter's next state without touching the old one.
  */
+import type { EecdState, Mutable } from "./types.ts"
 
 export const EEPROM_WORDS = 64
 export const EEPROM_SUM = 0xbaba
@@ -60,15 +64,6 @@ const EECD_PRES = 0x100
 const EECD_STORED = EECD_SK | EECD_CS | EECD_DI | EECD_FWE_MASK | EECD_REQ
 const MICROWIRE_READ_OPCODE = 6
 
-/** The Microwire shifter. Survives device reset, as in QEMU. */
-export interface EecdState {
-  valIn: number // uint32
-  bitnumIn: number // uint16
-  bitnumOut: number // uint16
-  reading: boolean
-  oldEecd: number
-}
-
 export const initialEecd = (): EecdState => ({ valIn: 0, bitnumIn: 0, bitnumOut: 0, reading: false, oldEecd: 0 })
 
 export const eecdRead = (eeprom: Uint16Array, st: EecdState): number => {
@@ -80,10 +75,10 @@ export const eecdRead = (eeprom: Uint16Array, st: EecdState): number => {
   return ret
 }
 
-export const eecdWrite = (st: EecdState, val: number): void => {
-  const oldval = st.oldEecd
-  st.oldEecd = val & EECD_STORED
-  if ((val & EECD_CS) === 0) return // chip not selected: nothing shifts
+export const eecdWrite = (old: EecdState, val: number): EecdState => {
+  const oldval = old.oldEecd
+  const st: Mutable<EecdState> = { ...old, oldEecd: val & EECD_STORED }
+  if ((val & EECD_CS) === 0) return st // chip not selected: nothing shifts
   if (((val ^ oldval) & EECD_CS) !== 0) {
     // CS rising edge starts a new command
     st.valIn = 0
@@ -91,11 +86,11 @@ export const eecdWrite = (st: EecdState, val: number): void => {
     st.bitnumOut = 0
     st.reading = false
   }
-  if (((val ^ oldval) & EECD_SK) === 0) return // no clock edge
+  if (((val ^ oldval) & EECD_SK) === 0) return st // no clock edge
   if ((val & EECD_SK) === 0) {
     // falling edge: the next output bit
     st.bitnumOut = (st.bitnumOut + 1) & 0xffff
-    return
+    return st
   }
   // rising edge: shift DI in; after 3 opcode bits and 6 address bits decide
   st.valIn = ((st.valIn << 1) | ((val & EECD_DI) !== 0 ? 1 : 0)) >>> 0
@@ -104,4 +99,5 @@ export const eecdWrite = (st: EecdState, val: number): void => {
     st.bitnumOut = (((st.valIn & 0x3f) << 4) - 1) & 0xffff
     st.reading = ((st.valIn >>> 6) & 7) === MICROWIRE_READ_OPCODE
   }
+  return st
 }

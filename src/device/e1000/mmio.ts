@@ -4,6 +4,9 @@
  * value), per-register read and write behaviour from QEMU's macreg_readops/macreg_writeops
  * tables (all compat flags on: mitigation and extra MAC registers accessible). Registers
  * without a handler read 0 and ignore writes; read-only registers ignore writes.
+ *
+ * Contract: accesses write only to the draft; a write that starts an operation (transmit,
+ * queue flush) returns its frame for the reducer to run.
  */
 import { eecdRead, eecdWrite, eerdRead } from "./eeprom.ts"
 import {
@@ -22,19 +25,13 @@ import {
   PHY_READABLE,
   PHY_WRITABLE,
 } from "./phy.ts"
+import { flushFrame, hasQueued } from "./queue.ts"
+import { rg, rs } from "./regfile.ts"
 import * as R from "./regs.ts"
-import { flushQueued, hasQueued } from "./queue.ts"
 import { hasRxBufs, rxBufSize } from "./rx.ts"
-import {
-  armFlushTimer,
-  type E1000State,
-  haveAutoneg,
-  type Op,
-  restartAutoneg,
-  setIcs,
-  setInterruptCause,
-} from "./state.ts"
-import { startXmit } from "./tx.ts"
+import { armFlushTimer, type Draft, haveAutoneg, phyW, restartAutoneg, setIcs, setInterruptCause } from "./state.ts"
+import { xmitFrame } from "./tx.ts"
+import type { Frame, Mutable } from "./types.ts"
 
 // Read kinds
 const RD_NONE = 0
@@ -125,39 +122,38 @@ const WRITE_KIND: Uint8Array = (() => {
 })()
 
 /** The register's full 32-bit read value, with its side effects (clear-on-read, ICR). */
-const readReg = (s: E1000State, i: number): number => {
-  const r = s.regs
+const readReg = (d: Draft, i: number): number => {
   switch (READ_KIND[i]) {
     case RD_PLAIN:
-      return r[i]!
+      return rg(d, i)
     case RD_CLR4: {
-      const v = r[i]!
-      r[i] = 0
+      const v = rg(d, i)
+      if (v !== 0) rs(d, i, 0)
       return v
     }
     case RD_CLR8: {
-      const v = r[i]!
-      r[i] = 0
-      r[i - 1] = 0
+      const v = rg(d, i)
+      if (v !== 0) rs(d, i, 0)
+      if (rg(d, i - 1) !== 0) rs(d, i - 1, 0)
       return v
     }
     case RD_ICR: {
-      const v = r[R.ICR]!
-      setInterruptCause(s, 0)
+      const v = rg(d, R.ICR)
+      setInterruptCause(d, 0)
       return v
     }
     case RD_EECD:
-      return eecdRead(s.eeprom, s.eecd)
+      return eecdRead(d.eeprom, d.eecd)
     case RD_EERD:
-      return eerdRead(s.eeprom, r[R.EERD]!)
+      return eerdRead(d.eeprom, rg(d, R.EERD))
     case RD_MASK_7FF:
-      return r[i]! & 0x7ff
+      return rg(d, i) & 0x7ff
     case RD_MASK_1FFF:
-      return r[i]! & 0x1fff
+      return rg(d, i) & 0x1fff
     case RD_MASK_F:
-      return r[i]! & 0xf
+      return rg(d, i) & 0xf
     case RD_MASK_FFFF:
-      return r[i]! & 0xffff
+      return rg(d, i) & 0xffff
     default:
       return 0
   }
@@ -165,88 +161,87 @@ const readReg = (s: E1000State, i: number): number => {
 
 const SIZE_MASK = [0, 0xff, 0xffff, 0, 0xffffffff]
 
-export const mmioRead = (s: E1000State, offset: number, size: 1 | 2 | 4): number => {
-  const v = readReg(s, (offset & 0x1ffff) >>> 2)
+export const mmioRead = (d: Draft, offset: number, size: 1 | 2 | 4): number => {
+  const v = readReg(d, (offset & 0x1ffff) >>> 2)
   return size === 4 ? v >>> 0 : v & SIZE_MASK[size]!
 }
 
 /** set_phy_ctrl: reserved and self-clearing bits dropped; RESTART_AN restarts autoneg. */
-const setPhyCtrl = (s: E1000State, val: number): void => {
-  s.phy[PHY_CTRL] = val & ~(0x3f | MII_CR_RESET | MII_CR_RESTART_AN)
-  if (haveAutoneg(s) && (val & MII_CR_RESTART_AN) !== 0) restartAutoneg(s)
+const setPhyCtrl = (d: Draft, val: number): void => {
+  phyW(d)[PHY_CTRL] = val & ~(0x3f | MII_CR_RESET | MII_CR_RESTART_AN)
+  if (haveAutoneg(d) && (val & MII_CR_RESTART_AN) !== 0) restartAutoneg(d)
 }
 
 /** set_mdic */
-const setMdic = (s: E1000State, value: number): void => {
+const setMdic = (d: Draft, value: number): void => {
   let val = value >>> 0
   const data = val & MDIC_DATA_MASK
   const reg = (val >>> MDIC_REG_SHIFT) & 0x1f
   if (((val >>> MDIC_PHY_SHIFT) & 0x1f) !== 1) {
-    val = (s.regs[R.MDIC]! | MDIC_ERROR) >>> 0 // wrong PHY address: the old value, flagged
+    val = (rg(d, R.MDIC) | MDIC_ERROR) >>> 0 // wrong PHY address: the old value, flagged
   } else if ((val & MDIC_OP_READ) !== 0) {
     if ((PHY_CAPS[reg]! & PHY_READABLE) === 0) val = (val | MDIC_ERROR) >>> 0
-    else val = ((val ^ data) | s.phy[reg]!) >>> 0
+    else val = ((val ^ data) | d.phy[reg]!) >>> 0
   } else if ((val & MDIC_OP_WRITE) !== 0) {
     if ((PHY_CAPS[reg]! & PHY_WRITABLE) === 0) val = (val | MDIC_ERROR) >>> 0
-    else if (reg === PHY_CTRL) setPhyCtrl(s, data)
-    else s.phy[reg] = data
+    else if (reg === PHY_CTRL) setPhyCtrl(d, data)
+    else phyW(d)[reg] = data
   }
-  s.regs[R.MDIC] = (val | MDIC_READY) >>> 0
-  if ((val & MDIC_INT_EN) !== 0) setIcs(s, R.ICR_MDAC)
+  rs(d, R.MDIC, (val | MDIC_READY) >>> 0)
+  if ((val & MDIC_INT_EN) !== 0) setIcs(d, R.ICR_MDAC)
 }
 
 /** A register write. Returns the operation it starts, if any (TCTL/TDT: transmit; RDT: flush). */
-export const mmioWrite = (s: E1000State, offset: number, size: 1 | 2 | 4, value: number): Op | undefined => {
+export const mmioWrite = (d: Draft, offset: number, size: 1 | 2 | 4, value: number): Mutable<Frame> | undefined => {
   const i = (offset & 0x1ffff) >>> 2
   const val = (size === 4 ? value : value & SIZE_MASK[size]!) >>> 0
-  const r = s.regs
   switch (WRITE_KIND[i]) {
     case WR_NONE:
       return undefined
     case WR_PLAIN:
-      r[i] = val
+      rs(d, i, val)
       return undefined
     case WR_DLEN:
-      r[i] = val & 0xfff80
+      rs(d, i, val & 0xfff80)
       return undefined
     case WR_TCTL:
-      r[i] = val
-      r[R.TDT] = r[R.TDT]! & 0xffff
-      return startXmit(s)
+      rs(d, i, val)
+      rs(d, R.TDT, rg(d, R.TDT) & 0xffff)
+      return xmitFrame()
     case WR_MDIC:
-      setMdic(s, val)
+      setMdic(d, val)
       return undefined
     case WR_ICS:
-      setIcs(s, val)
+      setIcs(d, val)
       return undefined
     case WR_16BIT:
-      r[i] = val & 0xffff
+      rs(d, i, val & 0xffff)
       return undefined
     case WR_RDT:
-      r[i] = val & 0xffff
-      return hasQueued(s) && hasRxBufs(s, 1) ? flushQueued(s) : undefined
+      rs(d, i, val & 0xffff)
+      return hasQueued(d) && hasRxBufs(d, 1) ? flushFrame() : undefined
     case WR_IMC:
-      r[R.IMS] = (r[R.IMS]! & ~val) >>> 0
-      setIcs(s, 0)
+      rs(d, R.IMS, (rg(d, R.IMS) & ~val) >>> 0)
+      setIcs(d, 0)
       return undefined
     case WR_IMS:
-      r[R.IMS] = (r[R.IMS]! | val) >>> 0
-      setIcs(s, 0)
+      rs(d, R.IMS, (rg(d, R.IMS) | val) >>> 0)
+      setIcs(d, 0)
       return undefined
     case WR_ICR:
-      setInterruptCause(s, (r[R.ICR]! & ~val) >>> 0)
+      setInterruptCause(d, (rg(d, R.ICR) & ~val) >>> 0)
       return undefined
     case WR_EECD:
-      eecdWrite(s.eecd, val)
+      d.eecd = eecdWrite(d.eecd, val)
       return undefined
     case WR_RCTL:
-      r[i] = val
-      s.rxbufSize = rxBufSize(val)
-      s.rxbufMinShift = ((val >>> 8) & 3) + 1
-      armFlushTimer(s) // receive is held off for 1000 ms of virtual time
+      rs(d, i, val)
+      d.rxbufSize = rxBufSize(val)
+      d.rxbufMinShift = ((val >>> 8) & 3) + 1
+      armFlushTimer(d) // receive is held off for 1000 ms of virtual time
       return undefined
     case WR_CTRL:
-      r[i] = (val & ~R.CTRL_RST) >>> 0 // RST "self-clears" and resets nothing in QEMU
+      rs(d, i, (val & ~R.CTRL_RST) >>> 0) // RST "self-clears" and resets nothing in QEMU
       return undefined
     default:
       return undefined

@@ -1,25 +1,32 @@
 /**
  * The e1000 reducer: fires due timers first, then routes the event to the register, PCI,
  * receive and link code. Work that may need DMA reads (transmit, receive, queue flushes, and
- * timer callbacks that flush) runs as a generator that suspends on each read; while one is
- * suspended, later events wait in a backlog, because QEMU finishes the whole operation inside
- * the access (or clock step) that started it.
+ * timer callbacks that flush) runs as a stack of frames (types.ts `Frame`: which QEMU function,
+ * which stage, its locals); when one asks for a read the stack is kept in the successor state
+ * and a DmaRead effect goes out. While it waits, later events go to an immutable backlog,
+ * because QEMU finishes the whole operation inside the access (or clock step) that started it.
  *
- * Contract (see api.ts): `e1000Step` consumes and returns the same mutable state; effects come
- * out in causal order; never throws on hostile input.
+ * Contract (see api.ts): `e1000Step(s, now, ev)` never writes to `s` or anything reachable
+ * from it; it works on a draft (state.ts) and returns a new state and the effects of this call,
+ * in causal order. Equal inputs give equal results. It never throws on hostile input.
  */
 import { absurd } from "../../effects/absurd.ts"
-import type { E1000Effect, E1000Event, E1000Options } from "./api.ts"
-import { autonegDone, setLinkStatus } from "./link.ts"
+import { autonegFrame, linkFrame, stepAutoneg, stepLink } from "./link.ts"
 import { mmioRead, mmioWrite } from "./mmio.ts"
+import { CALL, DONE, type Outcome, WAIT } from "./outcome.ts"
 import { COMMAND_MASTER, command, configRead, configWrite, PCI_COMMAND } from "./pci-config.ts"
-import { flushQueued, frameFromNetwork, hasQueued } from "./queue.ts"
+import { flushFrame, frameFromNetwork, hasQueued, stepFlush } from "./queue.ts"
+import { rg } from "./regfile.ts"
 import { ICR } from "./regs.ts"
+import { stepRx } from "./rx.ts"
 import {
+  beginDraft,
   createState,
-  type E1000State,
+  type Draft,
+  disarmTimer,
+  finishDraft,
   nextTimer,
-  type Op,
+  pciW,
   resetAll,
   setInterruptCause,
   TIMER_AUTONEG,
@@ -27,8 +34,8 @@ import {
   TIMER_MIT,
   updatePin,
 } from "./state.ts"
-
-export type { E1000State } from "./state.ts"
+import { stepXmit } from "./tx.ts"
+import type { E1000Effect, E1000Event, E1000Options, E1000State, Frame, Mutable, TimersFrame } from "./types.ts"
 
 export const createE1000 = (opts: E1000Options): E1000State => createState(opts.mac, opts.romBar ?? true)
 
@@ -38,128 +45,235 @@ export const nextDeadlineNs = (s: E1000State): number | undefined => {
   return t < 0 ? undefined : s.timerAt[t]!
 }
 
-/** Whether an operation is waiting for a DmaReadDone (pure mode only). */
+/** Whether an operation is waiting for a DmaReadDone. */
 export const awaitingDma = (s: E1000State): boolean => s.op !== undefined
 
-const hasDueTimer = (s: E1000State, nowNs: number): boolean => {
-  const t = nextTimer(s)
-  return t >= 0 && s.timerAt[t]! <= nowNs
+const hasDueTimer = (d: Draft, nowNs: number): boolean => {
+  const t = nextTimer(d)
+  return t >= 0 && d.timerAt[t]! <= nowNs
 }
 
 /**
  * Fires, in deadline order (ties: first armed first, as QEMU's timer list), every timer due at
- * or before `nowNs`, each with the clock at its own deadline, as qtest's clock_step does.
+ * or before `nowNs`, each with the clock at its own deadline, as qtest's clock_step does; then
+ * handles the event that found them due.
  */
-function* fireDueTimers(s: E1000State, nowNs: number): Generator<void, void, Uint8Array> {
+const stepTimers = (d: Draft, f: Mutable<TimersFrame>): Outcome => {
   for (;;) {
-    const t = nextTimer(s)
-    if (t < 0 || s.timerAt[t]! > nowNs) break
-    s.now = s.timerAt[t]!
-    s.timerAt[t] = -1
-    switch (t) {
-      case TIMER_MIT:
-        s.mitTimerOn = false
-        setInterruptCause(s, s.regs[ICR]!)
-        break
-      case TIMER_AUTONEG:
-        yield* autonegDone(s)
-        break
-      case TIMER_FLUSH:
-        yield* flushQueued(s)
-        break
+    switch (f.stage) {
+      case "next": {
+        const t = nextTimer(d)
+        if (t < 0 || d.timerAt[t]! > f.nowNs) {
+          d.now = f.nowNs
+          f.stage = "handle"
+          continue
+        }
+        d.now = d.timerAt[t]!
+        disarmTimer(d, t)
+        switch (t) {
+          case TIMER_MIT:
+            d.mitTimerOn = false
+            setInterruptCause(d, rg(d, ICR))
+            continue
+          case TIMER_AUTONEG:
+            d.stack.push(autonegFrame())
+            return CALL
+          case TIMER_FLUSH:
+            d.stack.push(flushFrame())
+            return CALL
+        }
+        continue
+      }
+      case "handle": {
+        f.stage = "done"
+        const op = handle(d, f.ev)
+        if (op === undefined) return DONE
+        d.stack.push(op)
+        return CALL
+      }
+      case "done":
+        return DONE
+      default:
+        return absurd(f.stage)
     }
   }
-  s.now = nowNs
 }
 
-const EMPTY = new Uint8Array(0)
-
-/** Runs `op` until it finishes or (pure mode) suspends on a read; returns true if suspended. */
-const drive = (s: E1000State, op: Op, input: Uint8Array): boolean => {
-  const mem = s.memory
-  let r = op.next(input)
-  while (r.done !== true) {
-    if (mem !== undefined) {
-      // not reached: sync reads are answered without suspending (see readNow)
-      r = op.next(mem.read(s.reqAddr, s.reqLen))
-      continue
-    }
-    s.op = op
-    s.reqId = (s.reqId + 1) | 0
-    s.out.push({ _tag: "DmaRead", request: s.reqId, address: s.reqAddr, length: s.reqLen })
-    return true
+const stepFrame = (d: Draft, f: Mutable<Frame>, input: Uint8Array | undefined): Outcome => {
+  switch (f.k) {
+    case "Timers":
+      return stepTimers(d, f)
+    case "Xmit":
+      return stepXmit(d, f, input)
+    case "Rx":
+      return stepRx(d, f, input)
+    case "Flush":
+      return stepFlush(d, f)
+    case "Autoneg":
+      return stepAutoneg(d, f)
+    case "Link":
+      return stepLink(d, f)
+    default:
+      return absurd(f)
   }
-  s.op = undefined
+}
+
+/**
+ * Runs the draft's stack until it is empty or its innermost frame waits for a read; `input`
+ * goes to the innermost frame first (the bytes it waited for). Returns true if suspended.
+ */
+const drive = (d: Draft, input: Uint8Array | undefined): boolean => {
+  const stack = d.stack
+  while (stack.length > 0) {
+    const r = stepFrame(d, stack[stack.length - 1]!, input)
+    input = undefined
+    if (r === WAIT) {
+      d.op = stack // this call's own array and frames, never touched again
+      d.reqId = (d.reqId + 1) | 0
+      d.out.push({ _tag: "DmaRead", request: d.reqId, address: d.reqAddress, length: d.reqLength })
+      return true
+    }
+    if (r === DONE) stack.pop()
+  }
+  d.op = undefined
   return false
 }
 
-/** Handles one event at `s.now`. Returns the operation it starts, if any. */
-const handle = (s: E1000State, ev: E1000Event): Op | undefined => {
+/**
+ * A writable copy of a frame, one literal per kind: copies then share their kind's object
+ * shape with fresh frames, which keeps V8's property accesses monomorphic (a generic spread
+ * over all kinds was the slowest step of a resumed operation).
+ */
+const copyFrame = (f: Frame): Mutable<Frame> => {
+  switch (f.k) {
+    case "Timers":
+      return { k: f.k, stage: f.stage, nowNs: f.nowNs, ev: f.ev }
+    case "Xmit":
+      return {
+        k: f.k,
+        stage: f.stage,
+        tdhStart: f.tdhStart,
+        cause: f.cause,
+        base: f.base,
+        lower: f.lower,
+        upper: f.upper,
+        ahead: f.ahead,
+        aheadFrom: f.aheadFrom,
+        aheadCount: f.aheadCount,
+        dstage: f.dstage,
+        split: f.split,
+        addr: f.addr,
+        bytes: f.bytes,
+      }
+    case "Rx":
+      return {
+        k: f.k,
+        stage: f.stage,
+        answer: f.answer,
+        data: f.data,
+        size: f.size,
+        total: f.total,
+        descOffset: f.descOffset,
+        rdhStart: f.rdhStart,
+        vlanSpecial: f.vlanSpecial,
+        vlanStatus: f.vlanStatus,
+        bufSize: f.bufSize,
+        base: f.base,
+      }
+    case "Flush":
+      return { k: f.k, stage: f.stage }
+    case "Autoneg":
+      return { k: f.k, stage: f.stage }
+    case "Link":
+      return { k: f.k, stage: f.stage, up: f.up, oldStatus: f.oldStatus }
+    default:
+      return absurd(f)
+  }
+}
+
+/** Handles one event at `d.now`. Returns the operation it starts, if any. */
+const handle = (d: Draft, ev: E1000Event): Mutable<Frame> | undefined => {
   switch (ev._tag) {
     case "MmioRead": {
-      const value = mmioRead(s, ev.offset, ev.size)
-      s.out.push({ _tag: "ReadValue", value })
+      const value = mmioRead(d, ev.offset, ev.size)
+      d.out.push({ _tag: "ReadValue", value })
       return undefined
     }
     case "MmioWrite":
-      return mmioWrite(s, ev.offset, ev.size, ev.value)
+      return mmioWrite(d, ev.offset, ev.size, ev.value)
     case "ConfigRead":
-      s.out.push({ _tag: "ReadValue", value: configRead(s.pci, ev.offset, ev.size) })
+      d.out.push({ _tag: "ReadValue", value: configRead(d.pci, ev.offset, ev.size) })
       return undefined
     case "ConfigWrite": {
-      configWrite(s.pci, ev.offset, ev.size, ev.value)
-      updatePin(s) // COMMAND.INTX_DISABLE may have changed
+      configWrite(pciW(d), d.pciMask, ev.offset, ev.size, ev.value)
+      updatePin(d) // COMMAND.INTX_DISABLE may have changed
       const coversCommand = ev.offset <= PCI_COMMAND && ev.offset + ev.size > PCI_COMMAND
       // e1000_write_config: enabling bus mastering flushes the queue
-      if (coversCommand && (command(s.pci) & COMMAND_MASTER) !== 0 && hasQueued(s)) return flushQueued(s)
+      if (coversCommand && (command(d.pci) & COMMAND_MASTER) !== 0 && hasQueued(d)) return flushFrame()
       return undefined
     }
     case "DmaReadDone":
       return undefined // stray completion: nothing waits for it
     case "FrameFromNetwork":
-      return frameFromNetwork(s, ev.frame)
+      return frameFromNetwork(d, ev.frame)
     case "TimerFired":
       return undefined // due timers already fired
     case "Link":
-      return setLinkStatus(s, ev.up)
+      return linkFrame(ev.up)
     case "Reset":
-      resetAll(s)
+      resetAll(d)
       return undefined
     default:
       return absurd(ev)
   }
 }
 
-function* withTimers(s: E1000State, nowNs: number, ev: E1000Event): Generator<void, void, Uint8Array> {
-  yield* fireDueTimers(s, nowNs)
-  const op = handle(s, ev)
-  if (op !== undefined) yield* op
-}
-
 /** Starts one event; returns true if it left an operation suspended. */
-const start = (s: E1000State, nowNs: number, ev: E1000Event): boolean => {
-  if (hasDueTimer(s, nowNs)) return drive(s, withTimers(s, nowNs, ev), EMPTY)
-  s.now = nowNs
-  const op = handle(s, ev)
-  return op !== undefined && drive(s, op, EMPTY)
+const start = (d: Draft, nowNs: number, ev: E1000Event): boolean => {
+  if (hasDueTimer(d, nowNs)) {
+    d.stack.push({ k: "Timers", stage: "next", nowNs, ev })
+    return drive(d, undefined)
+  }
+  d.now = nowNs
+  const op = handle(d, ev)
+  if (op === undefined) return false
+  d.stack.push(op)
+  return drive(d, undefined)
 }
 
-/** Appends the effects of `ev` at `nowNs` to `s.out`. The engine of both wrappers. */
-export const stepInto = (s: E1000State, nowNs: number, ev: E1000Event): void => {
-  if (s.op !== undefined) {
-    if (ev._tag === "DmaReadDone" && ev.request === s.reqId) {
-      if (drive(s, s.op, ev.data)) return
-      // finished: now the events that arrived meanwhile, in order
-      while (s.backlog.length > 0) {
-        const next = s.backlog.shift()!
-        if (start(s, next.now, next.ev)) return
-      }
+/** Resumes the draft's suspended operation with the bytes it waited for, then the backlog. */
+const resume = (d: Draft, data: Uint8Array): void => {
+  if (drive(d, data)) return
+  // finished: now the events that arrived meanwhile, in order
+  const backlog = d.backlog
+  for (let i = 0; i < backlog.length; i++) {
+    const next = backlog[i]!
+    if (start(d, next.now, next.ev)) {
+      d.backlog = backlog.slice(i + 1)
       return
     }
-    if (ev._tag !== "DmaReadDone") s.backlog.push({ now: nowNs, ev })
-    return
   }
-  start(s, nowNs, ev)
+  d.backlog = EMPTY_BACKLOG
+}
+
+/** The work of one call, on a fresh draft of `s`. */
+const stepDraft = (s: E1000State, nowNs: number, ev: E1000Event): Draft => {
+  const d = beginDraft(s)
+  const op = s.op
+  if (op === undefined) {
+    start(d, nowNs, ev)
+  } else if (ev._tag === "DmaReadDone") {
+    // a completion for another request is stray: the operation keeps waiting
+    if (ev.request === s.reqId) {
+      // the frames of the old state are not ours to change: work on copies
+      for (let i = 0; i < op.length; i++) d.stack.push(copyFrame(op[i]!))
+      resume(d, ev.data)
+    }
+  } else {
+    // O(n) per arrival: a host answers each DmaRead before much else arrives
+    d.backlog = [...d.backlog, { now: nowNs, ev }]
+  }
+  return d
 }
 
 export const e1000Step = (
@@ -167,8 +281,31 @@ export const e1000Step = (
   nowNs: number,
   ev: E1000Event,
 ): readonly [E1000State, ReadonlyArray<E1000Effect>] => {
-  stepInto(s, nowNs, ev)
-  const out = s.out
-  s.out = []
-  return [s, out]
+  const d = stepDraft(s, nowNs, ev)
+  return [finishDraft(d), d.out]
 }
+
+/**
+ * For a host that answers DMA reads at once (sync.ts): one call of the reducer that the host
+ * completes in place. `callStart` does what `e1000Step` does but keeps the draft open; while
+ * `callWaiting` gives the DmaRead it ends with, the host applies the call's DmaWrites so far
+ * to guest memory, reads, and hands the bytes to `callAnswer`, which goes on exactly where
+ * `e1000Step` with DmaReadDone would (same frames, same draft: no intermediate state is built,
+ * which is what makes the sync path fast); `callFinish` gives the successor state and all the
+ * call's effects. Equivalent to chaining e1000Step with DmaReadDone (tested); the model never
+ * touches guest memory or holds a function: the host does the reading.
+ */
+export const callStart: (s: E1000State, nowNs: number, ev: E1000Event) => Draft = stepDraft
+
+export const callWaiting = (d: Draft): Extract<E1000Effect, { _tag: "DmaRead" }> | undefined => {
+  if (d.op === undefined) return undefined
+  const last = d.out[d.out.length - 1]
+  // (an event backlogged behind another host's read is not ours to answer)
+  return last?._tag === "DmaRead" && last.request === d.reqId ? last : undefined
+}
+
+export const callAnswer = (d: Draft, data: Uint8Array): void => resume(d, data)
+
+export const callFinish = (d: Draft): readonly [E1000State, ReadonlyArray<E1000Effect>] => [finishDraft(d), d.out]
+
+const EMPTY_BACKLOG: E1000State["backlog"] = Object.freeze([])

@@ -4,7 +4,10 @@
  * optional 256 KiB ROM BAR (efi-e1000.rom), INTA, no capabilities. Bytes are written through
  * QEMU's per-byte write mask; 0x40-0xFF is plain writable storage (QEMU's default for space
  * beyond the header); the rest is read-only. STATUS bit 3 mirrors the device's INTx level.
- * Pure data and functions over a 256-byte array.
+ *
+ * Contract: plain functions over 256-byte arrays (the config bytes and their write mask).
+ * `createPciConfig`/`createPciMask`/`resetPciConfig` return fresh arrays; `configWrite` writes
+ * only into the array it is given, which the caller must own (state.ts `pciW`).
  */
 
 export const CONFIG_SIZE = 256
@@ -27,14 +30,9 @@ const put32 = (b: Uint8Array, o: number, v: number): void => {
   put16(b, o + 2, v >>> 16)
 }
 
-export interface PciConfig {
-  readonly bytes: Uint8Array
-  readonly wmask: Uint8Array
-}
-
-export const createPciConfig = (romBar: boolean): PciConfig => {
+/** The config bytes after PCI reset. */
+export const createPciConfig = (): Uint8Array => {
   const bytes = new Uint8Array(CONFIG_SIZE)
-  const wmask = new Uint8Array(CONFIG_SIZE)
   put16(bytes, 0x00, 0x8086)
   put16(bytes, 0x02, 0x100e)
   bytes[0x08] = 0x03 // revision
@@ -43,6 +41,12 @@ export const createPciConfig = (romBar: boolean): PciConfig => {
   put16(bytes, 0x2c, 0x1af4) // subsystem vendor (QEMU's default)
   put16(bytes, 0x2e, 0x1100) // subsystem id
   bytes[0x3d] = 1 // interrupt pin INTA
+  return resetPciConfig(bytes)
+}
+
+/** Which bits of each config byte software can write. */
+export const createPciMask = (romBar: boolean): Uint8Array => {
+  const wmask = new Uint8Array(CONFIG_SIZE)
   put16(wmask, PCI_COMMAND, 0x0507) // IO, MEM, MASTER, SERR, INTX_DISABLE
   wmask[0x0c] = 0xff // cache line size
   wmask[0x3c] = 0xff // interrupt line
@@ -50,44 +54,50 @@ export const createPciConfig = (romBar: boolean): PciConfig => {
   put32(wmask, 0x14, ~(BAR1_SIZE - 1) >>> 0)
   if (romBar) put32(wmask, 0x30, (~(ROM_SIZE - 1) | 1) >>> 0)
   wmask.fill(0xff, 0x40) // QEMU leaves device-specific space (no capabilities here) writable
-  const c = { bytes, wmask }
-  resetPciConfig(c)
-  return c
+  return wmask
 }
 
-/** PCI reset: COMMAND, cache line, interrupt line and BAR addresses cleared. */
-export const resetPciConfig = (c: PciConfig): void => {
-  put16(c.bytes, PCI_COMMAND, 0)
-  put16(c.bytes, PCI_STATUS, c.bytes[PCI_STATUS]! & STATUS_INTERRUPT)
-  c.bytes[0x0c] = 0
-  c.bytes[0x3c] = 0
-  put32(c.bytes, 0x10, 0) // memory, 32-bit, non-prefetchable
-  put32(c.bytes, 0x14, 1) // I/O space
-  put32(c.bytes, 0x30, 0)
+/** PCI reset (a fresh copy): COMMAND, cache line, interrupt line and BAR addresses cleared. */
+export const resetPciConfig = (old: Uint8Array): Uint8Array => {
+  const b = old.slice()
+  put16(b, PCI_COMMAND, 0)
+  put16(b, PCI_STATUS, b[PCI_STATUS]! & STATUS_INTERRUPT)
+  b[0x0c] = 0
+  b[0x3c] = 0
+  put32(b, 0x10, 0) // memory, 32-bit, non-prefetchable
+  put32(b, 0x14, 1) // I/O space
+  put32(b, 0x30, 0)
+  return b
 }
 
-export const configRead = (c: PciConfig, offset: number, size: number): number => {
+export const configRead = (bytes: Uint8Array, offset: number, size: number): number => {
   let v = 0
   for (let i = size - 1; i >= 0; i--) {
     const o = offset + i
-    v = v * 256 + (o >= 0 && o < CONFIG_SIZE ? c.bytes[o]! : 0xff)
+    v = v * 256 + (o >= 0 && o < CONFIG_SIZE ? bytes[o]! : 0xff)
   }
   return v >>> 0
 }
 
-export const configWrite = (c: PciConfig, offset: number, size: number, value: number): void => {
+/** Writes through the mask into `bytes`, which the caller owns. */
+export const configWrite = (bytes: Uint8Array, wmask: Uint8Array, offset: number, size: number, value: number): void => {
   for (let i = 0; i < size; i++) {
     const o = offset + i
     if (o < 0 || o >= CONFIG_SIZE) continue
-    const m = c.wmask[o]!
+    const m = wmask[o]!
     const b = (value >>> (8 * i)) & 0xff
-    c.bytes[o] = (c.bytes[o]! & ~m) | (b & m)
+    bytes[o] = (bytes[o]! & ~m) | (b & m)
   }
 }
 
-export const command = (c: PciConfig): number => c.bytes[PCI_COMMAND]! | (c.bytes[PCI_COMMAND + 1]! << 8)
+export const command = (bytes: Uint8Array): number => bytes[PCI_COMMAND]! | (bytes[PCI_COMMAND + 1]! << 8)
 
-export const setInterruptStatus = (c: PciConfig, level: boolean): void => {
-  const s = c.bytes[PCI_STATUS]!
-  c.bytes[PCI_STATUS] = level ? s | STATUS_INTERRUPT : s & ~STATUS_INTERRUPT
+/** `bytes` with STATUS.INTERRUPT = level: the same array if unchanged, else a fresh copy. */
+export const setInterruptStatus = (bytes: Uint8Array, level: boolean): Uint8Array => {
+  const s = bytes[PCI_STATUS]!
+  const v = level ? s | STATUS_INTERRUPT : s & ~STATUS_INTERRUPT
+  if (v === s) return bytes
+  const b = bytes.slice()
+  b[PCI_STATUS] = v
+  return b
 }

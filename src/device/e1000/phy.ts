@@ -1,7 +1,7 @@
 /**
  * The M88E1000-style PHY behind MDIC, as QEMU 7.2 models it: 32 16-bit registers, a fixed set
- * readable/writable, PHY_CTRL writes that may restart autonegotiation. The caller (mmio) owns
- * the autoneg timer; this file only says what the registers become.
+ * readable/writable, PHY_CTRL writes that may restart autonegotiation. The caller (mmio) arms
+ * the autoneg timer; this file only says what the registers become. Data and pure functions.
  */
 
 export const PHY_CTRL = 0x00
@@ -41,8 +41,9 @@ export const PHY_CAPS: Uint8Array = (() => {
 export const PHY_READABLE = R
 export const PHY_WRITABLE = W
 
-export const resetPhy = (phy: Uint16Array): void => {
-  phy.fill(0)
+/** The registers after reset (a fresh array). */
+export const resetPhy = (): Uint16Array => {
+  const phy = new Uint16Array(32)
   phy[PHY_CTRL] = 0x1140 // 1000 Mb/s, full duplex, autoneg enabled
   phy[PHY_STATUS] = 0x794d // link up, autoneg NOT complete
   phy[PHY_ID1] = 0x0141
@@ -54,6 +55,7 @@ export const resetPhy = (phy: Uint16Array): void => {
   phy[M88_SPEC_CTRL] = 0x0360
   phy[M88_SPEC_STATUS] = 0xac00
   phy[M88_EXT_SPEC_CTRL] = 0x0d60
+  return phy
 }
 
 // MDIC fields

@@ -11,9 +11,15 @@
  * that frame and all later ones; after RxFlush it offers them again from the first. The model
  * keeps its own reference to the refused frame so it can deliver it at the exact flush point;
  * the host's later offer of that same frame is then answered as already consumed.
+ *
+ * Contract: a frame from the backend is answered at once or becomes a receive that answers
+ * RxAccepted itself; the flush is a frame (types.ts FlushFrame) that may call a receive. Both
+ * write only to the draft.
  */
-import { canReceive, receiveIov } from "./rx.ts"
-import type { E1000State } from "./state.ts"
+import { CALL, DONE, type Outcome } from "./outcome.ts"
+import { canReceive, rxFrame } from "./rx.ts"
+import type { Draft } from "./state.ts"
+import type { FlushFrame, Mutable, RxFrame } from "./types.ts"
 
 const sameFrame = (a: Uint8Array, b: Uint8Array): boolean => {
   if (a === b) return true
@@ -22,47 +28,54 @@ const sameFrame = (a: Uint8Array, b: Uint8Array): boolean => {
   return true
 }
 
-/** A frame from the backend (qemu_net_queue_send). */
-export function* frameFromNetwork(s: E1000State, frame: Uint8Array): Generator<void, void, Uint8Array> {
-  const echo = s.echo
+/**
+ * A frame from the backend (qemu_net_queue_send): answered at once, or the receive to run,
+ * which answers RxAccepted itself when done.
+ */
+export const frameFromNetwork = (d: Draft, frame: Uint8Array): Mutable<RxFrame> | undefined => {
+  const echo = d.echo
   if (echo !== undefined) {
-    s.echo = undefined
-    if (sameFrame(frame, echo)) {
-      // delivered from the queue at the flush point already
-      s.out.push({ _tag: "RxAccepted", accepted: true })
-      return
-    }
+    d.echo = undefined
+    // delivered from the queue at the flush point already
+    if (sameFrame(frame, echo)) return answer(d, true)
   }
-  if (s.queued !== undefined) {
-    // QEMU's queue holds one and its backend is not reading: the host keeps holding
-    s.out.push({ _tag: "RxAccepted", accepted: false })
-    return
+  // QEMU's queue holds one and its backend is not reading: the host keeps holding
+  if (d.queued !== undefined) return answer(d, false)
+  // set_link acts on the backend too: it drops what it reads while down
+  if (d.linkDown) return answer(d, true)
+  if (!canReceive(d)) {
+    d.queued = frame
+    return answer(d, false)
   }
-  if (s.linkDown) {
-    // set_link acts on the backend too: it drops what it reads while down
-    s.out.push({ _tag: "RxAccepted", accepted: true })
-    return
-  }
-  if (!canReceive(s)) {
-    s.queued = frame
-    s.out.push({ _tag: "RxAccepted", accepted: false })
-    return
-  }
-  yield* receiveIov(s, frame)
-  s.out.push({ _tag: "RxAccepted", accepted: true })
+  return rxFrame(frame, true)
+}
+
+const answer = (d: Draft, accepted: boolean): undefined => {
+  d.out.push({ _tag: "RxAccepted", accepted })
+  return undefined
 }
 
 /** qemu_flush_queued_packets: deliver the queued frame now; RxFlush once the queue is empty. */
-export function* flushQueued(s: E1000State): Generator<void, void, Uint8Array> {
-  const frame = s.queued
-  if (frame === undefined) return
-  // qemu_deliver_packet_iov drops it while the card's link is down; receive returning 0 (RCTL
-  // flush timer pending) leaves it queued
-  if (!s.linkDown && (yield* receiveIov(s, frame)) === 0) return
-  s.queued = undefined
-  s.echo = frame
-  s.out.push({ _tag: "RxFlush" })
+export const flushFrame = (): Mutable<FlushFrame> => ({ k: "Flush", stage: "start" })
+
+export const stepFlush = (d: Draft, f: Mutable<FlushFrame>): Outcome => {
+  const frame = d.queued
+  if (frame === undefined) return DONE
+  if (f.stage === "start") {
+    // qemu_deliver_packet_iov drops it while the card's link is down
+    if (!d.linkDown) {
+      f.stage = "received"
+      d.stack.push(rxFrame(frame))
+      return CALL
+    }
+  } else if (d.ret === 0) {
+    return DONE // receive returned 0 (RCTL flush timer pending): it stays queued
+  }
+  d.queued = undefined
+  d.echo = frame
+  d.out.push({ _tag: "RxFlush" })
+  return DONE
 }
 
 /** Whether a flush at this point has anything to do (saves creating an operation). */
-export const hasQueued = (s: E1000State): boolean => s.queued !== undefined
+export const hasQueued = (d: Draft): boolean => d.queued !== undefined

@@ -5,11 +5,31 @@
  * FCS counted in lengths but never written; guest csum/errors/status bits kept; DD written in a
  * second 1-byte write; overrun (RNBC, MPC, RXO) when buffers run out; RXT0 and RXDMT0.
  * It never computes a receive checksum (QEMU sets IXSM, "ignore checksum", on every EOP).
+ *
+ * Contract: receive is an `RxFrame` (types.ts) that suspends on each descriptor read and
+ * returns, in the draft's `ret`, what e1000_receive_iov returns. It writes only to the draft;
+ * the host's frame is never written (the VLAN strip makes a copy); DmaWrite data is a view of
+ * that frame or a fresh array.
  */
+import { absurd } from "../../effects/absurd.ts"
 import { busMaster, dmaWrite, fitRead, getAddr64, readNow } from "./dma.ts"
+import { DONE, type Outcome, WAIT } from "./outcome.ts"
+import { hg, hotSlot, hs, type RegView, rg, rs } from "./regfile.ts"
 import * as R from "./regs.ts"
-import { type E1000State, setIcs, TIMER_FLUSH, timerPending } from "./state.ts"
+import { type Draft, setIcs, TIMER_FLUSH, timerPending } from "./state.ts"
 import { growPair, incSizeStat, incStat } from "./stats.ts"
+import type { Mutable, RxFrame } from "./types.ts"
+
+// hot registers read and written directly (regfile.ts `hotSlot`)
+const S_CTRL = hotSlot(R.CTRL)
+const S_RCTL = hotSlot(R.RCTL)
+const S_RDBAH = hotSlot(R.RDBAH)
+const S_RDBAL = hotSlot(R.RDBAL)
+const S_RDH = hotSlot(R.RDH)
+const S_RDLEN = hotSlot(R.RDLEN)
+const S_RDT = hotSlot(R.RDT)
+const S_STATUS = hotSlot(R.STATUS)
+const S_VET = hotSlot(R.VET)
 
 const MIN_FRAME = 60
 const MAX_VLAN_FRAME = 1522
@@ -38,166 +58,217 @@ export const rxBufSize = (rctl: number): number => {
 }
 
 /** e1000_has_rxbufs, with C's int/unsigned arithmetic for bogus RDH/RDT/RDLEN values. */
-export const hasRxBufs = (s: E1000State, total: number): boolean => {
-  const r = s.regs
-  const rdh = r[R.RDH]!
-  const rdt = r[R.RDT]!
-  if (total <= s.rxbufSize) return rdh !== rdt
+export const hasRxBufs = (d: Draft, total: number): boolean => {
+  const rdh = hg(d, S_RDH)
+  const rdt = hg(d, S_RDT)
+  if (total <= d.rxbufSize) return rdh !== rdt
   let bufs: number
   if (rdh < rdt) bufs = (rdt - rdh) | 0
-  else if (rdh > rdt) bufs = (Math.floor(r[R.RDLEN]! / 16) + rdt - rdh) | 0
+  else if (rdh > rdt) bufs = (Math.floor(hg(d, S_RDLEN) / 16) + rdt - rdh) | 0
   else return false
-  return total <= Math.imul(bufs, s.rxbufSize) >>> 0
+  return total <= Math.imul(bufs, d.rxbufSize) >>> 0
 }
 
 /** e1000_can_receive: link up, receiver on, bus master, a free descriptor, no flush pending. */
-export const canReceive = (s: E1000State): boolean =>
-  (s.regs[R.STATUS]! & R.STATUS_LU) !== 0 &&
-  (s.regs[R.RCTL]! & R.RCTL_EN) !== 0 &&
-  busMaster(s) &&
-  hasRxBufs(s, 1) &&
-  !timerPending(s, TIMER_FLUSH)
+export const canReceive = (d: Draft): boolean =>
+  (hg(d, S_STATUS) & R.STATUS_LU) !== 0 &&
+  (hg(d, S_RCTL) & R.RCTL_EN) !== 0 &&
+  busMaster(d) &&
+  hasRxBufs(d, 1) &&
+  !timerPending(d, TIMER_FLUSH)
 
-const isVlan = (s: E1000State, b: Uint8Array): boolean => ((b[12]! << 8) | b[13]!) === (s.regs[R.VET]! & 0xffff)
+const isVlan = (d: RegView, b: Uint8Array): boolean => ((b[12]! << 8) | b[13]!) === (hg(d, S_VET) & 0xffff)
 
 /** receive_filter (7.2: counts MPRC/BPRC itself). */
-const receiveFilter = (s: E1000State, b: Uint8Array): boolean => {
-  const r = s.regs
-  const rctl = r[R.RCTL]!
-  if (isVlan(s, b) && (rctl & R.RCTL_VFE) !== 0) {
+const receiveFilter = (d: Draft, b: Uint8Array): boolean => {
+  const rctl = hg(d, S_RCTL)
+  if (isVlan(d, b) && (rctl & R.RCTL_VFE) !== 0) {
     const vid = (b[14]! << 8) | b[15]!
-    if ((r[R.VFTA + ((vid >>> 5) & 0x7f)]! & (1 << (vid & 0x1f))) === 0) return false
+    if ((rg(d, R.VFTA + ((vid >>> 5) & 0x7f)) & (1 << (vid & 0x1f))) === 0) return false
   }
   const isBcast = (b[0]! & b[1]! & b[2]! & b[3]! & b[4]! & b[5]!) === 0xff
   const isMcast = (b[0]! & 1) !== 0
   if (!isBcast && !isMcast && (rctl & R.RCTL_UPE) !== 0) return true
   if (isMcast && (rctl & R.RCTL_MPE) !== 0) {
-    incStat(r, R.MPRC)
+    incStat(d, R.MPRC)
     return true
   }
   if (isBcast && (rctl & R.RCTL_BAM) !== 0) {
-    incStat(r, R.BPRC)
+    incStat(d, R.BPRC)
     return true
   }
   const lo = (b[0]! | (b[1]! << 8) | (b[2]! << 16) | (b[3]! << 24)) >>> 0
   const hi = b[4]! | (b[5]! << 8)
   for (let i = 0; i < 16; i++) {
-    const rah = r[R.RA + 2 * i + 1]!
+    const rah = rg(d, R.RA + 2 * i + 1)
     if ((rah & R.RAH_AV) === 0) continue
-    if (r[R.RA + 2 * i] === lo && (rah & 0xffff) === hi) return true
+    if (rg(d, R.RA + 2 * i) === lo && (rah & 0xffff) === hi) return true
   }
   const f = ((((b[5]! << 8) | b[4]!) >>> MTA_SHIFT[(rctl >>> R.RCTL_MO_SHIFT) & 3]!) & 0xfff) >>> 0
-  if ((r[R.MTA + (f >>> 5)]! & (1 << (f & 0x1f))) !== 0) {
-    incStat(r, R.MPRC)
+  if ((rg(d, R.MTA + (f >>> 5)) & (1 << (f & 0x1f))) !== 0) {
+    incStat(d, R.MPRC)
     return true
   }
   return false
 }
 
-const isOversized = (s: E1000State, size: number): boolean => {
-  const rctl = s.regs[R.RCTL]!
+const isOversized = (d: Draft, size: number): boolean => {
+  const rctl = hg(d, S_RCTL)
   if ((size > MAX_LPE_FRAME || (size > MAX_VLAN_FRAME && (rctl & R.RCTL_LPE) === 0)) && (rctl & R.RCTL_SBP) === 0) {
-    incStat(s.regs, R.ROC)
+    incStat(d, R.ROC)
     return true
   }
   return false
 }
 
-const overrun = (s: E1000State): void => {
-  incStat(s.regs, R.RNBC)
-  incStat(s.regs, R.MPC)
-  setIcs(s, R.ICR_RXO)
+const overrun = (d: Draft): void => {
+  incStat(d, R.RNBC)
+  incStat(d, R.MPC)
+  setIcs(d, R.ICR_RXO)
 }
 
-const descBase = (s: E1000State): number => s.regs[R.RDBAH]! * 0x100000000 + ((s.regs[R.RDBAL]! & ~0xf) >>> 0)
+const descBase = (d: RegView): number => hg(d, S_RDBAH) * 0x100000000 + ((hg(d, S_RDBAL) & ~0xf) >>> 0)
 
 /**
- * e1000_receive_iov. Returns -1 (dropped: receiver off, or overrun), 0 (not taken: the RCTL flush
- * timer is pending, QEMU keeps it queued) or the size (consumed, including filtered out).
+ * A call of e1000_receive_iov for `frame` (run by the caller pushing it and returning CALL);
+ * `answer`: answer RxAccepted true when done (the caller was qemu_net_queue_send).
  */
-export function* receiveIov(s: E1000State, frame: Uint8Array): Generator<void, number, Uint8Array> {
-  const r = s.regs
-  if ((r[R.STATUS]! & R.STATUS_LU) === 0 || (r[R.RCTL]! & R.RCTL_EN) === 0) return -1
-  if (timerPending(s, TIMER_FLUSH)) return 0
-  let data = frame
-  if (data.length < MIN_FRAME) {
-    data = new Uint8Array(MIN_FRAME)
-    data.set(frame)
-  }
-  let size = data.length
-  if (isOversized(s, size)) return size
-  if (!receiveFilter(s, data)) return size
-  let vlanSpecial = 0
-  let vlanStatus = 0
-  if ((r[R.CTRL]! & R.CTRL_VME) !== 0 && isVlan(s, data)) {
-    // strip the tag: the MAC addresses move up over it (a copy: the host's frame is not ours)
-    vlanSpecial = (data[14]! << 8) | data[15]!
-    const stripped = new Uint8Array(size - 4)
-    stripped.set(data.subarray(0, 12))
-    stripped.set(data.subarray(16), 12)
-    data = stripped
-    vlanStatus = R.RXD_VP
-    size -= 4
-  }
-  const rdhStart = r[R.RDH]!
-  let descOffset = 0
-  const total = size + ((r[R.RCTL]! & R.RCTL_SECRC) !== 0 ? 0 : 4)
-  if (!hasRxBufs(s, total)) {
-    overrun(s)
-    return -1
-  }
-  const bufSize = s.rxbufSize
-  do {
-    const descSize = Math.min(total - descOffset, bufSize)
-    const base = descBase(s) + 16 * r[R.RDH]!
-    const raw = readNow(s, base, 16) ?? fitRead(yield, 16)
-    // our own copy: it is modified and handed out (sync writes copy at once: scratch is enough)
-    const d = s.memory !== undefined ? s.scratch16 : new Uint8Array(16)
-    d.set(raw.subarray(0, 16))
-    d[14] = vlanSpecial & 0xff
-    d[15] = vlanSpecial >>> 8
-    let status = d[12]! & ~R.RXD_DD
-    const ba = getAddr64(d, 0)
-    if (ba !== 0) {
-      if (descOffset < size) {
-        const copy = Math.min(size - descOffset, bufSize)
-        dmaWrite(s, ba, data.subarray(descOffset, descOffset + copy))
+export const rxFrame = (frame: Uint8Array, answer = false): Mutable<RxFrame> => ({
+  k: "Rx",
+  stage: "start",
+  answer,
+  data: frame,
+  size: 0,
+  total: 0,
+  descOffset: 0,
+  rdhStart: 0,
+  vlanSpecial: 0,
+  vlanStatus: 0,
+  bufSize: 0,
+  base: 0,
+})
+
+/**
+ * e1000_receive_iov. Returns (in `d.ret`) -1 (dropped: receiver off, or overrun), 0 (not
+ * taken: the RCTL flush timer is pending, QEMU keeps it queued) or the size (consumed,
+ * including filtered out).
+ */
+export const stepRx = (d: Draft, f: Mutable<RxFrame>, input: Uint8Array | undefined): Outcome => {
+  for (;;) {
+    switch (f.stage) {
+      case "start": {
+        if ((hg(d, S_STATUS) & R.STATUS_LU) === 0 || (hg(d, S_RCTL) & R.RCTL_EN) === 0) return ret(d, f, -1)
+        if (timerPending(d, TIMER_FLUSH)) return ret(d, f, 0)
+        let data = f.data
+        if (data.length < MIN_FRAME) {
+          data = new Uint8Array(MIN_FRAME)
+          data.set(f.data)
+        }
+        let size = data.length
+        if (isOversized(d, size)) return ret(d, f, size)
+        if (!receiveFilter(d, data)) return ret(d, f, size)
+        if ((hg(d, S_CTRL) & R.CTRL_VME) !== 0 && isVlan(d, data)) {
+          // strip the tag: the MAC addresses move up over it (a copy: the host's frame is not ours)
+          f.vlanSpecial = (data[14]! << 8) | data[15]!
+          const stripped = new Uint8Array(size - 4)
+          stripped.set(data.subarray(0, 12))
+          stripped.set(data.subarray(16), 12)
+          data = stripped
+          f.vlanStatus = R.RXD_VP
+          size -= 4
+        }
+        f.data = data
+        f.size = size
+        f.rdhStart = hg(d, S_RDH)
+        f.total = size + ((hg(d, S_RCTL) & R.RCTL_SECRC) !== 0 ? 0 : 4)
+        if (!hasRxBufs(d, f.total)) {
+          overrun(d)
+          return ret(d, f, -1)
+        }
+        f.bufSize = d.rxbufSize
+        f.stage = "next"
+        continue
       }
-      descOffset += descSize
-      d[8] = descSize & 0xff
-      d[9] = (descSize >>> 8) & 0xff
-      if (descOffset >= total) status |= R.RXD_EOP | R.RXD_IXSM
-      else status &= ~R.RXD_EOP
+      case "next": {
+        f.base = descBase(d) + 16 * hg(d, S_RDH)
+        const raw = readNow(d, f.base, 16)
+        f.stage = "desc"
+        if (raw === undefined) return WAIT
+        input = raw
+        continue
+      }
+      case "desc": {
+        const base = f.base
+        const size = f.size
+        const total = f.total
+        const descSize = Math.min(total - f.descOffset, f.bufSize)
+        // our own copy: it is modified and handed out (no views: each costs an allocation)
+        const desc = fitRead(input!, 16).slice(0, 16)
+        desc[14] = f.vlanSpecial & 0xff
+        desc[15] = f.vlanSpecial >>> 8
+        let status = desc[12]! & ~R.RXD_DD
+        const ba = getAddr64(desc, 0)
+        if (ba !== 0) {
+          if (f.descOffset < size) {
+            const copy = Math.min(size - f.descOffset, f.bufSize)
+            const whole = f.descOffset === 0 && copy === f.data.length
+            dmaWrite(d, ba, whole ? f.data : f.data.subarray(f.descOffset, f.descOffset + copy))
+          }
+          f.descOffset += descSize
+          desc[8] = descSize & 0xff
+          desc[9] = (descSize >>> 8) & 0xff
+          if (f.descOffset >= total) status |= R.RXD_EOP | R.RXD_IXSM
+          else status &= ~R.RXD_EOP
+        }
+        // (a descriptor with a null buffer address is consumed without data, as the datasheet says)
+        desc[12] = status
+        dmaWrite(d, base, desc)
+        const st = new Uint8Array(1)
+        st[0] = status | f.vlanStatus | R.RXD_DD
+        dmaWrite(d, base + 12, st)
+        let rdh = (hg(d, S_RDH) + 1) >>> 0
+        if (rdh * 16 >= hg(d, S_RDLEN)) rdh = 0
+        hs(d, S_RDH, rdh)
+        if (rdh === f.rdhStart || f.rdhStart >= hg(d, S_RDLEN) / 16) {
+          overrun(d)
+          return ret(d, f, -1)
+        }
+        if (f.descOffset < total) {
+          f.stage = "next"
+          continue
+        }
+        // e1000x_update_rx_total_stats (7.2.x stable: GPRC and GORC counted on their own)
+        incSizeStat(d, PRC_REGS, total)
+        incStat(d, R.TPR)
+        incStat(d, R.GPRC)
+        growPair(d, R.TORL, size + 4)
+        growPair(d, R.GORCL, size + 4)
+        let cause = R.ICR_RXT0
+        let rdt = hg(d, S_RDT)
+        const rdhNow = hg(d, S_RDH)
+        if (rdt < rdhNow) rdt += Math.floor(hg(d, S_RDLEN) / 16)
+        if (((rdt - rdhNow) >>> 0) * 16 <= hg(d, S_RDLEN) >>> d.rxbufMinShift) cause |= R.ICR_RXDMT0
+        setIcs(d, cause)
+        return ret(d, f, size)
+      }
+      default:
+        return absurd(f.stage)
     }
-    // (a descriptor with a null buffer address is consumed without data, as the datasheet says)
-    d[12] = status
-    dmaWrite(s, base, d)
-    const st = s.memory !== undefined ? s.scratch1 : new Uint8Array(1)
-    st[0] = status | vlanStatus | R.RXD_DD
-    dmaWrite(s, base + 12, st)
-    let rdh = (r[R.RDH]! + 1) >>> 0
-    if (rdh * 16 >= r[R.RDLEN]!) rdh = 0
-    r[R.RDH] = rdh
-    if (rdh === rdhStart || rdhStart >= r[R.RDLEN]! / 16) {
-      overrun(s)
-      return -1
-    }
-  } while (descOffset < total)
-  // e1000x_update_rx_total_stats (7.2.x stable: GPRC and GORC counted on their own)
-  incSizeStat(r, PRC_REGS, total)
-  incStat(r, R.TPR)
-  incStat(r, R.GPRC)
-  growPair(r, R.TORL, size + 4)
-  growPair(r, R.GORCL, size + 4)
-  let cause = R.ICR_RXT0
-  let rdt = r[R.RDT]!
-  if (rdt < r[R.RDH]!) rdt += Math.floor(r[R.RDLEN]! / 16)
-  if (((rdt - r[R.RDH]!) >>> 0) * 16 <= r[R.RDLEN]! >>> s.rxbufMinShift) cause |= R.ICR_RXDMT0
-  setIcs(s, cause)
-  return size
+  }
 }
 
-/** PHY loopback (qemu_receive_packet): delivered only if the device can receive right now. */
-export function* receiveLoopback(s: E1000State, frame: Uint8Array): Generator<void, void, Uint8Array> {
-  if (canReceive(s)) yield* receiveIov(s, frame)
+const ret = (d: Draft, f: RxFrame, value: number): Outcome => {
+  d.ret = value
+  if (f.answer) d.out.push({ _tag: "RxAccepted", accepted: true })
+  return DONE
+}
+
+/**
+ * PHY loopback (qemu_receive_packet): delivered only if the device can receive right now.
+ * Returns true if it pushed the receive (the caller returns CALL), false if there is none.
+ */
+export const pushLoopback = (d: Draft, frame: Uint8Array): boolean => {
+  if (!canReceive(d)) return false
+  d.stack.push(rxFrame(frame))
+  return true
 }

@@ -1,63 +1,54 @@
 /**
- * The e1000 model's state record and the small pieces every path shares: timers (deadlines in
- * state, announced by SetTimer/CancelTimer), the single interrupt funnel with QEMU 7.2's
- * mitigation window (set_interrupt_cause), the INTx pin, link register updates and reset.
+ * The e1000 model's working copy for one call (the draft), and the small pieces every path
+ * shares: timers (deadlines in state, announced by SetTimer/CancelTimer), the single interrupt
+ * funnel with QEMU 7.2's mitigation window (set_interrupt_cause), the INTx pin, link register
+ * updates and reset.
  *
- * The record is mutable and owned by whoever holds it (see api.ts for why). Nothing here reads
- * a clock: `s.now` is set by the reducer from the event's time (or a timer's deadline while
- * that timer runs, as QEMU's virtual clock is when the timer callback runs).
+ * Contract: `beginDraft(s)` makes a fresh mutable record from state `s` without copying
+ * anything else: the register file and the TX buffer are copied piece by piece on their first
+ * write in the call (regfile.ts, tx-buffer.ts), the small arrays (PHY, PCI config, timers) and
+ * the TX record on theirs (the *Owned marks, per call, never in a state). Code below writes
+ * only to the draft and to what the draft owns; `finishDraft` returns the successor state. `s` and everything
+ * reachable from it stay as they were. Effects of the call collect in the draft's `out`.
+ * Nothing here reads a clock: `now` is set by the reducer from the event's time (or a timer's
+ * deadline while that timer runs, as QEMU's virtual clock is when the timer callback runs).
  */
-import type { E1000Effect, E1000Timer, GuestMemory } from "./api.ts"
-import { type EecdState, eepromImage, initialEecd } from "./eeprom.ts"
+import type { Cow } from "./cow.ts"
+import { eepromImage, initialEecd } from "./eeprom.ts"
 import {
   COMMAND_INTX_DISABLE,
   command,
   createPciConfig,
-  type PciConfig,
+  createPciMask,
   resetPciConfig,
   setInterruptStatus,
 } from "./pci-config.ts"
 import { MII_CR_AUTONEG_EN, MII_LPAR_ACK, MII_SR_AN_COMPLETE, MII_SR_LINK, PHY_CTRL, PHY_LP_ABILITY, PHY_STATUS, resetPhy } from "./phy.ts"
+import { hg, hotSlot, hs, rg, rs, zeroHot, zeroRegFile } from "./regfile.ts"
 import * as R from "./regs.ts"
+import { zeroTxBuf, zeroTxHead } from "./tx-buffer.ts"
+import type {
+  Backlogged,
+  E1000Effect,
+  E1000State,
+  E1000Timer,
+  EecdState,
+  Frame,
+  Mutable,
+  Table,
+  TxProps,
+  TxState,
+} from "./types.ts"
 
-/** The data QEMU keeps per transmit context (e1000x_txd_props). */
-export interface TxProps {
-  ipcss: number
-  ipcso: number
-  ipcse: number
-  tucss: number
-  tucso: number
-  tucse: number
-  paylen: number
-  hdrLen: number
-  mss: number
-  ip: boolean
-  tcp: boolean
-  tse: boolean
-}
+// hot registers read and written directly (regfile.ts `hotSlot`)
+const S_ICR = hotSlot(R.ICR)
+const S_ICS = hotSlot(R.ICS)
+const S_IMS = hotSlot(R.IMS)
+const S_STATUS = hotSlot(R.STATUS)
 
-const zeroProps = (): TxProps => ({
+export const zeroProps = (): TxProps => ({
   ipcss: 0, ipcso: 0, ipcse: 0, tucss: 0, tucso: 0, tucse: 0, paylen: 0, hdrLen: 0, mss: 0, ip: false, tcp: false, tse: false,
 })
-
-/** Offset of tx.data inside `buf`: QEMU keeps a 4-byte `vlan` area right before `data`. */
-export const TX_DATA = 4
-export const TX_DATA_SIZE = 0x10000
-
-export interface TxState {
-  /** [vlan area (4)][data (64 KiB)]: persistent like QEMU's, stale bytes included. */
-  readonly buf: Uint8Array
-  readonly header: Uint8Array // 256
-  readonly vlanHeader: Uint8Array // 4
-  size: number // uint16
-  vlanNeeded: boolean
-  sumNeeded: number // uint8 POPTS
-  cptse: boolean
-  props: TxProps
-  tsoProps: TxProps
-  tsoFrames: number // uint16
-  busy: boolean
-}
 
 export const TIMER_MIT = 0
 export const TIMER_AUTONEG = 1
@@ -65,75 +56,157 @@ export const TIMER_FLUSH = 2
 export const TIMER_NAMES: ReadonlyArray<E1000Timer> = ["mit", "autoneg", "flush"]
 const NS_PER_MS = 1_000_000
 
-/** A suspended operation: resumed with the bytes of its one outstanding DMA read. */
-export type Op = Generator<void, void, Uint8Array>
-
-export interface E1000State {
+/** The mutable working copy of one call. Fields mirror E1000State. */
+export interface Draft {
   readonly mac: Uint8Array
-  readonly regs: Uint32Array
-  readonly phy: Uint16Array
+  hot: ReadonlyArray<ReadonlyArray<number>>
+  hotOwned: number
+  regs: Table
+  regsCow: Cow | undefined
+  phy: Uint16Array
+  phyOwned: boolean
   readonly eeprom: Uint16Array
-  readonly eecd: EecdState
-  readonly pci: PciConfig
-  readonly tx: TxState
+  eecd: EecdState
+  pci: Uint8Array
+  pciOwned: boolean
+  readonly pciMask: Uint8Array
+  tx: Mutable<TxState>
+  txOwned: boolean
+  txHead: ReadonlyArray<Uint8Array>
+  txHeadOwned: number
+  txBuf: Table
+  txBufCow: Cow | undefined
   rxbufSize: number
   rxbufMinShift: number
   mitTimerOn: boolean
   mitIrqLevel: boolean
   mitIde: number
-  /** Device INTx level (pci_irq_state) and the pin as the interrupt controller sees it. */
   intxLevel: boolean
   pin: boolean
-  /** The backend link (QEMU's nc->link_down), distinct from STATUS.LU. */
   linkDown: boolean
-  /** Deadlines in ns (-1: not armed) and arm order (equal deadlines fire first-armed first). */
-  readonly timerAt: Float64Array
-  readonly timerSeq: Float64Array
+  timerAt: Array<number>
+  timerSeq: Array<number>
+  timersOwned: boolean
   timerCounter: number
   now: number
-  out: E1000Effect[]
-  /**
-   * QEMU's net queue for this card: at most one frame (its backend stops reading while one
-   * waits). `queued` awaits delivery at the next flush point; `echo` was delivered from the
-   * queue and the host, which also held it, will offer it once more: that offer is a no-op.
-   */
   queued: Uint8Array | undefined
   echo: Uint8Array | undefined
-  /** Suspended operation and its outstanding read. */
-  op: Op | undefined
+  op: ReadonlyArray<Frame> | undefined
   reqId: number
-  reqAddr: number
-  reqLen: number
-  readonly backlog: Array<{ readonly now: number; readonly ev: import("./api.ts").E1000Event }>
-  /** Set by the sync wrapper: DMA reads are answered inline and writes applied at once. */
-  memory: GuestMemory | undefined
-  /** Reused write buffers, only in sync mode (GuestMemory.write copies before returning). */
-  readonly scratch1: Uint8Array
-  readonly scratch4: Uint8Array
-  readonly scratch16: Uint8Array
+  reqAddress: number
+  reqLength: number
+  backlog: ReadonlyArray<Backlogged>
+  // ---- this call only
+  readonly out: Array<E1000Effect>
+  /** The running operation's frames, innermost last (model.ts drives them). */
+  readonly stack: Array<Mutable<Frame>>
+  /** The value the frame that just finished returned to its caller. */
+  ret: number
 }
 
+export const beginDraft = (s: E1000State): Draft => ({
+  mac: s.mac,
+  hot: s.hot,
+  hotOwned: 0,
+  regs: s.regs,
+  regsCow: undefined,
+  phy: s.phy,
+  phyOwned: false,
+  eeprom: s.eeprom,
+  eecd: s.eecd,
+  pci: s.pci,
+  pciOwned: false,
+  pciMask: s.pciMask,
+  tx: s.tx, // copied before the first write (txW)
+  txOwned: false,
+  txHead: s.txHead,
+  txHeadOwned: 0,
+  txBuf: s.txBuf,
+  txBufCow: undefined,
+  rxbufSize: s.rxbufSize,
+  rxbufMinShift: s.rxbufMinShift,
+  mitTimerOn: s.mitTimerOn,
+  mitIrqLevel: s.mitIrqLevel,
+  mitIde: s.mitIde,
+  intxLevel: s.intxLevel,
+  pin: s.pin,
+  linkDown: s.linkDown,
+  timerAt: s.timerAt as Array<number>, // copied before the first write (timersOwned)
+  timerSeq: s.timerSeq as Array<number>,
+  timersOwned: false,
+  timerCounter: s.timerCounter,
+  now: s.now,
+  queued: s.queued,
+  echo: s.echo,
+  op: s.op,
+  reqId: s.reqId,
+  reqAddress: s.reqAddress,
+  reqLength: s.reqLength,
+  backlog: s.backlog,
+  out: [],
+  stack: [],
+  ret: 0,
+})
+
+export const finishDraft = (d: Draft): E1000State => ({
+  mac: d.mac,
+  hot: d.hot,
+  regs: d.regs,
+  phy: d.phy,
+  eeprom: d.eeprom,
+  eecd: d.eecd,
+  pci: d.pci,
+  pciMask: d.pciMask,
+  tx: d.tx,
+  txHead: d.txHead,
+  txBuf: d.txBuf,
+  rxbufSize: d.rxbufSize,
+  rxbufMinShift: d.rxbufMinShift,
+  mitTimerOn: d.mitTimerOn,
+  mitIrqLevel: d.mitIrqLevel,
+  mitIde: d.mitIde,
+  intxLevel: d.intxLevel,
+  pin: d.pin,
+  linkDown: d.linkDown,
+  timerAt: d.timerAt,
+  timerSeq: d.timerSeq,
+  timerCounter: d.timerCounter,
+  now: d.now,
+  queued: d.queued,
+  echo: d.echo,
+  op: d.op,
+  reqId: d.reqId,
+  reqAddress: d.reqAddress,
+  reqLength: d.reqLength,
+  backlog: d.backlog,
+})
+
+const initialTx = (): TxState => ({
+  header: new Uint8Array(256),
+  vlanHeader: new Uint8Array(4),
+  size: 0,
+  vlanNeeded: false,
+  sumNeeded: 0,
+  cptse: false,
+  props: zeroProps(),
+  tsoProps: zeroProps(),
+  tsoFrames: 0,
+  busy: false,
+})
+
 export const createState = (mac: Uint8Array, romBar: boolean): E1000State => {
-  const s: E1000State = {
+  const d = beginDraft({
     mac: Uint8Array.from(mac.subarray(0, 6)),
-    regs: new Uint32Array(R.REG_WORDS),
+    hot: zeroHot(),
+    regs: zeroRegFile(),
     phy: new Uint16Array(32),
     eeprom: eepromImage(mac),
     eecd: initialEecd(),
-    pci: createPciConfig(romBar),
-    tx: {
-      buf: new Uint8Array(TX_DATA + TX_DATA_SIZE),
-      header: new Uint8Array(256),
-      vlanHeader: new Uint8Array(4),
-      size: 0,
-      vlanNeeded: false,
-      sumNeeded: 0,
-      cptse: false,
-      props: zeroProps(),
-      tsoProps: zeroProps(),
-      tsoFrames: 0,
-      busy: false,
-    },
+    pci: createPciConfig(),
+    pciMask: createPciMask(romBar),
+    tx: initialTx(),
+    txHead: zeroTxHead(),
+    txBuf: zeroTxBuf(),
     rxbufSize: 0, // QEMU: set by RCTL writes only, not by reset
     rxbufMinShift: 1,
     mitTimerOn: false,
@@ -142,49 +215,84 @@ export const createState = (mac: Uint8Array, romBar: boolean): E1000State => {
     intxLevel: false,
     pin: false,
     linkDown: false,
-    timerAt: new Float64Array([-1, -1, -1]),
-    timerSeq: new Float64Array(3),
+    timerAt: [-1, -1, -1],
+    timerSeq: [0, 0, 0],
     timerCounter: 0,
     now: 0,
-    out: [],
     queued: undefined,
     echo: undefined,
     op: undefined,
     reqId: 0,
-    reqAddr: 0,
-    reqLen: 0,
+    reqAddress: 0,
+    reqLength: 0,
     backlog: [],
-    memory: undefined,
-    scratch1: new Uint8Array(1),
-    scratch4: new Uint8Array(4),
-    scratch16: new Uint8Array(16),
+  })
+  resetDevice(d)
+  return finishDraft(d)
+}
+
+// ---- small records and arrays: copied on their first write in a call
+
+export const txW = (d: Draft): Mutable<TxState> => {
+  if (!d.txOwned) {
+    d.tx = { ...d.tx }
+    d.txOwned = true
   }
-  resetDevice(s)
-  return s
+  return d.tx
+}
+
+export const phyW = (d: Draft): Uint16Array => {
+  if (!d.phyOwned) {
+    d.phy = d.phy.slice()
+    d.phyOwned = true
+  }
+  return d.phy
+}
+
+export const pciW = (d: Draft): Uint8Array => {
+  if (!d.pciOwned) {
+    d.pci = d.pci.slice()
+    d.pciOwned = true
+  }
+  return d.pci
+}
+
+const ownTimers = (d: Draft): void => {
+  if (d.timersOwned) return
+  d.timerAt = d.timerAt.slice()
+  d.timerSeq = d.timerSeq.slice()
+  d.timersOwned = true
 }
 
 // ---- timers
 
-export const armTimer = (s: E1000State, t: number, atNs: number): void => {
-  s.timerAt[t] = atNs
-  s.timerSeq[t] = ++s.timerCounter
-  s.out.push({ _tag: "SetTimer", timer: TIMER_NAMES[t]!, atNs })
+export const armTimer = (d: Draft, t: number, atNs: number): void => {
+  ownTimers(d)
+  d.timerAt[t] = atNs
+  d.timerSeq[t] = ++d.timerCounter
+  d.out.push({ _tag: "SetTimer", timer: TIMER_NAMES[t]!, atNs })
 }
 
 /** QEMU's millisecond timers: deadline = (floor(now / 1 ms) + ms) ms. */
-export const armMsTimer = (s: E1000State, t: number, ms: number): void =>
-  armTimer(s, t, (Math.floor(s.now / NS_PER_MS) + ms) * NS_PER_MS)
+export const armMsTimer = (d: Draft, t: number, ms: number): void =>
+  armTimer(d, t, (Math.floor(d.now / NS_PER_MS) + ms) * NS_PER_MS)
 
-export const cancelTimer = (s: E1000State, t: number): void => {
-  if (s.timerAt[t]! < 0) return
-  s.timerAt[t] = -1
-  s.out.push({ _tag: "CancelTimer", timer: TIMER_NAMES[t]! })
+/** Disarms without announcing (the timer is running now). */
+export const disarmTimer = (d: Draft, t: number): void => {
+  ownTimers(d)
+  d.timerAt[t] = -1
 }
 
-export const timerPending = (s: E1000State, t: number): boolean => s.timerAt[t]! >= 0
+export const cancelTimer = (d: Draft, t: number): void => {
+  if (d.timerAt[t]! < 0) return
+  disarmTimer(d, t)
+  d.out.push({ _tag: "CancelTimer", timer: TIMER_NAMES[t]! })
+}
+
+export const timerPending = (d: Draft, t: number): boolean => d.timerAt[t]! >= 0
 
 /** The armed timer that fires first (-1 if none). */
-export const nextTimer = (s: E1000State): number => {
+export const nextTimer = (s: { readonly timerAt: ReadonlyArray<number>; readonly timerSeq: ReadonlyArray<number> }): number => {
   let best = -1
   for (let t = 0; t < 3; t++) {
     const at = s.timerAt[t]!
@@ -197,17 +305,21 @@ export const nextTimer = (s: E1000State): number => {
 // ---- interrupts
 
 /** pci_set_irq: the pin follows the level unless COMMAND.INTX_DISABLE; STATUS bit 3 always does. */
-export const setIntx = (s: E1000State, level: boolean): void => {
-  s.intxLevel = level
-  setInterruptStatus(s.pci, level)
-  updatePin(s)
+export const setIntx = (d: Draft, level: boolean): void => {
+  d.intxLevel = level
+  const pci = setInterruptStatus(d.pci, level)
+  if (pci !== d.pci) {
+    d.pci = pci
+    d.pciOwned = true
+  }
+  updatePin(d)
 }
 
-export const updatePin = (s: E1000State): void => {
-  const pin = s.intxLevel && (command(s.pci) & COMMAND_INTX_DISABLE) === 0
-  if (pin !== s.pin) {
-    s.pin = pin
-    s.out.push({ _tag: "Interrupt", level: pin })
+export const updatePin = (d: Draft): void => {
+  const pin = d.intxLevel && (command(d.pci) & COMMAND_INTX_DISABLE) === 0
+  if (pin !== d.pin) {
+    d.pin = pin
+    d.out.push({ _tag: "Interrupt", level: pin })
   }
 }
 
@@ -220,95 +332,96 @@ const MIT_UNIT_NS = 256
  * mitigation window (TADV if an IDE descriptor was seen, RADV if RDTR != 0, ITR; at least 500,
  * in 256 ns units); rising edges inside the window only update ICR. Falling edges are immediate.
  */
-export const setInterruptCause = (s: E1000State, val: number): void => {
-  const r = s.regs
-  r[R.ICR] = val
-  r[R.ICS] = val
-  const pending = (r[R.IMS]! & r[R.ICR]!) >>> 0
-  if (!s.mitIrqLevel && pending !== 0) {
-    if (s.mitTimerOn) return
+export const setInterruptCause = (d: Draft, val: number): void => {
+  hs(d, S_ICR, val)
+  hs(d, S_ICS, val)
+  const pending = (hg(d, S_IMS) & hg(d, S_ICR)) >>> 0
+  if (!d.mitIrqLevel && pending !== 0) {
+    if (d.mitTimerOn) return
     let delay = 0
-    if (s.mitIde !== 0 && (pending & (R.ICR_TXQE | R.ICR_TXDW)) !== 0) delay = minNonZero(delay, r[R.TADV]! * 4)
-    if (r[R.RDTR] !== 0 && (pending & R.ICR_RXT0) !== 0) delay = minNonZero(delay, r[R.RADV]! * 4)
-    delay = minNonZero(delay, r[R.ITR]!)
+    if (d.mitIde !== 0 && (pending & (R.ICR_TXQE | R.ICR_TXDW)) !== 0) delay = minNonZero(delay, rg(d, R.TADV) * 4)
+    if (rg(d, R.RDTR) !== 0 && (pending & R.ICR_RXT0) !== 0) delay = minNonZero(delay, rg(d, R.RADV) * 4)
+    delay = minNonZero(delay, rg(d, R.ITR))
     if (delay < MIT_MIN_DELAY) delay = MIT_MIN_DELAY
-    s.mitTimerOn = true
-    armTimer(s, TIMER_MIT, s.now + delay * MIT_UNIT_NS)
-    s.mitIde = 0
+    d.mitTimerOn = true
+    armTimer(d, TIMER_MIT, d.now + delay * MIT_UNIT_NS)
+    d.mitIde = 0
   }
-  s.mitIrqLevel = pending !== 0
-  setIntx(s, s.mitIrqLevel)
+  d.mitIrqLevel = pending !== 0
+  setIntx(d, d.mitIrqLevel)
 }
 
-export const setIcs = (s: E1000State, val: number): void => setInterruptCause(s, (val | s.regs[R.ICR]!) >>> 0)
+export const setIcs = (d: Draft, val: number): void => setInterruptCause(d, (val | hg(d, S_ICR)) >>> 0)
 
 // ---- link (e1000x_update_regs_on_*)
 
-export const linkDownRegs = (s: E1000State): void => {
-  s.regs[R.STATUS] = (s.regs[R.STATUS]! & ~R.STATUS_LU) >>> 0
-  s.phy[PHY_STATUS] = s.phy[PHY_STATUS]! & ~(MII_SR_LINK | MII_SR_AN_COMPLETE)
-  s.phy[PHY_LP_ABILITY] = s.phy[PHY_LP_ABILITY]! & ~MII_LPAR_ACK
+export const linkDownRegs = (d: Draft): void => {
+  rs(d, R.STATUS, (hg(d, S_STATUS) & ~R.STATUS_LU) >>> 0)
+  const phy = phyW(d)
+  phy[PHY_STATUS] = phy[PHY_STATUS]! & ~(MII_SR_LINK | MII_SR_AN_COMPLETE)
+  phy[PHY_LP_ABILITY] = phy[PHY_LP_ABILITY]! & ~MII_LPAR_ACK
 }
 
-export const linkUpRegs = (s: E1000State): void => {
-  s.regs[R.STATUS] = (s.regs[R.STATUS]! | R.STATUS_LU) >>> 0
-  s.phy[PHY_STATUS] = s.phy[PHY_STATUS]! | MII_SR_LINK
+export const linkUpRegs = (d: Draft): void => {
+  rs(d, R.STATUS, (hg(d, S_STATUS) | R.STATUS_LU) >>> 0)
+  const phy = phyW(d)
+  phy[PHY_STATUS] = phy[PHY_STATUS]! | MII_SR_LINK
 }
 
-export const haveAutoneg = (s: E1000State): boolean => (s.phy[PHY_CTRL]! & MII_CR_AUTONEG_EN) !== 0
+export const haveAutoneg = (d: Draft): boolean => (d.phy[PHY_CTRL]! & MII_CR_AUTONEG_EN) !== 0
 
 const AUTONEG_MS = 500
 const FLUSH_MS = 1000
-export const armFlushTimer = (s: E1000State): void => armMsTimer(s, TIMER_FLUSH, FLUSH_MS)
+export const armFlushTimer = (d: Draft): void => armMsTimer(d, TIMER_FLUSH, FLUSH_MS)
 
 /** e1000x_restart_autoneg: link down (no LSC here), completion in 500 ms. */
-export const restartAutoneg = (s: E1000State): void => {
-  linkDownRegs(s)
-  s.phy[PHY_STATUS] = s.phy[PHY_STATUS]! & ~MII_SR_AN_COMPLETE
-  armMsTimer(s, TIMER_AUTONEG, AUTONEG_MS)
+export const restartAutoneg = (d: Draft): void => {
+  linkDownRegs(d)
+  const phy = phyW(d)
+  phy[PHY_STATUS] = phy[PHY_STATUS]! & ~MII_SR_AN_COMPLETE
+  armMsTimer(d, TIMER_AUTONEG, AUTONEG_MS)
 }
 
 // ---- reset
 
 /** e1000_reset: timers cancelled, MAC/PHY registers and TX state to their initial values. */
-export const resetDevice = (s: E1000State): void => {
-  cancelTimer(s, TIMER_AUTONEG)
-  cancelTimer(s, TIMER_MIT)
-  cancelTimer(s, TIMER_FLUSH)
-  s.mitTimerOn = false
-  s.mitIrqLevel = false
-  s.mitIde = 0
-  resetPhy(s.phy)
-  const r = s.regs
-  r.fill(0)
-  r[R.PBA] = 0x00100030
-  r[R.LEDCTL] = 0x602
-  r[R.CTRL] = R.CTRL_SWDPIN2 | R.CTRL_SWDPIN0 | R.CTRL_SPD_1000 | R.CTRL_SLU
-  r[R.STATUS] = R.STATUS_RESET
-  r[R.MANC] = 0x00222300
-  s.rxbufMinShift = 1
-  const tx = s.tx
-  tx.buf.fill(0)
-  tx.header.fill(0)
-  tx.vlanHeader.fill(0)
-  tx.size = 0
-  tx.vlanNeeded = false
-  tx.sumNeeded = 0
-  tx.cptse = false
-  tx.props = zeroProps()
-  tx.tsoProps = zeroProps()
-  tx.tsoFrames = 0
-  tx.busy = false
-  if (s.linkDown) linkDownRegs(s)
-  const m = s.mac
-  r[R.RA] = (m[0]! | (m[1]! << 8) | (m[2]! << 16) | (m[3]! << 24)) >>> 0
-  r[R.RA + 1] = (m[4]! | (m[5]! << 8) | R.RAH_AV) >>> 0
-  r[R.VET] = 0x8100
+export const resetDevice = (d: Draft): void => {
+  cancelTimer(d, TIMER_AUTONEG)
+  cancelTimer(d, TIMER_MIT)
+  cancelTimer(d, TIMER_FLUSH)
+  d.mitTimerOn = false
+  d.mitIrqLevel = false
+  d.mitIde = 0
+  d.phy = resetPhy()
+  d.phyOwned = true
+  // a fresh register file and TX buffer: every word and byte zero, nothing copied
+  d.hot = zeroHot()
+  d.hotOwned = 0
+  d.regs = zeroRegFile()
+  d.regsCow = undefined
+  d.txHead = zeroTxHead()
+  d.txHeadOwned = 0
+  d.txBuf = zeroTxBuf()
+  d.txBufCow = undefined
+  rs(d, R.PBA, 0x00100030)
+  rs(d, R.LEDCTL, 0x602)
+  rs(d, R.CTRL, R.CTRL_SWDPIN2 | R.CTRL_SWDPIN0 | R.CTRL_SPD_1000 | R.CTRL_SLU)
+  rs(d, R.STATUS, R.STATUS_RESET)
+  rs(d, R.MANC, 0x00222300)
+  d.rxbufMinShift = 1
+  d.tx = initialTx()
+  d.txOwned = false
+  if (d.linkDown) linkDownRegs(d)
+  const m = d.mac
+  rs(d, R.RA, (m[0]! | (m[1]! << 8) | (m[2]! << 16) | (m[3]! << 24)) >>> 0)
+  rs(d, R.RA + 1, (m[4]! | (m[5]! << 8) | R.RAH_AV) >>> 0)
+  rs(d, R.VET, 0x8100)
 }
 
 /** Machine/PCI reset: the device reset, then the PCI core clears COMMAND/BARs and drops INTx. */
-export const resetAll = (s: E1000State): void => {
-  resetDevice(s)
-  resetPciConfig(s.pci)
-  setIntx(s, false)
+export const resetAll = (d: Draft): void => {
+  resetDevice(d)
+  d.pci = resetPciConfig(d.pci)
+  d.pciOwned = true
+  setIntx(d, false)
 }

@@ -1,16 +1,26 @@
 /**
  * A synchronous host for the e1000 model, for emulators whose guest memory can be read and
- * written directly: DMA reads are answered inline (no suspension), DMA writes go straight to
- * memory, and the other effects become callbacks. Timers are deadlines the emulator polls with
- * `nextDeadlineNs` / `advanceTo`; every access first fires the timers due at `nowNs()`.
+ * written directly. It is the host side, so it keeps mutable variables: the current state,
+ * the last read value. Each access is one event; every DmaRead the model asks for is answered
+ * at once, DmaWrites go to memory as they come (before the next read is answered, so the
+ * operation sees its own writes), and the other effects become callbacks once the operation
+ * is complete (callbacks may re-enter: onRxReady -> receive). Timers are deadlines the
+ * emulator polls with `nextDeadlineNs` / `advanceTo`; every access first fires the timers due
+ * at `nowNs()`.
+ *
+ * Contract: the model holds no memory object and no function; only this host reads and writes
+ * guest memory. By default a read is answered inside the same call of the reducer
+ * (model.ts `callStart`/`callAnswer`: no intermediate state is built); given `step` (any
+ * reducer with e1000Step's signature, e.g. one wrapped by a test's purity check) each read is
+ * answered by calling `step` again with DmaReadDone. Both give the same results (tested).
  */
-import type { E1000Effect, E1000Event, SyncE1000, SyncE1000Options } from "./api.ts"
-import { createE1000, nextDeadlineNs, stepInto } from "./model.ts"
 import { absurd } from "../../effects/absurd.ts"
+import { callAnswer, callFinish, callStart, callWaiting, createE1000, nextDeadlineNs } from "./model.ts"
+import type { E1000Effect, E1000Event, E1000Step, SyncE1000, SyncE1000Options } from "./types.ts"
 
-export const createSyncE1000 = (opts: SyncE1000Options): SyncE1000 => {
-  const s = createE1000(opts)
-  s.memory = opts.memory
+export const createSyncE1000 = (opts: SyncE1000Options, step?: E1000Step): SyncE1000 => {
+  const memory = opts.memory
+  let s = createE1000(opts)
   let irq = false
   let readValue = 0
   let accepted = false
@@ -33,10 +43,8 @@ export const createSyncE1000 = (opts: SyncE1000Options): SyncE1000 => {
       case "RxFlush":
         opts.onRxReady?.()
         return
-      case "DmaWrite":
-        opts.memory.write(e.address, e.data) // not reached: sync mode writes inline
-        return
-      case "DmaRead": // not reached: sync mode reads inline
+      case "DmaWrite": // applied as it came (run)
+      case "DmaRead": // answered as it came (run)
       case "SetTimer":
       case "CancelTimer":
         return // deadlines are read from the state
@@ -45,13 +53,58 @@ export const createSyncE1000 = (opts: SyncE1000Options): SyncE1000 => {
     }
   }
 
+  /** Applies the DmaWrites of `out` (in order) and returns its last effect if it is a read. */
+  const applyWrites = (out: ReadonlyArray<E1000Effect>): E1000Effect | undefined => {
+    for (let i = 0; i < out.length; i++) {
+      const e = out[i]!
+      if (e._tag === "DmaWrite") memory.write(e.address, e.data)
+    }
+    const last = out[out.length - 1]
+    return last?._tag === "DmaRead" ? last : undefined
+  }
+
+  /** With a given `step`: each read answered by calling it again with DmaReadDone. */
+  const runStepwise = (stepFn: E1000Step, ev: E1000Event, now: number): ReadonlyArray<E1000Effect> => {
+    let r = stepFn(s, now, ev)
+    s = r[0]
+    let out = r[1]
+    let read = applyWrites(out)
+    if (read === undefined) return out
+    const all = out.slice()
+    while (read !== undefined && read._tag === "DmaRead") {
+      r = stepFn(s, now, { _tag: "DmaReadDone", request: read.request, data: memory.read(read.address, read.length) })
+      s = r[0]
+      out = r[1]
+      read = applyWrites(out)
+      for (let i = 0; i < out.length; i++) all.push(out[i]!)
+    }
+    return all
+  }
+
+  /** By default: one call of the reducer, each read answered in place (model.ts callStart). */
+  const runInPlace = (ev: E1000Event, now: number): ReadonlyArray<E1000Effect> => {
+    const call = callStart(s, now, ev)
+    let applied = 0
+    for (;;) {
+      // the call's writes so far reach memory before the read is answered
+      const out = call.out
+      for (; applied < out.length; applied++) {
+        const e = out[applied]!
+        if (e._tag === "DmaWrite") memory.write(e.address, e.data)
+      }
+      const read = callWaiting(call)
+      if (read === undefined) break
+      callAnswer(call, memory.read(read.address, read.length))
+    }
+    const r = callFinish(call)
+    s = r[0]
+    return r[1]
+  }
+
   const run = (ev: E1000Event, now: number = opts.nowNs()): void => {
-    stepInto(s, now, ev)
-    const out = s.out
-    // Callbacks may re-enter (onRxReady -> receive): hand them a drained list.
-    if (out.length === 0) return
-    s.out = []
-    for (let i = 0; i < out.length; i++) dispatch(out[i]!)
+    // callbacks only once the whole operation is done (they may re-enter: onRxReady -> receive)
+    const effects = step === undefined ? runInPlace(ev, now) : runStepwise(step, ev, now)
+    for (let i = 0; i < effects.length; i++) dispatch(effects[i]!)
   }
 
   return {

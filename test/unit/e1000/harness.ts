@@ -2,8 +2,16 @@
  * Test bench for the e1000 model: a flat guest memory, the pure reducer driven the way an
  * asynchronous host would (answering each DmaRead with a DmaReadDone), and helpers that set up
  * rings the way the Linux e1000 driver does. Records transmitted frames and IRQ changes.
+ * Every call of the reducer goes through the referential-transparency harness (`step`, from
+ * test/e1000/checked.ts): a call that writes its input state or is not repeatable fails the test.
  */
-import { createE1000, e1000Step, type E1000Effect, type E1000Event, type E1000State } from "../../../src/device/e1000/api.ts"
+import { createE1000, type E1000Effect, type E1000Event, type E1000State } from "../../../src/device/e1000/api.ts"
+import { checkedE1000Step, createCheckedSyncE1000 } from "../../e1000/checked.ts"
+
+/** `e1000Step` under the referential-transparency check: what every unit test calls. */
+export const step = checkedE1000Step
+/** `createSyncE1000` whose every reducer call is checked. */
+export const createSyncE1000 = createCheckedSyncE1000
 
 export const MAC = Uint8Array.from([0x52, 0x54, 0x00, 0x12, 0x34, 0x56])
 
@@ -45,7 +53,7 @@ export class Bench {
     const collected: E1000Effect[] = []
     let next: E1000Event | undefined = ev
     while (next !== undefined) {
-      const [s, effects] = e1000Step(this.s, this.now, next)
+      const [s, effects] = step(this.s, this.now, next)
       this.s = s
       next = undefined
       for (const e of effects) {

@@ -1,11 +1,12 @@
 /**
  * Hostile input never throws: random MMIO/config accesses at random offsets and widths, random
  * descriptors and rings, random frames, DMA answers that are short, long or late, timers fired
- * at random times. Seeded, so failures reproduce.
+ * at random times. Seeded, so failures reproduce. Every call is checked for referential
+ * transparency (harness.ts `step`).
  */
 import { describe, expect, it } from "vitest"
-import { createE1000, e1000Step, type E1000Event } from "../../../src/device/e1000/api.ts"
-import { MAC } from "./harness.ts"
+import { createE1000, type E1000Event } from "../../../src/device/e1000/api.ts"
+import { MAC, step as e1000Step } from "./harness.ts"
 
 const prng = (seed: number): (() => number) => {
   let a = seed >>> 0
@@ -78,6 +79,6 @@ describe("e1000 model: hostile input", () => {
       }
       expect(effects).toBeGreaterThan(1000)
       expect(transmits + dmaWrites).toBeGreaterThan(10) // the rings did run
-    })
+    }, 180_000) // every call runs twice under the referential-transparency check
   }
 })

@@ -23,7 +23,12 @@ import type { StackEvent } from "../../src/effects/event.ts"
 import type { SocketId, TimerId } from "../../src/effects/ids.ts"
 import { type Instant, instant } from "../../src/effects/instant.ts"
 import { defaultConfig } from "../../src/protocol/stack/config.ts"
-import { createStack, reduce, type StackState } from "../../src/protocol/stack/stack.ts"
+import { createStack, reduce as reduceWith, type StackState } from "../../src/protocol/stack/stack.ts"
+import { createSlabAllocator } from "../../src/protocol/ethernet/frame-buffer.ts"
+
+/** Frames carved from slabs, as the runtime's session does (session.ts `frameSlab`). */
+const frames = createSlabAllocator()
+const reduce = (s: StackState, e: StackEvent) => reduceWith(s, e, frames)
 import { ACK, SYN, assembleSegment, emitTcpHeader, parseTcp } from "../../src/protocol/tcp/wire.ts"
 import { GUEST, GW_MAC, HOST, decode, ether, ipv4Packet } from "../integration/stack/frames.ts"
 

@@ -21,6 +21,7 @@
 import type { HostEndpoint } from "../../effects/address.ts"
 import { IPV4_BROADCAST, type Ipv4, formatIpv4, inSubnet, parseIpv4 } from "../wire/ipv4-address.ts"
 import { type Mac, virtualMac } from "../wire/mac.ts"
+import { type Ipv6, formatIpv6, inPrefix, ipv6Equals, isLinkLocal, isMulticast6, isUnspecified, linkLocalOf, parseIpv6 } from "../wire/ipv6-address.ts"
 import { type StackConfig, broadcastAddress, netmask } from "../stack/config.ts"
 
 export const LOOPBACK = "127.0.0.1"
@@ -97,3 +98,66 @@ export const virtualMacFor = (c: StackConfig, ip: Ipv4): Mac | undefined => (ip 
 
 /** The MAC our virtual hosts send from (libslirp: 52:55 and the gateway's address). */
 export const gatewayMacOf = (c: StackConfig): Mac => virtualMac(c.host)
+
+// ---------------------------------------------------------------------------------------------
+// IPv6 (issue 10). libslirp sends every address of the prefix to the host's ::1; we keep the
+// IPv4 rules instead: only the gateway is the host's loopback, the DNS address's port 53 is the
+// upstream, the rest of the prefix has nobody behind it.
+
+export const LOOPBACK6 = "::1"
+
+/** Is `a` one of our IPv6 addresses: gateway or DNS, global or their fe80:: twins? */
+export const isOurIpv6 = (c: StackConfig, a: Uint8Array, off = 0): boolean =>
+  ipv6Equals(a, off, c.ipv6Host) || ipv6Equals(a, off, c.ipv6Dns) || ipv6Equals(a, off, linkLocalOf(c.ipv6Host)) || ipv6Equals(a, off, linkLocalOf(c.ipv6Dns))
+
+/** Is `a` the gateway (global or link-local)? */
+export const isGateway6 = (c: StackConfig, a: Uint8Array, off = 0): boolean => ipv6Equals(a, off, c.ipv6Host) || ipv6Equals(a, off, linkLocalOf(c.ipv6Host))
+
+/** Is `a` the DNS address (global or link-local)? */
+export const isDns6 = (c: StackConfig, a: Uint8Array, off = 0): boolean => ipv6Equals(a, off, c.ipv6Dns) || ipv6Equals(a, off, linkLocalOf(c.ipv6Dns))
+
+/** Is `a` a possible guest address: a unicast in the prefix or link-local, not one of ours? */
+export const isGuestAddress6 = (c: StackConfig, a: Uint8Array, off = 0): boolean =>
+  (isLinkLocal(a, off) || (inPrefix(a, c.ipv6Prefix, c.ipv6PrefixLength, off) && !ipv6Equals(a, off, c.ipv6Prefix))) && !isOurIpv6(c, a, off)
+
+const isReserved6 = (a: Uint8Array): boolean => isUnspecified(a) || isMulticast6(a) || isLinkLocal(a) || ipv6Equals(a, 0, IPV6_LOOPBACK) || (a[0]! & 0xfe) === 0xfc || (a[0] === 0xfe && (a[1]! & 0xc0) === 0xc0)
+
+const IPV6_LOOPBACK = parseIpv6("::1")!
+
+/** Routes a unicast IPv6 destination, as `route` does for IPv4. */
+export const route6 = (c: StackConfig, dst: Uint8Array, port: number): Route => {
+  if (isGateway6(c, dst)) return { _tag: "Loopback" }
+  if (isDns6(c, dst)) {
+    if (port !== 53) return { _tag: "Refuse", reason: `port ${port} of the DNS address` }
+    return c.dnsUpstream === undefined ? { _tag: "Blackhole", reason: "no DNS upstream configured" } : { _tag: "DnsProxy", upstream: c.dnsUpstream }
+  }
+  if (inPrefix(dst, c.ipv6Prefix, c.ipv6PrefixLength)) return { _tag: "Refuse", reason: `no host ${formatIpv6(dst)} on the virtual network` }
+  // Unique local (fc00::/7) and site-local (fec0::/10) are private to their site, like 10/8
+  // would be to the host; we let them out as IPv4 lets private addresses out: only the
+  // addresses no host socket could mean are refused.
+  if (isUnspecified(dst) || isMulticast6(dst) || isLinkLocal(dst) || ipv6Equals(dst, 0, IPV6_LOOPBACK)) return { _tag: "Refuse", reason: `reserved address ${formatIpv6(dst)}` }
+  return { _tag: "External", address: formatIpv6(dst) }
+}
+
+/** The host endpoint for an IPv6 destination, or undefined when refused. */
+export const hostEndpointFor6 = (c: StackConfig, dst: Uint8Array, port: number): HostEndpoint | undefined => {
+  const r = route6(c, dst, port)
+  switch (r._tag) {
+    case "Loopback":
+      return { family: 6, address: LOOPBACK6, port }
+    case "DnsProxy":
+      return r.upstream
+    case "External":
+      return { family: 6, address: r.address, port }
+    case "Blackhole":
+    case "Refuse":
+      return undefined
+  }
+}
+
+/** The IPv6 address a host peer appears as to the guest: the host's ::1 is the gateway. */
+export const guestVisibleAddress6 = (c: StackConfig, hostAddress: string): Ipv6 | undefined => {
+  if (hostAddress === LOOPBACK6) return c.ipv6Host
+  const a = parseIpv6(hostAddress)
+  return a === undefined || isReserved6(a) ? (a !== undefined && ipv6Equals(a, 0, IPV6_LOOPBACK) ? c.ipv6Host : undefined) : a
+}

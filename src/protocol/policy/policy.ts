@@ -18,7 +18,7 @@
  * Contract: plain functions of the config and the addresses; no state, no allocation beyond
  * the returned value.
  */
-import type { HostEndpoint } from "../../effects/address.ts"
+import type { HostEndpoint, IpFamily } from "../../effects/address.ts"
 import { IPV4_BROADCAST, type Ipv4, formatIpv4, inSubnet, parseIpv4 } from "../wire/ipv4-address.ts"
 import { type Mac, virtualMac } from "../wire/mac.ts"
 import { type Ipv6, formatIpv6, inPrefix, ipv6Equals, isLinkLocal, isMulticast6, isUnspecified, linkLocalOf, parseIpv6 } from "../wire/ipv6-address.ts"
@@ -58,15 +58,15 @@ export const route = (c: StackConfig, dst: Ipv4, port: number, allowBroadcast: b
   return { _tag: "External", address: formatIpv4(dst) }
 }
 
-/** The host endpoint a routed destination reaches, or undefined when refused. */
-export const endpointOf = (r: Route, port: number): HostEndpoint | undefined => {
+/** The host endpoint a routed destination of `family` reaches, or undefined when refused. */
+export const endpointOf = (r: Route, port: number, family: IpFamily = 4): HostEndpoint | undefined => {
   switch (r._tag) {
     case "Loopback":
-      return { family: 4, address: LOOPBACK, port }
+      return family === 4 ? { family, address: LOOPBACK, port } : { family, address: LOOPBACK6, port }
     case "DnsProxy":
       return r.upstream
     case "External":
-      return { family: 4, address: r.address, port }
+      return { family, address: r.address, port }
     case "Blackhole":
     case "Refuse":
       return undefined
@@ -140,20 +140,7 @@ export const route6 = (c: StackConfig, dst: Uint8Array, port: number): Route => 
 }
 
 /** The host endpoint for an IPv6 destination, or undefined when refused. */
-export const hostEndpointFor6 = (c: StackConfig, dst: Uint8Array, port: number): HostEndpoint | undefined => {
-  const r = route6(c, dst, port)
-  switch (r._tag) {
-    case "Loopback":
-      return { family: 6, address: LOOPBACK6, port }
-    case "DnsProxy":
-      return r.upstream
-    case "External":
-      return { family: 6, address: r.address, port }
-    case "Blackhole":
-    case "Refuse":
-      return undefined
-  }
-}
+export const hostEndpointFor6 = (c: StackConfig, dst: Uint8Array, port: number): HostEndpoint | undefined => endpointOf(route6(c, dst, port), port, 6)
 
 /** The IPv6 address a host peer appears as to the guest: the host's ::1 is the gateway. */
 export const guestVisibleAddress6 = (c: StackConfig, hostAddress: string): Ipv6 | undefined => {

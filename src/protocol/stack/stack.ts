@@ -41,13 +41,13 @@ import type { IpFamily } from "../../effects/address.ts"
 import { icmpv6FromGuest } from "../icmpv6/layer.ts"
 import { parseIcmpv6 } from "../icmpv6/wire.ts"
 import { type Ipv6OutState, ipv6Send, ipv6SendError } from "../ipv6/send.ts"
-import { NH_ICMPV6, type Ipv6View, isFragment6, parseIpv6Header } from "../ipv6/wire.ts"
+import { IPV6_HEADER_LEN, NH_ICMPV6, NH_UDP, type Ipv6View, isFragment6, parseIpv6Header } from "../ipv6/wire.ts"
 import { emptyNdp, ndp, ndpInput } from "../ndp/neighbors.ts"
 import { type RouterState, createRouter, routerShutdown, routerSolicited, routerTimer } from "../ndp/router.ts"
 import { isNdpType, parseNdp } from "../ndp/wire.ts"
 import { isGuestAddress6 } from "../policy/policy.ts"
 import { formatIpv6, ipv6Key, isUnspecified } from "../wire/ipv6-address.ts"
-import { parseUdp } from "../udp/wire.ts"
+import { parseUdp, parseUdp6 } from "../udp/wire.ts"
 import { IPV4_BROADCAST, formatIpv4 } from "../wire/ipv4-address.ts"
 import { macEquals } from "../wire/mac.ts"
 import { type StackConfig, broadcastAddress } from "./config.ts"
@@ -260,6 +260,13 @@ const ipv6FromGuest = (s0: StackState, call: Call, ip: Ipv6View, frame: Uint8Arr
       if (isNdpType(p.icmp.type)) return ndpFromGuest(s, call, ip, src, dst, srcMac, upper, fx)
       return [emit(s, call, icmpv6FromGuest(c, { src, dst, icmp: p.icmp }), fx), fx]
     }
+    case NH_UDP: {
+      const u = parseUdp6(upper, frame, ip.srcOffset, ip.dstOffset)
+      if (!u.ok) return [s, [...fx, debug(u.reason)]]
+      const datagram = frame.subarray(ip.offset, ip.offset + IPV6_HEADER_LEN + ip.payloadLength)
+      const [napt, out] = udpFromGuest(s.napt, { config: c, now: call.now, newSocket: s.sockets.next }, { src, dst, ttl: ip.hopLimit, datagram, udp: u.udp })
+      return [emit(napt === s.napt ? s : { ...s, napt }, call, out, fx), fx]
+    }
     default:
       fx.push(debug(`ipv6: next header ${ip.protocol} from ${formatIpv6(src)} dropped`))
       return [s, fx]
@@ -415,7 +422,7 @@ const toTcp = (s: StackState, call: Call, event: TcpHostEvent, fx: Array<StackEf
   return [emit({ ...s, tcp }, call, out, fx), fx]
 }
 
-const toNapt = (s: StackState, call: Call, [napt, out]: readonly [NaptState, ReadonlyArray<LayerOutput>], fx: Array<StackEffect>): Result =>
+const toNapt = (s: StackState, call: Call, [napt, out]: readonly [NaptState, ReadonlyArray<LayerOutput<IpFamily>>], fx: Array<StackEffect>): Result =>
   [emit(napt === s.napt ? s : { ...s, napt }, call, out, fx), fx]
 
 export const reduce = (s: StackState, event: StackEvent, frames: FrameAllocator = freshFrames): Result => {

@@ -70,3 +70,17 @@ export const decode6 = (f: Uint8Array): Decoded6 => {
   const ok = nh === 58 || nh === 17 ? finish(sum16(payload, 0, len, sumIpv6Pseudo(0, f, 22, f, 38, len, nh))) === 0 : true
   return { dstMac: mac(f, 0), srcMac: mac(f, 6), src: formatIpv6(f, 22), dst: formatIpv6(f, 38), nh, hopLimit: f[21]!, payload, checksumOk: ok }
 }
+
+/** A UDP datagram from the guest over IPv6, checksum over the IPv6 pseudo header. */
+export const udp6Frame = (src: Ipv6, dst: Ipv6, sport: number, dport: number, data: Uint8Array, hopLimit = 64, zeroChecksum = false): Uint8Array => {
+  const u = new Uint8Array(8 + data.length)
+  put16(u, 0, sport)
+  put16(u, 2, dport)
+  put16(u, 4, u.length)
+  u.set(data, 8)
+  if (!zeroChecksum) {
+    const c = finish(sum16(u, 0, u.length, sumIpv6Pseudo(0, src, 0, dst, 0, u.length, 17)))
+    put16(u, 6, c === 0 ? 0xffff : c)
+  }
+  return ipv6Frame(src, dst, 17, u, hopLimit)
+}

@@ -1,7 +1,7 @@
 /**
  * The stack reducer: one instance per guest. It only routes: each event goes to the layer that
  * owns it (Ethernet/ARP, IPv4 with reassembly, ICMP, UDP, TCP, the DHCP server; IPv6 with NDP,
- * the router's advertisements and ICMPv6; host events by the owner recorded for their socket,
+ * the router's advertisements, ICMPv6 and the DHCPv6 server; host events by the owner recorded for their socket,
  * timers by their `layer`), and each output of a layer goes to the IP output of its family
  * (ipv4/send.ts: numbering, frames, fragmentation, ICMP errors, ARP; ipv6/send.ts: the same
  * with NDP) or, for an effect, to the runtime in order. Socket ids come from the one
@@ -45,8 +45,10 @@ import { IPV6_HEADER_LEN, NH_ICMPV6, NH_UDP, type Ipv6View, isFragment6, parseIp
 import { emptyNdp, ndp, ndpInput } from "../ndp/neighbors.ts"
 import { type RouterState, createRouter, routerShutdown, routerSolicited, routerTimer } from "../ndp/router.ts"
 import { isNdpType, parseNdp } from "../ndp/wire.ts"
-import { isGuestAddress6 } from "../policy/policy.ts"
-import { formatIpv6, ipv6Key, isUnspecified } from "../wire/ipv6-address.ts"
+import { isGuestAddress6, isOurIpv6 } from "../policy/policy.ts"
+import { ALL_DHCP_AGENTS, formatIpv6, ipv6Equals, ipv6Key, isUnspecified } from "../wire/ipv6-address.ts"
+import { type Dhcpv6ServerState, dhcpv6Input, emptyDhcpv6 } from "../dhcpv6/server.ts"
+import { DHCPV6_SERVER_PORT } from "../dhcpv6/wire.ts"
 import { parseUdp, parseUdp6 } from "../udp/wire.ts"
 import { IPV4_BROADCAST, formatIpv4 } from "../wire/ipv4-address.ts"
 import { macEquals } from "../wire/mac.ts"
@@ -76,6 +78,7 @@ export interface StackState {
   readonly napt: NaptState
   readonly tcp: TcpLayerState
   readonly dhcp: DhcpServerState
+  readonly dhcpv6: Dhcpv6ServerState
 }
 
 /**
@@ -96,6 +99,7 @@ export const createStack = (config: StackConfig, _now?: Instant): StackState => 
   napt: emptyNapt,
   tcp: createTcpLayer(config.seed, { bufferBytes: tcpBufferBytes(config) }),
   dhcp: createDhcpServer(),
+  dhcpv6: emptyDhcpv6,
 })
 
 type Result = readonly [StackState, ReadonlyArray<StackEffect>]
@@ -263,6 +267,11 @@ const ipv6FromGuest = (s0: StackState, call: Call, ip: Ipv6View, frame: Uint8Arr
     case NH_UDP: {
       const u = parseUdp6(upper, frame, ip.srcOffset, ip.dstOffset)
       if (!u.ok) return [s, [...fx, debug(u.reason)]]
+      // RFC 8415 §7.1: clients send to All_DHCP_Relay_Agents_and_Servers (or to us, unicast).
+      if (u.udp.dstPort === DHCPV6_SERVER_PORT && (ipv6Equals(dst, 0, ALL_DHCP_AGENTS) || isOurIpv6(c, dst))) {
+        const [dhcpv6, out] = dhcpv6Input(s.dhcpv6, c, s.link.gatewayMac, { src, srcMac, payload: u.udp.payload })
+        return [emit(dhcpv6 === s.dhcpv6 ? s : { ...s, dhcpv6 }, call, out, fx), fx]
+      }
       const datagram = frame.subarray(ip.offset, ip.offset + IPV6_HEADER_LEN + ip.payloadLength)
       const [napt, out] = udpFromGuest(s.napt, { config: c, now: call.now, newSocket: s.sockets.next }, { src, dst, ttl: ip.hopLimit, datagram, udp: u.udp })
       return [emit(napt === s.napt ? s : { ...s, napt }, call, out, fx), fx]

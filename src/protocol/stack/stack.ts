@@ -43,6 +43,7 @@ import { parseIcmpv6 } from "../icmpv6/wire.ts"
 import { type Ipv6OutState, ipv6Send, ipv6SendError } from "../ipv6/send.ts"
 import { IPV6_HEADER_LEN, NH_ICMPV6, NH_UDP, type Ipv6View, isFragment6, parseIpv6Header } from "../ipv6/wire.ts"
 import { emptyNdp, ndp, ndpInput } from "../ndp/neighbors.ts"
+import { type Reassembly6State, addFragment6, emptyReassembly6, reassembly6Shutdown, reassembly6Timeout } from "../ipv6/reassembly.ts"
 import { type RouterState, createRouter, routerShutdown, routerSolicited, routerTimer } from "../ndp/router.ts"
 import { isNdpType, parseNdp } from "../ndp/wire.ts"
 import { isGuestAddress6, isOurIpv6 } from "../policy/policy.ts"
@@ -74,6 +75,7 @@ export interface StackState {
   /** The virtual router's advertisements (ndp/router.ts). */
   readonly router: RouterState
   readonly reassembly: ReassemblyState
+  readonly reassembly6: Reassembly6State
   /** UDP and ICMP echo flows. */
   readonly napt: NaptState
   readonly tcp: TcpLayerState
@@ -96,6 +98,7 @@ export const createStack = (config: StackConfig, _now?: Instant): StackState => 
   ipv6: { fragmentId: config.seed >>> 0, neighbors: emptyNdp },
   router: createRouter(config.seed),
   reassembly: emptyReassembly,
+  reassembly6: emptyReassembly6,
   napt: emptyNapt,
   tcp: createTcpLayer(config.seed, { bufferBytes: tcpBufferBytes(config) }),
   dhcp: createDhcpServer(),
@@ -241,7 +244,6 @@ const ipv6FromGuest = (s0: StackState, call: Call, ip: Ipv6View, frame: Uint8Arr
   const c = s0.config
   let s = s0
   const src = frame.subarray(ip.srcOffset, ip.srcOffset + 16)
-  const dst = frame.subarray(ip.dstOffset, ip.dstOffset + 16)
   const srcMac = frame.subarray(6, 12)
   // Learn the guest's MAC from its traffic, as for IPv4: one lookup when nothing changed.
   if (isGuestAddress6(c, src)) {
@@ -253,9 +255,24 @@ const ipv6FromGuest = (s0: StackState, call: Call, ip: Ipv6View, frame: Uint8Arr
     }
   }
   if (isFragment6(ip)) {
-    fx.push(debug(`ipv6: fragment from ${formatIpv6(src)} dropped (reassembly is not implemented yet)`))
-    return [s, fx]
+    const [reassembly6, whole, rfx] = addFragment6(s.reassembly6, call.now, ip)
+    s = { ...s, reassembly6 }
+    for (const e of rfx) fx.push(e)
+    if (whole === undefined) return [s, fx]
+    const p = parseIpv6Header(whole, 0)
+    if (!p.ok) return [s, [...fx, debug(p.reason)]]
+    // A fragment inside the reassembled datagram would be a second fragment header.
+    if (isFragment6(p.ip)) return [s, [...fx, debug("ipv6: fragment inside a reassembled datagram dropped")]]
+    // The reassembled datagram has no Ethernet header: its addresses are in `whole`.
+    return ipv6Upper(s, call, p.ip, whole, src, srcMac, fx)
   }
+  return ipv6Upper(s, call, ip, frame, src, srcMac, fx)
+}
+
+/** The upper layer of an IPv6 datagram from the guest (`frame`, or a reassembled datagram, holds it at `ip.offset`). */
+const ipv6Upper = (s: StackState, call: Call, ip: Ipv6View, frame: Uint8Array, src: Uint8Array, srcMac: Uint8Array, fx: Array<StackEffect>): Result => {
+  const c = s.config
+  const dst = frame.subarray(ip.dstOffset, ip.dstOffset + 16)
   const upper = frame.subarray(ip.upperOffset, ip.upperOffset + ip.upperLength)
   switch (ip.protocol) {
     case NH_ICMPV6: {
@@ -338,6 +355,10 @@ const timerFired = (s: StackState, call: Call, timer: TimerId): Result => {
       const [router, rfx] = routerTimer(s.router, s.link, now)
       return [router === s.router ? s : { ...s, router }, rfx]
     }
+    case "reassembly6": {
+      const [reassembly6, , rfx] = reassembly6Timeout(s.reassembly6, timer.key, now)
+      return [reassembly6 === s.reassembly6 ? s : { ...s, reassembly6 }, rfx]
+    }
     case "reassembly": {
       const [reassembly, , rfx] = reassemblyTimeout(s.reassembly, timer.key, now)
       return [reassembly === s.reassembly ? s : { ...s, reassembly }, rfx]
@@ -356,6 +377,7 @@ const shutdown = (s: StackState, now: Instant): Result => {
   for (const e of ndp.shutdown(s.ipv6.neighbors)) fx.push(e)
   for (const e of routerShutdown(s.router)) fx.push(e)
   for (const e of reassemblyShutdown(s.reassembly)) fx.push(e)
+  for (const e of reassembly6Shutdown(s.reassembly6)) fx.push(e)
   fx.push({ _tag: "Log", level: "info", message: "stack: shut down, every host socket closed" })
   const fresh = createStack(s.config, now)
   // Keep numbering where it was: a late event of a closed socket must not meet a new one.

@@ -192,7 +192,7 @@ describe("hostile or unwanted IPv6 from the guest is dropped with a debug line",
     })(), "bad checksum"],
     ["a truncated IPv6 header", ipv6Frame(GUEST6, HOST6, 58, new Uint8Array(0)).subarray(0, 40), "truncated"],
     ["an RA from the guest", icmpv6Frame(GUEST6_LL, a6("ff02::1"), 134, new Uint8Array(12), 255), "router advertisement from the guest"],
-    ["a fragment", ipv6Frame(GUEST6, HOST6, 44, Uint8Array.of(58, 0, 0, 1, 0, 0, 0, 9, 1, 2, 3, 4, 5, 6, 7, 8)), "fragment"],
+    ["a non-final fragment of 5 bytes", ipv6Frame(GUEST6, HOST6, 44, Uint8Array.of(58, 0, 0, 1, 0, 0, 0, 9, 1, 2, 3, 4, 5)), "non-final fragment of 5 bytes"],
     ["an unknown next header", ipv6Frame(GUEST6, HOST6, 132, new Uint8Array(8)), "next header 132"],
   ]
   for (const [name, frame, why] of cases) {

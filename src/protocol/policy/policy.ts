@@ -142,9 +142,27 @@ export const route6 = (c: StackConfig, dst: Uint8Array, port: number): Route => 
 /** The host endpoint for an IPv6 destination, or undefined when refused. */
 export const hostEndpointFor6 = (c: StackConfig, dst: Uint8Array, port: number): HostEndpoint | undefined => endpointOf(route6(c, dst, port), port, 6)
 
-/** The IPv6 address a host peer appears as to the guest: the host's ::1 is the gateway. */
+/**
+ * A host address as one text form: an IPv4-mapped IPv6 address (what an IPv6 host socket
+ * reports for an IPv4 peer, e.g. the DNS upstream 127.0.0.1 as ::ffff:127.0.0.1) is its IPv4
+ * address. Everything that compares host addresses goes through here.
+ */
+export const unmappedHostAddress = (hostAddress: string): string => {
+  const m = /^::ffff:(\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3})$/i.exec(hostAddress)
+  return m === null ? hostAddress : m[1]!
+}
+
+/**
+ * The IPv6 address a host peer appears as to an IPv6 guest: the host's loopback (::1, or 127/8
+ * seen through an IPv6 socket) is the gateway; other IPv4 peers cannot be shown.
+ */
 export const guestVisibleAddress6 = (c: StackConfig, hostAddress: string): Ipv6 | undefined => {
-  if (hostAddress === LOOPBACK6) return c.ipv6Host
-  const a = parseIpv6(hostAddress)
-  return a === undefined || isReserved6(a) ? (a !== undefined && ipv6Equals(a, 0, IPV6_LOOPBACK) ? c.ipv6Host : undefined) : a
+  const text = unmappedHostAddress(hostAddress)
+  if (text === LOOPBACK6) return c.ipv6Host
+  const v4 = parseIpv4(text)
+  if (v4 !== undefined) return isHostLoopback(v4) ? c.ipv6Host : undefined
+  const a = parseIpv6(text)
+  if (a === undefined) return undefined
+  if (ipv6Equals(a, 0, IPV6_LOOPBACK)) return c.ipv6Host
+  return isReserved6(a) ? undefined : a
 }

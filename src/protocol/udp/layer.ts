@@ -33,7 +33,7 @@ import { quoteDatagram6 } from "../ipv6/quote.ts"
 import { parseDnsHeader } from "../dns/wire.ts"
 import { countOf, flowForGuest, flowForSock, putFlow, removeFlow, touch } from "../flows/flow-table.ts"
 import type { NaptState, UdpFlow } from "../flows/napt.ts"
-import { type Route, endpointOf, guestVisibleAddress, guestVisibleAddress6, isDns6, isGateway6, route, route6 } from "../policy/policy.ts"
+import { type Route, endpointOf, guestVisibleAddress, guestVisibleAddress6, isDns6, isGateway6, route, route6, unmappedHostAddress } from "../policy/policy.ts"
 import type { StackConfig } from "../stack/config.ts"
 import type { GuestErrorReason, LayerOutput } from "../stack/output.ts"
 import type { IpFamily } from "../../effects/address.ts"
@@ -148,7 +148,9 @@ export const udpFromGuest = (s: NaptState, ctx: UdpContext, m: UdpIn): Result =>
   return [{ ...s, flows }, [{ _tag: "UdpOpen", sock, family }, send(sock), ...arm]]
 }
 
-const sameEndpoint = (a: HostEndpoint, b: HostEndpoint | undefined) => b !== undefined && a.port === b.port && a.address === b.address
+/** Same host endpoint; an IPv6 socket reports an IPv4 peer as ::ffff:a.b.c.d (policy's one form). */
+const sameEndpoint = (a: HostEndpoint, b: HostEndpoint | undefined) =>
+  b !== undefined && a.port === b.port && unmappedHostAddress(a.address) === unmappedHostAddress(b.address)
 
 /** The DNS address a flow's answers come from: the one its guest asked. */
 const dnsAddressOf = (c: StackConfig, f: UdpFlow): IpAddress => (typeof f.guest === "number" ? c.dns : (f.dnsVia ?? c.ipv6Dns))

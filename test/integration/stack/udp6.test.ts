@@ -72,6 +72,27 @@ describe("stack: UDP over IPv6", () => {
     })
   }
 
+  it("an IPv4 upstream answering an IPv6 flow's socket (as ::ffff:127.0.0.1) still answers from fec0::3:53", () => {
+    const upstream = { family: 4 as const, address: "127.0.0.1", port: 5353 }
+    const d = new StackDriver({ dnsUpstream: upstream })
+    d.frame(udp6Frame(GUEST6, DNS6, 53000, 53, dnsQuery(7)))
+    const [send] = ofTag(d.take(), "UdpSend")
+    expect(send!.to).toEqual(upstream)
+    d.event({ _tag: "HostUdpDatagram", sock: send!.sock, from: { family: 6, address: "::ffff:127.0.0.1", port: 5353 }, data: answerOf(dnsQuery(7)) })
+    const r = decode6(d.framesOut()[0]!)
+    expect([r.src, get16(r.payload, 0), get16(r.payload, 8)]).toEqual(["fec0::3", 53, 7])
+  })
+
+  it("the host's loopback seen through an IPv6 socket (::ffff:127.0.0.1) appears as the gateway; other IPv4 peers are not shown", () => {
+    const d = new StackDriver()
+    d.frame(udp6Frame(GUEST6, HOST6, 40000, 7777, bytes("x")))
+    const [open] = ofTag(d.take(), "UdpOpen")
+    d.event({ _tag: "HostUdpDatagram", sock: open!.sock, from: { family: 6, address: "::ffff:127.0.0.1", port: 7777 }, data: bytes("y") })
+    expect(decode6(d.framesOut()[0]!).src).toBe("fec0::2")
+    d.event({ _tag: "HostUdpDatagram", sock: open!.sock, from: { family: 6, address: "::ffff:192.0.2.1", port: 7777 }, data: bytes("y") })
+    expect(d.framesOut()).toEqual([])
+  })
+
   it("another port of the DNS address: ICMPv6 port unreachable from fec0::3 quoting the datagram", () => {
     const d = new StackDriver()
     const f = udp6Frame(GUEST6, DNS6, 40000, 5353, bytes("nope"))

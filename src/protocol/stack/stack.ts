@@ -164,6 +164,8 @@ const frameFromGuest = (s: StackState, call: Call, frame: Uint8Array): Result =>
   if (eth === undefined) return [s, [debug(`ethernet: runt frame of ${frame.length} bytes dropped`)]]
   switch (eth.ethertype) {
     case ETHERTYPE_ARP: {
+      // ARP is IPv4's neighbour discovery: with IPv4 off nothing answers it.
+      if (!s.config.ipv4) return [s, [debug("arp: ipv4 disabled, frame dropped")]]
       const p = parseArp(frame, eth.payloadOffset)
       if (!p.ok) return [s, [debug(p.reason)]]
       const [neighbors, fx] = arpInput(s.ipv4.neighbors, s.link, p.packet)

@@ -6,8 +6,9 @@
  * fragment header, each length checked against the datagram before it is read. The walk stops
  * at the first upper-layer header (or No Next Header) and reports it with its offset; a chain
  * longer than `MAX_EXTENSION_HEADERS`, a repeated or misplaced header, or one running past the
- * datagram is refused. Options are not interpreted (we are the final destination only for our
- * own addresses, and nothing we offer needs one) except that the walk is bounded.
+ * datagram is refused. Options of hop-by-hop and destination options headers are walked: one
+ * running past its header, or an unrecognised one whose type says "discard" (§4.2), refuses
+ * the datagram; recognised and skippable ones are skipped, never interpreted.
  * Trailing bytes past Payload Length (Ethernet padding) are excluded. Never throws, never copies.
  */
 import { get16, get32, put16 } from "../wire/bytes.ts"
@@ -106,6 +107,10 @@ export const parseIpv6Header = (buf: Uint8Array, offset: number): Ipv6Parse => {
         // Routing header with segments left: we are not the last hop, and we route nothing
         // through ourselves; RFC 8200 §4.4 would send a parameter problem, we drop.
         if (nh === NH_ROUTING && buf[at + 3] !== 0) return fail("ipv6: routing header with segments left")
+        if (nh !== NH_ROUTING) {
+          const bad = checkOptions(buf, at + 2, at + len)
+          if (bad !== undefined) return fail(`ipv6: ${bad}`)
+        }
         if (nh === NH_HOP_BY_HOP) hasHopByHop = true
         nh = buf[at]!
         at += len
@@ -130,6 +135,32 @@ export const parseIpv6Header = (buf: Uint8Array, offset: number): Ipv6Parse => {
         return done(buf, offset, payloadLength, nh, at, end, fragment, hasHopByHop)
     }
   }
+}
+
+/** Option types we know (RFC 8200 §4.2 Pad1 and PadN, RFC 2711 router alert): skipped. */
+const OPT_PAD1 = 0
+const OPT_PADN = 1
+const OPT_ROUTER_ALERT = 5
+
+/**
+ * RFC 8200 §4.2: walks the TLV options of a hop-by-hop or destination options header in
+ * `buf[from, end)`. An option running past the header is malformed; an unrecognised option whose
+ * two high-order bits are not 00 orders the datagram discarded (we send no Parameter Problem:
+ * dropping is what matters, and the guest is the only sender). Returns why, or undefined.
+ */
+const checkOptions = (buf: Uint8Array, from: number, end: number): string | undefined => {
+  let o = from
+  while (o < end) {
+    const type = buf[o]!
+    if (type === OPT_PAD1) {
+      o += 1
+      continue
+    }
+    if (o + 2 > end || o + 2 + buf[o + 1]! > end) return `option ${type} runs past its header`
+    if (type !== OPT_PADN && type !== OPT_ROUTER_ALERT && type >> 6 !== 0) return `unrecognised option ${type} (action ${type >> 6}) discards the datagram`
+    o += 2 + buf[o + 1]!
+  }
+  return undefined
 }
 
 const done = (buf: Uint8Array, offset: number, payloadLength: number, protocol: number, at: number, end: number, fragment: FragmentInfo | undefined, hasHopByHop: boolean): Ipv6Parse => {

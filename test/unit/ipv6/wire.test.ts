@@ -107,6 +107,9 @@ describe("ipv6 extension header walk (RFC 8200 §4)", () => {
     ["two routing headers", chain([[NH_ROUTING, opts()], [NH_ROUTING, opts()]], NH_UDP, new Uint8Array(8)), "two routing"],
     // Destination options may follow a routing header once more, but never without bound.
     ["too many headers", chain([[NH_HOP_BY_HOP, opts()], [NH_ROUTING, opts()], ...Array.from({ length: MAX_EXTENSION_HEADERS }, () => [NH_DEST_OPTIONS, opts()] as const)], NH_UDP, new Uint8Array(8)), "more than"],
+    ["an unrecognised destination option of action 01 (discard)", chain([[NH_DEST_OPTIONS, Uint8Array.of(0, 0, 0x4d, 4, 0, 0, 0, 0)]], NH_UDP, new Uint8Array(8)), "unrecognised option 77 (action 1)"],
+    ["an unrecognised hop-by-hop option of action 10 (discard, report)", chain([[NH_HOP_BY_HOP, Uint8Array.of(0, 0, 0x8d, 4, 0, 0, 0, 0)]], NH_UDP, new Uint8Array(8)), "action 2"],
+    ["an option running past its header", chain([[NH_DEST_OPTIONS, Uint8Array.of(0, 0, 1, 9, 0, 0, 0, 0)]], NH_UDP, new Uint8Array(8)), "runs past its header"],
     ["payload length past the bytes", chain([], NH_UDP, new Uint8Array(8)).subarray(0, 45), "payload length"],
     ["version 4", Uint8Array.from({ length: 40 }, (_, i) => (i === 0 ? 0x45 : 0)), "version"],
   ]
@@ -117,6 +120,11 @@ describe("ipv6 extension header walk (RFC 8200 §4)", () => {
       if (!p.ok) expect(p.reason).toContain(why)
     })
   }
+
+  it("skips Pad1, PadN, router alert and unrecognised options of action 00", () => {
+    const p = parseIpv6Header(chain([[NH_HOP_BY_HOP, Uint8Array.of(0, 0, 5, 2, 0, 0, 0, 0)], [NH_DEST_OPTIONS, Uint8Array.of(0, 1, 0, 0, 0x1e, 1, 0, 0, 1, 2, 0, 0, 0, 0, 0, 0)]], NH_UDP, new Uint8Array(8)), 0)
+    expect(p.ok && p.ip.protocol).toBe(NH_UDP)
+  })
 
   it("a fragment header ends the walk: the rest of a first fragment is data until reassembly", () => {
     const p = parseIpv6Header(chain([[NH_FRAGMENT, Uint8Array.of(0, 0, 0, 1, 0, 0, 0, 7)]], NH_DEST_OPTIONS, new Uint8Array(16)), 0)

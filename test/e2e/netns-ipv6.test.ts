@@ -6,6 +6,8 @@
  * gateway fec0::2, asks the test's DNS server (on the host's loopback, never resolv.conf's)
  * through fec0::3, exchanges UDP with an echo service on the host's ::1 through fec0::2, and
  * gets an address and the DNS server from our DHCPv6 server with ISC dhclient -6.
+ * A reference run on QEMU's libslirp (`-netdev user`, IPv6 on by default) checks SLAAC and
+ * ping -6 the same way: when tslirp fails and the reference passes, the fault is ours.
  */
 import { createSocket, type Socket } from "node:dgram"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
@@ -131,13 +133,8 @@ describe("namespace guest over IPv6 on tslirp (-netdev stream)", () => {
       expect(mac).toBeDefined()
       const b = mac!.split(":").map((x) => parseInt(x, 16))
       const iid = [((b[0]! ^ 2) << 8) | b[1]!, (b[2]! << 8) | 0xff, 0xfe00 | b[3]!, (b[4]! << 8) | b[5]!].map((w) => w.toString(16)).join(":")
-      let addrs = ""
-      for (let i = 0; i < 40; i++) {
-        // fec0::/10 is site-local to Linux ("scope site"), so no scope filter.
-        addrs = (await g.run(["ip", "-6", "-o", "addr", "show", "dev", g.ifname])).split("\n").filter((l) => l.includes("inet6 fec0:")).join("\n")
-        if (/inet6 fec0::/.test(addrs) && !/tentative/.test(addrs)) break
-        await sleep(250)
-      }
+      // fec0::/10 is site-local to Linux ("scope site"): slaacAddress filters by text, not scope.
+      const addrs = await slaacAddress(g)
       expect(addrs).toContain(`inet6 fec0::${iid}/64`)
       expect(addrs).not.toMatch(/tentative|dadfailed/)
       const routes = await g.run(["ip", "-6", "route", "show", "default"])
@@ -217,4 +214,43 @@ describe("namespace guest over IPv6 on tslirp (-netdev stream)", () => {
       })
     }, 45_000)
   }
+})
+
+/** The first check, shared with the reference run: a SLAAC address in fec0::/64 and a default route via fe80::2. */
+const slaacAddress = async (g: NetnsGuest): Promise<string> => {
+  let addrs = ""
+  for (let i = 0; i < 40; i++) {
+    addrs = (await g.run(["ip", "-6", "-o", "addr", "show", "dev", g.ifname])).split("\n").filter((l) => l.includes("inet6 fec0:")).join("\n")
+    if (addrs !== "" && !/tentative/.test(addrs)) break
+    await sleep(250)
+  }
+  return addrs
+}
+
+describe("reference: the same namespace guest over IPv6 on QEMU's libslirp (-netdev user)", () => {
+  let guest: NetnsGuest | undefined
+  beforeAll(async () => {
+    guest = await createNetnsGuest({ backend: { _tag: "Libslirp" } })
+  }, 60_000)
+  afterAll(async () => {
+    await guest?.destroy()
+  })
+  const theGuest = (): NetnsGuest => {
+    if (guest === undefined) throw new Error("the namespace guest did not start (see the beforeAll error)")
+    return guest
+  }
+
+  it("SLAAC in fec0::/64 from libslirp's RA, default route via fe80::2", async () => {
+    const g = theGuest()
+    const addrs = await slaacAddress(g)
+    expect(addrs, g.diagnostics()).toMatch(/inet6 fec0::[0-9a-f:]+\/64/)
+    expect(addrs).not.toMatch(/tentative|dadfailed/)
+    expect(await g.run(["ip", "-6", "route", "show", "default"])).toMatch(new RegExp(`^default via fe80::2 dev ${g.ifname} proto ra`, "m"))
+  }, 30_000)
+
+  it("ping -6 -c 3 fec0::2 gets three replies", async () => {
+    const g = theGuest()
+    const r = await g.exec(["ping", "-6", "-c", "3", "-W", "5", "fec0::2"], { timeoutMs: 30_000 })
+    expect(r.code, `${describeResult(r)}\n${g.diagnostics()}`).toBe(0)
+  }, 40_000)
 })

@@ -25,9 +25,12 @@ export type SocketOwner = "tcp" | "udp" | "icmp" | "tcp-listener" | "udp-listene
 /**
  * The layer a timer belongs to and what it times, by the layer's own integer key:
  * `tcp`: the connection's socket id; `arp`: the IPv4 address being resolved; `reassembly`:
- * the partial datagram's serial number; `flows`: 0, the one sweep of the NAPT flow table.
+ * the partial datagram's serial number; `flows`: 0, the one sweep of the NAPT flow table;
+ * `ndp`: a 32-bit hash of the IPv6 address being resolved (a collision only makes a timer
+ * look at two queues); `ra`: 0, the periodic router advertisement; `reassembly6`: the partial
+ * IPv6 datagram's serial number.
  */
-export type TimerLayer = "tcp" | "arp" | "reassembly" | "flows"
+export type TimerLayer = "tcp" | "arp" | "reassembly" | "reassembly6" | "flows" | "ndp" | "ra"
 
 /**
  * A timer owned by one stack. Arming a timer that is already armed moves its deadline; the

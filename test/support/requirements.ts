@@ -64,6 +64,7 @@ export const FILE_NEEDS: ReadonlyArray<readonly [string, ReadonlyArray<Need>]> =
   ["test/e2e/netns-dns-tcp.test.ts", ["root", "ip", "qemu"]],
   ["test/e2e/netns-hostile.test.ts", ["root", "ip"]],
   ["test/e2e/netns-ipv4.test.ts", ["root", "ip", "qemu", "dhclient", "busybox", "slirp4netns"]],
+  ["test/e2e/netns-ipv6", ["root", "ip", "qemu", "dhclient", "busybox", "python3"]],
   ["test/e1000/diff.test.ts", ["qemu", "qtest"]],
   ["test/e1000/generate.test.ts", ["qemu", "qtest"]],
   ["test/e1000/qemu.test.ts", ["qemu", "qtest"]],

@@ -17,7 +17,7 @@ import type { StackEffect } from "../../effects/effect.ts"
 import { type SocketId, type TimerId, timerId } from "../../effects/ids.ts"
 import { addMillis, type Instant } from "../../effects/instant.ts"
 import { type IntMap, emptyIntMap, intMapGet, intMapRemove, intMapSet, intMapValues } from "../data/int-map.ts"
-import type { Ipv4 } from "../wire/ipv4-address.ts"
+import { type IpAddress, ipEquals } from "../wire/ip-address.ts"
 
 export const TOUCH_GRANULARITY_MS = 1000
 /** How often idle flows are looked for. */
@@ -30,8 +30,8 @@ export type FlowKind = "udp" | "icmp"
 export interface Flow {
   readonly kind: FlowKind
   readonly sock: SocketId
-  /** The guest side: its address and UDP port, or echo identifier. */
-  readonly guest: Ipv4
+  /** The guest side: its address (either family) and UDP port, or echo identifier. */
+  readonly guest: IpAddress
   readonly guestPort: number
   readonly lastActive: Instant
   /** Idle time after which the sweep closes the flow. */
@@ -63,12 +63,12 @@ export const flowCount = <F extends Flow>(t: FlowTable<F>): number => t.bySock.s
 
 export const flowForSock = <F extends Flow>(t: FlowTable<F>, sock: SocketId): F | undefined => intMapGet(t.bySock, sock)
 
-export const flowForGuest = <F extends Flow>(t: FlowTable<F>, kind: FlowKind, guest: Ipv4, port: number): F | undefined => {
+export const flowForGuest = <F extends Flow>(t: FlowTable<F>, kind: FlowKind, guest: IpAddress, port: number): F | undefined => {
   const socks = intMapGet(t.byGuest, guestIndexKey(kind, port))
   if (socks === undefined) return undefined
   for (const sock of socks) {
     const f = intMapGet(t.bySock, sock)
-    if (f !== undefined && f.guest === guest && f.kind === kind) return f
+    if (f !== undefined && f.kind === kind && ipEquals(f.guest, guest)) return f
   }
   return undefined
 }

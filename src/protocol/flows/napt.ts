@@ -7,7 +7,8 @@
  */
 import type { StackEffect } from "../../effects/effect.ts"
 import type { Instant } from "../../effects/instant.ts"
-import { formatIpv4 } from "../wire/ipv4-address.ts"
+import type { Ipv4 } from "../wire/ipv4-address.ts"
+import { type IpAddress, formatIp } from "../wire/ip-address.ts"
 import { type Flow, type FlowTable, closeAllFlows, emptyFlows, sweepFlows } from "./flow-table.ts"
 
 /** A UDP flow: one host UDP socket for one guest (address, port). */
@@ -17,11 +18,18 @@ export interface UdpFlow extends Flow {
   readonly dnsPending: ReadonlyArray<number>
   /** Every datagram so far went to the DNS proxy: expire fast. */
   readonly dnsOnly: boolean
+  /**
+   * The DNS address the guest's last query went to (IPv6 has two: global and link-local), so
+   * the answer comes from the address the guest asked.
+   */
+  readonly dnsVia?: IpAddress
 }
 
 /** An ICMP echo flow: one host ping socket for one guest (address, echo identifier). */
 export interface EchoFlow extends Flow {
   readonly kind: "icmp"
+  /** IPv4 only until ICMPv6 echo is forwarded (next session). */
+  readonly guest: Ipv4
   /** The sequence of the last echo sent, quoted when the host reports it unreachable. */
   readonly lastSequence: number
 }
@@ -37,7 +45,7 @@ export interface NaptState {
 export const emptyNapt: NaptState = { flows: emptyFlows(), pingForbidden: false }
 
 const describe = (f: NaptFlow): string =>
-  f.kind === "udp" ? `udp: flow ${formatIpv4(f.guest)}:${f.guestPort}` : `icmp: echo flow ${formatIpv4(f.guest)} id ${f.guestPort}`
+  f.kind === "udp" ? `udp: flow ${formatIp(f.guest)}:${f.guestPort}` : `icmp: echo flow ${formatIp(f.guest)} id ${f.guestPort}`
 
 /** The sweep timer fired: idle flows are closed. */
 export const sweepNapt = (s: NaptState, now: Instant): readonly [NaptState, ReadonlyArray<StackEffect>] => {

@@ -18,9 +18,10 @@
  * Contract: plain functions of the config and the addresses; no state, no allocation beyond
  * the returned value.
  */
-import type { HostEndpoint } from "../../effects/address.ts"
+import type { HostEndpoint, IpFamily } from "../../effects/address.ts"
 import { IPV4_BROADCAST, type Ipv4, formatIpv4, inSubnet, parseIpv4 } from "../wire/ipv4-address.ts"
 import { type Mac, virtualMac } from "../wire/mac.ts"
+import { type Ipv6, formatIpv6, inPrefix, ipv6Equals, isLinkLocal, isMulticast6, isUnspecified, linkLocalOf, parseIpv6 } from "../wire/ipv6-address.ts"
 import { type StackConfig, broadcastAddress, netmask } from "../stack/config.ts"
 
 export const LOOPBACK = "127.0.0.1"
@@ -57,15 +58,15 @@ export const route = (c: StackConfig, dst: Ipv4, port: number, allowBroadcast: b
   return { _tag: "External", address: formatIpv4(dst) }
 }
 
-/** The host endpoint a routed destination reaches, or undefined when refused. */
-export const endpointOf = (r: Route, port: number): HostEndpoint | undefined => {
+/** The host endpoint a routed destination of `family` reaches, or undefined when refused. */
+export const endpointOf = (r: Route, port: number, family: IpFamily = 4): HostEndpoint | undefined => {
   switch (r._tag) {
     case "Loopback":
-      return { family: 4, address: LOOPBACK, port }
+      return family === 4 ? { family, address: LOOPBACK, port } : { family, address: LOOPBACK6, port }
     case "DnsProxy":
       return r.upstream
     case "External":
-      return { family: 4, address: r.address, port }
+      return { family, address: r.address, port }
     case "Blackhole":
     case "Refuse":
       return undefined
@@ -97,3 +98,71 @@ export const virtualMacFor = (c: StackConfig, ip: Ipv4): Mac | undefined => (ip 
 
 /** The MAC our virtual hosts send from (libslirp: 52:55 and the gateway's address). */
 export const gatewayMacOf = (c: StackConfig): Mac => virtualMac(c.host)
+
+// ---------------------------------------------------------------------------------------------
+// IPv6 (issue 10). libslirp sends every address of the prefix to the host's ::1; we keep the
+// IPv4 rules instead: only the gateway is the host's loopback, the DNS address's port 53 is the
+// upstream, the rest of the prefix has nobody behind it.
+
+export const LOOPBACK6 = "::1"
+
+/** Is `a` one of our IPv6 addresses: gateway or DNS, global or their fe80:: twins? */
+export const isOurIpv6 = (c: StackConfig, a: Uint8Array, off = 0): boolean =>
+  ipv6Equals(a, off, c.ipv6Host) || ipv6Equals(a, off, c.ipv6Dns) || ipv6Equals(a, off, linkLocalOf(c.ipv6Host)) || ipv6Equals(a, off, linkLocalOf(c.ipv6Dns))
+
+/** Is `a` the gateway (global or link-local)? */
+export const isGateway6 = (c: StackConfig, a: Uint8Array, off = 0): boolean => ipv6Equals(a, off, c.ipv6Host) || ipv6Equals(a, off, linkLocalOf(c.ipv6Host))
+
+/** Is `a` the DNS address (global or link-local)? */
+export const isDns6 = (c: StackConfig, a: Uint8Array, off = 0): boolean => ipv6Equals(a, off, c.ipv6Dns) || ipv6Equals(a, off, linkLocalOf(c.ipv6Dns))
+
+/** Is `a` a possible guest address: a unicast in the prefix or link-local, not one of ours? */
+export const isGuestAddress6 = (c: StackConfig, a: Uint8Array, off = 0): boolean =>
+  (isLinkLocal(a, off) || (inPrefix(a, c.ipv6Prefix, c.ipv6PrefixLength, off) && !ipv6Equals(a, off, c.ipv6Prefix))) && !isOurIpv6(c, a, off)
+
+const isReserved6 = (a: Uint8Array): boolean => isUnspecified(a) || isMulticast6(a) || isLinkLocal(a) || ipv6Equals(a, 0, IPV6_LOOPBACK) || (a[0]! & 0xfe) === 0xfc || (a[0] === 0xfe && (a[1]! & 0xc0) === 0xc0)
+
+const IPV6_LOOPBACK = parseIpv6("::1")!
+
+/** Routes a unicast IPv6 destination, as `route` does for IPv4. */
+export const route6 = (c: StackConfig, dst: Uint8Array, port: number): Route => {
+  if (isGateway6(c, dst)) return { _tag: "Loopback" }
+  if (isDns6(c, dst)) {
+    if (port !== 53) return { _tag: "Refuse", reason: `port ${port} of the DNS address` }
+    return c.dnsUpstream === undefined ? { _tag: "Blackhole", reason: "no DNS upstream configured" } : { _tag: "DnsProxy", upstream: c.dnsUpstream }
+  }
+  if (inPrefix(dst, c.ipv6Prefix, c.ipv6PrefixLength)) return { _tag: "Refuse", reason: `no host ${formatIpv6(dst)} on the virtual network` }
+  // Unique local (fc00::/7) and site-local (fec0::/10) are private to their site, like 10/8
+  // would be to the host; we let them out as IPv4 lets private addresses out: only the
+  // addresses no host socket could mean are refused.
+  if (isUnspecified(dst) || isMulticast6(dst) || isLinkLocal(dst) || ipv6Equals(dst, 0, IPV6_LOOPBACK)) return { _tag: "Refuse", reason: `reserved address ${formatIpv6(dst)}` }
+  return { _tag: "External", address: formatIpv6(dst) }
+}
+
+/** The host endpoint for an IPv6 destination, or undefined when refused. */
+export const hostEndpointFor6 = (c: StackConfig, dst: Uint8Array, port: number): HostEndpoint | undefined => endpointOf(route6(c, dst, port), port, 6)
+
+/**
+ * A host address as one text form: an IPv4-mapped IPv6 address (what an IPv6 host socket
+ * reports for an IPv4 peer, e.g. the DNS upstream 127.0.0.1 as ::ffff:127.0.0.1) is its IPv4
+ * address. Everything that compares host addresses goes through here.
+ */
+export const unmappedHostAddress = (hostAddress: string): string => {
+  const m = /^::ffff:(\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3})$/i.exec(hostAddress)
+  return m === null ? hostAddress : m[1]!
+}
+
+/**
+ * The IPv6 address a host peer appears as to an IPv6 guest: the host's loopback (::1, or 127/8
+ * seen through an IPv6 socket) is the gateway; other IPv4 peers cannot be shown.
+ */
+export const guestVisibleAddress6 = (c: StackConfig, hostAddress: string): Ipv6 | undefined => {
+  const text = unmappedHostAddress(hostAddress)
+  if (text === LOOPBACK6) return c.ipv6Host
+  const v4 = parseIpv4(text)
+  if (v4 !== undefined) return isHostLoopback(v4) ? c.ipv6Host : undefined
+  const a = parseIpv6(text)
+  if (a === undefined) return undefined
+  if (ipv6Equals(a, 0, IPV6_LOOPBACK)) return c.ipv6Host
+  return isReserved6(a) ? undefined : a
+}

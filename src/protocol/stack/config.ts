@@ -4,6 +4,7 @@
  */
 import type { HostEndpoint } from "../../effects/address.ts"
 import { type Ipv4, formatIpv4, inSubnet, ipv4, prefixMask } from "../wire/ipv4-address.ts"
+import { type Ipv6, formatIpv6, inPrefix, ipv6Equals, isLinkLocal, isMulticast6, linkLocalOf, maskPrefix, parseIpv6 } from "../wire/ipv6-address.ts"
 
 export interface StackConfig {
   readonly ipv4: boolean
@@ -25,6 +26,16 @@ export interface StackConfig {
    * as a dead server: UDP queries are dropped, DNS over TCP refused).
    */
   readonly dnsUpstream: HostEndpoint | undefined
+  /**
+   * IPv6 (QEMU's `ipv6=on`, `ipv6-net`, `ipv6-host`, `ipv6-dns`): the prefix announced in router
+   * advertisements (fec0::/64; SLAAC needs a /64), the gateway (prefix::2, reaching the host's
+   * ::1) and the DNS proxy (prefix::3). Each also answers on its fe80:: twin (same low 64 bits).
+   */
+  readonly ipv6: boolean
+  readonly ipv6Prefix: Ipv6
+  readonly ipv6PrefixLength: number
+  readonly ipv6Host: Ipv6
+  readonly ipv6Dns: Ipv6
   /** The guest link MTU: IP datagrams larger than this are fragmented toward the guest. */
   readonly mtu: number
   /** TFTP server name and boot file (DHCP `sname`/`file`, options 66/67), for a later issue. */
@@ -57,6 +68,11 @@ export const defaultConfig: StackConfig = {
   domainName: undefined,
   dnsSearch: [],
   dnsUpstream: { family: 4, address: "127.0.0.1", port: 53 },
+  ipv6: true,
+  ipv6Prefix: parseIpv6("fec0::")!,
+  ipv6PrefixLength: 64,
+  ipv6Host: parseIpv6("fec0::2")!,
+  ipv6Dns: parseIpv6("fec0::3")!,
   mtu: 1500,
   tftpServerName: undefined,
   bootfile: undefined,
@@ -84,6 +100,30 @@ export const validateConfig = (c: StackConfig): ReadonlyArray<string> => {
   if (tb !== undefined && (!Number.isInteger(tb) || tb < TCP_BUFFER_MIN || tb > TCP_BUFFER_MAX)) {
     problems.push(`tcpBufferBytes ${tb} must be an integer in ${TCP_BUFFER_MIN}..${TCP_BUFFER_MAX}`)
   }
+  if (!c.ipv4 && !c.ipv6) problems.push("ipv4 and ipv6 are both off: the guest would have no network")
+  problems.push(...validateIpv6(c))
   if (c.dnsUpstream !== undefined && (c.dnsUpstream.port < 1 || c.dnsUpstream.port > 65535)) problems.push(`dns upstream port ${c.dnsUpstream.port} must be 1..65535`)
+  return problems
+}
+
+/** QEMU's checks on the IPv6 settings (prefix length 0..126), plus what SLAAC and our roles need. */
+const validateIpv6 = (c: StackConfig): ReadonlyArray<string> => {
+  const problems: Array<string> = []
+  const len = c.ipv6PrefixLength
+  if (!Number.isInteger(len) || len < 1 || len > 126) return [`ipv6 prefix length ${len} must be 1..126`]
+  if (c.ipv6Prefix.length !== 16 || c.ipv6Host.length !== 16 || c.ipv6Dns.length !== 16) return ["ipv6 addresses must be 16 bytes"]
+  const net = `${formatIpv6(c.ipv6Prefix)}/${len}`
+  if (!ipv6Equals(maskPrefix(c.ipv6Prefix, len), 0, c.ipv6Prefix)) problems.push(`ipv6 prefix ${net} has host bits set`)
+  if (isLinkLocal(c.ipv6Prefix) || isMulticast6(c.ipv6Prefix)) problems.push(`ipv6 prefix ${net} is link-local or multicast`)
+  for (const [name, a] of [["ipv6-host", c.ipv6Host], ["ipv6-dns", c.ipv6Dns]] as const) {
+    if (!inPrefix(a, c.ipv6Prefix, len)) problems.push(`${name} ${formatIpv6(a)} is outside ${net}`)
+    else if (ipv6Equals(a, 0, c.ipv6Prefix)) problems.push(`${name} ${formatIpv6(a)} is the subnet-router anycast address`)
+  }
+  if (ipv6Equals(c.ipv6Host, 0, c.ipv6Dns)) problems.push("ipv6-dns address must differ from the ipv6-host address")
+  // Each also answers on fe80:: with its low 64 bits: those must differ too.
+  else if (ipv6Equals(linkLocalOf(c.ipv6Host), 0, linkLocalOf(c.ipv6Dns))) problems.push("ipv6-host and ipv6-dns must differ in their low 64 bits (their link-local twins)")
+  // RFC 8200 §5 wants a link MTU of at least 1280; QEMU does not refuse a smaller one with
+  // IPv6 on and neither do we (IPv6 is on by default): our datagrams are fragmented to the
+  // link MTU all the same, and guests ignore an RA MTU option below 1280.
   return problems
 }

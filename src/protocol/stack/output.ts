@@ -9,9 +9,11 @@
  * fragments if the datagram exceeds the MTU, and resolves the guest's MAC through neighbour
  * resolution (ARP for IPv4).
  */
+import type { IpFamily } from "../../effects/address.ts"
 import type { StackEffect } from "../../effects/effect.ts"
 import type { HostUnreachableReason } from "../../effects/event.ts"
 import type { Ipv4 } from "../wire/ipv4-address.ts"
+import type { Ipv6 } from "../wire/ipv6-address.ts"
 import type { Mac } from "../wire/mac.ts"
 
 interface PacketFields {
@@ -41,8 +43,19 @@ export interface Ipv4PacketToGuest extends PacketFields {
   readonly dst: Ipv4
 }
 
-/** A datagram to the guest; IPv6 (issue 10) adds its member here. */
-export type PacketToGuest = Ipv4PacketToGuest
+/**
+ * An IPv6 datagram to the guest (ipv6/send.ts). `ttl` is the hop limit; `dontFragment` has no
+ * meaning (IPv6 routers never fragment; we fragment only as the source, RFC 8200 §4.5).
+ * Addresses are 16-byte arrays the IP layer copies into the frame.
+ */
+export interface Ipv6PacketToGuest extends PacketFields {
+  readonly family: 6
+  readonly src: Ipv6
+  readonly dst: Ipv6
+}
+
+/** A datagram to the guest, routed by `family` to ipv4/send.ts or ipv6/send.ts. */
+export type PacketToGuest = Ipv4PacketToGuest | Ipv6PacketToGuest
 
 /**
  * Why a datagram of the guest's did not get through, as the IP layer of its family reports it
@@ -66,7 +79,28 @@ export interface Ipv4ErrorToGuest {
   readonly mtu?: number
 }
 
-export type ErrorToGuest = Ipv4ErrorToGuest
+/**
+ * An ICMPv6 error about a datagram the guest sent (ipv6/icmp-error.ts): `original` is the
+ * guest's datagram from its IPv6 header on (trimmed to the minimum MTU by the IP layer); `mtu`
+ * is the MTU of Packet Too Big (`fragmentation-needed`). RFC 4443 §2.4 (e) decides what must
+ * not get an error.
+ */
+export interface Ipv6ErrorToGuest {
+  readonly _tag: "ErrorToGuest"
+  readonly family: 6
+  readonly src: Ipv6
+  readonly reason: GuestErrorReason
+  readonly original: Uint8Array
+  readonly mtu?: number
+}
 
-/** A layer's outputs: packets and errors for the guest, or effects for the runtime. */
-export type LayerOutput = PacketToGuest | ErrorToGuest | StackEffect
+export type ErrorToGuest = Ipv4ErrorToGuest | Ipv6ErrorToGuest
+
+/**
+ * A layer's outputs: packets for the guest of the families `F`, errors (either family), or
+ * effects for the runtime. The default is IPv4 packets only: the TCP layer carries IPv4 until
+ * its IPv6 work (next session), and the tests that read its packets' addresses as IPv4 rely on
+ * it; layers that speak both families (UDP, ICMP, NDP) and the stack use `LayerOutput<IpFamily>`.
+ * Once TCP is dual-family the parameter goes away.
+ */
+export type LayerOutput<F extends IpFamily = 4> = Extract<PacketToGuest, { readonly family: F }> | ErrorToGuest | StackEffect

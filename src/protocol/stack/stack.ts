@@ -1,9 +1,10 @@
 /**
  * The stack reducer: one instance per guest. It only routes: each event goes to the layer that
- * owns it (Ethernet/ARP, IPv4 with reassembly, ICMP, UDP, TCP, the DHCP server; host events by
- * the owner recorded for their socket, timers by their `layer`), and each output of a layer
- * goes to the IP output of its family (ipv4/send.ts: numbering, frames, fragmentation, ICMP
- * errors, ARP) or, for an effect, to the runtime in order. Socket ids come from the one
+ * owns it (Ethernet/ARP, IPv4 with reassembly, ICMP, UDP, TCP, the DHCP server; IPv6 with NDP,
+ * the router's advertisements, ICMPv6 and the DHCPv6 server; host events by the owner recorded for their socket,
+ * timers by their `layer`), and each output of a layer goes to the IP output of its family
+ * (ipv4/send.ts: numbering, frames, fragmentation, ICMP errors, ARP; ipv6/send.ts: the same
+ * with NDP) or, for an effect, to the runtime in order. Socket ids come from the one
  * allocator in the state (sockets.ts); addresses and forwarding are decided by the policy
  * module (policy/policy.ts).
  *
@@ -26,7 +27,7 @@ import { type DhcpServerState, createDhcpServer, dhcpInput } from "../dhcp/serve
 import { parseArp } from "../ethernet/arp-wire.ts"
 import { type FrameAllocator, freshFrames } from "../ethernet/frame-buffer.ts"
 import { type NeighborContext, arp, arpInput, emptyNeighbors } from "../ethernet/neighbors.ts"
-import { ETHERTYPE_ARP, ETHERTYPE_IPV4, parseEthernet } from "../ethernet/wire.ts"
+import { ETHERTYPE_ARP, ETHERTYPE_IPV4, ETHERTYPE_IPV6, parseEthernet } from "../ethernet/wire.ts"
 import { type NaptState, closeNapt, emptyNapt, sweepNapt } from "../flows/napt.ts"
 import { icmpFromGuest, icmpHostEvent } from "../icmp/layer.ts"
 import { type ReassemblyState, addFragment, emptyReassembly, reassemblyShutdown, reassemblyTimeout } from "../ipv4/reassembly.ts"
@@ -36,7 +37,20 @@ import { gatewayMacOf, hostEndpointFor, isGuestAddress } from "../policy/policy.
 import { defaultTcpConfig } from "../tcp/config.ts"
 import { type TcpContext, type TcpHostEvent, type TcpLayerState, createTcpLayer, tcpFromGuest, tcpHostEvent, tcpShutdown, tcpTimer } from "../tcp/layer.ts"
 import { udpFromGuest, udpHostEvent } from "../udp/layer.ts"
-import { parseUdp } from "../udp/wire.ts"
+import type { IpFamily } from "../../effects/address.ts"
+import { icmpv6FromGuest } from "../icmpv6/layer.ts"
+import { parseIcmpv6 } from "../icmpv6/wire.ts"
+import { type Ipv6OutState, ipv6Send, ipv6SendError } from "../ipv6/send.ts"
+import { IPV6_HEADER_LEN, NH_ICMPV6, NH_UDP, type Ipv6View, isFragment6, parseIpv6Header } from "../ipv6/wire.ts"
+import { emptyNdp, ndp, ndpInput } from "../ndp/neighbors.ts"
+import { type Reassembly6State, addFragment6, emptyReassembly6, reassembly6Shutdown, reassembly6Timeout } from "../ipv6/reassembly.ts"
+import { type RouterState, createRouter, routerShutdown, routerSolicited, routerTimer } from "../ndp/router.ts"
+import { isNdpType, parseNdp } from "../ndp/wire.ts"
+import { isGuestAddress6, isOurIpv6 } from "../policy/policy.ts"
+import { ALL_DHCP_AGENTS, formatIpv6, ipv6Equals, ipv6Key, isUnspecified } from "../wire/ipv6-address.ts"
+import { type Dhcpv6ServerState, dhcpv6Input, emptyDhcpv6 } from "../dhcpv6/server.ts"
+import { DHCPV6_SERVER_PORT } from "../dhcpv6/wire.ts"
+import { parseUdp, parseUdp6 } from "../udp/wire.ts"
 import { IPV4_BROADCAST, formatIpv4 } from "../wire/ipv4-address.ts"
 import { macEquals } from "../wire/mac.ts"
 import { type StackConfig, broadcastAddress } from "./config.ts"
@@ -56,11 +70,17 @@ export interface StackState {
   readonly sockets: SocketTable
   /** IPv4 output: the Identification counter and the ARP cache and queues. */
   readonly ipv4: Ipv4OutState
+  /** IPv6 output: the fragment Identification counter and the NDP cache and queues. */
+  readonly ipv6: Ipv6OutState
+  /** The virtual router's advertisements (ndp/router.ts). */
+  readonly router: RouterState
   readonly reassembly: ReassemblyState
+  readonly reassembly6: Reassembly6State
   /** UDP and ICMP echo flows. */
   readonly napt: NaptState
   readonly tcp: TcpLayerState
   readonly dhcp: DhcpServerState
+  readonly dhcpv6: Dhcpv6ServerState
 }
 
 /**
@@ -75,10 +95,14 @@ export const createStack = (config: StackConfig, _now?: Instant): StackState => 
   link: { config, gatewayMac: gatewayMacOf(config) },
   sockets: emptySockets,
   ipv4: { ipId: config.seed & 0xffff, neighbors: emptyNeighbors },
+  ipv6: { fragmentId: config.seed >>> 0, neighbors: emptyNdp },
+  router: createRouter(config.seed),
   reassembly: emptyReassembly,
+  reassembly6: emptyReassembly6,
   napt: emptyNapt,
   tcp: createTcpLayer(config.seed, { bufferBytes: tcpBufferBytes(config) }),
   dhcp: createDhcpServer(),
+  dhcpv6: emptyDhcpv6,
 })
 
 type Result = readonly [StackState, ReadonlyArray<StackEffect>]
@@ -91,6 +115,7 @@ interface Call {
 
 const debug = (message: string): StackEffect => ({ _tag: "Log", level: "debug", message })
 
+/** Both IP outputs take the same context: the link, the time and the frame allocator. */
 const sendContext = (s: StackState, call: Call): Ipv4SendContext => ({ neighbor: s.link, now: call.now, frames: call.frames })
 
 const OPENED_BY: Partial<Record<StackEffect["_tag"], SocketOwner>> = { TcpConnect: "tcp", UdpOpen: "udp", IcmpOpen: "icmp" }
@@ -100,18 +125,21 @@ const OPENED_BY: Partial<Record<StackEffect["_tag"], SocketOwner>> = { TcpConnec
  * family, effects to the runtime (recording the owner of every socket opened, forgetting every
  * socket closed). Returns the state with the IP output and socket table updated.
  */
-const emit = (s0: StackState, call: Call, outputs: ReadonlyArray<LayerOutput>, fx: Array<StackEffect>): StackState => {
+const emit = (s0: StackState, call: Call, outputs: ReadonlyArray<LayerOutput<IpFamily>>, fx: Array<StackEffect>): StackState => {
   let s = s0
   let ipv4 = s.ipv4
+  let ipv6 = s.ipv6
   let sockets = s.sockets
   let ctx: Ipv4SendContext | undefined
   for (const o of outputs) {
     switch (o._tag) {
       case "PacketToGuest":
-        ipv4 = ipv4Send(ipv4, (ctx ??= sendContext(s, call)), o, fx)
+        if (o.family === 4) ipv4 = ipv4Send(ipv4, (ctx ??= sendContext(s, call)), o, fx)
+        else ipv6 = ipv6Send(ipv6, (ctx ??= sendContext(s, call)), o, fx)
         break
       case "ErrorToGuest":
-        ipv4 = ipv4SendError(ipv4, (ctx ??= sendContext(s, call)), o, fx)
+        if (o.family === 4) ipv4 = ipv4SendError(ipv4, (ctx ??= sendContext(s, call)), o, fx)
+        else ipv6 = ipv6SendError(ipv6, (ctx ??= sendContext(s, call)), o, fx)
         break
       case "TcpConnect":
       case "UdpOpen":
@@ -127,7 +155,7 @@ const emit = (s0: StackState, call: Call, outputs: ReadonlyArray<LayerOutput>, f
         fx.push(o)
     }
   }
-  if (ipv4 !== s.ipv4 || sockets !== s.sockets) s = { ...s, ipv4, sockets }
+  if (ipv4 !== s.ipv4 || ipv6 !== s.ipv6 || sockets !== s.sockets) s = { ...s, ipv4, ipv6, sockets }
   return s
 }
 
@@ -136,6 +164,8 @@ const frameFromGuest = (s: StackState, call: Call, frame: Uint8Array): Result =>
   if (eth === undefined) return [s, [debug(`ethernet: runt frame of ${frame.length} bytes dropped`)]]
   switch (eth.ethertype) {
     case ETHERTYPE_ARP: {
+      // ARP is IPv4's neighbour discovery: with IPv4 off nothing answers it.
+      if (!s.config.ipv4) return [s, [debug("arp: ipv4 disabled, frame dropped")]]
       const p = parseArp(frame, eth.payloadOffset)
       if (!p.ok) return [s, [debug(p.reason)]]
       const [neighbors, fx] = arpInput(s.ipv4.neighbors, s.link, p.packet)
@@ -146,6 +176,12 @@ const frameFromGuest = (s: StackState, call: Call, frame: Uint8Array): Result =>
       const p = parseIpv4Header(frame, eth.payloadOffset)
       if (!p.ok) return [s, [debug(p.reason)]]
       return ipv4FromGuest(s, call, p.ip, frame)
+    }
+    case ETHERTYPE_IPV6: {
+      if (!s.config.ipv6) return [s, [debug("ipv6: disabled, frame dropped")]]
+      const p = parseIpv6Header(frame, eth.payloadOffset)
+      if (!p.ok) return [s, [debug(p.reason)]]
+      return ipv6FromGuest(s, call, p.ip, frame)
     }
     default:
       return [s, [debug(`ethernet: ethertype 0x${eth.ethertype.toString(16).padStart(4, "0")} dropped`)]]
@@ -202,6 +238,101 @@ const ipv4FromGuest = (s0: StackState, call: Call, ip0: Ipv4View, frame: Uint8Ar
   }
 }
 
+/** Replaces the NDP state (the IPv6 output's neighbours) when it changed. */
+const withNdp = (s: StackState, neighbors: Ipv6OutState["neighbors"]): StackState => (neighbors === s.ipv6.neighbors ? s : { ...s, ipv6: { ...s.ipv6, neighbors } })
+
+const ipv6FromGuest = (s0: StackState, call: Call, ip: Ipv6View, frame: Uint8Array): Result => {
+  const fx: Array<StackEffect> = []
+  const c = s0.config
+  let s = s0
+  const src = frame.subarray(ip.srcOffset, ip.srcOffset + 16)
+  const srcMac = frame.subarray(6, 12)
+  // Learn the guest's MAC from its traffic, as for IPv4: one lookup when nothing changed.
+  if (isGuestAddress6(c, src)) {
+    const known = s.ipv6.neighbors.cache.get(ipv6Key(src))
+    if (known === undefined || !macEquals(frame, 6, known.mac)) {
+      const [neighbors, lfx] = ndp.learn(s.ipv6.neighbors, s.link, src, srcMac)
+      s = withNdp(s, neighbors)
+      for (const e of lfx) fx.push(e)
+    }
+  }
+  if (isFragment6(ip)) {
+    const [reassembly6, whole, rfx] = addFragment6(s.reassembly6, call.now, ip)
+    s = { ...s, reassembly6 }
+    for (const e of rfx) fx.push(e)
+    if (whole === undefined) return [s, fx]
+    const p = parseIpv6Header(whole, 0)
+    if (!p.ok) return [s, [...fx, debug(p.reason)]]
+    // A fragment inside the reassembled datagram would be a second fragment header.
+    if (isFragment6(p.ip)) return [s, [...fx, debug("ipv6: fragment inside a reassembled datagram dropped")]]
+    // The reassembled datagram has no Ethernet header: its addresses are in `whole`.
+    return ipv6Upper(s, call, p.ip, whole, src, srcMac, fx)
+  }
+  return ipv6Upper(s, call, ip, frame, src, srcMac, fx)
+}
+
+/** The upper layer of an IPv6 datagram from the guest (`frame`, or a reassembled datagram, holds it at `ip.offset`). */
+const ipv6Upper = (s: StackState, call: Call, ip: Ipv6View, frame: Uint8Array, src: Uint8Array, srcMac: Uint8Array, fx: Array<StackEffect>): Result => {
+  const c = s.config
+  const dst = frame.subarray(ip.dstOffset, ip.dstOffset + 16)
+  const upper = frame.subarray(ip.upperOffset, ip.upperOffset + ip.upperLength)
+  switch (ip.protocol) {
+    case NH_ICMPV6: {
+      const p = parseIcmpv6(upper, frame, ip.srcOffset, frame, ip.dstOffset)
+      if (!p.ok) return [s, [...fx, debug(p.reason)]]
+      if (isNdpType(p.icmp.type)) return ndpFromGuest(s, call, ip, src, dst, srcMac, upper, fx)
+      return [emit(s, call, icmpv6FromGuest(c, { src, dst, icmp: p.icmp }), fx), fx]
+    }
+    case NH_UDP: {
+      const u = parseUdp6(upper, frame, ip.srcOffset, ip.dstOffset)
+      if (!u.ok) return [s, [...fx, debug(u.reason)]]
+      // RFC 8415 §7.1: clients send to All_DHCP_Relay_Agents_and_Servers (or to us, unicast).
+      if (u.udp.dstPort === DHCPV6_SERVER_PORT && (ipv6Equals(dst, 0, ALL_DHCP_AGENTS) || isOurIpv6(c, dst))) {
+        const [dhcpv6, out] = dhcpv6Input(s.dhcpv6, c, s.link.gatewayMac, { src, srcMac, payload: u.udp.payload })
+        return [emit(dhcpv6 === s.dhcpv6 ? s : { ...s, dhcpv6 }, call, out, fx), fx]
+      }
+      const datagram = frame.subarray(ip.offset, ip.offset + IPV6_HEADER_LEN + ip.payloadLength)
+      const [napt, out] = udpFromGuest(s.napt, { config: c, now: call.now, newSocket: s.sockets.next }, { src, dst, ttl: ip.hopLimit, datagram, udp: u.udp })
+      return [emit(napt === s.napt ? s : { ...s, napt }, call, out, fx), fx]
+    }
+    default:
+      fx.push(debug(`ipv6: next header ${ip.protocol} from ${formatIpv6(src)} dropped`))
+      return [s, fx]
+  }
+}
+
+const ndpFromGuest = (s0: StackState, call: Call, ip: Ipv6View, src: Uint8Array, dst: Uint8Array, srcMac: Uint8Array, message: Uint8Array, fx: Array<StackEffect>): Result => {
+  let s = s0
+  const n = parseNdp(message, ip.hopLimit)
+  if (!n.ok) return [s, [...fx, debug(n.reason)]]
+  const msg = n.msg
+  switch (msg._tag) {
+    case "RouterSolicitation": {
+      // RFC 4861 §6.2.6: a router may learn the solicitor's link-layer address.
+      const sll = msg.options.sourceLinkAddr
+      if (sll !== undefined && !isUnspecified(src)) {
+        const [neighbors, lfx] = ndp.learn(s.ipv6.neighbors, s.link, src, sll)
+        s = withNdp(s, neighbors)
+        for (const e of lfx) fx.push(e)
+      }
+      const [router, rfx] = routerSolicited(s.router, s.link, call.now, src, sll ?? srcMac)
+      for (const e of rfx) fx.push(e)
+      return [router === s.router ? s : { ...s, router }, fx]
+    }
+    case "RouterAdvertisement":
+      fx.push(debug("ndp: router advertisement from the guest ignored (we are the only router)"))
+      return [s, fx]
+    case "NeighborSolicitation":
+    case "NeighborAdvertisement": {
+      const [neighbors, nfx] = ndpInput(s.ipv6.neighbors, s.link, { src, dst, srcMac, msg })
+      for (const e of nfx) fx.push(e)
+      return [withNdp(s, neighbors), fx]
+    }
+    default:
+      return absurd(msg)
+  }
+}
+
 const timerFired = (s: StackState, call: Call, timer: TimerId): Result => {
   const fx: Array<StackEffect> = []
   const { now } = call
@@ -218,6 +349,18 @@ const timerFired = (s: StackState, call: Call, timer: TimerId): Result => {
       const [neighbors, afx] = arp.timeout(s.ipv4.neighbors, timer, now)
       return [neighbors === s.ipv4.neighbors ? s : { ...s, ipv4: { ...s.ipv4, neighbors } }, afx]
     }
+    case "ndp": {
+      const [neighbors, nfx] = ndp.timeout(s.ipv6.neighbors, timer, now)
+      return [neighbors === s.ipv6.neighbors ? s : { ...s, ipv6: { ...s.ipv6, neighbors } }, nfx]
+    }
+    case "ra": {
+      const [router, rfx] = routerTimer(s.router, s.link, now)
+      return [router === s.router ? s : { ...s, router }, rfx]
+    }
+    case "reassembly6": {
+      const [reassembly6, , rfx] = reassembly6Timeout(s.reassembly6, timer.key, now)
+      return [reassembly6 === s.reassembly6 ? s : { ...s, reassembly6 }, rfx]
+    }
     case "reassembly": {
       const [reassembly, , rfx] = reassemblyTimeout(s.reassembly, timer.key, now)
       return [reassembly === s.reassembly ? s : { ...s, reassembly }, rfx]
@@ -233,11 +376,14 @@ const shutdown = (s: StackState, now: Instant): Result => {
   for (const o of tcpOut) if (o._tag !== "PacketToGuest" && o._tag !== "ErrorToGuest") fx.push(o)
   for (const e of closeNapt(s.napt)) fx.push(e)
   for (const e of arp.shutdown(s.ipv4.neighbors)) fx.push(e)
+  for (const e of ndp.shutdown(s.ipv6.neighbors)) fx.push(e)
+  for (const e of routerShutdown(s.router)) fx.push(e)
   for (const e of reassemblyShutdown(s.reassembly)) fx.push(e)
+  for (const e of reassembly6Shutdown(s.reassembly6)) fx.push(e)
   fx.push({ _tag: "Log", level: "info", message: "stack: shut down, every host socket closed" })
   const fresh = createStack(s.config, now)
   // Keep numbering where it was: a late event of a closed socket must not meet a new one.
-  return [{ ...fresh, sockets: { ...fresh.sockets, next: s.sockets.next }, ipv4: { ...fresh.ipv4, ipId: s.ipv4.ipId } }, fx]
+  return [{ ...fresh, sockets: { ...fresh.sockets, next: s.sockets.next }, ipv4: { ...fresh.ipv4, ipId: s.ipv4.ipId }, ipv6: { ...fresh.ipv6, fragmentId: s.ipv6.fragmentId } }, fx]
 }
 
 const tcpContext = (s: StackState, now: Instant): TcpContext => ({
@@ -309,7 +455,7 @@ const toTcp = (s: StackState, call: Call, event: TcpHostEvent, fx: Array<StackEf
   return [emit({ ...s, tcp }, call, out, fx), fx]
 }
 
-const toNapt = (s: StackState, call: Call, [napt, out]: readonly [NaptState, ReadonlyArray<LayerOutput>], fx: Array<StackEffect>): Result =>
+const toNapt = (s: StackState, call: Call, [napt, out]: readonly [NaptState, ReadonlyArray<LayerOutput<IpFamily>>], fx: Array<StackEffect>): Result =>
   [emit(napt === s.napt ? s : { ...s, napt }, call, out, fx), fx]
 
 export const reduce = (s: StackState, event: StackEvent, frames: FrameAllocator = freshFrames): Result => {

@@ -113,3 +113,14 @@ export const update16 = (oldChecksum: number, oldWord: number, newWord: number):
 /** RFC 1624 for a 32-bit field (an address): two 16-bit updates. */
 export const update32 = (oldChecksum: number, oldValue: number, newValue: number): number =>
   update16(update16(oldChecksum, oldValue >>> 16, newValue >>> 16), oldValue & 0xffff, newValue & 0xffff)
+
+/**
+ * RFC 8200 §8.1: the IPv6 pseudo header (source, destination, upper-layer length, next header)
+ * added to `acc`. Addresses are read from `src`/`dst` at the given offsets (often views into
+ * one frame). Used by ICMPv6 (whose checksum, unlike ICMPv4's, covers it), UDP and TCP.
+ */
+export const sumIpv6Pseudo = (acc: number, src: Uint8Array, srcOff: number, dst: Uint8Array, dstOff: number, length: number, nextHeader: number): number => {
+  let s = acc + (length >>> 16) + (length & 0xffff) + nextHeader
+  for (let i = 0; i < 16; i += 2) s += ((src[srcOff + i]! << 8) | src[srcOff + i + 1]!) + ((dst[dstOff + i]! << 8) | dst[dstOff + i + 1]!)
+  return s
+}

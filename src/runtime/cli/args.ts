@@ -12,7 +12,8 @@ import type { HostEndpoint } from "../../effects/address.ts"
 import { LOG_LEVELS, type LogLevel } from "../../effects/log.ts"
 import { defaultConfig, type StackConfig, validateConfig } from "../../protocol/stack/config.ts"
 import { formatIpv4, type Ipv4, parseIpv4 } from "../../protocol/wire/ipv4-address.ts"
-import { describeUpstream, parseDnsUpstream, parseNet } from "../config/network.ts"
+import { describeUpstream, ipv6InPrefix, parseDnsUpstream, parseIpv6Net, parseNet } from "../config/network.ts"
+import { formatIpv6, parseIpv6 } from "../../protocol/wire/ipv6-address.ts"
 import type { LinkSpec } from "../link/guest-link.ts"
 
 export interface CliOptions {
@@ -82,7 +83,12 @@ Network (QEMU -netdev user names and defaults):
                            resolver for DNS queries (first nameserver of /etc/resolv.conf);
                            none: the DNS address answers nothing
   --mtu N                  guest link MTU (1500)
-  --ipv4 on                IPv4 (on; off is refused while it is the only family)
+  --ipv4 on|off            IPv4 (on)
+  --ipv6 on|off            IPv6: router advertisements, SLAAC, NDP, echo to the gateway and
+                           DNS addresses, UDP and DNS (on); at least one family stays on
+  --ipv6-net PREFIX[/LEN]  IPv6 prefix announced for SLAAC (fec0::/64)
+  --ipv6-host ADDR         IPv6 gateway; reaches the host's ::1 (prefix::2)
+  --ipv6-dns ADDR          IPv6 DNS proxy address (prefix::3)
 
 Diagnostics:
   --pcap FILE              write every frame both ways to a pcap file
@@ -98,8 +104,7 @@ Diagnostics:
                                     the same as debug)
   -h, --help               this text
 
-Not implemented yet (refused): --ipv6 on, --ipv6-net, --ipv6-host, --ipv6-dns, --hostfwd,
-  --guestfwd, --tftp, --bootfile, --restrict on
+Not implemented yet (refused): --hostfwd, --guestfwd, --tftp, --bootfile, --restrict on
 `
 
 class CliError {
@@ -171,22 +176,6 @@ const notYet = (option: string): never => fail(`--${option} is not implemented y
 /** Validates later-issue options enough to catch typos, then refuses them. */
 const refuseLater = (values: Map<string, Array<string>>): void => {
   const one = (name: string): string | undefined => values.get(name)?.[0]
-  const ipv6 = one("ipv6")
-  if (ipv6 !== undefined && parseOnOff("ipv6", ipv6)) notYet("ipv6 on")
-  const v6net = one("ipv6-net")
-  if (v6net !== undefined) {
-    const [a, len, extra] = v6net.split("/")
-    if (a === undefined || !isIPv6(a) || extra !== undefined || (len !== undefined && !(/^\d+$/.test(len) && Number(len) <= 128)))
-      fail(`--ipv6-net: "${v6net}" is not an IPv6 prefix like fec0::/64`)
-    notYet("ipv6-net")
-  }
-  for (const name of ["ipv6-host", "ipv6-dns"]) {
-    const v = one(name)
-    if (v !== undefined) {
-      if (!isIPv6(v)) fail(`--${name}: "${v}" is not an IPv6 address`)
-      notYet(name)
-    }
-  }
   for (const rule of values.get("hostfwd") ?? []) {
     // [tcp|udp]:[hostaddr]:hostport-[guestaddr]:guestport
     if (!/^(tcp|udp)?:[^:-]*:\d{1,5}-[^:-]*:\d{1,5}$/.test(rule)) fail(`--hostfwd: "${rule}" is not [tcp|udp]:[hostaddr]:hostport-[guestaddr]:guestport`)
@@ -304,8 +293,24 @@ const parseOrThrow = (argv: ReadonlyArray<string>, resolvConf: () => string | un
     config = { ...config, mtu: Number(mtu) }
   }
   const ipv4 = one("ipv4")
-  // IPv4 is the only family tslirp has until IPv6 lands: off would leave the guest nothing.
-  if (ipv4 !== undefined && !parseOnOff("ipv4", ipv4)) fail("--ipv4 off: IPv4 is the only address family tslirp has so far (IPv6 is not implemented yet), so it cannot be turned off")
+  if (ipv4 !== undefined) config = { ...config, ipv4: parseOnOff("ipv4", ipv4) }
+  const ipv6 = one("ipv6")
+  if (ipv6 !== undefined) config = { ...config, ipv6: parseOnOff("ipv6", ipv6) }
+  if (!config.ipv4 && !config.ipv6) fail("--ipv4 off and --ipv6 off: the guest would have no network; keep one family on")
+  const v6net = one("ipv6-net")
+  if (v6net !== undefined) {
+    const n = parseIpv6Net(v6net)
+    if (typeof n === "string") return fail(`--ipv6-net: ${n}`)
+    // As QEMU: the host and DNS move to ::2 and ::3 of the new prefix unless given.
+    config = { ...config, ipv6Prefix: n.prefix, ipv6PrefixLength: n.prefixLength, ipv6Host: ipv6InPrefix(n.prefix, n.prefixLength, 2), ipv6Dns: ipv6InPrefix(n.prefix, n.prefixLength, 3) }
+  }
+  for (const [name, field] of [["ipv6-host", "ipv6Host"], ["ipv6-dns", "ipv6Dns"]] as const) {
+    const v = one(name)
+    if (v === undefined) continue
+    const a = parseIpv6(v)
+    if (a === undefined) return fail(`--${name}: "${v}" is not an IPv6 address`)
+    config = { ...config, [field]: a }
+  }
 
   const problems = validateConfig(config)
   if (problems.length > 0) fail(`invalid network configuration: ${problems.join("; ")}`)
@@ -329,7 +334,11 @@ export const parseCli = (argv: ReadonlyArray<string>, resolvConf: () => string |
 
 /** For the ready line and logs: `10.0.2.0/24 host 10.0.2.2 dns 10.0.2.3`. */
 export const describeNetwork = (c: StackConfig): string =>
-  `${formatIpv4(c.network)}/${c.prefixLength} host ${formatIpv4(c.host)} dns ${formatIpv4(c.dns)} dhcp from ${formatIpv4(c.dhcpStart)}, dns upstream ${describeUpstream(c.dnsUpstream)}`
+  [
+    c.ipv4 ? `${formatIpv4(c.network)}/${c.prefixLength} host ${formatIpv4(c.host)} dns ${formatIpv4(c.dns)} dhcp from ${formatIpv4(c.dhcpStart)}` : "ipv4 off",
+    c.ipv6 ? `${formatIpv6(c.ipv6Prefix)}/${c.ipv6PrefixLength} host ${formatIpv6(c.ipv6Host)} dns ${formatIpv6(c.ipv6Dns)}` : "ipv6 off",
+    `dns upstream ${describeUpstream(c.dnsUpstream)}`,
+  ].join(", ")
 
 const bracketed = (host: string): string => (host.includes(":") ? `[${host}]` : host)
 

@@ -14,9 +14,10 @@
 import type { HostEndpoint } from "../../effects/address.ts"
 import { defaultConfig, type StackConfig, validateConfig } from "../../protocol/stack/config.ts"
 import { type Ipv4, parseIpv4, prefixMask } from "../../protocol/wire/ipv4-address.ts"
+import { type Ipv6, ipv6Equals, maskPrefix, parseIpv6, withInterfaceId } from "../../protocol/wire/ipv6-address.ts"
 
 /** The fields given as text here; every other `StackConfig` field is passed as it is. */
-type TextFields = "host" | "dns" | "dhcpStart" | "dnsUpstream"
+type TextFields = "host" | "dns" | "dhcpStart" | "dnsUpstream" | "ipv6Host" | "ipv6Dns"
 
 /**
  * What an embedder may pass; every field is optional (QEMU's `-netdev user` defaults). Any
@@ -34,11 +35,17 @@ export type StackOptions = Partial<Omit<StackConfig, TextFields>> & {
   readonly dhcpStart?: string | Ipv4
   /** Where DNS queries go: "127.0.0.1:5353", "127.0.0.1" (port 53), "[::1]:5353", "::1" or "none". */
   readonly dnsUpstream?: string | HostEndpoint
+  /** The IPv6 prefix, "fec0::/64" (QEMU's `ipv6-net`; a bare address is a /64). Moves the IPv6 host and DNS to ::2 and ::3 of it unless given. */
+  readonly ipv6Net?: string
+  /** The IPv6 gateway, reaching the host's ::1 ("fec0::2"). */
+  readonly ipv6Host?: string | Ipv6
+  /** The IPv6 DNS proxy address ("fec0::3"). */
+  readonly ipv6Dns?: string | Ipv6
 }
 
 /** `StackConfig` fields that `defaultConfig` leaves out (optional ones): add new ones here. */
 const OPTIONAL_CONFIG_FIELDS: ReadonlyArray<string> = ["tcpBufferBytes"]
-const FRIENDLY: ReadonlyArray<string> = ["net", "host", "dns", "dhcpStart", "dnsUpstream"]
+const FRIENDLY: ReadonlyArray<string> = ["net", "host", "dns", "dhcpStart", "dnsUpstream", "ipv6Net", "ipv6Host", "ipv6Dns"]
 const KNOWN: ReadonlySet<string> = new Set([...FRIENDLY, ...Object.keys(defaultConfig), ...OPTIONAL_CONFIG_FIELDS])
 
 export class ConfigError extends Error {
@@ -61,6 +68,28 @@ export const parseNet = (s: string): { network: Ipv4; prefixLength: number } | s
   // The leading one bits of the mask; it must be exactly that prefix.
   const prefixLength = Math.clz32(~m >>> 0)
   return prefixMask(prefixLength) === m ? { network, prefixLength } : `mask ${mask} is not contiguous`
+}
+
+/**
+ * "fec0::/64" or "fec0::" (a /64, QEMU's default length); the length must be 1..126 (QEMU
+ * allows 0..126; 0 would make every address ours). A refusal is a reason without the option's name.
+ */
+export const parseIpv6Net = (s: string): { prefix: Ipv6; prefixLength: number } | string => {
+  const [addr, len, extra] = s.split("/")
+  const bad = `"${s}" is not an IPv6 prefix like fec0::/64`
+  const prefix = addr === undefined ? undefined : parseIpv6(addr)
+  if (prefix === undefined || extra !== undefined || (len !== undefined && !/^\d{1,3}$/.test(len))) return bad
+  const prefixLength = len === undefined ? 64 : Number(len)
+  if (prefixLength < 1 || prefixLength > 126) return `prefix length /${len} must be 1..126`
+  if (!ipv6Equals(maskPrefix(prefix, prefixLength), 0, prefix)) return `"${s}" has bits set past /${prefixLength}`
+  return { prefix, prefixLength }
+}
+
+/** `prefix` with the interface id `n` (::2, ::3): QEMU's placement of the IPv6 host and DNS. */
+export const ipv6InPrefix = (prefix: Ipv6, prefixLength: number, n: number): Ipv6 => {
+  const iid = new Uint8Array(16)
+  iid[15] = n
+  return withInterfaceId(prefix, prefixLength, iid)
 }
 
 /** RFC 4291 §2.2 text forms (hex groups, one "::", an IPv4 tail); zone ids are not accepted. */
@@ -142,8 +171,22 @@ export const stackConfig = (options: StackOptions = {}, seed: number = defaultCo
     if (typeof u === "string") problems.push(`dnsUpstream ${u}`)
     else c = { ...c, dnsUpstream: u ?? undefined }
   }
-  // IPv4 is the only family so far: without it the stack could carry nothing.
-  if (!c.ipv4) problems.push("ipv4 cannot be off: it is the only address family tslirp has so far")
+  if (o.ipv6Net !== undefined) {
+    const n = typeof o.ipv6Net === "string" ? parseIpv6Net(o.ipv6Net) : `must be a string like "fec0::/64"`
+    if (typeof n === "string") problems.push(`ipv6Net ${n}`)
+    else c = { ...c, ipv6Prefix: n.prefix, ipv6PrefixLength: n.prefixLength, ipv6Host: ipv6InPrefix(n.prefix, n.prefixLength, 2), ipv6Dns: ipv6InPrefix(n.prefix, n.prefixLength, 3) }
+  }
+  const address6 = (name: string, v: string | Ipv6 | undefined): Ipv6 | undefined => {
+    if (v === undefined) return undefined
+    if (v instanceof Uint8Array && v.length === 16) return v
+    const a = typeof v === "string" ? parseIpv6(v) : undefined
+    if (a === undefined) problems.push(`${name} "${String(v)}" is not an IPv6 address`)
+    return a
+  }
+  const ipv6Host = address6("ipv6Host", o.ipv6Host)
+  if (ipv6Host !== undefined) c = { ...c, ipv6Host }
+  const ipv6Dns = address6("ipv6Dns", o.ipv6Dns)
+  if (ipv6Dns !== undefined) c = { ...c, ipv6Dns }
   if (problems.length === 0) problems.push(...validateConfig(c))
   if (problems.length > 0) throw new ConfigError(`invalid stack options: ${problems.join("; ")}`)
   return c

@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest"
 import { defaultConfig } from "../../../src/protocol/stack/config.ts"
 import { ipv4 } from "../../../src/protocol/wire/ipv4-address.ts"
-import { type CliOptions, firstNameserver, parseCli } from "../../../src/runtime/cli/args.ts"
+import { type CliOptions, describeNetwork, firstNameserver, parseCli } from "../../../src/runtime/cli/args.ts"
+import { formatIpv6 } from "../../../src/protocol/wire/ipv6-address.ts"
 
 const RESOLV = "# generated\nsearch example.org\nnameserver 192.0.2.53\nnameserver 192.0.2.54\n"
 const resolv = (): string => RESOLV
@@ -121,10 +122,32 @@ describe("tslirp command line: network", () => {
     expect(refuse(...sock, "--mtu", "65522")).toBe("invalid network configuration: mtu 65522 must be an integer in 68..65521")
     expect(refuse(...sock, "--mtu", "1.5k")).toBe('--mtu: "1.5k" is not a number')
   })
-  it("--ipv4 on; off is refused while IPv4 is the only family", () => {
-    expect(refuse(...sock, "--ipv4", "off")).toBe("--ipv4 off: IPv4 is the only address family tslirp has so far (IPv6 is not implemented yet), so it cannot be turned off")
+  it("--ipv4 and --ipv6 on|off: either alone works, both off is refused in one line", () => {
     expect(run(...sock, "--ipv4", "on").config.ipv4).toBe(true)
+    expect([run(...sock).config.ipv4, run(...sock).config.ipv6]).toEqual([true, true])
+    expect([run(...sock, "--ipv4", "off").config.ipv4, run(...sock, "--ipv4", "off").config.ipv6]).toEqual([false, true])
+    expect([run(...sock, "--ipv6", "off").config.ipv4, run(...sock, "--ipv6", "off").config.ipv6]).toEqual([true, false])
+    expect(refuse(...sock, "--ipv4", "off", "--ipv6", "off")).toBe("--ipv4 off and --ipv6 off: the guest would have no network; keep one family on")
     expect(refuse(...sock, "--ipv4", "maybe")).toBe('--ipv4: "maybe" must be on or off')
+    expect(refuse(...sock, "--ipv6", "sometimes")).toBe('--ipv6: "sometimes" must be on or off')
+  })
+  it("--ipv6-net moves the IPv6 host and DNS to ::2 and ::3 of it (as QEMU) unless given; --ipv6-host, --ipv6-dns", () => {
+    const c = run(...sock, "--ipv6-net", "fd00:1:2::/48").config
+    expect([formatIpv6(c.ipv6Prefix), c.ipv6PrefixLength, formatIpv6(c.ipv6Host), formatIpv6(c.ipv6Dns)]).toEqual(["fd00:1:2::", 48, "fd00:1:2::2", "fd00:1:2::3"])
+    expect(run(...sock, "--ipv6-net", "fd00::").config.ipv6PrefixLength).toBe(64)
+    const d = run(...sock, "--ipv6-net", "fd00::/64", "--ipv6-host", "fd00::1", "--ipv6-dns", "fd00::53").config
+    expect([formatIpv6(d.ipv6Host), formatIpv6(d.ipv6Dns)]).toEqual(["fd00::1", "fd00::53"])
+    expect(describeNetwork(d)).toContain("fd00::/64 host fd00::1 dns fd00::53")
+  })
+  it.each([
+    [["--ipv6-net", "fec0::/200"], "--ipv6-net: prefix length /200 must be 1..126"],
+    [["--ipv6-net", "fec0::/0"], "--ipv6-net: prefix length /0 must be 1..126"],
+    [["--ipv6-net", "10.0.2.0/24"], '--ipv6-net: "10.0.2.0/24" is not an IPv6 prefix like fec0::/64'],
+    [["--ipv6-net", "fec0::1/64"], '--ipv6-net: "fec0::1/64" has bits set past /64'],
+    [["--ipv6-host", "fd00::2"], "invalid network configuration: ipv6-host fd00::2 is outside fec0::/64"],
+    [["--ipv6-dns", "fec0::2"], "invalid network configuration: ipv6-dns address must differ from the ipv6-host address"],
+  ])("%j -> %s", (args, message) => {
+    expect(refuse(...sock, ...args)).toBe(message)
   })
 })
 
@@ -155,16 +178,10 @@ describe("tslirp command line: diagnostics and syntax", () => {
 
 describe("tslirp command line: options of later issues are validated, then refused", () => {
   it("off switches are accepted as what tslirp does today", () => {
-    expect(run(...sock, "--ipv6", "off", "--restrict", "off").links).toHaveLength(1)
+    expect(run(...sock, "--restrict", "off").links).toHaveLength(1)
   })
   it.each([
-    [["--ipv6", "on"], "--ipv6 on is not implemented yet (a later tslirp release adds it)"],
-    [["--ipv6", "sometimes"], '--ipv6: "sometimes" must be on or off'],
-    [["--ipv6-net", "fec0::/64"], "--ipv6-net is not implemented yet (a later tslirp release adds it)"],
-    [["--ipv6-net", "fec0::/200"], '--ipv6-net: "fec0::/200" is not an IPv6 prefix like fec0::/64'],
-    [["--ipv6-host", "fec0::2"], "--ipv6-host is not implemented yet (a later tslirp release adds it)"],
     [["--ipv6-host", "10.0.2.2"], '--ipv6-host: "10.0.2.2" is not an IPv6 address'],
-    [["--ipv6-dns", "fec0::3"], "--ipv6-dns is not implemented yet (a later tslirp release adds it)"],
     [["--ipv6-dns", "x"], '--ipv6-dns: "x" is not an IPv6 address'],
     [["--hostfwd", "tcp::2222-:22"], "--hostfwd is not implemented yet (a later tslirp release adds it)"],
     [["--hostfwd", "tcp:2222:22"], '--hostfwd: "tcp:2222:22" is not [tcp|udp]:[hostaddr]:hostport-[guestaddr]:guestport'],

@@ -1,6 +1,7 @@
 /**
  * The command-line fixes found by trying tslirp as a new user (issue 8), at the parser level:
- * `-h`, every log level explained in --help, `--ipv4 off` refused, `--dns-upstream none`, and
+ * `-h`, every log level explained in --help, `--ipv4 off` (refused only with IPv6 off too, since
+ * issue 10), `--dns-upstream none`, and
  * the QEMU options the ready line prints. The process-level fixes (a second instance on a live
  * socket, missing directories, the wrapper's child) are in process.test.ts.
  */
@@ -21,10 +22,11 @@ describe("tslirp command line: fixes", () => {
     expect(LOG_LEVELS.length).toBe(5)
   })
 
-  it("--ipv4 off is refused with one line while IPv4 is the only family; on and yes run", () => {
+  it("--ipv4 off runs IPv6 alone; with --ipv6 off too it is refused in one line; on and yes run", () => {
     for (const off of ["off", "no"]) {
-      const r = parseCli(["--socket", "/tmp/a.sock", "--ipv4", off], resolv)
-      expect(r).toEqual({ _tag: "Error", message: expect.stringMatching(/^--ipv4 off: IPv4 is the only address family/) })
+      expect(parseCli(["--socket", "/tmp/a.sock", "--ipv4", off], resolv)._tag).toBe("Run")
+      const r = parseCli(["--socket", "/tmp/a.sock", "--ipv4", off, "--ipv6", off], resolv)
+      expect(r).toEqual({ _tag: "Error", message: expect.stringMatching(/^--ipv4 off and --ipv6 off: the guest would have no network/) })
     }
     for (const on of ["on", "yes"]) expect(parseCli(["--socket", "/tmp/a.sock", "--ipv4", on], resolv)._tag).toBe("Run")
   })

@@ -5,6 +5,7 @@
 import { describe, expect, it } from "vitest"
 import { defaultConfig } from "../../../src/protocol/stack/config.ts"
 import { ipv4 } from "../../../src/protocol/wire/ipv4-address.ts"
+import { formatIpv6 } from "../../../src/protocol/wire/ipv6-address.ts"
 import { ConfigError, isIpv6Text, parseDnsUpstream, stackConfig, type StackOptions } from "../../../src/runtime/config/network.ts"
 
 const refusal = (o: unknown): string => {
@@ -57,7 +58,13 @@ describe("stackConfig: friendly options to a StackConfig", () => {
     expect(refusal({ dnsUpstream: "127.0.0.1:0" })).toBe("invalid stack options: dnsUpstream port 0 must be 1..65535")
     expect(refusal({ host: "10.9.9.9" })).toBe("invalid stack options: host 10.9.9.9 is outside 10.0.2.0/24")
     expect(refusal({ mtu: 20 })).toMatch(/^invalid stack options: mtu 20 must be an integer in 68\.\.65521$/)
-    expect(refusal({ ipv4: false })).toBe("invalid stack options: ipv4 cannot be off: it is the only address family tslirp has so far")
+    expect(refusal({ ipv4: false, ipv6: false })).toBe("invalid stack options: ipv4 and ipv6 are both off: the guest would have no network")
+    expect(refusal({ ipv6Net: "fec0::/130", ipv6Host: "fec0::zz" })).toBe('invalid stack options: ipv6Net prefix length /130 must be 1..126; ipv6Host "fec0::zz" is not an IPv6 address')
+  })
+
+  it("IPv6 as text: ipv6Net moves host and DNS to ::2 and ::3; ipv4 off alone is fine", () => {
+    const c = stackConfig({ ipv6Net: "fd00:a::/64", ipv6Dns: "fd00:a::53", ipv4: false })
+    expect([formatIpv6(c.ipv6Prefix), c.ipv6PrefixLength, formatIpv6(c.ipv6Host), formatIpv6(c.ipv6Dns), c.ipv4, c.ipv6]).toEqual(["fd00:a::", 64, "fd00:a::2", "fd00:a::53", false, true])
   })
 
   it("refuses unknown keys (a JavaScript caller's typo is not ignored)", () => {

@@ -7,6 +7,10 @@ import { silentLogger } from "../../../src/runtime/host/logger.ts"
 import { pcapGlobalHeader, pcapRecordHeader } from "../../../src/runtime/pcap/pcap-format.ts"
 import { openPcapFile } from "../../../src/runtime/pcap/pcap-writer.ts"
 import { toHex } from "../../../src/protocol/wire/bytes.ts"
+import { instant } from "../../../src/effects/instant.ts"
+import { defaultConfig } from "../../../src/protocol/stack/config.ts"
+import { createStack, reduce } from "../../../src/protocol/stack/stack.ts"
+import { golden6 } from "../../golden/ipv6/golden6.ts"
 
 const dir = mkdtempSync(join(tmpdir(), "tslirp-pcap-"))
 afterAll(() => rmSync(dir, { recursive: true, force: true }))
@@ -54,6 +58,24 @@ describe("pcap writer", () => {
     ])
     expect(Number(rows[0]![0])).toBeCloseTo(1_700_000_000.0015, 6)
     expect(Number(rows[1]![0])).toBeCloseTo(1_700_000_000.003, 6)
+  })
+  it("IPv6: the stack's router advertisement, written as captured, is decoded by tshark with a good checksum and its RDNSS", () => {
+    const rs = golden6("ndp-rs")
+    const [, fx] = reduce(createStack(defaultConfig, instant(0)), { _tag: "FrameFromGuest", now: instant(0), frame: rs })
+    const ra = fx.flatMap((e) => (e._tag === "DeliverFrame" ? [e.frame] : []))
+    expect(ra).toHaveLength(1)
+    const path = join(dir, "ipv6.pcap")
+    const w = openPcapFile(path, silentLogger)
+    w.write(rs)
+    w.write(ra[0]!)
+    w.close()
+    const r = spawnSync("tshark", ["-r", path, "-T", "fields", "-e", "icmpv6.type", "-e", "icmpv6.checksum.status", "-e", "icmpv6.opt.rdnss"], { encoding: "utf8" })
+    if (r.error !== undefined) throw new Error(`tshark is needed for this test (apt-get install -y tshark): ${r.error.message}`)
+    const rows = r.stdout.trim().split("\n").map((l) => l.split("\t"))
+    expect(rows).toEqual([
+      ["133", "1", ""],
+      ["134", "1", "fec0::3"],
+    ])
   })
   it("frames written after close are ignored", () => {
     const path = join(dir, "closed.pcap")

@@ -74,8 +74,8 @@ export interface Draft {
   txOwned: boolean
   txHead: ReadonlyArray<Uint8Array>
   txHeadOwned: number
-  txBuf: Table
-  txBufCow: Cow | undefined
+  txBuf: ReadonlyArray<Uint8Array>
+  txTailOwned: number
   rxbufSize: number
   rxbufMinShift: number
   mitTimerOn: boolean
@@ -122,7 +122,7 @@ export const beginDraft = (s: E1000State): Draft => ({
   txHead: s.txHead,
   txHeadOwned: 0,
   txBuf: s.txBuf,
-  txBufCow: undefined,
+  txTailOwned: 0,
   rxbufSize: s.rxbufSize,
   rxbufMinShift: s.rxbufMinShift,
   mitTimerOn: s.mitTimerOn,
@@ -402,7 +402,7 @@ export const resetDevice = (d: Draft): void => {
   d.txHead = zeroTxHead()
   d.txHeadOwned = 0
   d.txBuf = zeroTxBuf()
-  d.txBufCow = undefined
+  d.txTailOwned = 0
   rs(d, R.PBA, 0x00100030)
   rs(d, R.LEDCTL, 0x602)
   rs(d, R.CTRL, R.CTRL_SWDPIN2 | R.CTRL_SWDPIN0 | R.CTRL_SPD_1000 | R.CTRL_SLU)

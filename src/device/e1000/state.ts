@@ -76,6 +76,9 @@ export interface Draft {
   txHeadOwned: number
   txBuf: ReadonlyArray<Uint8Array>
   txTailOwned: number
+  /** arena.ts: this call's chunk for fresh arrays */
+  arena: Uint8Array | undefined
+  arenaUsed: number
   rxbufSize: number
   rxbufMinShift: number
   mitTimerOn: boolean
@@ -123,6 +126,8 @@ export const beginDraft = (s: E1000State): Draft => ({
   txHeadOwned: 0,
   txBuf: s.txBuf,
   txTailOwned: 0,
+  arena: undefined,
+  arenaUsed: 0,
   rxbufSize: s.rxbufSize,
   rxbufMinShift: s.rxbufMinShift,
   mitTimerOn: s.mitTimerOn,

@@ -10,15 +10,17 @@
  * - the tail: 32 leaves of 2 KiB (data[192..) up to the end), the `txBuf` array. Frame
  *   bodies are copied into them with one `set` per leaf (a memcpy). 64-byte tail leaves were
  *   tried first: a 1514-byte frame then took 21 leaves, each its own allocation, ownership
- *   check and copy loop, and ran at a third of the speed of one flat buffer. A 2 KiB leaf is an
- *   off-heap allocation, made at most once per leaf per call.
+ *   check and copy loop, and ran at a third of the speed of one flat buffer. A tail leaf copy
+ *   is a view cut from the call's arena (arena.ts), made at most once per leaf per call.
  * A call copies only the leaves it writes (and the array above them), each at most once
  * (per-call bitmaps in the draft, never in a state); a write that covers a whole leaf replaces
  * it without copying the old one.
  *
- * Contract: reads and writes go through the draft; `bufRead` returns a fresh array; nothing
+ * Contract: reads and writes go through the draft; `bufRead` returns a fresh array (arena.ts's
+ * contract: it shares its ArrayBuffer only with other fresh arrays of the call); nothing
  * reachable from a state is written. Offsets are within [0, TX_DATA + TX_DATA_SIZE).
  */
+import { type ArenaDraft, copyOf, fresh } from "./arena.ts"
 
 /** Offset of tx.data inside the buffer: QEMU keeps a 4-byte `vlan` area right before `data`. */
 export const TX_DATA = 4
@@ -44,7 +46,7 @@ export interface TxBufView {
   readonly txHead: ReadonlyArray<Uint8Array>
   readonly txBuf: ReadonlyArray<Uint8Array>
 }
-export interface TxBufDraft {
+export interface TxBufDraft extends ArenaDraft {
   txHead: ReadonlyArray<Uint8Array>
   /** bits 0..3: head leaf copied in this call; bit 4: the head array; bit 5: the tail array */
   txHeadOwned: number
@@ -92,8 +94,14 @@ const replaceAt = (d: TxBufDraft, p: number, fresh: Uint8Array): void => {
   d.txTailOwned |= 1 << li
 }
 
+/** A copy of the leaf at `p` (tail leaves from the call's arena). */
+const copyLeaf = (d: TxBufDraft, p: number): Uint8Array => {
+  const leaf = leafAt(d, p)
+  return copyOf(d, leaf, 0, leaf.length)
+}
+
 const writableAt = (d: TxBufDraft, p: number): Uint8Array => {
-  if (!ownedAt(d, p)) replaceAt(d, p, leafAt(d, p).slice())
+  if (!ownedAt(d, p)) replaceAt(d, p, copyLeaf(d, p))
   return leafAt(d, p)
 }
 
@@ -117,11 +125,11 @@ export const bufWrite = (d: TxBufDraft, at: number, src: Uint8Array): void => {
     if (!ownedAt(d, p)) {
       // a whole leaf not yet ours is replaced (no copy of the old one)
       if (n === size) {
-        replaceAt(d, p, src.slice(done, done + size))
+        replaceAt(d, p, copyOf(d, src, done, done + size))
         done += n
         continue
       }
-      replaceAt(d, p, leafAt(d, p).slice())
+      replaceAt(d, p, copyLeaf(d, p))
     }
     const leaf = leafAt(d, p)
     if (n === src.length) leaf.set(src, off)
@@ -132,12 +140,12 @@ export const bufWrite = (d: TxBufDraft, at: number, src: Uint8Array): void => {
   }
 }
 
-/** A fresh copy of `length` bytes at `at`. */
-export const bufRead = (d: TxBufView, at: number, length: number): Uint8Array => {
+/** A fresh copy of `length` bytes at `at` (arena.ts `fresh`: a view when over 64 bytes). */
+export const bufRead = (d: TxBufView & ArenaDraft, at: number, length: number): Uint8Array => {
   const p0 = at + SHIFT
   const off0 = offIn(p0)
-  if (off0 + length <= sizeAt(p0)) return leafAt(d, p0).slice(off0, off0 + length)
-  const out = new Uint8Array(length)
+  if (off0 + length <= sizeAt(p0)) return copyOf(d, leafAt(d, p0), off0, off0 + length)
+  const out = fresh(d, length)
   for (let done = 0; done < length; ) {
     const p = p0 + done
     const off = offIn(p)

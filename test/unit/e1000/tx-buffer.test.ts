@@ -25,8 +25,15 @@ interface Buf {
   readonly txHead: ReadonlyArray<Uint8Array>
   readonly txBuf: ReadonlyArray<Uint8Array>
 }
-const draftOf = (b: Buf): TxBufDraft => ({ txHead: b.txHead, txHeadOwned: 0, txBuf: b.txBuf, txTailOwned: 0 })
-const flat = (b: Buf): Uint8Array => bufRead(b, 0, SIZE)
+const draftOf = (b: Buf): TxBufDraft => ({
+  txHead: b.txHead,
+  txHeadOwned: 0,
+  txBuf: b.txBuf,
+  txTailOwned: 0,
+  arena: undefined,
+  arenaUsed: 0,
+})
+const flat = (b: Buf): Uint8Array => bufRead(draftOf(b), 0, SIZE)
 
 describe("e1000 TX buffer (tx-buffer.ts)", () => {
   it("reads back what was written, across head/tail and leaf boundaries, like one flat buffer", () => {

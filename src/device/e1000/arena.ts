@@ -50,7 +50,14 @@ export const fresh = (d: ArenaDraft, n: number): Uint8Array => {
 
 /** A fresh copy of `src[from, to)`. */
 export const copyOf = (d: ArenaDraft, src: Uint8Array, from: number, to: number): Uint8Array => {
-  if (to - from <= ON_HEAP_MAX) return src.slice(from, to)
+  if (to - from <= ON_HEAP_MAX) {
+    // `new` + `set` of a whole array is about twice as fast as `slice` (measured in Node 24);
+    // a part of a small on-heap array is sliced (a view of it would move it off the heap)
+    if (from !== 0 || to !== src.length) return src.slice(from, to)
+    const out = new Uint8Array(to)
+    out.set(src)
+    return out
+  }
   const out = fresh(d, to - from)
   out.set(from === 0 && to === src.length ? src : src.subarray(from, to))
   return out

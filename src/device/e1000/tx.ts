@@ -13,6 +13,7 @@
  */
 import { absurd } from "../../effects/absurd.ts"
 import { finish, sum16 } from "../../protocol/wire/checksum.ts"
+import { copyOf } from "./arena.ts"
 import { dmaWrite, fitRead, getAddr64, getLe16, getLe32, readNow } from "./dma.ts"
 import { CALL, DONE, type Outcome, WAIT } from "./outcome.ts"
 import { MII_CR_LOOPBACK, PHY_CTRL } from "./phy.ts"
@@ -107,7 +108,7 @@ export const stepXmit = (d: Draft, f: Mutable<XmitFrame>, input: Uint8Array | un
         const n = f.aheadCount
         const descs = fitRead(input!, 16 * n)
         // a copy of the host's bytes (they may be a view of guest memory), kept for later
-        f.ahead = n > 1 ? descs.slice(0, 16 * n) : undefined
+        f.ahead = n > 1 ? copyOf(d, descs, 0, 16 * n) : undefined
         takeDescriptor(d, f, descs, 0)
         input = undefined
         continue

@@ -10,6 +10,7 @@
  * the TX record on theirs (the *Owned marks, per call, never in a state). Code below writes
  * only to the draft and to what the draft owns; `finishDraft` returns the successor state. `s` and everything
  * reachable from it stay as they were. Effects of the call collect in the draft's `out`.
+ * Fresh arrays of more than 64 bytes come from the draft's per-call arena (arena.ts).
  * Nothing here reads a clock: `now` is set by the reducer from the event's time (or a timer's
  * deadline while that timer runs, as QEMU's virtual clock is when the timer callback runs).
  */

@@ -9,7 +9,7 @@
  * Contract: transmit is one `XmitFrame` (types.ts: the ring walk and the descriptor at hand)
  * that suspends on its DMA reads and writes only to the draft (the TX
  * buffer through its copy-on-write writer, tx-buffer.ts). Descriptors are read up to 32 at a
- * time (see `aheadCount` for why that gives QEMU's bytes). `Transmit` frames are fresh copies.
+ * time (see `aheadCount` for why that gives QEMU's bytes). `Transmit` frames are fresh copies (arena.ts).
  */
 import { absurd } from "../../effects/absurd.ts"
 import { finish, sum16 } from "../../protocol/wire/checksum.ts"

@@ -225,7 +225,10 @@ export interface E1000State {
   readonly pci: Uint8Array // the 256-byte config space, replaced when written
   readonly pciMask: Uint8Array // its write mask, never written
   readonly tx: TxState
-  /** [vlan area (4)][data (64 KiB)]: persistent like QEMU's, stale bytes included (tx-buffer.ts). */
+  /**
+   * [vlan area (4)][data (64 KiB)]: persistent like QEMU's, stale bytes included (tx-buffer.ts):
+   * four 64-byte head leaves and 32 tail leaves of 2 KiB (views of per-call chunks, arena.ts).
+   */
   readonly txHead: ReadonlyArray<Uint8Array>
   readonly txBuf: ReadonlyArray<Uint8Array>
   readonly rxbufSize: number

@@ -76,7 +76,9 @@ describe("e1000 TX buffer (tx-buffer.ts)", () => {
     bufWrite(d, 100, new Uint8Array(3000).fill(7))
     for (const [at, len] of [[100, 10], [100, 3000], [2000, 100]] as const) {
       const r = bufRead(d, at, len)
+      const other = bufRead(d, at, len) // cut from the same per-call chunk (arena.ts)
       r.fill(1)
+      expect(other.every((x) => x === 7)).toBe(true)
       expect(bufRead(d, at, len).every((x) => x === 7)).toBe(true)
     }
   })

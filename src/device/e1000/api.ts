@@ -6,8 +6,8 @@
  *   from it, equal inputs give equal results, and every earlier state stays valid (keep it,
  *   reduce it again, branch from it). States are plain data: `structuredClone(s)` behaves
  *   identically. The register file (32768 words incl. packet buffer memory) and the 64 KiB TX
- *   buffer are persistent chunked tables (cow.ts, regfile.ts, tx-buffer.ts): a call copies only
- *   the small pieces it writes.
+ *   buffer are persistent chunked tables (cow.ts and regfile.ts; tx-buffer.ts): a call copies
+ *   only the pieces it writes.
  * - Time is QEMU's virtual clock in nanoseconds (a plain number). Before handling any event the
  *   model fires every one of its timers whose deadline is <= nowNs (QEMU runs due timers before the
  *   next access); `TimerFired` for a timer that is not due or no longer armed is a no-op.
@@ -38,7 +38,10 @@
  *   arrival copies the backlog), so a host must answer every DmaRead promptly. The I/O BAR
  *   (IOADDR/IODATA) is a stub in QEMU 7.2 (reads 0, writes ignored), so it has no events here:
  *   an emulator answers 0 itself.
- * - `Transmit` frames are fresh copies the receiver may keep. `DmaWrite` data is never written by
+ * - `Transmit` frames are fresh copies the receiver may keep (and write). Frames over 64 bytes
+ *   are views cut from a per-call chunk (arena.ts) that other fresh arrays of the same call share
+ *   (other frames, TX buffer leaves of the successor state): write inside the view, never around
+ *   it through `.buffer`. `DmaWrite` data is never written by
  *   the model afterwards (receive data may be a view of the host's own frame). The model keeps a
  *   reference to a frame it refused (QEMU's queue) and to frames whose receive is suspended: the
  *   host must not change a frame after offering it.

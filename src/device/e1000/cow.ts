@@ -1,13 +1,13 @@
 /**
- * Chunked copy-on-write for the model's two large buffers (the register file and the TX data
- * buffer): a persistent table root -> mids -> leaves (types.ts `Table`).
+ * Chunked copy-on-write for the register file: a persistent table root -> mids -> leaves
+ * (types.ts `Table`). (The TX buffer has its own two-level scheme, tx-buffer.ts.)
  *
  * Contract: a `Cow` is a per-call writer over a table taken from a state. The first write to a
  * leaf in a call copies the root, the mid and the leaf on its path (each at most once per call)
  * and later writes in the same call go straight to the copies. Which pieces this call copied is
  * tracked here, in the writer, never in a state: the table handed back (`c.table`) shares every
  * untouched piece with the old one, and nothing reachable from the old table is written.
- * Piece sizes are the caller's (regfile.ts, tx-buffer.ts), chosen by measuring: at these sizes
+ * Piece sizes are the caller's (regfile.ts), chosen by measuring: at these sizes
  * the cost is the number of allocations, not the bytes, so the writer allocates nothing but
  * the copies for the first two mids and four leaves of a call (inline slots, then a list).
  */
@@ -78,7 +78,7 @@ const ownPath = (c: Cow, mi: number): Array<Leaf> => {
 export const writableLeaf = <L extends Leaf>(c: Cow, mi: number, li: number): L => {
   const leaf = c.table[mi]![li]! as L
   if (ownsLeaf(c, leaf)) return leaf
-  const copy = leaf.slice() as L
+  const copy = leaf.slice() as unknown as L
   ownPath(c, mi)[li] = copy
   addLeaf(c, copy)
   return copy

@@ -17,7 +17,7 @@
  * write only to the draft.
  */
 import { CALL, DONE, type Outcome } from "./outcome.ts"
-import { canReceive, rxFrame } from "./rx.ts"
+import { ACCEPTED, canReceive, REFUSED, rxFrame } from "./rx.ts"
 import type { Draft } from "./state.ts"
 import type { FlushFrame, Mutable, RxFrame } from "./types.ts"
 
@@ -51,7 +51,7 @@ export const frameFromNetwork = (d: Draft, frame: Uint8Array): Mutable<RxFrame> 
 }
 
 const answer = (d: Draft, accepted: boolean): undefined => {
-  d.out.push({ _tag: "RxAccepted", accepted })
+  d.out.push(accepted ? ACCEPTED : REFUSED)
   return undefined
 }
 

@@ -10,6 +10,7 @@
  * the TX record on theirs (the *Owned marks, per call, never in a state). Code below writes
  * only to the draft and to what the draft owns; `finishDraft` returns the successor state. `s` and everything
  * reachable from it stay as they were. Effects of the call collect in the draft's `out`.
+ * Fresh arrays of more than 64 bytes come from the draft's per-call arena (arena.ts).
  * Nothing here reads a clock: `now` is set by the reducer from the event's time (or a timer's
  * deadline while that timer runs, as QEMU's virtual clock is when the timer callback runs).
  */
@@ -74,8 +75,11 @@ export interface Draft {
   txOwned: boolean
   txHead: ReadonlyArray<Uint8Array>
   txHeadOwned: number
-  txBuf: Table
-  txBufCow: Cow | undefined
+  txBuf: ReadonlyArray<Uint8Array>
+  txTailOwned: number
+  /** arena.ts: this call's chunk for fresh arrays */
+  arena: Uint8Array | undefined
+  arenaUsed: number
   rxbufSize: number
   rxbufMinShift: number
   mitTimerOn: boolean
@@ -122,7 +126,9 @@ export const beginDraft = (s: E1000State): Draft => ({
   txHead: s.txHead,
   txHeadOwned: 0,
   txBuf: s.txBuf,
-  txBufCow: undefined,
+  txTailOwned: 0,
+  arena: undefined,
+  arenaUsed: 0,
   rxbufSize: s.rxbufSize,
   rxbufMinShift: s.rxbufMinShift,
   mitTimerOn: s.mitTimerOn,
@@ -402,7 +408,7 @@ export const resetDevice = (d: Draft): void => {
   d.txHead = zeroTxHead()
   d.txHeadOwned = 0
   d.txBuf = zeroTxBuf()
-  d.txBufCow = undefined
+  d.txTailOwned = 0
   rs(d, R.PBA, 0x00100030)
   rs(d, R.LEDCTL, 0x602)
   rs(d, R.CTRL, R.CTRL_SWDPIN2 | R.CTRL_SWDPIN0 | R.CTRL_SPD_1000 | R.CTRL_SLU)

@@ -18,6 +18,15 @@ export const incStat = (d: RegDraft, i: number): void => {
 
 /** A 64-bit low/high pair that saturates at 2^64-1. */
 export const growPair = (d: RegDraft, lo: number, n: number): void => {
+  const j = slotOf(lo)
+  if (j < HOT_SLOTS) {
+    // the common case (the frame counters' low words are hot): one lookup, no carry
+    const l = hg(d, j) + n
+    if (l <= 0xffffffff) {
+      hs(d, j, l)
+      return
+    }
+  }
   const l = rg(d, lo) + n
   if (l <= 0xffffffff) {
     rs(d, lo, l)

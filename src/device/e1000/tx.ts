@@ -9,10 +9,11 @@
  * Contract: transmit is one `XmitFrame` (types.ts: the ring walk and the descriptor at hand)
  * that suspends on its DMA reads and writes only to the draft (the TX
  * buffer through its copy-on-write writer, tx-buffer.ts). Descriptors are read up to 32 at a
- * time (see `aheadCount` for why that gives QEMU's bytes). `Transmit` frames are fresh copies.
+ * time (see `aheadCount` for why that gives QEMU's bytes). `Transmit` frames are fresh copies (arena.ts).
  */
 import { absurd } from "../../effects/absurd.ts"
 import { finish, sum16 } from "../../protocol/wire/checksum.ts"
+import { copyOf } from "./arena.ts"
 import { dmaWrite, fitRead, getAddr64, getLe16, getLe32, readNow } from "./dma.ts"
 import { CALL, DONE, type Outcome, WAIT } from "./outcome.ts"
 import { MII_CR_LOOPBACK, PHY_CTRL } from "./phy.ts"
@@ -107,7 +108,7 @@ export const stepXmit = (d: Draft, f: Mutable<XmitFrame>, input: Uint8Array | un
         const n = f.aheadCount
         const descs = fitRead(input!, 16 * n)
         // a copy of the host's bytes (they may be a view of guest memory), kept for later
-        f.ahead = n > 1 ? descs.slice(0, 16 * n) : undefined
+        f.ahead = n > 1 ? copyOf(d, descs, 0, 16 * n) : undefined
         takeDescriptor(d, f, descs, 0)
         input = undefined
         continue

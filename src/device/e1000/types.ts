@@ -89,8 +89,8 @@ export type Mutable<T> = { -readonly [K in keyof T]: T[K] }
  */
 export type Table = ReadonlyArray<Mid>
 export type Mid = ReadonlyArray<Leaf>
-/** Register words: plain arrays of numbers; TX buffer bytes: 64-byte Uint8Arrays. */
-export type Leaf = ReadonlyArray<number> | Uint8Array
+/** Register words: plain arrays of numbers (the TX buffer has its own leaves, tx-buffer.ts). */
+export type Leaf = ReadonlyArray<number>
 
 /** The data QEMU keeps per transmit context (e1000x_txd_props). */
 export interface TxProps {
@@ -225,9 +225,12 @@ export interface E1000State {
   readonly pci: Uint8Array // the 256-byte config space, replaced when written
   readonly pciMask: Uint8Array // its write mask, never written
   readonly tx: TxState
-  /** [vlan area (4)][data (64 KiB)]: persistent like QEMU's, stale bytes included (tx-buffer.ts). */
+  /**
+   * [vlan area (4)][data (64 KiB)]: persistent like QEMU's, stale bytes included (tx-buffer.ts):
+   * four 64-byte head leaves and 32 tail leaves of 2 KiB (views of per-call chunks, arena.ts).
+   */
   readonly txHead: ReadonlyArray<Uint8Array>
-  readonly txBuf: Table
+  readonly txBuf: ReadonlyArray<Uint8Array>
   readonly rxbufSize: number
   readonly rxbufMinShift: number
   readonly mitTimerOn: boolean

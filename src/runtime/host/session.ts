@@ -6,6 +6,11 @@
  *   goes through `reduce`; the effects it returns are carried out in order.
  * - Events reported while effects are being carried out (a port may report synchronously) are
  *   queued and reduced afterwards, in order: the reducer is never re-entered.
+ * - Batches: a lone event is reduced at once, inside the call that reported it; `batch(fill)`
+ *   queues every event `fill` reports (e.g. all frames of one read from the guest link) and
+ *   reduces them together afterwards. When the queue runs dry, `flush` (if given) is called
+ *   once, in the same turn: a link sends what `toGuest` queued during the batch (one writev)
+ *   without waiting for a later turn of the event loop.
  * - A reducer that throws loses that one event (logged at error level); the stack keeps the
  *   state it had before it. Hostile input must never take the process down.
  * - `shutdown` feeds `Shutdown`, carries out its effects (socket closes), then closes every
@@ -57,6 +62,11 @@ export interface StackSession {
   fromGuest(frame: Uint8Array): void
   /** Any event, e.g. recorded ones; `now` is taken as given. */
   input(event: StackEvent): void
+  /**
+   * Runs `fill`, queueing whatever it reports (`fromGuest`, `input`), then reduces it all as one
+   * batch: `flush` once at the end instead of per frame. Inside a batch it just runs `fill`.
+   */
+  batch(fill: () => void): void
   /** Feed `Shutdown`, close every socket and timer, drop the state. Idempotent. */
   shutdown(): void
   readonly closed: boolean
@@ -66,6 +76,11 @@ export interface SessionOptions<S> {
   readonly machine?: StackMachine<S>
   /** Called with every effect before it is carried out (recording, tests). */
   readonly onEffect?: (effect: StackEffect) => void
+  /**
+   * Called when a batch ends (the queue is empty again), in the same turn: the guest link sends
+   * the frames `toGuest` queued. Never called from inside `toGuest`.
+   */
+  readonly flush?: () => void
 }
 
 export const openSession = <S = StackState>(
@@ -78,6 +93,7 @@ export const openSession = <S = StackState>(
   const machine = (options.machine ?? realStack) as unknown as StackMachine<S>
   const { clock, logger } = deps
   const onEffect = options.onEffect
+  const flush = options.flush
   let state: S | undefined = machine.create(config, clock.now())
   let closed = false
   const queue: Array<StackEvent> = []
@@ -152,6 +168,13 @@ export const openSession = <S = StackState>(
       head = 0
       busy = false
     }
+    if (flush !== undefined) {
+      try {
+        flush()
+      } catch (err) {
+        logger.log("error", `guest link failed to flush: ${err instanceof Error ? err.message : String(err)}`)
+      }
+    }
   }
 
   const input: Report = (event) => {
@@ -168,6 +191,16 @@ export const openSession = <S = StackState>(
   return {
     fromGuest: (frame) => input({ _tag: "FrameFromGuest", now: clock.now(), frame }),
     input,
+    batch(fill) {
+      if (busy || closed) return fill()
+      busy = true
+      try {
+        fill()
+      } finally {
+        busy = false
+      }
+      if (head < queue.length) drain()
+    },
     shutdown() {
       if (closed) return
       // If we are inside a drain (a port reported a fatal guest error), Shutdown is queued

@@ -35,7 +35,7 @@ export const sessionPerGuest = (
             pcap.write(frame)
             conn.send(frame)
           }
-    const session = openSession({ ...config, seed: seed() }, deps, toGuest)
+    const session = openSession({ ...config, seed: seed() }, deps, toGuest, { flush: () => conn.flush() })
     sessions.add(session)
     return {
       onFrame:
@@ -45,6 +45,7 @@ export const sessionPerGuest = (
               pcap.write(frame)
               session.fromGuest(frame)
             },
+      batch: (fill) => session.batch(fill),
       onClose() {
         sessions.delete(session)
         session.shutdown()

@@ -3,9 +3,9 @@
  * (`-netdev stream,server=off,addr.type=unix,addr.path=P`) or a TCP listener
  * (`-netdev stream,server=off,addr.type=inet,...` and the older `-netdev socket,connect=`).
  *
- * Hot path: frames read are decoded in place and handed to the guest's handlers
- * synchronously; frames for the guest sent during one event-loop turn go out corked, as one
- * writev on the next tick; frames the stack built carry their length prefix in the headroom
+ * Hot path: the frames of one read are decoded in place and handed to the guest's handlers
+ * synchronously as one batch; frames for the guest queued during a batch go out corked, as one
+ * writev, when the session flushes at the batch's end (same turn, no `nextTick`); frames the stack built carry their length prefix in the headroom
  * before them and adjacent ones leave as one uncopied chunk (ethernet/frame-buffer.ts; the
  * slab allocator is the runtime's `frameSlab`, the one the session passes to the stack).
  * Backpressure: while the guest's socket is over its high-water mark we stop reading from it;
@@ -30,7 +30,7 @@ let slabBuffer: ArrayBufferLike | undefined
 let slabView: Uint8Array<ArrayBufferLike> = new Uint8Array(0)
 
 const serveConnection = (socket: Socket, peer: string, accept: AcceptGuest, logger: Logger): GuestConnection => {
-  // Frames for the guest queued during this event-loop turn; flushed as one writev.
+  // Frames for the guest queued during the session's current batch; flushed as one writev.
   let queued: Array<Uint8Array> = []
   let queuedBytes = 0
   let dropped = 0
@@ -102,11 +102,13 @@ const serveConnection = (socket: Socket, peer: string, accept: AcceptGuest, logg
         return
       }
       dropped = 0
-      if (queued.length === 0) process.nextTick(flush)
       // Kept by reference until the flush: a delivered frame is handed over, the (pure) stack
       // never writes to it again, and the guest's own buffers are fresh per read.
       queued.push(frame)
       queuedBytes += 4 + frame.length
+    },
+    flush() {
+      if (queued.length > 0) flush()
     },
     close() {
       socket.destroy()
@@ -115,8 +117,15 @@ const serveConnection = (socket: Socket, peer: string, accept: AcceptGuest, logg
   const handlers = accept(conn)
   const decoder = new StreamDecoder()
   const onFrame = (frame: Uint8Array): void => handlers.onFrame(frame)
-  socket.on("data", (chunk: Buffer) => {
-    const problem = decoder.push(chunk, onFrame)
+  let chunk: Buffer | undefined
+  let problem: string | undefined
+  const decode = (): void => {
+    problem = decoder.push(chunk!, onFrame)
+  }
+  socket.on("data", (data: Buffer) => {
+    chunk = data
+    handlers.batch(decode)
+    chunk = undefined
     if (problem !== undefined) {
       logger.log("warn", `guest ${peer}: ${problem}; dropping the connection`)
       socket.destroy()

@@ -36,6 +36,9 @@ export const openUdpLink = async (local: UdpAddress, named: UdpAddress, accept: 
         send(frame) {
           if (!closed) socket.send(frame, remote.port, remote.host)
         },
+        flush() {
+          // Each frame is its own datagram, sent at once.
+        },
         close() {
           // The UDP link has no per-guest connection to drop; closing is the listener's job.
         },

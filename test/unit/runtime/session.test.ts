@@ -127,6 +127,26 @@ describe("the interpreter (openSession)", () => {
     expect(seen.slice(1)).toEqual(["FrameFromGuest@2", "HostUdpDatagram@0"])
   })
 
+  it("a lone frame is answered and flushed inside the call; a batch of frames is reduced together and flushed once", () => {
+    const { deps } = recordingDeps()
+    const seen: Array<string> = []
+    const out: Array<string> = []
+    const s = openSession(defaultConfig, deps, (f) => void out.push(`frame ${f[0]}`), {
+      machine: scripted((e) => (e._tag === "FrameFromGuest" ? [{ _tag: "DeliverFrame", frame: e.frame }] : []), seen),
+      flush: () => void out.push("flush"),
+    })
+    s.fromGuest(Uint8Array.of(1))
+    expect(out).toEqual(["frame 1", "flush"])
+    s.batch(() => {
+      s.fromGuest(Uint8Array.of(2))
+      s.fromGuest(Uint8Array.of(3))
+      // Nothing is reduced while the batch is being filled.
+      out.push("filled")
+    })
+    expect(out).toEqual(["frame 1", "flush", "filled", "frame 2", "frame 3", "flush"])
+    expect(seen.slice(1)).toEqual(["FrameFromGuest@2", "FrameFromGuest@3", "FrameFromGuest@4"])
+  })
+
   it("a reducer that throws loses that event only, with an error log", () => {
     const { logger, deps } = recordingDeps()
     const seen: Array<string> = []

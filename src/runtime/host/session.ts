@@ -11,8 +11,10 @@
  *   reduces them together afterwards. When the queue runs dry, `flush` (if given) is called
  *   once, in the same turn: a link sends what `toGuest` queued during the batch (one writev)
  *   without waiting for a later turn of the event loop.
- * - A reducer that throws loses that one event (logged at error level); the stack keeps the
- *   state it had before it. Hostile input must never take the process down.
+ * - A reducer that throws is a bug, never the guest's input taking the process down: it is
+ *   logged at error level; with `onFailure` the session stops reducing (later input is
+ *   ignored) and tells its owner, which ends it (guest-session.ts ends the guest's session
+ *   alone); without, that one event is lost and the stack keeps the state it had before it.
  * - `shutdown` feeds `Shutdown`, carries out its effects (socket closes), then closes every
  *   port and drops the state; later inputs are ignored.
  * This is the hot path: no Effect fiber, no allocation beyond the event object.
@@ -81,6 +83,8 @@ export interface SessionOptions<S> {
    * the frames `toGuest` queued. Never called from inside `toGuest`.
    */
   readonly flush?: () => void
+  /** A reducer threw on `event`: the session takes no more input; the owner should end it. */
+  readonly onFailure?: (event: StackEvent, error: unknown) => void
 }
 
 export const openSession = <S = StackState>(
@@ -94,8 +98,11 @@ export const openSession = <S = StackState>(
   const { clock, logger } = deps
   const onEffect = options.onEffect
   const flush = options.flush
+  const onFailure = options.onFailure
   let state: S | undefined = machine.create(config, clock.now())
   let closed = false
+  /** A reducer threw (with `onFailure`): no more input; `shutdown` still closes the ports. */
+  let failed = false
   const queue: Array<StackEvent> = []
   let head = 0
   let busy = false
@@ -150,8 +157,16 @@ export const openSession = <S = StackState>(
           state = next
           effects = out
         } catch (err) {
-          logger.log("error", `stack failed on ${event._tag}, event dropped: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`)
-          continue
+          const why = err instanceof Error ? (err.stack ?? err.message) : String(err)
+          if (onFailure === undefined) {
+            logger.log("error", `stack failed on ${event._tag}, event dropped: ${why}`)
+            continue
+          }
+          logger.log("error", `stack failed on ${event._tag}, ending the session: ${why}`)
+          failed = true
+          head = queue.length
+          onFailure(event, err)
+          break
         }
         for (let i = 0; i < effects.length; i++) {
           const effect = effects[i]!
@@ -178,7 +193,7 @@ export const openSession = <S = StackState>(
   }
 
   const input: Report = (event) => {
-    if (closed) return
+    if (closed || failed) return
     queue.push(event)
     if (!busy) drain()
   }
@@ -192,7 +207,7 @@ export const openSession = <S = StackState>(
     fromGuest: (frame) => input({ _tag: "FrameFromGuest", now: clock.now(), frame }),
     input,
     batch(fill) {
-      if (busy || closed) return fill()
+      if (busy || closed || failed) return fill()
       busy = true
       try {
         fill()

@@ -3,7 +3,7 @@
  * transport): connections that deliver frames from a guest and accept frames for it.
  *
  * Contract: the link calls `accept` once per guest connection and then `onFrame` per frame and
- * `onClose` exactly once when the guest goes away or the listener closes. A frame passed to
+ * `onClose` exactly once when the guest goes away, the link fails or the listener closes. A frame passed to
  * `onFrame` is handed over: the link never writes to its bytes again (a link that reuses a
  * read buffer passes copies). The frames of one read are passed inside one `batch` call, so
  * the session reduces them together and answers once. `send` may queue a frame (kept by
@@ -31,7 +31,8 @@ export interface GuestHandlers {
   onFrame(frame: Uint8Array): void
   /** Runs `fill` (which calls `onFrame` for each frame of one read), then reduces them all. */
   batch(fill: () => void): void
-  onClose(): void
+  /** The guest went away (no `reason`), or the link failed (`reason`, e.g. `ECONNRESET`). */
+  onClose(reason?: string): void
 }
 
 export type AcceptGuest = (conn: GuestConnection) => GuestHandlers

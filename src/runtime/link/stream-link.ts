@@ -41,6 +41,8 @@ const serveConnection = (socket: Socket, peer: string, accept: AcceptGuest, logg
   // The chunks of one flush (prefixed runs and copied frames), reused between flushes.
   const out: Array<Uint8Array> = []
   let native: NativeStream | undefined
+  // Why the link failed, for `onClose` (undefined: the guest simply closed its end).
+  let failure: string | undefined
   let readingPaused = false
   const pauseReading = (): void => {
     // The guest is not keeping up with what we send it: stop reading its frames until it
@@ -113,6 +115,7 @@ const serveConnection = (socket: Socket, peer: string, accept: AcceptGuest, logg
       // now goes to the stream, and later flushes queue behind it there until it drains.
       const written = native.writev(out)
       if (typeof written === "string") {
+        failure ??= written
         logger.log("debug", `guest ${peer}: ${written}; dropping the connection`)
         out.length = 0
         socket.destroy()
@@ -164,12 +167,16 @@ const serveConnection = (socket: Socket, peer: string, accept: AcceptGuest, logg
     handlers.batch(decode)
     chunk = undefined
     if (problem !== undefined) {
+      failure ??= problem
       logger.log("warn", `guest ${peer}: ${problem}; dropping the connection`)
       socket.destroy()
     }
   }
   native = openNativeStream(socket, onData, (code) => {
-    if (code !== undefined) logger.log("debug", `guest ${peer}: ${code}`)
+    if (code !== undefined) {
+      failure ??= code
+      logger.log("debug", `guest ${peer}: ${code}`)
+    }
     socket.destroy()
   })
   if (native === undefined) {
@@ -177,10 +184,13 @@ const serveConnection = (socket: Socket, peer: string, accept: AcceptGuest, logg
     // Accepted paused (`pauseOnConnect`, for the native reader): start the stream's own.
     socket.resume()
   }
-  socket.on("error", (err: NodeJS.ErrnoException) => logger.log("debug", `guest ${peer}: ${err.code ?? err.message}`))
+  socket.on("error", (err: NodeJS.ErrnoException) => {
+    failure ??= err.code ?? err.message
+    logger.log("debug", `guest ${peer}: ${failure}`)
+  })
   socket.on("close", () => {
     native?.close()
-    handlers.onClose()
+    handlers.onClose(failure)
   })
   return conn
 }

@@ -22,7 +22,7 @@ import type { StackConfig } from "../../protocol/stack/config.ts"
 import type { GuestConnection, GuestHandlers } from "../link/guest-link.ts"
 import { annotatedLogger } from "./effect-log.ts"
 import { hostDeps, type HostServices } from "./services.ts"
-import { openSession } from "./session.ts"
+import { openSession, type StackMachine } from "./session.ts"
 
 export class GuestGone extends Data.TaggedError("GuestGone")<{ readonly peer: string }> {}
 export class LinkFailed extends Data.TaggedError("LinkFailed")<{ readonly peer: string; readonly reason: string }> {}
@@ -40,6 +40,8 @@ export interface GuestSessionOptions {
   readonly ready: (handlers: GuestHandlers) => void
   /** Sees every frame, both ways, before it goes on (the pcap file). */
   readonly tap?: (frame: Uint8Array) => void
+  /** The stack to run (default: the real one); tests pass one that fails on cue. */
+  readonly machine?: StackMachine<unknown>
 }
 
 /** The link's `onClose` with a reason: `undefined` when the guest simply went away. */
@@ -72,6 +74,7 @@ export const guestSession = (
         Effect.sync(() =>
           openSession(config, deps, toGuest, {
             flush: () => conn.flush(),
+            ...(options.machine === undefined ? {} : { machine: options.machine }),
             onFailure: (event, err) =>
               end(new ReducerFailed({ peer: conn.peer, event: event._tag, reason: err instanceof Error ? err.message : String(err) })),
           }),

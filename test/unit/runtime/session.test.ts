@@ -163,6 +163,26 @@ describe("the interpreter (openSession)", () => {
     expect(logger.lines[0]!.message).toMatch(/^stack failed on FrameFromGuest, event dropped: Error: boom/)
   })
 
+  it("with onFailure, a reducer that throws stops the session: onFailure once, later input ignored, shutdown still closes every port", () => {
+    const { calls, logger, deps } = recordingDeps()
+    const seen: Array<string> = []
+    const failures: Array<string> = []
+    const s = openSession(defaultConfig, deps, () => undefined, {
+      machine: scripted((e) => {
+        if (e._tag === "FrameFromGuest" && e.frame[0] === 0) throw new Error("boom")
+        return []
+      }, seen),
+      onFailure: (event, err) => void failures.push(`${event._tag}: ${(err as Error).message}`),
+    })
+    s.fromGuest(Uint8Array.of(0))
+    s.fromGuest(Uint8Array.of(1))
+    expect(failures).toEqual(["FrameFromGuest: boom"])
+    expect(seen.slice(1)).toEqual(["FrameFromGuest@2"])
+    expect(logger.lines[0]!.message).toMatch(/^stack failed on FrameFromGuest, ending the session: Error: boom/)
+    s.shutdown()
+    expect(calls).toEqual(["tcp.closeAll", "udp.closeAll", "icmp.closeAll", "timers.closeAll"])
+  })
+
   it("shutdown feeds Shutdown, carries out its effects, closes every port, then ignores input", () => {
     const { calls, deps } = recordingDeps()
     const seen: Array<string> = []

@@ -215,6 +215,15 @@ describe("tslirp CLI over TCP and UDP links", () => {
     ;(guest as unknown as { remote: { host: string; port: number } }).remote = { host: "127.0.0.1", port: local }
     guest.send(arpRequest("10.0.2.15", "10.0.2.2"))
     await guest.next(arpReplyFor("10.0.2.2"))
+    // A stray sender's frame is not taken: had it been, its answer (for 10.0.2.3) would reach
+    // the guest before the answer to the guest's own later request.
+    const stray = createSocket("udp4")
+    await new Promise<void>((r) => stray.bind(0, "127.0.0.1", () => r()))
+    await new Promise<void>((r, j) => stray.send(arpRequest("10.0.2.15", "10.0.2.3"), local, "127.0.0.1", (e) => (e ? j(e) : r())))
+    stray.close()
+    guest.send(arpRequest("10.0.2.15", "10.0.2.2"))
+    await guest.next(arpReplyFor("10.0.2.2"))
+    expect(guest.frames.filter((f) => readArpReply(f)?.ip === "10.0.2.3")).toEqual([])
   })
 })
 

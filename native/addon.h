@@ -1,9 +1,10 @@
 /*
- * addon.h: what the two halves of the tslirp addon (ping_socket.c, udp_socket.c) share.
+ * addon.h: what the parts of the tslirp addon (ping_socket.c, udp_socket.c, guest_stream.c) share.
  *
  * Contract: small static helpers that never throw into JavaScript; each returns a value or a
- * plain errno. One module (`ping_socket.node`) carries both halves: ping_socket.c owns the
- * module init and calls `udp_register` so a single build and a single `require` give both.
+ * plain errno. One module (`ping_socket.node`) carries them all: ping_socket.c owns the module
+ * init and calls `udp_register` and `guest_stream_register`, so one build and one `require`
+ * give everything.
  */
 #ifndef TSLIRP_ADDON_H
 #define TSLIRP_ADDON_H
@@ -120,5 +121,8 @@ static inline int addon_read_error_queue(int fd, void *buf, size_t len, addon_qu
 
 /* Registers udpOpen/udpSend/udpClose/udpLocalPort on `exports` (udp_socket.c). */
 napi_status udp_register(napi_env env, napi_value exports);
+
+/* Registers streamOpen/streamWritev/streamPause/streamClose on `exports` (guest_stream.c). */
+napi_status guest_stream_register(napi_env env, napi_value exports);
 
 #endif

@@ -6,8 +6,15 @@
  *   goes through `reduce`; the effects it returns are carried out in order.
  * - Events reported while effects are being carried out (a port may report synchronously) are
  *   queued and reduced afterwards, in order: the reducer is never re-entered.
- * - A reducer that throws loses that one event (logged at error level); the stack keeps the
- *   state it had before it. Hostile input must never take the process down.
+ * - Batches: a lone event is reduced at once, inside the call that reported it; `batch(fill)`
+ *   queues every event `fill` reports (e.g. all frames of one read from the guest link) and
+ *   reduces them together afterwards. When the queue runs dry, `flush` (if given) is called
+ *   once, in the same turn: a link sends what `toGuest` queued during the batch (one writev)
+ *   without waiting for a later turn of the event loop.
+ * - A reducer that throws is a bug, never the guest's input taking the process down: it is
+ *   logged at error level; with `onFailure` the session stops reducing (later input is
+ *   ignored) and tells its owner, which ends it (guest-session.ts ends the guest's session
+ *   alone); without, that one event is lost and the stack keeps the state it had before it.
  * - `shutdown` feeds `Shutdown`, carries out its effects (socket closes), then closes every
  *   port and drops the state; later inputs are ignored.
  * This is the hot path: no Effect fiber, no allocation beyond the event object.
@@ -57,6 +64,11 @@ export interface StackSession {
   fromGuest(frame: Uint8Array): void
   /** Any event, e.g. recorded ones; `now` is taken as given. */
   input(event: StackEvent): void
+  /**
+   * Runs `fill`, queueing whatever it reports (`fromGuest`, `input`), then reduces it all as one
+   * batch: `flush` once at the end instead of per frame. Inside a batch it just runs `fill`.
+   */
+  batch(fill: () => void): void
   /** Feed `Shutdown`, close every socket and timer, drop the state. Idempotent. */
   shutdown(): void
   readonly closed: boolean
@@ -66,6 +78,13 @@ export interface SessionOptions<S> {
   readonly machine?: StackMachine<S>
   /** Called with every effect before it is carried out (recording, tests). */
   readonly onEffect?: (effect: StackEffect) => void
+  /**
+   * Called when a batch ends (the queue is empty again), in the same turn: the guest link sends
+   * the frames `toGuest` queued. Never called from inside `toGuest`.
+   */
+  readonly flush?: () => void
+  /** A reducer threw on `event`: the session takes no more input; the owner should end it. */
+  readonly onFailure?: (event: StackEvent, error: unknown) => void
 }
 
 export const openSession = <S = StackState>(
@@ -78,8 +97,12 @@ export const openSession = <S = StackState>(
   const machine = (options.machine ?? realStack) as unknown as StackMachine<S>
   const { clock, logger } = deps
   const onEffect = options.onEffect
+  const flush = options.flush
+  const onFailure = options.onFailure
   let state: S | undefined = machine.create(config, clock.now())
   let closed = false
+  /** A reducer threw (with `onFailure`): no more input; `shutdown` still closes the ports. */
+  let failed = false
   const queue: Array<StackEvent> = []
   let head = 0
   let busy = false
@@ -134,8 +157,16 @@ export const openSession = <S = StackState>(
           state = next
           effects = out
         } catch (err) {
-          logger.log("error", `stack failed on ${event._tag}, event dropped: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`)
-          continue
+          const why = err instanceof Error ? (err.stack ?? err.message) : String(err)
+          if (onFailure === undefined) {
+            logger.log("error", `stack failed on ${event._tag}, event dropped: ${why}`)
+            continue
+          }
+          logger.log("error", `stack failed on ${event._tag}, ending the session: ${why}`)
+          failed = true
+          head = queue.length
+          onFailure(event, err)
+          break
         }
         for (let i = 0; i < effects.length; i++) {
           const effect = effects[i]!
@@ -152,10 +183,17 @@ export const openSession = <S = StackState>(
       head = 0
       busy = false
     }
+    if (flush !== undefined) {
+      try {
+        flush()
+      } catch (err) {
+        logger.log("error", `guest link failed to flush: ${err instanceof Error ? err.message : String(err)}`)
+      }
+    }
   }
 
   const input: Report = (event) => {
-    if (closed) return
+    if (closed || failed) return
     queue.push(event)
     if (!busy) drain()
   }
@@ -168,6 +206,16 @@ export const openSession = <S = StackState>(
   return {
     fromGuest: (frame) => input({ _tag: "FrameFromGuest", now: clock.now(), frame }),
     input,
+    batch(fill) {
+      if (busy || closed || failed) return fill()
+      busy = true
+      try {
+        fill()
+      } finally {
+        busy = false
+      }
+      if (head < queue.length) drain()
+    },
     shutdown() {
       if (closed) return
       // If we are inside a drain (a port reported a fatal guest error), Shutdown is queued

@@ -2,10 +2,14 @@
  * What a guest link is, whatever carries it (unix/TCP stream, UDP datagrams, an embedder's own
  * transport): connections that deliver frames from a guest and accept frames for it.
  *
- * Contract: the link calls `accept` once per guest connection and then `onFrame` per frame (the
- * frame is only valid during the call) and `onClose` exactly once when the guest goes away or
- * the listener closes. `send` never throws; it drops frames when the guest is not reading
- * (the stack's TCP recovers, as from any loss).
+ * Contract: the link calls `accept` once per guest connection and then `onFrame` per frame and
+ * `onClose` exactly once when the guest goes away, the link fails or the listener closes. A frame passed to
+ * `onFrame` is handed over: the link never writes to its bytes again (a link that reuses a
+ * read buffer passes copies). The frames of one read are passed inside one `batch` call, so
+ * the session reduces them together and answers once. `send` may queue a frame (kept by
+ * reference: the stack never writes to a frame it delivered) until `flush`, which the session
+ * calls in the same turn once it has nothing more to reduce; neither throws, and `send` drops
+ * frames when the guest is not reading (the stack's TCP recovers, as from any loss).
  *
  * `GuestLinks` is the Effect service that opens links: Node sockets (`nodeGuestLinksLayer`,
  * service.ts) or in-memory links (`memoryGuestLinks`, for tests and other runtimes). Nothing
@@ -18,12 +22,17 @@ export interface GuestConnection {
   /** For logs: `unix:/path#3`, `tcp:127.0.0.1:40000`, `udp:127.0.0.1:5555`. */
   readonly peer: string
   send(frame: Uint8Array): void
+  /** Send what `send` queued (a link that sends at once does nothing here). */
+  flush(): void
   close(): void
 }
 
 export interface GuestHandlers {
   onFrame(frame: Uint8Array): void
-  onClose(): void
+  /** Runs `fill` (which calls `onFrame` for each frame of one read), then reduces them all. */
+  batch(fill: () => void): void
+  /** The guest went away (no `reason`), or the link failed (`reason`, e.g. `ECONNRESET`). */
+  onClose(reason?: string): void
 }
 
 export type AcceptGuest = (conn: GuestConnection) => GuestHandlers

@@ -1,56 +1,49 @@
 /**
- * Serving guests: each guest connection on any link gets its own stack instance (its own
- * seed, from the runtime's `HostRandom`), its own host sockets and timers. When the guest goes
- * away the session is shut down (`Shutdown`, then every socket and timer closed) and dropped.
+ * Serving guests: each guest connection on any link gets its own session program
+ * (host/guest-session.ts): its own stack instance (its own seed, from the runtime's
+ * `HostRandom`), host sockets, timers and link, all resources of the session's scope, released
+ * when the guest goes, its link fails, its stack fails, or the serving scope closes.
  *
- * `serveGuests` is the Effect program the CLI runs: listeners and the pcap file are scoped
- * resources, released in reverse order when the scope closes (SIGINT/SIGTERM). It tunes V8's
+ * `serveGuests` is the Effect program the CLI runs: listeners, the pcap file and the sessions
+ * are scoped resources, released in reverse order when the scope closes (SIGINT/SIGTERM). It tunes V8's
  * collector for packet rates first (gc-tuning.ts): the process exists to serve guests.
  */
-import { Data, Effect, type Scope } from "effect"
+import { Data, Effect, type Fiber, FiberSet, type Scope } from "effect"
 import type { StackConfig } from "../../protocol/stack/config.ts"
-import type { HostDeps, StackSession } from "../host/session.ts"
-import { openSession } from "../host/session.ts"
+import { guestSession } from "../host/guest-session.ts"
 import { hostDeps, HostRandom, type HostServices } from "../host/services.ts"
 import { openPcapFile, type PcapWriter } from "../pcap/pcap-writer.ts"
-import type { AcceptGuest, GuestListener, LinkSpec } from "./guest-link.ts"
+import type { AcceptGuest, GuestHandlers, GuestListener, LinkSpec } from "./guest-link.ts"
 import { GuestLinks } from "./guest-link.ts"
 
 export class LinkError extends Data.TaggedError("LinkError")<{ readonly message: string }> {}
 
-/** The accept callback: a fresh session per guest, frames mirrored to `pcap` both ways. */
-export const sessionPerGuest = (
-  config: StackConfig,
-  deps: HostDeps,
-  pcap: PcapWriter | undefined,
-  sessions: Set<StackSession>,
-  seed: () => number,
-): AcceptGuest => {
+/** Runs a guest's session program, in the set of sessions the serving scope interrupts. */
+type RunSession = (program: Effect.Effect<void, never, HostServices>) => Fiber.Fiber<void, never>
+
+/**
+ * The accept callback: a fresh session program per guest (guest-session.ts), frames mirrored to
+ * `pcap` both ways. How the session ended is logged, with the guest as an annotation; an end is
+ * never an error of the process.
+ */
+export const sessionPerGuest = (config: StackConfig, pcap: PcapWriter | undefined, run: RunSession, seed: () => number): AcceptGuest => {
+  const tap = pcap === undefined ? undefined : (frame: Uint8Array) => pcap.write(frame)
   return (conn) => {
-    deps.logger.log("info", `guest connected: ${conn.peer}`)
-    const toGuest =
-      pcap === undefined
-        ? (frame: Uint8Array) => conn.send(frame)
-        : (frame: Uint8Array) => {
-            pcap.write(frame)
-            conn.send(frame)
-          }
-    const session = openSession({ ...config, seed: seed() }, deps, toGuest)
-    sessions.add(session)
-    return {
-      onFrame:
-        pcap === undefined
-          ? (frame) => session.fromGuest(frame)
-          : (frame) => {
-              pcap.write(frame)
-              session.fromGuest(frame)
-            },
-      onClose() {
-        sessions.delete(session)
-        session.shutdown()
-        deps.logger.log("info", `guest disconnected: ${conn.peer}`)
-      },
-    }
+    let handlers: GuestHandlers | undefined
+    const program = Effect.logInfo("guest connected").pipe(
+      Effect.andThen(guestSession({ ...config, seed: seed() }, conn, { ready: (h) => (handlers = h), ...(tap === undefined ? {} : { tap }) })),
+      Effect.catchTags({
+        GuestGone: () => Effect.logInfo("guest disconnected"),
+        LinkFailed: (e) => Effect.logInfo(`guest link failed: ${e.reason}`),
+        ReducerFailed: (e) => Effect.logError(`session ended: the stack failed on ${e.event}: ${e.reason}`),
+      }),
+      Effect.onInterrupt(() => Effect.logInfo("guest session shut down")),
+      Effect.annotateLogs("guest", conn.peer),
+    )
+    run(program)
+    // `guestSession` calls `ready` before it first waits, and `run` runs it that far at once.
+    if (handlers === undefined) throw new Error("guest session did not start synchronously")
+    return handlers
   }
 }
 
@@ -79,13 +72,9 @@ export const serveGuests = (
     const deps = yield* hostDeps
     const { seed } = yield* HostRandom
     const links = yield* GuestLinks
-    const sessions = new Set<StackSession>()
-    yield* Effect.addFinalizer(() =>
-      Effect.sync(() => {
-        for (const s of sessions) s.shutdown()
-        sessions.clear()
-      }),
-    )
+    // Every session is a fiber of this set: closing the serving scope interrupts them all,
+    // which ends each session (its scope closes: stack, sockets, timers, link).
+    const run: RunSession = yield* FiberSet.makeRuntime<HostServices, void, never>()
     const path = options.pcap
     const pcap =
       path === undefined
@@ -97,8 +86,8 @@ export const serveGuests = (
             }),
             (w) => Effect.sync(() => w.close()),
           )
-    const accept = sessionPerGuest(options.config, deps, pcap, sessions, seed)
-    const acceptDatagrams = sessionPerGuest(datagramLinkConfig(options.config), deps, pcap, sessions, seed)
+    const accept = sessionPerGuest(options.config, pcap, run, seed)
+    const acceptDatagrams = sessionPerGuest(datagramLinkConfig(options.config), pcap, run, seed)
     const listeners: Array<GuestListener> = []
     for (const spec of options.links) {
       const acceptHere = spec._tag === "Udp" ? acceptDatagrams : accept

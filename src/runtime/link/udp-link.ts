@@ -1,9 +1,11 @@
 /**
  * Guest link over UDP datagrams, one Ethernet frame each (QEMU
  * `-netdev dgram,id=n,local.type=inet,local.host=H,local.port=P,remote.type=inet,...`).
- * We bind `local` and send to `remote` (QEMU's local address). There is no connection: one
- * guest, one stack, from start to close. Datagrams from any other address are dropped (debug
- * log), so a stray sender cannot inject frames.
+ * We bind `local` and connect the socket to `remote` (QEMU's local address): one guest, one
+ * stack, from start to close. Datagrams from any other address never reach us (the kernel
+ * filters a connected socket; the sender is checked again here, debug log), so a stray sender
+ * cannot inject frames. An ICMP error for a frame we sent (QEMU not listening yet) is an
+ * `error` on a connected socket: logged at debug, the link carries on.
  */
 import { createSocket } from "node:dgram"
 import { lookup } from "node:dns/promises"
@@ -28,13 +30,24 @@ export const openUdpLink = async (local: UdpAddress, named: UdpAddress, accept: 
     const onBindError = (err: Error): void => reject(err)
     socket.once("error", onBindError)
     socket.bind({ address: local.host, port: local.port, exclusive: true }, () => {
-      socket.off("error", onBindError)
+      // Connected to QEMU's address: each send skips the per-datagram address lookup that
+      // `send(frame, port, host)` does (a turn of the event loop per frame), and the kernel
+      // itself drops datagrams from anyone else.
+      socket.connect(remote.port, remote.host, () => {
+        socket.off("error", onBindError)
+        ready()
+      })
+    })
+    const ready = (): void => {
       const bound = socket.address()
       const address = `udp:${show({ host: bound.address, port: bound.port })}->${show(remote)}`
       const handlers = accept({
         peer: `udp:${show(remote)}`,
         send(frame) {
-          if (!closed) socket.send(frame, remote.port, remote.host)
+          if (!closed) socket.send(frame)
+        },
+        flush() {
+          // Each frame is its own datagram, sent at once.
         },
         close() {
           // The UDP link has no per-guest connection to drop; closing is the listener's job.
@@ -60,6 +73,6 @@ export const openUdpLink = async (local: UdpAddress, named: UdpAddress, accept: 
             socket.close(() => done())
           }),
       })
-    })
+    }
   })
 }

@@ -1,5 +1,6 @@
 /** The mocked host as Effect services, for programs written against the service layer. */
 import { Layer } from "effect"
+import { effectLogLayer } from "../host/effect-log.ts"
 import type { Logger } from "../host/ports.ts"
 import { HostClock, HostIcmp, HostRandom, HostTcp, HostUdp, Log, Timers, type HostServices } from "../host/services.ts"
 import type { MockHost } from "./mock-host.ts"
@@ -16,5 +17,7 @@ export const mockHostLayer = (host: MockHost, logger: Logger): Layer.Layer<HostS
     Layer.succeed(HostIcmp, deps.icmp),
     Layer.succeed(Timers, deps.timers),
     Layer.succeed(HostRandom, { seed: () => ++seeds }),
+    // Effect's own log lines go to the same logger as the stack's.
+    Layer.provide(effectLogLayer, Layer.succeed(Log, logger)),
   )
 }

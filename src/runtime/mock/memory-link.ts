@@ -51,6 +51,7 @@ export const memoryGuestLinks = (): MemoryGuestLinks => {
         send: (frame) => {
           if (!closed) frames.push(frame.slice())
         },
+        flush: () => undefined,
         close: drop,
       })
       return {

@@ -1,17 +1,13 @@
-/** The Node host capabilities as a plain dependency record (see `layer.ts` for the Effect form). */
+/**
+ * The Node host capabilities as a plain dependency record, for embedders that do not use Effect
+ * (`NodeStack`, `openSession`). Built from `nodeHostLayer` (layer.ts), the one wiring of the
+ * Node host: the record and the layer cannot drift apart.
+ */
+import { Effect, Layer } from "effect"
 import type { Logger } from "../host/ports.ts"
+import { hostDeps } from "../host/services.ts"
 import type { HostDeps } from "../host/session.ts"
-import { nodeClock } from "./clock.ts"
-import { nodeIcmp } from "./icmp.ts"
-import { nodeTcp } from "./tcp.ts"
-import { nodeTimers } from "./timers.ts"
-import { nodeUdp } from "./udp.ts"
+import { logLayer, nodeHostLayer } from "./layer.ts"
 
-export const nodeHostDeps = (logger: Logger): HostDeps => ({
-  clock: nodeClock,
-  logger,
-  tcp: nodeTcp(nodeClock, logger),
-  udp: nodeUdp(nodeClock, logger),
-  icmp: nodeIcmp(nodeClock, logger),
-  timers: nodeTimers(nodeClock),
-})
+export const nodeHostDeps = (logger: Logger): HostDeps =>
+  Effect.runSync(hostDeps.pipe(Effect.provide(Layer.provideMerge(nodeHostLayer, logLayer(logger)))))

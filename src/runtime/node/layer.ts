@@ -1,11 +1,13 @@
 /**
  * The Node implementation of the host services: `node:net`, UDP sockets that report ICMP
  * errors and ping sockets from the native addon (`node:dgram` when the addon is unavailable),
- * real timers and seeds from the OS's CSPRNG. Needs a `Log` (see `logLayer`).
+ * real timers and seeds from the OS's CSPRNG, and Effect's logger writing to the `Log` sink
+ * (host/effect-log.ts). Needs a `Log` (see `logLayer`).
  */
 import { Effect, Layer } from "effect"
 import type { LogLevel } from "../../effects/log.ts"
 import type { Logger } from "../host/ports.ts"
+import { effectLogLayer } from "../host/effect-log.ts"
 import { HostClock, HostIcmp, HostRandom, HostTcp, HostUdp, Log, Timers } from "../host/services.ts"
 import { nodeClock } from "./clock.ts"
 import { nodeIcmp } from "./icmp.ts"
@@ -26,4 +28,6 @@ export const nodeHostLayer: Layer.Layer<HostClock | HostTcp | HostUdp | HostIcmp
   Layer.effect(HostIcmp, Effect.map(Log, (log) => nodeIcmp(nodeClock, log))),
   Layer.succeed(Timers, nodeTimers(nodeClock)),
   Layer.succeed(HostRandom, { seed: randomSeed }),
+  // Effect's own log lines (sessions starting and ending, with the guest) go to the same sink.
+  effectLogLayer,
 )

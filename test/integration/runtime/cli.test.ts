@@ -57,10 +57,10 @@ describe("tslirp CLI over a unix socket (QEMU -netdev stream)", () => {
     await a.next(arpReplyFor("10.0.2.2"))
     await b.next(arpReplyFor("10.0.2.3"))
     a.close()
-    await p.waitFor(/guest disconnected: unix:.*#1/, "stderr")
+    await p.waitFor(/guest=unix:.*#1 guest disconnected/, "stderr")
     b.send(arpRequest("10.0.2.16", "10.0.2.2"))
     await b.next(arpReplyFor("10.0.2.2"))
-    expect(p.stderr).toMatch(/guest connected: unix:.*#2/)
+    expect(p.stderr).toMatch(/guest=unix:.*#2 guest connected/)
   })
 
   it("decodes frames split across writes and several frames in one write", async () => {
@@ -131,13 +131,18 @@ describe("tslirp CLI over a unix socket (QEMU -netdev stream)", () => {
     guests.push({ close: () => echo.close() })
     const path = join(dir, "fds.sock")
     const p = await start(["--socket", path])
-    const sockets = (): number => readdirSync(`/proc/${p.child.pid}/fd`).filter((fd) => {
-      try {
-        return readlinkSync(`/proc/${p.child.pid}/fd/${fd}`).startsWith("socket:")
-      } catch {
-        return false
-      }
-    }).length
+    // Distinct sockets (inodes), not descriptors: the native guest link reads through a
+    // duplicate of the guest connection's descriptor.
+    const sockets = (): number =>
+      new Set(
+        readdirSync(`/proc/${p.child.pid}/fd`).map((fd) => {
+          try {
+            return readlinkSync(`/proc/${p.child.pid}/fd/${fd}`)
+          } catch {
+            return ""
+          }
+        }).filter((l) => l.startsWith("socket:")),
+      ).size
     const before = sockets()
     const g = track(await StreamGuest.open({ path }))
     g.send(arpRequest("10.0.2.15", "10.0.2.2"))
@@ -210,6 +215,15 @@ describe("tslirp CLI over TCP and UDP links", () => {
     ;(guest as unknown as { remote: { host: string; port: number } }).remote = { host: "127.0.0.1", port: local }
     guest.send(arpRequest("10.0.2.15", "10.0.2.2"))
     await guest.next(arpReplyFor("10.0.2.2"))
+    // A stray sender's frame is not taken: had it been, its answer (for 10.0.2.3) would reach
+    // the guest before the answer to the guest's own later request.
+    const stray = createSocket("udp4")
+    await new Promise<void>((r) => stray.bind(0, "127.0.0.1", () => r()))
+    await new Promise<void>((r, j) => stray.send(arpRequest("10.0.2.15", "10.0.2.3"), local, "127.0.0.1", (e) => (e ? j(e) : r())))
+    stray.close()
+    guest.send(arpRequest("10.0.2.15", "10.0.2.2"))
+    await guest.next(arpReplyFor("10.0.2.2"))
+    expect(guest.frames.filter((f) => readArpReply(f)?.ip === "10.0.2.3")).toEqual([])
   })
 })
 

@@ -55,7 +55,8 @@ describe("host services as Effect layers", () => {
     )
     await guest!.closed // closing the scope dropped the guest
     expect(existsSync(path)).toBe(false)
-    expect(log.lines.map((l) => l.message)).toContain(`guest disconnected: unix:${path}#1`)
+    // The scope closed with the guest still there: its session was shut down (annotated with it).
+    expect(log.lines.map((l) => l.message)).toContain(`guest=unix:${path}#1 guest session shut down`)
   })
 
   it("mock host + memory links: serveGuests gives each guest its own stack; the scope drops them all", async () => {
@@ -87,9 +88,10 @@ describe("host services as Effect layers", () => {
       [true, false],
       [true, false],
     ])
-    expect(log.lines.filter((l) => l.message.startsWith("guest disconnected")).map((l) => l.message)).toEqual([
-      "guest disconnected: memory:1",
-      "guest disconnected: memory:2",
+    expect(log.lines.filter((l) => /^guest=\S+ guest (disconnected|session shut down)/.test(l.message)).map((l) => l.message)).toEqual([
+      "guest=memory:1 guest disconnected",
+      // The listener, opened after the sessions' set, closes first and drops b.
+      "guest=memory:2 guest disconnected",
     ])
   })
 })

@@ -22,7 +22,7 @@ describe("stream link: frames for the guest", () => {
     let conn: GuestConnection | undefined
     const listener = await listenUnix(join(dir, "l.sock"), (c) => {
       conn = c
-      return { onFrame: () => undefined, onClose: () => undefined }
+      return { onFrame: () => undefined, batch: (fill) => fill(), onClose: () => undefined }
     }, quiet)
     const client = connect(join(dir, "l.sock"))
     await new Promise<void>((r) => client.once("connect", () => r()))
@@ -35,7 +35,7 @@ describe("stream link: frames for the guest", () => {
     client.on("data", (chunk: Buffer) => {
       expect(decoder.push(chunk, (f) => received.push(Uint8Array.from(f)))).toBeUndefined()
     })
-    // Several event-loop turns, each with a burst (one writev per turn).
+    // Several batches, each a burst flushed as one writev, as the session does at a batch's end.
     for (let turn = 0; turn < 20; turn++) {
       for (let k = 0; k < 40; k++) {
         const len = k % 13 === 0 ? r.int(16000, 40000) : r.int(60, 1514)
@@ -44,6 +44,7 @@ describe("stream link: frames for the guest", () => {
         sent.push(f.slice())
         conn.send(f)
       }
+      conn.flush()
       await new Promise((res) => setImmediate(res))
     }
     const total = sent.length

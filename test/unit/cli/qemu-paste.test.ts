@@ -37,7 +37,7 @@ const pasteAndBoot = async (args: ReadonlyArray<string>): Promise<string> => {
     stdio: ["ignore", "ignore", "pipe"],
   })
   children.push(q)
-  await cli.waitFor(/info: dhcp: lease 10\.0\.2\.15 to 52:54:00:12:34:56/, "stderr", 50_000)
+  await cli.waitFor(/info: guest=\S+ dhcp: lease 10\.0\.2\.15 to 52:54:00:12:34:56/, "stderr", 50_000)
   return options!
 }
 

@@ -127,6 +127,26 @@ describe("the interpreter (openSession)", () => {
     expect(seen.slice(1)).toEqual(["FrameFromGuest@2", "HostUdpDatagram@0"])
   })
 
+  it("a lone frame is answered and flushed inside the call; a batch of frames is reduced together and flushed once", () => {
+    const { deps } = recordingDeps()
+    const seen: Array<string> = []
+    const out: Array<string> = []
+    const s = openSession(defaultConfig, deps, (f) => void out.push(`frame ${f[0]}`), {
+      machine: scripted((e) => (e._tag === "FrameFromGuest" ? [{ _tag: "DeliverFrame", frame: e.frame }] : []), seen),
+      flush: () => void out.push("flush"),
+    })
+    s.fromGuest(Uint8Array.of(1))
+    expect(out).toEqual(["frame 1", "flush"])
+    s.batch(() => {
+      s.fromGuest(Uint8Array.of(2))
+      s.fromGuest(Uint8Array.of(3))
+      // Nothing is reduced while the batch is being filled.
+      out.push("filled")
+    })
+    expect(out).toEqual(["frame 1", "flush", "filled", "frame 2", "frame 3", "flush"])
+    expect(seen.slice(1)).toEqual(["FrameFromGuest@2", "FrameFromGuest@3", "FrameFromGuest@4"])
+  })
+
   it("a reducer that throws loses that event only, with an error log", () => {
     const { logger, deps } = recordingDeps()
     const seen: Array<string> = []
@@ -141,6 +161,26 @@ describe("the interpreter (openSession)", () => {
     expect(seen.slice(1)).toEqual(["FrameFromGuest@2", "FrameFromGuest@3"])
     expect(logger.lines[0]!.level).toBe("error")
     expect(logger.lines[0]!.message).toMatch(/^stack failed on FrameFromGuest, event dropped: Error: boom/)
+  })
+
+  it("with onFailure, a reducer that throws stops the session: onFailure once, later input ignored, shutdown still closes every port", () => {
+    const { calls, logger, deps } = recordingDeps()
+    const seen: Array<string> = []
+    const failures: Array<string> = []
+    const s = openSession(defaultConfig, deps, () => undefined, {
+      machine: scripted((e) => {
+        if (e._tag === "FrameFromGuest" && e.frame[0] === 0) throw new Error("boom")
+        return []
+      }, seen),
+      onFailure: (event, err) => void failures.push(`${event._tag}: ${(err as Error).message}`),
+    })
+    s.fromGuest(Uint8Array.of(0))
+    s.fromGuest(Uint8Array.of(1))
+    expect(failures).toEqual(["FrameFromGuest: boom"])
+    expect(seen.slice(1)).toEqual(["FrameFromGuest@2"])
+    expect(logger.lines[0]!.message).toMatch(/^stack failed on FrameFromGuest, ending the session: Error: boom/)
+    s.shutdown()
+    expect(calls).toEqual(["tcp.closeAll", "udp.closeAll", "icmp.closeAll", "timers.closeAll"])
   })
 
   it("shutdown feeds Shutdown, carries out its effects, closes every port, then ignores input", () => {

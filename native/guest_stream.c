@@ -1,0 +1,301 @@
+/*
+ * guest_stream.c: the guest link's stream socket read and written below Node's stream layer,
+ * as part of the tslirp N-API addon (module init in ping_socket.c).
+ *
+ * Why: a guest link is one stream socket that sleeps between frames. Waking it through
+ * net.Socket costs a Readable.push, 'data' emission and a Writable cork/uncork/writev per frame
+ * on top of the system calls; the latency bench measures that overhead as most of tslirp's ping
+ * time above libslirp's. Here a libuv poll handle on a duplicate of the socket's descriptor
+ * reads into one buffer and hands JavaScript a copy per read; writes are one writev(2).
+ *
+ * Contract:
+ * - streamOpen(fd, callback) -> handle object, or a positive errno. `fd` is duplicated (the
+ *   caller's socket object keeps its own descriptor and must not read from it); the duplicate
+ *   is non-blocking and watched for reading at once.
+ * - The callback runs from the event loop, never from inside another call:
+ *     callback(0, data)    bytes read (a fresh Buffer, the caller's to keep)
+ *     callback(1, 0)       end of stream: the peer closed; the handle stops reading
+ *     callback(2, errno)   a read error; the handle stops reading
+ *   All reads of one wake-up share one callback scope (process.nextTick work runs after).
+ * - streamWritev(handle, chunks: Uint8Array[]) -> bytes written (>= 0, possibly fewer than
+ *   given when the socket's send buffer is full: the caller sends the rest some other way),
+ *   or -errno. Never blocks, never throws.
+ * - streamPause(handle, paused: boolean): stop or resume reading (backpressure).
+ * - streamClose(handle): idempotent, also from inside the callback; closes the duplicate only.
+ *   A collected handle is closed by its finalizer.
+ */
+#define _GNU_SOURCE
+#include "addon.h"
+
+#include <uv.h>
+
+#include <fcntl.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+/* One read's buffer: large enough for a burst of jumbo frames in one system call. */
+#define READ_BYTES (256 * 1024)
+/* Reads per wake-up before yielding to other handles (the poll is level-triggered). */
+#define MAX_READS_PER_WAKE 16
+#define MAX_IOV 1024
+
+typedef struct {
+  napi_env env;
+  int fd;            /* the duplicate; -1 once closed */
+  uv_poll_t *poll;   /* owned by libuv from uv_close until on_poll_closed frees it */
+  bool paused;
+  napi_ref callback; /* weak: the handle object keeps the function alive */
+  napi_async_context async;
+  bool in_callback;
+  uint8_t *buf;
+} stream_t;
+
+static void on_poll_closed(uv_handle_t *h) { free(h); }
+
+static void release_async(stream_t *s) {
+  if (s->async != NULL) {
+    napi_async_destroy(s->env, s->async);
+    s->async = NULL;
+  }
+}
+
+static void stream_close(stream_t *s) {
+  if (s->fd < 0) return;
+  uv_poll_stop(s->poll);
+  uv_close((uv_handle_t *)s->poll, on_poll_closed);
+  s->poll = NULL;
+  close(s->fd);
+  s->fd = -1;
+  free(s->buf);
+  s->buf = NULL;
+  if (s->callback != NULL) {
+    napi_delete_reference(s->env, s->callback);
+    s->callback = NULL;
+  }
+  if (!s->in_callback) release_async(s);
+}
+
+static void stream_finalize(napi_env env, void *data, void *hint) {
+  (void)env;
+  (void)hint;
+  stream_t *s = data;
+  stream_close(s);
+  release_async(s);
+  free(s);
+}
+
+static void call_back(stream_t *s, size_t argc, napi_value *argv) {
+  napi_env env = s->env;
+  napi_value fn, global;
+  if (s->callback == NULL) return;
+  if (napi_get_reference_value(env, s->callback, &fn) != napi_ok || fn == NULL) return;
+  napi_get_global(env, &global);
+  if (napi_call_function(env, global, fn, argc, argv, NULL) == napi_pending_exception) {
+    napi_value err;
+    napi_get_and_clear_last_exception(env, &err);
+    napi_fatal_exception(env, err);
+  }
+}
+
+static void on_poll(uv_poll_t *h, int status, int events) {
+  (void)events;
+  stream_t *s = h->data;
+  if (s == NULL || s->fd < 0) return;
+  napi_env env = s->env;
+  napi_handle_scope scope;
+  if (napi_open_handle_scope(env, &scope) != napi_ok) return;
+  napi_value resource;
+  napi_callback_scope cb_scope = NULL;
+  napi_get_global(env, &resource);
+  if (s->async != NULL && napi_open_callback_scope(env, resource, s->async, &cb_scope) != napi_ok) cb_scope = NULL;
+  s->in_callback = true;
+
+  for (int i = 0; i < MAX_READS_PER_WAKE && s->fd >= 0 && !s->paused; i++) {
+    ssize_t n;
+    do {
+      n = read(s->fd, s->buf, READ_BYTES);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+    if (n <= 0) {
+      int err = n == 0 ? 0 : errno;
+      uv_poll_stop(s->poll);
+      napi_value argv[2] = {addon_int(env, n == 0 ? 1 : 2), addon_int(env, err)};
+      call_back(s, 2, argv);
+      break;
+    }
+    napi_value data;
+    void *ignored;
+    if (napi_create_buffer_copy(env, (size_t)n, s->buf, &ignored, &data) != napi_ok) break;
+    napi_value argv[2] = {addon_int(env, 0), data};
+    call_back(s, 2, argv);
+    if (n < READ_BYTES) break; /* drained: save the read that would say EAGAIN */
+  }
+  (void)status; /* an error shows as a failing read above */
+
+  s->in_callback = false;
+  if (cb_scope != NULL) napi_close_callback_scope(env, cb_scope);
+  if (s->fd < 0) release_async(s);
+  napi_close_handle_scope(env, scope);
+}
+
+static stream_t *unwrap(napi_env env, napi_value v) {
+  void *data = NULL;
+  if (napi_unwrap(env, v, &data) != napi_ok) return NULL;
+  return data;
+}
+
+/* streamOpen(fd: number, callback: Function) -> object | errno */
+static napi_value js_open(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  int32_t fd = -1;
+  napi_valuetype cb_type = napi_undefined;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 2 || napi_get_value_int32(env, argv[0], &fd) != napi_ok || fd < 0 ||
+      napi_typeof(env, argv[1], &cb_type) != napi_ok || cb_type != napi_function) {
+    return addon_int(env, EINVAL);
+  }
+  int dup_fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  if (dup_fd < 0) return addon_int(env, errno);
+  /* O_NONBLOCK lives on the open file description, which Node's handle shares: it is set
+   * there already; setting it again changes nothing for Node. */
+  int flags = fcntl(dup_fd, F_GETFL);
+  if (flags < 0 || fcntl(dup_fd, F_SETFL, flags | O_NONBLOCK) != 0) {
+    int err = errno;
+    close(dup_fd);
+    return addon_int(env, err);
+  }
+  uv_loop_t *loop = NULL;
+  stream_t *s = calloc(1, sizeof *s);
+  uv_poll_t *poll = calloc(1, sizeof *poll);
+  uint8_t *buf = malloc(READ_BYTES);
+  if (s == NULL || poll == NULL || buf == NULL || napi_get_uv_event_loop(env, &loop) != napi_ok ||
+      uv_poll_init(loop, poll, dup_fd) != 0) {
+    free(s);
+    free(poll);
+    free(buf);
+    close(dup_fd);
+    return addon_int(env, ENOMEM);
+  }
+  s->env = env;
+  s->fd = dup_fd;
+  s->poll = poll;
+  s->buf = buf;
+  poll->data = s;
+
+  napi_value handle, name;
+  napi_create_object(env, &handle);
+  napi_create_string_utf8(env, "tslirp.guestStream", NAPI_AUTO_LENGTH, &name);
+  napi_property_descriptor keep = {"callback", NULL, NULL, NULL, NULL, argv[1], napi_default, NULL};
+  if (napi_define_properties(env, handle, 1, &keep) != napi_ok ||
+      napi_create_reference(env, argv[1], 0, &s->callback) != napi_ok ||
+      napi_async_init(env, NULL, name, &s->async) != napi_ok ||
+      napi_wrap(env, handle, s, stream_finalize, NULL, NULL) != napi_ok) {
+    stream_close(s);
+    release_async(s);
+    free(s);
+    return addon_int(env, ENOMEM);
+  }
+  int uerr = uv_poll_start(s->poll, UV_READABLE, on_poll);
+  if (uerr != 0) {
+    stream_close(s); /* the finalizer frees s */
+    return addon_int(env, -uerr);
+  }
+  return handle;
+}
+
+/* streamWritev(handle, chunks: Uint8Array[]) -> bytes written | -errno */
+static napi_value js_writev(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  stream_t *s = argc >= 2 ? unwrap(env, argv[0]) : NULL;
+  if (s == NULL) return addon_int(env, -EINVAL);
+  if (s->fd < 0) return addon_int(env, -EBADF);
+  uint32_t count = 0;
+  bool is_array = false;
+  if (napi_is_array(env, argv[1], &is_array) != napi_ok || !is_array ||
+      napi_get_array_length(env, argv[1], &count) != napi_ok) {
+    return addon_int(env, -EINVAL);
+  }
+  struct iovec iov[MAX_IOV];
+  double total = 0;
+  uint32_t i = 0;
+  while (i < count) {
+    int k = 0;
+    size_t want = 0;
+    for (; i < count && k < MAX_IOV; i++) {
+      napi_value item;
+      napi_typedarray_type type;
+      size_t len = 0;
+      void *data = NULL;
+      bool is_ta = false;
+      if (napi_get_element(env, argv[1], i, &item) != napi_ok || napi_is_typedarray(env, item, &is_ta) != napi_ok ||
+          !is_ta || napi_get_typedarray_info(env, item, &type, &len, &data, NULL, NULL) != napi_ok ||
+          type != napi_uint8_array) {
+        return addon_int(env, -EINVAL);
+      }
+      if (len == 0) continue;
+      iov[k].iov_base = data;
+      iov[k].iov_len = len;
+      want += len;
+      k++;
+    }
+    if (k == 0) break;
+    ssize_t n;
+    do {
+      n = writev(s->fd, iov, k);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+      if (total > 0) break; /* report what went; the error shows again on the next write */
+      return addon_int(env, -errno);
+    }
+    total += (double)n;
+    if ((size_t)n < want) break;
+  }
+  napi_value out;
+  napi_create_double(env, total, &out);
+  return out;
+}
+
+/* streamPause(handle, paused: boolean) -> undefined */
+static napi_value js_pause(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  stream_t *s = argc >= 2 ? unwrap(env, argv[0]) : NULL;
+  bool paused = false;
+  if (s == NULL || s->fd < 0 || napi_get_value_bool(env, argv[1], &paused) != napi_ok) return addon_undefined(env);
+  if (paused != s->paused) {
+    s->paused = paused;
+    if (paused) uv_poll_stop(s->poll);
+    else uv_poll_start(s->poll, UV_READABLE, on_poll);
+  }
+  return addon_undefined(env);
+}
+
+/* streamClose(handle) -> undefined */
+static napi_value js_close(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc >= 1) {
+    stream_t *s = unwrap(env, argv[0]);
+    if (s != NULL) stream_close(s);
+  }
+  return addon_undefined(env);
+}
+
+napi_status guest_stream_register(napi_env env, napi_value exports) {
+  napi_property_descriptor props[] = {
+      {"streamOpen", NULL, js_open, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"streamWritev", NULL, js_writev, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"streamPause", NULL, js_pause, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"streamClose", NULL, js_close, NULL, NULL, NULL, napi_enumerable, NULL},
+  };
+  return napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
+}

@@ -96,7 +96,7 @@ export const writeDnsHeader = (b: Uint8Array, h: DnsHeaderFields): void => {
   put16(b, 10, h.arcount ?? 0)
 }
 
-/** Rewrites the id in place (a forwarder that multiplexes guests onto one upstream socket needs it). */
+/** Writes a new id into `b`, a message buffer the caller owns (a forwarder that multiplexes guests onto one upstream socket needs it). */
 export const setDnsId = (b: Uint8Array, id: number): void => put16(b, 0, id)
 
 export interface DnsQuestion {

@@ -17,7 +17,7 @@
  *
  * Layout of slab frames: each frame is preceded by `LINK_HEADROOM` bytes that belong to no
  * frame, and frames follow each other without gaps when their lengths are even: a stream link
- * (QEMU's 4-byte length prefix) writes the prefix in place and sends a run of frames as one
+ * (QEMU's 4-byte length prefix) writes the prefix into that headroom and sends a run of frames as one
  * uncopied chunk. Frames start at even addresses, so the transport checksum sums 32-bit words
  * (wire/checksum.ts).
  *

@@ -58,7 +58,7 @@ export const parseIcmpv6 = (msg: Uint8Array, src: Uint8Array, srcOff: number, ds
 /** RFC 4443 §2.1: types 0..127 are errors, about which no error is ever sent (§2.4 e.1). */
 export const isIcmpv6Error = (type: number): boolean => type < 128
 
-/** Fills the checksum of a built message in place and returns it. */
+/** Fills the checksum field of a message the caller just built (and owns), and returns it. */
 export const sealIcmpv6 = (m: Uint8Array, src: Uint8Array, dst: Uint8Array): Uint8Array => {
   put16(m, 2, 0)
   put16(m, 2, icmpv6Checksum(m, src, 0, dst, 0))

@@ -2,7 +2,7 @@
  * Builds the frames for one IPv4 datagram to the guest (`PacketToGuest`, family 4): one buffer per frame
  * (from the allocator the caller passes: ethernet/frame-buffer.ts),
  * with 14 bytes left at the front for the Ethernet header (the ARP layer fills it), the payload
- * copied exactly once, the transport checksum computed in place over the pseudo header, and
+ * copied exactly once, the transport checksum computed into the new frame over the pseudo header, and
  * fragmentation (RFC 791 §3.2) when the datagram exceeds the link MTU. Frames shorter than the
  * Ethernet minimum are zero-padded to 60 bytes.
  */

@@ -2,7 +2,7 @@
  * Builds the frames for one IPv6 datagram to the guest (`PacketToGuest`, family 6): one buffer
  * per frame from the caller's allocator, 14 bytes left at the front for the Ethernet header
  * (neighbour discovery fills it), the payload copied exactly once, and the transport checksum
- * computed in place over the IPv6 pseudo header (RFC 8200 §8.1: mandatory for UDP too, so a
+ * computed into the frame just built, over the IPv6 pseudo header (RFC 8200 §8.1: mandatory for UDP too, so a
  * computed zero is sent as 0xffff).
  *
  * A datagram larger than the link MTU is fragmented here, as its source (RFC 8200 §4.5: only

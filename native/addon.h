@@ -40,6 +40,21 @@ static inline napi_value addon_undefined(napi_env env) {
   return out;
 }
 
+/* Calls the JS function held by `callback` (NULL: nothing to call) with the global as `this`,
+ * inside a callback scope the caller opened; an exception it throws becomes an uncaught
+ * exception of the process, as if a Node core callback had thrown it. */
+static inline void addon_call_back(napi_env env, napi_ref callback, size_t argc, napi_value *argv) {
+  napi_value fn, global;
+  if (callback == NULL) return;
+  if (napi_get_reference_value(env, callback, &fn) != napi_ok || fn == NULL) return;
+  napi_get_global(env, &global);
+  if (napi_call_function(env, global, fn, argc, argv, NULL) == napi_pending_exception) {
+    napi_value err;
+    napi_get_and_clear_last_exception(env, &err);
+    napi_fatal_exception(env, err);
+  }
+}
+
 /* Format a sockaddr as a numeric address string; "" when the family is unexpected. */
 static inline napi_value addon_address(napi_env env, const struct sockaddr_storage *ss, socklen_t len) {
   char text[INET6_ADDRSTRLEN] = "";

@@ -87,18 +87,7 @@ static void stream_finalize(napi_env env, void *data, void *hint) {
   free(s);
 }
 
-static void call_back(stream_t *s, size_t argc, napi_value *argv) {
-  napi_env env = s->env;
-  napi_value fn, global;
-  if (s->callback == NULL) return;
-  if (napi_get_reference_value(env, s->callback, &fn) != napi_ok || fn == NULL) return;
-  napi_get_global(env, &global);
-  if (napi_call_function(env, global, fn, argc, argv, NULL) == napi_pending_exception) {
-    napi_value err;
-    napi_get_and_clear_last_exception(env, &err);
-    napi_fatal_exception(env, err);
-  }
-}
+static void call_back(stream_t *s, size_t argc, napi_value *argv) { addon_call_back(s->env, s->callback, argc, argv); }
 
 static void on_poll(uv_poll_t *h, int status, int events) {
   (void)events;

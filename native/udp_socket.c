@@ -149,18 +149,7 @@ static void udp_finalize(napi_env env, void *data, void *hint) {
 
 /* Call the callback inside the wake-up's callback scope; an exception it throws becomes an
  * uncaught exception of the process, as if a Node core callback had thrown it. */
-static void call_back(udp_t *u, size_t argc, napi_value *argv) {
-  napi_env env = u->env;
-  napi_value fn, global;
-  if (u->callback == NULL) return;
-  if (napi_get_reference_value(env, u->callback, &fn) != napi_ok || fn == NULL) return;
-  napi_get_global(env, &global);
-  if (napi_call_function(env, global, fn, argc, argv, NULL) == napi_pending_exception) {
-    napi_value err;
-    napi_get_and_clear_last_exception(env, &err);
-    napi_fatal_exception(env, err);
-  }
-}
+static void call_back(udp_t *u, size_t argc, napi_value *argv) { addon_call_back(u->env, u->callback, argc, argv); }
 
 static void report_send_failure(udp_t *u, const pending_t *q, int err) {
   napi_env env = u->env;

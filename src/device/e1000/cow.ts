@@ -40,7 +40,7 @@ export const cowOf = (table: Table): Cow => ({
 })
 
 const ownsMid = (c: Cow, m: Mid): boolean => m === c.mid0 || m === c.mid1 || (c.more !== undefined && c.more.includes(m))
-/** Whether this call already copied (or put) leaf `l`: it may be written in place. */
+/** Whether this call already copied (or put) leaf `l`: so this call may write it. */
 export const ownsLeaf = (c: Cow, l: Leaf): boolean =>
   l === c.leaf0 || l === c.leaf1 || l === c.leaf2 || l === c.leaf3 || (c.more !== undefined && c.more.includes(l))
 

@@ -81,7 +81,7 @@ export const createSyncE1000 = (opts: SyncE1000Options, step?: E1000Step): SyncE
     return all
   }
 
-  /** By default: one call of the reducer, each read answered in place (model.ts callStart). */
+  /** By default: one call of the reducer, each read answered within that same call (model.ts callStart). */
   const runInPlace = (ev: E1000Event, now: number): ReadonlyArray<E1000Effect> => {
     const call = callStart(s, now, ev)
     let applied = 0

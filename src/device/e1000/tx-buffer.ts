@@ -72,7 +72,7 @@ const leafAt = (d: TxBufView, p: number): Uint8Array =>
 const offIn = (p: number): number => (p < HEAD_END ? p & HEAD_MASK : (p - HEAD_END) & TAIL_MASK)
 const sizeAt = (p: number): number => (p < HEAD_END ? HEAD_SIZE : TAIL_SIZE)
 
-/** Whether the leaf at `p` is this call's own (copied or put by it): writable in place. */
+/** Whether the leaf at `p` is this call's own (copied or put by it): so this call may write it. */
 const ownedAt = (d: TxBufDraft, p: number): boolean =>
   p < HEAD_END
     ? (d.txHeadOwned & (1 << (p >>> HEAD_BITS))) !== 0

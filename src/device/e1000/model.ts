@@ -287,7 +287,7 @@ export const e1000Step = (
 
 /**
  * For a host that answers DMA reads at once (sync.ts): one call of the reducer that the host
- * completes within one call. `callStart` does what `e1000Step` does but keeps the draft open; while
+ * finishes before returning. `callStart` does what `e1000Step` does but keeps the draft open; while
  * `callWaiting` gives the DmaRead it ends with, the host applies the call's DmaWrites so far
  * to guest memory, reads, and hands the bytes to `callAnswer`, which goes on exactly where
  * `e1000Step` with DmaReadDone would (same frames, same draft: no intermediate state is built,

@@ -33,7 +33,7 @@ export interface HostFwdEntry extends HostFwdRule {
 /** A guestfwd rule: connections from the guest to SERVER:PORT go to TARGET on the host. */
 export interface GuestFwdRule {
   readonly proto: "tcp"
-  /** Virtual server address inside the guest network ("" means the gateway's network's .100, QEMU's default). */
+  /** Virtual server address inside the guest network; "" means the network's .4 (libslirp's default). */
   readonly serverAddr: string
   readonly serverPort: number
   /** "HOST:PORT", "unix:PATH" or "cmd:COMMAND", as in `--guestfwd`. */

@@ -12,7 +12,6 @@ import type { StackEffect } from "../../effects/effect.ts"
 import { isOurIpv6 } from "../policy/policy.ts"
 import type { StackConfig } from "../stack/config.ts"
 import type { LayerOutput } from "../stack/output.ts"
-import type { IpFamily } from "../../effects/address.ts"
 import { NH_ICMPV6 } from "../ipv6/wire.ts"
 import { formatIpv6 } from "../wire/ipv6-address.ts"
 import { ICMPV6_ECHO_REPLY, ICMPV6_ECHO_REQUEST, type Icmpv6View, emitEcho6 } from "./wire.ts"
@@ -25,7 +24,7 @@ export interface Icmpv6In {
 
 const debug = (message: string): StackEffect => ({ _tag: "Log", level: "debug", message })
 
-export const icmpv6FromGuest = (c: StackConfig, m: Icmpv6In): ReadonlyArray<LayerOutput<IpFamily>> => {
+export const icmpv6FromGuest = (c: StackConfig, m: Icmpv6In): ReadonlyArray<LayerOutput> => {
   const { icmp } = m
   if (icmp.type !== ICMPV6_ECHO_REQUEST) return [debug(`icmpv6: type ${icmp.type} from the guest ignored`)]
   if (!isOurIpv6(c, m.dst)) return [debug(`icmpv6: echo to ${formatIpv6(m.dst)} dropped (forwarding ICMPv6 echo is not implemented yet)`)]

@@ -1,7 +1,8 @@
 /**
  * The stack reducer: one instance per guest. It only routes: each event goes to the layer that
  * owns it (Ethernet/ARP, IPv4 with reassembly, ICMP, UDP, TCP, the DHCP server; IPv6 with NDP,
- * the router's advertisements, ICMPv6 and the DHCPv6 server; host events by the owner recorded for their socket,
+ * the router's advertisements, ICMPv6 and the DHCPv6 server; UDP and TCP of both families go to
+ * the one UDP and the one TCP layer; host events by the owner recorded for their socket,
  * timers by their `layer`), and each output of a layer goes to the IP output of its family
  * (ipv4/send.ts: numbering, frames, fragmentation, ICMP errors, ARP; ipv6/send.ts: the same
  * with NDP) or, for an effect, to the runtime in order. Socket ids come from the one
@@ -37,16 +38,15 @@ import { gatewayMacOf, hostEndpointFor, isGuestAddress } from "../policy/policy.
 import { defaultTcpConfig } from "../tcp/config.ts"
 import { type TcpContext, type TcpHostEvent, type TcpLayerState, createTcpLayer, tcpFromGuest, tcpHostEvent, tcpShutdown, tcpTimer } from "../tcp/layer.ts"
 import { udpFromGuest, udpHostEvent } from "../udp/layer.ts"
-import type { IpFamily } from "../../effects/address.ts"
 import { icmpv6FromGuest } from "../icmpv6/layer.ts"
 import { parseIcmpv6 } from "../icmpv6/wire.ts"
 import { type Ipv6OutState, ipv6Send, ipv6SendError } from "../ipv6/send.ts"
-import { IPV6_HEADER_LEN, NH_ICMPV6, NH_UDP, type Ipv6View, isFragment6, parseIpv6Header } from "../ipv6/wire.ts"
+import { IPV6_HEADER_LEN, NH_ICMPV6, NH_TCP, NH_UDP, type Ipv6View, isFragment6, parseIpv6Header } from "../ipv6/wire.ts"
 import { emptyNdp, ndp, ndpInput } from "../ndp/neighbors.ts"
 import { type Reassembly6State, addFragment6, emptyReassembly6, reassembly6Shutdown, reassembly6Timeout } from "../ipv6/reassembly.ts"
 import { type RouterState, createRouter, routerShutdown, routerSolicited, routerTimer } from "../ndp/router.ts"
 import { isNdpType, parseNdp } from "../ndp/wire.ts"
-import { isGuestAddress6, isOurIpv6 } from "../policy/policy.ts"
+import { hostEndpointFor6, isGuestAddress6, isOurIpv6 } from "../policy/policy.ts"
 import { ALL_DHCP_AGENTS, formatIpv6, ipv6Equals, ipv6Key, isUnspecified } from "../wire/ipv6-address.ts"
 import { type Dhcpv6ServerState, dhcpv6Input, emptyDhcpv6 } from "../dhcpv6/server.ts"
 import { DHCPV6_SERVER_PORT } from "../dhcpv6/wire.ts"
@@ -125,7 +125,7 @@ const OPENED_BY: Partial<Record<StackEffect["_tag"], SocketOwner>> = { TcpConnec
  * family, effects to the runtime (recording the owner of every socket opened, forgetting every
  * socket closed). Returns the state with the IP output and socket table updated.
  */
-const emit = (s0: StackState, call: Call, outputs: ReadonlyArray<LayerOutput<IpFamily>>, fx: Array<StackEffect>): StackState => {
+const emit = (s0: StackState, call: Call, outputs: ReadonlyArray<LayerOutput>, fx: Array<StackEffect>): StackState => {
   let s = s0
   let ipv4 = s.ipv4
   let ipv6 = s.ipv6
@@ -277,6 +277,12 @@ const ipv6Upper = (s: StackState, call: Call, ip: Ipv6View, frame: Uint8Array, s
   const dst = frame.subarray(ip.dstOffset, ip.dstOffset + 16)
   const upper = frame.subarray(ip.upperOffset, ip.upperOffset + ip.upperLength)
   switch (ip.protocol) {
+    case NH_TCP: {
+      // The same TCP layer as IPv4's: the addresses' type tells it the family.
+      const segment = { src, dst, ttl: ip.hopLimit, ipHeader: frame.subarray(ip.offset, ip.upperOffset), segment: upper }
+      const [tcp, out] = tcpFromGuest(s.tcp, tcpContext(s, call.now), segment)
+      return [emit({ ...s, tcp }, call, out, fx), fx]
+    }
     case NH_ICMPV6: {
       const p = parseIcmpv6(upper, frame, ip.srcOffset, frame, ip.dstOffset)
       if (!p.ok) return [s, [...fx, debug(p.reason)]]
@@ -389,7 +395,7 @@ const shutdown = (s: StackState, now: Instant): Result => {
 const tcpContext = (s: StackState, now: Instant): TcpContext => ({
   now,
   mtu: s.config.mtu,
-  hostEndpointFor: (dst, port) => hostEndpointFor(s.config, dst, port),
+  hostEndpointFor: (dst, port) => (typeof dst === "number" ? hostEndpointFor(s.config, dst, port) : hostEndpointFor6(s.config, dst, port)),
   newSocket: s.sockets.next,
 })
 
@@ -455,7 +461,7 @@ const toTcp = (s: StackState, call: Call, event: TcpHostEvent, fx: Array<StackEf
   return [emit({ ...s, tcp }, call, out, fx), fx]
 }
 
-const toNapt = (s: StackState, call: Call, [napt, out]: readonly [NaptState, ReadonlyArray<LayerOutput<IpFamily>>], fx: Array<StackEffect>): Result =>
+const toNapt = (s: StackState, call: Call, [napt, out]: readonly [NaptState, ReadonlyArray<LayerOutput>], fx: Array<StackEffect>): Result =>
   [emit(napt === s.napt ? s : { ...s, napt }, call, out, fx), fx]
 
 export const reduce = (s: StackState, event: StackEvent, frames: FrameAllocator = freshFrames): Result => {

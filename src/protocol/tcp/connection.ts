@@ -17,6 +17,7 @@
  */
 import { absurd } from "../../effects/absurd.ts"
 import type { Instant } from "../../effects/instant.ts"
+import { errorToGuest } from "../stack/output.ts"
 import { processAck } from "./ack.ts"
 import { abort, closeHost, emit, emitRaw, log, sendAck, sendSyn, sendSynAck, toClosed } from "./emit.ts"
 import { flushStage } from "./host-write.ts"
@@ -104,8 +105,8 @@ export const onHostError = (c: TcbDraft, env: TcbEnv, code: string): void => {
   if (!c.activeOpen && !c.synAckSent) {
     const reason = code === "ENETUNREACH" || code === "ENETDOWN" ? "net" : code === "EHOSTUNREACH" || code === "EHOSTDOWN" ? "host" : undefined
     if (reason !== undefined && c.synOriginal !== undefined) {
-      log(c, env, "info", `host connect failed (${code}): ICMP ${reason} unreachable`)
-      env.out.push({ _tag: "ErrorToGuest", family: 4, src: c.remoteIp, reason, original: c.synOriginal })
+      log(c, env, "info", `host connect failed (${code}): ICMP${typeof c.guestIp === "number" ? "" : "v6"} ${reason} unreachable`)
+      env.out.push(errorToGuest(c.remoteIp, reason, c.synOriginal))
     } else {
       log(c, env, "info", `reset: host connect failed (${code})`)
       // RFC 9293 §3.10.7.1 style answer to the SYN: RST|ACK acknowledging it, seq 0.

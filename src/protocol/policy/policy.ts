@@ -139,6 +139,12 @@ export const route6 = (c: StackConfig, dst: Uint8Array, port: number): Route => 
   return { _tag: "External", address: formatIpv6(dst) }
 }
 
+/** May an echo (or any datagram without ports) to `dst` leave through the host? IPv6's `isForwardable`. */
+export const isForwardable6 = (c: StackConfig, dst: Uint8Array): boolean => route6(c, dst, 0)._tag === "External"
+
+/** The gateway as a guest at `guest` sees it: fe80::2 for a link-local guest, the global one otherwise. */
+export const gatewayFor6 = (c: StackConfig, guest: Uint8Array): Ipv6 => (isLinkLocal(guest) ? linkLocalOf(c.ipv6Host) : c.ipv6Host)
+
 /** The host endpoint for an IPv6 destination, or undefined when refused. */
 export const hostEndpointFor6 = (c: StackConfig, dst: Uint8Array, port: number): HostEndpoint | undefined => endpointOf(route6(c, dst, port), port, 6)
 

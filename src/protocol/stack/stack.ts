@@ -287,7 +287,9 @@ const ipv6Upper = (s: StackState, call: Call, ip: Ipv6View, frame: Uint8Array, s
       const p = parseIcmpv6(upper, frame, ip.srcOffset, frame, ip.dstOffset)
       if (!p.ok) return [s, [...fx, debug(p.reason)]]
       if (isNdpType(p.icmp.type)) return ndpFromGuest(s, call, ip, src, dst, srcMac, upper, fx)
-      return [emit(s, call, icmpv6FromGuest(c, { src, dst, icmp: p.icmp }), fx), fx]
+      const datagram = frame.subarray(ip.offset, ip.offset + IPV6_HEADER_LEN + ip.payloadLength)
+      const [napt, out] = icmpv6FromGuest(s.napt, { config: c, now: call.now, newSocket: s.sockets.next }, { src, dst, hopLimit: ip.hopLimit, datagram, icmp: p.icmp })
+      return [emit(napt === s.napt ? s : { ...s, napt }, call, out, fx), fx]
     }
     case NH_UDP: {
       const u = parseUdp6(upper, frame, ip.srcOffset, ip.dstOffset)

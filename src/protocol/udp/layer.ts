@@ -33,11 +33,10 @@ import { quoteDatagram6 } from "../ipv6/quote.ts"
 import { parseDnsHeader } from "../dns/wire.ts"
 import { countOf, flowForGuest, flowForSock, putFlow, removeFlow, touch } from "../flows/flow-table.ts"
 import type { NaptState, UdpFlow } from "../flows/napt.ts"
-import { type Route, endpointOf, guestVisibleAddress, guestVisibleAddress6, isDns6, isGateway6, route, route6, unmappedHostAddress } from "../policy/policy.ts"
+import { type Route, endpointOf, gatewayFor6, guestVisibleAddress, guestVisibleAddress6, isDns6, isGateway6, route, route6, unmappedHostAddress } from "../policy/policy.ts"
 import type { StackConfig } from "../stack/config.ts"
 import { type LayerOutput, errorToGuest } from "../stack/output.ts"
 import { type IpAddress, familyOf, formatIp } from "../wire/ip-address.ts"
-import { linkLocalOf } from "../wire/ipv6-address.ts"
 import { UDP_CHECKSUM_OFFSET, type UdpView, emitUdpHeader } from "./wire.ts"
 
 export const UDP_IDLE_MS = 240_000
@@ -75,7 +74,7 @@ const errorTo = errorToGuest
 const routeOf = (c: StackConfig, dst: IpAddress, port: number): Route => (typeof dst === "number" ? route(c, dst, port, true) : route6(c, dst, port))
 const isDnsAddress = (c: StackConfig, a: IpAddress): boolean => (typeof a === "number" ? a === c.dns : isDns6(c, a))
 /** The gateway of `a`'s family, on its scope (fe80::2 for a link-local IPv6 peer). */
-const gatewayFor = (c: StackConfig, a: IpAddress): IpAddress => (typeof a === "number" ? c.host : a[0] === 0xfe && (a[1]! & 0xc0) === 0x80 ? linkLocalOf(c.ipv6Host) : c.ipv6Host)
+const gatewayFor = (c: StackConfig, a: IpAddress): IpAddress => (typeof a === "number" ? c.host : gatewayFor6(c, a))
 
 export const udpFromGuest = (s: NaptState, ctx: UdpContext, m: UdpIn): Result => {
   const c = ctx.config

@@ -213,7 +213,7 @@ export const createMockHost = (options: MockHostOptions = {}): MockHost => {
         const reason = icmpErrors.get(to)
         if (reason !== undefined || (ttl !== undefined && ttl <= 1 && icmpHosts.has(to))) {
           const why = reason ?? "ttl-exceeded"
-          emit(() => ({ _tag: "HostUnreachable", now: time.now, sock, to: { family: 4, address: to, port: 0 }, reason: why }))
+          emit(() => ({ _tag: "HostUnreachable", now: time.now, sock, to: { family: to.includes(":") ? 6 : 4, address: to, port: 0 }, reason: why }))
           return
         }
         const replyTtl = icmpHosts.get(to)

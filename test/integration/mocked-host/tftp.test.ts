@@ -4,7 +4,8 @@
  * Every event goes through the referential-transparency harness.
  */
 import { afterEach, describe, expect, it } from "vitest"
-import type { StackMachine } from "../../../src/runtime/host/session.ts"
+import { defaultConfig } from "../../../src/protocol/stack/config.ts"
+import { openSession, type StackMachine } from "../../../src/runtime/host/session.ts"
 import { createMockHost as createRawMockHost, type MockGuest, type MockHost } from "../../../src/runtime/mock/mock-host.ts"
 import { TFTP_MAX_RETRANSMITS, TFTP_MAX_SESSIONS, TFTP_RETRANSMIT_MS } from "../../../src/protocol/tftp/server.ts"
 import { checkedMachine } from "../../support/checked.ts"
@@ -106,6 +107,19 @@ describe("mocked host: TFTP from the gateway", () => {
     expect(clients.map((c) => c.data.length)).toEqual(clients.map(() => 3000))
     expect(extra.error).toEqual({ code: 0, message: "too many transfers, try again later" })
     expect(host.openFiles()).toBe(0)
+  })
+
+  it("a runtime without files (HostDeps.files absent): the request fails with error 0 at once, with one warning", () => {
+    const host = createRawMockHost({ machine: checked.machine as StackMachine<unknown> })
+    const logs: Array<string> = []
+    const { files: _files, ...deps } = host.deps({ enabled: () => true, log: (level, message) => void logs.push(`${level}: ${message}`) })
+    const client = new TftpGuestClient("boot.img")
+    const session = openSession({ ...defaultConfig, tftpRoot: ROOT }, deps, (frame) => void client.receive(frame), { machine: checked.machine })
+    session.fromGuest(client.request())
+    host.settle()
+    expect(client.error).toEqual({ code: 0, message: "cannot read the file" })
+    expect(logs.filter((l) => l.startsWith("warn:"))).toEqual(["warn: tftp: this runtime has no file port (HostDeps.files); file requests fail"])
+    session.shutdown()
   })
 
   it("shutdown mid-transfer closes the file", () => {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest"
 import { emitAck, emitRequest, OP_RRQ, parseTftp } from "../../../src/protocol/tftp/wire.ts"
 import { get16 } from "../../../src/protocol/wire/bytes.ts"
+import { firstDifference } from "../../support/referential.ts"
 import { StackDriver, ofTag } from "./driver.ts"
 import { GUEST, HOST, decode, udpChecksumOk, udpFrame } from "./frames.ts"
 
@@ -58,6 +59,27 @@ describe("stack: the TFTP server on the gateway", () => {
     d.event({ _tag: "Shutdown" })
     expect(ofTag(d.take(), "FileClose")).toEqual([{ _tag: "FileClose", file: open!.file }])
     expect(d.state.tftp.sessions.size).toBe(0)
+  })
+
+  it("a state cloned mid-transfer (structuredClone) carries on exactly like the original", () => {
+    const d = new StackDriver({ tftpRoot: "/srv/tftp" })
+    d.frame(udpFrame(GUEST, HOST, 3000, 69, rrq("f")))
+    const [open] = ofTag(d.take(), "FileOpen")
+    d.event({ _tag: "HostFileOpened", file: open!.file, size: 600 })
+    d.event({ _tag: "HostFileData", file: open!.file, offset: 0, data: new Uint8Array(512).fill(3) })
+    const port = get16(decode(d.framesOut()[0]!).ip!.payload, 0)
+    const clone = new StackDriver({ tftpRoot: "/srv/tftp" })
+    clone.state = structuredClone(d.state)
+    clone.now = d.now
+    for (const x of [d, clone]) {
+      x.frame(udpFrame(GUEST, HOST, 3000, port, emitAck(1)))
+      x.event({ _tag: "HostFileData", file: open!.file, offset: 512, data: new Uint8Array(88).fill(4) })
+      x.frame(udpFrame(GUEST, HOST, 3000, port, emitAck(2)))
+    }
+    const [a, b] = [d.take(), clone.take()]
+    expect(ofTag(a, "FileClose")).toHaveLength(1)
+    expect(firstDifference(a, b)).toBeUndefined()
+    expect(firstDifference(d.state, clone.state)).toBeUndefined()
   })
 
   it("a file event for no transfer is ignored with a debug line", () => {

@@ -22,10 +22,10 @@ export { formatIpv4, ipv4, parseIpv4, type Ipv4 } from "./protocol/wire/ipv4-add
 
 export { ConfigError, parseDnsUpstream, parseNet, stackConfig, type StackOptions } from "./runtime/config/network.ts"
 export { EmbeddedStack } from "./runtime/embed/stack.ts"
-export type { Clock, IcmpPort, Logger, PortFactory, Report, TcpPort, TimerPort, UdpPort } from "./runtime/host/ports.ts"
+export type { Clock, FilePort, IcmpPort, Logger, PortFactory, Report, TcpPort, TimerPort, UdpPort } from "./runtime/host/ports.ts"
 export { makeLogger, memoryLogger, silentLogger } from "./runtime/host/logger.ts"
 export { openSession, realStack, type HostDeps, type SessionOptions, type StackMachine, type StackSession } from "./runtime/host/session.ts"
-export { HostClock, HostIcmp, HostRandom, HostTcp, HostUdp, Log, Timers, hostDeps, type HostServices } from "./runtime/host/services.ts"
+export { HostClock, HostFiles, HostIcmp, HostRandom, HostTcp, HostUdp, Log, Timers, hostDeps, type HostServices } from "./runtime/host/services.ts"
 export { createMockHost, type MockGuest, type MockHost, type MockHostOptions, type MockTcpPeer } from "./runtime/mock/mock-host.ts"
 export { mockHostLayer } from "./runtime/mock/layer.ts"
 export { GuestLinks, type AcceptGuest, type GuestConnection, type GuestHandlers, type GuestLinksShape, type GuestListener, type LinkSpec } from "./runtime/link/guest-link.ts"

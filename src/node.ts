@@ -5,7 +5,8 @@
  * - The host ports on Node (`nodeHostDeps`, or `nodeHostLayer` with `logLayer` for Effect
  *   programs): `node:net` TCP, UDP sockets that report ICMP errors and ping sockets from the
  *   native addon (`loadAddon`; without it UDP runs on `node:dgram` and external pings are off),
- *   `performance.now()` as the clock, seeds from the OS (`randomSeed`), stderr logs.
+ *   `performance.now()` as the clock, seeds from the OS (`randomSeed`), stderr logs, read-only
+ *   files for the TFTP server (`nodeFiles`: nothing outside its root is opened).
  * - Guest links speaking QEMU's protocols (unix/TCP streams, UDP datagrams), `serveGuests`
  *   (what the CLI runs), the pcap file writer, the e1000's `-netdev stream` client.
  * - The CLI's pieces: `parseCli`, `HELP`, `qemuOptions`, `describeNetwork`.
@@ -20,6 +21,7 @@ export { nodeTcp } from "./runtime/node/tcp.ts"
 export { nodeUdp, type NodeUdpOptions } from "./runtime/node/udp.ts"
 export { nodeIcmp } from "./runtime/node/icmp.ts"
 export { nodeTimers } from "./runtime/node/timers.ts"
+export { nodeFiles } from "./runtime/node/files.ts"
 export { loadAddon } from "./runtime/node/addon.ts"
 export { listenTcp, listenUnix } from "./runtime/link/stream-link.ts"
 export { nodeGuestLinksLayer, openNodeLink } from "./runtime/link/service.ts"

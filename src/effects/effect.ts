@@ -3,7 +3,7 @@
  * the runtime executes them in that order. Results come back as events (see `event.ts`).
  */
 import type { HostEndpoint, IpFamily } from "./address.ts"
-import type { SocketId, TimerId } from "./ids.ts"
+import type { FileId, SocketId, TimerId } from "./ids.ts"
 import type { Instant } from "./instant.ts"
 import type { LogLevel } from "./log.ts"
 
@@ -105,6 +105,38 @@ export interface CancelTimer {
   readonly timer: TimerId
 }
 
+/**
+ * Open `path` for reading, relative to the directory `root` (the TFTP root). Answered by
+ * `HostFileOpened` (with its size) or `HostFileError`. The runtime refuses (`EACCES`) any path
+ * that is absolute, has a `..` component or a NUL byte, or whose real path (symlinks resolved)
+ * is not inside the real path of `root`; a path that is not a regular file is `EISDIR` or
+ * `EACCES`. The reducer checks the name too: the runtime's check is the one that sees symlinks.
+ */
+export interface FileOpen {
+  readonly _tag: "FileOpen"
+  readonly file: FileId
+  readonly root: string
+  readonly path: string
+}
+
+/**
+ * Read up to `length` bytes at byte `offset` of an opened file. Answered by one `HostFileData`
+ * (fewer bytes at the end of the file, none past it) or `HostFileError`. At most one read per
+ * file is outstanding at a time (the TFTP server waits for each block).
+ */
+export interface FileRead {
+  readonly _tag: "FileRead"
+  readonly file: FileId
+  readonly offset: number
+  readonly length: number
+}
+
+/** Close an opened file (or abandon one still opening). Nothing answers it; later events of it are ignored. */
+export interface FileClose {
+  readonly _tag: "FileClose"
+  readonly file: FileId
+}
+
 export interface Log {
   readonly _tag: "Log"
   readonly level: LogLevel
@@ -125,4 +157,7 @@ export type StackEffect =
   | SocketClose
   | SetTimer
   | CancelTimer
+  | FileOpen
+  | FileRead
+  | FileClose
   | Log

@@ -6,7 +6,7 @@
  * a socket the stack no longer knows (a late datagram after close) are ignored by the stack.
  */
 import type { HostEndpoint } from "./address.ts"
-import type { SocketId, TimerId } from "./ids.ts"
+import type { FileId, SocketId, TimerId } from "./ids.ts"
 import type { Instant } from "./instant.ts"
 
 /**
@@ -115,6 +115,38 @@ export interface HostIcmpEchoReply {
   readonly ttl?: number
 }
 
+/** A file asked for by `FileOpen` is open for reading; `size` is its length in bytes then. */
+export interface HostFileOpened {
+  readonly _tag: "HostFileOpened"
+  readonly now: Instant
+  readonly file: FileId
+  readonly size: number
+}
+
+/**
+ * The bytes a `FileRead` asked for, from `offset`: `length` of them, fewer at the end of the
+ * file. The stack owns `data` (the runtime will not reuse it).
+ */
+export interface HostFileData {
+  readonly _tag: "HostFileData"
+  readonly now: Instant
+  readonly file: FileId
+  readonly offset: number
+  readonly data: Uint8Array
+}
+
+/**
+ * A `FileOpen` or `FileRead` failed: `code` is the errno name (`ENOENT`, `EACCES` also for a
+ * path that escapes the root, `EISDIR`, `EIO`, ...; `ENOSYS` when the runtime has no files).
+ * The runtime has closed the file; the stack forgets it without a `FileClose`.
+ */
+export interface HostFileError {
+  readonly _tag: "HostFileError"
+  readonly now: Instant
+  readonly file: FileId
+  readonly code: string
+}
+
 /** A timer armed by `SetTimer` reached its deadline. */
 export interface TimerFired {
   readonly _tag: "TimerFired"
@@ -139,5 +171,8 @@ export type StackEvent =
   | HostUdpDatagram
   | HostUnreachable
   | HostIcmpEchoReply
+  | HostFileOpened
+  | HostFileData
+  | HostFileError
   | TimerFired
   | Shutdown

@@ -38,9 +38,18 @@ export interface StackConfig {
   readonly ipv6Dns: Ipv6
   /** The guest link MTU: IP datagrams larger than this are fragmented toward the guest. */
   readonly mtu: number
-  /** TFTP server name and boot file (DHCP `sname`/`file`, options 66/67), for a later issue. */
+  /**
+   * DHCP's boot fields: the TFTP server name (`sname` and option 66) and the boot file (`file`
+   * and option 67); `siaddr` is always the gateway, where the TFTP server answers.
+   */
   readonly tftpServerName: string | undefined
   readonly bootfile: string | undefined
+  /**
+   * The TFTP root (QEMU's `tftp=`): when set, the gateway answers TFTP on port 69, read-only,
+   * from this directory (protocol/tftp/server.ts); the runtime resolves names under it. Unset:
+   * port 69 of the gateway is relayed to the host like any other port.
+   */
+  readonly tftpRoot?: string
   /** Seed of the stack's PRNG (ISNs, ids, ports): the runtime passes a random one, tests a fixed one. */
   readonly seed: number
   /**
@@ -83,6 +92,8 @@ export const netmask = (c: StackConfig): Ipv4 => prefixMask(c.prefixLength)
 
 export const broadcastAddress = (c: StackConfig): Ipv4 => (c.network | ~netmask(c)) >>> 0
 
+const byteLength = (s: string): number => new TextEncoder().encode(s).length
+
 /** Every reason this config cannot run, one line each (empty when it is valid). */
 export const validateConfig = (c: StackConfig): ReadonlyArray<string> => {
   const problems: Array<string> = []
@@ -102,6 +113,10 @@ export const validateConfig = (c: StackConfig): ReadonlyArray<string> => {
   }
   if (!c.ipv4 && !c.ipv6) problems.push("ipv4 and ipv6 are both off: the guest would have no network")
   problems.push(...validateIpv6(c))
+  if (c.tftpRoot !== undefined && (typeof c.tftpRoot !== "string" || c.tftpRoot.length === 0 || c.tftpRoot.includes("\0"))) problems.push("tftp root must be a non-empty path without NUL bytes")
+  // RFC 951: `sname` is 64 bytes and `file` 128, each NUL-terminated.
+  if (c.tftpServerName !== undefined && byteLength(c.tftpServerName) > 63) problems.push(`tftp server name is ${byteLength(c.tftpServerName)} bytes; the BOOTP sname field holds 63`)
+  if (c.bootfile !== undefined && byteLength(c.bootfile) > 127) problems.push(`bootfile is ${byteLength(c.bootfile)} bytes; the BOOTP file field holds 127`)
   if (c.dnsUpstream !== undefined && (c.dnsUpstream.port < 1 || c.dnsUpstream.port > 65535)) problems.push(`dns upstream port ${c.dnsUpstream.port} must be 1..65535`)
   return problems
 }

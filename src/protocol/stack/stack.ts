@@ -2,8 +2,9 @@
  * The stack reducer: one instance per guest. It only routes: each event goes to the layer that
  * owns it (Ethernet/ARP, IPv4 with reassembly, ICMP, UDP, TCP, the DHCP server; IPv6 with NDP,
  * the router's advertisements, ICMPv6 and the DHCPv6 server; UDP and TCP of both families go to
- * the one UDP and the one TCP layer; host events by the owner recorded for their socket,
- * timers by their `layer`), and each output of a layer goes to the IP output of its family
+ * the one UDP and the one TCP layer; the TFTP server on the gateway when a TFTP root is set;
+ * host events by the owner recorded for their socket, file events to TFTP, timers by their
+ * `layer`), and each output of a layer goes to the IP output of its family
  * (ipv4/send.ts: numbering, frames, fragmentation, ICMP errors, ARP; ipv6/send.ts: the same
  * with NDP) or, for an effect, to the runtime in order. Socket ids come from the one
  * allocator in the state (sockets.ts); addresses and forwarding are decided by the policy
@@ -38,6 +39,8 @@ import { gatewayMacOf, hostEndpointFor, isGuestAddress } from "../policy/policy.
 import { defaultTcpConfig } from "../tcp/config.ts"
 import { type TcpContext, type TcpHostEvent, type TcpLayerState, createTcpLayer, tcpFromGuest, tcpHostEvent, tcpShutdown, tcpTimer } from "../tcp/layer.ts"
 import { udpFromGuest, udpHostEvent } from "../udp/layer.ts"
+import { type TftpContext, type TftpFileEvent, type TftpState, createTftp, isTftpPort, tftpFileEvent, tftpFromGuest, tftpShutdown, tftpTimer } from "../tftp/server.ts"
+import type { IpFamily } from "../../effects/address.ts"
 import { icmpv6FromGuest } from "../icmpv6/layer.ts"
 import { parseIcmpv6 } from "../icmpv6/wire.ts"
 import { type Ipv6OutState, ipv6Send, ipv6SendError } from "../ipv6/send.ts"
@@ -81,6 +84,8 @@ export interface StackState {
   readonly tcp: TcpLayerState
   readonly dhcp: DhcpServerState
   readonly dhcpv6: Dhcpv6ServerState
+  /** The TFTP server's transfers (idle unless `config.tftpRoot` is set). */
+  readonly tftp: TftpState
 }
 
 /**
@@ -103,6 +108,7 @@ export const createStack = (config: StackConfig, _now?: Instant): StackState => 
   tcp: createTcpLayer(config.seed, { bufferBytes: tcpBufferBytes(config) }),
   dhcp: createDhcpServer(),
   dhcpv6: emptyDhcpv6,
+  tftp: createTftp(config.seed),
 })
 
 type Result = readonly [StackState, ReadonlyArray<StackEffect>]
@@ -224,6 +230,10 @@ const ipv4FromGuest = (s0: StackState, call: Call, ip0: Ipv4View, frame: Uint8Ar
       if (u.udp.dstPort === DHCP_SERVER_PORT && (ip.dst === IPV4_BROADCAST || ip.dst === c.host || ip.dst === broadcastAddress(c))) {
         const [dhcp, out] = dhcpInput(s.dhcp, c, now, { srcMac: frame.subarray(6, 12), payload: u.udp.payload })
         return [emit({ ...s, dhcp }, call, out, fx), fx]
+      }
+      if (c.tftpRoot !== undefined && ip.dst === c.host && isTftpPort(s.tftp, u.udp.dstPort)) {
+        const [tftp, out] = tftpFromGuest(s.tftp, tftpContext(s, now, c.tftpRoot), { src: ip.src, srcPort: u.udp.srcPort, dstPort: u.udp.dstPort, payload: u.udp.payload })
+        return [emit(tftp === s.tftp ? s : { ...s, tftp }, call, out, fx), fx]
       }
       const [napt, out] = udpFromGuest(s.napt, { config: c, now, newSocket: s.sockets.next }, { src: ip.src, dst: ip.dst, ttl: ip.ttl, datagram, udp: u.udp })
       return [emit(napt === s.napt ? s : { ...s, napt }, call, out, fx), fx]
@@ -373,6 +383,10 @@ const timerFired = (s: StackState, call: Call, timer: TimerId): Result => {
       const [reassembly, , rfx] = reassemblyTimeout(s.reassembly, timer.key, now)
       return [reassembly === s.reassembly ? s : { ...s, reassembly }, rfx]
     }
+    case "tftp": {
+      const [tftp, out] = tftpTimer(s.tftp, tftpContext(s, now, s.config.tftpRoot ?? ""), timer)
+      return [emit(tftp === s.tftp ? s : { ...s, tftp }, call, out, fx), fx]
+    }
     default:
       return absurd(timer.layer)
   }
@@ -388,6 +402,7 @@ const shutdown = (s: StackState, now: Instant): Result => {
   for (const e of routerShutdown(s.router)) fx.push(e)
   for (const e of reassemblyShutdown(s.reassembly)) fx.push(e)
   for (const e of reassembly6Shutdown(s.reassembly6)) fx.push(e)
+  for (const e of tftpShutdown(s.tftp)) fx.push(e)
   fx.push({ _tag: "Log", level: "info", message: "stack: shut down, every host socket closed" })
   const fresh = createStack(s.config, now)
   // Keep numbering where it was: a late event of a closed socket must not meet a new one.
@@ -401,7 +416,16 @@ const tcpContext = (s: StackState, now: Instant): TcpContext => ({
   newSocket: s.sockets.next,
 })
 
-type SocketEvent = Exclude<StackEvent, { readonly _tag: "FrameFromGuest" | "TimerFired" | "Shutdown" }>
+const tftpContext = (s: StackState, now: Instant, root: string): TftpContext => ({ root, host: s.config.host, mtu: s.config.mtu, now })
+
+/** A file event goes to the TFTP server, the only layer that opens files. */
+const fileEvent = (s: StackState, call: Call, event: TftpFileEvent): Result => {
+  const fx: Array<StackEffect> = []
+  const [tftp, out] = tftpFileEvent(s.tftp, tftpContext(s, call.now, s.config.tftpRoot ?? ""), event)
+  return [emit(tftp === s.tftp ? s : { ...s, tftp }, call, out, fx), fx]
+}
+
+type SocketEvent = Exclude<StackEvent, { readonly _tag: "FrameFromGuest" | "TimerFired" | "Shutdown" | TftpFileEvent["_tag"] }>
 
 const unknownSocket = (s: StackState, event: SocketEvent): Result => [s, [debug(`${event._tag} for unknown socket ${event.sock} ignored`)]]
 
@@ -474,6 +498,10 @@ export const reduce = (s: StackState, event: StackEvent, frames: FrameAllocator 
       return timerFired(s, { now: event.now, frames }, event.timer)
     case "Shutdown":
       return shutdown(s, event.now)
+    case "HostFileOpened":
+    case "HostFileData":
+    case "HostFileError":
+      return fileEvent(s, { now: event.now, frames }, event)
     default:
       return hostEvent(s, { now: event.now, frames }, event)
   }

@@ -55,6 +55,7 @@ const OPTIONS: Readonly<Record<string, Kind>> = {
   hostfwd: "repeat",
   guestfwd: "repeat",
   tftp: "value",
+  "tftp-server-name": "value",
   bootfile: "value",
   restrict: "value",
 }
@@ -90,6 +91,13 @@ Network (QEMU -netdev user names and defaults):
   --ipv6-host ADDR         IPv6 gateway; reaches the host's ::1 (prefix::2)
   --ipv6-dns ADDR          IPv6 DNS proxy address (prefix::3)
 
+Network boot:
+  --tftp DIR               answer TFTP on the gateway (port 69), read-only, octet mode,
+                           from DIR; no name may leave DIR (.., absolute paths, symlinks out)
+  --tftp-server-name NAME  DHCP option 66 and the BOOTP sname field
+  --bootfile NAME          DHCP option 67 and the BOOTP file field (the boot file to fetch
+                           by TFTP from the gateway, which DHCP names as next server)
+
 Diagnostics:
   --pcap FILE              write every frame both ways to a pcap file
   --log-level LEVEL        what goes to stderr (info):
@@ -104,7 +112,7 @@ Diagnostics:
                                     the same as debug)
   -h, --help               this text
 
-Not implemented yet (refused): --hostfwd, --guestfwd, --tftp, --bootfile, --restrict on
+Not implemented yet (refused): --hostfwd, --guestfwd, --restrict on
 `
 
 class CliError {
@@ -171,6 +179,14 @@ const parseOnOff = (option: string, s: string): boolean => {
   return fail(`--${option}: "${s}" must be on or off`)
 }
 
+/** A BOOTP string field (`sname` 64 bytes, `file` 128, each ending in NUL): printable, at most `max` bytes. */
+const bootString = (option: string, s: string, max: number): string => {
+  // eslint-disable-next-line no-control-regex
+  if (s.length === 0 || /[\u0000-\u001f\u007f]/.test(s)) return fail(`--${option}: "${s}" must be non-empty, without control characters`)
+  if (Buffer.byteLength(s) > max) return fail(`--${option}: "${s}" is ${Buffer.byteLength(s)} bytes; the BOOTP field holds ${max}`)
+  return s
+}
+
 const notYet = (option: string): never => fail(`--${option} is not implemented yet (a later tslirp release adds it)`)
 
 /** Validates later-issue options enough to catch typos, then refuses them. */
@@ -185,13 +201,6 @@ const refuseLater = (values: Map<string, Array<string>>): void => {
     // [tcp]:server:port-dev
     if (!/^(tcp)?:[^:]+:\d{1,5}-.+$/.test(rule)) fail(`--guestfwd: "${rule}" is not [tcp]:server:port-dev`)
     notYet("guestfwd")
-  }
-  for (const name of ["tftp", "bootfile"]) {
-    const v = one(name)
-    if (v !== undefined) {
-      if (v.length === 0) fail(`--${name} needs a non-empty value`)
-      notYet(name)
-    }
   }
   const restrict = one("restrict")
   if (restrict !== undefined && parseOnOff("restrict", restrict)) notYet("restrict on")
@@ -312,6 +321,16 @@ const parseOrThrow = (argv: ReadonlyArray<string>, resolvConf: () => string | un
     config = { ...config, [field]: a }
   }
 
+  const tftp = one("tftp")
+  if (tftp !== undefined) {
+    if (tftp.length === 0 || tftp.includes("\0")) fail("--tftp needs a directory")
+    config = { ...config, tftpRoot: tftp }
+  }
+  const tftpServerName = one("tftp-server-name")
+  if (tftpServerName !== undefined) config = { ...config, tftpServerName: bootString("tftp-server-name", tftpServerName, 63) }
+  const bootfile = one("bootfile")
+  if (bootfile !== undefined) config = { ...config, bootfile: bootString("bootfile", bootfile, 127) }
+
   const problems = validateConfig(config)
   if (problems.length > 0) fail(`invalid network configuration: ${problems.join("; ")}`)
 
@@ -338,6 +357,7 @@ export const describeNetwork = (c: StackConfig): string =>
     c.ipv4 ? `${formatIpv4(c.network)}/${c.prefixLength} host ${formatIpv4(c.host)} dns ${formatIpv4(c.dns)} dhcp from ${formatIpv4(c.dhcpStart)}` : "ipv4 off",
     c.ipv6 ? `${formatIpv6(c.ipv6Prefix)}/${c.ipv6PrefixLength} host ${formatIpv6(c.ipv6Host)} dns ${formatIpv6(c.ipv6Dns)}` : "ipv6 off",
     `dns upstream ${describeUpstream(c.dnsUpstream)}`,
+    ...(c.tftpRoot === undefined ? [] : [`tftp from ${c.tftpRoot}`]),
   ].join(", ")
 
 const bracketed = (host: string): string => (host.includes(":") ? `[${host}]` : host)

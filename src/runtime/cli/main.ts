@@ -1,13 +1,13 @@
 /**
  * The `tslirp` command. Parses and validates the command line, checks what it will create
- * (the unix socket path is free or stale, the directories of --socket and --pcap exist): any
- * refusal is one line on stderr and exit 2, before anything starts. Then it opens the guest
+ * (the unix socket path is free or stale, the directories of --socket and --pcap exist, the
+ * --tftp directory is one): any refusal is one line on stderr and exit 2, before anything starts. Then it opens the guest
  * links, prints one ready line on stdout (the addresses, and the QEMU options to paste), and
  * serves until SIGINT/SIGTERM, which close every guest, socket, timer and the pcap file (exit 0).
  * Started by the `tslirp` wrapper over an IPC channel (bin/tslirp.js), it also stops when the
  * wrapper goes away, however it went (the channel closes even on SIGKILL).
  */
-import { readFileSync } from "node:fs"
+import { readFileSync, statSync } from "node:fs"
 import { NodeRuntime } from "@effect/platform-node"
 import { Cause, Effect, Exit, Layer } from "effect"
 import type { LinkSpec } from "../link/guest-link.ts"
@@ -32,12 +32,26 @@ const refuse = (message: string): void => {
   process.exitCode = 2
 }
 
+/** Why `dir` cannot be the TFTP root (missing, not a directory), or undefined. */
+const tftpDirectoryProblem = (dir: string): string | undefined => {
+  try {
+    return statSync(dir).isDirectory() ? undefined : `"${dir}" is not a directory`
+  } catch (e) {
+    return `"${dir}": ${e instanceof Error && "code" in e ? String(e.code) : "cannot be read"}`
+  }
+}
+
 /** What would make opening the links or the pcap file fail, as one line; undefined if none. */
 const preflight = async (options: CliOptions): Promise<string | undefined> => {
   for (const spec of options.links) {
     if (spec._tag !== "Unix") continue
     const state = await probeUnixPath(spec.path)
     if (state._tag === "Refused") return `--socket: ${state.message}`
+  }
+  const tftp = options.config.tftpRoot
+  if (tftp !== undefined) {
+    const problem = tftpDirectoryProblem(tftp)
+    if (problem !== undefined) return `--tftp: ${problem}`
   }
   if (options.pcap !== undefined) {
     const problem = directoryProblem(options.pcap)

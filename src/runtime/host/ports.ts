@@ -9,7 +9,7 @@
  */
 import type { HostEndpoint, IpFamily } from "../../effects/address.ts"
 import type { StackEvent } from "../../effects/event.ts"
-import type { SocketId, TimerId } from "../../effects/ids.ts"
+import type { FileId, SocketId, TimerId } from "../../effects/ids.ts"
 import type { Instant } from "../../effects/instant.ts"
 import type { LogLevel } from "../../effects/log.ts"
 
@@ -46,6 +46,18 @@ export interface TimerPort {
   /** Arm or move `timer`; at most one `TimerFired` per arming. */
   set(timer: TimerId, at: Instant): void
   cancel(timer: TimerId): void
+  closeAll(): void
+}
+
+/**
+ * Read-only files for the TFTP server (`FileOpen`, `FileRead`, `FileClose`): `open` answers
+ * `HostFileOpened` or `HostFileError` (a path that escapes `root` is `EACCES`), `read` one
+ * `HostFileData` or `HostFileError`. `close` of a file still opening closes it once it opens.
+ */
+export interface FilePort {
+  open(file: FileId, root: string, path: string): void
+  read(file: FileId, offset: number, length: number): void
+  close(file: FileId): void
   closeAll(): void
 }
 

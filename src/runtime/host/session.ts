@@ -26,7 +26,8 @@ import type { Instant } from "../../effects/instant.ts"
 import type { StackConfig } from "../../protocol/stack/config.ts"
 import { createSlabAllocator, type FrameAllocator } from "../../protocol/ethernet/frame-buffer.ts"
 import { createStack, reduce, type StackState } from "../../protocol/stack/stack.ts"
-import type { Clock, IcmpPort, Logger, PortFactory, Report, TcpPort, TimerPort, UdpPort } from "./ports.ts"
+import type { Clock, FilePort, IcmpPort, Logger, PortFactory, Report, TcpPort, TimerPort, UdpPort } from "./ports.ts"
+import { noFiles } from "./no-files.ts"
 
 /** A reducer and its initial state: the real stack by default; tests and embedders may swap it. */
 export interface StackMachine<S> {
@@ -54,6 +55,11 @@ export interface HostDeps {
   readonly udp: PortFactory<UdpPort>
   readonly icmp: PortFactory<IcmpPort>
   readonly timers: PortFactory<TimerPort>
+  /**
+   * Files for the TFTP server (a stack with `tftpRoot`). Absent: every `FileOpen` fails with
+   * `ENOSYS` (logged once), so a transfer ends with an error rather than silently.
+   */
+  readonly files?: PortFactory<FilePort>
 }
 
 export interface StackSession {
@@ -137,6 +143,12 @@ export const openSession = <S = StackState>(
         return timers.set(e.timer, e.at)
       case "CancelTimer":
         return timers.cancel(e.timer)
+      case "FileOpen":
+        return files.open(e.file, e.root, e.path)
+      case "FileRead":
+        return files.read(e.file, e.offset, e.length)
+      case "FileClose":
+        return files.close(e.file)
       case "Log":
         logger.log(e.level, e.message)
         return
@@ -202,6 +214,7 @@ export const openSession = <S = StackState>(
   const udp = deps.udp(input)
   const icmp = deps.icmp(input)
   const timers = deps.timers(input)
+  const files = deps.files === undefined ? noFiles(input, clock, logger) : deps.files(input)
 
   return {
     fromGuest: (frame) => input({ _tag: "FrameFromGuest", now: clock.now(), frame }),
@@ -227,6 +240,7 @@ export const openSession = <S = StackState>(
         udp.closeAll()
         icmp.closeAll()
         timers.closeAll()
+        files.closeAll()
         state = undefined
       }
       if (busy) queueMicrotask(finish)

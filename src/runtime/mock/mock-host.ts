@@ -34,6 +34,7 @@ import { defaultConfig, type StackConfig } from "../../protocol/stack/config.ts"
 import type { Clock, IcmpPort, Logger, Report, TcpPort, TimerPort, UdpPort } from "../host/ports.ts"
 import { type HostDeps, openSession, type StackMachine, type StackSession } from "../host/session.ts"
 import { answerDns } from "./dns-responder.ts"
+import { createMockFiles, type MockFile } from "./mock-files.ts"
 import { type VirtualTask, VirtualScheduler } from "./virtual-time.ts"
 
 /** What a scripted UDP host can do in answer to a datagram. */
@@ -119,6 +120,9 @@ export interface MockHost {
   icmpUnreachable(address: string, reason: HostUnreachableReason): void
   /** Make `IcmpOpen` fail, as a host with `ping_group_range` "1 0" does. */
   denyPing(code?: string): void
+  /** Declare the files of a TFTP root (mock-files.ts); `openFiles()` counts the files open. */
+  files(root: string, entries: Readonly<Record<string, MockFile>>): void
+  openFiles(): number
 
   readonly udpSent: ReadonlyArray<SentDatagram>
   readonly tcpPeers: ReadonlyArray<MockTcpPeer>
@@ -396,7 +400,8 @@ export const createMockHost = (options: MockHostOptions = {}): MockHost => {
     }
   }
 
-  const deps = (logger: Logger): HostDeps => ({ clock, logger, tcp: tcpPort, udp: udpPort, icmp: icmpPort, timers: timerPort })
+  const mockFiles = createMockFiles(clock, (run) => void later(run))
+  const deps = (logger: Logger): HostDeps => ({ clock, logger, tcp: tcpPort, udp: udpPort, icmp: icmpPort, timers: timerPort, files: mockFiles.port })
 
   const host: MockHost = {
     get now() {
@@ -424,6 +429,8 @@ export const createMockHost = (options: MockHostOptions = {}): MockHost => {
     denyPing: (code = "EACCES") => {
       pingDenied = code
     },
+    files: (root, entries) => mockFiles.declare(root, entries),
+    openFiles: () => mockFiles.openCount(),
 
     udpSent,
     tcpPeers,

@@ -1,14 +1,15 @@
 /**
  * The Node implementation of the host services: `node:net`, UDP sockets that report ICMP
  * errors and ping sockets from the native addon (`node:dgram` when the addon is unavailable),
- * real timers and seeds from the OS's CSPRNG, and Effect's logger writing to the `Log` sink
+ * real timers and seeds from the OS's CSPRNG, read-only files for TFTP (files.ts), and Effect's logger writing to the `Log` sink
  * (host/effect-log.ts). Needs a `Log` (see `logLayer`).
  */
 import { Effect, Layer } from "effect"
 import type { LogLevel } from "../../effects/log.ts"
 import type { Logger } from "../host/ports.ts"
 import { effectLogLayer } from "../host/effect-log.ts"
-import { HostClock, HostIcmp, HostRandom, HostTcp, HostUdp, Log, Timers } from "../host/services.ts"
+import { HostClock, HostFiles, HostIcmp, HostRandom, HostTcp, HostUdp, Log, Timers } from "../host/services.ts"
+import { nodeFiles } from "./files.ts"
 import { nodeClock } from "./clock.ts"
 import { nodeIcmp } from "./icmp.ts"
 import { stderrLogger } from "./logger.ts"
@@ -21,12 +22,13 @@ export const logLayer = (logger: Logger): Layer.Layer<Log> => Layer.succeed(Log,
 
 export const stderrLogLayer = (threshold: LogLevel): Layer.Layer<Log> => logLayer(stderrLogger(threshold))
 
-export const nodeHostLayer: Layer.Layer<HostClock | HostTcp | HostUdp | HostIcmp | Timers | HostRandom, never, Log> = Layer.mergeAll(
+export const nodeHostLayer: Layer.Layer<HostClock | HostTcp | HostUdp | HostIcmp | Timers | HostRandom | HostFiles, never, Log> = Layer.mergeAll(
   Layer.succeed(HostClock, nodeClock),
   Layer.effect(HostTcp, Effect.map(Log, (log) => nodeTcp(nodeClock, log))),
   Layer.effect(HostUdp, Effect.map(Log, (log) => nodeUdp(nodeClock, log))),
   Layer.effect(HostIcmp, Effect.map(Log, (log) => nodeIcmp(nodeClock, log))),
   Layer.succeed(Timers, nodeTimers(nodeClock)),
+  Layer.effect(HostFiles, Effect.map(Log, (log) => nodeFiles(nodeClock, log))),
   Layer.succeed(HostRandom, { seed: randomSeed }),
   // Effect's own log lines (sessions starting and ending, with the guest) go to the same sink.
   effectLogLayer,

@@ -164,7 +164,7 @@ describe("tslirp command line: diagnostics and syntax", () => {
     const h = parseCli(["--help"], resolv)
     expect(h._tag).toBe("Help")
     if (h._tag !== "Help") return
-    for (const o of ["--socket", "--listen", "--udp", "--net", "--host", "--dns ", "--dhcpstart", "--hostname", "--domainname", "--dnssearch", "--dns-upstream", "--mtu", "--ipv4", "--pcap", "--log-level", "--ipv6", "--hostfwd", "--guestfwd", "--tftp", "--bootfile", "--restrict"])
+    for (const o of ["--socket", "--listen", "--udp", "--net", "--host", "--dns ", "--dhcpstart", "--hostname", "--domainname", "--dnssearch", "--dns-upstream", "--mtu", "--ipv4", "--pcap", "--log-level", "--ipv6", "--hostfwd", "--guestfwd", "--tftp", "--tftp-server-name", "--bootfile", "--restrict"])
       expect(h.text).toContain(o)
   })
   it("syntax errors", () => {
@@ -173,6 +173,28 @@ describe("tslirp command line: diagnostics and syntax", () => {
     expect(refuse("--socket")).toBe("--socket needs a value")
     expect(refuse("--help=yes")).toBe("--help takes no value")
     expect(refuse(...sock, "--mtu", "1500", "--mtu", "1400")).toBe("--mtu given more than once")
+  })
+})
+
+describe("tslirp command line: network boot (--tftp, --tftp-server-name, --bootfile)", () => {
+  it("set the TFTP root and DHCP's boot fields", () => {
+    const o = run(...sock, "--tftp", "/srv/tftp", "--tftp-server-name", "10.0.2.2", "--bootfile", "pxelinux.0")
+    expect([o.config.tftpRoot, o.config.tftpServerName, o.config.bootfile]).toEqual(["/srv/tftp", "10.0.2.2", "pxelinux.0"])
+    expect(describeNetwork(o.config)).toContain("tftp from /srv/tftp")
+  })
+  it("absent: no TFTP root, no boot fields", () => {
+    const o = run(...sock)
+    expect([o.config.tftpRoot, o.config.tftpServerName, o.config.bootfile]).toEqual([undefined, undefined, undefined])
+  })
+  it.each([
+    [["--tftp", ""], "--tftp needs a directory"],
+    [["--bootfile", ""], '--bootfile: "" must be non-empty, without control characters'],
+    [["--bootfile", "a\tb"], '--bootfile: "a\tb" must be non-empty, without control characters'],
+    [["--bootfile", "x".repeat(128)], `--bootfile: "${"x".repeat(128)}" is 128 bytes; the BOOTP field holds 127`],
+    [["--tftp-server-name", "s".repeat(64)], `--tftp-server-name: "${"s".repeat(64)}" is 64 bytes; the BOOTP field holds 63`],
+    [["--tftp", "/a", "--tftp", "/b"], "--tftp given more than once"],
+  ])("%j -> %s", (args, message) => {
+    expect(refuse(...sock, ...args)).toBe(message)
   })
 })
 
@@ -187,9 +209,6 @@ describe("tslirp command line: options of later issues are validated, then refus
     [["--hostfwd", "tcp:2222:22"], '--hostfwd: "tcp:2222:22" is not [tcp|udp]:[hostaddr]:hostport-[guestaddr]:guestport'],
     [["--guestfwd", "tcp:10.0.2.100:80-cmd:nc example 80"], "--guestfwd is not implemented yet (a later tslirp release adds it)"],
     [["--guestfwd", "nonsense"], '--guestfwd: "nonsense" is not [tcp]:server:port-dev'],
-    [["--tftp", "/srv/tftp"], "--tftp is not implemented yet (a later tslirp release adds it)"],
-    [["--tftp", ""], "--tftp needs a non-empty value"],
-    [["--bootfile", "pxelinux.0"], "--bootfile is not implemented yet (a later tslirp release adds it)"],
     [["--restrict", "on"], "--restrict on is not implemented yet (a later tslirp release adds it)"],
     [["--restrict", "x"], '--restrict: "x" must be on or off'],
   ])("%j -> %s", (args, message) => {

@@ -21,6 +21,8 @@ export interface CliOptions {
   readonly links: ReadonlyArray<LinkSpec>
   readonly pcap: string | undefined
   readonly logLevel: LogLevel
+  /** `--api-socket`: where the control socket (slirp4netns's JSON protocol) listens. */
+  readonly apiSocket: string | undefined
 }
 
 export type CliResult =
@@ -46,6 +48,7 @@ const OPTIONS: Readonly<Record<string, Kind>> = {
   ipv4: "value",
   pcap: "value",
   "log-level": "value",
+  "api-socket": "value",
   help: "flag",
   // Later issues: validated, then refused.
   ipv6: "value",
@@ -89,6 +92,12 @@ Network (QEMU -netdev user names and defaults):
   --ipv6-net PREFIX[/LEN]  IPv6 prefix announced for SLAAC (fec0::/64)
   --ipv6-host ADDR         IPv6 gateway; reaches the host's ::1 (prefix::2)
   --ipv6-dns ADDR          IPv6 DNS proxy address (prefix::3)
+
+Control:
+  --api-socket PATH        control socket speaking slirp4netns's JSON protocol (add_hostfwd,
+                           list_hostfwd, remove_hostfwd, list_connections, add_guestfwd,
+                           list_guestfwd, remove_guestfwd); one request per connection.
+                           This build has no forwarding yet: changes are refused
 
 Diagnostics:
   --pcap FILE              write every frame both ways to a pcap file
@@ -320,7 +329,14 @@ const parseOrThrow = (argv: ReadonlyArray<string>, resolvConf: () => string | un
   const pcap = one("pcap")
   if (pcap !== undefined && pcap.length === 0) fail("--pcap needs a file name")
 
-  return { _tag: "Run", options: { config, links, pcap, logLevel: logLevel as LogLevel } }
+  const apiSocket = one("api-socket")
+  if (apiSocket !== undefined) {
+    if (apiSocket.length === 0) fail("--api-socket needs a path")
+    if (Buffer.byteLength(apiSocket) > 107) fail(`--api-socket: path "${apiSocket}" is longer than a unix socket allows (107 bytes)`)
+    if (apiSocket === socket) fail(`--api-socket: "${apiSocket}" is also the --socket path; give each its own`)
+  }
+
+  return { _tag: "Run", options: { config, links, pcap, logLevel: logLevel as LogLevel, apiSocket } }
 }
 
 export const parseCli = (argv: ReadonlyArray<string>, resolvConf: () => string | undefined): CliResult => {

@@ -6,10 +6,10 @@
  * Contract:
  * - Nothing a client does stops the network or another client: every connection is handled on
  *   its own, asynchronously (slirp4netns "stops the world" per request; we do not). A request
- *   must arrive within `requestTimeoutMs` of connecting, and its reply must be taken within as
- *   long again, else the connection is dropped (with an error reply when one can still be
- *   sent); at most `maxClients` connections are open at once, more are closed on arrival
- *   (logged). Requests of `MAX_REQUEST_BYTES` or more get slirp4netns's "too large message".
+ *   must arrive within `requestTimeoutMs` of connecting, be answered by forwarding within that
+ *   same time from connecting, and its reply be taken within as long again; otherwise the
+ *   client gets an error reply saying which (when it can still take one) and is dropped. At most
+ *   `maxClients` connections are open at once, more are closed on arrival (logged). Requests of `MAX_REQUEST_BYTES` or more get slirp4netns's "too large message".
  * - Every request and its outcome is logged at debug, every refused connection at warn; a
  *   client's socket errors are logged at debug and close only that client.
  * - The socket file: a live one (another server accepts there) is refused, a stale one replaced
@@ -20,7 +20,7 @@ import { createServer, type Socket } from "node:net"
 import type { Logger } from "../host/ports.ts"
 import { removeStaleSocket } from "../link/stream-link.ts"
 import { probeUnixPath } from "../link/unix-path.ts"
-import { executeRequest } from "./execute.ts"
+import { commandName, executeRequest } from "./execute.ts"
 import type { ForwardControl } from "./forward-control.ts"
 import { errorReply } from "./reply.ts"
 import { DESC_TOO_LARGE, MAX_REQUEST_BYTES, parseApiRequest, readStep } from "./request.ts"
@@ -53,11 +53,13 @@ const serveClient = (socket: Socket, name: string, options: ApiServerOptions, ti
   const { logger, control } = options
   const chunks: Array<Buffer> = []
   let size = 0
-  let answered = false
+  // Reading the request, waiting for forwarding to run it, then writing the reply.
+  let phase: "Reading" | "Executing" | "Replying" = "Reading"
+  let executing = ""
 
   const send = (reply: string): void => {
-    answered = true
-    clearTimeout(readDeadline)
+    phase = "Replying"
+    clearTimeout(deadline)
     if (socket.destroyed) return
     // The reply must be taken within the same bound; a client that never reads is dropped.
     const writeDeadline = setTimeout(() => {
@@ -77,14 +79,17 @@ const serveClient = (socket: Socket, name: string, options: ApiServerOptions, ti
       send(errorReply(parsed.desc))
       return
     }
+    phase = "Executing"
+    executing = commandName(parsed.request)
     void executeRequest(control, parsed.request).then((reply) => {
-      logger.log("debug", `api ${name}: ${shown(text)} -> ${reply.length > 300 ? `${reply.slice(0, 300)}...` : reply}`)
-      send(reply)
+      const late = phase === "Replying" ? " (too late: the client was told it timed out)" : ""
+      logger.log(late === "" ? "debug" : "warn", `api ${name}: ${shown(text)} -> ${shown(reply)}${late}`)
+      if (late === "") send(reply)
     })
   }
 
   const step = (ended: boolean): void => {
-    if (answered) return
+    if (phase !== "Reading") return
     const s = readStep(Buffer.concat(chunks, size), ended, MAX_REQUEST_BYTES)
     switch (s._tag) {
       case "NeedMore":
@@ -94,13 +99,18 @@ const serveClient = (socket: Socket, name: string, options: ApiServerOptions, ti
         return send(errorReply(DESC_TOO_LARGE))
       case "Complete":
         // Stop reading: one request per connection; the rest is the client's business.
-        answered = true
         return answer(s.text)
     }
   }
 
-  const readDeadline = setTimeout(() => {
-    if (answered) return
+  const deadline = setTimeout(() => {
+    if (phase === "Executing") {
+      // Forwarding has not answered (it should: a bind is quick). The client is told, and its
+      // place freed; the change may still happen, which a list shows.
+      logger.log("warn", `api ${name}: ${executing} not answered by forwarding within ${timeoutMs} ms`)
+      return send(errorReply(`bad request: ${executing}: no answer within ${timeoutMs} ms (it may still take effect)`))
+    }
+    if (phase !== "Reading") return
     // What arrived is answered as slirp4netns's single read would answer it (usually "cannot
     // parse JSON"); nothing at all gets a reply saying why the connection ends.
     if (size > 0) step(true)
@@ -111,14 +121,14 @@ const serveClient = (socket: Socket, name: string, options: ApiServerOptions, ti
   }, timeoutMs)
 
   socket.on("data", (chunk: Buffer) => {
-    if (answered) return
+    if (phase !== "Reading") return
     chunks.push(chunk)
     size += chunk.length
     step(false)
   })
   socket.on("end", () => step(true))
   socket.on("error", (e) => logger.log("debug", `api ${name}: ${e.message}`))
-  socket.on("close", () => clearTimeout(readDeadline))
+  socket.on("close", () => clearTimeout(deadline))
 }
 
 /** Listens on `options.path`; rejects with a one-line `Error` when the path cannot be used. */

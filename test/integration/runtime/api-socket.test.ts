@@ -212,6 +212,18 @@ describe("clients that do not follow the protocol", () => {
     expect(JSON.parse(await slow).return.id).toBe(1)
   })
 
+  it("forwarding that does not answer in time: the client is told so and freed; a late result is logged, and listed", async () => {
+    const { path, control, logger } = await start({ requestTimeoutMs: 300 })
+    const release = control.hold()
+    expect(JSON.parse(await call(path, '{"execute": "add_hostfwd", "arguments": {"proto": "tcp", "host_port": 8080, "guest_port": 80}}'))).toEqual({
+      error: { desc: "bad request: add_hostfwd: no answer within 300 ms (it may still take effect)" },
+    })
+    expect(logger.lines).toContain("warn api #1: add_hostfwd not answered by forwarding within 300 ms")
+    release()
+    expect(JSON.parse(await call(path, '{"execute": "list_hostfwd"}')).entries).toMatchObject([{ id: 1, host_port: 8080 }])
+    expect(logger.lines.some((l) => l.startsWith("warn api #1:") && l.endsWith('-> {"return":{"id":1}} (too late: the client was told it timed out)'))).toBe(true)
+  })
+
   it("a client that never reads its (large) reply is dropped when its time is up; others are served meanwhile", async () => {
     const { path, control, logger } = await start({ requestTimeoutMs: 500 })
     const flow = { proto: "tcp", origin: "guest", guest: { address: "10.0.2.15", port: 40000 }, host: { address: "192.0.2.1", port: 443 }, state: "Established", bytesToHost: 1, bytesToGuest: 2 } as const

@@ -95,7 +95,7 @@ const serveClient = (socket: Socket, name: string, options: ApiServerOptions, ti
       case "NeedMore":
         return
       case "TooLarge":
-        logger.log("debug", `api ${name}: request of ${size} bytes or more -> ${DESC_TOO_LARGE}`)
+        logger.log("debug", `api ${name}: ${size} bytes read, no request under ${MAX_REQUEST_BYTES} -> ${DESC_TOO_LARGE}`)
         return send(errorReply(DESC_TOO_LARGE))
       case "Complete":
         // Stop reading: one request per connection; the rest is the client's business.

@@ -13,9 +13,10 @@
  * - Every request and its outcome is logged at debug, every refused connection at warn; a
  *   client's socket errors are logged at debug and close only that client.
  * - The socket file: a live one (another server accepts there) is refused, a stale one replaced
- *   (unix-path.ts, as for `--socket`); `close()` stops listening, drops every client and removes
- *   the file.
+ *   (unix-path.ts, as for `--socket`); ours is made owner-only (0600: a client can expose guest
+ *   ports on the host); `close()` stops listening, drops every client and removes the file.
  */
+import { chmodSync } from "node:fs"
 import { createServer, type Socket } from "node:net"
 import type { Logger } from "../host/ports.ts"
 import { removeStaleSocket } from "../link/stream-link.ts"
@@ -158,6 +159,12 @@ export const listenApiSocket = async (options: ApiServerOptions): Promise<ApiSer
     })
   })
   server.on("error", (e) => logger.log("error", `api ${path}: ${e.message}`))
+  // Whoever can connect can expose guest ports on the host: the owner only, whatever the umask.
+  try {
+    chmodSync(path, 0o600)
+  } catch (e) {
+    logger.log("warn", `api ${path}: cannot make it owner-only: ${e instanceof Error ? e.message : String(e)}`)
+  }
   return {
     path,
     close: () =>

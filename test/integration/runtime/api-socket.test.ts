@@ -4,7 +4,7 @@
  * socket.sh) with the reply shapes it documents; clients that do not shut down, that send too
  * much, that send nothing, that never read; and that none of them holds up another client.
  */
-import { mkdtempSync, rmSync, writeFileSync, existsSync } from "node:fs"
+import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs"
 import { connect, createServer, type Socket } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -262,7 +262,7 @@ describe("clients that do not follow the protocol", () => {
 })
 
 describe("the socket file", () => {
-  it("a live socket, a plain file or a missing directory at the path is refused with one line; close removes the file", async () => {
+  it("a live socket, a plain file or a missing directory at the path is refused with one line; ours is owner-only; close removes the file", async () => {
     const live = join(dir, "live.sock")
     const other = createServer()
     await new Promise<void>((r) => other.listen(live, r))
@@ -281,7 +281,7 @@ describe("the socket file", () => {
     )
 
     const { path, server } = await start()
-    expect(existsSync(path)).toBe(true)
+    expect(statSync(path).mode & 0o777).toBe(0o600)
     await server.close()
     servers.splice(servers.indexOf(server), 1)
     expect(existsSync(path)).toBe(false)

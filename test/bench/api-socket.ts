@@ -15,20 +15,13 @@ import { listenApiSocket } from "../../src/runtime/api/server.ts"
 import type { Logger } from "../../src/runtime/host/ports.ts"
 import { CliProcess, StreamGuest } from "../integration/runtime/cli-process.ts"
 import { arpRequest, readArpReply } from "../integration/runtime/frames.ts"
+import { callApi } from "../support/api-client.ts"
 import { FakeForwardControl } from "../support/fake-forward-control.ts"
 
 const quiet: Logger = { enabled: () => false, log: () => undefined }
 const dir = mkdtempSync(join(tmpdir(), "tslirp-api-bench-"))
 
-const call = (path: string, request: string): Promise<string> =>
-  new Promise((resolve, reject) => {
-    const s = connect(path)
-    let text = ""
-    s.on("data", (d: Buffer) => (text += d.toString()))
-    s.on("error", reject)
-    s.on("close", () => resolve(text))
-    s.end(request)
-  })
+const call = (path: string, request: string): Promise<string> => callApi(path, request)
 
 const quantile = (xs: ReadonlyArray<number>, q: number): number => {
   const sorted = [...xs].sort((a, b) => a - b)

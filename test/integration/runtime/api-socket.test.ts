@@ -5,12 +5,13 @@
  * much, that send nothing, that never read; and that none of them holds up another client.
  */
 import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs"
-import { connect, createServer, type Socket } from "node:net"
+import { createServer, type Socket } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, afterEach, describe, expect, it } from "vitest"
 import type { Logger } from "../../../src/runtime/host/ports.ts"
 import { type ApiServer, listenApiSocket } from "../../../src/runtime/api/server.ts"
+import { callApi, openApi, replyOf } from "../../support/api-client.ts"
 import { FakeForwardControl } from "../../support/fake-forward-control.ts"
 
 const dir = mkdtempSync(join(tmpdir(), "tslirp-api-"))
@@ -43,31 +44,12 @@ const start = async (options: { requestTimeoutMs?: number; maxClients?: number }
   return { path, control, logger, server }
 }
 
-const open = (path: string): Promise<Socket> =>
-  new Promise((resolve, reject) => {
-    const s = connect(path)
-    sockets.push(s)
-    s.once("connect", () => resolve(s))
-    s.once("error", reject)
-  })
-
-/** Everything the server writes until it closes the connection. */
-const replyOf = (s: Socket): Promise<string> =>
-  new Promise((resolve) => {
-    let text = ""
-    s.on("data", (d: Buffer) => (text += d.toString()))
-    s.on("error", () => undefined) // the server may close while we still write (too large)
-    s.on("close", () => resolve(text))
-  })
-
-/** As `echo -n $json | nc -U PATH` with the shutdown slirp4netns asks for. */
-const call = async (path: string, request: string, shutdown = true): Promise<string> => {
-  const s = await open(path)
-  const reply = replyOf(s)
-  if (shutdown) s.end(request)
-  else s.write(request)
-  return reply
+const open = async (path: string): Promise<Socket> => {
+  const s = await openApi(path)
+  sockets.push(s)
+  return s
 }
+const call = (path: string, request: string, shutdown = true): Promise<string> => callApi(path, request, { shutdown, track: sockets })
 
 describe("the requests slirp4netns documents get the replies it documents", () => {
   // slirp4netns.1.md, "API SOCKET": request and reply text as documented (ids differ: ours count from 1).

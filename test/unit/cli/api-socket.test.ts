@@ -12,6 +12,7 @@ import { afterAll, afterEach, describe, expect, it } from "vitest"
 import { HELP, parseCli } from "../../../src/runtime/cli/args.ts"
 import { CliProcess, StreamGuest } from "../../integration/runtime/cli-process.ts"
 import { arpRequest, readArpReply } from "../../integration/runtime/frames.ts"
+import { callApi } from "../../support/api-client.ts"
 import { readmeBlock } from "../../support/readme.ts"
 
 const dir = mkdtempSync(join(tmpdir(), "tslirp-cli-api-"))
@@ -36,17 +37,7 @@ const refusal = (...args: Array<string>): string => {
   return r.message
 }
 
-/** One request, shut down after it, as `nc -U`; the whole reply. */
-const call = (path: string, request: string): Promise<string> =>
-  new Promise((resolve, reject) => {
-    const s = connect(path)
-    sockets.push(s)
-    let text = ""
-    s.on("data", (d: Buffer) => (text += d.toString()))
-    s.on("error", reject)
-    s.on("close", () => resolve(text))
-    s.end(request)
-  })
+const call = (path: string, request: string): Promise<string> => callApi(path, request, { track: sockets })
 
 describe("--api-socket PATH on the command line", () => {
   it("is optional, and kept as given", () => {

@@ -10,6 +10,8 @@
  * - Guest links speaking QEMU's protocols (unix/TCP streams, UDP datagrams), `serveGuests`
  *   (what the CLI runs), the pcap file writer, the e1000's `-netdev stream` client.
  * - The CLI's pieces: `parseCli`, `HELP`, `qemuOptions`, `describeNetwork`.
+ * - The control socket (`--api-socket`, slirp4netns's protocol): `listenApiSocket` over a
+ *   `ForwardControl`, its pure request parser and the request runner.
  */
 export { NodeStack, type NodeStackOptions } from "./runtime/embed/node-stack.ts"
 export { nodeHostDeps } from "./runtime/node/deps.ts"
@@ -30,3 +32,8 @@ export { LinkError, serveGuests, sessionPerGuest, type ServeOptions } from "./ru
 export { openPcapFile, type PcapWriter } from "./runtime/pcap/pcap-writer.ts"
 export { connectStreamLink, type StreamAddress, type StreamLinkOptions } from "./runtime/e1000/stream-client.ts"
 export { HELP, describeNetwork, parseCli, qemuOptions, type CliOptions, type CliResult } from "./runtime/cli/args.ts"
+export { listenApiSocket, type ApiServer, type ApiServerOptions } from "./runtime/api/server.ts"
+export { executeRequest } from "./runtime/api/execute.ts"
+export { parseApiRequest, readStep, type ApiRequest, type ParsedRequest } from "./runtime/api/request.ts"
+export { unavailableForwardControl } from "./runtime/api/unavailable.ts"
+export type { ConnectionInfo, ForwardControl, GuestFwdEntry, GuestFwdRule, HostFwdEntry, HostFwdRule } from "./runtime/api/forward-control.ts"

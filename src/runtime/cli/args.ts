@@ -21,6 +21,8 @@ export interface CliOptions {
   readonly links: ReadonlyArray<LinkSpec>
   readonly pcap: string | undefined
   readonly logLevel: LogLevel
+  /** `--api-socket`: where the control socket (slirp4netns's JSON protocol) listens. */
+  readonly apiSocket: string | undefined
 }
 
 export type CliResult =
@@ -46,6 +48,7 @@ const OPTIONS: Readonly<Record<string, Kind>> = {
   ipv4: "value",
   pcap: "value",
   "log-level": "value",
+  "api-socket": "value",
   help: "flag",
   // Later issues: validated, then refused.
   ipv6: "value",
@@ -97,6 +100,12 @@ Network boot:
   --tftp-server-name NAME  DHCP option 66 and the BOOTP sname field
   --bootfile NAME          DHCP option 67 and the BOOTP file field (the boot file to fetch
                            by TFTP from the gateway, which DHCP names as next server)
+
+Control:
+  --api-socket PATH        control socket speaking slirp4netns's JSON protocol (add_hostfwd,
+                           list_hostfwd, remove_hostfwd, list_connections, add_guestfwd,
+                           list_guestfwd, remove_guestfwd); one request per connection.
+                           This build has no forwarding yet: changes are refused
 
 Diagnostics:
   --pcap FILE              write every frame both ways to a pcap file
@@ -339,7 +348,14 @@ const parseOrThrow = (argv: ReadonlyArray<string>, resolvConf: () => string | un
   const pcap = one("pcap")
   if (pcap !== undefined && pcap.length === 0) fail("--pcap needs a file name")
 
-  return { _tag: "Run", options: { config, links, pcap, logLevel: logLevel as LogLevel } }
+  const apiSocket = one("api-socket")
+  if (apiSocket !== undefined) {
+    if (apiSocket.length === 0) fail("--api-socket needs a path")
+    if (Buffer.byteLength(apiSocket) > 107) fail(`--api-socket: path "${apiSocket}" is longer than a unix socket allows (107 bytes)`)
+    if (apiSocket === socket) fail(`--api-socket: "${apiSocket}" is also the --socket path; give each its own`)
+  }
+
+  return { _tag: "Run", options: { config, links, pcap, logLevel: logLevel as LogLevel, apiSocket } }
 }
 
 export const parseCli = (argv: ReadonlyArray<string>, resolvConf: () => string | undefined): CliResult => {

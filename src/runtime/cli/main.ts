@@ -1,18 +1,23 @@
 /**
  * The `tslirp` command. Parses and validates the command line, checks what it will create
- * (the unix socket path is free or stale, the directories of --socket and --pcap exist, the
- * --tftp directory is one): any refusal is one line on stderr and exit 2, before anything starts. Then it opens the guest
- * links, prints one ready line on stdout (the addresses, and the QEMU options to paste), and
- * serves until SIGINT/SIGTERM, which close every guest, socket, timer and the pcap file (exit 0).
+ * (the unix socket paths of --socket and --api-socket are free or stale, the directories of
+ * --socket, --api-socket and --pcap exist, the --tftp directory is one): any refusal is one
+ * line on stderr and exit 2,
+ * before anything starts. Then it opens the guest links and the control socket
+ * (`--api-socket`), prints one ready line on stdout (the addresses, and the QEMU options to
+ * paste), and serves until SIGINT/SIGTERM, which close every guest, socket, timer, the control
+ * socket and the pcap file (exit 0).
  * Started by the `tslirp` wrapper over an IPC channel (bin/tslirp.js), it also stops when the
  * wrapper goes away, however it went (the channel closes even on SIGKILL).
  */
 import { readFileSync, statSync } from "node:fs"
 import { NodeRuntime } from "@effect/platform-node"
 import { Cause, Effect, Exit, Layer } from "effect"
+import { listenApiSocket } from "../api/server.ts"
+import { unavailableForwardControl } from "../api/unavailable.ts"
 import type { LinkSpec } from "../link/guest-link.ts"
 import { tuneGcForPacketRates } from "../link/gc-tuning.ts"
-import { serveGuests } from "../link/serve.ts"
+import { LinkError, serveGuests } from "../link/serve.ts"
 import { nodeGuestLinksLayer } from "../link/service.ts"
 import { directoryProblem, probeUnixPath } from "../link/unix-path.ts"
 import { logLayer, nodeHostLayer } from "../node/layer.ts"
@@ -57,6 +62,10 @@ const preflight = async (options: CliOptions): Promise<string | undefined> => {
     const problem = directoryProblem(options.pcap)
     if (problem !== undefined) return `--pcap: ${problem}`
   }
+  if (options.apiSocket !== undefined) {
+    const state = await probeUnixPath(options.apiSocket)
+    if (state._tag === "Refused") return `--api-socket: ${state.message}`
+  }
   return undefined
 }
 
@@ -81,6 +90,19 @@ const run = (options: CliOptions): void => {
   tuneGcForPacketRates()
   const program = Effect.gen(function* () {
     const listeners = yield* serveGuests(options)
+    const apiSocket = options.apiSocket
+    if (apiSocket !== undefined) {
+      // No forwarding in this build yet (issue 11): the control socket says so for every change.
+      const control = unavailableForwardControl
+      yield* Effect.acquireRelease(
+        Effect.tryPromise({
+          try: () => listenApiSocket({ path: apiSocket, control, logger }),
+          catch: (e) => new LinkError({ message: `--api-socket: ${e instanceof Error ? e.message : String(e)}` }),
+        }),
+        (server) => Effect.promise(() => server.close()),
+      )
+      logger.log("info", `control socket on ${apiSocket} (slirp4netns's API)`)
+    }
     logger.log("info", `network ${describeNetwork(options.config)}`)
     const qemu = listeners.map((l, i) => qemuOptions(bound(options.links[i]!, l.address))).join(" or ")
     process.stdout.write(`tslirp: ready on ${listeners.map((l) => l.address).join(" ")} (QEMU: ${qemu})\n`)

@@ -9,7 +9,9 @@
  *   must arrive within `requestTimeoutMs` of connecting, be answered by forwarding within that
  *   same time from connecting, and its reply be taken within as long again; otherwise the
  *   client gets an error reply saying which (when it can still take one) and is dropped. At most
- *   `maxClients` connections are open at once, more are closed on arrival (logged). Requests of `MAX_REQUEST_BYTES` or more get slirp4netns's "too large message".
+ *   `maxClients` connections are open at once, more are closed on arrival (logged). Requests of
+ *   `MAX_REQUEST_BYTES` or more get slirp4netns's "too large message" and are cut off. After
+ *   its reply a client has `CLOSE_GRACE_MS` to shut down its side before we close.
  * - Every request and its outcome is logged at debug, every refused connection at warn; a
  *   client's socket errors are logged at debug and close only that client.
  * - The socket file: a live one (another server accepts there) is refused, a stale one replaced

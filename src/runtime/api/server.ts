@@ -9,7 +9,9 @@
  *   must arrive within `requestTimeoutMs` of connecting, be answered by forwarding within that
  *   same time from connecting, and its reply be taken within as long again; otherwise the
  *   client gets an error reply saying which (when it can still take one) and is dropped. At most
- *   `maxClients` connections are open at once, more are closed on arrival (logged). Requests of `MAX_REQUEST_BYTES` or more get slirp4netns's "too large message".
+ *   `maxClients` connections are open at once, more are closed on arrival (logged). Requests of
+ *   `MAX_REQUEST_BYTES` or more get slirp4netns's "too large message" and are cut off. After
+ *   its reply a client has `CLOSE_GRACE_MS` to shut down its side before we close.
  * - Every request and its outcome is logged at debug, every refused connection at warn; a
  *   client's socket errors are logged at debug and close only that client.
  * - The socket file: a live one (another server accepts there) is refused, a stale one replaced
@@ -43,6 +45,8 @@ export interface ApiServer {
 
 const DEFAULT_REQUEST_TIMEOUT_MS = 10_000
 const DEFAULT_MAX_CLIENTS = 32
+/** How long a client that has its reply may take to shut down its side before we close. */
+const CLOSE_GRACE_MS = 1_000
 
 /** What a log line shows of a request: its text, cut short and on one line. */
 const shown = (text: string): string => {
@@ -58,7 +62,7 @@ const serveClient = (socket: Socket, name: string, options: ApiServerOptions, ti
   let phase: "Reading" | "Executing" | "Replying" = "Reading"
   let executing = ""
 
-  const send = (reply: string): void => {
+  const send = (reply: string, flooding = false): void => {
     phase = "Replying"
     clearTimeout(deadline)
     if (socket.destroyed) return
@@ -67,10 +71,20 @@ const serveClient = (socket: Socket, name: string, options: ApiServerOptions, ti
       logger.log("debug", `api ${name}: reply not taken within ${timeoutMs} ms, dropped`)
       socket.destroy()
     }, timeoutMs)
-    socket.on("close", () => clearTimeout(writeDeadline))
-    // Once written, the reply waits in the client's receive queue: closing now loses nothing,
-    // and stops a client that keeps sending (slirp4netns shuts the connection down likewise).
-    socket.end(reply, () => socket.destroy())
+    let grace: ReturnType<typeof setTimeout> | undefined
+    socket.on("close", () => {
+      clearTimeout(writeDeadline)
+      clearTimeout(grace)
+    })
+    // Once written, the reply waits in the client's receive queue. Closing while bytes the
+    // client sent after its request (a trailing newline) are still unread here would make
+    // Linux report ECONNRESET to it after the reply instead of a clean end; so the client's own
+    // shutdown is awaited (reads go on, discarded), for a moment. A flooding client is cut off
+    // at once, as slirp4netns does.
+    socket.end(reply, () => {
+      if (flooding || socket.readableEnded) socket.destroy()
+      else grace = setTimeout(() => socket.destroy(), CLOSE_GRACE_MS)
+    })
   }
 
   const answer = (text: string): void => {
@@ -97,7 +111,7 @@ const serveClient = (socket: Socket, name: string, options: ApiServerOptions, ti
         return
       case "TooLarge":
         logger.log("debug", `api ${name}: ${size} bytes read, no request under ${MAX_REQUEST_BYTES} -> ${DESC_TOO_LARGE}`)
-        return send(errorReply(DESC_TOO_LARGE))
+        return send(errorReply(DESC_TOO_LARGE), true)
       case "Complete":
         // Stop reading: one request per connection; the rest is the client's business.
         return answer(s.text)

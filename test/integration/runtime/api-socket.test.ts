@@ -151,6 +151,22 @@ describe("clients that do not follow the protocol", () => {
     expect(JSON.parse(await call(path, '{"execute": "list_hostfwd"}', false))).toEqual({ return: { entries: [] }, entries: [] })
   })
 
+  it("a client that writes more after its whole request, then shuts down, gets its reply and a clean end (no reset)", async () => {
+    const { path } = await start()
+    const s = await open(path)
+    const outcome = new Promise<string>((resolve) => {
+      let text = ""
+      s.on("data", (d: Buffer) => {
+        if (text === "") s.end("\n") // the trailing newline of `echo`, sent late
+        text += d.toString()
+      })
+      s.on("error", (e) => resolve(`error ${e.message}`))
+      s.on("close", () => resolve(text))
+    })
+    s.write('{"execute": "list_hostfwd"}')
+    expect(await outcome).toBe('{"return":{"entries":[]},"entries":[]}')
+  })
+
   it("a request split across writes is put together", async () => {
     const { path } = await start()
     const s = await open(path)

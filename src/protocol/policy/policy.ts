@@ -21,7 +21,7 @@
 import type { HostEndpoint, IpFamily } from "../../effects/address.ts"
 import { IPV4_BROADCAST, type Ipv4, formatIpv4, inSubnet, parseIpv4 } from "../wire/ipv4-address.ts"
 import { type Mac, virtualMac } from "../wire/mac.ts"
-import { type Ipv6, formatIpv6, inPrefix, ipv6Equals, isLinkLocal, isMulticast6, isUnspecified, linkLocalOf, parseIpv6 } from "../wire/ipv6-address.ts"
+import { type Ipv6, formatIpv6, inPrefix, ipv6Equals, isLinkLocal, isLinkLocalTwin, isMulticast6, isUnspecified, linkLocalOf, parseIpv6 } from "../wire/ipv6-address.ts"
 import { type StackConfig, broadcastAddress, netmask } from "../stack/config.ts"
 
 export const LOOPBACK = "127.0.0.1"
@@ -107,14 +107,13 @@ export const gatewayMacOf = (c: StackConfig): Mac => virtualMac(c.host)
 export const LOOPBACK6 = "::1"
 
 /** Is `a` one of our IPv6 addresses: gateway or DNS, global or their fe80:: twins? */
-export const isOurIpv6 = (c: StackConfig, a: Uint8Array, off = 0): boolean =>
-  ipv6Equals(a, off, c.ipv6Host) || ipv6Equals(a, off, c.ipv6Dns) || ipv6Equals(a, off, linkLocalOf(c.ipv6Host)) || ipv6Equals(a, off, linkLocalOf(c.ipv6Dns))
+export const isOurIpv6 = (c: StackConfig, a: Uint8Array, off = 0): boolean => isGateway6(c, a, off) || isDns6(c, a, off)
 
 /** Is `a` the gateway (global or link-local)? */
-export const isGateway6 = (c: StackConfig, a: Uint8Array, off = 0): boolean => ipv6Equals(a, off, c.ipv6Host) || ipv6Equals(a, off, linkLocalOf(c.ipv6Host))
+export const isGateway6 = (c: StackConfig, a: Uint8Array, off = 0): boolean => ipv6Equals(a, off, c.ipv6Host) || isLinkLocalTwin(a, off, c.ipv6Host)
 
 /** Is `a` the DNS address (global or link-local)? */
-export const isDns6 = (c: StackConfig, a: Uint8Array, off = 0): boolean => ipv6Equals(a, off, c.ipv6Dns) || ipv6Equals(a, off, linkLocalOf(c.ipv6Dns))
+export const isDns6 = (c: StackConfig, a: Uint8Array, off = 0): boolean => ipv6Equals(a, off, c.ipv6Dns) || isLinkLocalTwin(a, off, c.ipv6Dns)
 
 /** Is `a` a possible guest address: a unicast in the prefix or link-local, not one of ours? */
 export const isGuestAddress6 = (c: StackConfig, a: Uint8Array, off = 0): boolean =>

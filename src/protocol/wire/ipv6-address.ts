@@ -73,10 +73,13 @@ export const formatIpv6 = (a: Uint8Array, off = 0): string => {
   return best < 0 ? hex(w) : `${hex(w.slice(0, best))}::${hex(w.slice(best + bestLen))}`
 }
 
+/** Two hex digits of every byte value (a constant table: `ipv6Key` runs on every guest frame). */
+const HEX2: ReadonlyArray<string> = Object.freeze(Array.from({ length: 256 }, (_, b) => b.toString(16).padStart(2, "0")))
+
 /** A compact key for maps: 32 hex digits. */
 export const ipv6Key = (a: Uint8Array, off = 0): string => {
   let s = ""
-  for (let i = 0; i < IPV6_LEN; i++) s += a[off + i]!.toString(16).padStart(2, "0")
+  for (let i = 0; i < IPV6_LEN; i++) s += HEX2[a[off + i]!]!
   return s
 }
 
@@ -114,6 +117,14 @@ export const IPV6_UNSPECIFIED: Ipv6 = new Uint8Array(IPV6_LEN)
 export const isLinkLocal = (a: Uint8Array, off = 0): boolean => a[off] === 0xfe && (a[off + 1]! & 0xc0) === 0x80
 export const isMulticast6 = (a: Uint8Array, off = 0): boolean => a[off] === 0xff
 export const isUnspecified = (a: Uint8Array, off = 0): boolean => ipv6Equals(a, off, IPV6_UNSPECIFIED)
+
+/** Is `a` (at `off`) fe80:: with the low 64 bits of `ours`, its link-local twin? Allocates nothing. */
+export const isLinkLocalTwin = (a: Uint8Array, off: number, ours: Ipv6): boolean => {
+  if (a[off] !== 0xfe || a[off + 1] !== 0x80) return false
+  for (let i = 2; i < 8; i++) if (a[off + i] !== 0) return false
+  for (let i = 8; i < IPV6_LEN; i++) if (a[off + i] !== ours[i]) return false
+  return true
+}
 
 /** fe80:: with the low 64 bits of `a`: the link-local twin of one of our addresses. */
 export const linkLocalOf = (a: Ipv6): Ipv6 => {

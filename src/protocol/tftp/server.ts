@@ -31,8 +31,11 @@
  *   deadline is not in state is a no-op.
  * - An ERROR from the client ends its transfer. Every end closes the file (`FileClose`) unless
  *   the runtime reported it failed, and cancels the timer.
+ * Logs: a finished or timed-out transfer is one info line; refusals and errors (the guest's
+ * doing, possibly hostile and repeated) are debug lines.
  * Pure: the state is replaced, never written; sessions live in an IntMap by server port.
  */
+import { absurd } from "../../effects/absurd.ts"
 import type { StackEffect } from "../../effects/effect.ts"
 import type { HostFileData, HostFileError, HostFileOpened } from "../../effects/event.ts"
 import { type FileId, fileId, type TimerId, timerId } from "../../effects/ids.ts"
@@ -197,18 +200,19 @@ const freePort = (s: TftpState): number => {
 
 const request = (s: TftpState, ctx: TftpContext, m: TftpIn, p: TftpPacket): Result => {
   const from = who(m.src, m.srcPort)
-  const refuse = (code: number, message: string, level: "debug" | "info", why: string): Result => [
+  // Refusals are the guest's doing (possibly hostile and repeated): debug lines, like every drop.
+  const refuse = (code: number, message: string, why: string): Result => [
     s,
-    [log(level, `tftp: request from ${from} refused: ${why}`), errorPacket(ctx, TFTP_SERVER_PORT, m.src, m.srcPort, code, message)],
+    [log("debug", `tftp: request from ${from} refused: ${why}`), errorPacket(ctx, TFTP_SERVER_PORT, m.src, m.srcPort, code, message)],
   ]
   if (p._tag !== "Request") return [s, [log("debug", `tftp: ${p._tag} to port 69 from ${from} dropped (not a request)`)]]
   const name = JSON.stringify(p.filename)
-  if (p.opcode === OP_WRQ) return refuse(ERR_ACCESS_VIOLATION, "read-only server", "info", `write request for ${name} (read-only server)`)
-  if (p.mode !== "octet") return refuse(ERR_ILLEGAL_OPERATION, "only octet mode is served", "info", `mode ${JSON.stringify(p.mode)} for ${name}`)
+  if (p.opcode === OP_WRQ) return refuse(ERR_ACCESS_VIOLATION, "read-only server", `write request for ${name} (read-only server)`)
+  if (p.mode !== "octet") return refuse(ERR_ILLEGAL_OPERATION, "only octet mode is served", `mode ${JSON.stringify(p.mode)} for ${name}`)
   const unsafe = unsafeTftpPath(p.filename)
-  if (unsafe !== undefined) return refuse(ERR_ACCESS_VIOLATION, "access violation", "info", `${name}: ${unsafe}`)
+  if (unsafe !== undefined) return refuse(ERR_ACCESS_VIOLATION, "access violation", `${name}: ${unsafe}`)
   if (findByClient(s, m.src, m.srcPort) !== undefined) return [s, [log("debug", `tftp: repeated request from ${from} ignored (its transfer runs)`)]]
-  if (s.sessions.size >= TFTP_MAX_SESSIONS) return refuse(ERR_NOT_DEFINED, "too many transfers, try again later", "info", `${TFTP_MAX_SESSIONS} transfers running`)
+  if (s.sessions.size >= TFTP_MAX_SESSIONS) return refuse(ERR_NOT_DEFINED, "too many transfers, try again later", `${TFTP_MAX_SESSIONS} transfers running`)
   const port = freePort(s)
   const session: TftpSession = {
     port,
@@ -263,12 +267,14 @@ const transfer = (s: TftpState, ctx: TftpContext, m: TftpIn, t: TftpSession, p: 
     }
     case "Error": {
       const [next, out] = end(s, t, true)
-      return [next, [...out, log("info", `tftp: ${who(t.client, t.clientPort)} ended the transfer of ${JSON.stringify(t.filename)}: error ${p.code} ${JSON.stringify(p.message)}`)]]
+      return [next, [...out, log("debug", `tftp: ${who(t.client, t.clientPort)} ended the transfer of ${JSON.stringify(t.filename)}: error ${p.code} ${JSON.stringify(p.message)}`)]]
     }
     case "Request":
     case "Data":
     case "Oack":
       return [s, [log("debug", `tftp: ${p._tag} from ${who(m.src, m.srcPort)} on transfer port ${t.port} dropped`)]]
+    default:
+      return absurd(p)
   }
 }
 
@@ -331,8 +337,10 @@ export const tftpFileEvent = (s: TftpState, ctx: TftpContext, ev: TftpFileEvent)
     case "HostFileError": {
       const [code, message] = errorFor(ev.code)
       const [next, out] = end(s, t, false)
-      return [next, [...out, log("info", `tftp: ${JSON.stringify(t.filename)} for ${client}: ${ev.code}`), errorPacket(ctx, t.port, t.client, t.clientPort, code, message)]]
+      return [next, [...out, log("debug", `tftp: ${JSON.stringify(t.filename)} for ${client}: ${ev.code}`), errorPacket(ctx, t.port, t.client, t.clientPort, code, message)]]
     }
+    default:
+      return absurd(ev)
   }
 }
 

@@ -177,7 +177,8 @@ export const tftpFromGuest = (s: TftpState, ctx: TftpContext, m: TftpIn): Result
   const session = m.dstPort === TFTP_SERVER_PORT ? undefined : intMapGet(s.sessions, m.dstPort)
   if (m.dstPort !== TFTP_SERVER_PORT && session === undefined) return [s, [log("debug", `tftp: datagram to port ${m.dstPort} without a transfer dropped`)]]
   if (!p.ok) {
-    // RFC 1350 §7: a malformed request is answered with an error; anything else is just dropped.
+    // A malformed request is answered with error 4 (illegal TFTP operation); a malformed datagram
+    // on a transfer port is just dropped (the retransmission timer recovers from a mangled ACK).
     const out: Array<LayerOutput> = [log("debug", `${p.reason} from ${who(m.src, m.srcPort)}`)]
     if (session === undefined) out.push(errorPacket(ctx, TFTP_SERVER_PORT, m.src, m.srcPort, ERR_ILLEGAL_OPERATION, "malformed request"))
     return [s, out]

@@ -140,6 +140,8 @@ type Result = readonly [TftpState, ReadonlyArray<LayerOutput<IpFamily>>]
 const log = (level: "debug" | "info" | "warn", message: string): StackEffect => ({ _tag: "Log", level, message })
 const timerOf = (port: number): TimerId => timerId("tftp", port)
 const who = (a: IpAddress, port: number): string => (typeof a === "number" ? `${formatIp(a)}:${port}` : `[${formatIp(a)}]:${port}`)
+/** A guest-chosen string for a log line: quoted, and cut to 200 characters (a name may be 64 KiB). */
+const quoted = (text: string): string => JSON.stringify(text.length > 200 ? `${text.slice(0, 200)}...` : text)
 /** An address kept in state: an IPv6 one may be a view of the guest's frame, so it is copied. */
 const kept = (a: IpAddress): IpAddress => (typeof a === "number" ? a : a.slice(0, 16))
 
@@ -207,9 +209,9 @@ const request = (s: TftpState, ctx: TftpContext, m: TftpIn, p: TftpPacket): Resu
     [log("debug", `tftp: request from ${from} refused: ${why}`), errorPacket(m.dst, TFTP_SERVER_PORT, m.src, m.srcPort, code, message)],
   ]
   if (p._tag !== "Request") return [s, [log("debug", `tftp: ${p._tag} to port 69 from ${from} dropped (not a request)`)]]
-  const name = JSON.stringify(p.filename)
+  const name = quoted(p.filename)
   if (p.opcode === OP_WRQ) return refuse(ERR_ACCESS_VIOLATION, "read-only server", `write request for ${name} (read-only server)`)
-  if (p.mode !== "octet") return refuse(ERR_ILLEGAL_OPERATION, "only octet mode is served", `mode ${JSON.stringify(p.mode)} for ${name}`)
+  if (p.mode !== "octet") return refuse(ERR_ILLEGAL_OPERATION, "only octet mode is served", `mode ${quoted(p.mode)} for ${name}`)
   const unsafe = unsafeTftpPath(p.filename)
   if (unsafe !== undefined) return refuse(ERR_ACCESS_VIOLATION, "access violation", `${name}: ${unsafe}`)
   if (findByClient(s, m.src, m.srcPort) !== undefined) return [s, [log("debug", `tftp: repeated request from ${from} ignored (its transfer runs)`)]]
@@ -262,14 +264,14 @@ const transfer = (s: TftpState, ctx: TftpContext, m: TftpIn, t: TftpSession, p: 
       }
       if (t.final) {
         const [next, out] = end(s, t, true)
-        return [next, [...out, log("info", `tftp: sent ${JSON.stringify(t.filename)} to ${who(t.client, t.clientPort)}: ${t.bytes} bytes in ${t.block} blocks`)]]
+        return [next, [...out, log("info", `tftp: sent ${quoted(t.filename)} to ${who(t.client, t.clientPort)}: ${t.bytes} bytes in ${t.block} blocks`)]]
       }
       const reading: TftpSession = { ...t, phase: "Reading", block: t.block + 1, sent: undefined, retransmits: 0, deadline: addMillis(ctx.now, TFTP_HOST_TIMEOUT_MS) }
       return [put(s, reading), [{ _tag: "FileRead", file: t.file, offset: t.block * t.blksize, length: t.blksize }, arm(reading)]]
     }
     case "Error": {
       const [next, out] = end(s, t, true)
-      return [next, [...out, log("debug", `tftp: ${who(t.client, t.clientPort)} ended the transfer of ${JSON.stringify(t.filename)}: error ${p.code} ${JSON.stringify(p.message)}`)]]
+      return [next, [...out, log("debug", `tftp: ${who(t.client, t.clientPort)} ended the transfer of ${quoted(t.filename)}: error ${p.code} ${quoted(p.message)}`)]]
     }
     case "Request":
     case "Data":
@@ -339,7 +341,7 @@ export const tftpFileEvent = (s: TftpState, ctx: TftpContext, ev: TftpFileEvent)
     case "HostFileError": {
       const [code, message] = errorFor(ev.code)
       const [next, out] = end(s, t, false)
-      return [next, [...out, log("debug", `tftp: ${JSON.stringify(t.filename)} for ${client}: ${ev.code}`), errorPacket(t.server, t.port, t.client, t.clientPort, code, message)]]
+      return [next, [...out, log("debug", `tftp: ${quoted(t.filename)} for ${client}: ${ev.code}`), errorPacket(t.server, t.port, t.client, t.clientPort, code, message)]]
     }
     default:
       return absurd(ev)
@@ -350,7 +352,7 @@ export const tftpTimer = (s: TftpState, ctx: TftpContext, timer: TimerId): Resul
   const t = intMapGet(s.sessions, timer.key)
   if (t === undefined || ctx.now < t.deadline) return [s, []]
   const client = who(t.client, t.clientPort)
-  const name = JSON.stringify(t.filename)
+  const name = quoted(t.filename)
   if (t.phase !== "AwaitingAck") {
     const [next, out] = end(s, t, true)
     return [next, [...out, log("warn", `tftp: the host did not ${t.phase === "Opening" ? "open" : "read"} ${name} within ${TFTP_HOST_TIMEOUT_MS} ms; transfer to ${client} failed`), errorPacket(t.server, t.port, t.client, t.clientPort, ERR_NOT_DEFINED, "server could not read the file")]]

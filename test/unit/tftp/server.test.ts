@@ -454,3 +454,25 @@ describe("TFTP server: refusals (read-only, octet only, escapes, bounds)", () =>
     expect(fx.filter((e) => e._tag === "CancelTimer")).toHaveLength(2)
   })
 })
+
+describe("TFTP server: hostile input never throws", () => {
+  /** A small seeded generator (Park-Miller), so a failure replays. */
+  const random = (seed: number) => {
+    let x = seed
+    return (n: number) => (x = (x * 48271) % 0x7fffffff) % n
+  }
+
+  it("10 000 random datagrams (random opcodes, NULs, lengths) to port 69 and to a transfer port", () => {
+    const next = random(12345)
+    const w = new World()
+    w.rrq("f")
+    const port = w.session().port
+    for (let i = 0; i < 10_000; i++) {
+      const b = new Uint8Array(next(40)).map(() => (next(4) === 0 ? 0 : next(256)))
+      if (b.length >= 2 && next(2) === 0) b[1] = next(8) // mostly known opcodes
+      if (b.length >= 1) b[0] = 0
+      w.guest(b, next(2) === 0 ? 69 : port, 2000 + next(3))
+      expect(w.s.sessions.size).toBeLessThanOrEqual(TFTP_MAX_SESSIONS)
+    }
+  })
+})

@@ -45,8 +45,8 @@ export interface StackConfig {
   readonly tftpServerName: string | undefined
   readonly bootfile: string | undefined
   /**
-   * The TFTP root (QEMU's `tftp=`): when set, the gateway answers TFTP on port 69, read-only,
-   * from this directory (protocol/tftp/server.ts); the runtime resolves names under it. Unset:
+   * The TFTP root (QEMU's `tftp=`): when set, the gateway (IPv4 and IPv6) answers TFTP on port
+   * 69, read-only, from this directory (protocol/tftp/server.ts); the runtime resolves names under it. Unset:
    * port 69 of the gateway is relayed to the host like any other port.
    */
   readonly tftpRoot?: string

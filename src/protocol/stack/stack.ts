@@ -40,7 +40,6 @@ import { defaultTcpConfig } from "../tcp/config.ts"
 import { type TcpContext, type TcpHostEvent, type TcpLayerState, createTcpLayer, tcpFromGuest, tcpHostEvent, tcpShutdown, tcpTimer } from "../tcp/layer.ts"
 import { udpFromGuest, udpHostEvent } from "../udp/layer.ts"
 import { type TftpContext, type TftpFileEvent, type TftpState, createTftp, isTftpPort, tftpFileEvent, tftpFromGuest, tftpShutdown, tftpTimer } from "../tftp/server.ts"
-import type { IpFamily } from "../../effects/address.ts"
 import { icmpv6FromGuest } from "../icmpv6/layer.ts"
 import { parseIcmpv6 } from "../icmpv6/wire.ts"
 import { type Ipv6OutState, ipv6Send, ipv6SendError } from "../ipv6/send.ts"
@@ -49,7 +48,7 @@ import { emptyNdp, ndp, ndpInput } from "../ndp/neighbors.ts"
 import { type Reassembly6State, addFragment6, emptyReassembly6, reassembly6Shutdown, reassembly6Timeout } from "../ipv6/reassembly.ts"
 import { type RouterState, createRouter, routerShutdown, routerSolicited, routerTimer } from "../ndp/router.ts"
 import { isNdpType, parseNdp } from "../ndp/wire.ts"
-import { hostEndpointFor6, isGuestAddress6, isOurIpv6 } from "../policy/policy.ts"
+import { hostEndpointFor6, isGateway6, isGuestAddress6, isOurIpv6 } from "../policy/policy.ts"
 import { ALL_DHCP_AGENTS, formatIpv6, ipv6Equals, ipv6Key, isUnspecified } from "../wire/ipv6-address.ts"
 import { type Dhcpv6ServerState, dhcpv6Input, emptyDhcpv6 } from "../dhcpv6/server.ts"
 import { DHCPV6_SERVER_PORT } from "../dhcpv6/wire.ts"
@@ -232,7 +231,7 @@ const ipv4FromGuest = (s0: StackState, call: Call, ip0: Ipv4View, frame: Uint8Ar
         return [emit({ ...s, dhcp }, call, out, fx), fx]
       }
       if (c.tftpRoot !== undefined && ip.dst === c.host && isTftpPort(s.tftp, u.udp.dstPort)) {
-        const [tftp, out] = tftpFromGuest(s.tftp, tftpContext(s, now, c.tftpRoot), { src: ip.src, srcPort: u.udp.srcPort, dstPort: u.udp.dstPort, payload: u.udp.payload })
+        const [tftp, out] = tftpFromGuest(s.tftp, tftpContext(s, now, c.tftpRoot), { src: ip.src, dst: ip.dst, srcPort: u.udp.srcPort, dstPort: u.udp.dstPort, payload: u.udp.payload })
         return [emit(tftp === s.tftp ? s : { ...s, tftp }, call, out, fx), fx]
       }
       const [napt, out] = udpFromGuest(s.napt, { config: c, now, newSocket: s.sockets.next }, { src: ip.src, dst: ip.dst, ttl: ip.ttl, datagram, udp: u.udp })
@@ -308,6 +307,10 @@ const ipv6Upper = (s: StackState, call: Call, ip: Ipv6View, frame: Uint8Array, s
       if (u.udp.dstPort === DHCPV6_SERVER_PORT && (ipv6Equals(dst, 0, ALL_DHCP_AGENTS) || isOurIpv6(c, dst))) {
         const [dhcpv6, out] = dhcpv6Input(s.dhcpv6, c, s.link.gatewayMac, { src, srcMac, payload: u.udp.payload })
         return [emit(dhcpv6 === s.dhcpv6 ? s : { ...s, dhcpv6 }, call, out, fx), fx]
+      }
+      if (c.tftpRoot !== undefined && isGateway6(c, dst) && isTftpPort(s.tftp, u.udp.dstPort)) {
+        const [tftp, out] = tftpFromGuest(s.tftp, tftpContext(s, call.now, c.tftpRoot), { src, dst, srcPort: u.udp.srcPort, dstPort: u.udp.dstPort, payload: u.udp.payload })
+        return [emit(tftp === s.tftp ? s : { ...s, tftp }, call, out, fx), fx]
       }
       const datagram = frame.subarray(ip.offset, ip.offset + IPV6_HEADER_LEN + ip.payloadLength)
       const [napt, out] = udpFromGuest(s.napt, { config: c, now: call.now, newSocket: s.sockets.next }, { src, dst, ttl: ip.hopLimit, datagram, udp: u.udp })
@@ -416,7 +419,7 @@ const tcpContext = (s: StackState, now: Instant): TcpContext => ({
   newSocket: s.sockets.next,
 })
 
-const tftpContext = (s: StackState, now: Instant, root: string): TftpContext => ({ root, host: s.config.host, mtu: s.config.mtu, now })
+const tftpContext = (s: StackState, now: Instant, root: string): TftpContext => ({ root, mtu: s.config.mtu, now })
 
 /** A file event goes to the TFTP server, the only layer that opens files. */
 const fileEvent = (s: StackState, call: Call, event: TftpFileEvent): Result => {

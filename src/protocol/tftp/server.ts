@@ -1,7 +1,8 @@
 /**
  * The TFTP server on the gateway address (RFC 1350 with RFC 2347 options, RFC 2348 blksize,
  * RFC 2349 tsize and timeout), as libslirp answers TFTP on its virtual host. Read-only, octet
- * mode only, IPv4 only. Files come from the runtime through effects: `FileOpen` (the runtime
+ * mode only, on IPv4 and IPv6 (the gateway's global and link-local addresses: a transfer answers
+ * from the address it was asked on). Files come from the runtime through effects: `FileOpen` (the runtime
  * resolves the name under the TFTP root and refuses escapes), `FileRead` of one block at a time,
  * `FileClose`; it answers with `HostFileOpened`, `HostFileData`, `HostFileError`.
  *
@@ -31,16 +32,19 @@
  *   deadline is not in state is a no-op.
  * - An ERROR from the client ends its transfer. Every end closes the file (`FileClose`) unless
  *   the runtime reported it failed, and cancels the timer.
+ * Logs: a finished or timed-out transfer is one info line; refusals and errors (the guest's
+ * doing, possibly hostile and repeated) are debug lines.
  * Pure: the state is replaced, never written; sessions live in an IntMap by server port.
  */
+import { absurd } from "../../effects/absurd.ts"
 import type { StackEffect } from "../../effects/effect.ts"
 import type { HostFileData, HostFileError, HostFileOpened } from "../../effects/event.ts"
 import { type FileId, fileId, type TimerId, timerId } from "../../effects/ids.ts"
 import { type Instant, addMillis } from "../../effects/instant.ts"
 import { type IntMap, emptyIntMap, intMapGet, intMapHas, intMapRemove, intMapSet, intMapValues } from "../data/int-map.ts"
-import type { Ipv4PacketToGuest, LayerOutput } from "../stack/output.ts"
+import type { LayerOutput, PacketToGuest } from "../stack/output.ts"
 import { UDP_CHECKSUM_OFFSET, UDP_HEADER_LEN, emitUdpHeader } from "../udp/wire.ts"
-import { type Ipv4, formatIpv4 } from "../wire/ipv4-address.ts"
+import { type IpAddress, formatIp, ipEquals } from "../wire/ip-address.ts"
 import { negotiate } from "./options.ts"
 import { unsafeTftpPath } from "./path.ts"
 import {
@@ -71,14 +75,12 @@ export const TFTP_HOST_TIMEOUT_MS = 10_000
 /** Server ports (TIDs) come from the dynamic range, RFC 6335 §6: 49152..65535. */
 export const TFTP_TID_FIRST = 49152
 export const TFTP_TID_COUNT = 16384
-/** IPv4 (20) + UDP (8) + TFTP DATA (4) headers: what a frame holds besides the block. */
-const DATA_OVERHEAD = 20 + UDP_HEADER_LEN + TFTP_DATA_HEADER_LEN
+/** IP (IPv4 20, IPv6 40) + UDP (8) + TFTP DATA (4) headers: what a frame holds besides the block. */
+const dataOverhead = (a: IpAddress): number => (typeof a === "number" ? 20 : 40) + UDP_HEADER_LEN + TFTP_DATA_HEADER_LEN
 
 export interface TftpContext {
   /** The TFTP root as configured (the runtime resolves names under it). */
   readonly root: string
-  /** The gateway address the server answers on. */
-  readonly host: Ipv4
   readonly mtu: number
   readonly now: Instant
 }
@@ -89,7 +91,9 @@ export type TftpPhase = "Opening" | "Reading" | "AwaitingAck"
 export interface TftpSession {
   /** Our TID: the server port of this transfer. */
   readonly port: number
-  readonly client: Ipv4
+  readonly client: IpAddress
+  /** Our address the request came to (the gateway, IPv4, or IPv6 global or link-local): we answer from it. */
+  readonly server: IpAddress
   readonly clientPort: number
   readonly file: FileId
   readonly filename: string
@@ -122,7 +126,9 @@ export const createTftp = (seed: number): TftpState => ({ sessions: emptyIntMap(
 
 /** A datagram from the guest to the gateway, on port 69 or a transfer's port. */
 export interface TftpIn {
-  readonly src: Ipv4
+  readonly src: IpAddress
+  /** The gateway address it was sent to (of `src`'s family). */
+  readonly dst: IpAddress
   readonly srcPort: number
   readonly dstPort: number
   readonly payload: Uint8Array
@@ -132,28 +138,26 @@ type Result = readonly [TftpState, ReadonlyArray<LayerOutput>]
 
 const log = (level: "debug" | "info" | "warn", message: string): StackEffect => ({ _tag: "Log", level, message })
 const timerOf = (port: number): TimerId => timerId("tftp", port)
-const who = (a: Ipv4, port: number): string => `${formatIpv4(a)}:${port}`
+const who = (a: IpAddress, port: number): string => (typeof a === "number" ? `${formatIp(a)}:${port}` : `[${formatIp(a)}]:${port}`)
+/** A guest-chosen string for a log line: quoted, and cut to 200 characters (a name may be 64 KiB). */
+const quoted = (text: string): string => JSON.stringify(text.length > 200 ? `${text.slice(0, 200)}...` : text)
+/** An address kept in state: an IPv6 one may be a view of the guest's frame, so it is copied. */
+const kept = (a: IpAddress): IpAddress => (typeof a === "number" ? a : a.slice(0, 16))
 
-/** A UDP datagram from the gateway's `port` to the guest: the TFTP header in the UDP header's buffer, the block's bytes as a view. */
-const datagram = (ctx: TftpContext, port: number, dst: Ipv4, dstPort: number, tftpHeader: Uint8Array, payload?: Uint8Array): Ipv4PacketToGuest => {
+/**
+ * A UDP datagram from our `src`:`port` to the guest's `dst`:`dstPort` (one family): the TFTP
+ * header in the UDP header's buffer, the block's bytes as a view.
+ */
+const datagram = (src: IpAddress, port: number, dst: IpAddress, dstPort: number, tftpHeader: Uint8Array, payload?: Uint8Array): PacketToGuest => {
   const header = new Uint8Array(UDP_HEADER_LEN + tftpHeader.length)
   header.set(emitUdpHeader(port, dstPort, tftpHeader.length + (payload?.length ?? 0)), 0)
   header.set(tftpHeader, UDP_HEADER_LEN)
-  return {
-    _tag: "PacketToGuest",
-    family: 4,
-    src: ctx.host,
-    dst,
-    protocol: 17,
-    header,
-    ...(payload === undefined ? {} : { payload }),
-    checksumOffset: UDP_CHECKSUM_OFFSET,
-    pseudoHeader: true,
-  }
+  const fields = { _tag: "PacketToGuest", protocol: 17, header, ...(payload === undefined ? {} : { payload }), checksumOffset: UDP_CHECKSUM_OFFSET, pseudoHeader: true } as const
+  return typeof src === "number" ? { ...fields, family: 4, src, dst: dst as number } : { ...fields, family: 6, src, dst: dst as Uint8Array }
 }
 
-const errorPacket = (ctx: TftpContext, port: number, dst: Ipv4, dstPort: number, code: number, message: string): Ipv4PacketToGuest =>
-  datagram(ctx, port, dst, dstPort, emitError(code, message))
+const errorPacket = (src: IpAddress, port: number, dst: IpAddress, dstPort: number, code: number, message: string): PacketToGuest =>
+  datagram(src, port, dst, dstPort, emitError(code, message))
 
 /** The transfer of `session` is over: its timer cancelled, its file closed unless the runtime already did. */
 const end = (s: TftpState, session: TftpSession, closeFile: boolean): readonly [TftpState, Array<LayerOutput>] => {
@@ -174,16 +178,17 @@ export const tftpFromGuest = (s: TftpState, ctx: TftpContext, m: TftpIn): Result
   const session = m.dstPort === TFTP_SERVER_PORT ? undefined : intMapGet(s.sessions, m.dstPort)
   if (m.dstPort !== TFTP_SERVER_PORT && session === undefined) return [s, [log("debug", `tftp: datagram to port ${m.dstPort} without a transfer dropped`)]]
   if (!p.ok) {
-    // RFC 1350 §7: a malformed request is answered with an error; anything else is just dropped.
+    // A malformed request is answered with error 4 (illegal TFTP operation); a malformed datagram
+    // on a transfer port is just dropped (the retransmission timer recovers from a mangled ACK).
     const out: Array<LayerOutput> = [log("debug", `${p.reason} from ${who(m.src, m.srcPort)}`)]
-    if (session === undefined) out.push(errorPacket(ctx, TFTP_SERVER_PORT, m.src, m.srcPort, ERR_ILLEGAL_OPERATION, "malformed request"))
+    if (session === undefined) out.push(errorPacket(m.dst, TFTP_SERVER_PORT, m.src, m.srcPort, ERR_ILLEGAL_OPERATION, "malformed request"))
     return [s, out]
   }
   return session === undefined ? request(s, ctx, m, p.packet) : transfer(s, ctx, m, session, p.packet)
 }
 
-const findByClient = (s: TftpState, client: Ipv4, clientPort: number): TftpSession | undefined => {
-  for (const t of intMapValues(s.sessions)) if (t.client === client && t.clientPort === clientPort) return t
+const findByClient = (s: TftpState, client: IpAddress, clientPort: number): TftpSession | undefined => {
+  for (const t of intMapValues(s.sessions)) if (t.clientPort === clientPort && ipEquals(t.client, client)) return t
   return undefined
 }
 
@@ -197,22 +202,24 @@ const freePort = (s: TftpState): number => {
 
 const request = (s: TftpState, ctx: TftpContext, m: TftpIn, p: TftpPacket): Result => {
   const from = who(m.src, m.srcPort)
-  const refuse = (code: number, message: string, level: "debug" | "info", why: string): Result => [
+  // Refusals are the guest's doing (possibly hostile and repeated): debug lines, like every drop.
+  const refuse = (code: number, message: string, why: string): Result => [
     s,
-    [log(level, `tftp: request from ${from} refused: ${why}`), errorPacket(ctx, TFTP_SERVER_PORT, m.src, m.srcPort, code, message)],
+    [log("debug", `tftp: request from ${from} refused: ${why}`), errorPacket(m.dst, TFTP_SERVER_PORT, m.src, m.srcPort, code, message)],
   ]
   if (p._tag !== "Request") return [s, [log("debug", `tftp: ${p._tag} to port 69 from ${from} dropped (not a request)`)]]
-  const name = JSON.stringify(p.filename)
-  if (p.opcode === OP_WRQ) return refuse(ERR_ACCESS_VIOLATION, "read-only server", "info", `write request for ${name} (read-only server)`)
-  if (p.mode !== "octet") return refuse(ERR_ILLEGAL_OPERATION, "only octet mode is served", "info", `mode ${JSON.stringify(p.mode)} for ${name}`)
+  const name = quoted(p.filename)
+  if (p.opcode === OP_WRQ) return refuse(ERR_ACCESS_VIOLATION, "read-only server", `write request for ${name} (read-only server)`)
+  if (p.mode !== "octet") return refuse(ERR_ILLEGAL_OPERATION, "only octet mode is served", `mode ${quoted(p.mode)} for ${name}`)
   const unsafe = unsafeTftpPath(p.filename)
-  if (unsafe !== undefined) return refuse(ERR_ACCESS_VIOLATION, "access violation", "info", `${name}: ${unsafe}`)
+  if (unsafe !== undefined) return refuse(ERR_ACCESS_VIOLATION, "access violation", `${name}: ${unsafe}`)
   if (findByClient(s, m.src, m.srcPort) !== undefined) return [s, [log("debug", `tftp: repeated request from ${from} ignored (its transfer runs)`)]]
-  if (s.sessions.size >= TFTP_MAX_SESSIONS) return refuse(ERR_NOT_DEFINED, "too many transfers, try again later", "info", `${TFTP_MAX_SESSIONS} transfers running`)
+  if (s.sessions.size >= TFTP_MAX_SESSIONS) return refuse(ERR_NOT_DEFINED, "too many transfers, try again later", `${TFTP_MAX_SESSIONS} transfers running`)
   const port = freePort(s)
   const session: TftpSession = {
     port,
-    client: m.src,
+    client: kept(m.src),
+    server: kept(m.dst),
     clientPort: m.srcPort,
     file: fileId(s.nextFile),
     filename: p.filename,
@@ -244,9 +251,9 @@ const request = (s: TftpState, ctx: TftpContext, m: TftpIn, p: TftpPacket): Resu
 
 /** A datagram on a transfer's port. */
 const transfer = (s: TftpState, ctx: TftpContext, m: TftpIn, t: TftpSession, p: TftpPacket): Result => {
-  if (m.src !== t.client || m.srcPort !== t.clientPort) {
+  if (m.srcPort !== t.clientPort || !ipEquals(m.src, t.client) || !ipEquals(m.dst, t.server)) {
     // RFC 1350 §4: answer the stranger with error 5, do not disturb the transfer.
-    return [s, [log("debug", `tftp: datagram from ${who(m.src, m.srcPort)} on transfer port ${t.port} of ${who(t.client, t.clientPort)}: unknown transfer ID`), errorPacket(ctx, t.port, m.src, m.srcPort, ERR_UNKNOWN_TID, "unknown transfer ID")]]
+    return [s, [log("debug", `tftp: datagram from ${who(m.src, m.srcPort)} on transfer port ${t.port} of ${who(t.client, t.clientPort)}: unknown transfer ID`), errorPacket(m.dst, t.port, m.src, m.srcPort, ERR_UNKNOWN_TID, "unknown transfer ID")]]
   }
   switch (p._tag) {
     case "Ack": {
@@ -256,19 +263,21 @@ const transfer = (s: TftpState, ctx: TftpContext, m: TftpIn, t: TftpSession, p: 
       }
       if (t.final) {
         const [next, out] = end(s, t, true)
-        return [next, [...out, log("info", `tftp: sent ${JSON.stringify(t.filename)} to ${who(t.client, t.clientPort)}: ${t.bytes} bytes in ${t.block} blocks`)]]
+        return [next, [...out, log("info", `tftp: sent ${quoted(t.filename)} to ${who(t.client, t.clientPort)}: ${t.bytes} bytes in ${t.block} blocks`)]]
       }
       const reading: TftpSession = { ...t, phase: "Reading", block: t.block + 1, sent: undefined, retransmits: 0, deadline: addMillis(ctx.now, TFTP_HOST_TIMEOUT_MS) }
       return [put(s, reading), [{ _tag: "FileRead", file: t.file, offset: t.block * t.blksize, length: t.blksize }, arm(reading)]]
     }
     case "Error": {
       const [next, out] = end(s, t, true)
-      return [next, [...out, log("info", `tftp: ${who(t.client, t.clientPort)} ended the transfer of ${JSON.stringify(t.filename)}: error ${p.code} ${JSON.stringify(p.message)}`)]]
+      return [next, [...out, log("debug", `tftp: ${who(t.client, t.clientPort)} ended the transfer of ${quoted(t.filename)}: error ${p.code} ${quoted(p.message)}`)]]
     }
     case "Request":
     case "Data":
     case "Oack":
       return [s, [log("debug", `tftp: ${p._tag} from ${who(m.src, m.srcPort)} on transfer port ${t.port} dropped`)]]
+    default:
+      return absurd(p)
   }
 }
 
@@ -302,12 +311,12 @@ export const tftpFileEvent = (s: TftpState, ctx: TftpContext, ev: TftpFileEvent)
   switch (ev._tag) {
     case "HostFileOpened": {
       if (t.phase !== "Opening") return [s, [log("debug", `tftp: file ${ev.file} opened twice, ignored`)]]
-      const n = negotiate(t.asked, ev.size, Math.max(8, ctx.mtu - DATA_OVERHEAD))
+      const n = negotiate(t.asked, ev.size, Math.max(8, ctx.mtu - dataOverhead(t.client)))
       const base = { ...t, blksize: n.blksize, retransmitMs: n.timeoutMs ?? TFTP_RETRANSMIT_MS, retransmits: 0 }
       if (n.oack.length > 0) {
         const header = emitOack(n.oack)
         const sent: TftpSession = { ...base, phase: "AwaitingAck", block: 0, sent: { header, payload: undefined }, deadline: addMillis(ctx.now, base.retransmitMs) }
-        return [put(s, sent), [datagram(ctx, t.port, t.client, t.clientPort, header), arm(sent)]]
+        return [put(s, sent), [datagram(t.server, t.port, t.client, t.clientPort, header), arm(sent)]]
       }
       const reading: TftpSession = { ...base, phase: "Reading", block: 1, deadline: addMillis(ctx.now, TFTP_HOST_TIMEOUT_MS) }
       return [put(s, reading), [{ _tag: "FileRead", file: t.file, offset: 0, length: reading.blksize }, arm(reading)]]
@@ -326,13 +335,15 @@ export const tftpFileEvent = (s: TftpState, ctx: TftpContext, ev: TftpFileEvent)
         retransmits: 0,
         deadline: addMillis(ctx.now, t.retransmitMs),
       }
-      return [put(s, sent), [datagram(ctx, t.port, t.client, t.clientPort, header, data), arm(sent)]]
+      return [put(s, sent), [datagram(t.server, t.port, t.client, t.clientPort, header, data), arm(sent)]]
     }
     case "HostFileError": {
       const [code, message] = errorFor(ev.code)
       const [next, out] = end(s, t, false)
-      return [next, [...out, log("info", `tftp: ${JSON.stringify(t.filename)} for ${client}: ${ev.code}`), errorPacket(ctx, t.port, t.client, t.clientPort, code, message)]]
+      return [next, [...out, log("debug", `tftp: ${quoted(t.filename)} for ${client}: ${ev.code}`), errorPacket(t.server, t.port, t.client, t.clientPort, code, message)]]
     }
+    default:
+      return absurd(ev)
   }
 }
 
@@ -340,18 +351,18 @@ export const tftpTimer = (s: TftpState, ctx: TftpContext, timer: TimerId): Resul
   const t = intMapGet(s.sessions, timer.key)
   if (t === undefined || ctx.now < t.deadline) return [s, []]
   const client = who(t.client, t.clientPort)
-  const name = JSON.stringify(t.filename)
+  const name = quoted(t.filename)
   if (t.phase !== "AwaitingAck") {
     const [next, out] = end(s, t, true)
-    return [next, [...out, log("warn", `tftp: the host did not ${t.phase === "Opening" ? "open" : "read"} ${name} within ${TFTP_HOST_TIMEOUT_MS} ms; transfer to ${client} failed`), errorPacket(ctx, t.port, t.client, t.clientPort, ERR_NOT_DEFINED, "server could not read the file")]]
+    return [next, [...out, log("warn", `tftp: the host did not ${t.phase === "Opening" ? "open" : "read"} ${name} within ${TFTP_HOST_TIMEOUT_MS} ms; transfer to ${client} failed`), errorPacket(t.server, t.port, t.client, t.clientPort, ERR_NOT_DEFINED, "server could not read the file")]]
   }
   if (t.retransmits < TFTP_MAX_RETRANSMITS && t.sent !== undefined) {
     const again: TftpSession = { ...t, retransmits: t.retransmits + 1, deadline: addMillis(ctx.now, t.retransmitMs) }
-    return [put(s, again), [datagram(ctx, t.port, t.client, t.clientPort, t.sent.header, t.sent.payload), arm(again)]]
+    return [put(s, again), [datagram(t.server, t.port, t.client, t.clientPort, t.sent.header, t.sent.payload), arm(again)]]
   }
   const [next, out] = end(s, t, true)
   if (t.final) return [next, [...out, log("info", `tftp: sent ${name} to ${client}: ${t.bytes} bytes in ${t.block} blocks (last ACK not seen)`)]]
-  return [next, [...out, log("info", `tftp: transfer of ${name} to ${client} timed out at block ${t.block}`), errorPacket(ctx, t.port, t.client, t.clientPort, ERR_NOT_DEFINED, "timed out")]]
+  return [next, [...out, log("info", `tftp: transfer of ${name} to ${client} timed out at block ${t.block}`), errorPacket(t.server, t.port, t.client, t.clientPort, ERR_NOT_DEFINED, "timed out")]]
 }
 
 /** The stack shuts down: every file closed, every timer cancelled. */

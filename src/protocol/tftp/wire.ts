@@ -6,7 +6,8 @@
  * a debug log). Strings on the wire are NUL-terminated; a filename that is not UTF-8, or holds a
  * control character, is refused here (netascii names are printable ASCII, and UTF-8 is what
  * hosts use in practice). Modes and option names are returned lower-cased (both are
- * case-insensitive: RFC 1350 §5, RFC 2347). A DATA payload is a view of the input, not a copy.
+ * case-insensitive: RFC 1350 §5, RFC 2347); at most TFTP_MAX_OPTIONS distinct options are kept,
+ * the first value of each. A DATA payload is a view of the input, not a copy.
  * The emitters return fresh bytes; `emitDataHeader` returns only the 4-byte header, so the file's
  * bytes go to the IP layer as a separate view (copied once, into the frame).
  */
@@ -103,16 +104,26 @@ const utf8 = (b: Uint8Array): string | undefined => {
 // eslint-disable-next-line no-control-regex
 const CONTROL = /[\u0000-\u001f\u007f]/
 
+/**
+ * Distinct options kept from one packet; the rest are ignored. RFC 2347 keeps a request within
+ * 512 bytes, so real clients send a handful; a reassembled 64 KiB datagram could carry
+ * thousands, which the server would otherwise keep and walk.
+ */
+export const TFTP_MAX_OPTIONS = 32
+
 /** Option pairs after the mode (RRQ/WRQ) or after the opcode (OACK). */
 const options = (parts: ReadonlyArray<Uint8Array>): ReadonlyArray<TftpOption> | string => {
   if (parts.length % 2 !== 0) return "option without a value"
   const out: Array<TftpOption> = []
+  const seen = new Set<string>()
   for (let i = 0; i < parts.length; i += 2) {
     const name = ascii(parts[i]!)
     const value = ascii(parts[i + 1]!)
     if (name === undefined || value === undefined || name.length === 0) return "option name or value not printable ASCII"
     const lower = name.toLowerCase()
-    if (!out.some(([n]) => n === lower)) out.push([lower, value])
+    if (seen.has(lower) || out.length >= TFTP_MAX_OPTIONS) continue
+    seen.add(lower)
+    out.push([lower, value])
   }
   return out
 }

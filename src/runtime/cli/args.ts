@@ -95,8 +95,9 @@ Network (QEMU -netdev user names and defaults):
   --ipv6-dns ADDR          IPv6 DNS proxy address (prefix::3)
 
 Network boot:
-  --tftp DIR               answer TFTP on the gateway (port 69), read-only, octet mode,
-                           from DIR; no name may leave DIR (.., absolute paths, symlinks out)
+  --tftp DIR               answer TFTP on the gateway (IPv4 and IPv6, port 69) from DIR,
+                           read-only, octet mode; no name may leave DIR (.., absolute
+                           paths, symlinks out)
   --tftp-server-name NAME  DHCP option 66 and the BOOTP sname field
   --bootfile NAME          DHCP option 67 and the BOOTP file field (the boot file to fetch
                            by TFTP from the gateway, which DHCP names as next server)

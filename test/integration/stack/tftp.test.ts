@@ -4,6 +4,8 @@ import { get16 } from "../../../src/protocol/wire/bytes.ts"
 import { firstDifference } from "../../support/referential.ts"
 import { StackDriver, ofTag } from "./driver.ts"
 import { GUEST, HOST, decode, udpChecksumOk, udpFrame } from "./frames.ts"
+import { GUEST6, HOST6, HOST6_LL, decode6, udp6Frame } from "./frames6.ts"
+import { formatIpv6 } from "../../../src/protocol/wire/ipv6-address.ts"
 
 const rrq = (name: string) => emitRequest({ opcode: OP_RRQ, filename: name, mode: "octet", options: [] })
 
@@ -31,6 +33,25 @@ describe("stack: the TFTP server on the gateway", () => {
     expect(ofTag(d.take(), "FileClose")).toEqual([{ _tag: "FileClose", file: open!.file }])
     d.frame(udpFrame(GUEST, HOST, 3000, port, emitAck(1)))
     expect(ofTag(d.take(), "UdpSend").map((u) => u.to)).toEqual([{ family: 4, address: "127.0.0.1", port }])
+  })
+
+  it.each([
+    ["global", HOST6],
+    ["link-local", HOST6_LL],
+  ])("over IPv6 to the gateway's %s address: answered from that address, checksum good", (_kind, gw) => {
+    const d = new StackDriver({ tftpRoot: "/srv/tftp" })
+    d.frame(udp6Frame(GUEST6, gw, 3000, 69, rrq("six.txt")))
+    const [open] = ofTag(d.take(), "FileOpen")
+    expect(open?.path).toBe("six.txt")
+    d.event({ _tag: "HostFileOpened", file: open!.file, size: 3 })
+    const [read] = ofTag(d.take(), "FileRead")
+    d.event({ _tag: "HostFileData", file: open!.file, offset: read!.offset, data: new TextEncoder().encode("six") })
+    const r = decode6(d.framesOut()[0]!)
+    expect([r.src, r.dst, r.nh, r.checksumOk, get16(r.payload, 2)]).toEqual([formatIpv6(gw), formatIpv6(GUEST6), 17, true, 3000])
+    const p = parseTftp(r.payload.subarray(8))
+    expect(p.ok && p.packet._tag === "Data" ? new TextDecoder().decode(p.packet.data) : p).toBe("six")
+    d.frame(udp6Frame(GUEST6, gw, 3000, get16(r.payload, 0), emitAck(1)))
+    expect(ofTag(d.take(), "FileClose")).toHaveLength(1)
   })
 
   it("the transfer's timer goes to the TFTP server: the block is resent", () => {

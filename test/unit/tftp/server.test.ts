@@ -21,7 +21,9 @@ import {
 import { OP_RRQ, OP_WRQ, type TftpOption, type TftpPacket, emitAck, emitError, emitRequest, parseTftp } from "../../../src/protocol/tftp/wire.ts"
 import type { LayerOutput } from "../../../src/protocol/stack/output.ts"
 import { get16, toHex } from "../../../src/protocol/wire/bytes.ts"
-import { type Ipv4, ipv4 } from "../../../src/protocol/wire/ipv4-address.ts"
+import { ipv4 } from "../../../src/protocol/wire/ipv4-address.ts"
+import type { IpAddress } from "../../../src/protocol/wire/ip-address.ts"
+import { parseIpv6 } from "../../../src/protocol/wire/ipv6-address.ts"
 import { emptyIntMap, intMapSet, intMapValues } from "../../../src/protocol/data/int-map.ts"
 import { checkedLayer } from "../../support/checked.ts"
 import { golden, goldenFile } from "./golden.ts"
@@ -40,7 +42,8 @@ type Without<E, K extends PropertyKey> = E extends unknown ? Omit<E, K> : never
 interface Sent {
   readonly srcPort: number
   readonly dstPort: number
-  readonly dst: Ipv4
+  readonly src: IpAddress
+  readonly dst: IpAddress
   readonly udpLength: number
   readonly bytes: Uint8Array
   readonly packet: TftpPacket
@@ -54,15 +57,15 @@ class World {
   readonly mtu: number = 1500
 
   ctx(): TftpContext {
-    return { root: ROOT, host: HOST, mtu: this.mtu, now: instant(this.now) }
+    return { root: ROOT, mtu: this.mtu, now: instant(this.now) }
   }
   private take(r: readonly [TftpState, ReadonlyArray<LayerOutput>]): ReadonlyArray<LayerOutput> {
     this.s = r[0]
     this.out = r[1]
     return r[1]
   }
-  guest(payload: Uint8Array, dstPort = 69, srcPort = 2000, src = GUEST) {
-    return this.take(fromGuest(this.s, this.ctx(), { src, srcPort, dstPort, payload }))
+  guest(payload: Uint8Array, dstPort = 69, srcPort = 2000, src: IpAddress = GUEST, dst: IpAddress = HOST) {
+    return this.take(fromGuest(this.s, this.ctx(), { src, dst, srcPort, dstPort, payload }))
   }
   rrq(filename: string, options: ReadonlyArray<TftpOption> = [], srcPort = 2000, mode = "octet") {
     return this.guest(emitRequest({ opcode: OP_RRQ, filename, mode, options }), 69, srcPort)
@@ -76,11 +79,11 @@ class World {
   }
   sent(): Array<Sent> {
     return this.out.flatMap((o) => {
-      if (o._tag !== "PacketToGuest" || o.family !== 4) return []
+      if (o._tag !== "PacketToGuest") return []
       const bytes = new Uint8Array([...o.header.subarray(8), ...(o.payload ?? [])])
       const p = parseTftp(bytes)
       if (!p.ok) throw new Error(p.reason)
-      return [{ srcPort: get16(o.header, 0), dstPort: get16(o.header, 2), dst: o.dst, udpLength: get16(o.header, 4), bytes, packet: p.packet }]
+      return [{ srcPort: get16(o.header, 0), dstPort: get16(o.header, 2), src: o.src, dst: o.dst, udpLength: get16(o.header, 4), bytes, packet: p.packet }]
     })
   }
   effects<T extends StackEffect["_tag"]>(tag: T): Array<Extract<StackEffect, { _tag: T }>> {
@@ -176,6 +179,33 @@ describe("TFTP server: a read request, transfer and end (RFC 1350)", () => {
     expect(w.sent()[0]!.packet).toMatchObject({ _tag: "Data", block: 0 })
     w.guest(emitAck(0), t.port)
     expect(w.effects("FileRead")[0]!.offset).toBe(65536 * 512)
+  })
+})
+
+describe("TFTP server: over IPv6", () => {
+  const GUEST6 = parseIpv6("fec0::5054:ff:fe12:3456")!
+  const GW6_LL = parseIpv6("fe80::2")!
+
+  it("a request to the gateway's link-local address is answered from it; blksize fits an IPv6 frame (1500: 1448)", () => {
+    const w = new World()
+    w.guest(emitRequest({ opcode: OP_RRQ, filename: "f", mode: "octet", options: [["blksize", "1468"]] }), 69, 2000, GUEST6, GW6_LL)
+    w.file({ _tag: "HostFileOpened", file: fileOf(w), size: 3 })
+    const [oack] = w.sent()
+    expect(oack!.packet).toEqual({ _tag: "Oack", options: [["blksize", "1448"]] })
+    expect([[...(oack!.src as Uint8Array)], [...(oack!.dst as Uint8Array)]]).toEqual([[...GW6_LL], [...GUEST6]])
+    const port = w.session().port
+    w.guest(emitAck(0), port, 2000, GUEST6, GW6_LL)
+    w.file({ _tag: "HostFileData", file: sessionFile(w), offset: 0, data: new Uint8Array([1, 2, 3]) })
+    expect(w.sent()[0]!.packet).toEqual({ _tag: "Data", block: 1, data: new Uint8Array([1, 2, 3]) })
+    w.guest(emitAck(1), port, 2000, GUEST6, GW6_LL)
+    expect(w.effects("FileClose")).toHaveLength(1)
+  })
+
+  it("the same port from the guest's IPv4 address is another transfer ID (error 5)", () => {
+    const w = new World()
+    w.guest(emitRequest({ opcode: OP_RRQ, filename: "f", mode: "octet", options: [] }), 69, 2000, GUEST6, GW6_LL)
+    w.guest(emitAck(0), w.session().port, 2000, GUEST, HOST)
+    expect(w.sent().map((p) => p.packet)).toEqual([{ _tag: "Error", code: 5, message: "unknown transfer ID" }])
   })
 })
 
@@ -421,5 +451,27 @@ describe("TFTP server: refusals (read-only, octet only, escapes, bounds)", () =>
     const fx = tftpShutdown(w.s)
     expect(fx.filter((e) => e._tag === "FileClose")).toHaveLength(2)
     expect(fx.filter((e) => e._tag === "CancelTimer")).toHaveLength(2)
+  })
+})
+
+describe("TFTP server: hostile input never throws", () => {
+  /** A small seeded generator (Park-Miller), so a failure replays. */
+  const random = (seed: number) => {
+    let x = seed
+    return (n: number) => (x = (x * 48271) % 0x7fffffff) % n
+  }
+
+  it("10 000 random datagrams (random opcodes, NULs, lengths) to port 69 and to a transfer port", () => {
+    const next = random(12345)
+    const w = new World()
+    w.rrq("f")
+    const port = w.session().port
+    for (let i = 0; i < 10_000; i++) {
+      const b = new Uint8Array(next(40)).map(() => (next(4) === 0 ? 0 : next(256)))
+      if (b.length >= 2 && next(2) === 0) b[1] = next(8) // mostly known opcodes
+      if (b.length >= 1) b[0] = 0
+      w.guest(b, next(2) === 0 ? 69 : port, 2000 + next(3))
+      expect(w.s.sessions.size).toBeLessThanOrEqual(TFTP_MAX_SESSIONS)
+    }
   })
 })

@@ -3,6 +3,7 @@ import { toHex } from "../../../src/protocol/wire/bytes.ts"
 import {
   OP_RRQ,
   OP_WRQ,
+  TFTP_MAX_OPTIONS,
   type TftpPacket,
   emitAck,
   emitData,
@@ -76,6 +77,11 @@ describe("TFTP wire: names, modes and options", () => {
   it("mode and option names are case-insensitive (lower-cased); a repeated option keeps its first value", () => {
     const b = emitRequest({ opcode: OP_WRQ, filename: "a/b.bin", mode: "OcTeT", options: [["BlkSize", "1428"], ["blksize", "8"]] })
     expect(parse(b)).toEqual({ _tag: "Request", opcode: OP_WRQ, filename: "a/b.bin", mode: "octet", options: [["blksize", "1428"]] })
+  })
+  it(`at most ${TFTP_MAX_OPTIONS} distinct options are kept from a request of thousands`, () => {
+    const many = Array.from({ length: 5000 }, (_, i): readonly [string, string] => [`o${i}`, "1"])
+    const p = parse(emitRequest({ opcode: OP_RRQ, filename: "f", mode: "octet", options: [["blksize", "1024"], ...many] }))
+    expect(p._tag === "Request" ? [p.options.length, p.options[0]] : p).toEqual([TFTP_MAX_OPTIONS, ["blksize", "1024"]])
   })
   it("a UTF-8 filename is kept as text", () => {
     const b = emitRequest({ opcode: OP_RRQ, filename: "bööt.img", mode: "octet", options: [] })

@@ -10,3 +10,38 @@ export interface HostEndpoint {
   readonly address: string
   readonly port: number
 }
+
+/** A unix socket on the host, by path (hostfwd `unix:PATH`, guestfwd `unix:PATH`). */
+export interface UnixEndpoint {
+  readonly family: "unix"
+  readonly path: string
+}
+
+/** A command whose stdin/stdout are one end of a connection (guestfwd `cmd:COMMAND`). */
+export interface CommandEndpoint {
+  readonly family: "cmd"
+  readonly command: string
+}
+
+/** Where a host listener binds (hostfwd): an IP endpoint (address "" = any) or a unix socket. */
+export type HostBind = HostEndpoint | UnixEndpoint
+
+/**
+ * Where a host TCP connection goes: an IP endpoint, or, for guestfwd only, a unix socket or a
+ * command started for this connection.
+ */
+export type ConnectTarget = HostEndpoint | UnixEndpoint | CommandEndpoint
+
+/** One line for logs: `127.0.0.1:80`, `[::1]:80`, `unix:/tmp/s`, `cmd:cat`. */
+export const describeTarget = (t: ConnectTarget): string => {
+  switch (t.family) {
+    case "unix":
+      return `unix:${t.path}`
+    case "cmd":
+      return `cmd:${t.command}`
+    case 4:
+      return `${t.address === "" ? "0.0.0.0" : t.address}:${t.port}`
+    case 6:
+      return `[${t.address === "" ? "::" : t.address}]:${t.port}`
+  }
+}

@@ -18,7 +18,7 @@ export const socketId = (n: number): SocketId => n as SocketId
 
 /**
  * Who owns a host socket: the stack routes the socket's events there. `tcp-listener` and
- * `udp-listener` are reserved for host forwarding (issue 11).
+ * `udp-listener` are hostfwd's listening sockets (protocol/forward/hostfwd.ts).
  */
 export type SocketOwner = "tcp" | "udp" | "icmp" | "tcp-listener" | "udp-listener"
 
@@ -28,9 +28,9 @@ export type SocketOwner = "tcp" | "udp" | "icmp" | "tcp-listener" | "udp-listene
  * the partial datagram's serial number; `flows`: 0, the one sweep of the NAPT flow table;
  * `ndp`: a 32-bit hash of the IPv6 address being resolved (a collision only makes a timer
  * look at two queues); `ra`: 0, the periodic router advertisement; `reassembly6`: the partial
- * IPv6 datagram's serial number.
+ * IPv6 datagram's serial number; `hostfwd`: 0, the one expiry sweep of UDP hostfwd peers.
  */
-export type TimerLayer = "tcp" | "arp" | "reassembly" | "reassembly6" | "flows" | "ndp" | "ra"
+export type TimerLayer = "tcp" | "arp" | "reassembly" | "reassembly6" | "flows" | "ndp" | "ra" | "hostfwd"
 
 /**
  * A timer owned by one stack. Arming a timer that is already armed moves its deadline; the

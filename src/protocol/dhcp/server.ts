@@ -160,8 +160,11 @@ const configOptions = (
 ): ReadonlyArray<readonly [number, Uint8Array]> => {
   const have = new Map<number, Uint8Array>()
   have.set(OPT.subnetMask, optIpv4(netmask(config)))
-  have.set(OPT.router, optIpv4List([config.host]))
-  have.set(OPT.dnsServer, optIpv4List([config.dns]))
+  // Restricted mode offers no way out: no router, no DNS (libslirp's bootp does the same).
+  if (!config.restrict) {
+    have.set(OPT.router, optIpv4List([config.host]))
+    have.set(OPT.dnsServer, optIpv4List([config.dns]))
+  }
   if (config.hostname !== undefined && config.hostname !== "") have.set(OPT.hostname, optString(config.hostname))
   if (config.domainName !== undefined && config.domainName !== "") have.set(OPT.domainName, optString(config.domainName))
   have.set(OPT.interfaceMtu, optU16(config.mtu))

@@ -18,7 +18,7 @@
  * layer no longer knows are ignored. A new connection's socket id is `ctx.newSocket` (the
  * stack's one allocator); a connection's timer is `{ layer: "tcp", key: <its socket id> }`.
  */
-import type { HostEndpoint } from "../../effects/address.ts"
+import type { ConnectTarget } from "../../effects/address.ts"
 import type {
   HostSocketClosed,
   HostSocketError,
@@ -85,8 +85,8 @@ export interface TcpContext {
   readonly now: Instant
   /** Guest link MTU: the MSS we advertise is mtu - 40. */
   readonly mtu: number
-  /** Where a guest connection to dst:port goes on the host; undefined = refuse (answer RST). */
-  readonly hostEndpointFor: (dst: Ipv4, port: number) => HostEndpoint | undefined
+  /** Where a guest connection to dst:port goes on the host (or a guestfwd target); undefined = refuse (answer RST). */
+  readonly hostEndpointFor: (dst: Ipv4, port: number) => ConnectTarget | undefined
   /** The socket id a connection opened during this call gets (the stack's allocator). */
   readonly newSocket: SocketId
 }
@@ -132,6 +132,10 @@ const lookup = (s: TcpLayerState, guestIp: Ipv4, guestPort: number, remoteIp: Ip
   for (const e of bucket) if (e.guestIp === guestIp && e.remoteIp === remoteIp) return intMapGet(s.conns, e.sock)
   return undefined
 }
+
+/** The connection with these four, if any (hostfwd checks a tuple is free before opening). */
+export const tcpConnectionFor = (s: TcpLayerState, guestIp: Ipv4, guestPort: number, remoteIp: Ipv4, remotePort: number): Tcb | undefined =>
+  lookup(s, guestIp, guestPort, remoteIp, remotePort)
 
 const insert = (w: Work, c: Tcb): void => {
   const k = keyOf(c.guestPort, c.remotePort)

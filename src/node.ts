@@ -9,10 +9,16 @@
  * - Guest links speaking QEMU's protocols (unix/TCP streams, UDP datagrams), `serveGuests`
  *   (what the CLI runs), the pcap file writer, the e1000's `-netdev stream` client.
  * - The CLI's pieces: `parseCli`, `HELP`, `qemuOptions`, `describeNetwork`.
+ * - Forwarding: `NodeStack`'s `ForwardControl` methods, the `Forwarder` the CLI's sessions share
+ *   (`ServeOptions.forwarder`), and the rule parsers.
  */
 export { NodeStack, type NodeStackOptions } from "./runtime/embed/node-stack.ts"
 export { nodeHostDeps } from "./runtime/node/deps.ts"
-export { logLayer, nodeHostLayer, stderrLogLayer } from "./runtime/node/layer.ts"
+export { logLayer, nodeHostLayer, nodeHostLayerWith, stderrLogLayer, type NodeHostOptions } from "./runtime/node/layer.ts"
+export type { ConnectionInfo, ForwardControl, GuestFwdEntry, GuestFwdRule, HostFwdEntry, HostFwdRule } from "./runtime/api/forward-control.ts"
+export { Forwarder, type ForwardedSession } from "./runtime/forward/forwarder.ts"
+export { parseGuestFwd, parseHostFwd, type GuestFwdSpec, type HostFwdSpec } from "./runtime/forward/rules.ts"
+export type { ForwardOptions } from "./runtime/embed/stack.ts"
 export { stderrLogger } from "./runtime/node/logger.ts"
 export { randomSeed } from "./runtime/node/seed.ts"
 export { nodeClock } from "./runtime/node/clock.ts"

@@ -15,12 +15,19 @@ import { formatIpv4, type Ipv4, parseIpv4 } from "../../protocol/wire/ipv4-addre
 import { describeUpstream, ipv6InPrefix, parseDnsUpstream, parseIpv6Net, parseNet } from "../config/network.ts"
 import { formatIpv6, parseIpv6 } from "../../protocol/wire/ipv6-address.ts"
 import type { LinkSpec } from "../link/guest-link.ts"
+import { type GuestFwdSpec, type HostFwdSpec, parseGuestFwd, parseHostFwd, serverOf } from "../forward/rules.ts"
 
 export interface CliOptions {
   readonly config: StackConfig
   readonly links: ReadonlyArray<LinkSpec>
   readonly pcap: string | undefined
   readonly logLevel: LogLevel
+  /** `--hostfwd`, `--guestfwd`, in the order given. */
+  readonly hostFwd: ReadonlyArray<HostFwdSpec>
+  readonly guestFwd: ReadonlyArray<GuestFwdSpec>
+  /** `--outbound-addr`, `--outbound-addr6`: source addresses of host sockets. */
+  readonly outbound4: string | undefined
+  readonly outbound6: string | undefined
 }
 
 export type CliResult =
@@ -47,16 +54,19 @@ const OPTIONS: Readonly<Record<string, Kind>> = {
   pcap: "value",
   "log-level": "value",
   help: "flag",
+  hostfwd: "repeat",
+  guestfwd: "repeat",
+  restrict: "value",
+  "disable-host-loopback": "flag",
+  "outbound-addr": "value",
+  "outbound-addr6": "value",
   // Later issues: validated, then refused.
   ipv6: "value",
   "ipv6-net": "value",
   "ipv6-host": "value",
   "ipv6-dns": "value",
-  hostfwd: "repeat",
-  guestfwd: "repeat",
   tftp: "value",
   bootfile: "value",
-  restrict: "value",
 }
 
 export const HELP = `Usage: tslirp [options]
@@ -90,6 +100,24 @@ Network (QEMU -netdev user names and defaults):
   --ipv6-host ADDR         IPv6 gateway; reaches the host's ::1 (prefix::2)
   --ipv6-dns ADDR          IPv6 DNS proxy address (prefix::3)
 
+Forwarding (QEMU -netdev user syntax; repeatable):
+  --hostfwd [tcp|udp]:[HOSTADDR]:HOSTPORT-[GUESTADDR]:GUESTPORT
+                           host port to guest port; IPv6 host addresses in brackets
+                           ([::1]:8080); empty HOSTADDR: any IPv4 address; empty
+                           GUESTADDR: the first DHCP lease. The guest sees the client's
+                           own address, or the gateway for loopback and IPv6 clients.
+  --hostfwd unix:PATH-[GUESTADDR]:GUESTPORT
+                           a unix socket on the host to a guest port
+  --guestfwd [tcp]:[SERVER]:PORT-TARGET
+                           the guest's connections to SERVER:PORT (default SERVER: the
+                           network's .4) go to TARGET: HOST:PORT, unix:PATH, or
+                           cmd:COMMAND (run per connection, joined to its stdin/stdout)
+  --restrict on|off        on: the guest reaches nothing outside except guestfwd
+                           targets; DHCP offers no router and no DNS; hostfwd works (off)
+  --disable-host-loopback  the gateway address no longer reaches the host's loopback
+  --outbound-addr ADDR     source address of host IPv4 sockets
+  --outbound-addr6 ADDR    source address of host IPv6 sockets
+
 Diagnostics:
   --pcap FILE              write every frame both ways to a pcap file
   --log-level LEVEL        what goes to stderr (info):
@@ -104,7 +132,7 @@ Diagnostics:
                                     the same as debug)
   -h, --help               this text
 
-Not implemented yet (refused): --hostfwd, --guestfwd, --tftp, --bootfile, --restrict on
+Not implemented yet (refused): --tftp, --bootfile
 `
 
 class CliError {
@@ -176,16 +204,6 @@ const notYet = (option: string): never => fail(`--${option} is not implemented y
 /** Validates later-issue options enough to catch typos, then refuses them. */
 const refuseLater = (values: Map<string, Array<string>>): void => {
   const one = (name: string): string | undefined => values.get(name)?.[0]
-  for (const rule of values.get("hostfwd") ?? []) {
-    // [tcp|udp]:[hostaddr]:hostport-[guestaddr]:guestport
-    if (!/^(tcp|udp)?:[^:-]*:\d{1,5}-[^:-]*:\d{1,5}$/.test(rule)) fail(`--hostfwd: "${rule}" is not [tcp|udp]:[hostaddr]:hostport-[guestaddr]:guestport`)
-    notYet("hostfwd")
-  }
-  for (const rule of values.get("guestfwd") ?? []) {
-    // [tcp]:server:port-dev
-    if (!/^(tcp)?:[^:]+:\d{1,5}-.+$/.test(rule)) fail(`--guestfwd: "${rule}" is not [tcp]:server:port-dev`)
-    notYet("guestfwd")
-  }
   for (const name of ["tftp", "bootfile"]) {
     const v = one(name)
     if (v !== undefined) {
@@ -193,8 +211,6 @@ const refuseLater = (values: Map<string, Array<string>>): void => {
       notYet(name)
     }
   }
-  const restrict = one("restrict")
-  if (restrict !== undefined && parseOnOff("restrict", restrict)) notYet("restrict on")
 }
 
 const parseOrThrow = (argv: ReadonlyArray<string>, resolvConf: () => string | undefined): CliResult => {
@@ -312,15 +328,36 @@ const parseOrThrow = (argv: ReadonlyArray<string>, resolvConf: () => string | un
     config = { ...config, [field]: a }
   }
 
+  const restrict = one("restrict")
+  if (restrict !== undefined) config = { ...config, restrict: parseOnOff("restrict", restrict) }
+  if (values.has("disable-host-loopback")) config = { ...config, disableHostLoopback: true }
+  const hostFwd = (values.get("hostfwd") ?? []).map((r) => {
+    const p = parseHostFwd(r)
+    return typeof p === "string" ? fail(`--hostfwd: ${p}`) : p
+  })
+  const guestFwd = (values.get("guestfwd") ?? []).map((r) => {
+    const p = parseGuestFwd(r)
+    return typeof p === "string" ? fail(`--guestfwd: ${p}`) : p
+  })
+  const outbound4 = one("outbound-addr")
+  if (outbound4 !== undefined && !isIPv4(outbound4)) fail(`--outbound-addr: "${outbound4}" is not an IPv4 address`)
+  const outbound6 = one("outbound-addr6")
+  if (outbound6 !== undefined && !isIPv6(outbound6)) fail(`--outbound-addr6: "${outbound6}" is not an IPv6 address`)
+
   const problems = validateConfig(config)
   if (problems.length > 0) fail(`invalid network configuration: ${problems.join("; ")}`)
+  for (const g of guestFwd) {
+    const server = serverOf(config, g)
+    const gp = validateConfig({ ...config, guestFwd: [{ id: 0, server, port: g.port, target: g.target }] })
+    if (gp.length > 0) fail(`--guestfwd: ${gp.join("; ")}`)
+  }
 
   const logLevel = one("log-level") ?? "info"
   if (!(LOG_LEVELS as ReadonlyArray<string>).includes(logLevel)) fail(`--log-level: "${logLevel}" must be one of ${LOG_LEVELS.join(", ")}`)
   const pcap = one("pcap")
   if (pcap !== undefined && pcap.length === 0) fail("--pcap needs a file name")
 
-  return { _tag: "Run", options: { config, links, pcap, logLevel: logLevel as LogLevel } }
+  return { _tag: "Run", options: { config, links, pcap, logLevel: logLevel as LogLevel, hostFwd, guestFwd, outbound4, outbound6 } }
 }
 
 export const parseCli = (argv: ReadonlyArray<string>, resolvConf: () => string | undefined): CliResult => {

@@ -15,7 +15,9 @@ import { tuneGcForPacketRates } from "../link/gc-tuning.ts"
 import { serveGuests } from "../link/serve.ts"
 import { nodeGuestLinksLayer } from "../link/service.ts"
 import { directoryProblem, probeUnixPath } from "../link/unix-path.ts"
-import { logLayer, nodeHostLayer } from "../node/layer.ts"
+import { logLayer, nodeHostLayerWith } from "../node/layer.ts"
+import { nodeClock } from "../node/clock.ts"
+import { Forwarder } from "../forward/forwarder.ts"
 import { stderrLogger } from "../node/logger.ts"
 import { type CliOptions, describeNetwork, parseCli, qemuOptions } from "./args.ts"
 
@@ -65,8 +67,11 @@ const run = (options: CliOptions): void => {
   const logger = stderrLogger(options.logLevel)
   // This process only moves packets: let V8 reclaim packet buffers in minor collections.
   tuneGcForPacketRates()
+  // The process's forwarding rules (every guest gets them); the control API changes them here.
+  const forwarder = new Forwarder(options.config, () => nodeClock.now(), options.hostFwd, options.guestFwd)
+  const outbound = { ...(options.outbound4 === undefined ? {} : { outbound4: options.outbound4 }), ...(options.outbound6 === undefined ? {} : { outbound6: options.outbound6 }) }
   const program = Effect.gen(function* () {
-    const listeners = yield* serveGuests(options)
+    const listeners = yield* serveGuests({ ...options, forwarder })
     logger.log("info", `network ${describeNetwork(options.config)}`)
     const qemu = listeners.map((l, i) => qemuOptions(bound(options.links[i]!, l.address))).join(" or ")
     process.stdout.write(`tslirp: ready on ${listeners.map((l) => l.address).join(" ")} (QEMU: ${qemu})\n`)
@@ -74,7 +79,7 @@ const run = (options: CliOptions): void => {
   }).pipe(
     Effect.scoped,
     Effect.tapError((e) => Effect.sync(() => process.stderr.write(`tslirp: ${e.message}\n`))),
-    Effect.provide(Layer.mergeAll(Layer.provideMerge(nodeHostLayer, logLayer(logger)), nodeGuestLinksLayer)),
+    Effect.provide(Layer.mergeAll(Layer.provideMerge(nodeHostLayerWith(outbound), logLayer(logger)), nodeGuestLinksLayer)),
   )
   NodeRuntime.runMain(program, {
     disableErrorReporting: true,

@@ -359,3 +359,18 @@ describe("the Forwarder: rules shared by every guest session", () => {
     await expect(forwarder.removeGuestFwd(42)).rejects.toThrow("no guestfwd rule with id 42")
   })
 })
+
+describe("hostfwd tcp: a guest that never answers", () => {
+  it("the host client is reset once the connect bound (75 s) passes, not after every SYN retry", () => {
+    const host = createMockHost()
+    const guest = knownGuest(host.attach())
+    guest.input(hostFwd(1, "tcp", 8080, 80))
+    const client = host.connectClient({ family: 4, address: "", port: 8080 })
+    host.advance(74_000)
+    expect([client.wasReset, segments(guest.take()).every((s) => s.tcp.flags === SYN)]).toEqual([false, true])
+    host.advance(1_000)
+    expect(client.wasReset).toBe(true)
+    expect(segments(guest.take()).map((s) => s.tcp.flags & RST)).toEqual([RST])
+    expect(guest.logs.some((l) => l.message.includes("no answer from the guest within 75000 ms"))).toBe(true)
+  })
+})

@@ -106,6 +106,8 @@ Forwarding (QEMU -netdev user syntax; repeatable):
                            ([::1]:8080); empty HOSTADDR: any IPv4 address; empty
                            GUESTADDR: the first DHCP lease. The guest sees the client's
                            own address, or the gateway for loopback and IPv6 clients.
+                           Host ports are bound while a guest is connected (with several
+                           guests, by the first one's session).
   --hostfwd unix:PATH-[GUESTADDR]:GUESTPORT
                            a unix socket on the host to a guest port
   --guestfwd [tcp]:[SERVER]:PORT-TARGET

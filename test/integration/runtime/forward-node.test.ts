@@ -3,11 +3,12 @@
  * test playing the guest with hand-made frames: a tcp hostfwd client sees a closed guest port
  * as a reset and an open one as a connection (data both ways, the loopback client shown as the
  * gateway); a unix socket hostfwd; udp hostfwd both ways; guestfwd to `cmd:cat`; a second add of
- * a bound port is refused; a removed rule stops accepting.
+ * a bound port is refused; a removed rule stops accepting; `outboundAddr` is the source of host
+ * sockets.
  */
 import { createSocket } from "node:dgram"
 import { mkdtempSync, rmSync } from "node:fs"
-import { type Socket, connect, createConnection } from "node:net"
+import { type Socket, connect, createConnection, createServer } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterEach, describe, expect, it } from "vitest"
@@ -157,5 +158,30 @@ describe("guestfwd on Node", () => {
     await until(() => segments(g.frames).some((x) => x.payload.length > 0), "cat's output at the guest")
     expect(new TextDecoder().decode(segments(g.take()).find((x) => x.payload.length > 0)!.payload)).toBe("echo through cat\n")
     expect(g.stack.listGuestFwd()).toEqual([{ id: 1, proto: "tcp", serverAddr: "10.0.2.100", serverPort: 7, target: "cmd:cat" }])
+  })
+})
+
+describe("--outbound-addr on Node", () => {
+  it("host sockets for the guest's TCP and UDP leave from the outbound address", async () => {
+    const seen: Array<string> = []
+    const server = createServer((s) => {
+      seen.push(`tcp ${s.remoteAddress}`)
+      s.destroy()
+    })
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r))
+    const udp = createSocket("udp4")
+    udp.on("message", (_m, rinfo) => seen.push(`udp ${rinfo.address}`))
+    await new Promise<void>((r) => udp.bind(0, "127.0.0.1", r))
+    try {
+      const g = guestStack({ outboundAddr: "127.0.0.2" })
+      const tcpPort = (server.address() as { port: number }).port
+      g.stack.fromGuest(tcpFrame(GUEST, HOST, 40000, tcpPort, 100, 0, SYN))
+      g.stack.fromGuest(udpFrame(GUEST, HOST, 40001, udp.address().port, bytes("x")))
+      await until(() => seen.length === 2, "both connections at the host")
+      expect(seen.sort()).toEqual(["tcp 127.0.0.2", "udp 127.0.0.2"])
+    } finally {
+      server.close()
+      udp.close()
+    }
   })
 })

@@ -47,6 +47,7 @@ export class EmbeddedStack implements ForwardControl {
   readonly config: StackConfig
   private readonly session: StackSession
   private readonly forwarder: Forwarder
+  private readonly detach: () => void
   private readonly callbacks = new Set<(frame: Uint8Array) => void>()
   private busy = false
   private held: Array<Uint8Array> = []
@@ -79,7 +80,7 @@ export class EmbeddedStack implements ForwardControl {
       this.held.push(frame)
       this.heldBytes += frame.length
     })
-    this.forwarder.attach(this.session)
+    this.detach = this.forwarder.attach(this.session)
   }
 
   /** Forward a host port to the guest (resolves once the host socket is bound). */
@@ -152,6 +153,7 @@ export class EmbeddedStack implements ForwardControl {
 
   /** Shut the stack down: host sockets and timers closed, state dropped. Idempotent. */
   close(): void {
+    this.detach()
     this.session.shutdown()
     this.callbacks.clear()
     this.held = []

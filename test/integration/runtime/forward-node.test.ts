@@ -102,6 +102,16 @@ describe("hostfwd on Node sockets", () => {
     expect(late.state.error).toBe("ECONNREFUSED")
   })
 
+  it("tcp on an IPv6 host address: the IPv6 client reaches the IPv4 guest from the gateway", async () => {
+    const g = guestStack()
+    const rule = await g.stack.addHostFwd({ proto: "tcp", hostAddr: "::1", hostPort: 0, guestAddr: "", guestPort: 22 })
+    expect([rule.hostAddr, rule.hostPort > 0]).toEqual(["::1", true])
+    client(rule.hostPort, "::1")
+    await until(() => segments(g.frames).length > 0, "the SYN from the IPv6 client")
+    const [syn] = segments(g.take())
+    expect([syn!.src, syn!.dst, syn!.tcp.dstPort]).toEqual([HOST, GUEST, 22])
+  })
+
   it("unix: a client of the unix socket reaches the guest from the gateway", async () => {
     const dir = mkdtempSync(join(tmpdir(), "tslirp-fwd-"))
     try {

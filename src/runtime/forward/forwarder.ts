@@ -16,8 +16,8 @@
  *   rule is bad or a duplicate; with no session running it resolves at once and the rule waits
  *   for the next guest (nothing can be bound without a stack to own it).
  * - `listConnections` reads each session's stack state: TCP connections with their RFC 9293
- *   state and bytes each way (from the sequence numbers), UDP and ICMP flows as "open" (their
- *   host side is any peer; bytes are not counted).
+ *   state and bytes each way (from the sequence numbers), udp hostfwd peers and UDP and ICMP
+ *   flows as "open" (a flow's host side is any peer, "*"; bytes are not counted for UDP/ICMP).
  * Neutral: nothing from Node.
  */
 import type { HostBind } from "../../effects/address.ts"
@@ -248,6 +248,12 @@ export class Forwarder implements ForwardControl {
           bytesToHost: Math.max(0, seqDiff(c.rcvNxt, c.irs) - 1),
           bytesToGuest: Math.max(0, seqDiff(c.sndUna, c.iss) - 1),
         })
+      }
+      // udp hostfwd peers: opened by the host side, seen as the peer's own address and port.
+      for (const bucket of intMapValues(state.hostfwd.udpPeers)) {
+        for (const p of bucket) {
+          out.push({ proto: "udp", origin: "host", guest: { address: formatIpv4(p.guest), port: p.guestPort }, host: { address: p.peer.address, port: p.peer.port }, state: "open", bytesToHost: 0, bytesToGuest: 0 })
+        }
       }
       for (const f of intMapValues(state.napt.flows.bySock)) {
         out.push({ proto: f.kind, origin: "guest", guest: { address: formatIp(f.guest), port: f.guestPort }, host: { address: "*", port: 0 }, state: "open", bytesToHost: 0, bytesToGuest: 0 })

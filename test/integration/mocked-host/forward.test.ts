@@ -342,6 +342,11 @@ describe("the Forwarder: rules shared by every guest session", () => {
     host.settle()
     expect(segments(c.frames).map((x) => x.tcp.dstPort)).toEqual([22])
     expect(forwarder.listConnections().filter((x) => x.proto === "tcp").map((x) => [x.origin, x.state, x.guest.port])).toEqual([["host", "SynSent", 22]])
+    host.sendToListener({ family: 4, address: "127.0.0.1", port: 5353 }, { family: 4, address: "127.0.0.1", port: 41000 }, bytes("q"))
+    host.settle()
+    expect(forwarder.listConnections().filter((x) => x.proto === "udp")).toEqual([
+      { proto: "udp", origin: "host", guest: { address: "10.0.2.15", port: 53 }, host: { address: "127.0.0.1", port: 41000 }, state: "open", bytesToHost: 0, bytesToGuest: 0 },
+    ])
   })
 
   it("an address every guest fails to bind is refused in one line and the rule is not kept", async () => {

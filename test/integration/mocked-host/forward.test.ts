@@ -237,6 +237,16 @@ describe("guestfwd", () => {
     expect(segments(guest.take()).map((s) => s.tcp.flags)).toEqual([RST | ACK])
   })
 
+  it("a guestfwd server inside the DHCP pool is never leased", () => {
+    const host = createMockHost()
+    const guest = host.attach()
+    guest.input({ _tag: "GuestFwdAdd", now: T0, id: 1, server: GUEST, port: 80, target: { family: 4, address: "127.0.0.1", port: 1 } })
+    guest.send(dhcpDiscover())
+    const offer = parseDhcp(decode(guest.take()[0]!).ip!.payload.subarray(8))
+    if (!offer.ok) throw new Error(offer.reason)
+    expect(offer.msg.yiaddr).toBe(ipv4(10, 0, 2, 16))
+  })
+
   it("a rule whose server is the gateway is refused with a warning", () => {
     const host = createMockHost()
     const guest = host.attach()

@@ -1,7 +1,9 @@
 /**
  * Host-side socket addresses, as the runtime needs them: a textual IP (v4 dotted quad or v6)
  * and a port. Inside the stack IPv4 addresses are plain uint32 numbers (see
- * `src/protocol/wire/ipv4-address.ts`); only host-facing effects use text.
+ * `src/protocol/wire/ipv4-address.ts`); only host-facing effects use text. Forwarding adds the
+ * other ends a host socket can have: a unix socket path (hostfwd listeners, guestfwd targets)
+ * and a command (guestfwd `cmd:`), and `describeTarget`, their one text form for logs.
  */
 export type IpFamily = 4 | 6
 

@@ -126,6 +126,7 @@ export const hostFwdFromRule = (r: HostFwdRule): HostFwdSpec | string => {
   const v6 = r.hostAddr.includes(":")
   const host = parseHostSide(`${v6 ? `[${r.hostAddr}]` : r.hostAddr}:${r.hostPort}`, 0)
   if (typeof host === "string") return host
+  if (r.guestAddr.includes(":")) return `guest address "${r.guestAddr}" is not an IPv4 address (hostfwd reaches IPv4 guests)`
   const guest = parseGuestSide(`${r.guestAddr}:${r.guestPort}`)
   return typeof guest === "string" ? guest : { proto: r.proto, bind: host, ...guest }
 }

@@ -21,7 +21,7 @@ describe("forwarding rules: the control API's form and the parsed form", () => {
   it("hostfwd refusals are one line each", () => {
     expect(hostFwdFromRule({ proto: "sctp" as "tcp", hostAddr: "", hostPort: 1, guestAddr: "", guestPort: 1 })).toBe('proto "sctp" must be tcp or udp')
     expect(hostFwdFromRule({ proto: "tcp", hostAddr: "", hostPort: 70000, guestAddr: "", guestPort: 1 })).toBe("host port 70000 must be 0..65535")
-    expect(hostFwdFromRule({ proto: "tcp", hostAddr: "", hostPort: 1, guestAddr: "fe80::1", guestPort: 1 })).toBe('"fe80::1:1" is not [GUESTADDR]:GUESTPORT')
+    expect(hostFwdFromRule({ proto: "tcp", hostAddr: "", hostPort: 1, guestAddr: "fe80::1", guestPort: 1 })).toBe('guest address "fe80::1" is not an IPv4 address (hostfwd reaches IPv4 guests)')
     expect(hostFwdFromRule({ proto: "tcp", hostAddr: "", hostPort: 1, guestAddr: "", guestPort: 0 })).toBe("guest port 0 must be 1..65535")
   })
 

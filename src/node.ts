@@ -12,10 +12,16 @@
  * - The CLI's pieces: `parseCli`, `HELP`, `qemuOptions`, `describeNetwork`.
  * - The control socket (`--api-socket`, slirp4netns's protocol): `listenApiSocket` over a
  *   `ForwardControl`, its pure request parser and the request runner.
+ * - Forwarding: `NodeStack`'s `ForwardControl` methods, the `Forwarder` the CLI's sessions share
+ *   (`ServeOptions.forwarder`), and the rule parsers.
  */
 export { NodeStack, type NodeStackOptions } from "./runtime/embed/node-stack.ts"
 export { nodeHostDeps } from "./runtime/node/deps.ts"
-export { logLayer, nodeHostLayer, stderrLogLayer } from "./runtime/node/layer.ts"
+export { logLayer, nodeHostLayer, nodeHostLayerWith, stderrLogLayer, type NodeHostOptions } from "./runtime/node/layer.ts"
+export type { ConnectionInfo, ForwardControl, GuestFwdEntry, GuestFwdRule, HostFwdEntry, HostFwdRule } from "./runtime/api/forward-control.ts"
+export { Forwarder, type ForwardedSession } from "./runtime/forward/forwarder.ts"
+export { parseGuestFwd, parseHostFwd, type GuestFwdSpec, type HostFwdSpec } from "./runtime/forward/rules.ts"
+export type { ForwardOptions } from "./runtime/embed/stack.ts"
 export { stderrLogger } from "./runtime/node/logger.ts"
 export { randomSeed } from "./runtime/node/seed.ts"
 export { nodeClock } from "./runtime/node/clock.ts"
@@ -36,4 +42,3 @@ export { listenApiSocket, type ApiServer, type ApiServerOptions } from "./runtim
 export { executeRequest } from "./runtime/api/execute.ts"
 export { parseApiRequest, readStep, type ApiRequest, type ParsedRequest } from "./runtime/api/request.ts"
 export { unavailableForwardControl } from "./runtime/api/unavailable.ts"
-export type { ConnectionInfo, ForwardControl, GuestFwdEntry, GuestFwdRule, HostFwdEntry, HostFwdRule } from "./runtime/api/forward-control.ts"

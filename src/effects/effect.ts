@@ -2,7 +2,7 @@
  * Effects: commands a stack asks the runtime to carry out. A reducer returns them in order;
  * the runtime executes them in that order. Results come back as events (see `event.ts`).
  */
-import type { HostEndpoint, IpFamily } from "./address.ts"
+import type { ConnectTarget, HostBind, HostEndpoint, IpFamily } from "./address.ts"
 import type { FileId, SocketId, TimerId } from "./ids.ts"
 import type { Instant } from "./instant.ts"
 import type { LogLevel } from "./log.ts"
@@ -13,11 +13,50 @@ export interface DeliverFrame {
   readonly frame: Uint8Array
 }
 
-/** Open a TCP connection to `to`. Answered by `HostTcpConnected` or `HostSocketError`. */
+/**
+ * Open a TCP connection to `to` (an IP endpoint; a unix socket or a command for guestfwd).
+ * Answered by `HostTcpConnected` or `HostSocketError`.
+ */
 export interface TcpConnect {
   readonly _tag: "TcpConnect"
   readonly sock: SocketId
-  readonly to: HostEndpoint
+  readonly to: ConnectTarget
+}
+
+/**
+ * Listen for TCP connections on `bind` (hostfwd). Answered by `HostListening` or
+ * `HostSocketError` (`EADDRINUSE`, ...); each client is reported as `HostTcpAccepted`.
+ */
+export interface TcpListen {
+  readonly _tag: "TcpListen"
+  readonly sock: SocketId
+  readonly bind: HostBind
+}
+
+/**
+ * Take the accepted connection `accepted` as the connected socket `sock`: from now on it is an
+ * ordinary host TCP socket (data, EOF, writes, close), reading paused until `TcpSetReading`.
+ */
+export interface TcpAdopt {
+  readonly _tag: "TcpAdopt"
+  readonly sock: SocketId
+  readonly accepted: number
+}
+
+/** Refuse the accepted connection `accepted`: reset it (the client sees ECONNRESET). */
+export interface TcpRefuse {
+  readonly _tag: "TcpRefuse"
+  readonly accepted: number
+}
+
+/**
+ * Bind a UDP socket to `bind` (udp hostfwd). Answered by `HostListening` or `HostSocketError`;
+ * datagrams arrive as `HostUdpDatagram`, `UdpSend` sends from it.
+ */
+export interface UdpBind {
+  readonly _tag: "UdpBind"
+  readonly sock: SocketId
+  readonly bind: HostEndpoint
 }
 
 /**
@@ -150,6 +189,10 @@ export type StackEffect =
   | TcpShutdownWrite
   | TcpSetReading
   | TcpReset
+  | TcpListen
+  | TcpAdopt
+  | TcpRefuse
+  | UdpBind
   | UdpOpen
   | UdpSend
   | IcmpOpen

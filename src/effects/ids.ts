@@ -26,7 +26,7 @@ export const fileId = (n: number): FileId => n as FileId
 
 /**
  * Who owns a host socket: the stack routes the socket's events there. `tcp-listener` and
- * `udp-listener` are reserved for host forwarding (issue 11).
+ * `udp-listener` are hostfwd's listening sockets (protocol/forward/hostfwd.ts).
  */
 export type SocketOwner = "tcp" | "udp" | "icmp" | "tcp-listener" | "udp-listener"
 
@@ -36,9 +36,10 @@ export type SocketOwner = "tcp" | "udp" | "icmp" | "tcp-listener" | "udp-listene
  * the partial datagram's serial number; `flows`: 0, the one sweep of the NAPT flow table;
  * `ndp`: a 32-bit hash of the IPv6 address being resolved (a collision only makes a timer
  * look at two queues); `ra`: 0, the periodic router advertisement; `reassembly6`: the partial
- * IPv6 datagram's serial number; `tftp`: the transfer's server port (its TID).
+ * IPv6 datagram's serial number; `tftp`: the transfer's server port (its TID); `hostfwd`: 0,
+ * the one expiry sweep of UDP hostfwd peers.
  */
-export type TimerLayer = "tcp" | "arp" | "reassembly" | "reassembly6" | "flows" | "ndp" | "ra" | "tftp"
+export type TimerLayer = "tcp" | "arp" | "reassembly" | "reassembly6" | "flows" | "ndp" | "ra" | "tftp" | "hostfwd"
 
 /**
  * A timer owned by one stack. Arming a timer that is already armed moves its deadline; the

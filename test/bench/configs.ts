@@ -14,7 +14,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { createNetnsGuest, freeTcpPort, NODE, type Backend, type NetnsGuest } from "../support/netns.ts"
-import { measure as iperf, type Direction, type Outcome } from "./iperf.ts"
+import { measure as iperf, measureHostfwd, type Direction, type Outcome } from "./iperf.ts"
 import { measureLatency, type LatencyResult } from "./latency.ts"
 import { floodFrame, startDgramNullLink, startStreamNullLink, type NullLink } from "./link.ts"
 import { startDgramRelay, startStreamRelay } from "./relay.ts"
@@ -103,6 +103,36 @@ const waitSlaac = async (guest: NetnsGuest): Promise<void> => {
   }
   throw new Error(`no SLAAC address in fec0::/64 with a default route via fe80::2 after 20 s:\n${seen}`)
 }
+
+/** The port iperf3 listens on inside the guest for the hostfwd configurations. */
+const GUEST_IPERF_PORT = 5201
+
+/**
+ * hostfwd: the same guest as `slirpLike`, iperf3 -s in it, the client on the host's loopback at
+ * a port the backend forwards to it (`backend(hostPort)` adds the rule).
+ */
+const hostfwd = (id: string, label: string, mtu: number, backend: (hostPort: number) => Backend): Config => ({
+  id,
+  label,
+  mtu,
+  byDefault: true,
+  setup: async (options) => {
+    const hostPort = await freeTcpPort()
+    const guest = await createNetnsGuest({ backend: backend(hostPort), mtu, tslirpNodeArgs: options.tslirpNodeArgs })
+    try {
+      await guest.configureStatic("10.0.2.15/24", "10.0.2.2")
+    } catch (err) {
+      await guest.destroy()
+      throw err
+    }
+    return {
+      measure: (direction, seconds) => measureHostfwd({ guest, guestAddress: "10.0.2.15", guestPort: GUEST_IPERF_PORT, hostPort, seconds, direction }),
+      alive: () => guest.backendAlive(),
+      diagnostics: () => guest.diagnostics(),
+      teardown: () => guest.destroy(),
+    }
+  },
+})
 
 /** Two namespace guests, A (10.0.2.15, iperf3 client) and B (10.0.2.2, server), joined by a byte relay. */
 const relayed = (id: string, label: string, mtu: number, link: "stream" | "dgram"): Config => ({
@@ -231,6 +261,8 @@ export const CONFIGS: ReadonlyArray<Config> = [
   slirpLike("slirp4netns-32000", "slirp4netns", 32000, { _tag: "Slirp4netns" }),
   slirpLike("tslirp-dgram-65000", "tslirp, -netdev dgram", 65000, { _tag: "TslirpDgram" }),
   slirpLike("slirp4netns-65000", "slirp4netns", 65000, { _tag: "Slirp4netns" }),
+  hostfwd("hostfwd-tslirp-stream-1500", "hostfwd: tslirp, -netdev stream", 1500, (p) => ({ _tag: "TslirpStream", extraArgs: ["--hostfwd", `tcp:127.0.0.1:${p}-10.0.2.15:${GUEST_IPERF_PORT}`] })),
+  hostfwd("hostfwd-libslirp-1500", "hostfwd: libslirp, -netdev user", 1500, (p) => ({ _tag: "Libslirp", netdevOptions: `,hostfwd=tcp:127.0.0.1:${p}-10.0.2.15:${GUEST_IPERF_PORT}` })),
   nullLink("link-stream-1500", "ceiling: null backend, stream", 1500, "stream"),
   nullLink("link-stream-32000", "ceiling: null backend, stream", 32000, "stream"),
   nullLink("link-dgram-65000", "ceiling: null backend, dgram", 65000, "dgram"),
@@ -265,6 +297,7 @@ export const RATIOS: ReadonlyArray<readonly [string, string]> = [
   ["tslirp-stream-1500", "libslirp-1500"],
   // IPv6 (issue 10): the target is at least the IPv4 ratio of the row above.
   ["tslirp6-stream-1500", "libslirp6-1500"],
+  ["hostfwd-tslirp-stream-1500", "hostfwd-libslirp-1500"],
   ["tslirp-stream-32000", "slirp4netns-32000"],
   ["tslirp-dgram-65000", "slirp4netns-65000"],
 ]

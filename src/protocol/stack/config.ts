@@ -2,7 +2,7 @@
  * The configuration of one stack instance, with QEMU's `-netdev user` defaults. Validation
  * returns every problem as a one-line message, so the CLI can refuse bad input before start.
  */
-import type { HostEndpoint } from "../../effects/address.ts"
+import type { ConnectTarget, HostEndpoint } from "../../effects/address.ts"
 import { type Ipv4, formatIpv4, inSubnet, ipv4, prefixMask } from "../wire/ipv4-address.ts"
 import { type Ipv6, formatIpv6, inPrefix, ipv6Equals, isLinkLocal, isMulticast6, linkLocalOf, maskPrefix, parseIpv6 } from "../wire/ipv6-address.ts"
 
@@ -58,6 +58,26 @@ export interface StackConfig {
    * sets it lower.
    */
   readonly tcpBufferBytes?: number
+  /**
+   * libslirp's restricted mode (`--restrict on`): the guest reaches nothing outside the virtual
+   * network except the guestfwd targets; DHCP offers no router and no DNS. hostfwd still works.
+   */
+  readonly restrict: boolean
+  /** `--disable-host-loopback`: the gateway address no longer reaches the host's loopback. */
+  readonly disableHostLoopback: boolean
+  /**
+   * guestfwd rules: the guest's TCP connections to `server`:`port` go to `target` on the host.
+   * Each `server` is a virtual host that answers ARP. Changed while running by `GuestFwdAdd`.
+   */
+  readonly guestFwd: ReadonlyArray<GuestFwd>
+}
+
+/** One guestfwd rule (see `StackConfig.guestFwd`); `id` is the caller's. */
+export interface GuestFwd {
+  readonly id: number
+  readonly server: Ipv4
+  readonly port: number
+  readonly target: ConnectTarget
 }
 
 export const TCP_BUFFER_MIN = 16 * 1024
@@ -86,6 +106,9 @@ export const defaultConfig: StackConfig = {
   tftpServerName: undefined,
   bootfile: undefined,
   seed: 1,
+  restrict: false,
+  disableHostLoopback: false,
+  guestFwd: [],
 }
 
 export const netmask = (c: StackConfig): Ipv4 => prefixMask(c.prefixLength)
@@ -117,6 +140,12 @@ export const validateConfig = (c: StackConfig): ReadonlyArray<string> => {
   // RFC 951: `sname` is 64 bytes and `file` 128, each NUL-terminated.
   if (c.tftpServerName !== undefined && byteLength(c.tftpServerName) > 63) problems.push(`tftp server name is ${byteLength(c.tftpServerName)} bytes; the BOOTP sname field holds 63`)
   if (c.bootfile !== undefined && byteLength(c.bootfile) > 127) problems.push(`bootfile is ${byteLength(c.bootfile)} bytes; the BOOTP file field holds 127`)
+  for (const g of c.guestFwd ?? []) {
+    const where = `guestfwd ${formatIpv4(g.server)}:${g.port}`
+    if (!inSubnet(g.server, c.network, mask) || g.server === c.network || g.server === broadcastAddress(c)) problems.push(`${where}: the server address must be a host of ${formatIpv4(c.network)}/${c.prefixLength}`)
+    else if (g.server === c.host || g.server === c.dns) problems.push(`${where}: the server address must differ from the host and dns addresses`)
+    if (!Number.isInteger(g.port) || g.port < 1 || g.port > 65535) problems.push(`${where}: port must be 1..65535`)
+  }
   if (c.dnsUpstream !== undefined && (c.dnsUpstream.port < 1 || c.dnsUpstream.port > 65535)) problems.push(`dns upstream port ${c.dnsUpstream.port} must be 1..65535`)
   return problems
 }

@@ -4,7 +4,8 @@
  * the router's advertisements, ICMPv6 and the DHCPv6 server; UDP and TCP of both families go to
  * the one UDP and the one TCP layer; the TFTP server on the gateway when a TFTP root is set;
  * host events by the owner recorded for their socket, file events to TFTP, timers by their
- * `layer`), and each output of a layer goes to the IP output of its family
+ * `layer`; forwarding rules: hostfwd to forward/hostfwd.ts, guestfwd into the config, where the
+ * policy module reads it), and each output of a layer goes to the IP output of its family
  * (ipv4/send.ts: numbering, frames, fragmentation, ICMP errors, ARP; ipv6/send.ts: the same
  * with NDP) or, for an effect, to the runtime in order. Socket ids come from the one
  * allocator in the state (sockets.ts); addresses and forwarding are decided by the policy
@@ -21,7 +22,7 @@
  * (FrameFromGuest): layers may keep views of it.
  */
 import type { StackEffect } from "../../effects/effect.ts"
-import type { HostSocketClosed, HostSocketError, HostUnreachable, StackEvent } from "../../effects/event.ts"
+import type { GuestFwdAdd, HostSocketClosed, HostSocketError, HostTcpAccepted, HostUnreachable, StackEvent } from "../../effects/event.ts"
 import type { SocketId, SocketOwner, TimerId } from "../../effects/ids.ts"
 import type { Instant } from "../../effects/instant.ts"
 import { absurd } from "../../effects/absurd.ts"
@@ -35,9 +36,25 @@ import { icmpFromGuest, icmpHostEvent } from "../icmp/layer.ts"
 import { type ReassemblyState, addFragment, emptyReassembly, reassemblyShutdown, reassemblyTimeout } from "../ipv4/reassembly.ts"
 import { type Ipv4OutState, type Ipv4SendContext, ipv4Send, ipv4SendError } from "../ipv4/send.ts"
 import { type Ipv4View, PROTO_ICMP, PROTO_TCP, PROTO_UDP, isFragment, parseIpv4Header } from "../ipv4/wire.ts"
-import { gatewayMacOf, hostEndpointFor, isGuestAddress } from "../policy/policy.ts"
+import { gatewayMacOf, isGuestAddress, tcpTargetFor } from "../policy/policy.ts"
+import {
+  type HostFwdState,
+  addHostFwd,
+  emptyHostFwd,
+  guestOf,
+  hostFwdDatagram,
+  hostFwdFromGuest,
+  hostFwdListenerGone,
+  hostFwdListening,
+  hostFwdShutdown,
+  hostFwdSweep,
+  ourPort,
+  removeHostFwd,
+  ruleForListener,
+  visiblePeer,
+} from "../forward/hostfwd.ts"
 import { defaultTcpConfig } from "../tcp/config.ts"
-import { type TcpContext, type TcpHostEvent, type TcpLayerState, createTcpLayer, tcpFromGuest, tcpHostEvent, tcpShutdown, tcpTimer } from "../tcp/layer.ts"
+import { type TcpContext, type TcpHostEvent, type TcpLayerState, createTcpLayer, tcpConnectToGuest, tcpConnectionFor, tcpFromGuest, tcpHostEvent, tcpShutdown, tcpTimer } from "../tcp/layer.ts"
 import { udpFromGuest, udpHostEvent } from "../udp/layer.ts"
 import { type TftpContext, type TftpFileEvent, type TftpState, createTftp, isTftpPort, tftpFileEvent, tftpFromGuest, tftpShutdown, tftpTimer } from "../tftp/server.ts"
 import { icmpv6FromGuest } from "../icmpv6/layer.ts"
@@ -54,8 +71,9 @@ import { type Dhcpv6ServerState, dhcpv6Input, emptyDhcpv6 } from "../dhcpv6/serv
 import { DHCPV6_SERVER_PORT } from "../dhcpv6/wire.ts"
 import { parseUdp, parseUdp6 } from "../udp/wire.ts"
 import { IPV4_BROADCAST, formatIpv4 } from "../wire/ipv4-address.ts"
+import { describeTarget } from "../../effects/address.ts"
 import { macEquals } from "../wire/mac.ts"
-import { type StackConfig, broadcastAddress } from "./config.ts"
+import { type StackConfig, broadcastAddress, validateConfig } from "./config.ts"
 import type { LayerOutput } from "./output.ts"
 import { type SocketTable, claimSocket, emptySockets, ownerOf, releaseSocket } from "./sockets.ts"
 
@@ -85,6 +103,8 @@ export interface StackState {
   readonly dhcpv6: Dhcpv6ServerState
   /** The TFTP server's transfers (idle unless `config.tftpRoot` is set). */
   readonly tftp: TftpState
+  /** hostfwd rules, their listeners and UDP peers (guestfwd rules live in `config.guestFwd`). */
+  readonly hostfwd: HostFwdState
 }
 
 /**
@@ -108,6 +128,7 @@ export const createStack = (config: StackConfig, _now?: Instant): StackState => 
   dhcp: createDhcpServer(),
   dhcpv6: emptyDhcpv6,
   tftp: createTftp(config.seed),
+  hostfwd: emptyHostFwd,
 })
 
 type Result = readonly [StackState, ReadonlyArray<StackEffect>]
@@ -123,7 +144,14 @@ const debug = (message: string): StackEffect => ({ _tag: "Log", level: "debug", 
 /** Both IP outputs take the same context: the link, the time and the frame allocator. */
 const sendContext = (s: StackState, call: Call): Ipv4SendContext => ({ neighbor: s.link, now: call.now, frames: call.frames })
 
-const OPENED_BY: Partial<Record<StackEffect["_tag"], SocketOwner>> = { TcpConnect: "tcp", UdpOpen: "udp", IcmpOpen: "icmp" }
+const OPENED_BY: Partial<Record<StackEffect["_tag"], SocketOwner>> = {
+  TcpConnect: "tcp",
+  UdpOpen: "udp",
+  IcmpOpen: "icmp",
+  TcpListen: "tcp-listener",
+  UdpBind: "udp-listener",
+  TcpAdopt: "tcp",
+}
 
 /**
  * Routes layer outputs, appending effects to `fx`: packets and errors to the IP output of their
@@ -149,6 +177,9 @@ const emit = (s0: StackState, call: Call, outputs: ReadonlyArray<LayerOutput>, f
       case "TcpConnect":
       case "UdpOpen":
       case "IcmpOpen":
+      case "TcpListen":
+      case "UdpBind":
+      case "TcpAdopt":
         sockets = claimSocket(sockets, o.sock, OPENED_BY[o._tag]!)
         fx.push(o)
         break
@@ -226,6 +257,10 @@ const ipv4FromGuest = (s0: StackState, call: Call, ip0: Ipv4View, frame: Uint8Ar
     case PROTO_UDP: {
       const u = parseUdp(payload, ip.src, ip.dst)
       if (!u.ok) return [s, [...fx, debug(u.reason)]]
+      // An answer to a udp hostfwd peer goes back out of its listener (first: a guest's own DHCP
+      // server answering a forwarded peer through the gateway address is not a DHCP client).
+      const back = hostFwdFromGuest(s.hostfwd, now, ip.src, u.udp.srcPort, ip.dst, u.udp.dstPort, u.udp.payload)
+      if (back !== undefined) return [emit({ ...s, hostfwd: back[0] }, call, back[1], fx), fx]
       if (u.udp.dstPort === DHCP_SERVER_PORT && (ip.dst === IPV4_BROADCAST || ip.dst === c.host || ip.dst === broadcastAddress(c))) {
         const [dhcp, out] = dhcpInput(s.dhcp, c, now, { srcMac: frame.subarray(6, 12), payload: u.udp.payload })
         return [emit({ ...s, dhcp }, call, out, fx), fx]
@@ -390,6 +425,10 @@ const timerFired = (s: StackState, call: Call, timer: TimerId): Result => {
       const [tftp, out] = tftpTimer(s.tftp, tftpContext(s, now, s.config.tftpRoot ?? ""), timer)
       return [emit(tftp === s.tftp ? s : { ...s, tftp }, call, out, fx), fx]
     }
+    case "hostfwd": {
+      const [hostfwd, out] = hostFwdSweep(s.hostfwd, now)
+      return [emit({ ...s, hostfwd }, call, out, fx), fx]
+    }
     default:
       return absurd(timer.layer)
   }
@@ -400,6 +439,7 @@ const shutdown = (s: StackState, now: Instant): Result => {
   const [, tcpOut] = tcpShutdown(s.tcp, tcpContext(s, now))
   for (const o of tcpOut) if (o._tag !== "PacketToGuest" && o._tag !== "ErrorToGuest") fx.push(o)
   for (const e of closeNapt(s.napt)) fx.push(e)
+  for (const e of hostFwdShutdown(s.hostfwd)) fx.push(e)
   for (const e of arp.shutdown(s.ipv4.neighbors)) fx.push(e)
   for (const e of ndp.shutdown(s.ipv6.neighbors)) fx.push(e)
   for (const e of routerShutdown(s.router)) fx.push(e)
@@ -415,7 +455,7 @@ const shutdown = (s: StackState, now: Instant): Result => {
 const tcpContext = (s: StackState, now: Instant): TcpContext => ({
   now,
   mtu: s.config.mtu,
-  hostEndpointFor: (dst, port) => (typeof dst === "number" ? hostEndpointFor(s.config, dst, port) : hostEndpointFor6(s.config, dst, port)),
+  hostEndpointFor: (dst, port) => (typeof dst === "number" ? tcpTargetFor(s.config, dst, port) : hostEndpointFor6(s.config, dst, port)),
   newSocket: s.sockets.next,
 })
 
@@ -428,7 +468,10 @@ const fileEvent = (s: StackState, call: Call, event: TftpFileEvent): Result => {
   return [emit(tftp === s.tftp ? s : { ...s, tftp }, call, out, fx), fx]
 }
 
-type SocketEvent = Exclude<StackEvent, { readonly _tag: "FrameFromGuest" | "TimerFired" | "Shutdown" | TftpFileEvent["_tag"] }>
+type SocketEvent = Exclude<
+  StackEvent,
+  { readonly _tag: "FrameFromGuest" | "TimerFired" | "Shutdown" | "HostFwdAdd" | "HostFwdRemove" | "GuestFwdAdd" | "GuestFwdRemove" | "HostTcpAccepted" | TftpFileEvent["_tag"] }
+>
 
 const unknownSocket = (s: StackState, event: SocketEvent): Result => [s, [debug(`${event._tag} for unknown socket ${event.sock} ignored`)]]
 
@@ -449,7 +492,16 @@ const hostEvent = (s: StackState, call: Call, event: SocketEvent): Result => {
     case "HostTcpWritten":
       if (owner !== "tcp") return unknownSocket(s, event)
       return toTcp(s, call, event, fx)
+    case "HostListening": {
+      if (owner !== "tcp-listener" && owner !== "udp-listener") return unknownSocket(s, event)
+      const [hostfwd, out] = hostFwdListening(s.hostfwd, event.sock, event.port)
+      return [emit({ ...s, hostfwd }, call, out, fx), fx]
+    }
     case "HostUdpDatagram":
+      if (owner === "udp-listener") {
+        const [hostfwd, out] = hostFwdDatagram(s.hostfwd, s.config, event.now, event.sock, event.from, event.data)
+        return [emit({ ...s, hostfwd }, call, out, fx), fx]
+      }
       if (owner !== "udp") return unknownSocket(s, event)
       return toNapt(s, call, udpHostEvent(s.napt, { config: s.config, now: event.now }, event), fx)
     case "HostIcmpEchoReply":
@@ -477,7 +529,12 @@ const closingEvent = (s: StackState, call: Call, owner: SocketOwner | undefined,
       if (event._tag === "HostUnreachable") return unknownSocket(s, event)
       return toTcp(s, call, event, fx)
     case "tcp-listener":
-    case "udp-listener":
+    case "udp-listener": {
+      // A peer of a udp hostfwd listener that cannot be reached: nothing to tell the guest.
+      if (event._tag === "HostUnreachable") return [s, [debug(`hostfwd: udp peer ${event.to.address}:${event.to.port} unreachable (${event.reason})`)]]
+      const [hostfwd, out] = hostFwdListenerGone(s.hostfwd, event.sock, event._tag === "HostSocketError" ? event.code : undefined)
+      return [emit({ ...s, hostfwd }, call, out, fx), fx]
+    }
     case undefined:
       return unknownSocket(s, event)
     default:
@@ -493,8 +550,72 @@ const toTcp = (s: StackState, call: Call, event: TcpHostEvent, fx: Array<StackEf
 const toNapt = (s: StackState, call: Call, [napt, out]: readonly [NaptState, ReadonlyArray<LayerOutput>], fx: Array<StackEffect>): Result =>
   [emit(napt === s.napt ? s : { ...s, napt }, call, out, fx), fx]
 
+/**
+ * A host client connected to a tcp hostfwd listener: adopt its socket and open toward the
+ * guest (RFC 9293 §3.10.1 active OPEN) from the address the guest should see
+ * (hostfwd.ts `visiblePeer`), or refuse it (reset) when the rule is gone or the table is full.
+ */
+const hostTcpAccepted = (s: StackState, call: Call, ev: HostTcpAccepted): Result => {
+  const fx: Array<StackEffect> = []
+  const r = ruleForListener(s.hostfwd, ev.listener)
+  const refuse = (why: string): Result => [s, [{ _tag: "TcpRefuse", accepted: ev.accepted }, { _tag: "Log", level: "info", message: `hostfwd: client refused: ${why}` }]]
+  if (r === undefined || r.proto !== "tcp" || ownerOf(s.sockets, ev.listener) !== "tcp-listener") return refuse(`no tcp rule for socket ${ev.listener}`)
+  if (!s.config.ipv4) return refuse("ipv4 is off (hostfwd reaches IPv4 guests)")
+  if (s.tcp.conns.size >= s.tcp.config.maxConnections) return refuse(`${s.tcp.conns.size} connections (the limit)`)
+  const guestIp = guestOf(s.config, r)
+  const remoteIp = visiblePeer(s.config, ev.peer)
+  let hostfwd = s.hostfwd
+  let remotePort = ev.peer?.port ?? 0
+  // No port of its own (a unix client), or the pair the guest would see is in use: one of ours.
+  for (let tries = 0; (remotePort === 0 || tcpConnectionFor(s.tcp, guestIp, r.guestPort, remoteIp, remotePort) !== undefined) && tries < 16384; tries++) {
+    ;[hostfwd, remotePort] = ourPort(hostfwd)
+  }
+  const sock = s.sockets.next
+  const [tcp, , out] = tcpConnectToGuest(s.tcp, { now: call.now, mtu: s.config.mtu, newSocket: sock }, { guestIp, guestPort: r.guestPort, remoteIp, remotePort })
+  const from = ev.peer === undefined ? "a unix client" : `${ev.peer.address}:${ev.peer.port}`
+  const head: Array<LayerOutput> = [
+    { _tag: "TcpAdopt", sock, accepted: ev.accepted },
+    { _tag: "Log", level: "debug", message: `hostfwd: ${from} -> ${formatIpv4(guestIp)}:${r.guestPort} as ${formatIpv4(remoteIp)}:${remotePort} (socket ${sock})` },
+  ]
+  return [emit({ ...s, tcp, hostfwd }, call, [...head, ...out], fx), fx]
+}
+
+/** A guestfwd rule: into the config (the policy module routes by it; ARP answers for its server). */
+const guestFwdAdd = (s: StackState, ev: GuestFwdAdd): Result => {
+  const rule = { id: ev.id, server: ev.server, port: ev.port, target: ev.target }
+  const others = s.config.guestFwd.filter((g) => g.id !== ev.id && !(g.server === ev.server && g.port === ev.port))
+  const config = { ...s.config, guestFwd: [...others, rule] }
+  const problems = validateConfig(config)
+  const where = `guestfwd ${formatIpv4(ev.server)}:${ev.port}`
+  if (problems.length > 0) return [s, [{ _tag: "Log", level: "warn", message: `${where}: refused: ${problems.join("; ")}` }]]
+  return [{ ...s, config, link: { ...s.link, config } }, [{ _tag: "Log", level: "info", message: `${where} -> ${describeTarget(ev.target)}` }]]
+}
+
+const guestFwdRemove = (s: StackState, id: number): Result => {
+  const guestFwd = s.config.guestFwd.filter((g) => g.id !== id)
+  if (guestFwd.length === s.config.guestFwd.length) return [s, [debug(`guestfwd: no rule ${id} to remove`)]]
+  const config = { ...s.config, guestFwd }
+  return [{ ...s, config, link: { ...s.link, config } }, [{ _tag: "Log", level: "info", message: `guestfwd: rule ${id} removed` }]]
+}
+
 export const reduce = (s: StackState, event: StackEvent, frames: FrameAllocator = freshFrames): Result => {
   switch (event._tag) {
+    case "HostFwdAdd": {
+      const fx: Array<StackEffect> = []
+      const [hostfwd, out] = addHostFwd(s.hostfwd, event, s.sockets.next)
+      return [emit({ ...s, hostfwd }, { now: event.now, frames }, out, fx), fx]
+    }
+    case "HostFwdRemove": {
+      const fx: Array<StackEffect> = []
+      const [hostfwd, out] = removeHostFwd(s.hostfwd, event.id)
+      return [emit({ ...s, hostfwd }, { now: event.now, frames }, out, fx), fx]
+    }
+    case "HostTcpAccepted":
+      return hostTcpAccepted(s, { now: event.now, frames }, event)
+    case "GuestFwdAdd":
+      return guestFwdAdd(s, event)
+    case "GuestFwdRemove":
+      return guestFwdRemove(s, event.id)
     case "FrameFromGuest":
       return frameFromGuest(s, { now: event.now, frames }, event.frame)
     case "TimerFired":

@@ -47,10 +47,16 @@ export const createPassive = (p: PassiveOpen, env: TcbEnv): TcbDraft => {
   return c
 }
 
-/** A host client connected to a forwarded port: open toward the guest (RFC 9293 §3.10.1, active OPEN). */
+/**
+ * A host client connected to a forwarded port: open toward the guest (RFC 9293 §3.10.1, active
+ * OPEN). A guest that never answers (its port filtered, or no guest on the link) is given up
+ * after `connectTimeoutMs`, as a host connect is (BSD's KEEP_INIT, libslirp's bound too), and the
+ * host client is reset, rather than left waiting out every SYN retransmission.
+ */
 export const createActive = (p: ActiveOpen, env: TcbEnv): TcbDraft => {
   const c = blank(env, p.sock, p.guestIp, p.guestPort, p.remoteIp, p.remotePort, true, p.iss, p.tsOffset, undefined)
   c.synAckSent = true
+  c.stateAt = env.now + env.config.connectTimeoutMs
   sendSyn(c, env)
   armTimer(c, env)
   return c
@@ -169,6 +175,8 @@ export const onTimer = (c: TcbDraft, env: TcbEnv): void => {
         abort(c, env, `FIN_WAIT_2 idle for ${env.config.finWait2TimeoutMs} ms`)
         return
       case "SynSent":
+        abort(c, env, `no answer from the guest within ${env.config.connectTimeoutMs} ms`)
+        return
       case "Established":
       case "FinWait1":
       case "CloseWait":
@@ -277,6 +285,7 @@ export const onSegmentSynSent = (c: TcbDraft, env: TcbEnv, t: TcpView, payload: 
     c.maxSndWnd = c.sndWnd
     c.retries = 0
     c.rtoAt = NONE
+    c.stateAt = NONE
     c.state = "Established"
     c.ackNow = true
     if (payload.length > 0 || (f & FIN) !== 0) receiveText(c, env, seqAdd(t.seq, 1), payload, (f & FIN) !== 0)

@@ -23,7 +23,7 @@
  * checksum, the MSS (MTU - 40 or MTU - 60) and the IP layer its segments go to. An IPv6
  * address from the guest's frame is copied before a connection keeps it.
  */
-import type { HostEndpoint } from "../../effects/address.ts"
+import type { ConnectTarget } from "../../effects/address.ts"
 import type {
   HostSocketClosed,
   HostSocketError,
@@ -91,8 +91,8 @@ export interface TcpContext {
   readonly now: Instant
   /** Guest link MTU: the MSS we advertise is mtu - 40 over IPv4, mtu - 60 over IPv6. */
   readonly mtu: number
-  /** Where a guest connection to dst:port goes on the host (either family); undefined = refuse (answer RST). */
-  readonly hostEndpointFor: (dst: IpAddress, port: number) => HostEndpoint | undefined
+  /** Where a guest connection to dst:port goes on the host, either family (or a guestfwd target); undefined = refuse (answer RST). */
+  readonly hostEndpointFor: (dst: IpAddress, port: number) => ConnectTarget | undefined
   /** The socket id a connection opened during this call gets (the stack's allocator). */
   readonly newSocket: SocketId
 }
@@ -142,6 +142,10 @@ const lookup = (s: TcpLayerState, guestIp: IpAddress, guestPort: number, remoteI
 
 /** An address to keep: IPv4 numbers as they are, IPv6 copied out of the guest's frame (a view would pin the whole frame). */
 const own = (a: IpAddress): IpAddress => (typeof a === "number" ? a : a.slice(0, 16))
+
+/** The connection with these four, if any (hostfwd checks a tuple is free before opening). */
+export const tcpConnectionFor = (s: TcpLayerState, guestIp: IpAddress, guestPort: number, remoteIp: IpAddress, remotePort: number): Tcb | undefined =>
+  lookup(s, guestIp, guestPort, remoteIp, remotePort)
 
 const insert = (w: Work, c: Tcb): void => {
   const k = keyOf(c.guestPort, c.remotePort)

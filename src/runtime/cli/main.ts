@@ -14,13 +14,14 @@ import { readFileSync, statSync } from "node:fs"
 import { NodeRuntime } from "@effect/platform-node"
 import { Cause, Effect, Exit, Layer } from "effect"
 import { listenApiSocket } from "../api/server.ts"
-import { unavailableForwardControl } from "../api/unavailable.ts"
 import type { LinkSpec } from "../link/guest-link.ts"
 import { tuneGcForPacketRates } from "../link/gc-tuning.ts"
 import { LinkError, serveGuests } from "../link/serve.ts"
 import { nodeGuestLinksLayer } from "../link/service.ts"
 import { directoryProblem, probeUnixPath } from "../link/unix-path.ts"
-import { logLayer, nodeHostLayer } from "../node/layer.ts"
+import { logLayer, nodeHostLayerWith } from "../node/layer.ts"
+import { nodeClock } from "../node/clock.ts"
+import { Forwarder } from "../forward/forwarder.ts"
 import { stderrLogger } from "../node/logger.ts"
 import { type CliOptions, describeNetwork, parseCli, qemuOptions } from "./args.ts"
 
@@ -88,12 +89,15 @@ const run = (options: CliOptions): void => {
   const logger = stderrLogger(options.logLevel)
   // This process only moves packets: let V8 reclaim packet buffers in minor collections.
   tuneGcForPacketRates()
+  // The process's forwarding rules (every guest gets them); the control API changes them here.
+  const forwarder = new Forwarder(options.config, () => nodeClock.now(), options.hostFwd, options.guestFwd)
+  const outbound = { ...(options.outbound4 === undefined ? {} : { outbound4: options.outbound4 }), ...(options.outbound6 === undefined ? {} : { outbound6: options.outbound6 }) }
   const program = Effect.gen(function* () {
-    const listeners = yield* serveGuests(options)
+    const listeners = yield* serveGuests({ ...options, forwarder })
     const apiSocket = options.apiSocket
     if (apiSocket !== undefined) {
-      // No forwarding in this build yet (issue 11): the control socket says so for every change.
-      const control = unavailableForwardControl
+      // The control socket changes the same rules every guest session gets.
+      const control = forwarder
       yield* Effect.acquireRelease(
         Effect.tryPromise({
           try: () => listenApiSocket({ path: apiSocket, control, logger }),
@@ -110,7 +114,7 @@ const run = (options: CliOptions): void => {
   }).pipe(
     Effect.scoped,
     Effect.tapError((e) => Effect.sync(() => process.stderr.write(`tslirp: ${e.message}\n`))),
-    Effect.provide(Layer.mergeAll(Layer.provideMerge(nodeHostLayer, logLayer(logger)), nodeGuestLinksLayer)),
+    Effect.provide(Layer.mergeAll(Layer.provideMerge(nodeHostLayerWith(outbound), logLayer(logger)), nodeGuestLinksLayer)),
   )
   NodeRuntime.runMain(program, {
     disableErrorReporting: true,

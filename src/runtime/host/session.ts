@@ -22,6 +22,7 @@
 import { absurd } from "../../effects/absurd.ts"
 import type { StackEffect } from "../../effects/effect.ts"
 import type { StackEvent } from "../../effects/event.ts"
+import type { SocketId } from "../../effects/ids.ts"
 import type { Instant } from "../../effects/instant.ts"
 import type { StackConfig } from "../../protocol/stack/config.ts"
 import { createSlabAllocator, type FrameAllocator } from "../../protocol/ethernet/frame-buffer.ts"
@@ -78,6 +79,11 @@ export interface StackSession {
   /** Feed `Shutdown`, close every socket and timer, drop the state. Idempotent. */
   shutdown(): void
   readonly closed: boolean
+  /**
+   * The stack's current state (undefined once shut down), for listings such as the control
+   * API's connections. States are immutable: reading one changes nothing.
+   */
+  inspect(): unknown
 }
 
 export interface SessionOptions<S> {
@@ -128,6 +134,17 @@ export const openSession = <S = StackState>(
         return tcp.setReading(e.sock, e.reading)
       case "TcpReset":
         return tcp.reset(e.sock)
+      case "TcpListen":
+        if (tcp.listen === undefined) return unsupported(e.sock)
+        return tcp.listen(e.sock, e.bind)
+      case "TcpAdopt":
+        // A port without `listen` never reported the accepted connection.
+        return tcp.adopt?.(e.sock, e.accepted)
+      case "TcpRefuse":
+        return tcp.refuse?.(e.accepted)
+      case "UdpBind":
+        if (udp.bind === undefined) return unsupported(e.sock)
+        return udp.bind(e.sock, e.bind)
       case "UdpOpen":
         return udp.open(e.sock, e.family)
       case "UdpSend":
@@ -156,6 +173,9 @@ export const openSession = <S = StackState>(
         absurd(e)
     }
   }
+
+  /** A port without hostfwd support: the listener fails as a host would refuse it. */
+  const unsupported = (sock: SocketId): void => input({ _tag: "HostSocketError", now: clock.now(), sock, code: "EOPNOTSUPP" })
 
   const drain = (): void => {
     busy = true
@@ -249,5 +269,6 @@ export const openSession = <S = StackState>(
     get closed() {
       return closed
     },
+    inspect: () => state,
   }
 }

@@ -23,8 +23,15 @@
  *   const frames = guest.take()        // frames delivered to the guest since the last take
  *   guest.effects; guest.logs; host.udpSent; host.tcpPeers
  *   guest.shutdown()
+ *
+ * hostfwd: a stack's `TcpListen`/`UdpBind` binds in this host (the first to bind an address
+ * wins, later ones get EADDRINUSE); `host.connectClient(bind, from)` is a host client of a TCP
+ * listener (a `MockTcpPeer` whose `to` is the listener; refused at once when nothing listens),
+ * `host.sendToListener(bind, from, data)` a datagram to a UDP one, whose answers are recorded in
+ * `host.listenerReplies`. guestfwd targets `unix:PATH` and `cmd:COMMAND` are scripted with
+ * `tcpListener({ address: "unix:PATH" | "cmd:COMMAND", port: 0 }, script)`.
  */
-import type { HostEndpoint, IpFamily } from "../../effects/address.ts"
+import type { ConnectTarget, HostBind, HostEndpoint, IpFamily } from "../../effects/address.ts"
 import type { StackEffect } from "../../effects/effect.ts"
 import type { HostUnreachableReason, StackEvent } from "../../effects/event.ts"
 import { type SocketId, timerKey } from "../../effects/ids.ts"
@@ -116,6 +123,12 @@ export interface MockHost {
   dnsResponder(address: string, port: number, records: Readonly<Record<string, string>>): void
   refuseUdp(address: string, port: number): void
   tcpListener(endpoint: { readonly address: string; readonly port: number }, script: TcpScript): void
+  /** A host client connecting to a stack's hostfwd TCP listener at `bind` (see the header). */
+  connectClient(bind: HostBind, from?: HostEndpoint): MockTcpPeer
+  /** A datagram from `from` to a stack's udp hostfwd listener at `bind`; false if nothing is bound there. */
+  sendToListener(bind: HostEndpoint, from: HostEndpoint, data: Uint8Array): boolean
+  /** Datagrams udp hostfwd listeners sent to their peers. */
+  readonly listenerReplies: ReadonlyArray<{ readonly at: Instant; readonly from: HostEndpoint; readonly to: HostEndpoint; readonly data: Uint8Array }>
   icmpResponder(address: string, ttl?: number): void
   icmpUnreachable(address: string, reason: HostUnreachableReason): void
   /** Make `IcmpOpen` fail, as a host with `ping_group_range` "1 0" does. */
@@ -135,6 +148,36 @@ export interface MockHost {
 
 const key = (address: string, port: number): string => `${address}|${port}`
 
+/** Where a connect goes, as the key scripts are registered under (`unix:PATH`/`cmd:COMMAND` with port 0). */
+const targetKey = (to: ConnectTarget): string =>
+  to.family === "unix" ? key(`unix:${to.path}`, 0) : to.family === "cmd" ? key(`cmd:${to.command}`, 0) : key(to.address, to.port)
+
+/** The chunks as one array. */
+const joined = (chunks: ReadonlyArray<Uint8Array>): Uint8Array => {
+  const out = new Uint8Array(chunks.reduce((n, x) => n + x.length, 0))
+  let o = 0
+  for (const x of chunks) {
+    out.set(x, o)
+    o += x.length
+  }
+  return out
+}
+
+/** A connect target as `MockTcpPeer.to` shows it: unix and cmd targets as their script key's address, port 0. */
+const asEndpoint = (to: ConnectTarget): HostEndpoint =>
+  to.family === "unix" ? { family: 4, address: `unix:${to.path}`, port: 0 } : to.family === "cmd" ? { family: 4, address: `cmd:${to.command}`, port: 0 } : to
+
+const bindKey = (b: HostBind): string => (b.family === "unix" ? key(`unix:${b.path}`, 0) : key(b.address === "" ? (b.family === 6 ? "::" : "0.0.0.0") : b.address, b.port))
+
+/** A mock host client as the listener's side holds it until the stack adopts it. */
+interface PendingClient {
+  readonly peer: MockTcpPeer & { eof: boolean; closed: boolean; wasReset: boolean }
+  /** Set by `adopt`: the stack's socket and its report. */
+  attach(sock: SocketId, report: Report): void
+  /** Events from the client before the stack adopted it, in order. */
+  readonly early: Array<(sock: SocketId) => StackEvent>
+}
+
 export const createMockHost = (options: MockHostOptions = {}): MockHost => {
   const latency = options.latencyMs ?? 0
   const time = new VirtualScheduler(options.start ?? 0)
@@ -150,6 +193,11 @@ export const createMockHost = (options: MockHostOptions = {}): MockHost => {
   const udpSent: Array<SentDatagram> = []
   const tcpPeers: Array<MockTcpPeer> = []
   let nextEphemeral = 40000
+  /** hostfwd listeners of every stack on this host, by bound address. */
+  const tcpListeners = new Map<string, { readonly sock: SocketId; readonly report: Report; readonly port: { pending: Map<number, PendingClient> } }>()
+  const udpListeners = new Map<string, { readonly sock: SocketId; readonly report: Report; readonly bind: HostEndpoint }>()
+  const listenerReplies: Array<{ at: Instant; from: HostEndpoint; to: HostEndpoint; data: Uint8Array }> = []
+  let nextAccepted = 1
 
   const udpPort = (report: Report): UdpPort => {
     const socks = new Map<SocketId, HostEndpoint>()
@@ -159,11 +207,28 @@ export const createMockHost = (options: MockHostOptions = {}): MockHost => {
         if (open) report(event())
       }, delay)
     }
+    const bound = new Map<SocketId, string>()
     return {
       open(sock, family: IpFamily) {
         socks.set(sock, { family, address: family === 6 ? "::1" : "127.0.0.1", port: nextEphemeral++ })
       },
+      bind(sock, at) {
+        const k = bindKey(at)
+        if (udpListeners.has(k)) {
+          emit(() => ({ _tag: "HostSocketError", now: time.now, sock, code: "EADDRINUSE" }))
+          return
+        }
+        const port = at.port === 0 ? nextEphemeral++ : at.port
+        udpListeners.set(bindKey({ ...at, port }), { sock, report, bind: { ...at, port } })
+        bound.set(sock, bindKey({ ...at, port }))
+        emit(() => ({ _tag: "HostListening", now: time.now, sock, port }))
+      },
       send(sock, to, data, ttl) {
+        const listener = bound.get(sock)
+        if (listener !== undefined) {
+          listenerReplies.push({ at: time.now, from: udpListeners.get(listener)!.bind, to, data: data.slice() })
+          return
+        }
         const from = socks.get(sock)
         if (from === undefined) return
         const copy = data.slice()
@@ -187,10 +252,20 @@ export const createMockHost = (options: MockHostOptions = {}): MockHost => {
           })
         })
       },
-      close: (sock) => socks.delete(sock),
+      close(sock) {
+        const listener = bound.get(sock)
+        if (listener !== undefined) {
+          bound.delete(sock)
+          udpListeners.delete(listener)
+          return true
+        }
+        return socks.delete(sock)
+      },
       closeAll() {
         open = false
         socks.clear()
+        for (const k of bound.values()) udpListeners.delete(k)
+        bound.clear()
       },
     }
   }
@@ -241,6 +316,10 @@ export const createMockHost = (options: MockHostOptions = {}): MockHost => {
       connected: boolean
     }
     const conns = new Map<SocketId, Conn>()
+    /** This stack's hostfwd listeners (bound key -> pending clients) and sockets. */
+    const listeners = new Map<string, { pending: Map<number, PendingClient> }>()
+    const listenerSocks = new Map<SocketId, string>()
+    const adopted = new Map<SocketId, PendingClient>()
     let open = true
     const emit = (event: () => StackEvent, delay = latency): void => {
       later(() => {
@@ -253,7 +332,7 @@ export const createMockHost = (options: MockHostOptions = {}): MockHost => {
     }
     return {
       connect(sock, to) {
-        const script = tcpScripts.get(key(to.address, to.port))
+        const script = tcpScripts.get(targetKey(to))
         if (script === undefined) {
           emit(() => ({ _tag: "HostSocketError", now: time.now, sock, code: "ECONNREFUSED" }))
           emit(() => ({ _tag: "HostSocketClosed", now: time.now, sock }))
@@ -262,22 +341,14 @@ export const createMockHost = (options: MockHostOptions = {}): MockHost => {
         const chunks: Array<Uint8Array> = []
         let c: Conn
         const peer = {
-          from: { family: to.family, address: "127.0.0.1", port: nextEphemeral++ },
-          to,
+          from: { family: to.family === 6 ? 6 : 4, address: "127.0.0.1", port: nextEphemeral++ } as HostEndpoint,
+          to: asEndpoint(to),
           eof: false,
           closed: false,
           wasReset: false,
           onData: undefined as ((data: Uint8Array) => void) | undefined,
           onEnd: undefined as (() => void) | undefined,
-          received() {
-            const out = new Uint8Array(chunks.reduce((n, x) => n + x.length, 0))
-            let o = 0
-            for (const x of chunks) {
-              out.set(x, o)
-              o += x.length
-            }
-            return out
-          },
+          received: () => joined(chunks),
           write(data: Uint8Array) {
             const bytes = data.slice()
             later(() => {
@@ -313,12 +384,7 @@ export const createMockHost = (options: MockHostOptions = {}): MockHost => {
       write(sock, chunks) {
         const c = conns.get(sock)
         if (c === undefined || c.peer.eof) return
-        const bytes = new Uint8Array(chunks.reduce((n, x) => n + x.length, 0))
-        let o = 0
-        for (const x of chunks) {
-          bytes.set(x, o)
-          o += x.length
-        }
+        const bytes = joined(chunks)
         emit(() => ({ _tag: "HostTcpWritten", now: time.now, sock, bytes: bytes.length }), 0)
         later(() => {
           if (c.peer.wasReset) return
@@ -353,6 +419,13 @@ export const createMockHost = (options: MockHostOptions = {}): MockHost => {
         emit(() => ({ _tag: "HostSocketClosed", now: time.now, sock }), 0)
       },
       close(sock) {
+        const listening = listenerSocks.get(sock)
+        if (listening !== undefined) {
+          listenerSocks.delete(sock)
+          listeners.delete(listening)
+          tcpListeners.delete(listening)
+          return true
+        }
         const c = conns.get(sock)
         if (c === undefined) return false
         conns.delete(sock)
@@ -368,8 +441,119 @@ export const createMockHost = (options: MockHostOptions = {}): MockHost => {
         open = false
         for (const c of conns.values()) c.peer.closed = true
         conns.clear()
+        for (const [k, l] of listeners) {
+          tcpListeners.delete(k)
+          for (const p of l.pending.values()) p.peer.closed = true
+        }
+        listeners.clear()
+      },
+      listen(sock, at) {
+        const k = bindKey(at)
+        if (tcpListeners.has(k)) {
+          emit(() => ({ _tag: "HostSocketError", now: time.now, sock, code: "EADDRINUSE" }))
+          return
+        }
+        const port = at.family === "unix" ? 0 : at.port === 0 ? nextEphemeral++ : at.port
+        const entry = { sock, report, port: { pending: new Map<number, PendingClient>() } }
+        const boundKey = at.family === "unix" ? k : bindKey({ ...at, port })
+        tcpListeners.set(boundKey, entry)
+        listeners.set(boundKey, entry.port)
+        listenerSocks.set(sock, boundKey)
+        emit(() => ({ _tag: "HostListening", now: time.now, sock, port }))
+      },
+      adopt(sock, accepted) {
+        for (const l of listeners.values()) {
+          const p = l.pending.get(accepted)
+          if (p === undefined) continue
+          l.pending.delete(accepted)
+          const c: Conn = { peer: p.peer, reading: true, toStack: [], connected: true }
+          conns.set(sock, c)
+          adopted.set(sock, p)
+          p.attach(sock, (event) => {
+            if (open && conns.get(sock) === c) deliver(sock, c, event)
+          })
+          return
+        }
+      },
+      refuse(accepted) {
+        for (const l of listeners.values()) {
+          const p = l.pending.get(accepted)
+          if (p === undefined) continue
+          l.pending.delete(accepted)
+          p.peer.wasReset = true
+          p.peer.closed = true
+        }
       },
     }
+  }
+
+  /** A host client of a hostfwd listener: its bytes to the stack once adopted, the stack's bytes to `received`. */
+  const connectClient = (bind: HostBind, from?: HostEndpoint): MockTcpPeer => {
+    const chunks: Array<Uint8Array> = []
+    let sock: SocketId | undefined
+    let report: Report | undefined
+    const early: Array<(sock: SocketId) => StackEvent> = []
+    const toStack = (event: (sock: SocketId) => StackEvent): void => {
+      later(() => {
+        if (peer.closed && !peer.eof) return
+        if (sock === undefined || report === undefined) early.push(event)
+        else report(event(sock))
+      })
+    }
+    const peer = {
+      from: from ?? { family: 4 as const, address: "127.0.0.1", port: nextEphemeral++ },
+      to: asEndpoint(bind),
+      eof: false,
+      closed: false,
+      wasReset: false,
+      onData: undefined as ((data: Uint8Array) => void) | undefined,
+      onEnd: undefined as (() => void) | undefined,
+      received: () => joined(chunks),
+      write(data: Uint8Array) {
+        const bytes = data.slice()
+        toStack((sock) => ({ _tag: "HostTcpData", now: time.now, sock, data: bytes }))
+      },
+      end() {
+        toStack((sock) => ({ _tag: "HostTcpEof", now: time.now, sock }))
+      },
+      reset() {
+        later(() => {
+          peer.closed = true
+          if (sock !== undefined && report !== undefined) {
+            report({ _tag: "HostSocketError", now: time.now, sock, code: "ECONNRESET" })
+            report({ _tag: "HostSocketClosed", now: time.now, sock })
+          }
+        })
+      },
+      _chunks: chunks,
+    }
+    tcpPeers.push(peer)
+    const l = tcpListeners.get(bindKey(bind))
+    if (l === undefined) {
+      peer.closed = true
+      peer.wasReset = true
+      return peer
+    }
+    const accepted = nextAccepted++
+    l.port.pending.set(accepted, {
+      peer,
+      early,
+      attach(s, r) {
+        sock = s
+        report = r
+        for (const e of early.splice(0)) r(e(s))
+      },
+    })
+    later(() => l.report({ _tag: "HostTcpAccepted", now: time.now, listener: l.sock, accepted, ...(from === undefined ? {} : { peer: from }) }))
+    return peer
+  }
+
+  const sendToListener = (bind: HostEndpoint, from: HostEndpoint, data: Uint8Array): boolean => {
+    const l = udpListeners.get(bindKey(bind))
+    if (l === undefined) return false
+    const bytes = data.slice()
+    later(() => l.report({ _tag: "HostUdpDatagram", now: time.now, sock: l.sock, from, data: bytes }))
+    return true
   }
 
   const timerPort = (report: Report): TimerPort => {
@@ -434,6 +618,9 @@ export const createMockHost = (options: MockHostOptions = {}): MockHost => {
 
     udpSent,
     tcpPeers,
+    connectClient,
+    sendToListener,
+    listenerReplies,
     deps,
 
     attach(config = {}, attachOptions = {}) {

@@ -22,10 +22,16 @@ export const logLayer = (logger: Logger): Layer.Layer<Log> => Layer.succeed(Log,
 
 export const stderrLogLayer = (threshold: LogLevel): Layer.Layer<Log> => logLayer(stderrLogger(threshold))
 
-export const nodeHostLayer: Layer.Layer<HostClock | HostTcp | HostUdp | HostIcmp | Timers | HostRandom | HostFiles, never, Log> = Layer.mergeAll(
+/** Source addresses of host sockets (`--outbound-addr`, `--outbound-addr6`); default: the kernel's choice. */
+export interface NodeHostOptions {
+  readonly outbound4?: string
+  readonly outbound6?: string
+}
+
+export const nodeHostLayerWith = (options: NodeHostOptions): Layer.Layer<HostClock | HostTcp | HostUdp | HostIcmp | Timers | HostRandom | HostFiles, never, Log> => Layer.mergeAll(
   Layer.succeed(HostClock, nodeClock),
-  Layer.effect(HostTcp, Effect.map(Log, (log) => nodeTcp(nodeClock, log))),
-  Layer.effect(HostUdp, Effect.map(Log, (log) => nodeUdp(nodeClock, log))),
+  Layer.effect(HostTcp, Effect.map(Log, (log) => nodeTcp(nodeClock, log, options))),
+  Layer.effect(HostUdp, Effect.map(Log, (log) => nodeUdp(nodeClock, log, options))),
   Layer.effect(HostIcmp, Effect.map(Log, (log) => nodeIcmp(nodeClock, log))),
   Layer.succeed(Timers, nodeTimers(nodeClock)),
   Layer.effect(HostFiles, Effect.map(Log, (log) => nodeFiles(nodeClock, log))),
@@ -33,3 +39,5 @@ export const nodeHostLayer: Layer.Layer<HostClock | HostTcp | HostUdp | HostIcmp
   // Effect's own log lines (sessions starting and ending, with the guest) go to the same sink.
   effectLogLayer,
 )
+
+export const nodeHostLayer = nodeHostLayerWith({})

@@ -130,7 +130,8 @@ const drive = (d: Draft, input: Uint8Array | undefined): boolean => {
     if (r === WAIT) {
       d.op = stack // this call's own array and frames, never touched again
       d.reqId = (d.reqId + 1) | 0
-      d.out.push({ _tag: "DmaRead", request: d.reqId, address: d.reqAddress, length: d.reqLength })
+      d.waiting = true
+      if (d.emitReads) d.out.push({ _tag: "DmaRead", request: d.reqId, address: d.reqAddress, length: d.reqLength })
       return true
     }
     if (r === DONE) stack.pop()
@@ -243,6 +244,7 @@ const start = (d: Draft, nowNs: number, ev: E1000Event): boolean => {
 
 /** Resumes the draft's suspended operation with the bytes it waited for, then the backlog. */
 const resume = (d: Draft, data: Uint8Array): void => {
+  d.waiting = false
   if (drive(d, data)) return
   // finished: now the events that arrived meanwhile, in order
   const backlog = d.backlog
@@ -257,8 +259,8 @@ const resume = (d: Draft, data: Uint8Array): void => {
 }
 
 /** The work of one call, on a fresh draft of `s`. */
-const stepDraft = (s: E1000State, nowNs: number, ev: E1000Event): Draft => {
-  const d = beginDraft(s)
+const stepDraft = (s: E1000State, nowNs: number, ev: E1000Event, emitReads: boolean): Draft => {
+  const d = beginDraft(s, emitReads)
   const op = s.op
   if (op === undefined) {
     start(d, nowNs, ev)
@@ -281,28 +283,25 @@ export const e1000Step = (
   nowNs: number,
   ev: E1000Event,
 ): readonly [E1000State, ReadonlyArray<E1000Effect>] => {
-  const d = stepDraft(s, nowNs, ev)
+  const d = stepDraft(s, nowNs, ev, true)
   return [finishDraft(d), d.out]
 }
 
 /**
  * For a host that answers DMA reads at once (sync.ts): one call of the reducer that the host
  * finishes before returning. `callStart` does what `e1000Step` does but keeps the draft open; while
- * `callWaiting` gives the DmaRead it ends with, the host applies the call's DmaWrites so far
- * to guest memory, reads, and hands the bytes to `callAnswer`, which goes on exactly where
- * `e1000Step` with DmaReadDone would (same frames, same draft: no intermediate state is built,
- * which is what makes the sync path fast); `callFinish` gives the successor state and all the
- * call's effects. Equivalent to chaining e1000Step with DmaReadDone (tested); the model never
- * touches guest memory or holds a function: the host does the reading.
+ * `callWaiting` is true, the host applies the call's DmaWrites so far to guest memory, reads
+ * the draft's `reqLength` bytes at its `reqAddress`, and hands the bytes to `callAnswer`, which
+ * goes on exactly where `e1000Step` with DmaReadDone would (same frames, same draft: no
+ * intermediate state is built and no DmaRead effect, which is what makes the sync path fast);
+ * `callFinish` gives the successor state and all the call's effects. Equivalent to chaining
+ * e1000Step with DmaReadDone, less the DmaRead effects (tested); the model never touches guest
+ * memory or holds a function: the host does the reading.
  */
-export const callStart: (s: E1000State, nowNs: number, ev: E1000Event) => Draft = stepDraft
+export const callStart = (s: E1000State, nowNs: number, ev: E1000Event): Draft => stepDraft(s, nowNs, ev, false)
 
-export const callWaiting = (d: Draft): Extract<E1000Effect, { _tag: "DmaRead" }> | undefined => {
-  if (d.op === undefined) return undefined
-  const last = d.out[d.out.length - 1]
-  // (an event backlogged behind another host's read is not ours to answer)
-  return last?._tag === "DmaRead" && last.request === d.reqId ? last : undefined
-}
+/** Whether the call waits for the read at `d.reqAddress`, `d.reqLength` (asked for in this call). */
+export const callWaiting = (d: Draft): boolean => d.waiting
 
 export const callAnswer = (d: Draft, data: Uint8Array): void => resume(d, data)
 

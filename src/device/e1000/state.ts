@@ -101,6 +101,13 @@ export interface Draft {
   reqLength: number
   backlog: ReadonlyArray<Backlogged>
   // ---- this call only
+  /**
+   * Whether a read the operation waits for goes out as a DmaRead effect (e1000Step), or only
+   * sets `waiting` for a host that answers it inside the call (model.ts callStart).
+   */
+  readonly emitReads: boolean
+  /** The operation is suspended on the read at reqAddress/reqLength, asked for in this call. */
+  waiting: boolean
   readonly out: Array<E1000Effect>
   /** The running operation's frames, innermost last (model.ts drives them). */
   readonly stack: Array<Mutable<Frame>>
@@ -108,7 +115,7 @@ export interface Draft {
   ret: number
 }
 
-export const beginDraft = (s: E1000State): Draft => ({
+export const beginDraft = (s: E1000State, emitReads = true): Draft => ({
   mac: s.mac,
   hot: s.hot,
   hotOwned: 0,
@@ -149,6 +156,8 @@ export const beginDraft = (s: E1000State): Draft => ({
   reqAddress: s.reqAddress,
   reqLength: s.reqLength,
   backlog: s.backlog,
+  emitReads,
+  waiting: false,
   out: [],
   stack: [],
   ret: 0,

@@ -92,9 +92,8 @@ export const createSyncE1000 = (opts: SyncE1000Options, step?: E1000Step): SyncE
         const e = out[applied]!
         if (e._tag === "DmaWrite") memory.write(e.address, e.data)
       }
-      const read = callWaiting(call)
-      if (read === undefined) break
-      callAnswer(call, memory.read(read.address, read.length))
+      if (!callWaiting(call)) break
+      callAnswer(call, memory.read(call.reqAddress, call.reqLength))
     }
     const r = callFinish(call)
     s = r[0]

@@ -25,6 +25,7 @@ import {
   type Draft,
   disarmTimer,
   finishDraft,
+  irqW,
   nextTimer,
   pciW,
   resetAll,
@@ -41,16 +42,16 @@ export const createE1000 = (opts: E1000Options): E1000State => createState(opts.
 
 /** The earliest armed timer deadline in ns, if any. */
 export const nextDeadlineNs = (s: E1000State): number | undefined => {
-  const t = nextTimer(s)
-  return t < 0 ? undefined : s.timerAt[t]!
+  const t = nextTimer(s.irq)
+  return t < 0 ? undefined : s.irq.timerAt[t]!
 }
 
 /** Whether an operation is waiting for a DmaReadDone. */
 export const awaitingDma = (s: E1000State): boolean => s.op !== undefined
 
 const hasDueTimer = (d: Draft, nowNs: number): boolean => {
-  const t = nextTimer(d)
-  return t >= 0 && d.timerAt[t]! <= nowNs
+  const t = nextTimer(d.irq)
+  return t >= 0 && d.irq.timerAt[t]! <= nowNs
 }
 
 /**
@@ -62,17 +63,17 @@ const stepTimers = (d: Draft, f: Mutable<TimersFrame>): Outcome => {
   for (;;) {
     switch (f.stage) {
       case "next": {
-        const t = nextTimer(d)
-        if (t < 0 || d.timerAt[t]! > f.nowNs) {
+        const t = nextTimer(d.irq)
+        if (t < 0 || d.irq.timerAt[t]! > f.nowNs) {
           d.now = f.nowNs
           f.stage = "handle"
           continue
         }
-        d.now = d.timerAt[t]!
+        d.now = d.irq.timerAt[t]!
         disarmTimer(d, t)
         switch (t) {
           case TIMER_MIT:
-            d.mitTimerOn = false
+            irqW(d).mitTimerOn = false
             setInterruptCause(d, rg(d, ICR))
             continue
           case TIMER_AUTONEG:
@@ -203,14 +204,14 @@ const handle = (d: Draft, ev: E1000Event): Mutable<Frame> | undefined => {
     case "MmioWrite":
       return mmioWrite(d, ev.offset, ev.size, ev.value)
     case "ConfigRead":
-      d.out.push({ _tag: "ReadValue", value: configRead(d.pci, ev.offset, ev.size) })
+      d.out.push({ _tag: "ReadValue", value: configRead(d.dev.pci, ev.offset, ev.size) })
       return undefined
     case "ConfigWrite": {
-      configWrite(pciW(d), d.pciMask, ev.offset, ev.size, ev.value)
+      configWrite(pciW(d), d.dev.pciMask, ev.offset, ev.size, ev.value)
       updatePin(d) // COMMAND.INTX_DISABLE may have changed
       const coversCommand = ev.offset <= PCI_COMMAND && ev.offset + ev.size > PCI_COMMAND
       // e1000_write_config: enabling bus mastering flushes the queue
-      if (coversCommand && (command(d.pci) & COMMAND_MASTER) !== 0 && hasQueued(d)) return flushFrame()
+      if (coversCommand && (command(d.dev.pci) & COMMAND_MASTER) !== 0 && hasQueued(d)) return flushFrame()
       return undefined
     }
     case "DmaReadDone":

@@ -308,4 +308,7 @@ export const callAnswer = (d: Draft, data: Uint8Array): void => resume(d, data)
 
 export const callFinish = (d: Draft): readonly [E1000State, ReadonlyArray<E1000Effect>] => [finishDraft(d), d.out]
 
+/** `callFinish`'s state alone (the effects are the draft's `out`): no pair per call. */
+export const callState = (d: Draft): E1000State => finishDraft(d)
+
 const EMPTY_BACKLOG: E1000State["backlog"] = Object.freeze([])

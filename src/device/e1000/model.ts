@@ -230,16 +230,25 @@ const handle = (d: Draft, ev: E1000Event): Mutable<Frame> | undefined => {
   }
 }
 
+/**
+ * An operation's outermost frame onto the (empty) stack: a fresh one-slot array, where a push
+ * onto the empty one would reserve 17 slots (V8's first growth) on every frame received.
+ */
+const startStack = (d: Draft, f: Mutable<Frame>): void => {
+  if (d.stack.length === 0) d.stack = [f]
+  else d.stack.push(f)
+}
+
 /** Starts one event; returns true if it left an operation suspended. */
 const start = (d: Draft, nowNs: number, ev: E1000Event): boolean => {
   if (hasDueTimer(d, nowNs)) {
-    d.stack.push({ k: "Timers", stage: "next", nowNs, ev })
+    startStack(d, { k: "Timers", stage: "next", nowNs, ev })
     return drive(d, undefined)
   }
   d.now = nowNs
   const op = handle(d, ev)
   if (op === undefined) return false
-  d.stack.push(op)
+  startStack(d, op)
   return drive(d, undefined)
 }
 

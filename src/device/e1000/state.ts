@@ -103,8 +103,8 @@ export interface Draft {
   /** The operation is suspended on the read at reqAddress/reqLength, asked for in this call. */
   waiting: boolean
   readonly out: Array<E1000Effect>
-  /** The running operation's frames, innermost last (model.ts drives them). */
-  readonly stack: Array<Mutable<Frame>>
+  /** The running operation's frames, innermost last (model.ts drives them; this call's own array). */
+  stack: Array<Mutable<Frame>>
   /** The value the frame that just finished returned to its caller. */
   ret: number
 }

@@ -247,8 +247,10 @@ const ipv4FromGuest = (s0: StackState, call: Call, ip0: Ipv4View, frame: Uint8Ar
     ip = p.ip
   }
   const c = s.config
-  const datagram = ip.buf.subarray(ip.offset, ip.offset + ip.totalLength)
   const payload = ip.buf.subarray(ip.payloadOffset, ip.payloadOffset + ip.payloadLength)
+  // (the whole datagram, for UDP and ICMP errors, is cut only there: a view costs as much as a
+  // short segment's parse)
+  const datagram = (): Uint8Array => ip.buf.subarray(ip.offset, ip.offset + ip.totalLength)
   switch (ip.protocol) {
     case PROTO_TCP: {
       const [tcp, out] = tcpFromGuest(s.tcp, tcpContext(s, now), { src: ip.src, dst: ip.dst, ttl: ip.ttl, ipHeader: ip.buf.subarray(ip.offset, ip.payloadOffset), segment: payload })
@@ -269,11 +271,11 @@ const ipv4FromGuest = (s0: StackState, call: Call, ip0: Ipv4View, frame: Uint8Ar
         const [tftp, out] = tftpFromGuest(s.tftp, tftpContext(s, now, c.tftpRoot), { src: ip.src, dst: ip.dst, srcPort: u.udp.srcPort, dstPort: u.udp.dstPort, payload: u.udp.payload })
         return [emit(tftp === s.tftp ? s : { ...s, tftp }, call, out, fx), fx]
       }
-      const [napt, out] = udpFromGuest(s.napt, { config: c, now, newSocket: s.sockets.next }, { src: ip.src, dst: ip.dst, ttl: ip.ttl, datagram, udp: u.udp })
+      const [napt, out] = udpFromGuest(s.napt, { config: c, now, newSocket: s.sockets.next }, { src: ip.src, dst: ip.dst, ttl: ip.ttl, datagram: datagram(), udp: u.udp })
       return [emit(napt === s.napt ? s : { ...s, napt }, call, out, fx), fx]
     }
     case PROTO_ICMP: {
-      const [napt, out] = icmpFromGuest(s.napt, { config: c, now, newSocket: s.sockets.next }, { src: ip.src, dst: ip.dst, ttl: ip.ttl, datagram, message: payload })
+      const [napt, out] = icmpFromGuest(s.napt, { config: c, now, newSocket: s.sockets.next }, { src: ip.src, dst: ip.dst, ttl: ip.ttl, datagram: datagram(), message: payload })
       return [emit(napt === s.napt ? s : { ...s, napt }, call, out, fx), fx]
     }
     default:

@@ -292,12 +292,11 @@ const ipv6FromGuest = (s0: StackState, call: Call, ip: Ipv6View, frame: Uint8Arr
   const c = s0.config
   let s = s0
   const src = frame.subarray(ip.srcOffset, ip.srcOffset + 16)
-  const srcMac = frame.subarray(6, 12)
   // Learn the guest's MAC from its traffic, as for IPv4: one lookup when nothing changed.
   if (isGuestAddress6(c, src)) {
     const known = s.ipv6.neighbors.cache.get(ipv6Key(src))
     if (known === undefined || !macEquals(frame, 6, known.mac)) {
-      const [neighbors, lfx] = ndp.learn(s.ipv6.neighbors, s.link, src, srcMac)
+      const [neighbors, lfx] = ndp.learn(s.ipv6.neighbors, s.link, src, frame.subarray(6, 12))
       s = withNdp(s, neighbors)
       for (const e of lfx) fx.push(e)
     }
@@ -312,13 +311,17 @@ const ipv6FromGuest = (s0: StackState, call: Call, ip: Ipv6View, frame: Uint8Arr
     // A fragment inside the reassembled datagram would be a second fragment header.
     if (isFragment6(p.ip)) return [s, [...fx, debug("ipv6: fragment inside a reassembled datagram dropped")]]
     // The reassembled datagram has no Ethernet header: its addresses are in `whole`.
-    return ipv6Upper(s, call, p.ip, whole, src, srcMac, fx)
+    return ipv6Upper(s, call, p.ip, whole, src, frame, fx)
   }
-  return ipv6Upper(s, call, ip, frame, src, srcMac, fx)
+  return ipv6Upper(s, call, ip, frame, src, frame, fx)
 }
 
-/** The upper layer of an IPv6 datagram from the guest (`frame`, or a reassembled datagram, holds it at `ip.offset`). */
-const ipv6Upper = (s: StackState, call: Call, ip: Ipv6View, frame: Uint8Array, src: Uint8Array, srcMac: Uint8Array, fx: Array<StackEffect>): Result => {
+/**
+ * The upper layer of an IPv6 datagram from the guest (`frame`, or a reassembled datagram, holds
+ * it at `ip.offset`); `ether` is the guest's Ethernet frame (its source MAC is viewed only where
+ * a layer needs it: most frames are TCP and never do).
+ */
+const ipv6Upper = (s: StackState, call: Call, ip: Ipv6View, frame: Uint8Array, src: Uint8Array, ether: Uint8Array, fx: Array<StackEffect>): Result => {
   const c = s.config
   const dst = frame.subarray(ip.dstOffset, ip.dstOffset + 16)
   const upper = frame.subarray(ip.upperOffset, ip.upperOffset + ip.upperLength)
@@ -332,7 +335,7 @@ const ipv6Upper = (s: StackState, call: Call, ip: Ipv6View, frame: Uint8Array, s
     case NH_ICMPV6: {
       const p = parseIcmpv6(upper, frame, ip.srcOffset, frame, ip.dstOffset)
       if (!p.ok) return [s, [...fx, debug(p.reason)]]
-      if (isNdpType(p.icmp.type)) return ndpFromGuest(s, call, ip, src, dst, srcMac, upper, fx)
+      if (isNdpType(p.icmp.type)) return ndpFromGuest(s, call, ip, src, dst, ether.subarray(6, 12), upper, fx)
       const datagram = frame.subarray(ip.offset, ip.offset + IPV6_HEADER_LEN + ip.payloadLength)
       const [napt, out] = icmpv6FromGuest(s.napt, { config: c, now: call.now, newSocket: s.sockets.next }, { src, dst, hopLimit: ip.hopLimit, datagram, icmp: p.icmp })
       return [emit(napt === s.napt ? s : { ...s, napt }, call, out, fx), fx]
@@ -342,7 +345,7 @@ const ipv6Upper = (s: StackState, call: Call, ip: Ipv6View, frame: Uint8Array, s
       if (!u.ok) return [s, [...fx, debug(u.reason)]]
       // RFC 8415 §7.1: clients send to All_DHCP_Relay_Agents_and_Servers (or to us, unicast).
       if (u.udp.dstPort === DHCPV6_SERVER_PORT && (ipv6Equals(dst, 0, ALL_DHCP_AGENTS) || isOurIpv6(c, dst))) {
-        const [dhcpv6, out] = dhcpv6Input(s.dhcpv6, c, s.link.gatewayMac, { src, srcMac, payload: u.udp.payload })
+        const [dhcpv6, out] = dhcpv6Input(s.dhcpv6, c, s.link.gatewayMac, { src, srcMac: ether.subarray(6, 12), payload: u.udp.payload })
         return [emit(dhcpv6 === s.dhcpv6 ? s : { ...s, dhcpv6 }, call, out, fx), fx]
       }
       if (c.tftpRoot !== undefined && isGateway6(c, dst) && isTftpPort(s.tftp, u.udp.dstPort)) {

@@ -5,14 +5,26 @@
  * `checkedReduce(reduce, s, e)` deep-freezes `s` (any write to an object or array reachable from
  * it throws; Maps and Sets get throwing mutators), fingerprints the bytes of every typed array
  * reachable from it (those cannot be frozen), reduces twice, and fails when the two results
- * differ anywhere or when a byte of the input changed. It returns the first result, so a test
- * drives its reducer through this function and changes nothing else.
+ * differ anywhere or when a byte of a state it was given changed. It returns the first result,
+ * so a test drives its reducer through this function and changes nothing else.
  *
- * Cost: freezing is incremental (objects frozen here are remembered and not walked again); the
- * byte fingerprints and the comparison walk the whole input and both results, every call.
+ * What each call costs, and why that is no weaker than walking everything every call:
+ * - Freezing stops at objects this module already deep-froze (a WeakSet of them): persistent
+ *   states share unchanged subtrees with the states before them, so a call freezes only the
+ *   nodes that are new since the last one. (Not at any `Object.isFrozen` object: src freezes
+ *   some constants shallowly, which says nothing about what they hold.)
+ * - A typed array (or ArrayBuffer) is fingerprinted once, when the freezing walk first meets it
+ *   (a WeakMap array -> fingerprint). Its bytes are re-verified in bulk by `verifyBytes()`: after
+ *   a call once the bytes first seen since the last check reach a quarter of all bytes held (so
+ *   re-hashing costs a constant factor of first sight, not the state's size per call), at the
+ *   end of every test (test/support/referential-setup.ts) and at the end of each simulation run.
+ *   A write into any array of any state ever passed in (the input of this call or an older one)
+ *   is caught at the next check; REFERENTIAL_STRICT=1 checks after every call, to name the call.
+ * - The two results of one call share every subtree they took unchanged from the input, so the
+ *   deep comparison stops at identical references (a === b) and walks only what was rebuilt.
  */
 
-const frozenHere = new WeakSet<object>()
+let frozenHere = new WeakSet<object>()
 
 const throwingMutator = (what: string) => () => {
   throw new TypeError(`referential: ${what} on a Map or Set of a state passed to a reducer`)
@@ -20,21 +32,86 @@ const throwingMutator = (what: string) => () => {
 
 const isView = (x: object): x is ArrayBufferView => ArrayBuffer.isView(x)
 
-/** Freezes `x` and everything reachable from it; typed arrays are left to the fingerprints. */
+/** A typed array's or ArrayBuffer's bytes as one Uint8Array over the same memory. */
+const bytesOf = (x: ArrayBufferView | ArrayBuffer): Uint8Array =>
+  x instanceof ArrayBuffer ? new Uint8Array(x) : new Uint8Array(x.buffer, x.byteOffset, x.byteLength)
+
+/**
+ * FNV-1a over the bytes, four at a time where the memory is 4-byte aligned (any change of a
+ * byte changes the hash of its word, and the words are chained like FNV's bytes).
+ */
+const fingerprint = (b: Uint8Array): number => {
+  let h = 0x811c9dc5
+  let i = 0
+  const head = Math.min(b.length, (4 - (b.byteOffset & 3)) & 3)
+  for (; i < head; i++) h = Math.imul(h ^ b[i]!, 0x01000193)
+  const words = (b.length - i) >>> 2
+  if (words > 0) {
+    const w = new Int32Array(b.buffer, b.byteOffset + i, words)
+    for (let k = 0; k < words; k++) h = Math.imul(h ^ w[k]!, 0x01000193)
+    i += words * 4
+  }
+  for (; i < b.length; i++) h = Math.imul(h ^ b[i]!, 0x01000193)
+  return h >>> 0
+}
+
+/** One fingerprinted array awaiting bulk verification (held strongly until `verifyBytes({ release })`). */
+interface Watched {
+  readonly bytes: Uint8Array
+  readonly fp: number
+  /** The `checkedReduce` call whose input first held it (1-based), for the error message. */
+  readonly call: number
+}
+
+let fingerprinted = new WeakMap<object, number>()
+let watched: Array<Watched> = []
+/** Arrays of finished runs, still checked at each full verification while something keeps them alive. */
+let retired: Array<WeakRef<Watched>> = []
+let watchedBytes = 0
+let bytesSinceCheck = 0
+let calls = 0
+let checks = 0
+
+const strict = (): boolean => typeof process !== "undefined" && process.env?.["REFERENTIAL_STRICT"] === "1"
+
+const watch = (x: ArrayBufferView | ArrayBuffer): void => {
+  if (fingerprinted.has(x)) return
+  const bytes = bytesOf(x)
+  const fp = fingerprint(bytes)
+  fingerprinted.set(x, fp)
+  watched.push({ bytes, fp, call: calls + 1 })
+  watchedBytes += bytes.length
+  bytesSinceCheck += bytes.length
+}
+
+/** Replaces a Map's or Set's mutator by one that throws (unless done before: see `forgetWatched`). */
+const guard = (o: Map<unknown, unknown> | Set<unknown>, m: string): void => {
+  if (Object.getOwnPropertyDescriptor(o, m) === undefined) Object.defineProperty(o, m, { value: throwingMutator(m) })
+}
+
+/**
+ * Freezes `x` and everything reachable from it, except what this module froze before (already
+ * frozen all the way down); typed arrays and ArrayBuffers, which cannot be frozen, are
+ * fingerprinted instead, each once.
+ */
 export const deepFreeze = (x: unknown): void => {
   const stack: Array<unknown> = [x]
   while (stack.length > 0) {
     const v = stack.pop()
     if (v === null || (typeof v !== "object" && typeof v !== "function")) continue
     const o = v as object
-    if (frozenHere.has(o) || isView(o) || o instanceof ArrayBuffer) continue
+    if (frozenHere.has(o)) continue
+    if (isView(o) || o instanceof ArrayBuffer) {
+      watch(o)
+      continue
+    }
     frozenHere.add(o)
     if (o instanceof Map) {
       for (const [k, val] of o) stack.push(k, val)
-      for (const m of ["set", "delete", "clear"]) Object.defineProperty(o, m, { value: throwingMutator(m) })
+      for (const m of ["set", "delete", "clear"]) guard(o, m)
     } else if (o instanceof Set) {
       for (const val of o) stack.push(val)
-      for (const m of ["add", "delete", "clear"]) Object.defineProperty(o, m, { value: throwingMutator(m) })
+      for (const m of ["add", "delete", "clear"]) guard(o, m)
     } else {
       for (const k of Reflect.ownKeys(o)) {
         const d = Object.getOwnPropertyDescriptor(o, k)
@@ -45,37 +122,51 @@ export const deepFreeze = (x: unknown): void => {
   }
 }
 
-/** FNV-1a over the bytes of a view. */
-const fingerprint = (v: ArrayBufferView): number => {
-  const b = new Uint8Array(v.buffer, v.byteOffset, v.byteLength)
-  let h = 0x811c9dc5
-  for (let i = 0; i < b.length; i++) h = Math.imul(h ^ b[i]!, 0x01000193)
-  return h >>> 0
+/** Thrown when a reducer is not referentially transparent; the message says where. */
+export class NotReferentiallyTransparent extends Error {
+  override readonly name = "NotReferentiallyTransparent"
 }
 
-/** Every typed array reachable from `x` (each once). */
-const viewsOf = (x: unknown): Array<ArrayBufferView> => {
-  const out: Array<ArrayBufferView> = []
-  const seen = new Set<object>()
-  const stack: Array<unknown> = [x]
-  while (stack.length > 0) {
-    const v = stack.pop()
-    if (v === null || typeof v !== "object") continue
-    if (seen.has(v)) continue
-    seen.add(v)
-    if (isView(v)) out.push(v)
-    else if (v instanceof Map) for (const [k, val] of v) stack.push(k, val)
-    else if (v instanceof Set) for (const val of v) stack.push(val)
-    else for (const k of Object.keys(v)) stack.push((v as Record<string, unknown>)[k])
+const changed = (w: Watched): boolean => fingerprint(w.bytes) !== w.fp
+
+const written = (w: Watched): NotReferentiallyTransparent =>
+  new NotReferentiallyTransparent(
+    `a reducer wrote into bytes of a state it was given (${w.bytes.length} bytes first held by the input of checked call ${w.call}, ` +
+      `found changed at check ${checks} after call ${calls}; REFERENTIAL_STRICT=1 checks after every call to name the call)`,
+  )
+
+/**
+ * Re-fingerprints every array of every state passed to `checkedReduce` and throws
+ * `NotReferentiallyTransparent` if one changed. With `release`, the arrays seen so far are then
+ * held only weakly (a run or test is over; whatever still keeps them alive is still checked at
+ * later full verifications), so memory does not grow across runs.
+ */
+export const verifyBytes = (opts: { readonly release?: boolean } = {}): void => {
+  checks++
+  bytesSinceCheck = 0
+  for (const w of watched) if (changed(w)) throw written(w)
+  if (opts.release === true) {
+    const alive: Array<WeakRef<Watched>> = []
+    for (const r of retired) {
+      const w = r.deref()
+      if (w === undefined) continue
+      if (changed(w)) throw written(w)
+      alive.push(r)
+    }
+    for (const w of watched) alive.push(new WeakRef(w))
+    retired = alive
+    watched = []
+    watchedBytes = 0
   }
-  return out
 }
 
 /**
- * Deep structural equality for plain data: primitives by `Object.is` (NaN equals NaN), arrays
- * and plain objects by their own enumerable keys, typed arrays by bytes, Maps and Sets by their
- * entries in order. Functions are never equal to anything (states and effects are plain data).
- * Returns the path of the first difference, or undefined when equal.
+ * Deep structural equality for plain data: identical references are equal without looking
+ * inside (the two results of one call share what they took unchanged from the input);
+ * primitives by `Object.is` (NaN equals NaN), arrays and plain objects by their own enumerable
+ * keys, typed arrays by bytes, Maps and Sets by their entries in order. Functions are never
+ * equal to anything (states and effects are plain data). Returns the path of the first
+ * difference, or undefined when equal.
  */
 export const firstDifference = (a: unknown, b: unknown, path = "$", seen = new Map<object, object>()): string | undefined => {
   if (Object.is(a, b)) return undefined
@@ -86,8 +177,8 @@ export const firstDifference = (a: unknown, b: unknown, path = "$", seen = new M
   if (isView(a) || isView(b)) {
     if (!isView(a) || !isView(b) || a.constructor !== b.constructor) return `${path}: typed array vs other`
     if (a.byteLength !== b.byteLength) return `${path}: ${a.byteLength} bytes vs ${b.byteLength}`
-    const x = new Uint8Array(a.buffer, a.byteOffset, a.byteLength)
-    const y = new Uint8Array(b.buffer, b.byteOffset, b.byteLength)
+    const x = bytesOf(a)
+    const y = bytesOf(b)
     for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return `${path}[byte ${i}]: ${x[i]} vs ${y[i]}`
     return undefined
   }
@@ -115,30 +206,40 @@ export const firstDifference = (a: unknown, b: unknown, path = "$", seen = new M
   return undefined
 }
 
-/** Thrown when a reducer is not referentially transparent; the message says where. */
-export class NotReferentiallyTransparent extends Error {
-  override readonly name = "NotReferentiallyTransparent"
-}
-
 /**
- * Reduces `e` twice on the frozen state `s` and checks the two results are equal and that `s`'s
- * bytes did not change. Returns the first result.
+ * Reduces `e` twice on the frozen state `s` and checks the two results are equal; the bytes of
+ * `s` (and of every earlier input) are verified in bulk as the header says. Returns the first
+ * result.
  */
 export const checkedReduce = <S, E, R>(reduce: (s: S, e: E) => R, s: S, e: E): R => {
-  const views = viewsOf(s)
-  const before = views.map(fingerprint)
   deepFreeze(s)
+  calls++
   const r1 = reduce(s, e)
   const r2 = reduce(s, e)
-  for (let i = 0; i < views.length; i++) {
-    if (fingerprint(views[i]!) !== before[i]) {
-      throw new NotReferentiallyTransparent(`the reducer wrote into bytes of the state it was given (a ${views[i]!.constructor.name} of ${views[i]!.byteLength} bytes)`)
-    }
-  }
   const d = firstDifference(r1, r2)
   if (d !== undefined) throw new NotReferentiallyTransparent(`the same (state, event) gave different results: ${d}`)
+  // Amortized: a full check once the new bytes reach a quarter of those held, so over a run
+  // each byte is re-hashed a bounded number of times (about 5) however many calls see it.
+  if (strict() || bytesSinceCheck * 4 >= watchedBytes) verifyBytes()
   return r1
 }
 
 /** `reduce` wrapped with `checkedReduce`, for harnesses that take a reducer. */
 export const checked = <S, E, R>(reduce: (s: S, e: E) => R): ((s: S, e: E) => R) => (s, e) => checkedReduce(reduce, s, e)
+
+/**
+ * Forgets every fingerprint and which objects were frozen (they stay frozen; the next call walks
+ * and fingerprints them afresh), for the harness's own tests after a violation they provoked on
+ * purpose (otherwise the check after the test would report it again).
+ */
+export const forgetWatched = (): void => {
+  frozenHere = new WeakSet<object>()
+  fingerprinted = new WeakMap<object, number>()
+  watched = []
+  retired = []
+  watchedBytes = 0
+  bytesSinceCheck = 0
+}
+
+/** How much the harness has done in this process (for tests of it and for the bench). */
+export const harnessCounters = (): { readonly calls: number; readonly checks: number; readonly watchedBytes: number } => ({ calls, checks, watchedBytes })

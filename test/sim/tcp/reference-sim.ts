@@ -19,7 +19,7 @@ import { nextRandom } from "../../../src/protocol/tcp/prng.ts"
 import { assembleSegment } from "../../../src/protocol/tcp/wire.ts"
 import type { LayerOutput } from "../../../src/protocol/stack/output.ts"
 import { ipv4 } from "../../../src/protocol/wire/ipv4-address.ts"
-import { checkedReduce } from "../../support/referential.ts"
+import { checkedReduce, verifyBytes } from "../../support/referential.ts"
 import { ReferencePeer } from "./reference-peer.ts"
 import { Queue, randomBytes } from "./sim.ts"
 import { type SocketId, socketId } from "../../../src/effects/ids.ts"
@@ -216,6 +216,8 @@ export const runReferenceSim = (p: RefParams): RefResult => {
     e.run()
     if (peer.state === "Closed" && s.conns.size === 0) break
   }
+  // The bytes of every state of the run, re-verified once more now that it is over.
+  if (p.checked === true) verifyBytes({ release: true })
   return {
     finished: peer.state === "Closed" && s.conns.size === 0,
     hostReceived,

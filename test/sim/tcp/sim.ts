@@ -30,7 +30,7 @@ import { assembleSegment } from "../../../src/protocol/tcp/wire.ts"
 import type { LayerOutput } from "../../../src/protocol/stack/output.ts"
 import { ipv4 } from "../../../src/protocol/wire/ipv4-address.ts"
 import { parseIpv6 } from "../../../src/protocol/wire/ipv6-address.ts"
-import { checkedReduce } from "../../support/referential.ts"
+import { checkedReduce, verifyBytes } from "../../support/referential.ts"
 
 export interface SimParams {
   readonly seed: number
@@ -379,5 +379,7 @@ export const runSim = (p: SimParams): SimResult => {
     if (a.closed && b.closed && a.state.conns.size === 0 && b.state.conns.size === 0) break
   }
   const finished = a.state.conns.size === 0 && b.state.conns.size === 0
+  // The bytes of every state of the run, re-verified once more now that it is over.
+  if (p.checked === true) verifyBytes({ release: true })
   return { a, b, logs, virtualMs: now, segments, finished, ringDrops }
 }

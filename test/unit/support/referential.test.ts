@@ -97,7 +97,7 @@ describe("the shortcuts still catch writes to old states", () => {
     const s0 = { ...fresh(), bytes: new Uint8Array(1000) }
     const s1 = checkedReduce((s: S) => ({ ...s, bytes: new Uint8Array(1000) }), s0, 0)
     s0.bytes[3] = 1 // a write into an old state's bytes
-    // s1's 1000 new bytes are at least a quarter of the 2000 watched: this call checks everything
+    // s1's 1000 new bytes are half of the 2000 watched: this call checks everything
     try {
       expect(() => checkedReduce(step, s1, 0)).toThrow(/wrote into bytes of a state/)
     } finally {

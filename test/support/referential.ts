@@ -86,7 +86,10 @@ let calls = 0
 let checks = 0
 let hashedBytes = 0
 
-const strict = (): boolean => typeof process !== "undefined" && process.env?.["REFERENTIAL_STRICT"] === "1"
+/** `strict`: check every array's bytes after every call (REFERENTIAL_STRICT=1, or set by a test). */
+export const referentialOptions: { strict: boolean } = {
+  strict: typeof process !== "undefined" && process.env?.["REFERENTIAL_STRICT"] === "1",
+}
 
 const watch = (x: ArrayBufferView | ArrayBuffer): void => {
   if (fingerprinted.has(x)) return
@@ -127,15 +130,13 @@ export const deepFreeze = (x: unknown): void => {
       for (const val of o) stack.push(val)
       for (const m of ["add", "delete", "clear"]) guard(o, m)
     } else if (Array.isArray(o)) {
-      // Elements by index, cheaper than a descriptor per element. (The array itself is frozen
-      // whole below; only what a named, non-index property of an array holds is not walked, and
-      // states, being plain data, keep nothing there.)
       for (let i = 0; i < o.length; i++) stack.push(o[i])
     } else {
-      for (const k of Reflect.ownKeys(o)) {
-        const d = Object.getOwnPropertyDescriptor(o, k)
-        if (d !== undefined && "value" in d) stack.push(d.value)
-      }
+      // What `structuredClone` copies (own enumerable string keys; the comparison below looks at
+      // the same), in one call rather than a descriptor per key. The object is frozen whole
+      // below; only what a symbol, non-enumerable or non-index array key holds is not walked,
+      // and states, being plain data, keep nothing there.
+      for (const val of Object.values(o)) stack.push(val)
     }
     Object.freeze(o)
   }
@@ -195,41 +196,72 @@ const sameBytes = (x: Uint8Array, y: Uint8Array): boolean => {
  * equal to anything (states and effects are plain data). Returns the path of the first
  * difference, or undefined when equal.
  */
-export const firstDifference = (a: unknown, b: unknown, path = "$", seen = new Map<object, object>()): string | undefined => {
+export const firstDifference = (a: unknown, b: unknown, path = "$"): string | undefined => {
+  const d = diff(a, b, new Map(), 0)
+  return d === undefined ? undefined : `${path}${d.at.reverse().join("")}: ${d.what}`
+}
+
+/** A difference: what differs, and the path to it, innermost segment first (built only on the way out). */
+interface Found {
+  readonly at: Array<string>
+  readonly what: string
+}
+const found = (what: string): Found => ({ at: [], what })
+const under = (d: Found, segment: string): Found => (d.at.push(segment), d)
+
+/**
+ * Pairs already compared are remembered only below depth 32: shallower, states are trees whose
+ * shared parts are caught by identity, and a Map operation per object would cost more than the
+ * comparison; deeper, the memo ends cycles (and repeated walks of one shared subtree).
+ */
+const MEMO_DEPTH = 32
+
+const diff = (a: unknown, b: unknown, seen: Map<object, object>, depth: number): Found | undefined => {
   if (Object.is(a, b)) return undefined
-  if (typeof a === "function" || typeof b === "function") return `${path}: a function (states and effects must be plain data)`
-  if (a === null || b === null || typeof a !== "object" || typeof b !== "object") return `${path}: ${String(a)} vs ${String(b)}`
-  if (seen.get(a) === b) return undefined
-  seen.set(a, b)
+  if (typeof a === "function" || typeof b === "function") return found("a function (states and effects must be plain data)")
+  if (a === null || b === null || typeof a !== "object" || typeof b !== "object") return found(`${String(a)} vs ${String(b)}`)
+  if (depth > MEMO_DEPTH) {
+    if (seen.get(a) === b) return undefined
+    seen.set(a, b)
+  }
   if (isView(a) || isView(b)) {
-    if (!isView(a) || !isView(b) || a.constructor !== b.constructor) return `${path}: typed array vs other`
-    if (a.byteLength !== b.byteLength) return `${path}: ${a.byteLength} bytes vs ${b.byteLength}`
+    if (!isView(a) || !isView(b) || a.constructor !== b.constructor) return found("typed array vs other")
+    if (a.byteLength !== b.byteLength) return found(`${a.byteLength} bytes vs ${b.byteLength}`)
     const x = bytesOf(a)
     const y = bytesOf(b)
     if (sameBytes(x, y)) return undefined
-    for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return `${path}[byte ${i}]: ${x[i]} vs ${y[i]}`
+    for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return under(found(`${x[i]} vs ${y[i]}`), `[byte ${i}]`)
     return undefined
   }
   if (a instanceof Map || b instanceof Map || a instanceof Set || b instanceof Set) {
-    if (a.constructor !== b.constructor) return `${path}: ${a.constructor.name} vs ${b.constructor.name}`
+    if (a.constructor !== b.constructor) return found(`${a.constructor.name} vs ${b.constructor.name}`)
     const ea = [...(a as Map<unknown, unknown> | Set<unknown>).entries()]
     const eb = [...(b as Map<unknown, unknown> | Set<unknown>).entries()]
-    if (ea.length !== eb.length) return `${path}: ${ea.length} entries vs ${eb.length}`
+    if (ea.length !== eb.length) return found(`${ea.length} entries vs ${eb.length}`)
     for (let i = 0; i < ea.length; i++) {
-      const d = firstDifference(ea[i], eb[i], `${path}.entry(${i})`, seen)
-      if (d !== undefined) return d
+      const d = diff(ea[i], eb[i], seen, depth + 1)
+      if (d !== undefined) return under(d, `.entry(${i})`)
     }
     return undefined
   }
-  if (Array.isArray(a) !== Array.isArray(b)) return `${path}: array vs object`
-  if (Object.getPrototypeOf(a) !== Object.getPrototypeOf(b)) return `${path}: different prototypes`
+  if (Array.isArray(a) !== Array.isArray(b)) return found("array vs object")
+  if (Object.getPrototypeOf(a) !== Object.getPrototypeOf(b)) return found("different prototypes")
+  if (Array.isArray(a)) {
+    const y = b as Array<unknown>
+    if (a.length !== y.length) return found(`${a.length} elements vs ${y.length}`)
+    for (let i = 0; i < a.length; i++) {
+      const d = diff(a[i], y[i], seen, depth + 1)
+      if (d !== undefined) return under(d, `.${i}`)
+    }
+    return undefined
+  }
   const ka = Object.keys(a)
   const kb = Object.keys(b)
-  if (ka.length !== kb.length) return `${path}: keys [${ka.join(",")}] vs [${kb.join(",")}]`
+  if (ka.length !== kb.length) return found(`keys [${ka.join(",")}] vs [${kb.join(",")}]`)
   for (const k of ka) {
-    if (!Object.prototype.hasOwnProperty.call(b, k)) return `${path}: key ${k} missing on one side`
-    const d = firstDifference((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k], `${path}.${k}`, seen)
-    if (d !== undefined) return d
+    if (!Object.prototype.hasOwnProperty.call(b, k)) return found(`key ${k} missing on one side`)
+    const d = diff((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k], seen, depth + 1)
+    if (d !== undefined) return under(d, `.${k}`)
   }
   return undefined
 }
@@ -248,7 +280,7 @@ export const checkedReduce = <S, E, R>(reduce: (s: S, e: E) => R, s: S, e: E): R
   if (d !== undefined) throw new NotReferentiallyTransparent(`the same (state, event) gave different results: ${d}`)
   // Amortized: a full check once the new bytes reach half of those held, so over a run each
   // byte is re-hashed a bounded number of times (about 3) however many calls see it.
-  if (strict() || bytesSinceCheck * 2 >= watchedBytes) verifyBytes()
+  if (referentialOptions.strict || bytesSinceCheck * 2 >= watchedBytes) verifyBytes()
   return r1
 }
 

@@ -10,6 +10,7 @@ import {
   firstDifference,
   forgetWatched,
   harnessCounters,
+  referentialOptions,
   verifyBytes,
 } from "../../support/referential.ts"
 
@@ -108,11 +109,11 @@ describe("the shortcuts still catch writes to old states", () => {
     const s0 = { ...fresh(), bytes: new Uint8Array(1 << 12) }
     let s = checkedReduce(step, s0, 1)
     for (let i = 0; i < 10; i++) s = checkedReduce(step, s, 1)
-    process.env["REFERENTIAL_STRICT"] = "1"
+    referentialOptions.strict = true // as REFERENTIAL_STRICT=1 does
     try {
       expect(() => checkedReduce((x: S) => { x.bytes[7] = 0xaa; return step(x, 1) }, s, 0)).toThrow(/found changed at check \d+ after call \d+/)
     } finally {
-      delete process.env["REFERENTIAL_STRICT"]
+      referentialOptions.strict = false
       forgetWatched()
     }
   })
@@ -137,6 +138,15 @@ describe("firstDifference", () => {
     expect(firstDifference(new Map([[1, { x: 1 }]]), new Map([[1, { x: 2 }]]))).toMatch(/entry\(0\)/)
     expect(firstDifference({ f: () => 1 }, { f: () => 1 })).toMatch(/function/)
     expect(firstDifference([NaN, Infinity], [NaN, Infinity])).toBeUndefined()
+  })
+  it("ends on cycles and still finds a difference inside one", () => {
+    const cyclic = (n: number) => {
+      const o: { next?: unknown; n: number } = { n }
+      o.next = { next: { next: o, n }, n }
+      return o
+    }
+    expect(firstDifference(cyclic(1), cyclic(1))).toBeUndefined()
+    expect(firstDifference(cyclic(1), cyclic(2))).toBe("$.n: 1 vs 2")
   })
   it("does not look inside a subtree both sides share (identity), and does inside equal copies", () => {
     const shared = { g: { f: () => 1 } } // a function inside is a difference where it is walked

@@ -8,7 +8,8 @@ import { type StackState, createStack, reduce } from "../../../src/protocol/stac
 import { claimSocket } from "../../../src/protocol/stack/sockets.ts"
 import { SYN, assembleSegment, emitTcpHeader } from "../../../src/protocol/tcp/wire.ts"
 import { checkedLayer, checkedStackReduce } from "../../support/checked.ts"
-import { NotReferentiallyTransparent, forgetWatched, verifyBytes } from "../../support/referential.ts"
+import { NotReferentiallyTransparent } from "../../support/referential.ts"
+import { provoked } from "./provoke.ts"
 import { GW_MAC, GUEST, HOST, bytes, ether, ipv4Packet, udpFrame } from "../../integration/stack/frames.ts"
 
 const T = instant(1000)
@@ -29,23 +30,14 @@ const impure = (s: StackState, e: StackEvent) => {
   return r
 }
 
-/** Runs `f` and then the full byte check (as after every test); a violation provoked here is then forgotten. */
-const withFullCheck = (f: () => void) => () => {
-  try {
-    f()
-    verifyBytes({ release: true })
-  } finally {
-    forgetWatched()
-  }
-}
 
 describe("harness wiring", () => {
   it("checkedStackReduce: an impure reducer is caught on a UDP frame", () => {
-    expect(withFullCheck(() => checkedStackReduce(impure)(fresh(), udp()))).toThrow(NotReferentiallyTransparent)
+    expect(provoked(() => checkedStackReduce(impure)(fresh(), udp()))).toThrow(NotReferentiallyTransparent)
   })
 
   it("checkedStackReduce: an impure reducer is caught on a TCP frame too", () => {
-    expect(withFullCheck(() => checkedStackReduce(impure)(fresh(), tcp()))).toThrow(NotReferentiallyTransparent)
+    expect(provoked(() => checkedStackReduce(impure)(fresh(), tcp()))).toThrow(NotReferentiallyTransparent)
   })
 
   it("checkedStackReduce: the real stack passes a TCP SYN and the Shutdown that closes its connection", () => {

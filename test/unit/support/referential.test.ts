@@ -13,6 +13,7 @@ import {
   referentialOptions,
   verifyBytes,
 } from "../../support/referential.ts"
+import { provoked } from "./provoke.ts"
 
 interface S {
   readonly n: number
@@ -23,16 +24,6 @@ interface S {
 const fresh = (): S => ({ n: 1, list: [{ v: 1 }], map: new Map([[1, 1]]), bytes: new Uint8Array([1, 2, 3]) })
 /** A pure step that keeps every subtree of `s` but `n` (as a persistent structure does). */
 const step = (s: S, e: number): S => ({ ...s, n: s.n + e })
-
-/** Runs `f`, then the harness's full check (as after every test); the violation `f` provokes is then forgotten. */
-const withFullCheck = (f: () => void) => () => {
-  try {
-    f()
-    verifyBytes({ release: true })
-  } finally {
-    forgetWatched()
-  }
-}
 
 afterEach(() => verifyBytes({ release: true }))
 
@@ -49,7 +40,7 @@ describe("checkedReduce", () => {
     expect(() => checkedReduce((s: S) => { s.map.set(2, 2); return s }, fresh(), 0)).toThrow(/Map or Set/)
   })
   it("catches a write into bytes of the state", () => {
-    expect(withFullCheck(() => checkedReduce((s: S) => { s.bytes[0] = 7; return s }, fresh(), 0))).toThrow(NotReferentiallyTransparent)
+    expect(provoked(() => checkedReduce((s: S) => { s.bytes[0] = 7; return s }, fresh(), 0))).toThrow(NotReferentiallyTransparent)
   })
   it("catches results that differ between two calls", () => {
     let calls = 0
@@ -85,13 +76,13 @@ describe("the shortcuts still catch writes to old states", () => {
     const s0 = fresh()
     const s1 = checkedReduce((s: S) => ({ ...s, bytes: new Uint8Array(4) }), s0, 0) // s1 no longer holds s0.bytes
     const sneaky = (s: S): S => { s0.bytes[1] = 9; return s }
-    expect(withFullCheck(() => checkedReduce(sneaky, s1, 0))).toThrow(/wrote into bytes of a state/)
+    expect(provoked(() => checkedReduce(sneaky, s1, 0))).toThrow(/wrote into bytes of a state/)
   })
   it("a write between calls into bytes first seen many calls earlier is caught by the bulk check", () => {
     const big = { ...fresh(), bytes: new Uint8Array(1 << 16) }
     let s = checkedReduce(step, big, 1)
     for (let i = 0; i < 50; i++) s = checkedReduce(step, s, 1)
-    expect(withFullCheck(() => { big.bytes[40000] = 1 })).toThrow(NotReferentiallyTransparent)
+    expect(provoked(() => { big.bytes[40000] = 1 })).toThrow(NotReferentiallyTransparent)
   })
   it("the interval check finds a write without waiting for the end once enough new bytes were seen", () => {
     verifyBytes({ release: true })
@@ -121,7 +112,7 @@ describe("the shortcuts still catch writes to old states", () => {
     const s0 = fresh()
     checkedReduce(step, s0, 1)
     verifyBytes({ release: true }) // the run is over; s0.bytes is now held weakly
-    expect(withFullCheck(() => { s0.bytes[2] = 0 })).toThrow(NotReferentiallyTransparent)
+    expect(provoked(() => { s0.bytes[2] = 0 })).toThrow(NotReferentiallyTransparent)
   })
   it("results that share old subtrees by identity but differ in a new one are caught", () => {
     const s0 = { ...fresh(), list: Array.from({ length: 1000 }, (_, v) => ({ v })) }

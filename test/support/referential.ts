@@ -18,8 +18,11 @@
  *   a call once the bytes first seen since the last check reach half of all bytes held (so
  *   re-hashing costs a constant factor of first sight, not the state's size per call), at the
  *   end of every test (test/support/referential-setup.ts) and at the end of each simulation run.
- *   A write into any array of any state ever passed in (the input of this call or an older one)
- *   is caught at the next check; REFERENTIAL_STRICT=1 checks after every call, to name the call.
+ *   A write into any array of any state passed in since the test or run began (the input of
+ *   this call or an older one) is caught at the next check; REFERENTIAL_STRICT=1 checks after
+ *   every call, to name the call. When a test or run ends the harness forgets what it saw (its
+ *   states are dropped); what a later call reaches again is walked and fingerprinted afresh
+ *   before that call, as the first call of a test does.
  * - The two results of one call share every subtree they took unchanged from the input, so the
  *   deep comparison stops at identical references (a === b) and walks only what was rebuilt.
  */
@@ -68,7 +71,7 @@ const fingerprint = (b: Uint8Array): number => {
   return h >>> 0
 }
 
-/** One fingerprinted array awaiting bulk verification (held strongly until `verifyBytes({ release })`). */
+/** One fingerprinted array awaiting bulk verification (held until `verifyBytes({ release: true })`). */
 interface Watched {
   readonly bytes: Uint8Array
   readonly fp: number
@@ -78,8 +81,6 @@ interface Watched {
 
 let fingerprinted = new WeakMap<object, number>()
 let watched: Array<Watched> = []
-/** Arrays of finished runs, still checked at each full verification while something keeps them alive. */
-let retired: Array<WeakRef<Watched>> = []
 let watchedBytes = 0
 let bytesSinceCheck = 0
 let calls = 0
@@ -156,28 +157,17 @@ const written = (w: Watched): NotReferentiallyTransparent =>
   )
 
 /**
- * Re-fingerprints every array of every state passed to `checkedReduce` and throws
- * `NotReferentiallyTransparent` if one changed. With `release`, the arrays seen so far are then
- * held only weakly (a run or test is over; whatever still keeps them alive is still checked at
- * later full verifications), so memory does not grow across runs.
+ * Re-fingerprints every array of every state passed to `checkedReduce` since the last release
+ * and throws `NotReferentiallyTransparent` if one changed. With `release` (a test or a run is
+ * over, its states dropped), the harness then forgets what it saw (`forgetWatched`), so memory
+ * does not grow across runs: whatever a later call reaches again is walked and fingerprinted
+ * afresh before that call, so a write into it during a call is still caught.
  */
 export const verifyBytes = (opts: { readonly release?: boolean } = {}): void => {
   checks++
   bytesSinceCheck = 0
   for (const w of watched) if (changed(w)) throw written(w)
-  if (opts.release === true) {
-    const alive: Array<WeakRef<Watched>> = []
-    for (const r of retired) {
-      const w = r.deref()
-      if (w === undefined) continue
-      if (changed(w)) throw written(w)
-      alive.push(r)
-    }
-    for (const w of watched) alive.push(new WeakRef(w))
-    retired = alive
-    watched = []
-    watchedBytes = 0
-  }
+  if (opts.release === true) forgetWatched()
 }
 
 /** Equal bytes, by the host's memcmp where there is one (Node's Buffer): frames are compared whole. */
@@ -289,14 +279,13 @@ export const checked = <S, E, R>(reduce: (s: S, e: E) => R): ((s: S, e: E) => R)
 
 /**
  * Forgets every fingerprint and which objects were frozen (they stay frozen; the next call walks
- * and fingerprints them afresh), for the harness's own tests after a violation they provoked on
- * purpose (otherwise the check after the test would report it again).
+ * and fingerprints them afresh): at a release, and in the harness's own tests after a violation
+ * they provoked on purpose (otherwise the check after the test would report it again).
  */
-export const forgetWatched = (): void => {
+export function forgetWatched(): void {
   frozenHere = new WeakSet<object>()
   fingerprinted = new WeakMap<object, number>()
   watched = []
-  retired = []
   watchedBytes = 0
   bytesSinceCheck = 0
 }

@@ -14,6 +14,8 @@ export default defineConfig({
     include: ["test/**/*.test.ts"],
     exclude: ["**/node_modules/**", ...planned.notRun.map((f) => f.file)],
     globalSetup: ["./test/support/ci-requirements.ts"],
+    // Bulk re-verification of the referential-transparency harness's byte fingerprints after each test.
+    setupFiles: ["./test/support/referential-setup.ts"],
     reporters: ["default", notRunReporter(notRunLine(planned))],
     testTimeout: 30_000,
     hookTimeout: 180_000,

@@ -6,7 +6,7 @@ import { existsSync, mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Effect, Layer } from "effect"
-import { afterAll, describe, expect, it } from "vitest"
+import { afterAll, afterEach, describe, expect, it } from "vitest"
 import { defaultConfig } from "../../../src/protocol/stack/config.ts"
 import { memoryLogger } from "../../../src/runtime/host/logger.ts"
 import { hostDeps } from "../../../src/runtime/host/services.ts"
@@ -17,11 +17,18 @@ import { memoryGuestLinks } from "../../../src/runtime/mock/memory-link.ts"
 import { mockHostLayer } from "../../../src/runtime/mock/layer.ts"
 import { createMockHost } from "../../../src/runtime/mock/mock-host.ts"
 import { logLayer, nodeHostLayer } from "../../../src/runtime/node/layer.ts"
+import { checkedMachine } from "../../support/checked.ts"
 import { StreamGuest } from "./cli-process.ts"
 import { arpRequest, readArpReply, readUdp, udpFrame } from "./frames.ts"
 
 const dir = mkdtempSync(join(tmpdir(), "tslirp-layers-"))
 afterAll(() => rmSync(dir, { recursive: true, force: true }))
+
+// The session opened here runs the real stack through the referential-transparency harness
+// (test/support/checked.ts). `serveGuests` opens its sessions itself with the real stack (it has
+// no machine option), so the two tests through it are not checked.
+const checked = checkedMachine()
+afterEach(() => expect(checked.failures.splice(0)).toEqual([]))
 
 describe("host services as Effect layers", () => {
   it("mockHostLayer: a session built from the services runs on virtual time", () => {
@@ -29,7 +36,7 @@ describe("host services as Effect layers", () => {
     host.udpEcho("127.0.0.1", 9999)
     const deps = Effect.runSync(Effect.provide(hostDeps, mockHostLayer(host, memoryLogger())))
     const frames: Array<Uint8Array> = []
-    const session = openSession(defaultConfig, deps, (f) => void frames.push(f.slice()))
+    const session = openSession(defaultConfig, deps, (f) => void frames.push(f.slice()), { machine: checked.machine })
     session.fromGuest(arpRequest("10.0.2.15", "10.0.2.2"))
     const gw = readArpReply(frames.shift()!)!
     session.fromGuest(udpFrame({ dstMac: gw.mac, src: "10.0.2.15", dst: "10.0.2.2", srcPort: 1234, dstPort: 9999, payload: Uint8Array.of(42) }))

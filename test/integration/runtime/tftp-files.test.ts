@@ -7,7 +7,7 @@ import { execFileSync } from "node:child_process"
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { afterAll, describe, expect, it } from "vitest"
+import { afterAll, afterEach, describe, expect, it } from "vitest"
 import type { StackEvent } from "../../../src/effects/event.ts"
 import { fileId } from "../../../src/effects/ids.ts"
 import { defaultConfig } from "../../../src/protocol/stack/config.ts"
@@ -16,6 +16,7 @@ import { openSession } from "../../../src/runtime/host/session.ts"
 import { nodeHostDeps } from "../../../src/runtime/node/deps.ts"
 import { nodeClock } from "../../../src/runtime/node/clock.ts"
 import { nodeFiles } from "../../../src/runtime/node/files.ts"
+import { checkedMachine } from "../../support/checked.ts"
 import { TftpGuestClient } from "../../support/tftp-guest-client.ts"
 
 const base = mkdtempSync(join(tmpdir(), "tslirp-tftp-"))
@@ -130,6 +131,9 @@ describe("Node file port: opens only regular files under the root", () => {
 })
 
 describe("TFTP over the Node host ports (openSession)", () => {
+  // The real stack through the referential-transparency harness (test/support/checked.ts).
+  const checked = checkedMachine()
+  afterEach(() => expect(checked.failures.splice(0)).toEqual([]))
   const fetch = async (name: string, options: ReadonlyArray<readonly [string, string]> = []): Promise<TftpGuestClient> => {
     const client = new TftpGuestClient(name, options)
     let session: ReturnType<typeof openSession> | undefined = undefined
@@ -143,7 +147,7 @@ describe("TFTP over the Node host ports (openSession)", () => {
         }
         // Answer outside the stack's call, as a real guest would.
         if (answer !== undefined) setImmediate(() => session!.fromGuest(answer))
-      })
+      }, { machine: checked.machine })
     })
     session!.fromGuest(client.request())
     try {

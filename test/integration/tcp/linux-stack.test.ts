@@ -9,9 +9,13 @@ import { createServer, type Server } from "node:net"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import type { StackEvent } from "../../../src/effects/event.ts"
 import { defaultConfig } from "../../../src/protocol/stack/config.ts"
-import { createStack, reduce, type StackState } from "../../../src/protocol/stack/stack.ts"
+import { createStack, reduce as rawReduce, type StackState } from "../../../src/protocol/stack/stack.ts"
+import { checkedStackReduce } from "../../support/checked.ts"
 import { hostSockets, type HostSockets } from "./host-sockets.ts"
 import { startNetnsTap, type NetnsTap } from "./netns-tap.ts"
+
+// Every event through the referential-transparency harness (test/support/checked.ts).
+const reduce = checkedStackReduce(rawReduce)
 
 const CLIENT = new URL("./guest-client.py", import.meta.url).pathname
 

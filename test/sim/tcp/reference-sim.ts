@@ -19,7 +19,7 @@ import { nextRandom } from "../../../src/protocol/tcp/prng.ts"
 import { assembleSegment } from "../../../src/protocol/tcp/wire.ts"
 import type { LayerOutput } from "../../../src/protocol/stack/output.ts"
 import { ipv4 } from "../../../src/protocol/wire/ipv4-address.ts"
-import { checkedReduce } from "../../support/referential.ts"
+import { checkedReduce, verifyBytes } from "../../support/referential.ts"
 import { ReferencePeer } from "./reference-peer.ts"
 import { Queue, randomBytes } from "./sim.ts"
 import { type SocketId, socketId } from "../../../src/effects/ids.ts"
@@ -36,7 +36,10 @@ export interface RefParams {
   readonly timestamps: boolean
   readonly peerWindow: number
   readonly bufferBytes: number
-  /** Reduce every event through the referential-transparency harness (test/support/referential.ts). */
+  /**
+   * Every event goes through the referential-transparency harness (test/support/referential.ts)
+   * unless this is `false` (only test/bench/referential.ts, to measure its cost).
+   */
   readonly checked?: boolean
 }
 
@@ -67,8 +70,9 @@ export const runReferenceSim = (p: RefParams): RefResult => {
   let now = 0
   const at = (t: number, run: () => void): void => q.push({ at: t, id: id++, run })
   const logs: Array<string> = []
-  /** One reducer call, through the harness when `p.checked`. */
-  const call = <E, R>(reduce: (st: TcpLayerState, e: E) => R, st: TcpLayerState, e: E): R => (p.checked === true ? checkedReduce(reduce, st, e) : reduce(st, e))
+  const checkedRun = p.checked !== false
+  /** One reducer call, through the harness unless `p.checked` is false. */
+  const call = <E, R>(reduce: (st: TcpLayerState, e: E) => R, st: TcpLayerState, e: E): R => (checkedRun ? checkedReduce(reduce, st, e) : reduce(st, e))
   let s: TcpLayerState = createTcpLayer(p.seed, { bufferBytes: p.bufferBytes })
   const ctx = () => ({ now: instant(now), mtu: p.mtu, hostEndpointFor: () => ({ family: 4 as const, address: "127.0.0.1", port: 80 }), newSocket: socketId(1) })
   const hostSource = randomBytes(p.downBytes, p.seed + 17)
@@ -216,6 +220,8 @@ export const runReferenceSim = (p: RefParams): RefResult => {
     e.run()
     if (peer.state === "Closed" && s.conns.size === 0) break
   }
+  // The bytes of every state of the run, re-verified once more now that it is over.
+  if (checkedRun) verifyBytes({ release: true })
   return {
     finished: peer.state === "Closed" && s.conns.size === 0,
     hostReceived,

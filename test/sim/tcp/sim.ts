@@ -30,7 +30,7 @@ import { assembleSegment } from "../../../src/protocol/tcp/wire.ts"
 import type { LayerOutput } from "../../../src/protocol/stack/output.ts"
 import { ipv4 } from "../../../src/protocol/wire/ipv4-address.ts"
 import { parseIpv6 } from "../../../src/protocol/wire/ipv6-address.ts"
-import { checkedReduce } from "../../support/referential.ts"
+import { checkedReduce, verifyBytes } from "../../support/referential.ts"
 
 export interface SimParams {
   readonly seed: number
@@ -58,11 +58,29 @@ export interface SimParams {
   readonly ringFrames?: number
   readonly ringDrainPerMs?: number
   /**
-   * Reduce every event of both sides through the referential-transparency harness
-   * (test/support/referential.ts): frozen state, reduced twice, results compared.
+   * Every event of both sides goes through the referential-transparency harness
+   * (test/support/referential.ts: frozen state, reduced twice, results compared, bytes
+   * fingerprinted) unless this is `false` (only test/bench/referential.ts, to measure its cost).
    */
   readonly checked?: boolean
 }
+
+/**
+ * The runs of the 50-seed mixed sweep (sim.test.ts, and test/bench/referential.ts): ~2 MiB each
+ * way, the MTU, loss rate and jitter cycling with the seed, light duplication and host stalls.
+ */
+export const mixedSweepParams = (seed: number): SimParams => ({
+  seed,
+  mtu: [1500, 1500, 9000, 576, 65000][seed % 5]!,
+  downBytes: 2 * 1024 * 1024 + seed * 997,
+  upBytes: 2 * 1024 * 1024 - seed * 1009,
+  loss: [0.001, 0.01, 0.03, 0.05][seed % 4]!,
+  duplicate: 0.01,
+  delayMs: 0.05,
+  jitterMs: [0, 0.05, 0.5][seed % 3]!,
+  drainMs: 0.2,
+  stallProbability: 0.002,
+})
 
 export interface Side {
   readonly name: string
@@ -216,8 +234,9 @@ export const runSim = (p: SimParams): SimResult => {
     newSocket: socketId(1),
   })
 
-  /** One reducer call, through the harness when `p.checked`. */
-  const call = <E, R>(reduce: (s: TcpLayerState, e: E) => R, s: TcpLayerState, e: E): R => (p.checked === true ? checkedReduce(reduce, s, e) : reduce(s, e))
+  const checkedRun = p.checked !== false
+  /** One reducer call, through the harness unless `p.checked` is false. */
+  const call = <E, R>(reduce: (s: TcpLayerState, e: E) => R, s: TcpLayerState, e: E): R => (checkedRun ? checkedReduce(reduce, s, e) : reduce(s, e))
 
   const observe = (s: Side): void => {
     for (const c of tcpConnections(s.state)) {
@@ -379,5 +398,7 @@ export const runSim = (p: SimParams): SimResult => {
     if (a.closed && b.closed && a.state.conns.size === 0 && b.state.conns.size === 0) break
   }
   const finished = a.state.conns.size === 0 && b.state.conns.size === 0
+  // The bytes of every state of the run, re-verified once more now that it is over.
+  if (checkedRun) verifyBytes({ release: true })
   return { a, b, logs, virtualMs: now, segments, finished, ringDrops }
 }

@@ -9,8 +9,12 @@ import { openPcapFile } from "../../../src/runtime/pcap/pcap-writer.ts"
 import { toHex } from "../../../src/protocol/wire/bytes.ts"
 import { instant } from "../../../src/effects/instant.ts"
 import { defaultConfig } from "../../../src/protocol/stack/config.ts"
-import { createStack, reduce } from "../../../src/protocol/stack/stack.ts"
+import { createStack, reduce as rawReduce } from "../../../src/protocol/stack/stack.ts"
+import { checkedStackReduce } from "../../support/checked.ts"
 import { golden6 } from "../../golden/ipv6/golden6.ts"
+
+// The stack reducer through the referential-transparency harness (test/support/checked.ts).
+const reduce = checkedStackReduce(rawReduce)
 
 const dir = mkdtempSync(join(tmpdir(), "tslirp-pcap-"))
 afterAll(() => rmSync(dir, { recursive: true, force: true }))

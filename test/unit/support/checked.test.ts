@@ -9,6 +9,7 @@ import { claimSocket } from "../../../src/protocol/stack/sockets.ts"
 import { SYN, assembleSegment, emitTcpHeader } from "../../../src/protocol/tcp/wire.ts"
 import { checkedLayer, checkedStackReduce } from "../../support/checked.ts"
 import { NotReferentiallyTransparent } from "../../support/referential.ts"
+import { provoked } from "./provoke.ts"
 import { GW_MAC, GUEST, HOST, bytes, ether, ipv4Packet, udpFrame } from "../../integration/stack/frames.ts"
 
 const T = instant(1000)
@@ -17,7 +18,8 @@ const synTo = (port: number): Uint8Array => {
   const h = emitTcpHeader({ srcPort: 40000, dstPort: port, seq: 1, ack: 0, flags: SYN, window: 65535 })
   return assembleSegment(h, undefined, GUEST, HOST)
 }
-const fresh = (): StackState => createStack(defaultConfig, T)
+/** A fresh stack whose bytes are its own (a clone), so the impure reducer below spoils no other test's. */
+const fresh = (): StackState => structuredClone(createStack(defaultConfig, T))
 const udp = (): StackEvent => ({ _tag: "FrameFromGuest", now: T, frame: udpFrame(GUEST, HOST, 40000, 7777, bytes("x")) })
 const tcp = (): StackEvent => ({ _tag: "FrameFromGuest", now: T, frame: ether(GW_MAC, 0x0800, ipv4Packet(GUEST, HOST, 6, new Uint8Array(20))) })
 
@@ -28,13 +30,14 @@ const impure = (s: StackState, e: StackEvent) => {
   return r
 }
 
+
 describe("harness wiring", () => {
   it("checkedStackReduce: an impure reducer is caught on a UDP frame", () => {
-    expect(() => checkedStackReduce(impure)(fresh(), udp())).toThrow(NotReferentiallyTransparent)
+    expect(provoked(() => checkedStackReduce(impure)(fresh(), udp()))).toThrow(NotReferentiallyTransparent)
   })
 
   it("checkedStackReduce: an impure reducer is caught on a TCP frame too", () => {
-    expect(() => checkedStackReduce(impure)(fresh(), tcp())).toThrow(NotReferentiallyTransparent)
+    expect(provoked(() => checkedStackReduce(impure)(fresh(), tcp()))).toThrow(NotReferentiallyTransparent)
   })
 
   it("checkedStackReduce: the real stack passes a TCP SYN and the Shutdown that closes its connection", () => {

@@ -8,7 +8,9 @@
  *   EADDRINUSE because another guest's session holds the port: the first to bind wins) is
  *   logged as a warning and the rule is dropped. `HostFwdRemove` closes the listener only.
  * - TCP: each accepted client becomes an active open toward `guest`:`guestPort` (first DHCP
- *   lease, `dhcpStart`, when the rule names none) from `visiblePeer` (below).
+ *   lease, `dhcpStart`, when the rule names none) from `visiblePeer` (below); a rule with an
+ *   IPv6 guest address opens over IPv6, from `visiblePeer6`. UDP rules are IPv4 only (the rule
+ *   parser refuses an IPv6 guest for them; one that comes anyway is refused here).
  * - UDP: each host peer of a listener gets a mapping (guest sees the peer as `visiblePeer`'s
  *   address and the peer's port, or a port of ours when that pair is taken); the guest's
  *   datagrams from the guest port to that pair go back out of the listener to the peer.
@@ -18,6 +20,10 @@
  *   unspecified) appears as the gateway; any other IPv4 client as itself (the guest's server
  *   sees who connected); an IPv6 client, a unix socket client, or an address the guest would
  *   take for its own network appears as the gateway, since the guest connection is IPv4.
+ * - `visiblePeer6`, the same toward an IPv6 guest: an IPv6 client as itself, unless it is
+ *   loopback, unspecified, multicast, link-local (its scope is the host's link, not the
+ *   guest's) or inside the guest's prefix; those, IPv4 clients and unix clients appear as the
+ *   gateway (fec0::2, or fe80::2 to a link-local guest address).
  *
  * Pure: plain data replaced on change (rules and peers in IntMaps), no function writes to what
  * it is given; outputs go into an array made for the call.
@@ -34,7 +40,10 @@ import { unmappedHostAddress } from "../policy/policy.ts"
 import { type StackConfig, netmask } from "../stack/config.ts"
 import type { LayerOutput } from "../stack/output.ts"
 import { UDP_CHECKSUM_OFFSET, emitUdpHeader } from "../udp/wire.ts"
+import { type IpAddress, formatIp } from "../wire/ip-address.ts"
 import { type Ipv4, formatIpv4, inSubnet, parseIpv4 } from "../wire/ipv4-address.ts"
+import { type Ipv6, inPrefix, ipv6Equals, isLinkLocal, isMulticast6, isUnspecified, parseIpv6 } from "../wire/ipv6-address.ts"
+import { gatewayFor6 } from "../policy/policy.ts"
 
 /** libslirp's SO_EXPIRE: a UDP mapping without traffic for 240 s is forgotten. */
 export const UDP_PEER_IDLE_MS = 240_000
@@ -48,8 +57,8 @@ export interface HostFwdRule {
   readonly id: number
   readonly proto: "tcp" | "udp"
   readonly bind: HostBind
-  /** undefined: the first DHCP lease. */
-  readonly guest: Ipv4 | undefined
+  /** undefined: the first DHCP lease; 16 bytes: an IPv6 guest (tcp rules). */
+  readonly guest: IpAddress | undefined
   readonly guestPort: number
   /** The listener's socket. */
   readonly sock: SocketId
@@ -93,15 +102,21 @@ type Out = Array<LayerOutput>
 const log = (level: "debug" | "info" | "warn", message: string): StackEffect => ({ _tag: "Log", level, message })
 
 const describeRule = (r: Pick<HostFwdRule, "proto" | "bind" | "guest" | "guestPort">): string =>
-  `hostfwd ${r.proto}:${describeTarget(r.bind)} -> ${r.guest === undefined ? "" : formatIpv4(r.guest)}:${r.guestPort}`
+  `hostfwd ${r.proto}:${describeTarget(r.bind)} -> ${r.guest === undefined ? "" : typeof r.guest === "number" ? formatIpv4(r.guest) : `[${formatIp(r.guest)}]`}:${r.guestPort}`
 
 export const ruleForListener = (s: HostFwdState, sock: SocketId): HostFwdRule | undefined => {
   const id = intMapGet(s.byListener, sock)
   return id === undefined ? undefined : intMapGet(s.rules, id)
 }
 
-/** The guest address a rule forwards to. */
-export const guestOf = (c: StackConfig, r: HostFwdRule): Ipv4 => r.guest ?? c.dhcpStart
+/** The guest address a rule forwards to (its family is the family of the guest connection). */
+export const guestOf = (c: StackConfig, r: HostFwdRule): IpAddress => r.guest ?? c.dhcpStart
+
+/** `guestOf` for a udp rule, which is IPv4 only (undefined: an IPv6 rule, refused). */
+const guestOf4 = (c: StackConfig, r: HostFwdRule): Ipv4 | undefined => {
+  const g = guestOf(c, r)
+  return typeof g === "number" ? g : undefined
+}
 
 /** How the guest sees a host client (see the header): its IPv4 address, or the gateway. */
 export const visiblePeer = (c: StackConfig, peer: HostEndpoint | undefined): Ipv4 => {
@@ -113,14 +128,30 @@ export const visiblePeer = (c: StackConfig, peer: HostEndpoint | undefined): Ipv
   return v4
 }
 
+/** How an IPv6 guest at `guest` sees a host client (see the header): its IPv6 address, or the gateway. */
+export const visiblePeer6 = (c: StackConfig, guest: Ipv6, peer: HostEndpoint | undefined): Ipv6 => {
+  const gateway = gatewayFor6(c, guest)
+  if (peer === undefined) return gateway
+  const a = parseIpv6(unmappedHostAddress(peer.address))
+  // An IPv4 client (its IPv4-mapped form unmapped above) does not parse: the gateway.
+  if (a === undefined || isUnspecified(a) || isMulticast6(a) || isLinkLocal(a) || inPrefix(a, c.ipv6Prefix, c.ipv6PrefixLength)) return gateway
+  return ipv6Equals(a, 0, IPV6_LOOPBACK) ? gateway : a
+}
+
+const IPV6_LOOPBACK: Ipv6 = parseIpv6("::1")!
+
 /**
  * A new rule: its listener is `sock` (the stack's next id; the stack claims it when it sees the
  * `TcpListen`/`UdpBind`). A rule id already in use is refused with a warning.
  */
 export const addHostFwd = (s: HostFwdState, ev: HostFwdAdd, sock: SocketId): readonly [HostFwdState, Out] => {
-  const rule: HostFwdRule = { id: ev.id, proto: ev.proto, bind: ev.bind, guest: ev.guest, guestPort: ev.guestPort, sock, bound: false }
+  // An IPv6 address is copied: the event's bytes are not ours to keep.
+  const guest = typeof ev.guest === "object" ? ev.guest.slice() : ev.guest
+  const rule: HostFwdRule = { id: ev.id, proto: ev.proto, bind: ev.bind, guest, guestPort: ev.guestPort, sock, bound: false }
   if (intMapGet(s.rules, ev.id) !== undefined) return [s, [log("warn", `${describeRule(rule)}: rule id ${ev.id} already in use, ignored`)]]
   if (ev.proto === "udp" && ev.bind.family === "unix") return [s, [log("warn", `${describeRule(rule)}: udp cannot listen on a unix socket, ignored`)]]
+  if (typeof ev.guest === "object" && ev.guest.length !== 16) return [s, [log("warn", `hostfwd ${ev.proto}:${describeTarget(ev.bind)}: guest address of ${ev.guest.length} bytes, ignored`)]]
+  if (ev.proto === "udp" && typeof ev.guest === "object") return [s, [log("warn", `${describeRule(rule)}: udp hostfwd reaches IPv4 guests only, ignored`)]]
   const open: StackEffect =
     ev.proto === "tcp" ? { _tag: "TcpListen", sock, bind: ev.bind } : { _tag: "UdpBind", sock, bind: ev.bind as HostEndpoint }
   return [
@@ -205,8 +236,8 @@ const touched = (s: HostFwdState, p: UdpPeer, now: Instant): HostFwdState => {
 /** A datagram from a host peer on a UDP listener: to the guest, through the peer's mapping. */
 export const hostFwdDatagram = (s0: HostFwdState, c: StackConfig, now: Instant, sock: SocketId, from: HostEndpoint, data: Uint8Array): readonly [HostFwdState, Out] => {
   const r = ruleForListener(s0, sock)
-  if (r === undefined || r.proto !== "udp") return [s0, []]
-  const guest = guestOf(c, r)
+  const guest = r === undefined || r.proto !== "udp" ? undefined : guestOf4(c, r)
+  if (r === undefined || guest === undefined) return [s0, []]
   const out: Out = []
   let s = s0
   // The peer's mapping, if it has one already.

@@ -5,8 +5,11 @@
  *
  * Syntax (QEMU's, with IPv6 host addresses in brackets):
  * - hostfwd `[tcp|udp]:[HOSTADDR]:HOSTPORT-[GUESTADDR]:GUESTPORT` (no protocol = tcp; empty
- *   HOSTADDR = any IPv4 address; `[::]` any IPv6 one; empty GUESTADDR = the first DHCP lease),
- *   or `unix:PATH-[GUESTADDR]:GUESTPORT`. HOSTPORT may be 0 (the host picks one).
+ *   HOSTADDR = any IPv4 address; `[::]` any IPv6 one; empty GUESTADDR = the first DHCP lease;
+ *   a bracketed IPv6 GUESTADDR such as `[fec0::15]` for tcp and unix rules: the guest is
+ *   reached over IPv6), or `unix:PATH-[GUESTADDR]:GUESTPORT`. HOSTPORT may be 0 (the host picks
+ *   one). An IPv6 guest address must be unicast (not ::, not multicast); udp rules reach IPv4
+ *   guests only (their peer mappings are IPv4).
  * - guestfwd `[tcp]:[SERVER]:PORT-TARGET`, TARGET `HOST:PORT` (an IP address, IPv6 in brackets),
  *   `unix:PATH` or `cmd:COMMAND`; empty SERVER = the network's .4 (libslirp's default).
  *
@@ -17,15 +20,16 @@
 import type { ConnectTarget, HostBind } from "../../effects/address.ts"
 import { describeTarget } from "../../effects/address.ts"
 import type { StackConfig } from "../../protocol/stack/config.ts"
+import { type IpAddress, formatIp } from "../../protocol/wire/ip-address.ts"
 import { type Ipv4, formatIpv4, parseIpv4 } from "../../protocol/wire/ipv4-address.ts"
-import { parseIpv6 } from "../../protocol/wire/ipv6-address.ts"
+import { isMulticast6, isUnspecified, parseIpv6 } from "../../protocol/wire/ipv6-address.ts"
 import type { GuestFwdRule, HostFwdRule } from "../api/forward-control.ts"
 
 export interface HostFwdSpec {
   readonly proto: "tcp" | "udp"
   readonly bind: HostBind
-  /** undefined: the first DHCP lease. */
-  readonly guest: Ipv4 | undefined
+  /** undefined: the first DHCP lease; IPv6 (16 bytes) for tcp rules only. */
+  readonly guest: IpAddress | undefined
   readonly guestPort: number
 }
 
@@ -47,15 +51,25 @@ const port = (s: string, min: number, what: string): number | string => {
 const unixPath = (path: string): string | undefined =>
   path.length === 0 ? "the unix socket path is empty" : new TextEncoder().encode(path).length > UNIX_PATH_MAX ? `unix socket path "${path}" is longer than ${UNIX_PATH_MAX} bytes` : undefined
 
-/** `[GUESTADDR]:GUESTPORT`. */
-const parseGuestSide = (s: string): { guest: Ipv4 | undefined; guestPort: number } | string => {
-  const m = /^([^:]*):([^:]*)$/.exec(s)
-  if (m === null) return `"${s}" is not [GUESTADDR]:GUESTPORT`
-  const guest = m[1] === "" ? undefined : parseIpv4(m[1]!)
-  if (m[1] !== "" && guest === undefined) return `guest address "${m[1]}" is not an IPv4 address`
+/** `[GUESTADDR]:GUESTPORT`, GUESTADDR empty, IPv4, or IPv6 in brackets. */
+const parseGuestSide = (s: string): { guest: IpAddress | undefined; guestPort: number } | string => {
+  const v6 = /^\[([^\]]*)\]:([^:]*)$/.exec(s)
+  const m = v6 ?? /^([^:[\]]*):([^:]*)$/.exec(s)
+  if (m === null) return `"${s}" is not [GUESTADDR]:GUESTPORT (IPv6 guest addresses in brackets: [fec0::15]:80)`
+  let guest: IpAddress | undefined
+  if (v6 !== null) {
+    guest = parseIpv6(m[1]!)
+    if (guest === undefined) return `guest address "${m[1]}" is not an IPv6 address`
+    if (isUnspecified(guest) || isMulticast6(guest)) return `guest address "${m[1]}" is not a unicast address`
+  } else {
+    guest = m[1] === "" ? undefined : parseIpv4(m[1]!)
+    if (m[1] !== "" && guest === undefined) return `guest address "${m[1]}" is not an IPv4 address`
+  }
   const p = port(m[2]!, 1, "guest port")
   return typeof p === "string" ? p : { guest, guestPort: p }
 }
+
+const UDP_V6_GUEST = "udp hostfwd reaches IPv4 guests only (an IPv6 guest address needs tcp)"
 
 /** `HOSTADDR:HOSTPORT` where HOSTADDR is empty, IPv4 or a bracketed IPv6 address. */
 const parseHostSide = (s: string, minPort: number): { family: 4 | 6; address: string; port: number } | string => {
@@ -87,6 +101,7 @@ export const parseHostFwd = (text: string): HostFwdSpec | string => {
   if (proto !== "" && proto !== "tcp" && proto !== "udp") return `protocol "${proto}" must be tcp, udp or unix`
   const h = parseHostSide(hostSide, 0)
   if (typeof h === "string") return h
+  if (proto === "udp" && typeof guestSide.guest === "object") return UDP_V6_GUEST
   return { proto: proto === "udp" ? "udp" : "tcp", bind: h, ...guestSide }
 }
 
@@ -126,9 +141,10 @@ export const hostFwdFromRule = (r: HostFwdRule): HostFwdSpec | string => {
   const v6 = r.hostAddr.includes(":")
   const host = parseHostSide(`${v6 ? `[${r.hostAddr}]` : r.hostAddr}:${r.hostPort}`, 0)
   if (typeof host === "string") return host
-  if (r.guestAddr.includes(":")) return `guest address "${r.guestAddr}" is not an IPv4 address (hostfwd reaches IPv4 guests)`
-  const guest = parseGuestSide(`${r.guestAddr}:${r.guestPort}`)
-  return typeof guest === "string" ? guest : { proto: r.proto, bind: host, ...guest }
+  const guest = parseGuestSide(`${r.guestAddr.includes(":") ? `[${r.guestAddr}]` : r.guestAddr}:${r.guestPort}`)
+  if (typeof guest === "string") return guest
+  if (r.proto === "udp" && typeof guest.guest === "object") return UDP_V6_GUEST
+  return { proto: r.proto, bind: host, ...guest }
 }
 
 export const guestFwdFromRule = (r: GuestFwdRule): GuestFwdSpec | string => {
@@ -141,7 +157,7 @@ export const ruleOfHostFwd = (s: HostFwdSpec): HostFwdRule => ({
   proto: s.proto,
   hostAddr: s.bind.family === "unix" ? `unix:${s.bind.path}` : s.bind.address === "" && s.bind.family === 6 ? "::" : s.bind.address,
   hostPort: s.bind.family === "unix" ? 0 : s.bind.port,
-  guestAddr: s.guest === undefined ? "" : formatIpv4(s.guest),
+  guestAddr: s.guest === undefined ? "" : formatIp(s.guest),
   guestPort: s.guestPort,
 })
 

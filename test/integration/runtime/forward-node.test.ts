@@ -2,7 +2,7 @@
  * Forwarding on the Node runtime (real sockets, `NodeStack` and its `ForwardControl` API), the
  * test playing the guest with hand-made frames: a tcp hostfwd client sees a closed guest port
  * as a reset and an open one as a connection (data both ways, the loopback client shown as the
- * gateway); a unix socket hostfwd; udp hostfwd both ways; guestfwd to `cmd:cat`; a second add of
+ * gateway); a tcp hostfwd to an IPv6 guest address (over IPv6, from fec0::2); a unix socket hostfwd; udp hostfwd both ways; guestfwd to `cmd:cat`; a second add of
  * a bound port is refused; a removed rule stops accepting; `outboundAddr` is the source of host
  * sockets.
  */
@@ -19,6 +19,7 @@ import { NodeStack } from "../../../src/runtime/embed/node-stack.ts"
 import { memoryLogger } from "../../../src/runtime/host/logger.ts"
 import { GUEST, HOST, bytes, decode, pingFrame, udpFrame } from "../stack/frames.ts"
 import { segments, tcpFrame } from "../stack/tcp-frames.ts"
+import { GUEST6, HOST6, decode6, icmpv6Frame, tcp6Frame, tcpFields } from "../stack/frames6.ts"
 
 const until = async (cond: () => boolean, what: string, ms = 5000): Promise<void> => {
   const end = Date.now() + ms
@@ -110,6 +111,31 @@ describe("hostfwd on Node sockets", () => {
     await until(() => segments(g.frames).length > 0, "the SYN from the IPv6 client")
     const [syn] = segments(g.take())
     expect([syn!.src, syn!.dst, syn!.tcp.dstPort]).toEqual([HOST, GUEST, 22])
+  })
+
+  it("tcp to an IPv6 guest address (an API rule): the ::1 client reaches the guest over IPv6 from fec0::2, data both ways, listed", async () => {
+    const g = guestStack()
+    g.stack.fromGuest(icmpv6Frame(GUEST6, HOST6, 128, new Uint8Array([0, 1, 0, 1])))
+    g.take()
+    const rule = await g.stack.addHostFwd({ proto: "tcp", hostAddr: "::1", hostPort: 0, guestAddr: "fec0::5054:ff:fe12:3456", guestPort: 22 })
+    expect(g.stack.listHostFwd()).toEqual([{ id: rule.id, proto: "tcp", hostAddr: "::1", hostPort: rule.hostPort, guestAddr: "fec0::5054:ff:fe12:3456", guestPort: 22 }])
+    const c = client(rule.hostPort, "::1")
+    const tcp6 = () => g.frames.filter((f) => get16(f, 12) === 0x86dd).map(decode6).filter((d) => d.nh === 6)
+    await until(() => tcp6().length > 0, "the SYN over IPv6")
+    const [syn] = g.take().map(decode6)
+    const t = tcpFields(syn!.payload)
+    expect([syn!.src, syn!.dst, t.dport, t.flags, t.sport, syn!.checksumOk]).toEqual(["fec0::2", "fec0::5054:ff:fe12:3456", 22, SYN, c.s.localPort, true])
+    const back = { sport: 22, dport: t.sport }
+    g.stack.fromGuest(tcp6Frame(GUEST6, HOST6, { ...back, seq: 9000, ack: t.seq + 1, flags: SYN | ACK }))
+    c.s.write("hi guest")
+    await until(() => tcp6().some((d) => tcpFields(d.payload).data.length > 0), "the client's bytes at the guest")
+    const data = tcp6().map((d) => tcpFields(d.payload)).find((x) => x.data.length > 0)!
+    expect(new TextDecoder().decode(data.data)).toBe("hi guest")
+    g.stack.fromGuest(tcp6Frame(GUEST6, HOST6, { ...back, seq: 9001, ack: data.seq + 8, flags: ACK }, bytes("hi host")))
+    await until(() => c.state.data === "hi host", "the guest's answer at the client")
+    expect(g.stack.listConnections().filter((x) => x.proto === "tcp")).toEqual([
+      { proto: "tcp", origin: "host", guest: { address: "fec0::5054:ff:fe12:3456", port: 22 }, host: { address: "fec0::2", port: c.s.localPort }, state: "Established", bytesToHost: 7, bytesToGuest: 8 },
+    ])
   })
 
   it("unix: a client of the unix socket reaches the guest from the gateway", async () => {

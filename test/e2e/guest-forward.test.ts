@@ -2,7 +2,8 @@
  * Forwarding with a real Linux guest (issue 11), one boot of the tslirp CLI with
  * `--restrict on`:
  * - hostfwd tcp: a host client (in the run's namespace) GETs a page from busybox `httpd` in the
- *   guest, and sends a line to `nc -l` in the guest;
+ *   guest, once over IPv4 and once from [::1] to the guest's SLAAC address over IPv6
+ *   (`[fec0::5054:ff:fe12:3456]:8000`), and sends a line to `nc -l` in the guest;
  * - hostfwd udp: a host client's DHCPDISCOVER (relayed, giaddr = the gateway) reaches busybox
  *   `udhcpd` in the guest, whose OFFER comes back to the client through the same rule;
  * - guestfwd: the guest fetches a file from the host's HTTP service through a virtual server
@@ -33,6 +34,9 @@ const HOST_NC = 18023
 const HOST_DHCPD = 16767
 /** The port the API rule opens (no --hostfwd names it). */
 const HOST_API = 18024
+/** [::1]:HOST_HTTPD6 -> httpd at the guest's SLAAC address (EUI-64 of QEMU's default MAC). */
+const HOST_HTTPD6 = 18025
+const GUEST6 = "fec0::5054:ff:fe12:3456"
 const GUEST_PAGE = "page-from-guest-httpd"
 const LINE = "hello-through-hostfwd"
 const XID = 0x7e571101
@@ -74,6 +78,7 @@ describe("guest forwarding: the tslirp CLI with --restrict on, --hostfwd tcp/udp
       tslirpArgs: [
         "--restrict", "on",
         "--hostfwd", `tcp::${HOST_HTTPD}-:8000`,
+        "--hostfwd", `tcp:[::1]:${HOST_HTTPD6}-[${GUEST6}]:8000`,
         "--hostfwd", `tcp:127.0.0.1:${HOST_NC}-10.0.2.15:8001`,
         "--hostfwd", `udp::${HOST_DHCPD}-:67`,
         "--guestfwd", `tcp:${GUESTFWD}:80-127.0.0.1:${HTTP_PORT}`,
@@ -81,7 +86,8 @@ describe("guest forwarding: the tslirp CLI with --restrict on, --hostfwd tcp/udp
       ],
       hostClient: [
         { kind: "http", port: HOST_HTTPD, path: "/index.html", deadlineMs: 150_000 },
-        // httpd answers by now (the step above reached it).
+        // httpd answers by now (the step above reached it); SLAAC has long finished.
+        { kind: "http", port: HOST_HTTPD6, host: "::1", path: "/index.html", deadlineMs: 30_000 },
         { kind: "api-hostfwd", api: apiSocket, hostPort: HOST_API, guestPort: 8000, path: "/index.html", deadlineMs: 30_000 },
         // From port 67: udhcpd answers a relay at giaddr:67, which is this client as the guest sees it.
         { kind: "udp", port: HOST_DHCPD, hex: discover, fromPort: 67, deadlineMs: 30_000 },
@@ -118,6 +124,11 @@ describe("guest forwarding: the tslirp CLI with --restrict on, --hostfwd tcp/udp
     expect(check("servers").output.trim(), explain(run, "servers")).toBe("up")
     const http = run.hostResults.find((r) => r.kind === "http")
     expect(http, explain(run)).toMatchObject({ ok: true, body: `${GUEST_PAGE}\n` })
+  })
+
+  it("hostfwd tcp to an IPv6 guest address: a client of [::1] gets the page over IPv6", () => {
+    const http6 = run.hostResults.filter((r) => r.kind === "http")[1]
+    expect(http6, explain(run)).toMatchObject({ ok: true, body: `${GUEST_PAGE}\n` })
   })
 
   it("hostfwd udp: udhcpd in the guest answers the host client's DISCOVER with an OFFER", () => {

@@ -19,9 +19,9 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 process.stdin.on("close", () => process.exit(0))
 process.stdin.resume()
 
-const httpOnce = (port: number, path: string): Promise<{ status: number; body: string; local: string }> =>
+const httpOnce = (port: number, path: string, host = "127.0.0.1"): Promise<{ status: number; body: string; local: string }> =>
   new Promise((resolve, reject) => {
-    const req = get({ host: "127.0.0.1", port, path, timeout: 3000 }, (res) => {
+    const req = get({ host, port, path, timeout: 3000 }, (res) => {
       let body = ""
       res.on("data", (d: Buffer) => (body += d.toString()))
       res.on("end", () => resolve({ status: res.statusCode ?? 0, body, local: `${req.socket?.localAddress}:${req.socket?.localPort}` }))
@@ -121,7 +121,7 @@ const main = async (): Promise<void> => {
       try {
         switch (step.kind) {
           case "http": {
-            const r = await httpOnce(step.port, step.path)
+            const r = await httpOnce(step.port, step.path, step.host)
             if (r.status !== 200) throw new Error(`status ${r.status}`)
             print({ step: i, kind: step.kind, ok: true, tries, body: r.body })
             break

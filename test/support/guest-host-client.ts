@@ -8,8 +8,8 @@ import { NODE } from "./guest-services.ts"
 import { startProcess, type ManagedProcess } from "./guest-process.ts"
 
 export type HostClientStep =
-  /** GET http://127.0.0.1:PORT/PATH until it answers 200. */
-  | { readonly kind: "http"; readonly port: number; readonly path: string; readonly deadlineMs: number }
+  /** GET http://HOST:PORT/PATH (HOST 127.0.0.1 unless given, e.g. "::1") until it answers 200. */
+  | { readonly kind: "http"; readonly port: number; readonly path: string; readonly host?: string; readonly deadlineMs: number }
   /** Connect to 127.0.0.1:PORT, send `text`, close; until a connection takes it. */
   | { readonly kind: "tcp-send"; readonly port: number; readonly text: string; readonly deadlineMs: number }
   /** Send the datagram to 127.0.0.1:PORT (from `fromPort`), until one answers; the answer in hex. */

@@ -26,6 +26,7 @@ export interface HostFwdRule {
   readonly guestPort: number
 }
 
+/** A rule in force; its `guestAddr` is never "" (a rule given without one shows the first DHCP lease). */
 export interface HostFwdEntry extends HostFwdRule {
   readonly id: number
 }

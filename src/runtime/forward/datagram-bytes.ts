@@ -76,6 +76,20 @@ export class DatagramBytes {
     this.listeners.clear()
   }
 
+  /** A port's `close` and `closeAll`, forgetting the counts of what they close. */
+  private closing(port: Pick<UdpPort, "close" | "closeAll">): Pick<UdpPort, "close" | "closeAll"> {
+    return {
+      close: (sock) => {
+        this.forget(sock)
+        return port.close(sock)
+      },
+      closeAll: () => {
+        this.clear()
+        port.closeAll()
+      },
+    }
+  }
+
   /** `deps` whose UDP and ICMP ports count into this object; everything else untouched. */
   wrap(deps: HostDeps): HostDeps {
     return {
@@ -91,14 +105,7 @@ export class DatagramBytes {
             this.entry(sock, to).toHost += data.length
             port.send(sock, to, data, ttl)
           },
-          close: (sock) => {
-            this.forget(sock)
-            return port.close(sock)
-          },
-          closeAll: () => {
-            this.clear()
-            port.closeAll()
-          },
+          ...this.closing(port),
         }
         const bind = port.bind?.bind(port)
         return bind === undefined
@@ -122,14 +129,7 @@ export class DatagramBytes {
             this.entry(sock, undefined).toHost += payload.length
             port.send(sock, to, sequence, payload, ttl)
           },
-          close: (sock) => {
-            this.forget(sock)
-            return port.close(sock)
-          },
-          closeAll: () => {
-            this.clear()
-            port.closeAll()
-          },
+          ...this.closing(port),
         }
         return counted
       },

@@ -2,9 +2,10 @@
  * Forwarding on the Node runtime (real sockets, `NodeStack` and its `ForwardControl` API), the
  * test playing the guest with hand-made frames: a tcp hostfwd client sees a closed guest port
  * as a reset and an open one as a connection (data both ways, the loopback client shown as the
- * gateway); a tcp hostfwd to an IPv6 guest address (over IPv6, from fec0::2); a unix socket hostfwd; udp hostfwd both ways; guestfwd to `cmd:cat`; a second add of
- * a bound port is refused; a removed rule stops accepting; `outboundAddr` is the source of host
- * sockets.
+ * gateway); a tcp hostfwd to an IPv6 guest address (over IPv6, from fec0::2); a unix socket
+ * hostfwd; udp hostfwd both ways; guestfwd to `cmd:cat`; a second add of a bound port is
+ * refused; a removed rule stops accepting; `outboundAddr` is the source of host sockets;
+ * `listConnections` counts UDP bytes on the real sockets.
  */
 import { createSocket } from "node:dgram"
 import { mkdtempSync, rmSync } from "node:fs"
@@ -176,8 +177,24 @@ describe("hostfwd on Node sockets", () => {
       g.stack.fromGuest(udpFrame(GUEST, HOST, 53, peer.address().port, bytes("answer")))
       await until(() => answers.length > 0, "the answer at the peer")
       expect(answers).toEqual(["answer"])
+      // Counted on the real socket: 8 bytes in, 6 back.
+      expect(g.stack.listConnections().filter((c) => c.proto === "udp").map((c) => [c.origin, c.host.port, c.bytesToHost, c.bytesToGuest])).toEqual([["host", peer.address().port, 6, 8]])
     } finally {
       peer.close()
+    }
+  })
+
+  it("an outbound UDP flow lists the payload bytes each way that crossed its host socket", async () => {
+    const g = guestStack()
+    const echo = createSocket("udp4")
+    echo.on("message", (m, from) => echo.send(m, from.port, from.address))
+    await new Promise<void>((r) => echo.bind(0, "127.0.0.1", r))
+    try {
+      g.stack.fromGuest(udpFrame(GUEST, HOST, 40000, echo.address().port, bytes("seventeen bytes!!")))
+      await until(() => g.frames.some((f) => decode(f).ip?.protocol === 17), "the echo at the guest")
+      expect(g.stack.listConnections().filter((c) => c.proto === "udp").map((c) => [c.origin, c.guest.port, c.bytesToHost, c.bytesToGuest])).toEqual([["guest", 40000, 17, 17]])
+    } finally {
+      echo.close()
     }
   })
 })

@@ -9,10 +9,9 @@
  *   logged as a warning and the rule is dropped. `HostFwdRemove` closes the listener only.
  * - TCP: each accepted client becomes an active open toward `guest`:`guestPort` (first DHCP
  *   lease, `dhcpStart`, when the rule names none) from `visiblePeer` (below); a rule with an
- *   IPv6 guest address opens over IPv6, from `visiblePeer6`. UDP rules are IPv4 only (the rule
- *   parser refuses an IPv6 guest for them; one that comes anyway is refused here).
- * - UDP: each host peer of a listener gets a mapping (guest sees the peer as `visiblePeer`'s
- *   address and the peer's port, or a port of ours when that pair is taken); the guest's
+ *   IPv6 guest address opens over IPv6, from `visiblePeer6`.
+ * - UDP: each host peer of a listener gets a mapping (guest sees the peer as `visiblePeer`'s,
+ *   or `visiblePeer6`'s for an IPv6 guest address, address and the peer's port, or a port of ours when that pair is taken); the guest's
  *   datagrams from the guest port to that pair go back out of the listener to the peer.
  *   Mappings idle for `UDP_PEER_IDLE_MS` expire (libslirp's SO_EXPIRE); one sweep timer
  *   `{ layer: "hostfwd", key: 0 }` runs while any exists.
@@ -40,7 +39,7 @@ import { unmappedHostAddress } from "../policy/policy.ts"
 import { type StackConfig, netmask } from "../stack/config.ts"
 import type { LayerOutput } from "../stack/output.ts"
 import { UDP_CHECKSUM_OFFSET, emitUdpHeader } from "../udp/wire.ts"
-import { type IpAddress, formatIp } from "../wire/ip-address.ts"
+import { type IpAddress, formatIp, ipEquals } from "../wire/ip-address.ts"
 import { type Ipv4, formatIpv4, inSubnet, parseIpv4 } from "../wire/ipv4-address.ts"
 import { type Ipv6, inPrefix, ipv6Equals, isLinkLocal, isMulticast6, isUnspecified, parseIpv6 } from "../wire/ipv6-address.ts"
 import { gatewayFor6 } from "../policy/policy.ts"
@@ -69,9 +68,10 @@ export interface HostFwdRule {
 export interface UdpPeer {
   readonly listener: SocketId
   readonly peer: HostEndpoint
-  readonly guest: Ipv4
+  /** Either family; `remoteIp` is of the same one. */
+  readonly guest: IpAddress
   readonly guestPort: number
-  readonly remoteIp: Ipv4
+  readonly remoteIp: IpAddress
   readonly remotePort: number
   readonly lastActive: Instant
 }
@@ -112,11 +112,6 @@ export const ruleForListener = (s: HostFwdState, sock: SocketId): HostFwdRule | 
 /** The guest address a rule forwards to (its family is the family of the guest connection). */
 export const guestOf = (c: StackConfig, r: HostFwdRule): IpAddress => r.guest ?? c.dhcpStart
 
-/** `guestOf` for a udp rule, which is IPv4 only (undefined: an IPv6 rule, refused). */
-const guestOf4 = (c: StackConfig, r: HostFwdRule): Ipv4 | undefined => {
-  const g = guestOf(c, r)
-  return typeof g === "number" ? g : undefined
-}
 
 /** How the guest sees a host client (see the header): its IPv4 address, or the gateway. */
 export const visiblePeer = (c: StackConfig, peer: HostEndpoint | undefined): Ipv4 => {
@@ -151,7 +146,6 @@ export const addHostFwd = (s: HostFwdState, ev: HostFwdAdd, sock: SocketId): rea
   if (intMapGet(s.rules, ev.id) !== undefined) return [s, [log("warn", `${describeRule(rule)}: rule id ${ev.id} already in use, ignored`)]]
   if (ev.proto === "udp" && ev.bind.family === "unix") return [s, [log("warn", `${describeRule(rule)}: udp cannot listen on a unix socket, ignored`)]]
   if (typeof ev.guest === "object" && ev.guest.length !== 16) return [s, [log("warn", `hostfwd ${ev.proto}:${describeTarget(ev.bind)}: guest address of ${ev.guest.length} bytes, ignored`)]]
-  if (ev.proto === "udp" && typeof ev.guest === "object") return [s, [log("warn", `${describeRule(rule)}: udp hostfwd reaches IPv4 guests only, ignored`)]]
   const open: StackEffect =
     ev.proto === "tcp" ? { _tag: "TcpListen", sock, bind: ev.bind } : { _tag: "UdpBind", sock, bind: ev.bind as HostEndpoint }
   return [
@@ -220,8 +214,8 @@ const withPeer = (m: IntMap<number, ReadonlyArray<UdpPeer>>, p: UdpPeer): IntMap
   return intMapSet(m, k, [...(intMapGet(m, k) ?? []), p])
 }
 
-const findPeer = (s: HostFwdState, guest: Ipv4, guestPort: number, remoteIp: Ipv4, remotePort: number): UdpPeer | undefined => {
-  for (const p of intMapGet(s.udpPeers, peerKey(guestPort, remotePort)) ?? []) if (p.guest === guest && p.remoteIp === remoteIp) return p
+const findPeer = (s: HostFwdState, guest: IpAddress, guestPort: number, remoteIp: IpAddress, remotePort: number): UdpPeer | undefined => {
+  for (const p of intMapGet(s.udpPeers, peerKey(guestPort, remotePort)) ?? []) if (ipEquals(p.guest, guest) && ipEquals(p.remoteIp, remoteIp)) return p
   return undefined
 }
 
@@ -236,8 +230,9 @@ const touched = (s: HostFwdState, p: UdpPeer, now: Instant): HostFwdState => {
 /** A datagram from a host peer on a UDP listener: to the guest, through the peer's mapping. */
 export const hostFwdDatagram = (s0: HostFwdState, c: StackConfig, now: Instant, sock: SocketId, from: HostEndpoint, data: Uint8Array): readonly [HostFwdState, Out] => {
   const r = ruleForListener(s0, sock)
-  const guest = r === undefined || r.proto !== "udp" ? undefined : guestOf4(c, r)
-  if (r === undefined || guest === undefined) return [s0, []]
+  if (r === undefined || r.proto !== "udp") return [s0, []]
+  const guest = guestOf(c, r)
+  if (typeof guest === "number" ? !c.ipv4 : !c.ipv6) return [s0, [log("debug", `${describeRule(r)}: ipv${typeof guest === "number" ? 4 : 6} is off, datagram from ${describeTarget(from)} dropped`)]]
   const out: Out = []
   let s = s0
   // The peer's mapping, if it has one already.
@@ -247,7 +242,7 @@ export const hostFwdDatagram = (s0: HostFwdState, c: StackConfig, now: Instant, 
     if (mapping !== undefined) break
   }
   if (mapping === undefined) {
-    const remoteIp = visiblePeer(c, from)
+    const remoteIp: IpAddress = typeof guest === "number" ? visiblePeer(c, from) : visiblePeer6(c, guest, from)
     let remotePort = from.port
     // Two peers the guest would see as one (two loopback clients on one port, IPv4 and IPv6):
     // the later one gets a port of ours.
@@ -256,23 +251,22 @@ export const hostFwdDatagram = (s0: HostFwdState, c: StackConfig, now: Instant, 
     }
     mapping = { listener: sock, peer: from, guest, guestPort: r.guestPort, remoteIp, remotePort, lastActive: now }
     s = { ...s, udpPeers: withPeer(s.udpPeers, mapping), udpPeerCount: s.udpPeerCount + 1 }
-    out.push(log("debug", `${describeRule(r)}: peer ${describeTarget(from)} is ${formatIpv4(remoteIp)}:${remotePort} to the guest`))
+    out.push(log("debug", `${describeRule(r)}: peer ${describeTarget(from)} is ${formatIp(remoteIp)} port ${remotePort} to the guest`))
     if (!s.sweepArmed) {
       s = { ...s, sweepArmed: true }
       out.push({ _tag: "SetTimer", timer: HOSTFWD_SWEEP_TIMER, at: addMillis(now, HOSTFWD_SWEEP_MS) })
     }
   } else s = touched(s, mapping, now)
-  out.push({
+  // UDP is next header 17 in IPv6 too; the IP layer of the mapping's family adds its pseudo header.
+  const udp = {
     _tag: "PacketToGuest",
-    family: 4,
-    src: mapping.remoteIp,
-    dst: guest,
     protocol: PROTO_UDP,
     header: emitUdpHeader(mapping.remotePort, mapping.guestPort, data.length),
     payload: data,
     checksumOffset: UDP_CHECKSUM_OFFSET,
     pseudoHeader: true,
-  })
+  } as const
+  out.push(typeof mapping.guest === "number" ? { ...udp, family: 4, src: mapping.remoteIp as Ipv4, dst: mapping.guest } : { ...udp, family: 6, src: mapping.remoteIp as Ipv6, dst: mapping.guest })
   return [s, out]
 }
 
@@ -283,9 +277,9 @@ export const hostFwdDatagram = (s0: HostFwdState, c: StackConfig, now: Instant, 
 export const hostFwdFromGuest = (
   s: HostFwdState,
   now: Instant,
-  src: Ipv4,
+  src: IpAddress,
   srcPort: number,
-  dst: Ipv4,
+  dst: IpAddress,
   dstPort: number,
   payload: Uint8Array,
 ): readonly [HostFwdState, Out] | undefined => {

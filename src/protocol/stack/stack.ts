@@ -340,6 +340,9 @@ const ipv6Upper = (s: StackState, call: Call, ip: Ipv6View, frame: Uint8Array, s
     case NH_UDP: {
       const u = parseUdp6(upper, frame, ip.srcOffset, ip.dstOffset)
       if (!u.ok) return [s, [...fx, debug(u.reason)]]
+      // An answer to a udp hostfwd peer of an IPv6 guest address, as in IPv4's path.
+      const back = hostFwdFromGuest(s.hostfwd, call.now, src, u.udp.srcPort, dst, u.udp.dstPort, u.udp.payload)
+      if (back !== undefined) return [emit({ ...s, hostfwd: back[0] }, call, back[1], fx), fx]
       // RFC 8415 §7.1: clients send to All_DHCP_Relay_Agents_and_Servers (or to us, unicast).
       if (u.udp.dstPort === DHCPV6_SERVER_PORT && (ipv6Equals(dst, 0, ALL_DHCP_AGENTS) || isOurIpv6(c, dst))) {
         const [dhcpv6, out] = dhcpv6Input(s.dhcpv6, c, s.link.gatewayMac, { src, srcMac, payload: u.udp.payload })

@@ -282,7 +282,7 @@ export class Forwarder implements ForwardControl {
       for (const bucket of intMapValues(state.hostfwd.udpPeers)) {
         for (const p of bucket) {
           const b = bytes?.peer(p.listener, p.peer)
-          out.push({ proto: "udp", origin: "host", guest: { address: formatIpv4(p.guest), port: p.guestPort }, host: { address: p.peer.address, port: p.peer.port }, state: "open", bytesToHost: b?.toHost ?? 0, bytesToGuest: b?.toGuest ?? 0 })
+          out.push({ proto: "udp", origin: "host", guest: { address: formatIp(p.guest), port: p.guestPort }, host: { address: p.peer.address, port: p.peer.port }, state: "open", bytesToHost: b?.toHost ?? 0, bytesToGuest: b?.toGuest ?? 0 })
         }
       }
       for (const f of intMapValues(state.napt.flows.bySock)) {

@@ -6,10 +6,9 @@
  * Syntax (QEMU's, with IPv6 host addresses in brackets):
  * - hostfwd `[tcp|udp]:[HOSTADDR]:HOSTPORT-[GUESTADDR]:GUESTPORT` (no protocol = tcp; empty
  *   HOSTADDR = any IPv4 address; `[::]` any IPv6 one; empty GUESTADDR = the first DHCP lease;
- *   a bracketed IPv6 GUESTADDR such as `[fec0::15]` for tcp and unix rules: the guest is
- *   reached over IPv6), or `unix:PATH-[GUESTADDR]:GUESTPORT`. HOSTPORT may be 0 (the host picks
- *   one). An IPv6 guest address must be unicast (not ::, not multicast); udp rules reach IPv4
- *   guests only (their peer mappings are IPv4).
+ *   a bracketed IPv6 GUESTADDR such as `[fec0::15]`: the guest is reached over IPv6), or
+ *   `unix:PATH-[GUESTADDR]:GUESTPORT`. HOSTPORT may be 0 (the host picks one). An IPv6 guest
+ *   address must be unicast (not ::, not multicast).
  * - guestfwd `[tcp]:[SERVER]:PORT-TARGET`, TARGET `HOST:PORT` (an IP address, IPv6 in brackets),
  *   `unix:PATH` or `cmd:COMMAND`; empty SERVER = the network's .4 (libslirp's default).
  *
@@ -28,7 +27,7 @@ import type { GuestFwdRule, HostFwdRule } from "../api/forward-control.ts"
 export interface HostFwdSpec {
   readonly proto: "tcp" | "udp"
   readonly bind: HostBind
-  /** undefined: the first DHCP lease; IPv6 (16 bytes) for tcp rules only. */
+  /** undefined: the first DHCP lease; 16 bytes: an IPv6 guest address. */
   readonly guest: IpAddress | undefined
   readonly guestPort: number
 }
@@ -69,7 +68,6 @@ const parseGuestSide = (s: string): { guest: IpAddress | undefined; guestPort: n
   return typeof p === "string" ? p : { guest, guestPort: p }
 }
 
-const UDP_V6_GUEST = "udp hostfwd reaches IPv4 guests only (an IPv6 guest address needs tcp)"
 
 /** `HOSTADDR:HOSTPORT` where HOSTADDR is empty, IPv4 or a bracketed IPv6 address. */
 const parseHostSide = (s: string, minPort: number): { family: 4 | 6; address: string; port: number } | string => {
@@ -101,7 +99,6 @@ export const parseHostFwd = (text: string): HostFwdSpec | string => {
   if (proto !== "" && proto !== "tcp" && proto !== "udp") return `protocol "${proto}" must be tcp, udp or unix`
   const h = parseHostSide(hostSide, 0)
   if (typeof h === "string") return h
-  if (proto === "udp" && typeof guestSide.guest === "object") return UDP_V6_GUEST
   return { proto: proto === "udp" ? "udp" : "tcp", bind: h, ...guestSide }
 }
 
@@ -143,7 +140,6 @@ export const hostFwdFromRule = (r: HostFwdRule): HostFwdSpec | string => {
   if (typeof host === "string") return host
   const guest = parseGuestSide(`${r.guestAddr.includes(":") ? `[${r.guestAddr}]` : r.guestAddr}:${r.guestPort}`)
   if (typeof guest === "string") return guest
-  if (r.proto === "udp" && typeof guest.guest === "object") return UDP_V6_GUEST
   return { proto: r.proto, bind: host, ...guest }
 }
 

@@ -4,7 +4,7 @@
  * a TCP connection to the guest over IPv6, from the gateway fec0::2 for loopback, IPv4, unix,
  * link-local and in-prefix clients, from its own address for any other IPv6 client; fe80::2 to
  * a link-local guest address; a closed guest port resets the client; with IPv6 off the client
- * is refused. Frames are built and decoded by frames6.ts, independently of src/.
+ * is refused; udp rules map each host peer the same way and carry the guest's answers back. Frames are built and decoded by frames6.ts, independently of src/.
  */
 import { afterEach, describe, expect, it } from "vitest"
 import type { HostBind } from "../../../src/effects/address.ts"
@@ -14,7 +14,8 @@ import type { StackMachine } from "../../../src/runtime/host/session.ts"
 import { createMockHost as createRawMockHost, type MockGuest } from "../../../src/runtime/mock/mock-host.ts"
 import { checkedMachine } from "../../support/checked.ts"
 import { bytes } from "../stack/frames.ts"
-import { GUEST6, GUEST6_LL, HOST6, type Decoded6, decode6, icmpv6Frame, tcp6Frame, tcpFields } from "../stack/frames6.ts"
+import { GUEST6, GUEST6_LL, HOST6, type Decoded6, a6, decode6, icmpv6Frame, tcp6Frame, tcpFields, udp6Frame } from "../stack/frames6.ts"
+import { get16 } from "../../../src/protocol/wire/bytes.ts"
 
 const checked = checkedMachine()
 const createMockHost = () => createRawMockHost({ machine: checked.machine as StackMachine<unknown> })
@@ -132,11 +133,27 @@ describe("hostfwd to an IPv6 guest address", () => {
     expect(guest.logs.some((l) => l.message === "hostfwd: client refused: ipv6 is off (the rule's guest address is IPv6)")).toBe(true)
   })
 
-  it("a udp rule with an IPv6 guest address that comes anyway is refused with a warning", () => {
+  it("udp: a host peer's datagrams reach [guest]:53 over IPv6 (loopback from fec0::2, a global peer as itself); the guest's answers go back to each", () => {
     const host = createMockHost()
-    const guest = host.attach()
-    guest.input({ _tag: "HostFwdAdd", now: T0, id: 1, proto: "udp", bind: { family: 6, address: "::1", port: 5353 }, guest: GUEST6, guestPort: 53 })
-    expect(guest.logs.filter((l) => l.level === "warn").map((l) => l.message)).toEqual(["hostfwd udp:[::1]:5353 -> [fec0::5054:ff:fe12:3456]:53: udp hostfwd reaches IPv4 guests only, ignored"])
-    expect(host.sendToListener({ family: 6, address: "::1", port: 5353 }, { family: 6, address: "::1", port: 1000 }, bytes("x"))).toBe(false)
+    const guest = knownGuest6(host.attach())
+    const bind = { family: 6 as const, address: "::1", port: 5353 }
+    guest.input({ _tag: "HostFwdAdd", now: T0, id: 1, proto: "udp", bind, guest: GUEST6, guestPort: 53 })
+    host.sendToListener(bind, { family: 6, address: "::1", port: 41000 }, bytes("query one"))
+    host.sendToListener(bind, { family: 6, address: "2001:db8::9", port: 41001 }, bytes("query two"))
+    host.settle()
+    const got = guest.take().map(decode6).filter((d) => d.nh === 17)
+    const udp = (d: Decoded6) => [d.src, d.dst, get16(d.payload, 0), get16(d.payload, 2), text(d.payload.subarray(8)), d.checksumOk]
+    expect(got.map(udp)).toEqual([
+      ["fec0::2", "fec0::5054:ff:fe12:3456", 41000, 53, "query one", true],
+      ["2001:db8::9", "fec0::5054:ff:fe12:3456", 41001, 53, "query two", true],
+    ])
+    guest.send(udp6Frame(GUEST6, HOST6, 53, 41000, bytes("answer one")))
+    guest.send(udp6Frame(GUEST6, a6("2001:db8::9"), 53, 41001, bytes("answer two")))
+    expect(host.listenerReplies.map((r) => [r.to.address, r.to.port, text(r.data)])).toEqual([
+      ["::1", 41000, "answer one"],
+      ["2001:db8::9", 41001, "answer two"],
+    ])
+    // Nothing went out through the NAPT path as ordinary UDP.
+    expect(host.udpSent).toEqual([])
   })
 })

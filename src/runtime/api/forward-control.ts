@@ -54,6 +54,7 @@ export interface ConnectionInfo {
   readonly host: { readonly address: string; readonly port: number }
   /** TCP: the RFC 9293 state name; UDP/ICMP: "open". */
   readonly state: string
+  /** Payload bytes each way: TCP's acknowledged ones; UDP's and ICMP echo's that crossed the host socket. */
   readonly bytesToHost: number
   readonly bytesToGuest: number
 }

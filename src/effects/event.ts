@@ -190,8 +190,11 @@ export interface HostFwdAdd {
   readonly id: number
   readonly proto: "tcp" | "udp"
   readonly bind: HostBind
-  /** IPv4 guest address as a uint32, or undefined for the first DHCP lease. */
-  readonly guest: number | undefined
+  /**
+   * The guest address: IPv4 as a uint32, IPv6 as its 16 bytes (tcp only: the rule then reaches
+   * the guest over IPv6), or undefined for the first DHCP lease.
+   */
+  readonly guest: number | Uint8Array | undefined
   readonly guestPort: number
 }
 

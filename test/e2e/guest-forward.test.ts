@@ -2,15 +2,23 @@
  * Forwarding with a real Linux guest (issue 11), one boot of the tslirp CLI with
  * `--restrict on`:
  * - hostfwd tcp: a host client (in the run's namespace) GETs a page from busybox `httpd` in the
- *   guest, and sends a line to `nc -l` in the guest;
+ *   guest, once over IPv4 and once from [::1] to the guest's SLAAC address over IPv6
+ *   (`[fec0::5054:ff:fe12:3456]:8000`), and sends a line to `nc -l` in the guest;
  * - hostfwd udp: a host client's DHCPDISCOVER (relayed, giaddr = the gateway) reaches busybox
  *   `udhcpd` in the guest, whose OFFER comes back to the client through the same rule;
  * - guestfwd: the guest fetches a file from the host's HTTP service through a virtual server
  *   (10.0.2.100:80), sha256 checked;
  * - restricted mode: the lease has no router and no DNS, and the gateway's HTTP service (which
- *   guestfwd reaches) is blocked when asked for directly.
+ *   guestfwd reaches) is blocked when asked for directly;
+ * - the control socket (`--api-socket`), while the guest runs: slirp4netns's `add_hostfwd`
+ *   request opens a new host port to the guest's httpd, `list_hostfwd` lists it, a GET goes
+ *   through it while `list_connections` shows the connection, and after `remove_hostfwd` the
+ *   port refuses connections. No restart anywhere.
  */
-import { beforeAll, describe, expect, it } from "vitest"
+import { mkdtempSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { BOOTREPLY, BOOTREQUEST, DHCPDISCOVER, DHCPOFFER, OPT, emitDhcp, optU8, parseDhcp } from "../../src/protocol/dhcp/wire.ts"
 import { ipv4 } from "../../src/protocol/wire/ipv4-address.ts"
 import { guestBudgetMs, type GuestCheck } from "../support/guest.ts"
@@ -24,6 +32,11 @@ const GUESTFWD = "10.0.2.100"
 const HOST_HTTPD = 18022
 const HOST_NC = 18023
 const HOST_DHCPD = 16767
+/** The port the API rule opens (no --hostfwd names it). */
+const HOST_API = 18024
+/** [::1]:HOST_HTTPD6 -> httpd at the guest's SLAAC address (EUI-64 of QEMU's default MAC). */
+const HOST_HTTPD6 = 18025
+const GUEST6 = "fec0::5054:ff:fe12:3456"
 const GUEST_PAGE = "page-from-guest-httpd"
 const LINE = "hello-through-hostfwd"
 const XID = 0x7e571101
@@ -52,6 +65,9 @@ const discover = Buffer.from(
 
 describe("guest forwarding: the tslirp CLI with --restrict on, --hostfwd tcp/udp, --guestfwd", () => {
   let run: GuestRunResult
+  const apiDir = mkdtempSync(join(tmpdir(), "tslirp-e2e-api-"))
+  const apiSocket = join(apiDir, "api.sock")
+  afterAll(() => rmSync(apiDir, { recursive: true, force: true }))
 
   beforeAll(async () => {
     run = await runGuestScenario({
@@ -62,12 +78,17 @@ describe("guest forwarding: the tslirp CLI with --restrict on, --hostfwd tcp/udp
       tslirpArgs: [
         "--restrict", "on",
         "--hostfwd", `tcp::${HOST_HTTPD}-:8000`,
+        "--hostfwd", `tcp:[::1]:${HOST_HTTPD6}-[${GUEST6}]:8000`,
         "--hostfwd", `tcp:127.0.0.1:${HOST_NC}-10.0.2.15:8001`,
         "--hostfwd", `udp::${HOST_DHCPD}-:67`,
         "--guestfwd", `tcp:${GUESTFWD}:80-127.0.0.1:${HTTP_PORT}`,
+        "--api-socket", apiSocket,
       ],
       hostClient: [
         { kind: "http", port: HOST_HTTPD, path: "/index.html", deadlineMs: 150_000 },
+        // httpd answers by now (the step above reached it); SLAAC has long finished.
+        { kind: "http", port: HOST_HTTPD6, host: "::1", path: "/index.html", deadlineMs: 30_000 },
+        { kind: "api-hostfwd", api: apiSocket, hostPort: HOST_API, guestPort: 8000, path: "/index.html", deadlineMs: 30_000 },
         // From port 67: udhcpd answers a relay at giaddr:67, which is this client as the guest sees it.
         { kind: "udp", port: HOST_DHCPD, hex: discover, fromPort: 67, deadlineMs: 30_000 },
         { kind: "tcp-send", port: HOST_NC, text: `${LINE}\n`, deadlineMs: 60_000 },
@@ -105,6 +126,11 @@ describe("guest forwarding: the tslirp CLI with --restrict on, --hostfwd tcp/udp
     expect(http, explain(run)).toMatchObject({ ok: true, body: `${GUEST_PAGE}\n` })
   })
 
+  it("hostfwd tcp to an IPv6 guest address: a client of [::1] gets the page over IPv6", () => {
+    const http6 = run.hostResults.filter((r) => r.kind === "http")[1]
+    expect(http6, explain(run)).toMatchObject({ ok: true, body: `${GUEST_PAGE}\n` })
+  })
+
   it("hostfwd udp: udhcpd in the guest answers the host client's DISCOVER with an OFFER", () => {
     const udp = run.hostResults.find((r) => r.kind === "udp")
     expect(udp?.ok, explain(run)).toBe(true)
@@ -117,5 +143,30 @@ describe("guest forwarding: the tslirp CLI with --restrict on, --hostfwd tcp/udp
     const result = check("hostfwd-nc")
     expect(run.hostResults.find((r) => r.kind === "tcp-send")?.ok, explain(run, "hostfwd-nc")).toBe(true)
     expect([result.rc, result.output.trim()], explain(run, "hostfwd-nc")).toEqual([0, LINE])
+  })
+
+  it("control socket: a rule added while the guest runs reaches its httpd, is listed, shows its connection, and is removed", () => {
+    const step = run.hostResults.find((r) => r.kind === "api-hostfwd")
+    expect(step?.ok, `${JSON.stringify(step)}\n${explain(run)}`).toBe(true)
+    const api = step!.api!
+    const why = `${JSON.stringify(api, null, 1)}\n${explain(run)}`
+    const add = JSON.parse(api.add) as { return: { id: number } }
+    expect(add, why).toEqual({ return: { id: expect.any(Number) } })
+    const id = add.return.id
+    const entry = { id, proto: "tcp", host_addr: "127.0.0.1", host_port: HOST_API, guest_addr: "10.0.2.15", guest_port: 8000 }
+    // slirp4netns's code sends `entries` at the top level, its man page under `return`: both.
+    const list = JSON.parse(api.list) as { return: { entries: Array<unknown> }; entries: Array<unknown> }
+    expect(list.entries, why).toContainEqual(entry)
+    expect(list.return.entries, why).toContainEqual(entry)
+    expect(api.body, why).toBe(`${GUEST_PAGE}\n`)
+    // The forwarded connection as the guest's httpd sees it: from the gateway (a loopback client).
+    const conns = (JSON.parse(api.connections) as { return: { entries: Array<Record<string, unknown>> } }).return.entries
+    const forwarded = conns.find((c) => c["origin"] === "host" && c["guest_port"] === 8000 && c["state"] === "Established")
+    expect(forwarded, why).toMatchObject({ proto: "tcp", guest_addr: "10.0.2.15", host_addr: "10.0.2.2" })
+    // The request line had gone to the guest when the listing was taken.
+    expect(forwarded!["bytes_to_guest"], why).toBe("GET /index.html HTTP/1.0\r\n".length)
+    expect(JSON.parse(api.remove), why).toEqual({ return: {} })
+    expect((JSON.parse(api.listAfter) as { entries: Array<{ id: number }> }).entries.map((e) => e.id), why).not.toContain(id)
+    expect(api.afterRemove, why).toBe("ECONNREFUSED")
   })
 })

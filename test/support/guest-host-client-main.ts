@@ -3,13 +3,15 @@
  * the run's network namespace: `ip netns exec NS node guest-host-client-main.ts PLAN_JSON`. It
  * works through the plan's steps in order while the guest runs; each step retries until the
  * guest's server answers or its deadline passes (the guest may still be booting), then prints
- * one JSON line `{"step":N,"kind":...,"ok":true|false,...}`. Exits when the plan is done or
+ * one JSON line `{"step":N,"kind":...,"ok":true|false,...}` (an `api-hostfwd` step, which
+ * changes the running rules through the control socket, runs once). Exits when the plan is done or
  * stdin closes (its parent is gone).
  */
 import { createSocket } from "node:dgram"
 import { get } from "node:http"
 import { connect } from "node:net"
-import type { HostClientStep } from "./guest-host-client.ts"
+import { callApi } from "./api-client.ts"
+import type { ApiHostFwdTrace, HostClientStep } from "./guest-host-client.ts"
 
 const plan = JSON.parse(process.argv[2] ?? "[]") as ReadonlyArray<HostClientStep>
 const print = (o: object): void => void process.stdout.write(`${JSON.stringify(o)}\n`)
@@ -17,9 +19,9 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 process.stdin.on("close", () => process.exit(0))
 process.stdin.resume()
 
-const httpOnce = (port: number, path: string): Promise<{ status: number; body: string; local: string }> =>
+const httpOnce = (port: number, path: string, host = "127.0.0.1"): Promise<{ status: number; body: string; local: string }> =>
   new Promise((resolve, reject) => {
-    const req = get({ host: "127.0.0.1", port, path, timeout: 3000 }, (res) => {
+    const req = get({ host, port, path, timeout: 3000 }, (res) => {
       let body = ""
       res.on("data", (d: Buffer) => (body += d.toString()))
       res.on("end", () => resolve({ status: res.statusCode ?? 0, body, local: `${req.socket?.localAddress}:${req.socket?.localPort}` }))
@@ -60,6 +62,55 @@ const udpOnce = (step: Extract<HostClientStep, { kind: "udp" }>): Promise<string
     sock.bind(step.fromPort ?? 0, "127.0.0.1", () => sock.send(Buffer.from(step.hex, "hex"), step.port, "127.0.0.1"))
   })
 
+/** The errno code of one connect to 127.0.0.1:PORT, or "connected". */
+const connectOutcome = (port: number): Promise<string> =>
+  new Promise((resolve) => {
+    const s = connect({ host: "127.0.0.1", port })
+    s.setTimeout(5000, () => s.destroy(Object.assign(new Error("timeout"), { code: "ETIMEDOUT" })))
+    s.on("connect", () => {
+      s.destroy()
+      resolve("connected")
+    })
+    s.on("error", (e: NodeJS.ErrnoException) => resolve(e.code ?? e.message))
+  })
+
+const apiHostFwd = async (step: Extract<HostClientStep, { kind: "api-hostfwd" }>): Promise<ApiHostFwdTrace> => {
+  const call = (request: object) => callApi(step.api, JSON.stringify(request))
+  // slirp4netns's documented request, key for key.
+  const add = await call({ execute: "add_hostfwd", arguments: { proto: "tcp", host_addr: "127.0.0.1", host_port: step.hostPort, guest_addr: "10.0.2.15", guest_port: step.guestPort } })
+  const id = (JSON.parse(add) as { return?: { id?: number } }).return?.id
+  const list = await call({ execute: "list_hostfwd" })
+  // A GET whose request stays open until list_connections has seen the connection Established.
+  const sock = connect({ host: "127.0.0.1", port: step.hostPort })
+  let received = ""
+  const closed = new Promise<void>((resolve, reject) => {
+    sock.on("data", (d: Buffer) => (received += d.toString()))
+    sock.on("error", reject)
+    sock.on("close", () => resolve())
+  })
+  closed.catch(() => undefined)
+  await new Promise<void>((resolve, reject) => {
+    sock.once("connect", () => resolve())
+    sock.once("error", reject)
+  })
+  const requestLine = `GET ${step.path} HTTP/1.0\r\n`
+  sock.write(requestLine)
+  let connections = ""
+  for (let i = 0; i < 50; i++) {
+    connections = await call({ execute: "list_connections" })
+    const entries = (JSON.parse(connections) as { return?: { entries?: Array<Record<string, unknown>> } }).return?.entries ?? []
+    if (entries.some((e) => e["origin"] === "host" && e["guest_port"] === step.guestPort && e["host_port"] === sock.localPort && e["state"] === "Established" && Number(e["bytes_to_guest"]) >= requestLine.length)) break
+    await sleep(200)
+  }
+  sock.end("\r\n")
+  await closed
+  const body = received.slice(received.indexOf("\r\n\r\n") + 4)
+  const remove = await call({ execute: "remove_hostfwd", arguments: { id } })
+  const listAfter = await call({ execute: "list_hostfwd" })
+  const afterRemove = await connectOutcome(step.hostPort)
+  return { add, list, connections, body, remove, listAfter, afterRemove }
+}
+
 const main = async (): Promise<void> => {
   for (const [i, step] of plan.entries()) {
     const deadline = Date.now() + step.deadlineMs
@@ -70,7 +121,7 @@ const main = async (): Promise<void> => {
       try {
         switch (step.kind) {
           case "http": {
-            const r = await httpOnce(step.port, step.path)
+            const r = await httpOnce(step.port, step.path, step.host)
             if (r.status !== 200) throw new Error(`status ${r.status}`)
             print({ step: i, kind: step.kind, ok: true, tries, body: r.body })
             break
@@ -82,11 +133,15 @@ const main = async (): Promise<void> => {
           case "udp":
             print({ step: i, kind: step.kind, ok: true, tries, answer: await udpOnce(step) })
             break
+          case "api-hostfwd":
+            print({ step: i, kind: step.kind, ok: true, tries, api: await apiHostFwd(step) })
+            break
         }
         break
       } catch (e) {
         last = e instanceof Error ? ((e as NodeJS.ErrnoException).code ?? e.message) : String(e)
-        if (Date.now() > deadline) {
+        // An api-hostfwd step changes the running rules: it is not repeated.
+        if (Date.now() > deadline || step.kind === "api-hostfwd") {
           print({ step: i, kind: step.kind, ok: false, tries, error: last })
           break
         }

@@ -8,9 +8,10 @@
  *   EADDRINUSE because another guest's session holds the port: the first to bind wins) is
  *   logged as a warning and the rule is dropped. `HostFwdRemove` closes the listener only.
  * - TCP: each accepted client becomes an active open toward `guest`:`guestPort` (first DHCP
- *   lease, `dhcpStart`, when the rule names none) from `visiblePeer` (below).
- * - UDP: each host peer of a listener gets a mapping (guest sees the peer as `visiblePeer`'s
- *   address and the peer's port, or a port of ours when that pair is taken); the guest's
+ *   lease, `dhcpStart`, when the rule names none) from `visiblePeer` (below); a rule with an
+ *   IPv6 guest address opens over IPv6, from `visiblePeer6`.
+ * - UDP: each host peer of a listener gets a mapping (guest sees the peer as `visiblePeer`'s,
+ *   or `visiblePeer6`'s for an IPv6 guest address, address and the peer's port, or a port of ours when that pair is taken); the guest's
  *   datagrams from the guest port to that pair go back out of the listener to the peer.
  *   Mappings idle for `UDP_PEER_IDLE_MS` expire (libslirp's SO_EXPIRE); one sweep timer
  *   `{ layer: "hostfwd", key: 0 }` runs while any exists.
@@ -18,6 +19,10 @@
  *   unspecified) appears as the gateway; any other IPv4 client as itself (the guest's server
  *   sees who connected); an IPv6 client, a unix socket client, or an address the guest would
  *   take for its own network appears as the gateway, since the guest connection is IPv4.
+ * - `visiblePeer6`, the same toward an IPv6 guest: an IPv6 client as itself, unless it is
+ *   loopback, unspecified, multicast, link-local (its scope is the host's link, not the
+ *   guest's) or inside the guest's prefix; those, IPv4 clients and unix clients appear as the
+ *   gateway (fec0::2, or fe80::2 to a link-local guest address).
  *
  * Pure: plain data replaced on change (rules and peers in IntMaps), no function writes to what
  * it is given; outputs go into an array made for the call.
@@ -34,7 +39,10 @@ import { unmappedHostAddress } from "../policy/policy.ts"
 import { type StackConfig, netmask } from "../stack/config.ts"
 import type { LayerOutput } from "../stack/output.ts"
 import { UDP_CHECKSUM_OFFSET, emitUdpHeader } from "../udp/wire.ts"
+import { type IpAddress, formatIp, ipEquals } from "../wire/ip-address.ts"
 import { type Ipv4, formatIpv4, inSubnet, parseIpv4 } from "../wire/ipv4-address.ts"
+import { type Ipv6, inPrefix, ipv6Equals, isLinkLocal, isMulticast6, isUnspecified, parseIpv6 } from "../wire/ipv6-address.ts"
+import { gatewayFor6 } from "../policy/policy.ts"
 
 /** libslirp's SO_EXPIRE: a UDP mapping without traffic for 240 s is forgotten. */
 export const UDP_PEER_IDLE_MS = 240_000
@@ -48,8 +56,8 @@ export interface HostFwdRule {
   readonly id: number
   readonly proto: "tcp" | "udp"
   readonly bind: HostBind
-  /** undefined: the first DHCP lease. */
-  readonly guest: Ipv4 | undefined
+  /** undefined: the first DHCP lease; 16 bytes: an IPv6 guest (tcp rules). */
+  readonly guest: IpAddress | undefined
   readonly guestPort: number
   /** The listener's socket. */
   readonly sock: SocketId
@@ -60,9 +68,10 @@ export interface HostFwdRule {
 export interface UdpPeer {
   readonly listener: SocketId
   readonly peer: HostEndpoint
-  readonly guest: Ipv4
+  /** Either family; `remoteIp` is of the same one. */
+  readonly guest: IpAddress
   readonly guestPort: number
-  readonly remoteIp: Ipv4
+  readonly remoteIp: IpAddress
   readonly remotePort: number
   readonly lastActive: Instant
 }
@@ -93,15 +102,16 @@ type Out = Array<LayerOutput>
 const log = (level: "debug" | "info" | "warn", message: string): StackEffect => ({ _tag: "Log", level, message })
 
 const describeRule = (r: Pick<HostFwdRule, "proto" | "bind" | "guest" | "guestPort">): string =>
-  `hostfwd ${r.proto}:${describeTarget(r.bind)} -> ${r.guest === undefined ? "" : formatIpv4(r.guest)}:${r.guestPort}`
+  `hostfwd ${r.proto}:${describeTarget(r.bind)} -> ${r.guest === undefined ? "" : typeof r.guest === "number" ? formatIpv4(r.guest) : `[${formatIp(r.guest)}]`}:${r.guestPort}`
 
 export const ruleForListener = (s: HostFwdState, sock: SocketId): HostFwdRule | undefined => {
   const id = intMapGet(s.byListener, sock)
   return id === undefined ? undefined : intMapGet(s.rules, id)
 }
 
-/** The guest address a rule forwards to. */
-export const guestOf = (c: StackConfig, r: HostFwdRule): Ipv4 => r.guest ?? c.dhcpStart
+/** The guest address a rule forwards to (its family is the family of the guest connection). */
+export const guestOf = (c: StackConfig, r: HostFwdRule): IpAddress => r.guest ?? c.dhcpStart
+
 
 /** How the guest sees a host client (see the header): its IPv4 address, or the gateway. */
 export const visiblePeer = (c: StackConfig, peer: HostEndpoint | undefined): Ipv4 => {
@@ -113,14 +123,29 @@ export const visiblePeer = (c: StackConfig, peer: HostEndpoint | undefined): Ipv
   return v4
 }
 
+/** How an IPv6 guest at `guest` sees a host client (see the header): its IPv6 address, or the gateway. */
+export const visiblePeer6 = (c: StackConfig, guest: Ipv6, peer: HostEndpoint | undefined): Ipv6 => {
+  const gateway = gatewayFor6(c, guest)
+  if (peer === undefined) return gateway
+  const a = parseIpv6(unmappedHostAddress(peer.address))
+  // An IPv4 client (its IPv4-mapped form unmapped above) does not parse: the gateway.
+  if (a === undefined || isUnspecified(a) || isMulticast6(a) || isLinkLocal(a) || inPrefix(a, c.ipv6Prefix, c.ipv6PrefixLength)) return gateway
+  return ipv6Equals(a, 0, IPV6_LOOPBACK) ? gateway : a
+}
+
+const IPV6_LOOPBACK: Ipv6 = parseIpv6("::1")!
+
 /**
  * A new rule: its listener is `sock` (the stack's next id; the stack claims it when it sees the
  * `TcpListen`/`UdpBind`). A rule id already in use is refused with a warning.
  */
 export const addHostFwd = (s: HostFwdState, ev: HostFwdAdd, sock: SocketId): readonly [HostFwdState, Out] => {
-  const rule: HostFwdRule = { id: ev.id, proto: ev.proto, bind: ev.bind, guest: ev.guest, guestPort: ev.guestPort, sock, bound: false }
+  // An IPv6 address is copied: the event's bytes are not ours to keep.
+  const guest = typeof ev.guest === "object" ? ev.guest.slice() : ev.guest
+  const rule: HostFwdRule = { id: ev.id, proto: ev.proto, bind: ev.bind, guest, guestPort: ev.guestPort, sock, bound: false }
   if (intMapGet(s.rules, ev.id) !== undefined) return [s, [log("warn", `${describeRule(rule)}: rule id ${ev.id} already in use, ignored`)]]
   if (ev.proto === "udp" && ev.bind.family === "unix") return [s, [log("warn", `${describeRule(rule)}: udp cannot listen on a unix socket, ignored`)]]
+  if (typeof ev.guest === "object" && ev.guest.length !== 16) return [s, [log("warn", `hostfwd ${ev.proto}:${describeTarget(ev.bind)}: guest address of ${ev.guest.length} bytes, ignored`)]]
   const open: StackEffect =
     ev.proto === "tcp" ? { _tag: "TcpListen", sock, bind: ev.bind } : { _tag: "UdpBind", sock, bind: ev.bind as HostEndpoint }
   return [
@@ -189,8 +214,8 @@ const withPeer = (m: IntMap<number, ReadonlyArray<UdpPeer>>, p: UdpPeer): IntMap
   return intMapSet(m, k, [...(intMapGet(m, k) ?? []), p])
 }
 
-const findPeer = (s: HostFwdState, guest: Ipv4, guestPort: number, remoteIp: Ipv4, remotePort: number): UdpPeer | undefined => {
-  for (const p of intMapGet(s.udpPeers, peerKey(guestPort, remotePort)) ?? []) if (p.guest === guest && p.remoteIp === remoteIp) return p
+const findPeer = (s: HostFwdState, guest: IpAddress, guestPort: number, remoteIp: IpAddress, remotePort: number): UdpPeer | undefined => {
+  for (const p of intMapGet(s.udpPeers, peerKey(guestPort, remotePort)) ?? []) if (ipEquals(p.guest, guest) && ipEquals(p.remoteIp, remoteIp)) return p
   return undefined
 }
 
@@ -207,6 +232,7 @@ export const hostFwdDatagram = (s0: HostFwdState, c: StackConfig, now: Instant, 
   const r = ruleForListener(s0, sock)
   if (r === undefined || r.proto !== "udp") return [s0, []]
   const guest = guestOf(c, r)
+  if (typeof guest === "number" ? !c.ipv4 : !c.ipv6) return [s0, [log("debug", `${describeRule(r)}: ipv${typeof guest === "number" ? 4 : 6} is off, datagram from ${describeTarget(from)} dropped`)]]
   const out: Out = []
   let s = s0
   // The peer's mapping, if it has one already.
@@ -216,7 +242,7 @@ export const hostFwdDatagram = (s0: HostFwdState, c: StackConfig, now: Instant, 
     if (mapping !== undefined) break
   }
   if (mapping === undefined) {
-    const remoteIp = visiblePeer(c, from)
+    const remoteIp: IpAddress = typeof guest === "number" ? visiblePeer(c, from) : visiblePeer6(c, guest, from)
     let remotePort = from.port
     // Two peers the guest would see as one (two loopback clients on one port, IPv4 and IPv6):
     // the later one gets a port of ours.
@@ -225,23 +251,22 @@ export const hostFwdDatagram = (s0: HostFwdState, c: StackConfig, now: Instant, 
     }
     mapping = { listener: sock, peer: from, guest, guestPort: r.guestPort, remoteIp, remotePort, lastActive: now }
     s = { ...s, udpPeers: withPeer(s.udpPeers, mapping), udpPeerCount: s.udpPeerCount + 1 }
-    out.push(log("debug", `${describeRule(r)}: peer ${describeTarget(from)} is ${formatIpv4(remoteIp)}:${remotePort} to the guest`))
+    out.push(log("debug", `${describeRule(r)}: peer ${describeTarget(from)} is ${formatIp(remoteIp)} port ${remotePort} to the guest`))
     if (!s.sweepArmed) {
       s = { ...s, sweepArmed: true }
       out.push({ _tag: "SetTimer", timer: HOSTFWD_SWEEP_TIMER, at: addMillis(now, HOSTFWD_SWEEP_MS) })
     }
   } else s = touched(s, mapping, now)
-  out.push({
+  // UDP is next header 17 in IPv6 too; the IP layer of the mapping's family adds its pseudo header.
+  const udp = {
     _tag: "PacketToGuest",
-    family: 4,
-    src: mapping.remoteIp,
-    dst: guest,
     protocol: PROTO_UDP,
     header: emitUdpHeader(mapping.remotePort, mapping.guestPort, data.length),
     payload: data,
     checksumOffset: UDP_CHECKSUM_OFFSET,
     pseudoHeader: true,
-  })
+  } as const
+  out.push(typeof mapping.guest === "number" ? { ...udp, family: 4, src: mapping.remoteIp as Ipv4, dst: mapping.guest } : { ...udp, family: 6, src: mapping.remoteIp as Ipv6, dst: mapping.guest })
   return [s, out]
 }
 
@@ -252,9 +277,9 @@ export const hostFwdDatagram = (s0: HostFwdState, c: StackConfig, now: Instant, 
 export const hostFwdFromGuest = (
   s: HostFwdState,
   now: Instant,
-  src: Ipv4,
+  src: IpAddress,
   srcPort: number,
-  dst: Ipv4,
+  dst: IpAddress,
   dstPort: number,
   payload: Uint8Array,
 ): readonly [HostFwdState, Out] | undefined => {

@@ -52,6 +52,7 @@ import {
   removeHostFwd,
   ruleForListener,
   visiblePeer,
+  visiblePeer6,
 } from "../forward/hostfwd.ts"
 import { defaultTcpConfig } from "../tcp/config.ts"
 import { type TcpContext, type TcpHostEvent, type TcpLayerState, createTcpLayer, tcpConnectToGuest, tcpConnectionFor, tcpFromGuest, tcpHostEvent, tcpShutdown, tcpTimer } from "../tcp/layer.ts"
@@ -71,6 +72,7 @@ import { type Dhcpv6ServerState, dhcpv6Input, emptyDhcpv6 } from "../dhcpv6/serv
 import { DHCPV6_SERVER_PORT } from "../dhcpv6/wire.ts"
 import { parseUdp, parseUdp6 } from "../udp/wire.ts"
 import { IPV4_BROADCAST, formatIpv4 } from "../wire/ipv4-address.ts"
+import { type IpAddress, formatIp } from "../wire/ip-address.ts"
 import { describeTarget } from "../../effects/address.ts"
 import { macEquals } from "../wire/mac.ts"
 import { type StackConfig, broadcastAddress, validateConfig } from "./config.ts"
@@ -343,6 +345,9 @@ const ipv6Upper = (s: StackState, call: Call, ip: Ipv6View, frame: Uint8Array, s
     case NH_UDP: {
       const u = parseUdp6(upper, frame, ip.srcOffset, ip.dstOffset)
       if (!u.ok) return [s, [...fx, debug(u.reason)]]
+      // An answer to a udp hostfwd peer of an IPv6 guest address, as in IPv4's path.
+      const back = hostFwdFromGuest(s.hostfwd, call.now, src, u.udp.srcPort, dst, u.udp.dstPort, u.udp.payload)
+      if (back !== undefined) return [emit({ ...s, hostfwd: back[0] }, call, back[1], fx), fx]
       // RFC 8415 §7.1: clients send to All_DHCP_Relay_Agents_and_Servers (or to us, unicast).
       if (u.udp.dstPort === DHCPV6_SERVER_PORT && (ipv6Equals(dst, 0, ALL_DHCP_AGENTS) || isOurIpv6(c, dst))) {
         const [dhcpv6, out] = dhcpv6Input(s.dhcpv6, c, s.link.gatewayMac, { src, srcMac: ether.subarray(6, 12), payload: u.udp.payload })
@@ -557,18 +562,19 @@ const toNapt = (s: StackState, call: Call, [napt, out]: readonly [NaptState, Rea
 
 /**
  * A host client connected to a tcp hostfwd listener: adopt its socket and open toward the
- * guest (RFC 9293 §3.10.1 active OPEN) from the address the guest should see
- * (hostfwd.ts `visiblePeer`), or refuse it (reset) when the rule is gone or the table is full.
+ * guest (RFC 9293 §3.10.1 active OPEN) over the family of the rule's guest address, from the
+ * address the guest should see (hostfwd.ts `visiblePeer`, `visiblePeer6`), or refuse it (reset)
+ * when the rule is gone, that family is off, or the table is full.
  */
 const hostTcpAccepted = (s: StackState, call: Call, ev: HostTcpAccepted): Result => {
   const fx: Array<StackEffect> = []
   const r = ruleForListener(s.hostfwd, ev.listener)
   const refuse = (why: string): Result => [s, [{ _tag: "TcpRefuse", accepted: ev.accepted }, { _tag: "Log", level: "info", message: `hostfwd: client refused: ${why}` }]]
   if (r === undefined || r.proto !== "tcp" || ownerOf(s.sockets, ev.listener) !== "tcp-listener") return refuse(`no tcp rule for socket ${ev.listener}`)
-  if (!s.config.ipv4) return refuse("ipv4 is off (hostfwd reaches IPv4 guests)")
-  if (s.tcp.conns.size >= s.tcp.config.maxConnections) return refuse(`${s.tcp.conns.size} connections (the limit)`)
   const guestIp = guestOf(s.config, r)
-  const remoteIp = visiblePeer(s.config, ev.peer)
+  if (typeof guestIp === "number" ? !s.config.ipv4 : !s.config.ipv6) return refuse(`ipv${typeof guestIp === "number" ? 4 : 6} is off (the rule's guest address is IPv${typeof guestIp === "number" ? 4 : 6})`)
+  if (s.tcp.conns.size >= s.tcp.config.maxConnections) return refuse(`${s.tcp.conns.size} connections (the limit)`)
+  const remoteIp: IpAddress = typeof guestIp === "number" ? visiblePeer(s.config, ev.peer) : visiblePeer6(s.config, guestIp, ev.peer)
   let hostfwd = s.hostfwd
   let remotePort = ev.peer?.port ?? 0
   // No port of its own (a unix client), or the pair the guest would see is in use: one of ours.
@@ -580,7 +586,7 @@ const hostTcpAccepted = (s: StackState, call: Call, ev: HostTcpAccepted): Result
   const from = ev.peer === undefined ? "a unix client" : `${ev.peer.address}:${ev.peer.port}`
   const head: Array<LayerOutput> = [
     { _tag: "TcpAdopt", sock, accepted: ev.accepted },
-    { _tag: "Log", level: "debug", message: `hostfwd: ${from} -> ${formatIpv4(guestIp)}:${r.guestPort} as ${formatIpv4(remoteIp)}:${remotePort} (socket ${sock})` },
+    { _tag: "Log", level: "debug", message: `hostfwd: ${from} -> ${formatIp(guestIp)} port ${r.guestPort} as ${formatIp(remoteIp)} port ${remotePort} (socket ${sock})` },
   ]
   return [emit({ ...s, tcp, hostfwd }, call, [...head, ...out], fx), fx]
 }

@@ -26,6 +26,7 @@ export interface HostFwdRule {
   readonly guestPort: number
 }
 
+/** A rule in force; its `guestAddr` is never "" (a rule given without one shows the first DHCP lease). */
 export interface HostFwdEntry extends HostFwdRule {
   readonly id: number
 }
@@ -53,6 +54,7 @@ export interface ConnectionInfo {
   readonly host: { readonly address: string; readonly port: number }
   /** TCP: the RFC 9293 state name; UDP/ICMP: "open". */
   readonly state: string
+  /** Payload bytes each way: TCP's acknowledged ones; UDP's and ICMP echo's that crossed the host socket. */
   readonly bytesToHost: number
   readonly bytesToGuest: number
 }

@@ -115,8 +115,10 @@ Forwarding (QEMU -netdev user syntax; repeatable):
   --hostfwd [tcp|udp]:[HOSTADDR]:HOSTPORT-[GUESTADDR]:GUESTPORT
                            host port to guest port; IPv6 host addresses in brackets
                            ([::1]:8080); empty HOSTADDR: any IPv4 address; empty
-                           GUESTADDR: the first DHCP lease. The guest sees the client's
-                           own address, or the gateway for loopback and IPv6 clients.
+                           GUESTADDR: the first DHCP lease; an IPv6 GUESTADDR in
+                           brackets ([fec0::15]:22) is reached over IPv6. The guest
+                           sees the client's own address when it is of the guest
+                           address's family and not loopback, else the gateway.
                            Host ports are bound while a guest is connected (with several
                            guests, by the first one's session).
   --hostfwd unix:PATH-[GUESTADDR]:GUESTPORT

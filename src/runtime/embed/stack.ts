@@ -70,7 +70,8 @@ export class EmbeddedStack implements ForwardControl {
     })
     if (problems.length > 0) throw new ConfigError(`invalid forwarding: ${problems.join("; ")}`)
     this.forwarder = new Forwarder(this.config, () => deps.clock.now(), hostFwd, guestFwd)
-    this.session = openSession(this.config, this.forwarder.wrapDeps(deps), (frame) => {
+    const forwardedDeps = this.forwarder.wrapDeps(deps)
+    this.session = openSession(this.config, forwardedDeps, (frame) => {
       if (!this.busy) return this.deliver(frame)
       if (this.heldBytes + frame.length > HELD_LIMIT_BYTES) {
         if (this.dropped++ === 0) logger.log("debug", "guest busy and frames held at the limit: dropping frames for it")
@@ -80,7 +81,7 @@ export class EmbeddedStack implements ForwardControl {
       this.held.push(frame)
       this.heldBytes += frame.length
     })
-    this.detach = this.forwarder.attach(this.session)
+    this.detach = this.forwarder.attach(this.session, forwardedDeps)
   }
 
   /** Forward a host port to the guest (resolves once the host socket is bound). */

@@ -15,9 +15,13 @@
  *   rejects with one line when every session failed to bind it (`address in use`, ...) or the
  *   rule is bad or a duplicate; with no session running it resolves at once and the rule waits
  *   for the next guest (nothing can be bound without a stack to own it).
+ * - Entries show the guest address a rule forwards to: a rule given without one (""), the first
+ *   DHCP lease (`dhcpStart`, 10.0.2.15 by default), fixed for the process.
  * - `listConnections` reads each session's stack state: TCP connections with their RFC 9293
  *   state and bytes each way (from the sequence numbers), udp hostfwd peers and UDP and ICMP
- *   flows as "open" (a flow's host side is any peer, "*"; bytes are not counted for UDP/ICMP).
+ *   flows as "open" (a flow's host side is any peer, "*"), their bytes each way counted at the
+ *   host ports (datagram-bytes.ts) for a session attached with the deps `wrapDeps` gave it
+ *   (else 0).
  * Neutral: nothing from Node.
  */
 import type { HostBind } from "../../effects/address.ts"
@@ -34,6 +38,7 @@ import { formatIpv4 } from "../../protocol/wire/ipv4-address.ts"
 import type { ConnectionInfo, ForwardControl, GuestFwdEntry, GuestFwdRule, HostFwdEntry, HostFwdRule } from "../api/forward-control.ts"
 import type { Report } from "../host/ports.ts"
 import type { HostDeps } from "../host/session.ts"
+import { DatagramBytes } from "./datagram-bytes.ts"
 import { type GuestFwdSpec, type HostFwdSpec, guestFwdFromRule, hostFwdFromRule, ruleOfGuestFwd, ruleOfHostFwd, serverOf } from "./rules.ts"
 
 /** What the forwarder needs of a session: a way in, and (for listings) its stack's state. */
@@ -59,6 +64,9 @@ export class Forwarder implements ForwardControl {
   private readonly host = new Map<number, { spec: HostFwdSpec; entry: HostFwdEntry }>()
   private readonly guest = new Map<number, { spec: GuestFwdSpec; entry: GuestFwdEntry }>()
   private readonly sessions = new Set<ForwardedSession>()
+  /** Each session's UDP/ICMP byte counts, by the deps `wrapDeps` made (then by session, once attached). */
+  private readonly bytesOfDeps = new WeakMap<HostDeps, DatagramBytes>()
+  private readonly bytesOfSession = new Map<ForwardedSession, DatagramBytes>()
   /** Adds waiting for a bind, by bind key, oldest first (two adds of port 0 wait in turn). */
   private readonly waiters = new Map<string, Array<Waiter>>()
 
@@ -73,7 +81,11 @@ export class Forwarder implements ForwardControl {
   }
 
   private keepHost(spec: HostFwdSpec): HostFwdEntry {
-    const entry = { id: this.nextId++, ...ruleOfHostFwd(spec) }
+    // A rule without a guest address is listed with the one it forwards to (the first DHCP
+    // lease), as slirp4netns lists its default (10.0.2.100) rather than "": clients that parse
+    // guest_addr as an address keep working.
+    const rule = ruleOfHostFwd(spec)
+    const entry = { id: this.nextId++, ...rule, guestAddr: spec.guest === undefined ? formatIpv4(this.config.dhcpStart) : rule.guestAddr }
     this.host.set(entry.id, { spec, entry })
     return entry
   }
@@ -94,9 +106,17 @@ export class Forwarder implements ForwardControl {
 
   /**
    * Host ports that tell the forwarder how each listener's bind went (the session's ports are
-   * made from these deps); everything else passes through untouched.
+   * made from these deps) and count the bytes of UDP and ICMP flows (give the same deps to
+   * `attach`); everything else passes through untouched.
    */
-  wrapDeps(deps: HostDeps): HostDeps {
+  wrapDeps(plain: HostDeps): HostDeps {
+    const bytes = new DatagramBytes()
+    const wrapped = this.watchListeners(bytes.wrap(plain))
+    this.bytesOfDeps.set(wrapped, bytes)
+    return wrapped
+  }
+
+  private watchListeners(deps: HostDeps): HostDeps {
     const watch = (report: Report, keys: Map<SocketId, string>): Report => (event) => {
       if (event._tag === "HostListening" || event._tag === "HostSocketError") this.listenResult(keys, event)
       report(event)
@@ -152,12 +172,20 @@ export class Forwarder implements ForwardControl {
     }
   }
 
-  /** A session starts: it gets every rule; returns the function that forgets it when it ends. */
-  attach(session: ForwardedSession): () => void {
+  /**
+   * A session starts: it gets every rule; returns the function that forgets it when it ends.
+   * `deps`: what `wrapDeps` gave for this session's ports, so its flows' bytes are listed.
+   */
+  attach(session: ForwardedSession, deps?: HostDeps): () => void {
     this.sessions.add(session)
+    const bytes = deps === undefined ? undefined : this.bytesOfDeps.get(deps)
+    if (bytes !== undefined) this.bytesOfSession.set(session, bytes)
     for (const [id, g] of this.guest) session.input(this.guestEvent(id, g.spec))
     for (const [id, h] of this.host) session.input(this.hostEvent(id, h.spec))
-    return () => void this.sessions.delete(session)
+    return () => {
+      this.sessions.delete(session)
+      this.bytesOfSession.delete(session)
+    }
   }
 
   readonly addHostFwd = (rule: HostFwdRule): Promise<HostFwdEntry> => {
@@ -238,6 +266,7 @@ export class Forwarder implements ForwardControl {
     for (const session of this.sessions) {
       const state = session.inspect?.() as StackState | undefined
       if (state === undefined || state.tcp === undefined) continue
+      const bytes = this.bytesOfSession.get(session)
       for (const c of tcpConnections(state.tcp)) {
         out.push({
           proto: "tcp",
@@ -252,11 +281,13 @@ export class Forwarder implements ForwardControl {
       // udp hostfwd peers: opened by the host side, seen as the peer's own address and port.
       for (const bucket of intMapValues(state.hostfwd.udpPeers)) {
         for (const p of bucket) {
-          out.push({ proto: "udp", origin: "host", guest: { address: formatIpv4(p.guest), port: p.guestPort }, host: { address: p.peer.address, port: p.peer.port }, state: "open", bytesToHost: 0, bytesToGuest: 0 })
+          const b = bytes?.peer(p.listener, p.peer)
+          out.push({ proto: "udp", origin: "host", guest: { address: formatIp(p.guest), port: p.guestPort }, host: { address: p.peer.address, port: p.peer.port }, state: "open", bytesToHost: b?.toHost ?? 0, bytesToGuest: b?.toGuest ?? 0 })
         }
       }
       for (const f of intMapValues(state.napt.flows.bySock)) {
-        out.push({ proto: f.kind, origin: "guest", guest: { address: formatIp(f.guest), port: f.guestPort }, host: { address: "*", port: 0 }, state: "open", bytesToHost: 0, bytesToGuest: 0 })
+        const b = bytes?.flow(f.sock)
+        out.push({ proto: f.kind, origin: "guest", guest: { address: formatIp(f.guest), port: f.guestPort }, host: { address: "*", port: 0 }, state: "open", bytesToHost: b?.toHost ?? 0, bytesToGuest: b?.toGuest ?? 0 })
       }
     }
     return out

@@ -5,8 +5,10 @@
  *
  * Syntax (QEMU's, with IPv6 host addresses in brackets):
  * - hostfwd `[tcp|udp]:[HOSTADDR]:HOSTPORT-[GUESTADDR]:GUESTPORT` (no protocol = tcp; empty
- *   HOSTADDR = any IPv4 address; `[::]` any IPv6 one; empty GUESTADDR = the first DHCP lease),
- *   or `unix:PATH-[GUESTADDR]:GUESTPORT`. HOSTPORT may be 0 (the host picks one).
+ *   HOSTADDR = any IPv4 address; `[::]` any IPv6 one; empty GUESTADDR = the first DHCP lease;
+ *   a bracketed IPv6 GUESTADDR such as `[fec0::15]`: the guest is reached over IPv6), or
+ *   `unix:PATH-[GUESTADDR]:GUESTPORT`. HOSTPORT may be 0 (the host picks one). An IPv6 guest
+ *   address must be unicast (not ::, not multicast).
  * - guestfwd `[tcp]:[SERVER]:PORT-TARGET`, TARGET `HOST:PORT` (an IP address, IPv6 in brackets),
  *   `unix:PATH` or `cmd:COMMAND`; empty SERVER = the network's .4 (libslirp's default).
  *
@@ -17,15 +19,16 @@
 import type { ConnectTarget, HostBind } from "../../effects/address.ts"
 import { describeTarget } from "../../effects/address.ts"
 import type { StackConfig } from "../../protocol/stack/config.ts"
+import { type IpAddress, formatIp } from "../../protocol/wire/ip-address.ts"
 import { type Ipv4, formatIpv4, parseIpv4 } from "../../protocol/wire/ipv4-address.ts"
-import { parseIpv6 } from "../../protocol/wire/ipv6-address.ts"
+import { isMulticast6, isUnspecified, parseIpv6 } from "../../protocol/wire/ipv6-address.ts"
 import type { GuestFwdRule, HostFwdRule } from "../api/forward-control.ts"
 
 export interface HostFwdSpec {
   readonly proto: "tcp" | "udp"
   readonly bind: HostBind
-  /** undefined: the first DHCP lease. */
-  readonly guest: Ipv4 | undefined
+  /** undefined: the first DHCP lease; 16 bytes: an IPv6 guest address. */
+  readonly guest: IpAddress | undefined
   readonly guestPort: number
 }
 
@@ -47,15 +50,24 @@ const port = (s: string, min: number, what: string): number | string => {
 const unixPath = (path: string): string | undefined =>
   path.length === 0 ? "the unix socket path is empty" : new TextEncoder().encode(path).length > UNIX_PATH_MAX ? `unix socket path "${path}" is longer than ${UNIX_PATH_MAX} bytes` : undefined
 
-/** `[GUESTADDR]:GUESTPORT`. */
-const parseGuestSide = (s: string): { guest: Ipv4 | undefined; guestPort: number } | string => {
-  const m = /^([^:]*):([^:]*)$/.exec(s)
-  if (m === null) return `"${s}" is not [GUESTADDR]:GUESTPORT`
-  const guest = m[1] === "" ? undefined : parseIpv4(m[1]!)
-  if (m[1] !== "" && guest === undefined) return `guest address "${m[1]}" is not an IPv4 address`
+/** `[GUESTADDR]:GUESTPORT`, GUESTADDR empty, IPv4, or IPv6 in brackets. */
+const parseGuestSide = (s: string): { guest: IpAddress | undefined; guestPort: number } | string => {
+  const v6 = /^\[([^\]]*)\]:([^:]*)$/.exec(s)
+  const m = v6 ?? /^([^:[\]]*):([^:]*)$/.exec(s)
+  if (m === null) return `"${s}" is not [GUESTADDR]:GUESTPORT (IPv6 guest addresses in brackets: [fec0::15]:80)`
+  let guest: IpAddress | undefined
+  if (v6 !== null) {
+    guest = parseIpv6(m[1]!)
+    if (guest === undefined) return `guest address "${m[1]}" is not an IPv6 address`
+    if (isUnspecified(guest) || isMulticast6(guest)) return `guest address "${m[1]}" is not a unicast address`
+  } else {
+    guest = m[1] === "" ? undefined : parseIpv4(m[1]!)
+    if (m[1] !== "" && guest === undefined) return `guest address "${m[1]}" is not an IPv4 address`
+  }
   const p = port(m[2]!, 1, "guest port")
   return typeof p === "string" ? p : { guest, guestPort: p }
 }
+
 
 /** `HOSTADDR:HOSTPORT` where HOSTADDR is empty, IPv4 or a bracketed IPv6 address. */
 const parseHostSide = (s: string, minPort: number): { family: 4 | 6; address: string; port: number } | string => {
@@ -126,9 +138,9 @@ export const hostFwdFromRule = (r: HostFwdRule): HostFwdSpec | string => {
   const v6 = r.hostAddr.includes(":")
   const host = parseHostSide(`${v6 ? `[${r.hostAddr}]` : r.hostAddr}:${r.hostPort}`, 0)
   if (typeof host === "string") return host
-  if (r.guestAddr.includes(":")) return `guest address "${r.guestAddr}" is not an IPv4 address (hostfwd reaches IPv4 guests)`
-  const guest = parseGuestSide(`${r.guestAddr}:${r.guestPort}`)
-  return typeof guest === "string" ? guest : { proto: r.proto, bind: host, ...guest }
+  const guest = parseGuestSide(`${r.guestAddr.includes(":") ? `[${r.guestAddr}]` : r.guestAddr}:${r.guestPort}`)
+  if (typeof guest === "string") return guest
+  return { proto: r.proto, bind: host, ...guest }
 }
 
 export const guestFwdFromRule = (r: GuestFwdRule): GuestFwdSpec | string => {
@@ -141,7 +153,7 @@ export const ruleOfHostFwd = (s: HostFwdSpec): HostFwdRule => ({
   proto: s.proto,
   hostAddr: s.bind.family === "unix" ? `unix:${s.bind.path}` : s.bind.address === "" && s.bind.family === 6 ? "::" : s.bind.address,
   hostPort: s.bind.family === "unix" ? 0 : s.bind.port,
-  guestAddr: s.guest === undefined ? "" : formatIpv4(s.guest),
+  guestAddr: s.guest === undefined ? "" : formatIp(s.guest),
   guestPort: s.guestPort,
 })
 

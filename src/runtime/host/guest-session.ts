@@ -88,7 +88,7 @@ export const guestSession = (
       )
       // Forgotten by the forwarder before the stack shuts down (finalizers run in reverse).
       if (forwarder !== undefined) {
-        const detach = forwarder.attach(session)
+        const detach = forwarder.attach(session, deps)
         yield* Effect.addFinalizer(() => Effect.sync(detach))
       }
       const onClose: GuestClosed = (reason) =>

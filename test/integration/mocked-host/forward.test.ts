@@ -321,7 +321,7 @@ describe("the Forwarder: rules shared by every guest session", () => {
     const logs: Array<string> = []
     const deps = forwarder.wrapDeps(host.deps({ enabled: () => true, log: (l, m) => void logs.push(`${l} ${m}`) }))
     const s = openSession({ ...defaultConfig, seed }, deps, (f) => void frames.push(f.slice()), { machine: checked.machine as StackMachine<unknown> })
-    const detach = forwarder.attach(s)
+    const detach = forwarder.attach(s, deps)
     s.fromGuest(pingFrame(HOST, 1, 1, bytes("hi")))
     host.settle()
     frames.length = 0
@@ -332,7 +332,7 @@ describe("the Forwarder: rules shared by every guest session", () => {
     const host = createMockHost()
     const forwarder = new Forwarder(defaultConfig, () => host.now)
     const early = await forwarder.addHostFwd({ proto: "tcp", hostAddr: "", hostPort: 2222, guestAddr: "", guestPort: 22 })
-    expect(early).toEqual({ id: 1, proto: "tcp", hostAddr: "", hostPort: 2222, guestAddr: "", guestPort: 22 })
+    expect(early).toEqual({ id: 1, proto: "tcp", hostAddr: "", hostPort: 2222, guestAddr: "10.0.2.15", guestPort: 22 })
     const a = session(host, forwarder, 1)
     const b = session(host, forwarder, 2)
     expect(b.logs.filter((l) => l.startsWith("warn"))).toEqual(["warn hostfwd tcp:0.0.0.0:2222 -> :22: cannot listen: EADDRINUSE; rule dropped"])
@@ -355,8 +355,38 @@ describe("the Forwarder: rules shared by every guest session", () => {
     host.sendToListener({ family: 4, address: "127.0.0.1", port: 5353 }, { family: 4, address: "127.0.0.1", port: 41000 }, bytes("q"))
     host.settle()
     expect(forwarder.listConnections().filter((x) => x.proto === "udp")).toEqual([
-      { proto: "udp", origin: "host", guest: { address: "10.0.2.15", port: 53 }, host: { address: "127.0.0.1", port: 41000 }, state: "open", bytesToHost: 0, bytesToGuest: 0 },
+      { proto: "udp", origin: "host", guest: { address: "10.0.2.15", port: 53 }, host: { address: "127.0.0.1", port: 41000 }, state: "open", bytesToHost: 0, bytesToGuest: 1 },
     ])
+  })
+
+  it("listConnections counts the payload bytes of UDP and ICMP flows and udp hostfwd peers each way; expired flows leave the listing and a new one counts from zero", async () => {
+    const host = createMockHost()
+    host.udpEcho("127.0.0.1", 7777)
+    host.icmpResponder("192.0.2.1")
+    const forwarder = new Forwarder(defaultConfig, () => host.now)
+    const a = session(host, forwarder, 1)
+    const added = forwarder.addHostFwd({ proto: "udp", hostAddr: "127.0.0.1", hostPort: 5353, guestAddr: "", guestPort: 53 })
+    host.settle()
+    await added
+    a.s.fromGuest(udpFrame(GUEST, HOST, 40000, 7777, bytes("twelve bytes")))
+    a.s.fromGuest(udpFrame(GUEST, HOST, 40000, 7777, bytes("and 7 more")))
+    a.s.fromGuest(pingFrame(ipv4(192, 0, 2, 1), 9, 1, bytes("ping!")))
+    host.sendToListener({ family: 4, address: "127.0.0.1", port: 5353 }, { family: 4, address: "127.0.0.1", port: 41000 }, bytes("query"))
+    host.settle()
+    a.s.fromGuest(udpFrame(GUEST, HOST, 53, 41000, bytes("the answer")))
+    host.settle()
+    const flows = () => forwarder.listConnections().filter((c) => c.proto !== "tcp").map((c) => [c.proto, c.origin, c.guest.port, c.bytesToHost, c.bytesToGuest])
+    expect(flows()).toEqual([
+      ["udp", "host", 53, 10, 5],
+      ["icmp", "guest", 9, 5, 5],
+      ["udp", "guest", 40000, 22, 22],
+    ])
+    // Idle flows expire (UDP, ICMP) and their sockets close: nothing of them is listed or kept.
+    host.advance(300_000)
+    expect(flows()).toEqual([])
+    a.s.fromGuest(udpFrame(GUEST, HOST, 40000, 7777, bytes("again")))
+    host.settle()
+    expect(flows()).toEqual([["udp", "guest", 40000, 5, 5]])
   })
 
   it("an address every guest fails to bind is refused in one line and the rule is not kept", async () => {

@@ -2,9 +2,10 @@
  * Forwarding on the Node runtime (real sockets, `NodeStack` and its `ForwardControl` API), the
  * test playing the guest with hand-made frames: a tcp hostfwd client sees a closed guest port
  * as a reset and an open one as a connection (data both ways, the loopback client shown as the
- * gateway); a unix socket hostfwd; udp hostfwd both ways; guestfwd to `cmd:cat`; a second add of
- * a bound port is refused; a removed rule stops accepting; `outboundAddr` is the source of host
- * sockets.
+ * gateway); a tcp hostfwd to an IPv6 guest address (over IPv6, from fec0::2); a unix socket
+ * hostfwd; udp hostfwd both ways; guestfwd to `cmd:cat`; a second add of a bound port is
+ * refused; a removed rule stops accepting; `outboundAddr` is the source of host sockets;
+ * `listConnections` counts UDP bytes on the real sockets.
  */
 import { createSocket } from "node:dgram"
 import { mkdtempSync, rmSync } from "node:fs"
@@ -19,6 +20,7 @@ import { NodeStack } from "../../../src/runtime/embed/node-stack.ts"
 import { memoryLogger } from "../../../src/runtime/host/logger.ts"
 import { GUEST, HOST, bytes, decode, pingFrame, udpFrame } from "../stack/frames.ts"
 import { segments, tcpFrame } from "../stack/tcp-frames.ts"
+import { GUEST6, HOST6, decode6, icmpv6Frame, tcp6Frame, tcpFields } from "../stack/frames6.ts"
 
 const until = async (cond: () => boolean, what: string, ms = 5000): Promise<void> => {
   const end = Date.now() + ms
@@ -112,6 +114,31 @@ describe("hostfwd on Node sockets", () => {
     expect([syn!.src, syn!.dst, syn!.tcp.dstPort]).toEqual([HOST, GUEST, 22])
   })
 
+  it("tcp to an IPv6 guest address (an API rule): the ::1 client reaches the guest over IPv6 from fec0::2, data both ways, listed", async () => {
+    const g = guestStack()
+    g.stack.fromGuest(icmpv6Frame(GUEST6, HOST6, 128, new Uint8Array([0, 1, 0, 1])))
+    g.take()
+    const rule = await g.stack.addHostFwd({ proto: "tcp", hostAddr: "::1", hostPort: 0, guestAddr: "fec0::5054:ff:fe12:3456", guestPort: 22 })
+    expect(g.stack.listHostFwd()).toEqual([{ id: rule.id, proto: "tcp", hostAddr: "::1", hostPort: rule.hostPort, guestAddr: "fec0::5054:ff:fe12:3456", guestPort: 22 }])
+    const c = client(rule.hostPort, "::1")
+    const tcp6 = () => g.frames.filter((f) => get16(f, 12) === 0x86dd).map(decode6).filter((d) => d.nh === 6)
+    await until(() => tcp6().length > 0, "the SYN over IPv6")
+    const [syn] = g.take().map(decode6)
+    const t = tcpFields(syn!.payload)
+    expect([syn!.src, syn!.dst, t.dport, t.flags, t.sport, syn!.checksumOk]).toEqual(["fec0::2", "fec0::5054:ff:fe12:3456", 22, SYN, c.s.localPort, true])
+    const back = { sport: 22, dport: t.sport }
+    g.stack.fromGuest(tcp6Frame(GUEST6, HOST6, { ...back, seq: 9000, ack: t.seq + 1, flags: SYN | ACK }))
+    c.s.write("hi guest")
+    await until(() => tcp6().some((d) => tcpFields(d.payload).data.length > 0), "the client's bytes at the guest")
+    const data = tcp6().map((d) => tcpFields(d.payload)).find((x) => x.data.length > 0)!
+    expect(new TextDecoder().decode(data.data)).toBe("hi guest")
+    g.stack.fromGuest(tcp6Frame(GUEST6, HOST6, { ...back, seq: 9001, ack: data.seq + 8, flags: ACK }, bytes("hi host")))
+    await until(() => c.state.data === "hi host", "the guest's answer at the client")
+    expect(g.stack.listConnections().filter((x) => x.proto === "tcp")).toEqual([
+      { proto: "tcp", origin: "host", guest: { address: "fec0::5054:ff:fe12:3456", port: 22 }, host: { address: "fec0::2", port: c.s.localPort }, state: "Established", bytesToHost: 7, bytesToGuest: 8 },
+    ])
+  })
+
   it("unix: a client of the unix socket reaches the guest from the gateway", async () => {
     const dir = mkdtempSync(join(tmpdir(), "tslirp-fwd-"))
     try {
@@ -150,8 +177,24 @@ describe("hostfwd on Node sockets", () => {
       g.stack.fromGuest(udpFrame(GUEST, HOST, 53, peer.address().port, bytes("answer")))
       await until(() => answers.length > 0, "the answer at the peer")
       expect(answers).toEqual(["answer"])
+      // Counted on the real socket: 8 bytes in, 6 back.
+      expect(g.stack.listConnections().filter((c) => c.proto === "udp").map((c) => [c.origin, c.host.port, c.bytesToHost, c.bytesToGuest])).toEqual([["host", peer.address().port, 6, 8]])
     } finally {
       peer.close()
+    }
+  })
+
+  it("an outbound UDP flow lists the payload bytes each way that crossed its host socket", async () => {
+    const g = guestStack()
+    const echo = createSocket("udp4")
+    echo.on("message", (m, from) => echo.send(m, from.port, from.address))
+    await new Promise<void>((r) => echo.bind(0, "127.0.0.1", r))
+    try {
+      g.stack.fromGuest(udpFrame(GUEST, HOST, 40000, echo.address().port, bytes("seventeen bytes!!")))
+      await until(() => g.frames.some((f) => decode(f).ip?.protocol === 17), "the echo at the guest")
+      expect(g.stack.listConnections().filter((c) => c.proto === "udp").map((c) => [c.origin, c.guest.port, c.bytesToHost, c.bytesToGuest])).toEqual([["guest", 40000, 17, 17]])
+    } finally {
+      echo.close()
     }
   })
 })

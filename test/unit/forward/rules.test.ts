@@ -1,10 +1,11 @@
 /**
  * The control API's plain-data rules (api/forward-control.ts) and the parsed rules: each way
- * and back, IPv6 host addresses without brackets, the default guestfwd server, refusals.
+ * and back, IPv6 host and guest addresses without brackets, the default guestfwd server, refusals.
  */
 import { describe, expect, it } from "vitest"
 import { defaultConfig } from "../../../src/protocol/stack/config.ts"
 import { ipv4 } from "../../../src/protocol/wire/ipv4-address.ts"
+import { parseIpv6 } from "../../../src/protocol/wire/ipv6-address.ts"
 import { guestFwdFromRule, hostFwdFromRule, parseGuestFwd, parseHostFwd, ruleOfGuestFwd, ruleOfHostFwd, serverOf } from "../../../src/runtime/forward/rules.ts"
 
 describe("forwarding rules: the control API's form and the parsed form", () => {
@@ -13,6 +14,9 @@ describe("forwarding rules: the control API's form and the parsed form", () => {
     [{ proto: "udp", hostAddr: "127.0.0.1", hostPort: 5353, guestAddr: "10.0.2.16", guestPort: 53 }, { proto: "udp", bind: { family: 4, address: "127.0.0.1", port: 5353 }, guest: ipv4(10, 0, 2, 16), guestPort: 53 }],
     [{ proto: "tcp", hostAddr: "::1", hostPort: 8080, guestAddr: "", guestPort: 80 }, { proto: "tcp", bind: { family: 6, address: "::1", port: 8080 }, guest: undefined, guestPort: 80 }],
     [{ proto: "tcp", hostAddr: "::", hostPort: 8080, guestAddr: "", guestPort: 80 }, { proto: "tcp", bind: { family: 6, address: "", port: 8080 }, guest: undefined, guestPort: 80 }],
+    [{ proto: "tcp", hostAddr: "::1", hostPort: 2222, guestAddr: "fec0::15", guestPort: 22 }, { proto: "tcp", bind: { family: 6, address: "::1", port: 2222 }, guest: parseIpv6("fec0::15"), guestPort: 22 }],
+    [{ proto: "udp", hostAddr: "::1", hostPort: 5353, guestAddr: "fec0::15", guestPort: 53 }, { proto: "udp", bind: { family: 6, address: "::1", port: 5353 }, guest: parseIpv6("fec0::15"), guestPort: 53 }],
+    [{ proto: "tcp", hostAddr: "127.0.0.1", hostPort: 2223, guestAddr: "fe80::5054:ff:fe12:3456", guestPort: 22 }, { proto: "tcp", bind: { family: 4, address: "127.0.0.1", port: 2223 }, guest: parseIpv6("fe80::5054:ff:fe12:3456"), guestPort: 22 }],
   ] as const)("hostfwd %j <-> parsed", (rule, spec) => {
     expect(hostFwdFromRule(rule)).toEqual(spec)
     expect(ruleOfHostFwd(spec)).toEqual(rule)
@@ -21,8 +25,20 @@ describe("forwarding rules: the control API's form and the parsed form", () => {
   it("hostfwd refusals are one line each", () => {
     expect(hostFwdFromRule({ proto: "sctp" as "tcp", hostAddr: "", hostPort: 1, guestAddr: "", guestPort: 1 })).toBe('proto "sctp" must be tcp or udp')
     expect(hostFwdFromRule({ proto: "tcp", hostAddr: "", hostPort: 70000, guestAddr: "", guestPort: 1 })).toBe("host port 70000 must be 0..65535")
-    expect(hostFwdFromRule({ proto: "tcp", hostAddr: "", hostPort: 1, guestAddr: "fe80::1", guestPort: 1 })).toBe('guest address "fe80::1" is not an IPv4 address (hostfwd reaches IPv4 guests)')
+    expect(hostFwdFromRule({ proto: "tcp", hostAddr: "", hostPort: 1, guestAddr: "ff02::1", guestPort: 1 })).toBe('guest address "ff02::1" is not a unicast address')
+    expect(hostFwdFromRule({ proto: "tcp", hostAddr: "", hostPort: 1, guestAddr: "::", guestPort: 1 })).toBe('guest address "::" is not a unicast address')
+    expect(hostFwdFromRule({ proto: "tcp", hostAddr: "", hostPort: 1, guestAddr: "fec0::15::1", guestPort: 1 })).toBe('guest address "fec0::15::1" is not an IPv6 address')
     expect(hostFwdFromRule({ proto: "tcp", hostAddr: "", hostPort: 1, guestAddr: "", guestPort: 0 })).toBe("guest port 0 must be 1..65535")
+  })
+
+  it("--hostfwd with a bracketed IPv6 guest address: tcp, udp and unix rules; shown without brackets", () => {
+    const spec = parseHostFwd("tcp:[::1]:2222-[fec0::15]:22")
+    expect(spec).toEqual({ proto: "tcp", bind: { family: 6, address: "::1", port: 2222 }, guest: parseIpv6("fec0::15"), guestPort: 22 })
+    expect(typeof spec === "string" ? spec : ruleOfHostFwd(spec).guestAddr).toBe("fec0::15")
+    expect(parseHostFwd("unix:/run/vm.sock-[fec0::15]:22")).toMatchObject({ bind: { family: "unix" }, guest: parseIpv6("fec0::15") })
+    expect(parseHostFwd("udp::5353-[fec0::15]:53")).toMatchObject({ proto: "udp", guest: parseIpv6("fec0::15"), guestPort: 53 })
+    expect(parseHostFwd("tcp::2222-[10.0.2.15]:22")).toBe('guest address "10.0.2.15" is not an IPv6 address')
+    expect(parseHostFwd("tcp::2222-fec0::15:22")).toBe('"fec0::15:22" is not [GUESTADDR]:GUESTPORT (IPv6 guest addresses in brackets: [fec0::15]:80)')
   })
 
   it("a unix hostfwd shows its path as the host address", () => {

@@ -14,7 +14,8 @@
  *   or `visiblePeer6`'s for an IPv6 guest address, address and the peer's port, or a port of ours when that pair is taken); the guest's
  *   datagrams from the guest port to that pair go back out of the listener to the peer.
  *   Mappings idle for `UDP_PEER_IDLE_MS` expire (libslirp's SO_EXPIRE); one sweep timer
- *   `{ layer: "hostfwd", key: 0 }` runs while any exists.
+ *   `{ layer: "hostfwd", key: 0 }` runs while any exists. At most `UDP_MAX_PEERS` are mapped:
+ *   a datagram from one more new peer is dropped with a debug line.
  * - `visiblePeer` is libslirp's `sotranslate_accept`: a client on the host's loopback (or
  *   unspecified) appears as the gateway; any other IPv4 client as itself (the guest's server
  *   sees who connected); an IPv6 client, a unix socket client, or an address the guest would
@@ -47,6 +48,12 @@ import { gatewayFor6 } from "../policy/policy.ts"
 /** libslirp's SO_EXPIRE: a UDP mapping without traffic for 240 s is forgotten. */
 export const UDP_PEER_IDLE_MS = 240_000
 export const HOSTFWD_SWEEP_MS = 5_000
+/**
+ * At most this many UDP hostfwd peers are mapped at once (as UDP_MAX_FLOWS bounds the guest's
+ * flows): a flood from many host sources cannot grow the table without bound before the idle
+ * sweep; a datagram from one more new peer is dropped with a debug line.
+ */
+export const UDP_MAX_PEERS = 1024
 export const HOSTFWD_SWEEP_TIMER: TimerId = timerId("hostfwd", 0)
 /** Ports we show the guest for peers that have none of their own (unix clients, clashes). */
 const PORT_FIRST = 49152
@@ -242,6 +249,7 @@ export const hostFwdDatagram = (s0: HostFwdState, c: StackConfig, now: Instant, 
     if (mapping !== undefined) break
   }
   if (mapping === undefined) {
+    if (s.udpPeerCount >= UDP_MAX_PEERS) return [s0, [log("debug", `${describeRule(r)}: ${UDP_MAX_PEERS} peers mapped, datagram from ${describeTarget(from)} dropped`)]]
     const remoteIp: IpAddress = typeof guest === "number" ? visiblePeer(c, from) : visiblePeer6(c, guest, from)
     let remotePort = from.port
     // Two peers the guest would see as one (two loopback clients on one port, IPv4 and IPv6):

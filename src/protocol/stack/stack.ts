@@ -56,6 +56,7 @@ import { macEquals } from "../wire/mac.ts"
 import { type StackConfig, broadcastAddress } from "./config.ts"
 import type { LayerOutput } from "./output.ts"
 import { type SocketTable, claimSocket, emptySockets, ownerOf, releaseSocket } from "./sockets.ts"
+import { type CounterReport, type StackCounters, countEvent, emptyCounters, formatCounters } from "./counters.ts"
 
 const DHCP_SERVER_PORT = 67
 
@@ -81,6 +82,8 @@ export interface StackState {
   readonly tcp: TcpLayerState
   readonly dhcp: DhcpServerState
   readonly dhcpv6: Dhcpv6ServerState
+  /** Frames, drops, connections, flows... counted in `reduce` from what the layers returned (counters.ts). */
+  readonly counters: StackCounters
 }
 
 /**
@@ -103,6 +106,7 @@ export const createStack = (config: StackConfig, _now?: Instant): StackState => 
   tcp: createTcpLayer(config.seed, { bufferBytes: tcpBufferBytes(config) }),
   dhcp: createDhcpServer(),
   dhcpv6: emptyDhcpv6,
+  counters: emptyCounters,
 })
 
 type Result = readonly [StackState, ReadonlyArray<StackEffect>]
@@ -381,6 +385,7 @@ const shutdown = (s: StackState, now: Instant): Result => {
   for (const e of reassemblyShutdown(s.reassembly)) fx.push(e)
   for (const e of reassembly6Shutdown(s.reassembly6)) fx.push(e)
   fx.push({ _tag: "Log", level: "info", message: "stack: shut down, every host socket closed" })
+  fx.push({ _tag: "Log", level: "info", message: `stack: counters: ${formatCounters(stackCounters(s))}` })
   const fresh = createStack(s.config, now)
   // Keep numbering where it was: a late event of a closed socket must not meet a new one.
   return [{ ...fresh, sockets: { ...fresh.sockets, next: s.sockets.next }, ipv4: { ...fresh.ipv4, ipId: s.ipv4.ipId }, ipv6: { ...fresh.ipv6, fragmentId: s.ipv6.fragmentId } }, fx]
@@ -458,7 +463,17 @@ const toTcp = (s: StackState, call: Call, event: TcpHostEvent, fx: Array<StackEf
 const toNapt = (s: StackState, call: Call, [napt, out]: readonly [NaptState, ReadonlyArray<LayerOutput<IpFamily>>], fx: Array<StackEffect>): Result =>
   [emit(napt === s.napt ? s : { ...s, napt }, call, out, fx), fx]
 
+/** The counters of a stack (counters.ts), with the open TCP connections read from its table. */
+export const stackCounters = (s: StackState): CounterReport => ({ ...s.counters, tcpOpen: s.tcp.conns.size })
+
 export const reduce = (s: StackState, event: StackEvent, frames: FrameAllocator = freshFrames): Result => {
+  const [next, fx] = route(s, event, frames)
+  // Counted from the state before (the next one is fresh after Shutdown) and what was returned.
+  const counters = countEvent(s.counters, s.config, s.tcp, event, fx)
+  return [counters === next.counters ? next : { ...next, counters }, fx]
+}
+
+const route = (s: StackState, event: StackEvent, frames: FrameAllocator): Result => {
   switch (event._tag) {
     case "FrameFromGuest":
       return frameFromGuest(s, { now: event.now, frames }, event.frame)

@@ -126,7 +126,8 @@ interface Work {
 
 const begin = (s: TcpLayerState): Work => ({ config: s.config, conns: s.conns, tuples: s.tuples, rng: s.rng })
 
-const lookup = (s: TcpLayerState, guestIp: Ipv4, guestPort: number, remoteIp: Ipv4, remotePort: number): Tcb | undefined => {
+/** The connection of a 4-tuple (also read by the stack's counters, stack/counters.ts). */
+export const lookup = (s: TcpLayerState, guestIp: Ipv4, guestPort: number, remoteIp: Ipv4, remotePort: number): Tcb | undefined => {
   const bucket = intMapGet(s.tuples, keyOf(guestPort, remotePort))
   if (bucket === undefined) return undefined
   for (const e of bucket) if (e.guestIp === guestIp && e.remoteIp === remoteIp) return intMapGet(s.conns, e.sock)

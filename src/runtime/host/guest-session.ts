@@ -23,6 +23,7 @@ import type { GuestConnection, GuestHandlers } from "../link/guest-link.ts"
 import { annotatedLogger } from "./effect-log.ts"
 import { hostDeps, type HostServices } from "./services.ts"
 import { openSession, type StackMachine } from "./session.ts"
+import type { SessionRecorder } from "../record/recorder.ts"
 
 export class GuestGone extends Data.TaggedError("GuestGone")<{ readonly peer: string }> {}
 export class LinkFailed extends Data.TaggedError("LinkFailed")<{ readonly peer: string; readonly reason: string }> {}
@@ -42,6 +43,8 @@ export interface GuestSessionOptions {
   readonly tap?: (frame: Uint8Array) => void
   /** The stack to run (default: the real one); tests pass one that fails on cue. */
   readonly machine?: StackMachine<unknown>
+  /** Records the session's events (`--record`); see session.ts. */
+  readonly recorder?: SessionRecorder
 }
 
 /** The link's `onClose` with a reason: `undefined` when the guest simply went away. */
@@ -75,6 +78,7 @@ export const guestSession = (
           openSession(config, deps, toGuest, {
             flush: () => conn.flush(),
             ...(options.machine === undefined ? {} : { machine: options.machine }),
+            ...(options.recorder === undefined ? {} : { recorder: options.recorder }),
             onFailure: (event, err) =>
               end(new ReducerFailed({ peer: conn.peer, event: event._tag, reason: err instanceof Error ? err.message : String(err) })),
           }),

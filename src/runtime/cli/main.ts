@@ -3,7 +3,8 @@
  * (the unix socket path is free or stale, the directories of --socket and --pcap exist): any
  * refusal is one line on stderr and exit 2, before anything starts. Then it opens the guest
  * links, prints one ready line on stdout (the addresses, and the QEMU options to paste), and
- * serves until SIGINT/SIGTERM, which close every guest, socket, timer and the pcap file (exit 0).
+ * serves until SIGINT/SIGTERM, which close every guest, socket, timer, pcap and recording (exit 0).
+ * `tslirp replay FILE ...` runs a recording instead (replay.ts).
  * Started by the `tslirp` wrapper over an IPC channel (bin/tslirp.js), it also stops when the
  * wrapper goes away, however it went (the channel closes even on SIGKILL).
  */
@@ -18,6 +19,16 @@ import { directoryProblem, probeUnixPath } from "../link/unix-path.ts"
 import { logLayer, nodeHostLayer } from "../node/layer.ts"
 import { stderrLogger } from "../node/logger.ts"
 import { type CliOptions, describeNetwork, parseCli, qemuOptions } from "./args.ts"
+import { parseReplayArgs, REPLAY_HELP, runReplay } from "./replay.ts"
+
+/** This tslirp's version (package.json, two levels above src/runtime/cli and dist/runtime/cli). */
+const version = (): string => {
+  try {
+    return String((JSON.parse(readFileSync(new URL("../../../package.json", import.meta.url), "utf8")) as { version?: unknown }).version)
+  } catch {
+    return "unknown"
+  }
+}
 
 const readResolvConf = (): string | undefined => {
   try {
@@ -39,9 +50,10 @@ const preflight = async (options: CliOptions): Promise<string | undefined> => {
     const state = await probeUnixPath(spec.path)
     if (state._tag === "Refused") return `--socket: ${state.message}`
   }
-  if (options.pcap !== undefined) {
-    const problem = directoryProblem(options.pcap)
-    if (problem !== undefined) return `--pcap: ${problem}`
+  for (const [name, path] of [["pcap", options.pcap], ["record", options.record]] as const) {
+    if (path === undefined) continue
+    const problem = directoryProblem(path)
+    if (problem !== undefined) return `--${name}: ${problem}`
   }
   return undefined
 }
@@ -66,7 +78,7 @@ const run = (options: CliOptions): void => {
   // This process only moves packets: let V8 reclaim packet buffers in minor collections.
   tuneGcForPacketRates()
   const program = Effect.gen(function* () {
-    const listeners = yield* serveGuests(options)
+    const listeners = yield* serveGuests({ ...options, version: version() })
     logger.log("info", `network ${describeNetwork(options.config)}`)
     const qemu = listeners.map((l, i) => qemuOptions(bound(options.links[i]!, l.address))).join(" or ")
     process.stdout.write(`tslirp: ready on ${listeners.map((l) => l.address).join(" ")} (QEMU: ${qemu})\n`)
@@ -87,8 +99,16 @@ const run = (options: CliOptions): void => {
 }
 
 followParent()
-const parsed = parseCli(process.argv.slice(2), readResolvConf)
+const argv = process.argv.slice(2)
+const parsed = argv[0] === "replay" ? ({ _tag: "Replay" } as const) : parseCli(argv, readResolvConf)
 switch (parsed._tag) {
+  case "Replay": {
+    const r = parseReplayArgs(argv.slice(1))
+    if (typeof r === "string") refuse(`replay: ${r}`)
+    else if ("help" in r) process.stdout.write(REPLAY_HELP)
+    else process.exitCode = runReplay(r, (line) => process.stdout.write(`${line}\n`), (line) => process.stderr.write(`${line}\n`))
+    break
+  }
   case "Help":
     process.stdout.write(parsed.text)
     break

@@ -33,11 +33,35 @@ export class ByteWriter {
     this.view = new DataView(this.chunk.buffer)
   }
 
+  /** Whole chunks handed out by `take` since the last `recycle`, and chunks free for reuse. */
+  private handedOut: Array<Uint8Array> = []
+  private free: Array<Uint8Array> = []
+
   /** Makes room for `n` contiguous bytes at `used`. */
   private room(n: number): void {
     if (this.used + n <= this.chunk.length) return
     if (this.used > 0) this.sealed.push(this.chunk.subarray(0, this.used))
-    this.chunk = new Uint8Array(Math.max(this.chunkBytes, n))
+    this.handedOut.push(this.whole())
+    const reuse = n <= this.chunkBytes ? this.free.pop() : undefined
+    this.chunk = reuse ?? new Uint8Array(Math.max(this.chunkBytes, n))
+    this.view = new DataView(this.chunk.buffer)
+    this.used = 0
+  }
+
+  /** The whole allocation behind the current chunk (take() leaves a tail view of it). */
+  private whole(): Uint8Array {
+    return this.chunk.byteOffset === 0 && this.chunk.length === this.chunk.buffer.byteLength ? this.chunk : new Uint8Array(this.chunk.buffer)
+  }
+
+  /**
+   * The sink is done with everything `take` returned (it wrote it synchronously): the writer
+   * may write over that memory again, so a recording allocates nothing per record.
+   */
+  recycle(): void {
+    if (this.pending !== 0) return // bytes written since the take: the current chunk is in use
+    for (const c of this.handedOut) if (c.length === this.chunkBytes && this.free.length < 4) this.free.push(c)
+    this.handedOut = []
+    this.chunk = this.whole()
     this.view = new DataView(this.chunk.buffer)
     this.used = 0
   }
@@ -119,8 +143,8 @@ export class ByteWriter {
   }
 
   /**
-   * Everything written since the last call, as views of the writer's chunks (never written
-   * again: the writer moves on to fresh memory).
+   * Everything written since the last call, as views of the writer's chunks (not written
+   * again until `recycle` says the sink is done with them).
    */
   take(): Array<Uint8Array> {
     const out = this.sealed

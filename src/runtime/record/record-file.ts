@@ -35,7 +35,7 @@ export const openRecordFile = (path: string, logger: Logger, options: RecorderOp
     }
   }
   const rec = createRecorder(
-    { write, schedule: (flush) => setImmediate(flush) },
+    { write, schedule: (flush) => setImmediate(flush), consumesAtOnce: true },
     {
       ...options,
       onStop: (written) => {

@@ -26,8 +26,13 @@ export interface SessionRecorder {
 }
 
 export interface RecordSink {
-  /** Bytes to append, in order; the sink may keep the arrays (nobody writes them again). */
+  /**
+   * Bytes to append, in order. The sink may keep the arrays (nobody writes them again) unless
+   * it says `consumesAtOnce`: then it is done with them when `write` returns (a file written
+   * with writev), and the recorder reuses the memory.
+   */
   write(chunks: ReadonlyArray<Uint8Array>): void
+  readonly consumesAtOnce?: boolean
   /** Asks for `flush` to be called soon (once per turn of the event loop, typically). */
   schedule(flush: () => void): void
 }
@@ -96,6 +101,7 @@ export const createRecorder = (sink: RecordSink, options: RecorderOptions): Reco
     scheduled = false
     if (w.pending === 0) return
     sink.write(w.take())
+    if (sink.consumesAtOnce === true) w.recycle()
   }
   const wrote = (before: number): void => {
     written += w.pending - before

@@ -227,3 +227,26 @@ describe("record and replay", () => {
     expect(b.length).toBe(17)
   })
 })
+
+describe("recorder memory reuse", () => {
+  it("a sink that consumes at once gets the same bytes while the writer reuses its chunks", () => {
+    const frames = Array.from({ length: 300 }, (_, i) => new Uint8Array(1500).fill(i & 0xff))
+    const encode = (consumesAtOnce: boolean): Uint8Array => {
+      const out: Array<Uint8Array> = []
+      const rec = createRecorder(
+        { write: (c) => void out.push(...c.map((x) => x.slice())), schedule: () => {}, consumesAtOnce },
+        { header: { tslirp: "t", config: defaultConfig, start: instant(0), peer: "", created: "" } },
+      )
+      frames.forEach((frame, i) => {
+        rec.event({ _tag: "FrameFromGuest", now: instant(i), frame })
+        if (i % 7 === 6) rec.flush()
+      })
+      rec.flush()
+      return concatBytes(out)
+    }
+    const reused = encode(true)
+    expect(reused).toEqual(encode(false))
+    const events = [...openRecording(reused).events()]
+    expect(events.map((e) => (e.event as { frame: Uint8Array }).frame[0])).toEqual(frames.map((f) => f[0]))
+  })
+})

@@ -1,8 +1,9 @@
 /**
  * `--pcap FILE`: every frame both ways, appended to a classic pcap file.
  *
- * Records written during one event-loop turn are gathered and written with one `writev` at
- * the end of the turn; `close` flushes what is pending and closes the file. Write errors
+ * Records written during one event-loop turn are copied into the writer's reused chunks and
+ * written with one `writev` at the end of the turn (nothing is allocated per frame); `close`
+ * flushes what is pending and closes the file. Write errors
  * disable the capture with one log line; they never disturb the guest traffic.
  *
  * With `maxBytes` (`--pcap-max-bytes`) the file rotates: when the next record would take it
@@ -14,7 +15,8 @@
 import { closeSync, openSync, renameSync, writevSync } from "node:fs"
 import { performance } from "node:perf_hooks"
 import type { Logger } from "../host/ports.ts"
-import { PCAP_SNAPLEN, pcapGlobalHeader, pcapRecordHeader } from "./pcap-format.ts"
+import { ByteWriter } from "../record/bytes.ts"
+import { PCAP_SNAPLEN, pcapGlobalHeader } from "./pcap-format.ts"
 
 export interface PcapWriter {
   write(frame: Uint8Array): void
@@ -33,7 +35,8 @@ const RECORD_HEADER_BYTES = 16
 
 export const openPcapFile = (path: string, logger: Logger, clockMicros: () => number = wallMicros, options: PcapFileOptions = {}): PcapWriter => {
   let fd: number | undefined = openSync(path, "w")
-  let pending: Array<Uint8Array> = [pcapGlobalHeader()]
+  const w = new ByteWriter()
+  w.raw(pcapGlobalHeader())
   let scheduled = false
   /** Bytes in the current file, pending ones included. */
   let size = GLOBAL_HEADER_BYTES
@@ -51,15 +54,15 @@ export const openPcapFile = (path: string, logger: Logger, clockMicros: () => nu
 
   const flush = (): void => {
     scheduled = false
-    if (fd === undefined || pending.length === 0) return
-    const chunks = pending
-    pending = []
+    if (fd === undefined || w.pending === 0) return
+    const chunks = w.take()
     try {
       // writev takes at most IOV_MAX (1024) buffers per call.
       for (let i = 0; i < chunks.length; i += 1024) writevSync(fd, chunks.slice(i, i + 1024))
     } catch (err) {
       stop(err)
     }
+    w.recycle()
   }
   flush()
 
@@ -71,7 +74,7 @@ export const openPcapFile = (path: string, logger: Logger, clockMicros: () => nu
       fd = undefined
       renameSync(path, `${path}.1`)
       fd = openSync(path, "w")
-      pending = [pcapGlobalHeader()]
+      w.raw(pcapGlobalHeader())
       size = GLOBAL_HEADER_BYTES
     } catch (err) {
       stop(err)
@@ -86,9 +89,15 @@ export const openPcapFile = (path: string, logger: Logger, clockMicros: () => nu
         rotate()
         if (fd === undefined) return
       }
-      pending.push(pcapRecordHeader(clockMicros(), frame.length))
-      // Copy: the frame's buffer may be reused after this call returns.
-      pending.push(frame.slice(0, PCAP_SNAPLEN))
+      // The record header (pcap-format.ts's pcapRecordHeader, written in place), then a copy of
+      // the frame: its buffer may be reused after this call returns.
+      const micros = clockMicros()
+      const seconds = Math.floor(micros / 1e6)
+      w.u32(seconds)
+      w.u32(Math.floor(micros - seconds * 1e6))
+      w.u32(captured)
+      w.u32(frame.length)
+      w.raw(captured === frame.length ? frame : frame.subarray(0, captured))
       size += RECORD_HEADER_BYTES + captured
       if (!scheduled) {
         scheduled = true

@@ -18,8 +18,11 @@
  *   that they are dropped with one debug line per burst: the stack's TCP recovers as from any
  *   loss), and `guestReady()` delivers what was held, in order, before anything newer.
  * - After `close` (every host socket and timer closed) nothing more is delivered.
+ * - `counters()` reads the stack's counters (protocol/stack/counters.ts) at any time.
  */
 import type { StackConfig } from "../../protocol/stack/config.ts"
+import type { CounterReport } from "../../protocol/stack/counters.ts"
+import { stackCounters, type StackState } from "../../protocol/stack/stack.ts"
 import { stackConfig, type StackOptions } from "../config/network.ts"
 import { openSession, type HostDeps, type StackSession } from "../host/session.ts"
 
@@ -87,6 +90,15 @@ export class EmbeddedStack {
       this.held = []
       this.heldHead = 0
     }
+  }
+
+  /**
+   * The stack's counters (frames and bytes each way, drops by reason, TCP, UDP and ICMP flows,
+   * DNS queries, DHCP leases, retransmissions); undefined once closed.
+   */
+  counters(): CounterReport | undefined {
+    const s = this.session.current() as StackState | undefined
+    return s === undefined ? undefined : stackCounters(s)
   }
 
   /** Shut the stack down: host sockets and timers closed, state dropped. Idempotent. */

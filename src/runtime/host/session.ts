@@ -76,6 +76,11 @@ export interface StackSession {
   /** Feed `Shutdown`, close every socket and timer, drop the state. Idempotent. */
   shutdown(): void
   readonly closed: boolean
+  /**
+   * The stack's state now (undefined once shut down), to read (e.g. `stackCounters`): states
+   * are immutable, so holding it is safe and it never changes under the caller.
+   */
+  current(): unknown
 }
 
 export interface SessionOptions<S> {
@@ -244,5 +249,6 @@ export const openSession = <S = StackState>(
     get closed() {
       return closed
     },
+    current: () => state,
   }
 }

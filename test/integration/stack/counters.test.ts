@@ -8,6 +8,9 @@ import { stackCounters } from "../../../src/protocol/stack/stack.ts"
 import { ipv4 } from "../../../src/protocol/wire/ipv4-address.ts"
 import { BROADCAST_MAC, ZERO_MAC } from "../../../src/protocol/wire/mac.ts"
 import { StackDriver } from "./driver.ts"
+import { EmbeddedStack } from "../../../src/runtime/embed/stack.ts"
+import { createMockHost } from "../../../src/runtime/mock/mock-host.ts"
+import { silentLogger } from "../../../src/runtime/host/logger.ts"
 import { GUEST, GUEST_MAC, HOST, arp, bytes, ether, pingFrame, udpFrame } from "./frames.ts"
 
 describe("stack counters", () => {
@@ -42,5 +45,17 @@ describe("stack counters", () => {
     const fx = d.event({ _tag: "Shutdown" })
     expect(fx.some((e) => e._tag === "Log" && e.level === "info" && e.message.startsWith("stack: counters: from guest 5 frames"))).toBe(true)
     expect(stackCounters(d.state).framesFromGuest).toBe(5)
+  })
+
+  it("EmbeddedStack.counters() reads them through the library; undefined once closed", () => {
+    const host = createMockHost()
+    const stack = new EmbeddedStack({ dnsUpstream: "none" }, host.deps(silentLogger), 1)
+    let out = 0
+    stack.onFrameToGuest(() => void out++)
+    stack.fromGuest(ether(BROADCAST_MAC, 0x0806, arp(1, GUEST_MAC, GUEST, ZERO_MAC, HOST)))
+    expect(stack.counters()).toMatchObject({ framesFromGuest: 1, framesToGuest: out, tcpOpen: 0 })
+    expect(out).toBe(1)
+    stack.close()
+    expect(stack.counters()).toBeUndefined()
   })
 })

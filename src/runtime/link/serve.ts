@@ -13,7 +13,7 @@ import { Data, Effect, type Fiber, FiberSet, type Scope } from "effect"
 import type { StackConfig } from "../../protocol/stack/config.ts"
 import { guestSession } from "../host/guest-session.ts"
 import { hostDeps, HostRandom, type HostServices } from "../host/services.ts"
-import type { HostDeps as HostDepsOf } from "../host/session.ts"
+import type { HostDeps } from "../host/session.ts"
 import { openGuestFiles, type DiagnosticsOptions } from "../record/guest-files.ts"
 import type { AcceptGuest, GuestHandlers, GuestListener, LinkSpec } from "./guest-link.ts"
 import { GuestLinks } from "./guest-link.ts"
@@ -38,7 +38,7 @@ export const sessionPerGuest = (
   diagnostics: DiagnosticsOptions,
   run: RunSession,
   seed: () => number,
-  host: Pick<HostDepsOf, "logger" | "clock">,
+  host: Pick<HostDeps, "logger" | "clock">,
   counter: GuestCounter = { next: 1 },
 ): AcceptGuest => {
   return (conn) => {

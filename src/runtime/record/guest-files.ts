@@ -10,6 +10,7 @@
  * A file that cannot be opened is one error line; the guest runs without it.
  */
 import { basename, dirname, extname, join } from "node:path"
+import type { Instant } from "../../effects/instant.ts"
 import type { StackConfig } from "../../protocol/stack/config.ts"
 import type { Logger } from "../host/ports.ts"
 import { openPcapFile } from "../pcap/pcap-writer.ts"
@@ -44,7 +45,7 @@ export interface GuestFiles {
 const wallNow = (): string => new Date().toISOString()
 
 /** Opens guest `n`'s files. `start` is the clock reading the session starts at. */
-export const openGuestFiles = (options: DiagnosticsOptions, n: number, peer: string, config: StackConfig, start: number, logger: Logger): GuestFiles => {
+export const openGuestFiles = (options: DiagnosticsOptions, n: number, peer: string, config: StackConfig, start: Instant, logger: Logger): GuestFiles => {
   const closers: Array<() => void> = []
   let tap: ((frame: Uint8Array) => void) | undefined
   let recorder: SessionRecorder | undefined
@@ -64,7 +65,7 @@ export const openGuestFiles = (options: DiagnosticsOptions, n: number, peer: str
     const path = perGuestPath(options.record, n)
     try {
       const r = openRecordFile(path, logger, {
-        header: { tslirp: options.version ?? "unknown", config, start: start as never, peer, created: wallNow() },
+        header: { tslirp: options.version ?? "unknown", config, start, peer, created: wallNow() },
         ...(options.recordEffects === true ? { effects: true } : {}),
         ...(options.recordMaxBytes === undefined ? {} : { maxBytes: options.recordMaxBytes }),
       })

@@ -6,7 +6,8 @@
  * (ipv4/send.ts: numbering, frames, fragmentation, ICMP errors, ARP; ipv6/send.ts: the same
  * with NDP) or, for an effect, to the runtime in order. Socket ids come from the one
  * allocator in the state (sockets.ts); addresses and forwarding are decided by the policy
- * module (policy/policy.ts).
+ * module (policy/policy.ts). `reduce` also keeps the stack's counters (counters.ts), from the
+ * event and what the layers returned, in one place after routing.
  *
  * Contract: `reduce` never throws on any event; hostile frames are dropped with a debug log.
  * `StackState` is plain data (no functions, no class instances): `structuredClone` of a state

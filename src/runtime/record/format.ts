@@ -23,7 +23,7 @@ import { socketId, type TimerId, type TimerLayer } from "../../effects/ids.ts"
 import { instant, type Instant } from "../../effects/instant.ts"
 import type { LogLevel } from "../../effects/log.ts"
 import type { StackConfig } from "../../protocol/stack/config.ts"
-import { ByteReader, ByteWriter, Truncated } from "./bytes.ts"
+import { ByteReader, ByteWriter, concatBytes, Truncated } from "./bytes.ts"
 
 /** "\x89TSLREC\n": the PNG trick, so a file mangled by a text-mode transfer is recognised. */
 export const RECORD_MAGIC = Uint8Array.of(0x89, 0x54, 0x53, 0x4c, 0x52, 0x45, 0x43, 0x0a)
@@ -497,14 +497,5 @@ export const effectBytes = (effects: ReadonlyArray<StackEffect>): Uint8Array => 
   const w = new ByteWriter(4096)
   encodeEffects(w, effects)
   const chunks = w.take()
-  if (chunks.length === 1) return chunks[0]!
-  let n = 0
-  for (const c of chunks) n += c.length
-  const out = new Uint8Array(n)
-  let at = 0
-  for (const c of chunks) {
-    out.set(c, at)
-    at += c.length
-  }
-  return out
+  return chunks.length === 1 ? chunks[0]! : concatBytes(chunks)
 }

@@ -62,7 +62,7 @@ export const openPcapFile = (path: string, logger: Logger, clockMicros: () => nu
     } catch (err) {
       stop(err)
     }
-    w.recycle()
+    w.giveBack(chunks)
   }
   flush()
 

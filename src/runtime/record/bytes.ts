@@ -33,37 +33,46 @@ export class ByteWriter {
     this.view = new DataView(this.chunk.buffer)
   }
 
-  /** Whole chunks handed out by `take` since the last `recycle`, and chunks free for reuse. */
-  private handedOut: Array<Uint8Array> = []
+  /**
+   * Views handed out by `take` and not yet given back, by the memory they view; and whole
+   * chunks free for reuse. A chunk is reused only when nothing handed out still views it.
+   */
+  private readonly lent = new Map<ArrayBufferLike, number>()
   private free: Array<Uint8Array> = []
 
   /** Makes room for `n` contiguous bytes at `used`. */
   private room(n: number): void {
     if (this.used + n <= this.chunk.length) return
     if (this.used > 0) this.sealed.push(this.chunk.subarray(0, this.used))
-    this.handedOut.push(this.whole())
     const reuse = n <= this.chunkBytes ? this.free.pop() : undefined
     this.chunk = reuse ?? new Uint8Array(Math.max(this.chunkBytes, n))
     this.view = new DataView(this.chunk.buffer)
     this.used = 0
   }
 
-  /** The whole allocation behind the current chunk (take() leaves a tail view of it). */
-  private whole(): Uint8Array {
-    return this.chunk.byteOffset === 0 && this.chunk.length === this.chunk.buffer.byteLength ? this.chunk : new Uint8Array(this.chunk.buffer)
-  }
-
   /**
-   * The sink is done with everything `take` returned (it wrote it synchronously): the writer
-   * may write over that memory again, so a recording allocates nothing per record.
+   * The sink is done with `chunks` (views `take` returned): their memory may be written again.
+   * A sink that writes synchronously gives them back at once, and the writer then starts over
+   * at the beginning of its chunk: a recording allocates nothing per record.
    */
-  recycle(): void {
-    if (this.pending !== 0) return // bytes written since the take: the current chunk is in use
-    for (const c of this.handedOut) if (c.length === this.chunkBytes && this.free.length < 4) this.free.push(c)
-    this.handedOut = []
-    this.chunk = this.whole()
-    this.view = new DataView(this.chunk.buffer)
-    this.used = 0
+  giveBack(chunks: ReadonlyArray<Uint8Array>): void {
+    for (const c of chunks) {
+      const n = (this.lent.get(c.buffer) ?? 1) - 1
+      if (n > 0) {
+        this.lent.set(c.buffer, n)
+        continue
+      }
+      this.lent.delete(c.buffer)
+      if (c.buffer === this.chunk.buffer) {
+        // The chunk being written: start it over if nothing is waiting in it.
+        if (this.used === 0 && this.sealed.length === 0) {
+          this.chunk = new Uint8Array(c.buffer)
+          this.view = new DataView(this.chunk.buffer)
+        }
+      } else if (c.buffer.byteLength === this.chunkBytes && this.free.length < 8 && !this.sealed.some((x) => x.buffer === c.buffer)) {
+        this.free.push(new Uint8Array(c.buffer))
+      }
+    }
   }
 
   u8(v: number): void {
@@ -144,11 +153,13 @@ export class ByteWriter {
 
   /**
    * Everything written since the last call, as views of the writer's chunks (not written
-   * again until `recycle` says the sink is done with them).
+   * again until `giveBack` says the sink is done with them).
    */
   take(): Array<Uint8Array> {
     const out = this.sealed
+    for (const c of out) this.lent.set(c.buffer, (this.lent.get(c.buffer) ?? 0) + 1)
     if (this.used > 0) {
+      this.lent.set(this.chunk.buffer, (this.lent.get(this.chunk.buffer) ?? 0) + 1)
       out.push(this.chunk.subarray(0, this.used))
       this.chunk = this.chunk.subarray(this.used)
       this.view = new DataView(this.chunk.buffer, this.chunk.byteOffset, this.chunk.byteLength)

@@ -1,17 +1,27 @@
 /**
  * `--record FILE`: a recorder (recorder.ts) whose bytes go to a file.
  *
- * What is encoded during one turn of the event loop is written with one `writev` at the end of
- * the turn (and at once when more than `FLUSH_BYTES` are waiting), so a crash loses at most the
- * last turn's events. The header is written when the file opens. A write error stops the
- * recording with one error line; it never disturbs the guest.
+ * What is encoded during one turn of the event loop is handed to the file at the end of the
+ * turn (and at once when more than `FLUSH_BYTES` are waiting), so a crash loses at most the
+ * last turns' events. Writes are asynchronous (`fs.writev` on libuv's thread pool, each at its
+ * own file offset, so their order of completion does not matter): the event loop that moves
+ * the guest's frames does not wait for the disk. The memory of a write is reused once it is
+ * done. When more than `BACKLOG_BYTES` wait for the disk, writes become synchronous: the
+ * recording slows the guest down rather than growing without bound. `close` writes the rest
+ * synchronously; the file is closed when the last write in flight completes. The header is
+ * written when the file opens. A write error stops the recording with one error line; it
+ * never disturbs the guest.
  */
-import { closeSync, openSync, writevSync } from "node:fs"
+import { closeSync, openSync, writev, writevSync } from "node:fs"
 import type { Logger } from "../host/ports.ts"
 import { createRecorder, type Recorder, type RecorderOptions } from "./recorder.ts"
 
-/** Written at once beyond this, so memory stays bounded during a long synchronous batch. */
+/** Handed to the file at once beyond this, so memory stays bounded during a long batch. */
 const FLUSH_BYTES = 4 * 1024 * 1024
+/** Bytes in flight to the disk beyond which writes wait (synchronous). */
+const BACKLOG_BYTES = 64 * 1024 * 1024
+/** writev takes at most IOV_MAX buffers per call. */
+const IOV_MAX = 1024
 
 export interface RecordFile extends Recorder {
   close(): void
@@ -19,23 +29,61 @@ export interface RecordFile extends Recorder {
 
 export const openRecordFile = (path: string, logger: Logger, options: RecorderOptions): RecordFile => {
   let fd: number | undefined = openSync(path, "w")
-  const write = (chunks: ReadonlyArray<Uint8Array>): void => {
+  /** Where the next write goes. */
+  let position = 0
+  let inFlight = 0
+  let backlog = 0
+  let closing = false
+  let failed = false
+
+  const closeFd = (): void => {
     if (fd === undefined) return
     try {
-      // writev takes at most IOV_MAX (1024) buffers per call.
-      for (let i = 0; i < chunks.length; i += 1024) writevSync(fd, chunks.slice(i, i + 1024))
-    } catch (err) {
-      logger.log("error", `record ${path}: ${err instanceof Error ? err.message : String(err)}; recording stopped`)
-      try {
-        closeSync(fd)
-      } catch {
-        // Nothing more to do.
-      }
-      fd = undefined
+      closeSync(fd)
+    } catch {
+      // Nothing more to do.
+    }
+    fd = undefined
+  }
+  const fail = (err: unknown): void => {
+    if (failed) return
+    failed = true
+    logger.log("error", `record ${path}: ${err instanceof Error ? err.message : String(err)}; recording stopped`)
+    if (inFlight === 0) closeFd()
+  }
+  const writeSync = (chunks: ReadonlyArray<Uint8Array>, at: number): void => {
+    for (let i = 0; i < chunks.length; i += IOV_MAX) {
+      const part = chunks.slice(i, i + IOV_MAX)
+      writevSync(fd!, part, at)
+      for (const c of part) at += c.length
     }
   }
+  const write = (chunks: ReadonlyArray<Uint8Array>, release: () => void): void => {
+    if (fd === undefined || failed) return release()
+    let bytes = 0
+    for (const c of chunks) bytes += c.length
+    const at = position
+    position += bytes
+    if (closing || backlog + bytes > BACKLOG_BYTES || chunks.length > IOV_MAX) {
+      try {
+        writeSync(chunks, at)
+      } catch (err) {
+        fail(err)
+      }
+      return release()
+    }
+    inFlight++
+    backlog += bytes
+    writev(fd, chunks, at, (err) => {
+      inFlight--
+      backlog -= bytes
+      release()
+      if (err !== null) fail(err)
+      if (inFlight === 0 && (closing || failed)) closeFd()
+    })
+  }
   const rec = createRecorder(
-    { write, schedule: (flush) => setImmediate(flush), consumesAtOnce: true },
+    { write, schedule: (flush) => setImmediate(flush) },
     {
       ...options,
       onStop: (written) => {
@@ -72,9 +120,10 @@ export const openRecordFile = (path: string, logger: Logger, options: RecorderOp
       return rec.stopped
     },
     close() {
+      if (closing) return
+      closing = true
       rec.flush()
-      if (fd !== undefined) closeSync(fd)
-      fd = undefined
+      if (inFlight === 0) closeFd()
     },
   }
 }

@@ -27,12 +27,11 @@ export interface SessionRecorder {
 
 export interface RecordSink {
   /**
-   * Bytes to append, in order. The sink may keep the arrays (nobody writes them again) unless
-   * it says `consumesAtOnce`: then it is done with them when `write` returns (a file written
-   * with writev), and the recorder reuses the memory.
+   * Bytes to append, in order. The sink owns the arrays until it calls `release` (once it has
+   * written them: at once for a synchronous write, from the callback of an asynchronous one);
+   * then the recorder writes over that memory again. A sink that never calls it may keep them.
    */
-  write(chunks: ReadonlyArray<Uint8Array>): void
-  readonly consumesAtOnce?: boolean
+  write(chunks: ReadonlyArray<Uint8Array>, release: () => void): void
   /** Asks for `flush` to be called soon (once per turn of the event loop, typically). */
   schedule(flush: () => void): void
 }
@@ -100,8 +99,8 @@ export const createRecorder = (sink: RecordSink, options: RecorderOptions): Reco
   const flush = (): void => {
     scheduled = false
     if (w.pending === 0) return
-    sink.write(w.take())
-    if (sink.consumesAtOnce === true) w.recycle()
+    const chunks = w.take()
+    sink.write(chunks, () => w.giveBack(chunks))
   }
   const wrote = (before: number): void => {
     written += w.pending - before

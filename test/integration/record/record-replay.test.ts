@@ -229,24 +229,43 @@ describe("record and replay", () => {
 })
 
 describe("recorder memory reuse", () => {
-  it("a sink that consumes at once gets the same bytes while the writer reuses its chunks", () => {
-    const frames = Array.from({ length: 300 }, (_, i) => new Uint8Array(1500).fill(i & 0xff))
-    const encode = (consumesAtOnce: boolean): Uint8Array => {
-      const out: Array<Uint8Array> = []
+  it("a sink that releases at once, or later and out of order, gets the same bytes; memory is reused only once released", () => {
+    const frames = Array.from({ length: 600 }, (_, i) => new Uint8Array(1500).fill(i & 0xff))
+    const encode = (mode: "keep" | "at-once" | "later"): Uint8Array => {
+      const written: Array<{ readonly chunks: ReadonlyArray<Uint8Array>; readonly copy: ReadonlyArray<Uint8Array> }> = []
+      const held: Array<() => void> = []
       const rec = createRecorder(
-        { write: (c) => void out.push(...c.map((x) => x.slice())), schedule: () => {}, consumesAtOnce },
+        {
+          write: (c, release) => {
+            const w = { chunks: c, copy: c.map((x) => x.slice()) }
+            written.push(w)
+            // Until released, what the sink was handed still holds what it held then.
+            const checkedRelease = () => {
+              expect(w.chunks).toEqual(w.copy)
+              release()
+            }
+            if (mode === "at-once") checkedRelease()
+            else if (mode === "later") held.push(checkedRelease)
+          },
+          schedule: () => {},
+        },
         { header: { tslirp: "t", config: defaultConfig, start: instant(0), peer: "", created: "" } },
       )
       frames.forEach((frame, i) => {
         rec.event({ _tag: "FrameFromGuest", now: instant(i), frame })
         if (i % 7 === 6) rec.flush()
+        // Release the oldest writes in a shuffled order, a few flushes late.
+        if (mode === "later" && held.length > 5) held.splice(i % held.length, 1)[0]!()
       })
       rec.flush()
-      return concatBytes(out)
+      for (const release of held) release()
+      if (mode === "keep") for (const { chunks, copy } of written) expect(chunks).toEqual(copy)
+      return concatBytes(written.flatMap((w) => w.copy))
     }
-    const reused = encode(true)
-    expect(reused).toEqual(encode(false))
-    const events = [...openRecording(reused).events()]
+    const kept = encode("keep")
+    expect(encode("at-once")).toEqual(kept)
+    expect(encode("later")).toEqual(kept)
+    const events = [...openRecording(kept).events()]
     expect(events.map((e) => (e.event as { frame: Uint8Array }).frame[0])).toEqual(frames.map((f) => f[0]))
   })
 })

@@ -61,7 +61,7 @@ export const sessionPerGuest = (
       }),
       Effect.onInterrupt(() => Effect.logInfo("guest session shut down")),
       // After the session's scope closed: the frames and events of its Shutdown are in.
-      Effect.ensuring(Effect.sync(() => files.close())),
+      Effect.ensuring(Effect.promise(() => files.close())),
       Effect.annotateLogs("guest", conn.peer),
     )
     run(program)

@@ -39,14 +39,15 @@ export const perGuestPath = (pattern: string, n: number): string => {
 export interface GuestFiles {
   readonly tap: ((frame: Uint8Array) => void) | undefined
   readonly recorder: SessionRecorder | undefined
-  close(): void
+  /** Closes both; resolves when the recording's last write is on disk (record-file.ts). */
+  close(): Promise<void>
 }
 
 const wallNow = (): string => new Date().toISOString()
 
 /** Opens guest `n`'s files. `start` is the clock reading the session starts at. */
 export const openGuestFiles = (options: DiagnosticsOptions, n: number, peer: string, config: StackConfig, start: Instant, logger: Logger): GuestFiles => {
-  const closers: Array<() => void> = []
+  const closers: Array<() => void | Promise<void>> = []
   let tap: ((frame: Uint8Array) => void) | undefined
   let recorder: SessionRecorder | undefined
   const why = (e: unknown): string => (e instanceof Error ? e.message : String(e))
@@ -79,8 +80,8 @@ export const openGuestFiles = (options: DiagnosticsOptions, n: number, peer: str
   return {
     tap,
     recorder,
-    close: () => {
-      for (const c of closers) c()
+    close: async () => {
+      await Promise.all(closers.map((c) => c()))
     },
   }
 }

@@ -8,7 +8,8 @@
  * the guest's frames does not wait for the disk. The memory of a write is reused once it is
  * done. When more than `BACKLOG_BYTES` wait for the disk, writes become synchronous: the
  * recording slows the guest down rather than growing without bound. `close` writes the rest
- * synchronously; the file is closed when the last write in flight completes. The header is
+ * synchronously; the file is closed, and its promise resolved, when the last write in flight
+ * completes (the guest's session waits for it, so a stopped tslirp leaves whole recordings). The header is
  * written when the file opens. A write error stops the recording with one error line; it
  * never disturbs the guest.
  */
@@ -24,7 +25,8 @@ const BACKLOG_BYTES = 64 * 1024 * 1024
 const IOV_MAX = 1024
 
 export interface RecordFile extends Recorder {
-  close(): void
+  /** Writes the rest and closes the file; resolves once the writes in flight are done too. */
+  close(): Promise<void>
 }
 
 export const openRecordFile = (path: string, logger: Logger, options: RecorderOptions): RecordFile => {
@@ -35,15 +37,19 @@ export const openRecordFile = (path: string, logger: Logger, options: RecorderOp
   let backlog = 0
   let closing = false
   let failed = false
+  let whenClosed: (() => void) | undefined
+  const closed = new Promise<void>((resolve) => (whenClosed = resolve))
 
   const closeFd = (): void => {
-    if (fd === undefined) return
-    try {
-      closeSync(fd)
-    } catch {
-      // Nothing more to do.
+    if (fd !== undefined) {
+      try {
+        closeSync(fd)
+      } catch {
+        // Nothing more to do.
+      }
+      fd = undefined
     }
-    fd = undefined
+    if (closing) whenClosed?.()
   }
   const fail = (err: unknown): void => {
     if (failed) return
@@ -120,10 +126,11 @@ export const openRecordFile = (path: string, logger: Logger, options: RecorderOp
       return rec.stopped
     },
     close() {
-      if (closing) return
+      if (closing) return closed
       closing = true
       rec.flush()
       if (inFlight === 0) closeFd()
+      return closed
     },
   }
 }

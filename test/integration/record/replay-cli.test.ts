@@ -49,6 +49,9 @@ beforeAll(() => {
   writeFileSync(file, concatBytes(chunks))
 })
 
+/** Each case starts Node processes: slow on a loaded machine. */
+const CLI_MS = 120_000
+
 describe("tslirp replay (CLI)", () => {
   it("summary, and --verify against the live effects", () => {
     const r = replay(file, "--verify")
@@ -57,7 +60,7 @@ describe("tslirp replay (CLI)", () => {
     expect(r.stdout).toMatch(/DHCP leases: 1\n\s+lease 10\.0\.2\.15 to 52:54:00:12:34:56/)
     expect(r.stdout).toMatch(/drops: 1\n\s+ethernet malformed: 1/)
     expect(r.stdout).toMatch(/verified: the effects of all 5 events are byte for byte those recorded live/)
-  })
+  }, CLI_MS)
 
   it("--until 2 prints the state after the DHCP exchange; --effects lists each event's effects", () => {
     const r = replay(file, "--until", "2", "--effects")
@@ -67,7 +70,7 @@ describe("tslirp replay (CLI)", () => {
     expect(r.stdout).toMatch(/#1 [\d.]+ ms FrameFromGuest \d+ bytes/)
     expect(r.stdout).toMatch(/\n {4}DeliverFrame \d+ bytes/)
     expect(r.stdout).not.toContain("#3 ")
-  })
+  }, CLI_MS)
 
   it("--pcap writes both directions' frames as pcap records", () => {
     const out = join(dir, "replay.pcap")
@@ -79,7 +82,7 @@ describe("tslirp replay (CLI)", () => {
     for (let at = 24; at < p.length; records++) at += 16 + p.readUInt32LE(at + 8)
     // 4 guest frames; DHCP OFFER, ACK and the echo reply (and nothing for the runt).
     expect(records).toBe(7)
-  })
+  }, CLI_MS)
 
   it("a recording of another format version: one clear line, exit 1", () => {
     const old = readFileSync(file)
@@ -90,7 +93,7 @@ describe("tslirp replay (CLI)", () => {
     expect(r.status).toBe(1)
     expect(r.stdout).toBe("")
     expect(r.stderr).toBe(`tslirp replay: ${path}: recording format version 0 is not supported: this tslirp reads version 1 only (replay it with the tslirp that wrote it)\n`)
-  })
+  }, CLI_MS)
 
   it("not a recording, a missing file, a bad option: one line each", () => {
     const junk = join(dir, "junk")
@@ -102,5 +105,5 @@ describe("tslirp replay (CLI)", () => {
     expect(b.stderr.split("\n").filter(Boolean)).toHaveLength(1)
     const c = replay(file, "--until", "zero")
     expect([c.status, c.stderr]).toEqual([2, 'tslirp: replay: --until: "zero" must be an event number (1 or more)\n'])
-  })
+  }, CLI_MS)
 })

@@ -114,25 +114,19 @@ const isRetransmission = (tcp: TcpLayerState, frame: Uint8Array): boolean => {
   return c !== undefined && seqLt(u32(t + 4), c.sndMax)
 }
 
-type CountKey = Exclude<keyof StackCounters, "drops">
-
-/** The counters after `event`, given the state before (`s`) and the effects. */
+/**
+ * The counters after `event`, given the state before (`s`) and the effects. This runs on every
+ * event: plain locals and one object at the end, no allocation when nothing changed.
+ */
 export const countEvent = (
-  counters: StackCounters,
+  c: StackCounters,
   config: StackConfig,
   tcpBefore: TcpLayerState,
   event: StackEvent,
   effects: ReadonlyArray<StackEffect>,
 ): StackCounters => {
-  let c = counters
   let drops: Record<string, number> | undefined
-  let framesToGuest = c.framesToGuest
-  let bytesToGuest = c.bytesToGuest
-  let other: { [K in CountKey]?: number } | undefined
-  const add = (k: CountKey, n = 1): void => {
-    other ??= {}
-    other[k] = (other[k] ?? c[k]) + n
-  }
+  let { framesToGuest, bytesToGuest, tcpTotal, tcpReset, udpFlows, icmpFlows, dnsQueries, dhcpLeases, retransmissions } = c
   // Retransmissions come from the TCP timer or from the guest's ACKs.
   const mayRetransmit = event._tag === "FrameFromGuest" || (event._tag === "TimerFired" && event.timer.layer === "tcp")
   for (let i = 0; i < effects.length; i++) {
@@ -141,22 +135,22 @@ export const countEvent = (
       case "DeliverFrame":
         framesToGuest++
         bytesToGuest += e.frame.length
-        if (mayRetransmit && isRetransmission(tcpBefore, e.frame)) add("retransmissions")
+        if (mayRetransmit && isRetransmission(tcpBefore, e.frame)) retransmissions++
         break
       case "TcpConnect":
-        add("tcpTotal")
+        tcpTotal++
         break
       case "TcpReset":
-        add("tcpReset")
+        tcpReset++
         break
       case "UdpOpen":
-        add("udpFlows")
+        udpFlows++
         break
       case "IcmpOpen":
-        add("icmpFlows")
+        icmpFlows++
         break
       case "UdpSend":
-        if (isDns(config, e.to)) add("dnsQueries")
+        if (isDns(config, e.to)) dnsQueries++
         break
       case "Log":
         if (e.level === "debug") {
@@ -166,25 +160,32 @@ export const countEvent = (
             drops[reason] = (drops[reason] ?? 0) + 1
           }
         } else if (e.level === "info" && (e.message.startsWith("dhcp: lease ") || (e.message.startsWith("dhcpv6: ") && e.message.includes(" bound for client ")))) {
-          add("dhcpLeases")
+          dhcpLeases++
         }
         break
       default:
         break
     }
   }
-  if (event._tag === "HostSocketError" && event.code === "ECONNRESET") add("tcpReset")
+  if (event._tag === "HostSocketError" && event.code === "ECONNRESET") tcpReset++
   const fromGuest = event._tag === "FrameFromGuest"
-  if (!fromGuest && framesToGuest === c.framesToGuest && other === undefined && drops === undefined) return c
-  c = {
-    ...c,
-    ...other,
+  if (!fromGuest && framesToGuest === c.framesToGuest && drops === undefined && tcpTotal === c.tcpTotal && tcpReset === c.tcpReset &&
+    udpFlows === c.udpFlows && icmpFlows === c.icmpFlows && dnsQueries === c.dnsQueries && dhcpLeases === c.dhcpLeases && retransmissions === c.retransmissions)
+    return c
+  return {
+    framesFromGuest: fromGuest ? c.framesFromGuest + 1 : c.framesFromGuest,
+    bytesFromGuest: fromGuest ? c.bytesFromGuest + event.frame.length : c.bytesFromGuest,
     framesToGuest,
     bytesToGuest,
-    ...(fromGuest ? { framesFromGuest: c.framesFromGuest + 1, bytesFromGuest: c.bytesFromGuest + event.frame.length } : {}),
-    ...(drops === undefined ? {} : { drops }),
+    drops: drops ?? c.drops,
+    tcpTotal,
+    tcpReset,
+    udpFlows,
+    icmpFlows,
+    dnsQueries,
+    dhcpLeases,
+    retransmissions,
   }
-  return c
 }
 
 /** One line for the log when a guest leaves. */

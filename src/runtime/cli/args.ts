@@ -68,6 +68,7 @@ const OPTIONS: Readonly<Record<string, Kind>> = {
 }
 
 export const HELP = `Usage: tslirp [options]
+       tslirp replay FILE [options]   (a --record recording; tslirp replay --help)
 
 A user-mode network stack for QEMU guests (like -netdev user), speaking QEMU's
 -netdev stream / socket / dgram protocols.

@@ -10,7 +10,9 @@
  * - `--verify`: the recording must hold the live effects (`--record-effects`); each event's
  *   replayed effects are compared byte for byte with them; the first difference fails.
  * Contract: a file that is not a recording, of another format version, or damaged in its
- * header, is one line on stderr and exit 1; a wrong command line is one line and exit 2.
+ * header, is one line on stderr and exit 1; a wrong command line is one line and exit 2. A
+ * stack that throws on an event (a bug the recording reproduces) is reported with the event's
+ * number and the stack trace, exit 3, after the summary of the events before it.
  */
 import { closeSync, openSync, readFileSync, writevSync } from "node:fs"
 import { absurd } from "../../effects/absurd.ts"
@@ -20,6 +22,7 @@ import type { StackState } from "../../protocol/stack/stack.ts"
 import { pcapGlobalHeader, pcapRecordHeader } from "../pcap/pcap-format.ts"
 import { describeProblem, readRecording } from "../record/format.ts"
 import { replaySteps, sameAsRecorded } from "../record/replay.ts"
+import type { StackMachine } from "../host/session.ts"
 import { describeState, formatSummary, summarizer } from "../record/summary.ts"
 
 export const REPLAY_HELP = `Usage: tslirp replay FILE [options]
@@ -135,8 +138,11 @@ export const describeEffect = (e: StackEffect): string => {
   }
 }
 
-/** Runs the replay; returns the exit code. `out` and `err` take whole lines. */
-export const runReplay = (options: ReplayOptions, out: (line: string) => void, err: (line: string) => void): number => {
+/**
+ * Runs the replay; returns the exit code. `out` and `err` take whole lines. `machine` replaces
+ * the real stack (tests); the summary and `--until` read a real stack's state only.
+ */
+export const runReplay = (options: ReplayOptions, out: (line: string) => void, err: (line: string) => void, machine?: StackMachine<unknown>): number => {
   let bytes: Uint8Array
   try {
     bytes = readFileSync(options.file)
@@ -188,7 +194,7 @@ export const runReplay = (options: ReplayOptions, out: (line: string) => void, e
   let lastState: unknown
   let lastIndex = 0
   try {
-    for (const step of replaySteps(rec)) {
+    for (const step of replaySteps<unknown>(rec, machine)) {
       lastIndex = step.index
       sum.observe(step)
       lastState = step.state
@@ -211,6 +217,10 @@ export const runReplay = (options: ReplayOptions, out: (line: string) => void, e
       }
       if (options.until !== undefined && step.index >= options.until) break
     }
+  } catch (e) {
+    // A stack that throws is a bug; a recording of it reproduces it: say where, keep the rest.
+    err(`tslirp replay: the stack failed on event ${lastIndex + 1}: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`)
+    code = 3
   } finally {
     flushPcap()
     if (pcapFd !== undefined) closeSync(pcapFd)

@@ -17,6 +17,9 @@ import { RECORD_MAGIC } from "../../../src/runtime/record/format.ts"
 import { createRecorder } from "../../../src/runtime/record/recorder.ts"
 import { createMockHost } from "../../../src/runtime/mock/mock-host.ts"
 import { MAIN, NODE } from "../runtime/cli-process.ts"
+import { runReplay } from "../../../src/runtime/cli/replay.ts"
+import { pureStack } from "../../../src/runtime/record/replay.ts"
+import type { StackMachine } from "../../../src/runtime/host/session.ts"
 import { GUEST, GUEST_MAC, HOST, bytes, ether, ipv4Packet, pingFrame, udpSegment } from "../stack/frames.ts"
 
 const dir = mkdtempSync(join(tmpdir(), "tslirp-replay-cli-"))
@@ -106,4 +109,21 @@ describe("tslirp replay (CLI)", () => {
     const c = replay(file, "--until", "zero")
     expect([c.status, c.stderr]).toEqual([2, 'tslirp: replay: --until: "zero" must be an event number (1 or more)\n'])
   }, CLI_MS)
+
+  it("a stack that throws on an event: the event's number and the error, exit 3, after the summary of the events before", () => {
+    let n = 0
+    const failing: StackMachine<unknown> = {
+      create: pureStack.create,
+      reduce: (s, e) => {
+        if (++n === 3) throw new Error("bug on cue")
+        return pureStack.reduce(s as never, e)
+      },
+    }
+    const out: Array<string> = []
+    const err: Array<string> = []
+    const code = runReplay({ file, effects: false, until: undefined, pcap: undefined, verify: false }, (l) => void out.push(l), (l) => void err.push(l), failing)
+    expect(code).toBe(3)
+    expect(err[0]).toMatch(/^tslirp replay: the stack failed on event 3: Error: bug on cue/)
+    expect(out.join("\n")).toMatch(/DHCP leases: 1/)
+  })
 })

@@ -49,4 +49,31 @@ describe("--record and --pcap: one file per guest", () => {
     expect(pcapRecords(join(dir, "c.pcap"))).toBe(2)
     expect(pcapRecords(join(dir, "c.2.pcap"))).toBe(6)
   }, 120_000)
+
+  it("--record-max-bytes: recording stops at the bound with one log line; the file replays up to there", async () => {
+    const sock = join(dir, "m.sock")
+    const path = join(dir, "m.tsrec")
+    const cli = new CliProcess(["--socket", sock, "--dns-upstream", "none", "--record", path, "--record-max-bytes", "2K"])
+    try {
+      await cli.waitFor(/ready/, "stdout", 60_000)
+      const g = await StreamGuest.open({ path: sock })
+      for (let k = 0; k < 40; k++) {
+        g.send(arpRequest("10.0.2.15", "10.0.2.2"))
+        await g.next((f) => (readArpReply(f) !== undefined ? f : undefined))
+      }
+      await cli.waitFor(/reached --record-max-bytes, recording stopped/, "stderr", 30_000)
+      g.close()
+    } finally {
+      expect(await cli.stop()).toEqual({ code: 0, signal: null })
+    }
+    expect(cli.stderr.match(/reached --record-max-bytes/g)).toHaveLength(1)
+    const bytes = readFileSync(path)
+    expect(bytes.length).toBeLessThanOrEqual(2048)
+    const rec = readRecording(bytes)
+    if ("_tag" in rec) throw new Error(describeProblem(rec))
+    const n = [...rec.events()].length
+    expect(n).toBeGreaterThan(0)
+    expect(n).toBeLessThan(40)
+    expect(rec.tail().stoppedAt).toBeDefined()
+  }, 120_000)
 })

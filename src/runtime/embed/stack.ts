@@ -97,7 +97,7 @@ export class EmbeddedStack {
    * DNS queries, DHCP leases, retransmissions); undefined once closed.
    */
   counters(): CounterReport | undefined {
-    const s = this.session.current() as StackState | undefined
+    const s = this.session.inspect() as StackState | undefined
     return s === undefined ? undefined : stackCounters(s)
   }
 

@@ -80,7 +80,7 @@ export interface StackSession {
    * The stack's state now (undefined once shut down), to read (e.g. `stackCounters`): states
    * are immutable, so holding it is safe and it never changes under the caller.
    */
-  current(): unknown
+  inspect(): unknown
 }
 
 export interface SessionOptions<S> {
@@ -249,6 +249,6 @@ export const openSession = <S = StackState>(
     get closed() {
       return closed
     },
-    current: () => state,
+    inspect: () => state,
   }
 }

@@ -10,9 +10,17 @@
  *   rule), so a drop nobody listed is still counted. Its reason key is the layer (the
  *   message's first word) and a kind: `checksum`, `unknown-protocol`, `bound` (a queue, table or buffer
  *   full), `unknown-socket`, `disabled`, `unresolved` (no ARP/NDP answer), `malformed` (the
- *   rest), e.g. "udp checksum", "ipv4 reassembly bound".
- * - A retransmission is a TCP segment to the guest carrying data, SYN or FIN whose sequence
- *   number is below the highest the connection had sent before the event (its `sndMax`).
+ *   rest), e.g. "udp checksum", "ipv4 reassembly bound". TFTP and forwarding lines have kinds
+ *   of their own: `refused` (a request answered with an error), `stale` (a late, repeated or
+ *   unknown-transfer packet or event, ignored), `unreachable` (a hostfwd UDP peer); their
+ *   progress lines (a transfer starts, a hostfwd client is forwarded, a peer is mapped, a file
+ *   error answered to the guest) are not drops. A hostfwd client refused (`TcpRefuse`, logged
+ *   at info) counts as the drop "hostfwd refused".
+ * - A retransmission is a TCP segment to the guest, over IPv4 or IPv6, carrying data, SYN or
+ *   FIN whose sequence number is below the highest the connection had sent before the event
+ *   (its `sndMax`).
+ * - `tcpTotal` counts host connects asked for (`TcpConnect`) and hostfwd clients adopted
+ *   (`TcpAdopt`): every connection the TCP table opened.
  * - DNS queries are datagrams to the host on port 53 or to the configured upstream; DHCP leases
  *   are the server's `dhcp: lease` / DHCPv6 `bound` lines (each an ACK or REPLY with a lease).
  * - `tcpOpen` is not counted but read: the connections in the TCP table.
@@ -22,6 +30,7 @@ import type { StackEffect } from "../../effects/effect.ts"
 import type { StackEvent } from "../../effects/event.ts"
 import { lookup } from "../tcp/layer.ts"
 import { seqLt } from "../tcp/seq.ts"
+import type { IpAddress } from "../wire/ip-address.ts"
 import type { StackConfig } from "./config.ts"
 import type { TcpLayerState } from "../tcp/layer.ts"
 
@@ -32,7 +41,7 @@ export interface StackCounters {
   readonly bytesToGuest: number
   /** Drops by reason key ("udp checksum", "arp bound", ...). */
   readonly drops: Readonly<Record<string, number>>
-  /** TCP connections ever opened (host connects asked for). */
+  /** TCP connections ever opened (host connects asked for, hostfwd clients adopted). */
   readonly tcpTotal: number
   /** Connections aborted with RST (by either side, or by us on a failure). */
   readonly tcpReset: number
@@ -66,14 +75,27 @@ export const emptyCounters: StackCounters = {
 /** Debug lines that report progress, not a drop. */
 const NOT_DROPS = /^dhcp: (offer |INFORM |.* chose server )|\bexpired$|no error sent about|: retransmission timeout \d/
 
+/** TFTP and forwarding progress lines (server.ts, hostfwd.ts, stack.ts `hostTcpAccepted`). */
+const FORWARD_PROGRESS =
+  /^tftp: (.* reads .* \(transfer port \d+\)$|.* ended the transfer of |".*" for .*: E[A-Z]+$)|^hostfwd (tcp|udp):.*(: opening$| to the guest$)|^hostfwd: .* -> .* as .* \(socket \d+\)$/
+
+/** The kind of a TFTP or forwarding drop, or undefined for the generic kinds. */
+const forwardKind = (layer: string, text: string): string | undefined => {
+  if (layer !== "tftp" && layer !== "hostfwd" && layer !== "guestfwd") return undefined
+  if (/\brefused\b/.test(text)) return "refused"
+  if (/\bignored\b|unknown transfer ID|without a transfer|no rule \d+ to remove/.test(text)) return "stale"
+  if (/\bunreachable\b/.test(text)) return "unreachable"
+  return undefined
+}
+
 /** The reason key of a debug line that reports a drop; undefined if it reports none. */
 export const dropReason = (message: string): string | undefined => {
-  if (NOT_DROPS.test(message)) return undefined
+  if (NOT_DROPS.test(message) || FORWARD_PROGRESS.test(message)) return undefined
   // The layer is the first word ("udp:", "tcp 10.0.2.15:1<->...: ...", "ipv4 reassembly ...").
   const colon = message.indexOf(":")
   const first = /^[A-Za-z][A-Za-z0-9]*/.exec(message)?.[0] ?? "stack"
   const text = colon < 0 ? message : message.slice(colon + 1)
-  const kind = /checksum/.test(text)
+  const kind = forwardKind(first, text) ?? (/checksum/.test(text)
     ? "checksum"
     : /unknown socket/.test(message)
       ? "unknown-socket"
@@ -85,7 +107,7 @@ export const dropReason = (message: string): string | undefined => {
             ? "bound"
             : /protocol|ethertype|next header|\btype \d+|\bop \d+|message type/.test(text)
               ? "unknown-protocol"
-              : "malformed"
+              : "malformed")
   return `${first} ${kind}`
 }
 
@@ -95,22 +117,39 @@ export const isDns = (config: StackConfig, to: { readonly address: string; reado
 
 /**
  * Whether `frame` (to the guest) is a TCP segment with data, SYN or FIN below the `sndMax` its
- * connection had in `tcp` (the TCP state before the event). IPv4 only, as the TCP layer.
+ * connection had in `tcp` (the TCP state before the event), over IPv4 or IPv6. The TCP layer
+ * sends IPv6 segments with no extension header, so TCP follows the fixed header directly.
  */
 const isRetransmission = (tcp: TcpLayerState, frame: Uint8Array): boolean => {
-  if (frame.length < 54 || frame[12] !== 0x08 || frame[13] !== 0x00 || frame[23] !== 6) return false
-  const ihl = (frame[14]! & 0x0f) * 4
-  // A fragment after the first has no TCP header.
-  if (((frame[20]! & 0x1f) << 8) | frame[21]!) return false
-  const t = 14 + ihl
-  if (frame.length < t + 20) return false
-  const totalLength = (frame[16]! << 8) | frame[17]!
+  if (frame.length < 54) return false
+  const u32 = (o: number): number => ((frame[o]! << 24) | (frame[o + 1]! << 16) | (frame[o + 2]! << 8) | frame[o + 3]!) >>> 0
+  let t: number
+  let len: number
+  let guestIp: IpAddress
+  let remoteIp: IpAddress
+  if (frame[12] === 0x08 && frame[13] === 0x00) {
+    if (frame[23] !== 6) return false
+    const ihl = (frame[14]! & 0x0f) * 4
+    // A fragment after the first has no TCP header.
+    if (((frame[20]! & 0x1f) << 8) | frame[21]!) return false
+    t = 14 + ihl
+    if (frame.length < t + 20) return false
+    len = ((frame[16]! << 8) | frame[17]!) - ihl
+    remoteIp = u32(26)
+    guestIp = u32(30)
+  } else if (frame[12] === 0x86 && frame[13] === 0xdd) {
+    if (frame[20] !== 6) return false
+    t = 54
+    if (frame.length < t + 20) return false
+    len = (frame[18]! << 8) | frame[19]!
+    // Views of the frame, only compared during this call (ipEquals), never kept.
+    remoteIp = frame.subarray(22, 38)
+    guestIp = frame.subarray(38, 54)
+  } else return false
   const dataOffset = (frame[t + 12]! >> 4) * 4
   const flags = frame[t + 13]!
-  const len = totalLength - ihl - dataOffset
-  if (len <= 0 && (flags & 0x03) === 0) return false // nothing but an ACK: never "retransmitted"
-  const u32 = (o: number): number => ((frame[o]! << 24) | (frame[o + 1]! << 16) | (frame[o + 2]! << 8) | frame[o + 3]!) >>> 0
-  const c = lookup(tcp, u32(30) as never, (frame[t + 2]! << 8) | frame[t + 3]!, u32(26) as never, (frame[t]! << 8) | frame[t + 1]!)
+  if (len - dataOffset <= 0 && (flags & 0x03) === 0) return false // nothing but an ACK: never "retransmitted"
+  const c = lookup(tcp, guestIp, (frame[t + 2]! << 8) | frame[t + 3]!, remoteIp, (frame[t]! << 8) | frame[t + 1]!)
   return c !== undefined && seqLt(u32(t + 4), c.sndMax)
 }
 
@@ -138,10 +177,15 @@ export const countEvent = (
         if (mayRetransmit && isRetransmission(tcpBefore, e.frame)) retransmissions++
         break
       case "TcpConnect":
+      case "TcpAdopt":
         tcpTotal++
         break
       case "TcpReset":
         tcpReset++
+        break
+      case "TcpRefuse":
+        drops ??= { ...c.drops }
+        drops["hostfwd refused"] = (drops["hostfwd refused"] ?? 0) + 1
         break
       case "UdpOpen":
         udpFlows++

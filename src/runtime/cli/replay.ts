@@ -15,10 +15,12 @@
  * number and the stack trace, exit 3, after the summary of the events before it.
  */
 import { closeSync, openSync, readFileSync, writevSync } from "node:fs"
+import { describeTarget } from "../../effects/address.ts"
 import { absurd } from "../../effects/absurd.ts"
 import type { StackEffect } from "../../effects/effect.ts"
 import type { StackEvent } from "../../effects/event.ts"
 import type { StackState } from "../../protocol/stack/stack.ts"
+import { formatIpv4 } from "../../protocol/wire/ipv4-address.ts"
 import { pcapGlobalHeader, pcapRecordHeader } from "../pcap/pcap-format.ts"
 import { describeProblem, readRecording } from "../record/format.ts"
 import { replaySteps, sameAsRecorded } from "../record/replay.ts"
@@ -92,15 +94,32 @@ export const describeEvent = (e: StackEvent): string => {
     case "HostSocketError":
       return `HostSocketError sock ${e.sock} ${e.code}`
     case "HostUdpDatagram":
-      return `HostUdpDatagram sock ${e.sock} from ${e.from.address}:${e.from.port} ${e.data.length} bytes`
+      return `HostUdpDatagram sock ${e.sock} from ${describeTarget(e.from)} ${e.data.length} bytes`
     case "HostUnreachable":
-      return `HostUnreachable sock ${e.sock} to ${e.to.address}:${e.to.port} ${e.reason}${e.mtu === undefined ? "" : ` mtu ${e.mtu}`}`
+      return `HostUnreachable sock ${e.sock} to ${describeTarget(e.to)} ${e.reason}${e.mtu === undefined ? "" : ` mtu ${e.mtu}`}`
     case "HostIcmpEchoReply":
       return `HostIcmpEchoReply sock ${e.sock} from ${e.from} seq ${e.sequence} ${e.payload.length} bytes`
     case "TimerFired":
       return `TimerFired ${e.timer.layer}/${e.timer.key}`
     case "Shutdown":
       return "Shutdown"
+    case "HostFileOpened":
+      return `HostFileOpened file ${e.file} ${e.size} bytes`
+    case "HostFileData":
+      return `HostFileData file ${e.file} at ${e.offset} ${e.data.length} bytes`
+    case "HostFileError":
+      return `HostFileError file ${e.file} ${e.code}`
+    case "HostListening":
+      return `HostListening sock ${e.sock} port ${e.port}`
+    case "HostTcpAccepted":
+      return `HostTcpAccepted listener ${e.listener} accepted ${e.accepted}${e.peer === undefined ? "" : ` from ${describeTarget(e.peer)}`}`
+    case "HostFwdAdd":
+      return `HostFwdAdd ${e.id} ${e.proto} ${describeTarget(e.bind)} -> ${e.guest === undefined ? "first lease" : formatIpv4(e.guest)}:${e.guestPort}`
+    case "HostFwdRemove":
+    case "GuestFwdRemove":
+      return `${e._tag} ${e.id}`
+    case "GuestFwdAdd":
+      return `GuestFwdAdd ${e.id} ${formatIpv4(e.server)}:${e.port} -> ${describeTarget(e.target)}`
     default:
       return absurd(e)
   }
@@ -111,7 +130,7 @@ export const describeEffect = (e: StackEffect): string => {
     case "DeliverFrame":
       return `DeliverFrame ${e.frame.length} bytes ${hexHead(e.frame)}`
     case "TcpConnect":
-      return `TcpConnect sock ${e.sock} to ${e.to.address}:${e.to.port}`
+      return `TcpConnect sock ${e.sock} to ${describeTarget(e.to)}`
     case "TcpWrite":
       return `TcpWrite sock ${e.sock} ${e.chunks.reduce((n, c) => n + c.length, 0)} bytes`
     case "TcpShutdownWrite":
@@ -124,7 +143,7 @@ export const describeEffect = (e: StackEffect): string => {
     case "IcmpOpen":
       return `${e._tag} sock ${e.sock} IPv${e.family}`
     case "UdpSend":
-      return `UdpSend sock ${e.sock} to ${e.to.address}:${e.to.port} ${e.data.length} bytes`
+      return `UdpSend sock ${e.sock} to ${describeTarget(e.to)} ${e.data.length} bytes`
     case "IcmpEchoSend":
       return `IcmpEchoSend sock ${e.sock} to ${e.to} seq ${e.sequence} ${e.payload.length} bytes`
     case "SetTimer":
@@ -133,6 +152,20 @@ export const describeEffect = (e: StackEffect): string => {
       return `CancelTimer ${e.timer.layer}/${e.timer.key}`
     case "Log":
       return `Log ${e.level} ${e.message}`
+    case "TcpListen":
+      return `TcpListen sock ${e.sock} on ${describeTarget(e.bind)}`
+    case "TcpAdopt":
+      return `TcpAdopt sock ${e.sock} accepted ${e.accepted}`
+    case "TcpRefuse":
+      return `TcpRefuse accepted ${e.accepted}`
+    case "UdpBind":
+      return `UdpBind sock ${e.sock} on ${describeTarget(e.bind)}`
+    case "FileOpen":
+      return `FileOpen file ${e.file} ${JSON.stringify(e.path)} in ${e.root}`
+    case "FileRead":
+      return `FileRead file ${e.file} at ${e.offset} ${e.length} bytes`
+    case "FileClose":
+      return `FileClose file ${e.file}`
     default:
       return absurd(e)
   }

@@ -15,11 +15,11 @@
  * - Adding an event or effect kind is a new tag; changing what an existing tag means is a new
  *   `RECORD_FORMAT_VERSION`, and older files are then refused with one clear line.
  */
-import type { HostEndpoint, IpFamily } from "../../effects/address.ts"
+import type { ConnectTarget, HostBind, HostEndpoint, IpFamily } from "../../effects/address.ts"
 import { absurd } from "../../effects/absurd.ts"
 import type { StackEffect } from "../../effects/effect.ts"
 import type { HostUnreachableReason, StackEvent } from "../../effects/event.ts"
-import { socketId, type TimerId, type TimerLayer } from "../../effects/ids.ts"
+import { fileId, socketId, type TimerId, type TimerLayer } from "../../effects/ids.ts"
 import { instant, type Instant } from "../../effects/instant.ts"
 import type { LogLevel } from "../../effects/log.ts"
 import type { StackConfig } from "../../protocol/stack/config.ts"
@@ -27,7 +27,9 @@ import { ByteReader, ByteWriter, concatBytes, Truncated } from "./bytes.ts"
 
 /** "\x89TSLREC\n": the PNG trick, so a file mangled by a text-mode transfer is recognised. */
 export const RECORD_MAGIC = Uint8Array.of(0x89, 0x54, 0x53, 0x4c, 0x52, 0x45, 0x43, 0x0a)
-export const RECORD_FORMAT_VERSION = 1
+// Version 2: TcpConnect's `to` became a target (unix socket, command), and the forwarding and
+// TFTP events and effects have tags; a version 1 reader would stop at the first of them.
+export const RECORD_FORMAT_VERSION = 2
 
 /** Header flag: effect records follow each event (`--record-effects`). */
 export const FLAG_EFFECTS = 1
@@ -47,7 +49,7 @@ export interface RecordingHeader {
   readonly created: string
 }
 
-// Record tags: events 1..31, the effects of the event before 0x40, the stop record 0x7f.
+// Record tags: events 1..63 (appended, never renumbered), the effects of the event before 0x40, the stop record 0x7f.
 const EVENT_TAGS = [
   "FrameFromGuest",
   "HostTcpConnected",
@@ -61,6 +63,15 @@ const EVENT_TAGS = [
   "HostIcmpEchoReply",
   "TimerFired",
   "Shutdown",
+  "HostFileOpened",
+  "HostFileData",
+  "HostFileError",
+  "HostListening",
+  "HostTcpAccepted",
+  "HostFwdAdd",
+  "HostFwdRemove",
+  "GuestFwdAdd",
+  "GuestFwdRemove",
 ] as const satisfies ReadonlyArray<StackEvent["_tag"]>
 const EVENT_TAG = new Map<string, number>(EVENT_TAGS.map((t, i) => [t, i + 1]))
 export const TAG_EFFECTS = 0x40
@@ -81,6 +92,13 @@ const EFFECT_TAGS = [
   "SetTimer",
   "CancelTimer",
   "Log",
+  "TcpListen",
+  "TcpAdopt",
+  "TcpRefuse",
+  "UdpBind",
+  "FileOpen",
+  "FileRead",
+  "FileClose",
 ] as const satisfies ReadonlyArray<StackEffect["_tag"]>
 const EFFECT_TAG = new Map<string, number>(EFFECT_TAGS.map((t, i) => [t, i + 1]))
 
@@ -115,9 +133,57 @@ const endpoint = (w: ByteWriter, e: HostEndpoint): void => {
 }
 
 const readEndpoint = (r: ByteReader): HostEndpoint => {
-  const family = r.u8() as IpFamily
+  const family = r.u8()
+  if (family !== 4 && family !== 6) throw new Error(`unknown address family ${family}`)
   const address = r.str()
   return { family, address, port: r.u16() }
+}
+
+const optEndpoint = (w: ByteWriter, e: HostEndpoint | undefined): void => {
+  if (e === undefined) return w.u8(0)
+  w.u8(1)
+  endpoint(w, e)
+}
+
+const readOptEndpoint = (r: ByteReader): HostEndpoint | undefined => (r.u8() === 0 ? undefined : readEndpoint(r))
+
+// A target's kind byte: 4 and 6 are an IP endpoint (the same bytes as `endpoint`), then these.
+const TARGET_UNIX = 1
+const TARGET_CMD = 2
+
+/** A `ConnectTarget` or `HostBind`: an endpoint, or kind 1 + path, or kind 2 + command. */
+const target = (w: ByteWriter, t: ConnectTarget): void => {
+  switch (t.family) {
+    case "unix":
+      w.u8(TARGET_UNIX)
+      w.str(t.path)
+      return
+    case "cmd":
+      w.u8(TARGET_CMD)
+      w.str(t.command)
+      return
+    case 4:
+    case 6:
+      endpoint(w, t)
+      return
+    default:
+      absurd(t)
+  }
+}
+
+const readTarget = (r: ByteReader): ConnectTarget => {
+  const kind = r.u8()
+  if (kind === TARGET_UNIX) return { family: "unix", path: r.str() }
+  if (kind === TARGET_CMD) return { family: "cmd", command: r.str() }
+  if (kind !== 4 && kind !== 6) throw new Error(`unknown target kind ${kind}`)
+  const address = r.str()
+  return { family: kind, address, port: r.u16() }
+}
+
+const readBind = (r: ByteReader): HostBind => {
+  const t = readTarget(r)
+  if (t.family === "cmd") throw new Error("a command is not a listener address")
+  return t
 }
 
 const timer = (w: ByteWriter, t: TimerId): void => {
@@ -180,6 +246,45 @@ export const encodeEvent = (w: ByteWriter, e: StackEvent): void => {
       break
     case "Shutdown":
       break
+    case "HostFileOpened":
+      w.u32(e.file)
+      w.f64(e.size)
+      break
+    case "HostFileData":
+      w.u32(e.file)
+      w.f64(e.offset)
+      w.bytes(e.data)
+      break
+    case "HostFileError":
+      w.u32(e.file)
+      w.str(e.code)
+      break
+    case "HostListening":
+      w.u32(e.sock)
+      w.u16(e.port)
+      break
+    case "HostTcpAccepted":
+      w.u32(e.listener)
+      w.f64(e.accepted)
+      optEndpoint(w, e.peer)
+      break
+    case "HostFwdAdd":
+      w.f64(e.id)
+      w.str(e.proto)
+      target(w, e.bind)
+      w.optF64(e.guest)
+      w.u16(e.guestPort)
+      break
+    case "HostFwdRemove":
+    case "GuestFwdRemove":
+      w.f64(e.id)
+      break
+    case "GuestFwdAdd":
+      w.f64(e.id)
+      w.u32(e.server)
+      w.u16(e.port)
+      target(w, e.target)
+      break
     default:
       absurd(e)
   }
@@ -232,6 +337,46 @@ const decodeEventBody = (tag: string, r: ByteReader): StackEvent => {
       return { _tag: "TimerFired", now, timer: readTimer(r) }
     case "Shutdown":
       return { _tag: "Shutdown", now }
+    case "HostFileOpened": {
+      const file = fileId(r.u32())
+      return { _tag: tag, now, file, size: r.f64() }
+    }
+    case "HostFileData": {
+      const file = fileId(r.u32())
+      const offset = r.f64()
+      return { _tag: tag, now, file, offset, data: r.bytes() }
+    }
+    case "HostFileError": {
+      const file = fileId(r.u32())
+      return { _tag: tag, now, file, code: r.str() }
+    }
+    case "HostListening": {
+      const sock = socketId(r.u32())
+      return { _tag: tag, now, sock, port: r.u16() }
+    }
+    case "HostTcpAccepted": {
+      const listener = socketId(r.u32())
+      const accepted = r.f64()
+      const peer = readOptEndpoint(r)
+      return { _tag: tag, now, listener, accepted, ...(peer === undefined ? {} : { peer }) }
+    }
+    case "HostFwdAdd": {
+      const id = r.f64()
+      const proto = r.str()
+      if (proto !== "tcp" && proto !== "udp") throw new Error(`unknown hostfwd protocol ${proto}`)
+      const bind = readBind(r)
+      const guest = r.optF64()
+      return { _tag: tag, now, id, proto, bind, guest, guestPort: r.u16() }
+    }
+    case "HostFwdRemove":
+    case "GuestFwdRemove":
+      return { _tag: tag, now, id: r.f64() }
+    case "GuestFwdAdd": {
+      const id = r.f64()
+      const server = r.u32()
+      const port = r.u16()
+      return { _tag: tag, now, id, server, port, target: readTarget(r) }
+    }
     default:
       throw new Error(`unknown event ${tag}`)
   }
@@ -247,7 +392,35 @@ const encodeEffect = (w: ByteWriter, e: StackEffect): void => {
       return
     case "TcpConnect":
       w.u32(e.sock)
-      endpoint(w, e.to)
+      target(w, e.to)
+      return
+    case "TcpListen":
+      w.u32(e.sock)
+      target(w, e.bind)
+      return
+    case "TcpAdopt":
+      w.u32(e.sock)
+      w.f64(e.accepted)
+      return
+    case "TcpRefuse":
+      w.f64(e.accepted)
+      return
+    case "UdpBind":
+      w.u32(e.sock)
+      endpoint(w, e.bind)
+      return
+    case "FileOpen":
+      w.u32(e.file)
+      w.str(e.root)
+      w.str(e.path)
+      return
+    case "FileRead":
+      w.u32(e.file)
+      w.f64(e.offset)
+      w.f64(e.length)
+      return
+    case "FileClose":
+      w.u32(e.file)
       return
     case "TcpWrite":
       w.u32(e.sock)
@@ -304,8 +477,34 @@ const decodeEffect = (r: ByteReader): StackEffect => {
       return { _tag: tag, frame: r.bytes() }
     case "TcpConnect": {
       const sock = socketId(r.u32())
-      return { _tag: tag, sock, to: readEndpoint(r) }
+      return { _tag: tag, sock, to: readTarget(r) }
     }
+    case "TcpListen": {
+      const sock = socketId(r.u32())
+      return { _tag: tag, sock, bind: readBind(r) }
+    }
+    case "TcpAdopt": {
+      const sock = socketId(r.u32())
+      return { _tag: tag, sock, accepted: r.f64() }
+    }
+    case "TcpRefuse":
+      return { _tag: tag, accepted: r.f64() }
+    case "UdpBind": {
+      const sock = socketId(r.u32())
+      return { _tag: tag, sock, bind: readEndpoint(r) }
+    }
+    case "FileOpen": {
+      const file = fileId(r.u32())
+      const root = r.str()
+      return { _tag: tag, file, root, path: r.str() }
+    }
+    case "FileRead": {
+      const file = fileId(r.u32())
+      const offset = r.f64()
+      return { _tag: tag, file, offset, length: r.f64() }
+    }
+    case "FileClose":
+      return { _tag: tag, file: fileId(r.u32()) }
     case "TcpWrite": {
       const sock = socketId(r.u32())
       const n = r.u32()

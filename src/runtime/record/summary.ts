@@ -1,14 +1,16 @@
 /**
  * What `tslirp replay` prints: a summary of a replayed session (connections with endpoints,
- * bytes each way and how they ended; UDP flows; DNS queries; DHCP leases; drops with their
+ * bytes each way and how they ended, those a host client opened through a hostfwd rule
+ * marked as such; UDP flows; DNS queries; DHCP leases; TFTP transfers; drops with their
  * reasons; retransmissions), built by watching replay steps; and a readable account of a
- * stack state (`--until N`).
+ * stack state (`--until N`). Endpoints of either family are shown (IPv6 in brackets), and
+ * guestfwd targets as `unix:PATH` or `cmd:COMMAND`.
  *
  * Contract: neutral and pure over what it is shown: it reads events, effects and states and
  * changes none of them. It reads the stack's tables (TCP connections, NAPT flows, ARP cache,
  * DHCP leases) through their exported types only to name endpoints.
  */
-import type { HostEndpoint } from "../../effects/address.ts"
+import { describeTarget, type HostEndpoint } from "../../effects/address.ts"
 import type { StackEffect } from "../../effects/effect.ts"
 import type { StackEvent } from "../../effects/event.ts"
 import { intMapGet, intMapValues } from "../../protocol/data/int-map.ts"
@@ -16,15 +18,21 @@ import { parseDnsHeader, parseDnsQuery, qtypeName } from "../../protocol/dns/wir
 import { dropReason, formatCounters, isDns } from "../../protocol/stack/counters.ts"
 import type { StackConfig } from "../../protocol/stack/config.ts"
 import { stackCounters, type StackState } from "../../protocol/stack/stack.ts"
-import { formatIp } from "../../protocol/wire/ip-address.ts"
+import { formatIp, type IpAddress } from "../../protocol/wire/ip-address.ts"
 import { formatIpv4 } from "../../protocol/wire/ipv4-address.ts"
 import { formatMac } from "../../protocol/wire/mac.ts"
 import type { ReplayStep } from "./replay.ts"
 
-const endpointText = (e: HostEndpoint): string => (e.family === 6 ? `[${e.address}]:${e.port}` : `${e.address}:${e.port}`)
+const endpointText = describeTarget
+
+/** `10.0.2.15:22`, `[fec0::15]:22`: an address of the stack's tables with a port. */
+const ipPortText = (ip: IpAddress, port: number): string => (typeof ip === "number" ? `${formatIp(ip)}:${port}` : `[${formatIp(ip)}]:${port}`)
 
 interface TcpConn {
   readonly sock: number
+  /** Who opened it: the guest (to a host endpoint), or a host client through a hostfwd rule. */
+  readonly origin: "guest" | "host"
+  /** The host end: where the guest connected to, or the hostfwd client. */
   readonly to: string
   guest: string
   up: number
@@ -58,6 +66,8 @@ export interface SessionSummary {
   readonly icmp: { readonly flows: number; readonly echoes: number; readonly replies: number }
   readonly dns: ReadonlyArray<DnsQuery>
   readonly dhcp: ReadonlyArray<string>
+  /** TFTP transfers as the server reported them (sent, timed out) and files it could not open. */
+  readonly tftp: ReadonlyArray<string>
   readonly drops: ReadonlyMap<string, number>
   /** The final counters line (StackState only). */
   readonly counters: string | undefined
@@ -74,6 +84,10 @@ export const summarizer = (config?: StackConfig) => {
   const udp = new Map<number, UdpFlow>()
   const dns: Array<DnsQuery> = []
   const dhcp: Array<string> = []
+  const tftp: Array<string> = []
+  // hostfwd clients waiting for the stack's answer (accepted number -> who), and files opened.
+  const accepted = new Map<number, string>()
+  const files = new Map<number, string>()
   const drops = new Map<string, number>()
   const icmp = { flows: 0, echoes: 0, replies: 0 }
   let events = 0
@@ -115,22 +129,43 @@ export const summarizer = (config?: StackConfig) => {
       case "HostIcmpEchoReply":
         icmp.replies++
         return
+      case "HostTcpAccepted":
+        accepted.set(e.accepted, e.peer === undefined ? "a unix client" : endpointText(e.peer))
+        return
+      case "HostFileError": {
+        const path = files.get(e.file)
+        if (path !== undefined) tftp.push(`${JSON.stringify(path)}: ${e.code}`)
+        return
+      }
       default:
         return
     }
   }
 
+  const guestEnd = (state: unknown, sock: number): string => {
+    if (!isStackState(state)) return "?"
+    const tcb = intMapGet(state.tcp.conns, sock)
+    return tcb === undefined ? "?" : ipPortText(tcb.guestIp, tcb.guestPort)
+  }
+
   const onEffect = (e: StackEffect, state: unknown): void => {
     switch (e._tag) {
       case "TcpConnect": {
-        const c: TcpConn = { sock: e.sock, to: endpointText(e.to), guest: "?", up: 0, down: 0, ends: [] }
-        if (isStackState(state)) {
-          const tcb = intMapGet(state.tcp.conns, e.sock)
-          if (tcb !== undefined) c.guest = `${formatIpv4(tcb.guestIp)}:${tcb.guestPort}`
-        }
-        tcp.set(e.sock, c)
+        tcp.set(e.sock, { sock: e.sock, origin: "guest", to: endpointText(e.to), guest: guestEnd(state, e.sock), up: 0, down: 0, ends: [] })
         return
       }
+      case "TcpAdopt": {
+        const from = accepted.get(e.accepted) ?? "?"
+        accepted.delete(e.accepted)
+        tcp.set(e.sock, { sock: e.sock, origin: "host", to: from, guest: guestEnd(state, e.sock), up: 0, down: 0, ends: [] })
+        return
+      }
+      case "TcpRefuse":
+        accepted.delete(e.accepted)
+        return
+      case "FileOpen":
+        files.set(e.file, e.path)
+        return
       case "TcpWrite": {
         const c = tcp.get(e.sock)
         if (c !== undefined) for (const chunk of e.chunks) c.up += chunk.length
@@ -181,6 +216,8 @@ export const summarizer = (config?: StackConfig) => {
         if (e.level === "debug") {
           const reason = dropReason(e.message)
           if (reason !== undefined) drops.set(reason, (drops.get(reason) ?? 0) + 1)
+        } else if (e.message.startsWith("tftp: sent ") || e.message.startsWith("tftp: transfer of ")) {
+          tftp.push(e.message.slice("tftp: ".length))
         } else if (e.message.startsWith("dhcp: lease ") || (e.message.startsWith("dhcpv6: ") && e.message.includes(" bound for client "))) {
           dhcp.push(e.message.replace(/^dhcp(v6)?: /, ""))
         }
@@ -209,6 +246,7 @@ export const summarizer = (config?: StackConfig) => {
         icmp,
         dns,
         dhcp,
+        tftp,
         drops,
         counters: counters === undefined ? undefined : formatCounters(counters),
         retransmissions: counters?.retransmissions,
@@ -221,7 +259,10 @@ export const summarizer = (config?: StackConfig) => {
 export const formatSummary = (s: SessionSummary): ReadonlyArray<string> => {
   const out: Array<string> = [`${s.events} events over ${s.seconds.toFixed(3)} s`]
   out.push(`TCP connections: ${s.tcp.length}`)
-  for (const c of s.tcp) out.push(`  sock ${c.sock} ${c.guest} -> ${c.to}: ${c.up} bytes up, ${c.down} bytes down; ${c.ends.length === 0 ? "still open" : c.ends.join(", ")}`)
+  for (const c of s.tcp) {
+    const ends = c.origin === "guest" ? `${c.guest} -> ${c.to}` : `host ${c.to} -> ${c.guest} (hostfwd)`
+    out.push(`  sock ${c.sock} ${ends}: ${c.up} bytes up, ${c.down} bytes down; ${c.ends.length === 0 ? "still open" : c.ends.join(", ")}`)
+  }
   out.push(`UDP flows: ${s.udp.length}`)
   for (const f of s.udp)
     out.push(`  sock ${f.sock} ${f.guest} -> ${[...f.to].join(" ")}: ${f.sent} datagrams (${f.sentBytes} bytes) out, ${f.received} (${f.receivedBytes} bytes) in${f.closed ? ", closed" : ""}`)
@@ -230,6 +271,10 @@ export const formatSummary = (s: SessionSummary): ReadonlyArray<string> => {
   for (const q of s.dns) out.push(`  ${q.question}: ${q.answer}`)
   out.push(`DHCP leases: ${s.dhcp.length}`)
   for (const l of s.dhcp) out.push(`  ${l}`)
+  if (s.tftp.length > 0) {
+    out.push(`TFTP transfers: ${s.tftp.length}`)
+    for (const t of s.tftp) out.push(`  ${t}`)
+  }
   const drops = [...s.drops.entries()].sort((a, b) => b[1] - a[1])
   out.push(`drops: ${drops.reduce((n, [, k]) => n + k, 0)}`)
   for (const [reason, n] of drops) out.push(`  ${reason}: ${n}`)
@@ -251,7 +296,7 @@ export const describeState = (s: StackState): ReadonlyArray<string> => {
   out.push(`TCP connections: ${conns.length}`)
   for (const t of conns) {
     out.push(
-      `  sock ${t.sock} ${formatIpv4(t.guestIp)}:${t.guestPort} <-> ${formatIpv4(t.remoteIp)}:${t.remotePort} ${t.state}, ` +
+      `  sock ${t.sock} ${ipPortText(t.guestIp, t.guestPort)} <-> ${ipPortText(t.remoteIp, t.remotePort)} ${t.state}, ` +
         `${t.sendBuf.length} bytes waiting for the guest's ACK, ${(t.sndMax - t.sndUna) >>> 0} in flight`,
     )
   }

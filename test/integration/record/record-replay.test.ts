@@ -192,7 +192,7 @@ describe("record and replay", () => {
     expect(r).toEqual({ _tag: "WrongVersion", version: RECORD_FORMAT_VERSION - 1 })
     const line = describeProblem(r as { _tag: "WrongVersion"; version: number })
     expect(line).not.toContain("\n")
-    expect(line).toMatch(/format version 0 is not supported: this tslirp reads version 1/)
+    expect(line).toMatch(/format version 1 is not supported: this tslirp reads version 2/)
     expect(readRecording(Uint8Array.of(1, 2, 3))).toEqual({ _tag: "NotARecording" })
   })
 

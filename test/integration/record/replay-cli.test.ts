@@ -87,15 +87,15 @@ describe("tslirp replay (CLI)", () => {
     expect(records).toBe(7)
   }, CLI_MS)
 
-  it("a recording of another format version: one clear line, exit 1", () => {
+  it("a recording of another format version (1, before forwarding and TFTP): one clear line, exit 1", () => {
     const old = readFileSync(file)
-    old.writeUInt16LE(0, RECORD_MAGIC.length)
+    old.writeUInt16LE(1, RECORD_MAGIC.length)
     const path = join(dir, "old.tsrec")
     writeFileSync(path, old)
     const r = replay(path)
     expect(r.status).toBe(1)
     expect(r.stdout).toBe("")
-    expect(r.stderr).toBe(`tslirp replay: ${path}: recording format version 0 is not supported: this tslirp reads version 1 only (replay it with the tslirp that wrote it)\n`)
+    expect(r.stderr).toBe(`tslirp replay: ${path}: recording format version 1 is not supported: this tslirp reads version 2 only (replay it with the tslirp that wrote it)\n`)
   }, CLI_MS)
 
   it("not a recording, a missing file, a bad option: one line each", () => {

@@ -12,6 +12,7 @@
  *   is replaced by a stop record (13 bytes, reserved), `onStop` is told once, and nothing more
  *   is written. The header counts toward the bound.
  */
+import type { ConnectTarget } from "../../effects/address.ts"
 import type { StackEffect } from "../../effects/effect.ts"
 import type { StackEvent } from "../../effects/event.ts"
 import { ByteWriter } from "./bytes.ts"
@@ -58,6 +59,9 @@ const RECORD_OVERHEAD = 13
 /** Room for the short fields of any record (socket, endpoint, timer, codes). */
 const FIELDS_BOUND = 160
 
+/** The UTF-8 bytes a target's text may take beyond FIELDS_BOUND (paths and commands are unbounded). */
+const targetBound = (t: ConnectTarget): number => 3 * (t.family === "unix" ? t.path.length : t.family === "cmd" ? t.command.length : t.address.length)
+
 /** An upper bound of an event's encoded size, so the size bound is checked before writing. */
 const eventBound = (e: StackEvent): number => {
   switch (e._tag) {
@@ -65,7 +69,12 @@ const eventBound = (e: StackEvent): number => {
       return FIELDS_BOUND + e.frame.length
     case "HostTcpData":
     case "HostUdpDatagram":
+    case "HostFileData":
       return FIELDS_BOUND + e.data.length
+    case "HostFwdAdd":
+      return FIELDS_BOUND + targetBound(e.bind)
+    case "GuestFwdAdd":
+      return FIELDS_BOUND + targetBound(e.target)
     case "HostIcmpEchoReply":
       return FIELDS_BOUND + e.payload.length + e.from.length * 3
     default:
@@ -82,6 +91,9 @@ const effectsBound = (fx: ReadonlyArray<StackEffect>): number => {
     else if (e._tag === "UdpSend") n += e.data.length
     else if (e._tag === "IcmpEchoSend") n += e.payload.length
     else if (e._tag === "Log") n += e.message.length * 3
+    else if (e._tag === "TcpConnect") n += targetBound(e.to)
+    else if (e._tag === "TcpListen") n += targetBound(e.bind)
+    else if (e._tag === "FileOpen") n += (e.root.length + e.path.length) * 3
   }
   return n
 }

@@ -26,6 +26,23 @@ describe("stack counters", () => {
     expect(dropReason("udp 10.0.2.15:5000 -> 127.0.0.1:53 expired")).toBeUndefined()
   })
 
+  it("TFTP and forwarding lines: progress is not a drop; refusals, stale packets and unreachable peers have their kinds", () => {
+    expect(dropReason('tftp: 10.0.2.15:3069 reads "boot.img" (transfer port 1024)')).toBeUndefined()
+    expect(dropReason('tftp: 10.0.2.15:3069 ended the transfer of "boot.img": error 0 "bye"')).toBeUndefined()
+    expect(dropReason('tftp: "missing.img" for 10.0.2.15:1070: ENOENT')).toBeUndefined()
+    expect(dropReason("hostfwd tcp:0.0.0.0:8080 -> :80: opening")).toBeUndefined()
+    expect(dropReason("hostfwd udp:0.0.0.0:5353 -> :53: peer 127.0.0.1:4000 is 10.0.2.2:4000 to the guest")).toBeUndefined()
+    expect(dropReason("hostfwd: 192.0.2.7:51000 -> 10.0.2.15:80 as 192.0.2.7:51000 (socket 4)")).toBeUndefined()
+    expect(dropReason('tftp: request from 10.0.2.15:3069 refused: mode "netascii"')).toBe("tftp refused")
+    expect(dropReason("tftp: ACK 3 from 10.0.2.15:3069 ignored (awaiting ACK 4)")).toBe("tftp stale")
+    expect(dropReason("tftp: datagram to port 1024 without a transfer dropped")).toBe("tftp stale")
+    expect(dropReason("hostfwd: no rule 9 to remove")).toBe("hostfwd stale")
+    expect(dropReason("guestfwd: no rule 9 to remove")).toBe("guestfwd stale")
+    expect(dropReason("hostfwd: udp peer 192.0.2.1:53 unreachable (port)")).toBe("hostfwd unreachable")
+    // Other layers keep their kinds.
+    expect(dropReason("icmp: type 13 from the guest ignored")).toBe("icmp unknown-protocol")
+  })
+
   it("frames and bytes each way, flows, drops; Shutdown logs them and keeps them", () => {
     const d = new StackDriver()
     expect(stackCounters(d.state)).toEqual({ ...emptyCounters, tcpOpen: 0 })

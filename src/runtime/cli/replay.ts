@@ -30,8 +30,9 @@ import { describeState, formatSummary, summarizer } from "../record/summary.ts"
 export const REPLAY_HELP = `Usage: tslirp replay FILE [options]
 
 Runs a recording made with --record through tslirp's stack, with no network, and prints a
-summary: TCP connections (endpoints, bytes each way, how they ended), UDP flows, DNS
-queries, DHCP leases, drops with their reasons, retransmissions.
+summary: TCP connections (endpoints, bytes each way, how they ended; hostfwd clients
+marked), UDP flows, DNS queries, DHCP leases, TFTP transfers, drops with their reasons,
+retransmissions.
 
   --effects        print every event and the effects it produced
   --until N        stop after event N and print the stack's state there

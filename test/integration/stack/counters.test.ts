@@ -3,7 +3,10 @@
  * what the layers returned; drops by reason from the layers' debug lines; kept across Shutdown.
  */
 import { describe, expect, it } from "vitest"
-import { dropReason, emptyCounters } from "../../../src/protocol/stack/counters.ts"
+import { countEvent, dropReason, emptyCounters } from "../../../src/protocol/stack/counters.ts"
+import { defaultConfig } from "../../../src/protocol/stack/config.ts"
+import { socketId } from "../../../src/effects/ids.ts"
+import { instant } from "../../../src/effects/instant.ts"
 import { stackCounters } from "../../../src/protocol/stack/stack.ts"
 import { ipv4 } from "../../../src/protocol/wire/ipv4-address.ts"
 import { BROADCAST_MAC, ZERO_MAC } from "../../../src/protocol/wire/mac.ts"
@@ -39,6 +42,13 @@ describe("stack counters", () => {
     expect(dropReason("hostfwd: no rule 9 to remove")).toBe("hostfwd stale")
     expect(dropReason("guestfwd: no rule 9 to remove")).toBe("guestfwd stale")
     expect(dropReason("hostfwd: udp peer 192.0.2.1:53 unreachable (port)")).toBe("hostfwd unreachable")
+    // A refused hostfwd client is a drop; an adopted one is a TCP connection.
+    const tcp = new StackDriver().state.tcp
+    const accepted = { _tag: "HostTcpAccepted", now: instant(1), listener: socketId(1), accepted: 1 } as const
+    const refused = countEvent(emptyCounters, defaultConfig, tcp, accepted, [{ _tag: "TcpRefuse", accepted: 1 }, { _tag: "Log", level: "info", message: "hostfwd: client refused: no tcp rule for socket 1" }])
+    expect([refused.drops, refused.tcpTotal]).toEqual([{ "hostfwd refused": 1 }, 0])
+    const adopted = countEvent(emptyCounters, defaultConfig, tcp, accepted, [{ _tag: "TcpAdopt", sock: socketId(2), accepted: 1 }])
+    expect([adopted.drops, adopted.tcpTotal]).toEqual([{}, 1])
     // Other layers keep their kinds.
     expect(dropReason("icmp: type 13 from the guest ignored")).toBe("icmp unknown-protocol")
   })

@@ -12,12 +12,20 @@
  *   or the Effect services (`HostTcp`, `HostUdp`, `HostIcmp`, `Timers`, `HostClock`, `Log`,
  *   `HostRandom`), with the mocked host (`createMockHost`, `mockHostLayer`) for tests.
  * - QEMU's stream framing, the pcap format, guest link types and in-memory links.
+ * - Record and replay: `createRecorder` (a session's `recorder` option), `readRecording`,
+ *   `replaySteps` (event, effects, state, step by step), the summary; the stack's counters
+ *   (`stackCounters`).
  * - The e1000 (82540EM): the pure model (`createE1000`, `e1000Step`), its synchronous wrapper
  *   (`createSyncE1000`), and `attachE1000` for emulators, joined to any `FrameLink`.
  */
 export * from "./effects/index.ts"
 export { defaultConfig, validateConfig, MTU_MIN, MTU_MAX, type StackConfig } from "./protocol/stack/config.ts"
-export { createStack, reduce, type StackState } from "./protocol/stack/stack.ts"
+export { createStack, reduce, stackCounters, type StackState } from "./protocol/stack/stack.ts"
+export { formatCounters, type CounterReport, type StackCounters } from "./protocol/stack/counters.ts"
+export { createRecorder, type Recorder, type RecorderOptions, type RecordSink, type SessionRecorder } from "./runtime/record/recorder.ts"
+export { describeProblem, effectBytes, readRecording, RECORD_FORMAT_VERSION, type RecordedEvent, type Recording, type RecordingHeader, type RecordingProblem } from "./runtime/record/format.ts"
+export { pureStack, replaySteps, sameAsRecorded, type ReplayStep } from "./runtime/record/replay.ts"
+export { describeState, formatSummary, summarizer, type SessionSummary } from "./runtime/record/summary.ts"
 export { formatIpv4, ipv4, parseIpv4, type Ipv4 } from "./protocol/wire/ipv4-address.ts"
 
 export { ConfigError, parseDnsUpstream, parseNet, stackConfig, type StackOptions } from "./runtime/config/network.ts"

@@ -8,7 +8,7 @@
  *   `performance.now()` as the clock, seeds from the OS (`randomSeed`), stderr logs, read-only
  *   files for the TFTP server (`nodeFiles`: nothing outside its root is opened).
  * - Guest links speaking QEMU's protocols (unix/TCP streams, UDP datagrams), `serveGuests`
- *   (what the CLI runs), the pcap file writer, the e1000's `-netdev stream` client.
+ *   (what the CLI runs), the pcap and recording file writers, the e1000's `-netdev stream` client.
  * - The CLI's pieces: `parseCli`, `HELP`, `qemuOptions`, `describeNetwork`.
  * - The control socket (`--api-socket`, slirp4netns's protocol): `listenApiSocket` over a
  *   `ForwardControl`, its pure request parser and the request runner.
@@ -35,7 +35,9 @@ export { listenTcp, listenUnix } from "./runtime/link/stream-link.ts"
 export { nodeGuestLinksLayer, openNodeLink } from "./runtime/link/service.ts"
 export { openUdpLink } from "./runtime/link/udp-link.ts"
 export { LinkError, serveGuests, sessionPerGuest, type ServeOptions } from "./runtime/link/serve.ts"
-export { openPcapFile, type PcapWriter } from "./runtime/pcap/pcap-writer.ts"
+export { openPcapFile, type PcapFileOptions, type PcapWriter } from "./runtime/pcap/pcap-writer.ts"
+export { openRecordFile, type RecordFile } from "./runtime/record/record-file.ts"
+export { perGuestPath } from "./runtime/record/guest-files.ts"
 export { connectStreamLink, type StreamAddress, type StreamLinkOptions } from "./runtime/e1000/stream-client.ts"
 export { HELP, describeNetwork, parseCli, qemuOptions, type CliOptions, type CliResult } from "./runtime/cli/args.ts"
 export { listenApiSocket, type ApiServer, type ApiServerOptions } from "./runtime/api/server.ts"

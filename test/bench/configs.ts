@@ -134,6 +134,37 @@ const hostfwd = (id: string, label: string, mtu: number, backend: (hostPort: num
   },
 })
 
+/**
+ * tslirp at 1500 with a diagnostic file (`--record` or `--pcap`) in a fresh temporary
+ * directory, removed at teardown: what recording or capturing costs, beside the same backend
+ * without it in the same run (DIAGNOSTIC_RATIOS).
+ */
+const withFile = (id: string, label: string, option: "--record" | "--pcap", name: string): Config => {
+  let dir: string | undefined
+  const base = slirpLike(id, label, 1500, {
+    _tag: "TslirpStream",
+    get extraArgs() {
+      dir ??= mkdtempSync(join(tmpdir(), "tslirp-bench-file-"))
+      return [option, join(dir, name)]
+    },
+  })
+  return {
+    ...base,
+    setup: async (options) => {
+      // Throughput only: latency is measured on the configuration without the file.
+      const { latency: _latency, ...s } = await base.setup(options)
+      return {
+        ...s,
+        teardown: async () => {
+          await s.teardown()
+          if (dir !== undefined) rmSync(dir, { recursive: true, force: true })
+          dir = undefined
+        },
+      }
+    },
+  }
+}
+
 /** Two namespace guests, A (10.0.2.15, iperf3 client) and B (10.0.2.2, server), joined by a byte relay. */
 const relayed = (id: string, label: string, mtu: number, link: "stream" | "dgram"): Config => ({
   id,
@@ -257,6 +288,8 @@ export const CONFIGS: ReadonlyArray<Config> = [
   slirpLike("libslirp-1500", "libslirp, -netdev user", 1500, { _tag: "Libslirp" }),
   slirpLike("tslirp6-stream-1500", "tslirp over IPv6, -netdev stream", 1500, { _tag: "TslirpStream" }, 6),
   slirpLike("libslirp6-1500", "libslirp over IPv6, -netdev user", 1500, { _tag: "Libslirp" }, 6),
+  withFile("tslirp-record-1500", "tslirp --record, -netdev stream", "--record", "bench.tsrec"),
+  withFile("tslirp-pcap-1500", "tslirp --pcap, -netdev stream", "--pcap", "bench.pcap"),
   slirpLike("tslirp-stream-32000", "tslirp, -netdev stream", 32000, { _tag: "TslirpStream" }),
   slirpLike("slirp4netns-32000", "slirp4netns", 32000, { _tag: "Slirp4netns" }),
   slirpLike("tslirp-dgram-65000", "tslirp, -netdev dgram", 65000, { _tag: "TslirpDgram" }),
@@ -290,6 +323,12 @@ export const BASELINE_RATIOS: ReadonlyArray<readonly [string, string]> = [
 export const LATENCY_RATIOS: ReadonlyArray<readonly [string, string]> = [
   ["tslirp-stream-1500", "libslirp-1500"],
   ["tslirp-stream-1500", "baseline-stream-1500"],
+]
+
+/** tslirp with `--record` / `--pcap` against without, same run (issue 12's target: >= 0.90). */
+export const DIAGNOSTIC_RATIOS: ReadonlyArray<readonly [string, string]> = [
+  ["tslirp-record-1500", "tslirp-stream-1500"],
+  ["tslirp-pcap-1500", "tslirp-stream-1500"],
 ]
 
 /** tslirp against its reference at the same MTU: the issue's target is >= 1.0 both ways. */

@@ -17,10 +17,12 @@
  *               seconds per GB (baseline.ts)
  *
  * Prints one table of Gbit/s (receiver side) for both directions, then the ratios of tslirp to
- * its reference at the same MTU (of the medians), then the backend processes' CPU seconds per GB
+ * its reference at the same MTU (of the medians), then tslirp with `--record` and with `--pcap`
+ * against without (same run; issue 12's target >= 0.90), then the backend processes' CPU seconds per GB
  * moved (tslirp's node, QEMU, slirp4netns, read from /proc): a figure other load on this
  * machine skews far less (a slowed pipeline still wakes more often per byte), and tslirp's peak
- * resident set. Progress lines on stderr show each run's figure and the sender's retransmits. Default set: tslirp (stream 1500 and 32000, dgram 65000),
+ * resident set. Progress lines on stderr show each run's figure and the sender's retransmits. Default set: tslirp (stream 1500 and 32000, dgram 65000;
+ * at 1500 also with --record and with --pcap; IPv6 at 1500),
  * libslirp at 1500, slirp4netns at 32000 and 65000, hostfwd at 1500 for tslirp and libslirp
  * (iperf3 -s in the guest, the client on the host through the rule), and the link ceiling
  * (null backend) on each link; `--only relay` adds a two-guest byte relay (see relay.ts). `--list` prints the ids. A configuration that fails prints `failed: reason`; the exit
@@ -32,7 +34,7 @@ import { resolve } from "node:path"
 import { parseArgs } from "node:util"
 import { requireTools } from "../support/netns.ts"
 import { prepareBaseline } from "./baseline.ts"
-import { BASELINE_RATIOS, baselineConfigs, CONFIGS, LATENCY_RATIOS, RATIOS, type Config } from "./configs.ts"
+import { BASELINE_RATIOS, baselineConfigs, CONFIGS, DIAGNOSTIC_RATIOS, LATENCY_RATIOS, RATIOS, type Config } from "./configs.ts"
 import { cpuDelta, sampleBackendCpu, tslirpPeakRssMb, type CpuSample } from "./cpu.ts"
 import type { Direction, Outcome } from "./iperf.ts"
 import type { Figure, LatencyResult } from "./latency.ts"
@@ -217,12 +219,15 @@ const main = async (): Promise<number> => {
   const loadAtEnd = loadavg()
 
   const byId = new Map(rows.map((r) => [r.config.id, r]))
-  const pairs = RATIOS.flatMap(([num, den]) => {
-    const a = byId.get(num)
-    const b = byId.get(den)
-    return a === undefined || b === undefined ? [] : [{ a, b, label: `${a.config.label} / ${b.config.label}` }]
-  })
-  const w = Math.max(...rows.map((r) => r.config.label.length), ...pairs.map((p) => p.label.length), 24)
+  const pairsOf = (list: ReadonlyArray<readonly [string, string]>) =>
+    list.flatMap(([num, den]) => {
+      const a = byId.get(num)
+      const b = byId.get(den)
+      return a === undefined || b === undefined ? [] : [{ a, b, label: `${a.config.label} / ${b.config.label}` }]
+    })
+  const pairs = pairsOf(RATIOS)
+  const diagnosticPairs = pairsOf(DIAGNOSTIC_RATIOS)
+  const w = Math.max(...rows.map((r) => r.config.label.length), ...pairs.map((p) => p.label.length), ...diagnosticPairs.map((p) => p.label.length), 24)
   const cw = rounds === 1 ? 11 : 20
   const out: string[] = []
   out.push(
@@ -235,15 +240,17 @@ const main = async (): Promise<number> => {
   for (const r of rows) {
     out.push(`${r.config.label.padEnd(w)}  ${String(r.config.mtu).padStart(5)}  ${cell(r, "guest->host").padStart(cw)}  ${cell(r, "host->guest").padStart(cw)}`)
   }
-  const ratioLines: string[] = []
-  for (const { a, b, label } of pairs) {
-    const ratio = (d: Direction): string => {
-      const x = measured(a, d)
-      const y = measured(b, d)
-      return x.length > 0 && y.length > 0 && median(y) > 0 ? (median(x) / median(y)).toFixed(2) : "n/a"
-    }
-    ratioLines.push(`${label.padEnd(w)}  ${String(a.config.mtu).padStart(5)}  ${ratio("guest->host").padStart(cw)}  ${ratio("host->guest").padStart(cw)}`)
-  }
+  const ratioLinesOf = (list: typeof pairs): string[] =>
+    list.map(({ a, b, label }) => {
+      const ratio = (d: Direction): string => {
+        const x = measured(a, d)
+        const y = measured(b, d)
+        return x.length > 0 && y.length > 0 && median(y) > 0 ? (median(x) / median(y)).toFixed(2) : "n/a"
+      }
+      return `${label.padEnd(w)}  ${String(a.config.mtu).padStart(5)}  ${ratio("guest->host").padStart(cw)}  ${ratio("host->guest").padStart(cw)}`
+    })
+  const ratioLines = ratioLinesOf(pairs)
+  const diagnosticLines = ratioLinesOf(diagnosticPairs)
   if (rows.some((r) => r.config.id.startsWith("link-"))) {
     out.push("ceiling rows: a null backend on the same QEMU link, no stack; Ethernet frame bytes (UDP flood), not TCP payload")
   }
@@ -254,6 +261,11 @@ const main = async (): Promise<number> => {
     out.push("")
     out.push("ratios of the medians (target >= 1.00 both ways)")
     out.push(...ratioLines)
+  }
+  if (diagnosticLines.length > 0) {
+    out.push("")
+    out.push("with a recording or a capture / without, same run (target >= 0.90 both ways)")
+    out.push(...diagnosticLines)
   }
   const cpuRows = rows.filter((r) => !r.config.id.startsWith("link-"))
   if (cpuRows.length > 0) {

@@ -5,13 +5,22 @@
  *
  * The same checks run against tslirp and, as the reference that makes failures easy to read,
  * against QEMU's libslirp.
+ *
+ * The tslirp run is also recorded (`--record --record-effects`, issue 12) with a ping and a DNS
+ * lookup besides the TCP traffic: `tslirp replay --verify` must reproduce every effect the live
+ * stack returned byte for byte, and `--until` prints the state at a point of the session.
  */
+import { spawnSync } from "node:child_process"
 import { createHash } from "node:crypto"
-import { beforeAll, describe, expect, it } from "vitest"
+import { mkdtempSync, rmSync, statSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { guestBudgetMs, type GuestCheck } from "../support/guest.ts"
 import { guestPayload, sha256Hex } from "../support/guest-payload.ts"
 import { explain, runGuestScenario, type GuestBackend, type GuestRunResult } from "../support/guest-scenario.ts"
-import type { GuestServicesConfig } from "../support/guest-services.ts"
+import { NODE, type GuestServicesConfig } from "../support/guest-services.ts"
+import { TSLIRP_CLI } from "../support/guest-tslirp.ts"
 
 const GATEWAY = "10.0.2.2"
 const HTTP_PORT = 8080
@@ -20,13 +29,19 @@ const DOWNLOAD = { path: "/16MiB.bin", size: 16 << 20, seed: 0x7151 }
 const UPLOAD_BYTES = 8 << 20
 const SHORT_CONNECTIONS = 50
 
+const NAME = "record.tslirp.test"
+const NAME_ADDRESS = "192.0.2.78"
+
 const services: GuestServicesConfig = {
+  dns: { port: 53, records: { [NAME]: [NAME_ADDRESS] } },
   http: { port: HTTP_PORT, files: { [DOWNLOAD.path]: { size: DOWNLOAD.size, seed: DOWNLOAD.seed } } },
   tcpSink: { port: SINK_PORT },
 }
 
 const checks: ReadonlyArray<GuestCheck> = [
   { name: "dhcp", timeoutSec: 40, shell: "udhcpc -i eth0 -f -q -n -t 6 -T 3 -s /lib/tslirp/udhcpc.script" },
+  { name: "ping-gateway", timeoutSec: 30, shell: `ping -c 2 -W 5 ${GATEWAY}` },
+  { name: "dns-a", timeoutSec: 30, shell: `nslookup ${NAME} 10.0.2.3` },
   { name: "wget-16MiB", timeoutSec: 180, shell: `wget -q -O /tmp/down http://${GATEWAY}:${HTTP_PORT}${DOWNLOAD.path} && sha256sum /tmp/down && rm /tmp/down` },
   {
     name: "upload-8MiB",
@@ -46,10 +61,18 @@ const suite = (backend: GuestBackend, title: string): void => {
   describe(title, () => {
     let run: GuestRunResult
 
+    // The tslirp run is recorded with its live effects (issue 12).
+    const recordDir = backend === "tslirp" ? mkdtempSync(join(tmpdir(), "tslirp-record-")) : undefined
+    const recording = recordDir === undefined ? undefined : join(recordDir, "guest.tsrec")
+    const tslirpArgs = recording === undefined ? [] : ["--record", recording, "--record-effects"]
+
     beforeAll(async () => {
-      run = await runGuestScenario({ label: "tcp", backend, services, checks })
+      run = await runGuestScenario({ label: "tcp", backend, services, checks, tslirpArgs })
       // runGuestScenario stops every process and removes its namespace itself: no afterAll.
     }, guestBudgetMs(checks) + 60_000)
+    afterAll(() => {
+      if (recordDir !== undefined) rmSync(recordDir, { recursive: true, force: true })
+    })
 
     const check = (name: string) => {
       const result = run.parsed.checks.get(name)
@@ -90,6 +113,40 @@ const suite = (backend: GuestBackend, title: string): void => {
       const missing = Array.from({ length: SHORT_CONNECTIONS }, (_, i) => `conn-${i}\n`).filter((line) => !hashes.has(sha256OfText(line)))
       expect(missing, why).toEqual([])
     })
+
+    it(`ping and DNS: ${GATEWAY} answers, ${NAME} resolves through 10.0.2.3`, () => {
+      expect(check("ping-gateway").output, explain(run, "ping-gateway")).toMatch(/2 packets transmitted, 2 packets received/)
+      expect(check("dns-a").output, explain(run, "dns-a")).toContain(NAME_ADDRESS)
+    })
+
+    if (recording !== undefined) {
+      const replay = (...args: ReadonlyArray<string>) => spawnSync(NODE, [TSLIRP_CLI, "replay", recording, ...args], { encoding: "utf8", maxBuffer: 64 << 20, timeout: 300_000 })
+
+      it("the recording replays to every effect of the live stack, byte for byte (replay --verify)", () => {
+        expect(statSync(recording).size, explain(run)).toBeGreaterThan(24 << 20)
+        const r = replay("--verify")
+        const why = `${r.stdout}\n${r.stderr}`
+        expect(r.status, why).toBe(0)
+        const verified = Number(/verified: the effects of all (\d+) events/.exec(r.stdout)?.[1])
+        expect(verified, why).toBeGreaterThan(5_000)
+        // The summary names what the guest did.
+        expect(r.stdout, why).toMatch(/DHCP leases: 1\n\s+lease 10\.0\.2\.15 to /)
+        expect(r.stdout, why).toContain(`${NAME} A: 1 answer(s)`)
+        const down = [...r.stdout.matchAll(new RegExp(`-> 127\\.0\\.0\\.1:${HTTP_PORT}: \\d+ bytes up, (\\d+) bytes down`, "g"))].map((m) => Number(m[1]))
+        expect(down.length, why).toBe(1)
+        expect(down[0], why).toBeGreaterThan(DOWNLOAD.size)
+        expect(r.stdout, why).toMatch(new RegExp(`-> 127\\.0\\.0\\.1:${SINK_PORT}: ${UPLOAD_BYTES} bytes up`))
+      }, 600_000)
+
+      it("replay --until N prints the stack's state after event N", () => {
+        const r = replay("--until", "2000")
+        const why = `${r.stdout}\n${r.stderr}`
+        expect(r.status, why).toBe(0)
+        expect(r.stdout, why).toContain("state after event 2000:")
+        expect(r.stdout, why).toMatch(/DHCP leases: 10\.0\.2\.15 to 52:54:00:12:34:56 \(bound/)
+        expect(r.stdout, why).toMatch(/ARP cache: 10\.0\.2\.15 at 52:54:00:12:34:56/)
+      }, 300_000)
+    }
   })
 }
 

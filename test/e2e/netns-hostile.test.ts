@@ -4,20 +4,31 @@
  * feeds it a seeded mix of random bytes, mutated and truncated frames of every protocol, and
  * floods of SYNs, UDP datagrams and echoes to random addresses. Afterwards the process must be
  * alive, answer ARP for the gateway, and hold bounded memory.
+ *
+ * The session is recorded (`--record --record-effects`, issue 12): replaying the recording
+ * reproduces every effect the live stack returned (each drop's debug line among them) and the
+ * counters it logged when the guest left.
  */
 import { execFileSync } from "node:child_process"
-import { readFileSync } from "node:fs"
+import { mkdtempSync, readFileSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { put16, put32 } from "../../src/protocol/wire/bytes.ts"
 import { finish, sum16 } from "../../src/protocol/wire/checksum.ts"
 import { ZERO_MAC, BROADCAST_MAC } from "../../src/protocol/wire/mac.ts"
+import { stackCounters, type StackState } from "../../src/protocol/stack/stack.ts"
+import { formatCounters } from "../../src/protocol/stack/counters.ts"
+import { describeProblem, readRecording } from "../../src/runtime/record/format.ts"
+import { replaySteps, sameAsRecorded } from "../../src/runtime/record/replay.ts"
+import { summarizer } from "../../src/runtime/record/summary.ts"
 import { CliProcess, MAIN, NODE, StreamGuest } from "../integration/runtime/cli-process.ts"
 import { GUEST, GUEST_MAC, HOST, arp, ether, ipv4Packet, pingFrame, udpFrame } from "../integration/stack/frames.ts"
 
 const NS = `tsfz${process.pid.toString(36)}`
 const SOCK = join(tmpdir(), `${NS}.sock`)
+const RECORD_DIR = mkdtempSync(join(tmpdir(), "tslirp-hostile-rec-"))
+const RECORDING = join(RECORD_DIR, "hostile.tsrec")
 const FRAMES = 100_000
 /** Resident memory the process may reach after the flood (Node itself takes ~60 MiB). */
 const RSS_LIMIT_KIB = 400 * 1024
@@ -58,7 +69,10 @@ describe("hostile frames through the real Node runtime, in a namespace with only
   beforeAll(async () => {
     sh("ip", "netns", "add", NS)
     sh("ip", "netns", "exec", NS, "ip", "link", "set", "lo", "up")
-    cli = new CliProcess(["--socket", SOCK, "--dns-upstream", "127.0.0.1:53", "--log-level", "warn"], ["ip", "netns", "exec", NS, NODE, MAIN])
+    cli = new CliProcess(
+      ["--socket", SOCK, "--dns-upstream", "127.0.0.1:53", "--log-level", "warn", "--record", RECORDING, "--record-effects"],
+      ["ip", "netns", "exec", NS, NODE, MAIN],
+    )
     await cli.waitFor(/ready/)
     guest = await StreamGuest.open({ path: SOCK })
   }, 60_000)
@@ -71,6 +85,7 @@ describe("hostile frames through the real Node runtime, in a namespace with only
     } catch {
       // already gone
     }
+    rmSync(RECORD_DIR, { recursive: true, force: true })
   })
 
   it(`${FRAMES} seeded hostile frames: no crash, ARP still answered, memory bounded`, async () => {
@@ -129,4 +144,43 @@ describe("hostile frames through the real Node runtime, in a namespace with only
     expect(fds).toBeLessThan(2048)
     expect(cli!.stderr).not.toMatch(/TypeError|RangeError|unhandled|uncaught/i)
   }, 120_000)
+
+  it("the recorded session replays to the same effects, drops and counters", async () => {
+    // Stop the process: the guest's session ends (Shutdown recorded) and the file is closed.
+    guest?.close()
+    guest = undefined
+    const stopped = await cli!.stop()
+    expect(stopped.code, cli!.stderr).toBe(0)
+    const rec = readRecording(readFileSync(RECORDING))
+    if ("_tag" in rec) throw new Error(describeProblem(rec))
+    let steps = 0
+    let differing: Array<number> = []
+    let liveCounters: string | undefined
+    let replayedCounters: string | undefined
+    let before: StackState | undefined
+    const sum = summarizer(rec.header.config)
+    for (const step of replaySteps(rec)) {
+      steps++
+      if (sameAsRecorded(step) !== true) differing.push(step.index)
+      sum.observe(step)
+      for (const e of step.recorded ?? []) {
+        if (e._tag === "Log" && e.message.startsWith("stack: counters: ")) liveCounters = e.message
+      }
+      if (step.event._tag === "Shutdown" && before !== undefined) replayedCounters = `stack: counters: ${formatCounters(stackCounters(before))}`
+      before = step.state
+    }
+    differing = differing.slice(0, 5)
+    expect(rec.tail()).toEqual({ stoppedAt: undefined, truncated: undefined })
+    expect(steps).toBeGreaterThan(FRAMES)
+    expect(differing, "events whose replayed effects differ from the live ones").toEqual([])
+    // The counters the live stack logged as the guest left, and the replay's.
+    expect(liveCounters).toBeDefined()
+    expect(replayedCounters).toBe(liveCounters)
+    const counters = stackCounters(before!)
+    expect(counters.framesFromGuest).toBeGreaterThan(FRAMES)
+    const drops = [...sum.finish().drops.values()].reduce((a, b) => a + b, 0)
+    expect(drops).toBeGreaterThan(FRAMES / 10)
+    expect(Object.values(counters.drops).reduce((a, b) => a + b, 0)).toBe(drops)
+    expect(Object.keys(counters.drops).some((k) => k.endsWith("checksum"))).toBe(true)
+  }, 300_000)
 })

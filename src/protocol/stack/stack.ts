@@ -9,7 +9,8 @@
  * (ipv4/send.ts: numbering, frames, fragmentation, ICMP errors, ARP; ipv6/send.ts: the same
  * with NDP) or, for an effect, to the runtime in order. Socket ids come from the one
  * allocator in the state (sockets.ts); addresses and forwarding are decided by the policy
- * module (policy/policy.ts).
+ * module (policy/policy.ts). `reduce` also keeps the stack's counters (counters.ts), from the
+ * event and what the layers returned, in one place after routing.
  *
  * Contract: `reduce` never throws on any event; hostile frames are dropped with a debug log.
  * `StackState` is plain data (no functions, no class instances): `structuredClone` of a state
@@ -78,6 +79,7 @@ import { macEquals } from "../wire/mac.ts"
 import { type StackConfig, broadcastAddress, validateConfig } from "./config.ts"
 import type { LayerOutput } from "./output.ts"
 import { type SocketTable, claimSocket, emptySockets, ownerOf, releaseSocket } from "./sockets.ts"
+import { type CounterReport, type StackCounters, countEvent, emptyCounters, formatCounters } from "./counters.ts"
 
 const DHCP_SERVER_PORT = 67
 
@@ -107,6 +109,8 @@ export interface StackState {
   readonly tftp: TftpState
   /** hostfwd rules, their listeners and UDP peers (guestfwd rules live in `config.guestFwd`). */
   readonly hostfwd: HostFwdState
+  /** Frames, drops, connections, flows... counted in `reduce` from what the layers returned (counters.ts). */
+  readonly counters: StackCounters
 }
 
 /**
@@ -131,6 +135,7 @@ export const createStack = (config: StackConfig, _now?: Instant): StackState => 
   dhcpv6: emptyDhcpv6,
   tftp: createTftp(config.seed),
   hostfwd: emptyHostFwd,
+  counters: emptyCounters,
 })
 
 type Result = readonly [StackState, ReadonlyArray<StackEffect>]
@@ -457,6 +462,7 @@ const shutdown = (s: StackState, now: Instant): Result => {
   for (const e of reassembly6Shutdown(s.reassembly6)) fx.push(e)
   for (const e of tftpShutdown(s.tftp)) fx.push(e)
   fx.push({ _tag: "Log", level: "info", message: "stack: shut down, every host socket closed" })
+  fx.push({ _tag: "Log", level: "info", message: `stack: counters: ${formatCounters(stackCounters(s))}` })
   const fresh = createStack(s.config, now)
   // Keep numbering where it was: a late event of a closed socket must not meet a new one.
   return [{ ...fresh, sockets: { ...fresh.sockets, next: s.sockets.next }, ipv4: { ...fresh.ipv4, ipId: s.ipv4.ipId }, ipv6: { ...fresh.ipv6, fragmentId: s.ipv6.fragmentId } }, fx]
@@ -609,7 +615,17 @@ const guestFwdRemove = (s: StackState, id: number): Result => {
   return [{ ...s, config, link: { ...s.link, config } }, [{ _tag: "Log", level: "info", message: `guestfwd: rule ${id} removed` }]]
 }
 
+/** The counters of a stack (counters.ts), with the open TCP connections read from its table. */
+export const stackCounters = (s: StackState): CounterReport => ({ ...s.counters, tcpOpen: s.tcp.conns.size })
+
 export const reduce = (s: StackState, event: StackEvent, frames: FrameAllocator = freshFrames): Result => {
+  const [next, fx] = route(s, event, frames)
+  // Counted from the state before (the next one is fresh after Shutdown) and what was returned.
+  const counters = countEvent(s.counters, s.config, s.tcp, event, fx)
+  return [counters === next.counters ? next : { ...next, counters }, fx]
+}
+
+const route = (s: StackState, event: StackEvent, frames: FrameAllocator): Result => {
   switch (event._tag) {
     case "HostFwdAdd": {
       const fx: Array<StackEffect> = []

@@ -133,7 +133,8 @@ interface Work {
 
 const begin = (s: TcpLayerState): Work => ({ config: s.config, conns: s.conns, tuples: s.tuples, rng: s.rng })
 
-const lookup = (s: TcpLayerState, guestIp: IpAddress, guestPort: number, remoteIp: IpAddress, remotePort: number): Tcb | undefined => {
+/** The connection of a 4-tuple (also read by the stack's counters, stack/counters.ts). */
+export const lookup = (s: TcpLayerState, guestIp: IpAddress, guestPort: number, remoteIp: IpAddress, remotePort: number): Tcb | undefined => {
   const bucket = intMapGet(s.tuples, keyOf(guestPort, remotePort))
   if (bucket === undefined) return undefined
   for (const e of bucket) if (ipEquals(e.guestIp, guestIp) && ipEquals(e.remoteIp, remoteIp)) return intMapGet(s.conns, e.sock)

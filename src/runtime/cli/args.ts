@@ -20,6 +20,10 @@ export interface CliOptions {
   readonly config: StackConfig
   readonly links: ReadonlyArray<LinkSpec>
   readonly pcap: string | undefined
+  readonly pcapMaxBytes?: number | undefined
+  readonly record?: string | undefined
+  readonly recordMaxBytes?: number | undefined
+  readonly recordEffects?: boolean | undefined
   readonly logLevel: LogLevel
   /** `--api-socket`: where the control socket (slirp4netns's JSON protocol) listens. */
   readonly apiSocket: string | undefined
@@ -53,6 +57,10 @@ const OPTIONS: Readonly<Record<string, Kind>> = {
   mtu: "value",
   ipv4: "value",
   pcap: "value",
+  "pcap-max-bytes": "value",
+  record: "value",
+  "record-max-bytes": "value",
+  "record-effects": "flag",
   "log-level": "value",
   "api-socket": "value",
   help: "flag",
@@ -73,6 +81,7 @@ const OPTIONS: Readonly<Record<string, Kind>> = {
 }
 
 export const HELP = `Usage: tslirp [options]
+       tslirp replay FILE [options]   (a --record recording; tslirp replay --help)
 
 A user-mode network stack for QEMU guests (like -netdev user), speaking QEMU's
 -netdev stream / socket / dgram protocols.
@@ -139,8 +148,14 @@ Control:
                            list_guestfwd, remove_guestfwd); one request per connection;
                            its rules apply to every guest, like --hostfwd and --guestfwd
 
-Diagnostics:
-  --pcap FILE              write every frame both ways to a pcap file
+Diagnostics (FILE may hold %n, the guest's number; without it guest n>1 writes
+FILE with .n before the extension):
+  --pcap FILE              write every frame both ways to a pcap file per guest
+  --pcap-max-bytes N       rotate at N bytes (suffix K, M, G): FILE moves to FILE.1
+  --record FILE            record every input event of each guest's stack, with the
+                           configuration and seed (tslirp replay FILE reads it)
+  --record-max-bytes N     stop recording (one log line) before N bytes
+  --record-effects         also record every effect (bigger; replay --verify checks)
   --log-level LEVEL        what goes to stderr (info):
                              error  only failures inside tslirp (an event it could not
                                     handle, a listener error, a pcap file that stopped)
@@ -224,6 +239,18 @@ const bootString = (option: string, s: string, max: number): string => {
   if (s.length === 0 || /[\u0000-\u001f\u007f]/.test(s)) return fail(`--${option}: "${s}" must be non-empty, without control characters`)
   if (Buffer.byteLength(s) > max) return fail(`--${option}: "${s}" is ${Buffer.byteLength(s)} bytes; the BOOTP field holds ${max}`)
   return s
+}
+
+const SIZE_UNITS: Readonly<Record<string, number>> = { "": 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3 }
+
+/** A size in bytes: digits with an optional K, M or G (binary units); at least 1 KiB. */
+const byteCount = (option: string, s: string | undefined): number | undefined => {
+  if (s === undefined) return undefined
+  const m = /^(\d+)([KMG]?)$/i.exec(s)
+  if (m === null) return fail(`--${option}: "${s}" is not a size (digits, then K, M or G)`)
+  const n = Number(m[1]) * SIZE_UNITS[m[2]!.toUpperCase()]!
+  if (!Number.isSafeInteger(n) || n < 1024) return fail(`--${option}: ${s} must be at least 1K`)
+  return n
 }
 
 
@@ -384,6 +411,14 @@ const parseOrThrow = (argv: ReadonlyArray<string>, resolvConf: () => string | un
   if (!(LOG_LEVELS as ReadonlyArray<string>).includes(logLevel)) fail(`--log-level: "${logLevel}" must be one of ${LOG_LEVELS.join(", ")}`)
   const pcap = one("pcap")
   if (pcap !== undefined && pcap.length === 0) fail("--pcap needs a file name")
+  const record = one("record")
+  if (record !== undefined && record.length === 0) fail("--record needs a file name")
+  const pcapMaxBytes = byteCount("pcap-max-bytes", one("pcap-max-bytes"))
+  if (pcapMaxBytes !== undefined && pcap === undefined) fail("--pcap-max-bytes needs --pcap")
+  const recordMaxBytes = byteCount("record-max-bytes", one("record-max-bytes"))
+  if (recordMaxBytes !== undefined && record === undefined) fail("--record-max-bytes needs --record")
+  const recordEffects = values.has("record-effects")
+  if (recordEffects && record === undefined) fail("--record-effects needs --record")
 
   const apiSocket = one("api-socket")
   if (apiSocket !== undefined) {
@@ -392,7 +427,24 @@ const parseOrThrow = (argv: ReadonlyArray<string>, resolvConf: () => string | un
     if (apiSocket === socket) fail(`--api-socket: "${apiSocket}" is also the --socket path; give each its own`)
   }
 
-  return { _tag: "Run", options: { config, links, pcap, logLevel: logLevel as LogLevel, apiSocket, hostFwd, guestFwd, outbound4, outbound6 } }
+  return {
+    _tag: "Run",
+    options: {
+      config,
+      links,
+      pcap,
+      ...(pcapMaxBytes === undefined ? {} : { pcapMaxBytes }),
+      ...(record === undefined ? {} : { record }),
+      ...(recordMaxBytes === undefined ? {} : { recordMaxBytes }),
+      ...(recordEffects ? { recordEffects } : {}),
+      logLevel: logLevel as LogLevel,
+      apiSocket,
+      hostFwd,
+      guestFwd,
+      outbound4,
+      outbound6,
+    },
+  }
 }
 
 export const parseCli = (argv: ReadonlyArray<string>, resolvConf: () => string | undefined): CliResult => {

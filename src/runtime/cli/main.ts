@@ -6,7 +6,8 @@
  * before anything starts. Then it opens the guest links and the control socket
  * (`--api-socket`), prints one ready line on stdout (the addresses, and the QEMU options to
  * paste), and serves until SIGINT/SIGTERM, which close every guest, socket, timer, the control
- * socket and the pcap file (exit 0).
+ * socket, pcap and recording (exit 0).
+ * `tslirp replay FILE ...` runs a recording instead (replay.ts).
  * Started by the `tslirp` wrapper over an IPC channel (bin/tslirp.js), it also stops when the
  * wrapper goes away, however it went (the channel closes even on SIGKILL).
  */
@@ -24,6 +25,16 @@ import { nodeClock } from "../node/clock.ts"
 import { Forwarder } from "../forward/forwarder.ts"
 import { stderrLogger } from "../node/logger.ts"
 import { type CliOptions, describeNetwork, parseCli, qemuOptions } from "./args.ts"
+import { parseReplayArgs, REPLAY_HELP, runReplay } from "./replay.ts"
+
+/** This tslirp's version (package.json, two levels above src/runtime/cli and dist/runtime/cli). */
+const version = (): string => {
+  try {
+    return String((JSON.parse(readFileSync(new URL("../../../package.json", import.meta.url), "utf8")) as { version?: unknown }).version)
+  } catch {
+    return "unknown"
+  }
+}
 
 const readResolvConf = (): string | undefined => {
   try {
@@ -59,9 +70,10 @@ const preflight = async (options: CliOptions): Promise<string | undefined> => {
     const problem = tftpDirectoryProblem(tftp)
     if (problem !== undefined) return `--tftp: ${problem}`
   }
-  if (options.pcap !== undefined) {
-    const problem = directoryProblem(options.pcap)
-    if (problem !== undefined) return `--pcap: ${problem}`
+  for (const [name, path] of [["pcap", options.pcap], ["record", options.record]] as const) {
+    if (path === undefined) continue
+    const problem = directoryProblem(path)
+    if (problem !== undefined) return `--${name}: ${problem}`
   }
   if (options.apiSocket !== undefined) {
     const state = await probeUnixPath(options.apiSocket)
@@ -93,7 +105,7 @@ const run = (options: CliOptions): void => {
   const forwarder = new Forwarder(options.config, () => nodeClock.now(), options.hostFwd, options.guestFwd)
   const outbound = { ...(options.outbound4 === undefined ? {} : { outbound4: options.outbound4 }), ...(options.outbound6 === undefined ? {} : { outbound6: options.outbound6 }) }
   const program = Effect.gen(function* () {
-    const listeners = yield* serveGuests({ ...options, forwarder })
+    const listeners = yield* serveGuests({ ...options, forwarder, version: version() })
     const apiSocket = options.apiSocket
     if (apiSocket !== undefined) {
       // The control socket changes the same rules every guest session gets.
@@ -127,8 +139,16 @@ const run = (options: CliOptions): void => {
 }
 
 followParent()
-const parsed = parseCli(process.argv.slice(2), readResolvConf)
+const argv = process.argv.slice(2)
+const parsed = argv[0] === "replay" ? ({ _tag: "Replay" } as const) : parseCli(argv, readResolvConf)
 switch (parsed._tag) {
+  case "Replay": {
+    const r = parseReplayArgs(argv.slice(1))
+    if (typeof r === "string") refuse(`replay: ${r}`)
+    else if ("help" in r) process.stdout.write(REPLAY_HELP)
+    else process.exitCode = runReplay(r, (line) => process.stdout.write(`${line}\n`), (line) => process.stderr.write(`${line}\n`))
+    break
+  }
   case "Help":
     process.stdout.write(parsed.text)
     break

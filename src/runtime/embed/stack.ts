@@ -23,8 +23,11 @@
  *   `removeHostFwd`, `listHostFwd`, `addGuestFwd`, `removeGuestFwd`, `listGuestFwd`,
  *   `listConnections` while it runs (forward/forwarder.ts has their contract). Listeners need
  *   host ports with `listen`/`bind` (the Node ports and the mocked host have them).
+ * - `counters()` reads the stack's counters (protocol/stack/counters.ts) at any time.
  */
 import type { StackConfig } from "../../protocol/stack/config.ts"
+import type { CounterReport } from "../../protocol/stack/counters.ts"
+import { stackCounters, type StackState } from "../../protocol/stack/stack.ts"
 import { stackConfig, type StackOptions } from "../config/network.ts"
 import { openSession, type HostDeps, type StackSession } from "../host/session.ts"
 import { ConfigError } from "../config/network.ts"
@@ -150,6 +153,15 @@ export class EmbeddedStack implements ForwardControl {
       this.held = []
       this.heldHead = 0
     }
+  }
+
+  /**
+   * The stack's counters (frames and bytes each way, drops by reason, TCP, UDP and ICMP flows,
+   * DNS queries, DHCP leases, retransmissions); undefined once closed.
+   */
+  counters(): CounterReport | undefined {
+    const s = this.session.inspect() as StackState | undefined
+    return s === undefined ? undefined : stackCounters(s)
   }
 
   /** Shut the stack down: host sockets and timers closed, state dropped. Idempotent. */

@@ -24,6 +24,7 @@ import { annotatedLogger } from "./effect-log.ts"
 import { hostDeps, type HostServices } from "./services.ts"
 import { openSession, type StackMachine } from "./session.ts"
 import type { Forwarder } from "../forward/forwarder.ts"
+import type { SessionRecorder } from "../record/recorder.ts"
 
 export class GuestGone extends Data.TaggedError("GuestGone")<{ readonly peer: string }> {}
 export class LinkFailed extends Data.TaggedError("LinkFailed")<{ readonly peer: string; readonly reason: string }> {}
@@ -45,6 +46,8 @@ export interface GuestSessionOptions {
   readonly machine?: StackMachine<unknown>
   /** The process's forwarding rules: the session gets them all, and later changes, while it runs. */
   readonly forwarder?: Forwarder
+  /** Records the session's events (`--record`); see session.ts. */
+  readonly recorder?: SessionRecorder
 }
 
 /** The link's `onClose` with a reason: `undefined` when the guest simply went away. */
@@ -80,6 +83,7 @@ export const guestSession = (
           openSession(config, deps, toGuest, {
             flush: () => conn.flush(),
             ...(options.machine === undefined ? {} : { machine: options.machine }),
+            ...(options.recorder === undefined ? {} : { recorder: options.recorder }),
             onFailure: (event, err) =>
               end(new ReducerFailed({ peer: conn.peer, event: event._tag, reason: err instanceof Error ? err.message : String(err) })),
           }),

@@ -17,6 +17,9 @@
  *   alone); without, that one event is lost and the stack keeps the state it had before it.
  * - `shutdown` feeds `Shutdown`, carries out its effects (socket closes), then closes every
  *   port and drops the state; later inputs are ignored.
+ * - With a `recorder`, every event is given to it just before it is reduced (an event the
+ *   reducer fails on is recorded too), and the effects it returned just after, in reduce order:
+ *   replaying the recorded events from `createStack(config)` gives the same effects.
  * This is the hot path: no Effect fiber, no allocation beyond the event object.
  */
 import { absurd } from "../../effects/absurd.ts"
@@ -27,6 +30,7 @@ import type { Instant } from "../../effects/instant.ts"
 import type { StackConfig } from "../../protocol/stack/config.ts"
 import { createSlabAllocator, type FrameAllocator } from "../../protocol/ethernet/frame-buffer.ts"
 import { createStack, reduce, type StackState } from "../../protocol/stack/stack.ts"
+import type { SessionRecorder } from "../record/recorder.ts"
 import type { Clock, FilePort, IcmpPort, Logger, PortFactory, Report, TcpPort, TimerPort, UdpPort } from "./ports.ts"
 import { noFiles } from "./no-files.ts"
 
@@ -80,8 +84,9 @@ export interface StackSession {
   shutdown(): void
   readonly closed: boolean
   /**
-   * The stack's current state (undefined once shut down), for listings such as the control
-   * API's connections. States are immutable: reading one changes nothing.
+   * The stack's state now (undefined once shut down), to read: the control API's connection
+   * listing, `stackCounters`. States are immutable, so holding one is safe and it never
+   * changes under the caller.
    */
   inspect(): unknown
 }
@@ -97,6 +102,8 @@ export interface SessionOptions<S> {
   readonly flush?: () => void
   /** A reducer threw on `event`: the session takes no more input; the owner should end it. */
   readonly onFailure?: (event: StackEvent, error: unknown) => void
+  /** Sees every event before it is reduced and its effects after (`--record`, record/recorder.ts). */
+  readonly recorder?: SessionRecorder
 }
 
 export const openSession = <S = StackState>(
@@ -111,6 +118,7 @@ export const openSession = <S = StackState>(
   const onEffect = options.onEffect
   const flush = options.flush
   const onFailure = options.onFailure
+  const recorder = options.recorder
   let state: S | undefined = machine.create(config, clock.now())
   let closed = false
   /** A reducer threw (with `onFailure`): no more input; `shutdown` still closes the ports. */
@@ -184,10 +192,12 @@ export const openSession = <S = StackState>(
         const event = queue[head++]!
         if (state === undefined) break
         let effects: ReadonlyArray<StackEffect>
+        if (recorder !== undefined) recorder.event(event)
         try {
           const [next, out] = machine.reduce(state, event)
           state = next
           effects = out
+          if (recorder?.effects !== undefined) recorder.effects(out)
         } catch (err) {
           const why = err instanceof Error ? (err.stack ?? err.message) : String(err)
           if (onFailure === undefined) {

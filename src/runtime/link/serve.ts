@@ -4,16 +4,18 @@
  * `HostRandom`), host sockets, timers and link, all resources of the session's scope, released
  * when the guest goes, its link fails, its stack fails, or the serving scope closes.
  *
- * `serveGuests` is the Effect program the CLI runs: listeners, the pcap file and the sessions
- * are scoped resources, released in reverse order when the scope closes (SIGINT/SIGTERM). It tunes V8's
- * collector for packet rates first (gc-tuning.ts): the process exists to serve guests.
+ * `serveGuests` is the Effect program the CLI runs: listeners and the sessions are scoped
+ * resources, released in reverse order when the scope closes (SIGINT/SIGTERM). Each guest's
+ * pcap and recording (`--pcap`, `--record`: one file per guest, record/guest-files.ts) are
+ * resources of its session: opened when it connects, closed when it ends.
  */
 import { Data, Effect, type Fiber, FiberSet, type Scope } from "effect"
 import type { StackConfig } from "../../protocol/stack/config.ts"
 import { guestSession } from "../host/guest-session.ts"
 import { hostDeps, HostRandom, type HostServices } from "../host/services.ts"
-import { openPcapFile, type PcapWriter } from "../pcap/pcap-writer.ts"
 import type { Forwarder } from "../forward/forwarder.ts"
+import type { HostDeps } from "../host/session.ts"
+import { openGuestFiles, type DiagnosticsOptions } from "../record/guest-files.ts"
 import type { AcceptGuest, GuestHandlers, GuestListener, LinkSpec } from "./guest-link.ts"
 import { GuestLinks } from "./guest-link.ts"
 
@@ -22,23 +24,47 @@ export class LinkError extends Data.TaggedError("LinkError")<{ readonly message:
 /** Runs a guest's session program, in the set of sessions the serving scope interrupts. */
 type RunSession = (program: Effect.Effect<void, never, HostServices>) => Fiber.Fiber<void, never>
 
+/** Numbers guests as they connect, across every link of one `serveGuests` (file names). */
+interface GuestCounter {
+  next: number
+}
+
 /**
- * The accept callback: a fresh session program per guest (guest-session.ts), frames mirrored to
- * `pcap` both ways. How the session ended is logged, with the guest as an annotation; an end is
- * never an error of the process.
+ * The accept callback: a fresh session program per guest (guest-session.ts), with its own pcap
+ * and recording when asked (frames mirrored to the pcap both ways). How the session ended is
+ * logged, with the guest as an annotation; an end is never an error of the process.
  */
-export const sessionPerGuest = (config: StackConfig, pcap: PcapWriter | undefined, run: RunSession, seed: () => number, forwarder?: Forwarder): AcceptGuest => {
-  const tap = pcap === undefined ? undefined : (frame: Uint8Array) => pcap.write(frame)
+export const sessionPerGuest = (
+  config: StackConfig,
+  diagnostics: DiagnosticsOptions,
+  run: RunSession,
+  seed: () => number,
+  host: Pick<HostDeps, "logger" | "clock">,
+  counter: GuestCounter = { next: 1 },
+  forwarder?: Forwarder,
+): AcceptGuest => {
   return (conn) => {
     let handlers: GuestHandlers | undefined
+    const guestConfig = { ...config, seed: seed() }
+    const files = openGuestFiles(diagnostics, counter.next++, conn.peer, guestConfig, host.clock.now(), host.logger)
+    const { tap, recorder } = files
     const program = Effect.logInfo("guest connected").pipe(
-      Effect.andThen(guestSession({ ...config, seed: seed() }, conn, { ready: (h) => (handlers = h), ...(tap === undefined ? {} : { tap }), ...(forwarder === undefined ? {} : { forwarder }) })),
+      Effect.andThen(
+        guestSession(guestConfig, conn, {
+          ready: (h) => (handlers = h),
+          ...(tap === undefined ? {} : { tap }),
+          ...(recorder === undefined ? {} : { recorder }),
+          ...(forwarder === undefined ? {} : { forwarder }),
+        }),
+      ),
       Effect.catchTags({
         GuestGone: () => Effect.logInfo("guest disconnected"),
         LinkFailed: (e) => Effect.logInfo(`guest link failed: ${e.reason}`),
         ReducerFailed: (e) => Effect.logError(`session ended: the stack failed on ${e.event}: ${e.reason}`),
       }),
       Effect.onInterrupt(() => Effect.logInfo("guest session shut down")),
+      // After the session's scope closed: the frames and events of its Shutdown are in.
+      Effect.ensuring(Effect.promise(() => files.close())),
       Effect.annotateLogs("guest", conn.peer),
     )
     run(program)
@@ -59,15 +85,14 @@ export const DATAGRAM_LINK_TCP_BUFFER_BYTES = 256 * 1024
 const datagramLinkConfig = (config: StackConfig): StackConfig =>
   config.tcpBufferBytes !== undefined ? config : { ...config, tcpBufferBytes: DATAGRAM_LINK_TCP_BUFFER_BYTES }
 
-export interface ServeOptions {
+export interface ServeOptions extends DiagnosticsOptions {
   readonly config: StackConfig
   readonly links: ReadonlyArray<LinkSpec>
-  readonly pcap?: string | undefined
   /** Forwarding rules every guest's session gets (hostfwd, guestfwd), changeable while serving. */
   readonly forwarder?: Forwarder | undefined
 }
 
-/** Opens every link (and the pcap file); returns the listeners. Everything closes with the scope. */
+/** Opens every link; returns the listeners. Everything closes with the scope. */
 export const serveGuests = (
   options: ServeOptions,
 ): Effect.Effect<ReadonlyArray<GuestListener>, LinkError, HostServices | GuestLinks | Scope.Scope> =>
@@ -78,19 +103,9 @@ export const serveGuests = (
     // Every session is a fiber of this set: closing the serving scope interrupts them all,
     // which ends each session (its scope closes: stack, sockets, timers, link).
     const run: RunSession = yield* FiberSet.makeRuntime<HostServices, void, never>()
-    const path = options.pcap
-    const pcap =
-      path === undefined
-        ? undefined
-        : yield* Effect.acquireRelease(
-            Effect.try({
-              try: () => openPcapFile(path, deps.logger),
-              catch: (e) => new LinkError({ message: `cannot open pcap file ${path}: ${e instanceof Error ? e.message : String(e)}` }),
-            }),
-            (w) => Effect.sync(() => w.close()),
-          )
-    const accept = sessionPerGuest(options.config, pcap, run, seed, options.forwarder)
-    const acceptDatagrams = sessionPerGuest(datagramLinkConfig(options.config), pcap, run, seed, options.forwarder)
+    const counter: GuestCounter = { next: 1 }
+    const accept = sessionPerGuest(options.config, options, run, seed, deps, counter, options.forwarder)
+    const acceptDatagrams = sessionPerGuest(datagramLinkConfig(options.config), options, run, seed, deps, counter, options.forwarder)
     const listeners: Array<GuestListener> = []
     for (const spec of options.links) {
       const acceptHere = spec._tag === "Udp" ? acceptDatagrams : accept

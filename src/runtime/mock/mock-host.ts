@@ -40,6 +40,7 @@ import type { LogLevel } from "../../effects/log.ts"
 import { defaultConfig, type StackConfig } from "../../protocol/stack/config.ts"
 import type { Clock, IcmpPort, Logger, Report, TcpPort, TimerPort, UdpPort } from "../host/ports.ts"
 import { type HostDeps, openSession, type StackMachine, type StackSession } from "../host/session.ts"
+import type { SessionRecorder } from "../record/recorder.ts"
 import { answerDns } from "./dns-responder.ts"
 import { createMockFiles, type MockFile } from "./mock-files.ts"
 import { type VirtualTask, VirtualScheduler } from "./virtual-time.ts"
@@ -143,7 +144,7 @@ export interface MockHost {
   /** Port factories and clock, for `openSession` or the Effect layer. */
   deps(logger: Logger): HostDeps
   /** A stack instance attached to this host; `config` overrides the defaults (seed 1). */
-  attach(config?: Partial<StackConfig>, options?: { readonly machine?: StackMachine<unknown> }): MockGuest
+  attach(config?: Partial<StackConfig>, options?: { readonly machine?: StackMachine<unknown>; readonly recorder?: SessionRecorder }): MockGuest
 }
 
 const key = (address: string, port: number): string => `${address}|${port}`
@@ -630,8 +631,11 @@ export const createMockHost = (options: MockHostOptions = {}): MockHost => {
       const logger: Logger = { enabled: () => true, log: (level, message) => void logs.push({ level, message }) }
       let taken = 0
       const machine = attachOptions.machine ?? options.machine
-      const sessionOptions =
-        machine === undefined ? { onEffect: (e: StackEffect) => void effects.push(e) } : { onEffect: (e: StackEffect) => void effects.push(e), machine }
+      const sessionOptions = {
+        onEffect: (e: StackEffect) => void effects.push(e),
+        ...(machine === undefined ? {} : { machine }),
+        ...(attachOptions.recorder === undefined ? {} : { recorder: attachOptions.recorder }),
+      }
       const session = openSession(
         { ...defaultConfig, ...config },
         deps(logger),

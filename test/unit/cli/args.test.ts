@@ -158,13 +158,25 @@ describe("tslirp command line: diagnostics and syntax", () => {
     expect(refuse(...sock, "--pcap", "")).toBe("--pcap needs a file name")
     expect(refuse(...sock, "--log-level", "loud")).toBe('--log-level: "loud" must be one of error, warn, info, debug, trace')
   })
+  it("--record FILE, --record-max-bytes N[K|M|G], --record-effects, --pcap-max-bytes", () => {
+    const o = run(...sock, "--record", "/tmp/g-%n.tsrec", "--record-max-bytes", "64M", "--record-effects", "--pcap", "/tmp/c.pcap", "--pcap-max-bytes", "2048")
+    expect([o.record, o.recordMaxBytes, o.recordEffects, o.pcapMaxBytes]).toEqual(["/tmp/g-%n.tsrec", 64 * 1024 * 1024, true, 2048])
+    const plain = run(...sock)
+    expect([plain.record, plain.recordMaxBytes, plain.recordEffects, plain.pcapMaxBytes]).toEqual([undefined, undefined, undefined, undefined])
+    expect(refuse(...sock, "--record", "")).toBe("--record needs a file name")
+    expect(refuse(...sock, "--record-max-bytes", "1M")).toBe("--record-max-bytes needs --record")
+    expect(refuse(...sock, "--record-effects")).toBe("--record-effects needs --record")
+    expect(refuse(...sock, "--pcap-max-bytes", "1M")).toBe("--pcap-max-bytes needs --pcap")
+    expect(refuse(...sock, "--record", "/tmp/r", "--record-max-bytes", "12x")).toBe('--record-max-bytes: "12x" is not a size (digits, then K, M or G)')
+    expect(refuse(...sock, "--pcap", "/tmp/p", "--pcap-max-bytes", "100")).toBe("--pcap-max-bytes: 100 must be at least 1K")
+  })
   it("--help prints usage listing every option; unknown options are refused even with --help", () => {
     const r = parseCli(["--help", "--bogus-is-not-parsed-first"], resolv)
     expect(r._tag).toBe("Error") // unknown options are refused even with --help
     const h = parseCli(["--help"], resolv)
     expect(h._tag).toBe("Help")
     if (h._tag !== "Help") return
-    for (const o of ["--socket", "--listen", "--udp", "--net", "--host", "--dns ", "--dhcpstart", "--hostname", "--domainname", "--dnssearch", "--dns-upstream", "--mtu", "--ipv4", "--pcap", "--log-level", "--ipv6", "--hostfwd", "--guestfwd", "--tftp", "--tftp-server-name", "--bootfile", "--restrict"])
+    for (const o of ["--socket", "--listen", "--udp", "--net", "--host", "--dns ", "--dhcpstart", "--hostname", "--domainname", "--dnssearch", "--dns-upstream", "--mtu", "--ipv4", "--pcap", "--pcap-max-bytes", "--record", "--record-max-bytes", "--record-effects", "--log-level", "--ipv6", "--hostfwd", "--guestfwd", "--tftp", "--tftp-server-name", "--bootfile", "--restrict"])
       expect(h.text).toContain(o)
   })
   it("syntax errors", () => {

@@ -6,6 +6,7 @@ import { afterAll, describe, expect, it } from "vitest"
 import { silentLogger } from "../../../src/runtime/host/logger.ts"
 import { pcapGlobalHeader, pcapRecordHeader } from "../../../src/runtime/pcap/pcap-format.ts"
 import { openPcapFile } from "../../../src/runtime/pcap/pcap-writer.ts"
+import { perGuestPath } from "../../../src/runtime/record/guest-files.ts"
 import { toHex } from "../../../src/protocol/wire/bytes.ts"
 import { instant } from "../../../src/effects/instant.ts"
 import { defaultConfig } from "../../../src/protocol/stack/config.ts"
@@ -87,5 +88,30 @@ describe("pcap writer", () => {
     w.close()
     w.write(arpRequest)
     expect(readFileSync(path).length).toBe(24)
+  })
+})
+
+describe("pcap per guest and rotation (--pcap-max-bytes)", () => {
+  it("rotation: FILE moves to FILE.1 before it would pass the bound; each file is a whole capture", () => {
+    const path = join(dir, "rot.pcap")
+    const w = openPcapFile(path, silentLogger, () => 1_700_000_000_000_000, { maxBytes: 24 + 3 * (16 + arpRequest.length) })
+    for (let i = 0; i < 7; i++) w.write(i % 2 === 0 ? arpRequest : arpReply)
+    w.close()
+    const current = readFileSync(path)
+    const previous = readFileSync(`${path}.1`)
+    const record = 16 + arpRequest.length
+    // 7 frames, 3 per file: frames 1-3, 4-6 (renamed to .1 when frame 7 came), 7.
+    expect(previous.length).toBe(24 + 3 * record)
+    expect(current.length).toBe(24 + record)
+    expect(toHex(current.subarray(0, 24))).toBe(toHex(pcapGlobalHeader()))
+    expect(toHex(previous.subarray(0, 24))).toBe(toHex(pcapGlobalHeader()))
+    expect(toHex(current.subarray(24 + 16))).toBe(toHex(arpRequest))
+  })
+
+  it("names: %n is the guest's number; without it guest n > 1 gets .n before the extension", () => {
+    expect(perGuestPath("/tmp/cap-%n.pcap", 3)).toBe("/tmp/cap-3.pcap")
+    expect(perGuestPath("/tmp/cap.pcap", 1)).toBe("/tmp/cap.pcap")
+    expect(perGuestPath("/tmp/cap.pcap", 2)).toBe("/tmp/cap.2.pcap")
+    expect(perGuestPath("/tmp/cap", 2)).toBe("/tmp/cap.2")
   })
 })

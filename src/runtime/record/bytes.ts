@@ -1,0 +1,256 @@
+/**
+ * Little-endian byte writing and reading for the recording format (format.ts).
+ *
+ * Contract: neutral (no `node:*`), so recordings are written and read in any runtime.
+ * `ByteWriter` appends to chunks it allocates itself and never keeps a caller's array: bytes
+ * written with `bytes` are copied, which is what a recording needs (a runtime may reuse a
+ * frame's buffer once the event is reduced). `ByteReader` throws `Truncated` when a read runs
+ * past the end; the decoder turns that into "the recording ends mid-record".
+ */
+
+/** Chunks are this large unless one record needs more: few chunks, few write calls. */
+const CHUNK_BYTES = 256 * 1024
+
+const utf8 = new TextEncoder()
+const fromUtf8 = new TextDecoder()
+
+export class ByteWriter {
+  private chunk: Uint8Array
+  private view: DataView
+  private used = 0
+  private sealed: Array<Uint8Array> = []
+  /** Bytes written since the last `take`. */
+  pending = 0
+  private slotView: DataView | undefined
+  private slotAt = 0
+  private slotStart = 0
+
+  private readonly chunkBytes: number
+
+  constructor(chunkBytes: number = CHUNK_BYTES) {
+    this.chunkBytes = chunkBytes
+    this.chunk = new Uint8Array(chunkBytes)
+    this.view = new DataView(this.chunk.buffer)
+  }
+
+  /**
+   * Views handed out by `take` and not yet given back, by the memory they view; and whole
+   * chunks free for reuse. A chunk is reused only when nothing handed out still views it.
+   */
+  private readonly lent = new Map<ArrayBufferLike, number>()
+  private free: Array<Uint8Array> = []
+
+  /** Makes room for `n` contiguous bytes at `used`. */
+  private room(n: number): void {
+    if (this.used + n <= this.chunk.length) return
+    if (this.used > 0) this.sealed.push(this.chunk.subarray(0, this.used))
+    const reuse = n <= this.chunkBytes ? this.free.pop() : undefined
+    this.chunk = reuse ?? new Uint8Array(Math.max(this.chunkBytes, n))
+    this.view = new DataView(this.chunk.buffer)
+    this.used = 0
+  }
+
+  /**
+   * The sink is done with `chunks` (views `take` returned): their memory may be written again.
+   * A sink that writes synchronously gives them back at once, and the writer then starts over
+   * at the beginning of its chunk: a recording allocates nothing per record.
+   */
+  giveBack(chunks: ReadonlyArray<Uint8Array>): void {
+    for (const c of chunks) {
+      const n = (this.lent.get(c.buffer) ?? 1) - 1
+      if (n > 0) {
+        this.lent.set(c.buffer, n)
+        continue
+      }
+      this.lent.delete(c.buffer)
+      if (c.buffer === this.chunk.buffer) {
+        // The chunk being written: start it over if nothing is waiting in it.
+        if (this.used === 0 && this.sealed.length === 0) {
+          this.chunk = new Uint8Array(c.buffer)
+          this.view = new DataView(this.chunk.buffer)
+        }
+      } else if (c.buffer.byteLength === this.chunkBytes && this.free.length < 8 && !this.sealed.some((x) => x.buffer === c.buffer)) {
+        this.free.push(new Uint8Array(c.buffer))
+      }
+    }
+  }
+
+  u8(v: number): void {
+    this.room(1)
+    this.chunk[this.used++] = v
+    this.pending += 1
+  }
+
+  u16(v: number): void {
+    this.room(2)
+    this.view.setUint16(this.used, v, true)
+    this.used += 2
+    this.pending += 2
+  }
+
+  u32(v: number): void {
+    this.room(4)
+    this.view.setUint32(this.used, v >>> 0, true)
+    this.used += 4
+    this.pending += 4
+  }
+
+  f64(v: number): void {
+    this.room(8)
+    this.view.setFloat64(this.used, v, true)
+    this.used += 8
+    this.pending += 8
+  }
+
+  /** A u32 length, then the bytes (copied). */
+  bytes(b: Uint8Array): void {
+    this.u32(b.length)
+    this.raw(b)
+  }
+
+  raw(b: Uint8Array): void {
+    this.room(b.length)
+    this.chunk.set(b, this.used)
+    this.used += b.length
+    this.pending += b.length
+  }
+
+  /** A u32 byte length, then UTF-8. */
+  str(s: string): void {
+    this.bytes(utf8.encode(s))
+  }
+
+  /** A presence byte, then the number as f64 when present. */
+  optF64(v: number | undefined): void {
+    if (v === undefined) return this.u8(0)
+    this.u8(1)
+    this.f64(v)
+  }
+
+  optStr(v: string | undefined): void {
+    if (v === undefined) return this.u8(0)
+    this.u8(1)
+    this.str(v)
+  }
+
+  /**
+   * Reserves a u32 to be filled by `closeLength` with the number of bytes written in between (a
+   * record's body length). One at a time: records do not nest.
+   */
+  openLength(): void {
+    this.room(4)
+    this.slotView = this.view
+    this.slotAt = this.used
+    this.used += 4
+    this.pending += 4
+    this.slotStart = this.pending
+  }
+
+  closeLength(): void {
+    this.slotView!.setUint32(this.slotAt, this.pending - this.slotStart, true)
+    this.slotView = undefined
+  }
+
+  /**
+   * Everything written since the last call, as views of the writer's chunks (not written
+   * again until `giveBack` says the sink is done with them).
+   */
+  take(): Array<Uint8Array> {
+    const out = this.sealed
+    for (const c of out) this.lent.set(c.buffer, (this.lent.get(c.buffer) ?? 0) + 1)
+    if (this.used > 0) {
+      this.lent.set(this.chunk.buffer, (this.lent.get(this.chunk.buffer) ?? 0) + 1)
+      out.push(this.chunk.subarray(0, this.used))
+      this.chunk = this.chunk.subarray(this.used)
+      this.view = new DataView(this.chunk.buffer, this.chunk.byteOffset, this.chunk.byteLength)
+      this.used = 0
+      if (this.chunk.length < 4096) {
+        this.chunk = new Uint8Array(this.chunkBytes)
+        this.view = new DataView(this.chunk.buffer)
+      }
+    }
+    this.sealed = []
+    this.pending = 0
+    return out
+  }
+}
+
+/** Concatenates chunks (tests, and small encodings such as one event's effects). */
+export const concatBytes = (chunks: ReadonlyArray<Uint8Array>): Uint8Array => {
+  let n = 0
+  for (const c of chunks) n += c.length
+  const out = new Uint8Array(n)
+  let at = 0
+  for (const c of chunks) {
+    out.set(c, at)
+    at += c.length
+  }
+  return out
+}
+
+export class Truncated extends Error {}
+
+export class ByteReader {
+  private readonly view: DataView
+  readonly buf: Uint8Array
+  readonly end: number
+  offset: number
+
+  constructor(buf: Uint8Array, offset = 0, end = buf.length) {
+    this.buf = buf
+    this.end = end
+    this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength)
+    this.offset = offset
+  }
+
+  private need(n: number): number {
+    const at = this.offset
+    if (at + n > this.end) throw new Truncated(`needs ${n} bytes at ${at}, ${this.end - at} left`)
+    this.offset = at + n
+    return at
+  }
+
+  get remaining(): number {
+    return this.end - this.offset
+  }
+
+  u8(): number {
+    return this.buf[this.need(1)]!
+  }
+
+  u16(): number {
+    return this.view.getUint16(this.need(2), true)
+  }
+
+  u32(): number {
+    return this.view.getUint32(this.need(4), true)
+  }
+
+  f64(): number {
+    return this.view.getFloat64(this.need(8), true)
+  }
+
+  /** A view of the recording's bytes (not a copy: the recording is never written). */
+  bytes(): Uint8Array {
+    const n = this.u32()
+    const at = this.need(n)
+    return this.buf.subarray(at, at + n)
+  }
+
+  raw(n: number): Uint8Array {
+    const at = this.need(n)
+    return this.buf.subarray(at, at + n)
+  }
+
+  str(): string {
+    return fromUtf8.decode(this.bytes())
+  }
+
+  optF64(): number | undefined {
+    return this.u8() === 0 ? undefined : this.f64()
+  }
+
+  optStr(): string | undefined {
+    return this.u8() === 0 ? undefined : this.str()
+  }
+}

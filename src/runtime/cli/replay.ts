@@ -20,6 +20,7 @@ import { absurd } from "../../effects/absurd.ts"
 import type { StackEffect } from "../../effects/effect.ts"
 import type { StackEvent } from "../../effects/event.ts"
 import type { StackState } from "../../protocol/stack/stack.ts"
+import { formatIp } from "../../protocol/wire/ip-address.ts"
 import { formatIpv4 } from "../../protocol/wire/ipv4-address.ts"
 import { pcapGlobalHeader, pcapRecordHeader } from "../pcap/pcap-format.ts"
 import { describeProblem, readRecording } from "../record/format.ts"
@@ -115,7 +116,7 @@ export const describeEvent = (e: StackEvent): string => {
     case "HostTcpAccepted":
       return `HostTcpAccepted listener ${e.listener} accepted ${e.accepted}${e.peer === undefined ? "" : ` from ${describeTarget(e.peer)}`}`
     case "HostFwdAdd":
-      return `HostFwdAdd ${e.id} ${e.proto} ${describeTarget(e.bind)} -> ${e.guest === undefined ? "first lease" : formatIpv4(e.guest)}:${e.guestPort}`
+      return `HostFwdAdd ${e.id} ${e.proto} ${describeTarget(e.bind)} -> ${e.guest === undefined ? "first lease" : typeof e.guest === "number" ? formatIpv4(e.guest) : `[${formatIp(e.guest)}]`}:${e.guestPort}`
     case "HostFwdRemove":
     case "GuestFwdRemove":
       return `${e._tag} ${e.id}`

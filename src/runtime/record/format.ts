@@ -272,7 +272,15 @@ export const encodeEvent = (w: ByteWriter, e: StackEvent): void => {
       w.f64(e.id)
       w.str(e.proto)
       target(w, e.bind)
-      w.optF64(e.guest)
+      // The guest address: 0 none (the first lease), 4 and a u32, or 6 and its 16 bytes.
+      if (e.guest === undefined) w.u8(0)
+      else if (typeof e.guest === "number") {
+        w.u8(4)
+        w.u32(e.guest)
+      } else {
+        w.u8(6)
+        w.bytes(e.guest)
+      }
       w.u16(e.guestPort)
       break
     case "HostFwdRemove":
@@ -365,7 +373,10 @@ const decodeEventBody = (tag: string, r: ByteReader): StackEvent => {
       const proto = r.str()
       if (proto !== "tcp" && proto !== "udp") throw new Error(`unknown hostfwd protocol ${proto}`)
       const bind = readBind(r)
-      const guest = r.optF64()
+      const kind = r.u8()
+      if (kind !== 0 && kind !== 4 && kind !== 6) throw new Error(`unknown hostfwd guest address kind ${kind}`)
+      const guest = kind === 0 ? undefined : kind === 4 ? r.u32() : r.bytes()
+      if (guest instanceof Uint8Array && guest.length !== 16) throw new Error(`hostfwd guest address of ${guest.length} bytes`)
       return { _tag: tag, now, id, proto, bind, guest, guestPort: r.u16() }
     }
     case "HostFwdRemove":

@@ -75,6 +75,7 @@ const newEvents: ReadonlyArray<StackEvent> = [
   { _tag: "GuestFwdAdd", now, id: 6, server: ipv4(10, 0, 2, 101), port: 1, target: { family: "unix", path: "/run/x.sock" } },
   { _tag: "GuestFwdAdd", now, id: 7, server: ipv4(10, 0, 2, 102), port: 2, target: { family: "cmd", command: "nc -q0 localhost 22" } },
   { _tag: "GuestFwdRemove", now, id: 7 },
+  { _tag: "HostFwdAdd", now, id: 8, proto: "tcp", bind: { family: 6, address: "::1", port: 2223 }, guest: new Uint8Array([0xfe, 0xc0, ...new Array<number>(13).fill(0), 0x15]), guestPort: 22 },
 ]
 
 const newEffects: ReadonlyArray<StackEffect> = [
@@ -119,6 +120,7 @@ describe("recording format version 2: forwarding, TFTP, IPv6", () => {
     expect(describeEffect(newEffects[1]!)).toBe("TcpConnect sock 12 to [2001:db8::1]:443")
     expect(describeEffect(newEffects[3]!)).toBe("TcpConnect sock 12 to cmd:cat -u")
     expect(describeEvent(newEvents[13]!)).toBe("GuestFwdAdd 6 10.0.2.101:1 -> unix:/run/x.sock")
+    expect(describeEvent(newEvents[16]!)).toBe("HostFwdAdd 8 tcp [::1]:2223 -> [fec0::15]:22")
   })
 
   it("a damaged target kind ends the replay there with a reason, not an exception", () => {

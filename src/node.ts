@@ -5,7 +5,7 @@
  * - The host ports on Node (`nodeHostDeps`, or `nodeHostLayer` with `logLayer` for Effect
  *   programs): `node:net` TCP, UDP sockets that report ICMP errors and ping sockets from the
  *   native addon (`loadAddon`; without it UDP runs on `node:dgram` and external pings are off),
- *   `performance.now()` as the clock, seeds from the OS (`randomSeed`), stderr logs.
+ *   Effect's `Clock` as the clock (monotonic), seeds from the OS (`randomSeed`), stderr logs.
  * - Guest links speaking QEMU's protocols (unix/TCP streams, UDP datagrams), `serveGuests`
  *   (what the CLI runs), the pcap file writer, the e1000's `-netdev stream` client.
  * - The CLI's pieces: `parseCli`, `HELP`, `qemuOptions`, `describeNetwork`.

@@ -3,7 +3,8 @@
  *
  * Contract:
  * - Every input (guest frame, host event) becomes a `StackEvent` with `now` from the clock and
- *   goes through `reduce`; the effects it returns are carried out in order.
+ *   goes through `reduce`; the effects it returns are carried out in order. The clock is read
+ *   once per batch: every frame `batch(fill)` queues carries the instant the batch began.
  * - Events reported while effects are being carried out (a port may report synchronously) are
  *   queued and reduced afterwards, in order: the reducer is never re-entered.
  * - Batches: a lone event is reduced at once, inside the call that reported it; `batch(fill)`
@@ -106,6 +107,8 @@ export const openSession = <S = StackState>(
   const queue: Array<StackEvent> = []
   let head = 0
   let busy = false
+  /** The clock read once at the start of a `batch`: every frame of the batch carries it. */
+  let batchNow: Instant | undefined
 
   const run = (e: StackEffect): void => {
     switch (e._tag) {
@@ -204,15 +207,17 @@ export const openSession = <S = StackState>(
   const timers = deps.timers(input)
 
   return {
-    fromGuest: (frame) => input({ _tag: "FrameFromGuest", now: clock.now(), frame }),
+    fromGuest: (frame) => input({ _tag: "FrameFromGuest", now: batchNow ?? clock.now(), frame }),
     input,
     batch(fill) {
       if (busy || closed || failed) return fill()
       busy = true
+      batchNow = clock.now()
       try {
         fill()
       } finally {
         busy = false
+        batchNow = undefined
       }
       if (head < queue.length) drain()
     },

@@ -1,11 +1,19 @@
 /**
- * The mocked host: scripted remote hosts and virtual time, behind the same ports as the Node
- * runtime, so integration tests drive real stack instances through the real interpreter.
+ * The mocked host: scripted remote hosts behind the same ports as the Node runtime, on Effect's
+ * `Clock`, so integration tests drive real stack instances through the real interpreter on a
+ * `TestClock` (`it.effect` of @effect/vitest provides one).
  *
  * Contract:
- * - Nothing happens on its own: time moves only in `advance`/`advanceTo`/`settle`, which run
- *   due work (timers, replies of scripted hosts, connection events) in deadline order, and
- *   every event carries the virtual instant it was due.
+ * - Every deferred action (a scripted host's answer, a connection event, an armed timer) is a
+ *   fiber that sleeps on the `Clock` of the context the host was made in, until it is due, then
+ *   reports. The fibers belong to the host's scope (closing it interrupts them) and to the port
+ *   set that started them (`closeAll` interrupts them, so a session's end takes its timers).
+ * - Nothing happens inside a port call: even an action due at once waits for the next
+ *   `settle`. On a `TestClock` time moves only in `advance`/`advanceTo` (`TestClock.adjust`,
+ *   which wakes sleeps in deadline order, equal deadlines in the order they were armed, with
+ *   the clock at each one's deadline), so every event carries the instant it was due.
+ *   `settle` runs until nothing due is pending, including what due work schedules for now.
+ *   On a live clock `advance` sleeps for real.
  * - Whatever the stack asks the host to do takes effect `latencyMs` later (default 0: at the
  *   next `settle`, which `MockGuest.send` runs for you).
  * - Datagrams to unscripted endpoints vanish (recorded in `udpSent`), like a silent internet;
@@ -13,28 +21,32 @@
  *   endpoints are refused (ECONNREFUSED). Echoes to unscripted addresses get no reply.
  * - Every frame the stack delivers to a guest is recorded with its instant.
  *
- * Usage (see test/integration/runtime/mock-host.test.ts):
- *   const host = createMockHost({ latencyMs: 1 })
+ * Usage (see test/integration/runtime/mock-host.test.ts), inside `it.effect`:
+ *   const host = yield* makeMockHost({ latencyMs: 1 })
  *   host.udpEcho("127.0.0.1", 7777)                       // 10.0.2.2:7777 from the guest
  *   host.dnsResponder("127.0.0.1", 5353, { "a.test": "192.0.2.1" })
  *   const guest = host.attach({ dnsUpstream: { family: 4, address: "127.0.0.1", port: 5353 } })
- *   guest.send(frame)                  // FrameFromGuest at host.now, then settle()
- *   host.advance(1000)                 // replies, timers (ARP, reassembly, expiry) in order
+ *   yield* guest.send(frame)           // FrameFromGuest at host.now, then settle
+ *   yield* host.advance(1000)          // replies, timers (ARP, reassembly, expiry) in order
  *   const frames = guest.take()        // frames delivered to the guest since the last take
  *   guest.effects; guest.logs; host.udpSent; host.tcpPeers
- *   guest.shutdown()
+ *   yield* guest.shutdown()
+ * Outside Effect, `createMockHost()` makes one on a `TestClock` of its own.
  */
+import { Clock as EffectClock, Context, Duration, Effect, type Fiber, Layer, Scheduler, Scope } from "effect"
+// The module, not `effect/testing`, whose index also loads TestSchema (node:assert).
+import * as TestClock from "effect/testing/TestClock"
 import type { HostEndpoint, IpFamily } from "../../effects/address.ts"
 import type { StackEffect } from "../../effects/effect.ts"
 import type { HostUnreachableReason, StackEvent } from "../../effects/event.ts"
 import { type SocketId, timerKey } from "../../effects/ids.ts"
-import type { Instant } from "../../effects/instant.ts"
+import { type Instant, instant } from "../../effects/instant.ts"
 import type { LogLevel } from "../../effects/log.ts"
 import { defaultConfig, type StackConfig } from "../../protocol/stack/config.ts"
 import type { Clock, IcmpPort, Logger, Report, TcpPort, TimerPort, UdpPort } from "../host/ports.ts"
 import { type HostDeps, openSession, type StackMachine, type StackSession } from "../host/session.ts"
+import { clockPort } from "../host/effect-clock.ts"
 import { answerDns } from "./dns-responder.ts"
-import { type VirtualTask, VirtualScheduler } from "./virtual-time.ts"
 
 /** What a scripted UDP host can do in answer to a datagram. */
 export interface UdpReplyContext {
@@ -66,7 +78,7 @@ export type TcpScript = (peer: MockTcpPeer) => void
 export interface MockHostOptions {
   /** Delay between an action and its answer (default 0). */
   readonly latencyMs?: number
-  /** Virtual instant at creation (default 0). */
+  /** On a `TestClock`: set the clock to this instant at creation (default: leave it). */
   readonly start?: number
   /**
    * The stack `attach` runs when it is given none (default: the real one). Tests pass the real
@@ -85,10 +97,10 @@ export interface SentDatagram {
 }
 
 export interface MockGuest {
-  /** A frame from the guest, then `settle()`. */
-  send(frame: Uint8Array): void
-  /** Any event (its `now` is replaced by the host's), then `settle()`. */
-  input(event: StackEvent): void
+  /** A frame from the guest, then `settle`. */
+  send(frame: Uint8Array): Effect.Effect<void>
+  /** Any event (its `now` is replaced by the host's), then `settle`. */
+  input(event: StackEvent): Effect.Effect<void>
   /** Frames the stack delivered to this guest, with the instant. */
   readonly frames: ReadonlyArray<{ readonly at: Instant; readonly frame: Uint8Array }>
   /** The frames delivered since the last `take`, oldest first. */
@@ -97,17 +109,20 @@ export interface MockGuest {
   readonly effects: ReadonlyArray<StackEffect>
   /** The stack's `Log` effects and runtime messages. */
   readonly logs: ReadonlyArray<{ readonly level: LogLevel; readonly message: string }>
-  shutdown(): void
+  /** The session's `shutdown`, then `settle`. */
+  shutdown(): Effect.Effect<void>
   readonly session: StackSession
 }
 
 export interface MockHost {
   readonly now: Instant
   readonly clock: Clock
-  advance(ms: number): void
-  advanceTo(at: number): void
-  /** Run everything due now. */
-  settle(): void
+  /** `settle`, let `ms` pass (`TestClock.adjust`: due work runs in deadline order), `settle`. */
+  advance(ms: number): Effect.Effect<void>
+  advanceTo(at: number): Effect.Effect<void>
+  /** Run everything due now, and what it schedules for now, until nothing due is pending. */
+  readonly settle: Effect.Effect<void>
+  /** The deadline of the earliest pending action (a reply, an armed timer), if any. */
   nextDeadline(): Instant | undefined
 
   udpResponder(endpoint: { readonly address: string; readonly port: number }, script: UdpScript): void
@@ -131,11 +146,96 @@ export interface MockHost {
 
 const key = (address: string, port: number): string => `${address}|${port}`
 
+/** One deferred action: a fiber sleeping until `at`, owned by the port set that started it. */
+interface Task {
+  readonly at: number
+  readonly group: Set<Task>
+  fiber: Fiber.Fiber<void> | undefined
+}
+
+const isTestClock = (clock: EffectClock.Clock): clock is TestClock.TestClock => "adjust" in clock && "setTime" in clock
+
+/**
+ * A mocked host on the `Clock` of the current context (a `TestClock` in `it.effect`); its
+ * pending actions belong to the current scope.
+ */
+export const makeMockHost = (options: MockHostOptions = {}): Effect.Effect<MockHost, never, Scope.Scope> =>
+  Effect.gen(function* () {
+    const effectClock = yield* EffectClock.Clock
+    if (options.start !== undefined && isTestClock(effectClock)) yield* effectClock.setTime(options.start)
+    const context = yield* Effect.context<Scope.Scope>()
+    const pending = new Set<Task>()
+    yield* Effect.addFinalizer(() => Effect.sync(() => cancelTasks(pending)))
+    return build(options, effectClock, Effect.runForkWith(context), pending)
+  })
+
+/**
+ * For code outside Effect (a browser page, an embedder's script): a mocked host on a
+ * `TestClock` of its own, whose `advance` and `settle` are Effects to run with
+ * `Effect.runPromise`. Its pending actions live as long as the host does.
+ */
 export const createMockHost = (options: MockHostOptions = {}): MockHost => {
+  const scope = Scope.makeUnsafe()
+  // The test clock's fibers run on the default (asynchronous) scheduler, not on `runSync`'s.
+  const context = Effect.runSync(
+    Layer.buildWithScope(TestClock.layer(), scope).pipe(Effect.provideService(Scheduler.Scheduler, new Scheduler.MixedScheduler())),
+  )
+  return Effect.runSync(makeMockHost(options).pipe(Effect.provideContext(Context.add(context, Scope.Scope, scope))))
+}
+
+const cancelTasks = (tasks: Set<Task>): void => {
+  for (const t of [...tasks]) {
+    t.group.delete(t)
+    tasks.delete(t)
+    t.fiber?.interruptUnsafe()
+  }
+}
+
+const build = (
+  options: MockHostOptions,
+  effectClock: EffectClock.Clock,
+  fork: (effect: Effect.Effect<void>) => Fiber.Fiber<void>,
+  pending: Set<Task>,
+): MockHost => {
   const latency = options.latencyMs ?? 0
-  const time = new VirtualScheduler(options.start ?? 0)
-  const clock: Clock = { now: () => time.now }
-  const later = (run: () => void, delay = latency): VirtualTask => time.schedule(time.now + delay, run)
+  const clock: Clock = clockPort(effectClock)
+  /**
+   * Run `run` `delay` ms from now as a fiber of `group`. Even with no delay it waits for the
+   * next turn (`settle`): nothing a port does answers from inside the call.
+   */
+  const schedule = (group: Set<Task>, run: () => void, delay: number): Task => {
+    const task: Task = { at: clock.now() + Math.max(0, delay), group, fiber: undefined }
+    const finish = (): void => {
+      pending.delete(task)
+      group.delete(task)
+    }
+    pending.add(task)
+    group.add(task)
+    const wait = delay > 0 ? Effect.sleep(Duration.millis(delay)) : Effect.yieldNow
+    task.fiber = fork(
+      Effect.andThen(
+        wait,
+        Effect.sync(() => {
+          finish()
+          run()
+        }),
+      ).pipe(Effect.onInterrupt(() => Effect.sync(finish))),
+    )
+    return task
+  }
+
+  const hasDue = (): boolean => {
+    const now = clock.now()
+    for (const t of pending) if (t.at <= now) return true
+    return false
+  }
+  // Each round lets every fiber already scheduled run (they were queued before this one).
+  const settle: Effect.Effect<void> = Effect.suspend(function loop(): Effect.Effect<void> {
+    return hasDue() ? Effect.andThen(Effect.yieldNow, Effect.suspend(loop)) : Effect.void
+  })
+  const pass = (ms: number): Effect.Effect<void> =>
+    ms <= 0 ? Effect.void : isTestClock(effectClock) ? effectClock.adjust(Duration.millis(ms)) : effectClock.sleep(Duration.millis(ms))
+  const advance = (ms: number): Effect.Effect<void> => Effect.andThen(settle, Effect.andThen(Effect.suspend(() => pass(ms)), settle))
 
   const udpScripts = new Map<string, UdpScript>()
   const refused = new Set<string>()
@@ -149,6 +249,8 @@ export const createMockHost = (options: MockHostOptions = {}): MockHost => {
 
   const udpPort = (report: Report): UdpPort => {
     const socks = new Map<SocketId, HostEndpoint>()
+    const tasks = new Set<Task>()
+    const later = (run: () => void, delay = latency): Task => schedule(tasks, run, delay)
     let open = true
     const emit = (event: () => StackEvent, delay = latency): void => {
       later(() => {
@@ -163,10 +265,10 @@ export const createMockHost = (options: MockHostOptions = {}): MockHost => {
         const from = socks.get(sock)
         if (from === undefined) return
         const copy = data.slice()
-        udpSent.push({ at: time.now, sock, from, to, data: copy, ttl })
+        udpSent.push({ at: clock.now(), sock, from, to, data: copy, ttl })
         const k = key(to.address, to.port)
         if (refused.has(k)) {
-          emit(() => ({ _tag: "HostUnreachable", now: time.now, sock, to, reason: "port" }))
+          emit(() => ({ _tag: "HostUnreachable", now: clock.now(), sock, to, reason: "port" }))
           return
         }
         const script = udpScripts.get(k)
@@ -174,11 +276,11 @@ export const createMockHost = (options: MockHostOptions = {}): MockHost => {
         later(() => {
           if (!open || !socks.has(sock)) return
           script(copy, from, {
-            now: time.now,
+            now: clock.now(),
             reply(answer, o) {
               const src = o?.from ?? to
               const bytes = answer.slice()
-              emit(() => ({ _tag: "HostUdpDatagram", now: time.now, sock, from: src, data: bytes }), o?.delayMs ?? latency)
+              emit(() => ({ _tag: "HostUdpDatagram", now: clock.now(), sock, from: src, data: bytes }), o?.delayMs ?? latency)
             },
           })
         })
@@ -187,12 +289,15 @@ export const createMockHost = (options: MockHostOptions = {}): MockHost => {
       closeAll() {
         open = false
         socks.clear()
+        cancelTasks(tasks)
       },
     }
   }
 
   const icmpPort = (report: Report): IcmpPort => {
     const socks = new Set<SocketId>()
+    const tasks = new Set<Task>()
+    const later = (run: () => void, delay = latency): Task => schedule(tasks, run, delay)
     let open = true
     const emit = (event: () => StackEvent): void => {
       later(() => {
@@ -203,7 +308,7 @@ export const createMockHost = (options: MockHostOptions = {}): MockHost => {
       open(sock) {
         if (pingDenied !== undefined) {
           const code = pingDenied
-          emit(() => ({ _tag: "HostSocketError", now: time.now, sock, code }))
+          emit(() => ({ _tag: "HostSocketError", now: clock.now(), sock, code }))
           return
         }
         socks.add(sock)
@@ -213,18 +318,19 @@ export const createMockHost = (options: MockHostOptions = {}): MockHost => {
         const reason = icmpErrors.get(to)
         if (reason !== undefined || (ttl !== undefined && ttl <= 1 && icmpHosts.has(to))) {
           const why = reason ?? "ttl-exceeded"
-          emit(() => ({ _tag: "HostUnreachable", now: time.now, sock, to: { family: 4, address: to, port: 0 }, reason: why }))
+          emit(() => ({ _tag: "HostUnreachable", now: clock.now(), sock, to: { family: 4, address: to, port: 0 }, reason: why }))
           return
         }
         const replyTtl = icmpHosts.get(to)
         if (replyTtl === undefined) return
         const copy = payload.slice()
-        emit(() => ({ _tag: "HostIcmpEchoReply", now: time.now, sock, from: to, sequence, payload: copy, ttl: replyTtl }))
+        emit(() => ({ _tag: "HostIcmpEchoReply", now: clock.now(), sock, from: to, sequence, payload: copy, ttl: replyTtl }))
       },
       close: (sock) => socks.delete(sock),
       closeAll() {
         open = false
         socks.clear()
+        cancelTasks(tasks)
       },
     }
   }
@@ -237,6 +343,8 @@ export const createMockHost = (options: MockHostOptions = {}): MockHost => {
       connected: boolean
     }
     const conns = new Map<SocketId, Conn>()
+    const tasks = new Set<Task>()
+    const later = (run: () => void, delay = latency): Task => schedule(tasks, run, delay)
     let open = true
     const emit = (event: () => StackEvent, delay = latency): void => {
       later(() => {
@@ -251,8 +359,8 @@ export const createMockHost = (options: MockHostOptions = {}): MockHost => {
       connect(sock, to) {
         const script = tcpScripts.get(key(to.address, to.port))
         if (script === undefined) {
-          emit(() => ({ _tag: "HostSocketError", now: time.now, sock, code: "ECONNREFUSED" }))
-          emit(() => ({ _tag: "HostSocketClosed", now: time.now, sock }))
+          emit(() => ({ _tag: "HostSocketError", now: clock.now(), sock, code: "ECONNREFUSED" }))
+          emit(() => ({ _tag: "HostSocketClosed", now: clock.now(), sock }))
           return
         }
         const chunks: Array<Uint8Array> = []
@@ -277,12 +385,12 @@ export const createMockHost = (options: MockHostOptions = {}): MockHost => {
           write(data: Uint8Array) {
             const bytes = data.slice()
             later(() => {
-              if (open && conns.get(sock) === c && !peer.closed) deliver(sock, c, { _tag: "HostTcpData", now: time.now, sock, data: bytes })
+              if (open && conns.get(sock) === c && !peer.closed) deliver(sock, c, { _tag: "HostTcpData", now: clock.now(), sock, data: bytes })
             })
           },
           end() {
             later(() => {
-              if (open && conns.get(sock) === c && !peer.closed) deliver(sock, c, { _tag: "HostTcpEof", now: time.now, sock })
+              if (open && conns.get(sock) === c && !peer.closed) deliver(sock, c, { _tag: "HostTcpEof", now: clock.now(), sock })
             })
           },
           reset() {
@@ -290,8 +398,8 @@ export const createMockHost = (options: MockHostOptions = {}): MockHost => {
               if (!open || conns.get(sock) !== c) return
               conns.delete(sock)
               peer.closed = true
-              report({ _tag: "HostSocketError", now: time.now, sock, code: "ECONNRESET" })
-              report({ _tag: "HostSocketClosed", now: time.now, sock })
+              report({ _tag: "HostSocketError", now: clock.now(), sock, code: "ECONNRESET" })
+              report({ _tag: "HostSocketClosed", now: clock.now(), sock })
             })
           },
           _chunks: chunks,
@@ -302,7 +410,7 @@ export const createMockHost = (options: MockHostOptions = {}): MockHost => {
         later(() => {
           if (!open || conns.get(sock) !== c) return
           c.connected = true
-          report({ _tag: "HostTcpConnected", now: time.now, sock })
+          report({ _tag: "HostTcpConnected", now: clock.now(), sock })
           script(peer)
         })
       },
@@ -315,7 +423,7 @@ export const createMockHost = (options: MockHostOptions = {}): MockHost => {
           bytes.set(x, o)
           o += x.length
         }
-        emit(() => ({ _tag: "HostTcpWritten", now: time.now, sock, bytes: bytes.length }), 0)
+        emit(() => ({ _tag: "HostTcpWritten", now: clock.now(), sock, bytes: bytes.length }), 0)
         later(() => {
           if (c.peer.wasReset) return
           ;(c.peer as unknown as { _chunks: Array<Uint8Array> })._chunks.push(bytes)
@@ -346,7 +454,7 @@ export const createMockHost = (options: MockHostOptions = {}): MockHost => {
         conns.delete(sock)
         c.peer.wasReset = true
         c.peer.closed = true
-        emit(() => ({ _tag: "HostSocketClosed", now: time.now, sock }), 0)
+        emit(() => ({ _tag: "HostSocketClosed", now: clock.now(), sock }), 0)
       },
       close(sock) {
         const c = conns.get(sock)
@@ -357,40 +465,52 @@ export const createMockHost = (options: MockHostOptions = {}): MockHost => {
           c.peer.closed = true
           c.peer.onEnd?.()
         })
-        emit(() => ({ _tag: "HostSocketClosed", now: time.now, sock }))
+        emit(() => ({ _tag: "HostSocketClosed", now: clock.now(), sock }))
         return true
       },
       closeAll() {
         open = false
         for (const c of conns.values()) c.peer.closed = true
         conns.clear()
+        cancelTasks(tasks)
       },
     }
   }
 
   const timerPort = (report: Report): TimerPort => {
     // Keyed by `timerKey`: two equal ids are one timer (ids are plain data, not identities).
-    const armed = new Map<string, VirtualTask>()
+    const armed = new Map<string, Task>()
+    const tasks = new Set<Task>()
+    const cancel = (task: Task): void => {
+      tasks.delete(task)
+      pending.delete(task)
+      task.fiber?.interruptUnsafe()
+    }
     return {
       set(timer, at) {
         const key = timerKey(timer)
         const old = armed.get(key)
-        if (old !== undefined) time.cancel(old)
-        const task = time.schedule(at, () => {
-          armed.delete(key)
-          report({ _tag: "TimerFired", now: time.now, timer })
-        })
+        if (old !== undefined) cancel(old)
+        // A deadline already past fires at the next settle, as a late real timer would.
+        const task = schedule(
+          tasks,
+          () => {
+            armed.delete(key)
+            report({ _tag: "TimerFired", now: clock.now(), timer })
+          },
+          at - clock.now(),
+        )
         armed.set(key, task)
       },
       cancel(timer) {
         const key = timerKey(timer)
         const old = armed.get(key)
         if (old === undefined) return
-        time.cancel(old)
+        cancel(old)
         armed.delete(key)
       },
       closeAll() {
-        for (const t of armed.values()) time.cancel(t)
+        cancelTasks(tasks)
         armed.clear()
       },
     }
@@ -400,13 +520,17 @@ export const createMockHost = (options: MockHostOptions = {}): MockHost => {
 
   const host: MockHost = {
     get now() {
-      return time.now
+      return clock.now()
     },
     clock,
-    advance: (ms) => time.advanceTo(time.now + ms),
-    advanceTo: (at) => time.advanceTo(at),
-    settle: () => time.advanceTo(time.now),
-    nextDeadline: () => time.nextDeadline(),
+    advance,
+    advanceTo: (at) => Effect.suspend(() => advance(at - clock.now())),
+    settle,
+    nextDeadline() {
+      let next: number | undefined
+      for (const t of pending) if (next === undefined || t.at < next) next = t.at
+      return next === undefined ? undefined : instant(next)
+    },
 
     udpResponder: (e, script) => void udpScripts.set(key(e.address, e.port), script),
     udpEcho: (address, port) => host.udpResponder({ address, port }, (data, _from, ctx) => ctx.reply(data)),
@@ -441,18 +565,20 @@ export const createMockHost = (options: MockHostOptions = {}): MockHost => {
       const session = openSession(
         { ...defaultConfig, ...config },
         deps(logger),
-        (frame) => void frames.push({ at: time.now, frame: frame.slice() }),
+        (frame) => void frames.push({ at: clock.now(), frame: frame.slice() }),
         sessionOptions,
       )
       return {
-        send(frame) {
-          session.fromGuest(frame)
-          host.settle()
-        },
-        input(event) {
-          session.input({ ...event, now: time.now })
-          host.settle()
-        },
+        send: (frame) =>
+          Effect.suspend(() => {
+            session.fromGuest(frame)
+            return settle
+          }),
+        input: (event) =>
+          Effect.suspend(() => {
+            session.input({ ...event, now: clock.now() })
+            return settle
+          }),
         frames,
         take() {
           const out = frames.slice(taken).map((f) => f.frame)
@@ -461,10 +587,11 @@ export const createMockHost = (options: MockHostOptions = {}): MockHost => {
         },
         effects,
         logs,
-        shutdown() {
-          session.shutdown()
-          host.settle()
-        },
+        shutdown: () =>
+          Effect.suspend(() => {
+            session.shutdown()
+            return settle
+          }),
         session,
       }
     },

@@ -2,14 +2,15 @@
  * The Node implementation of the host services: `node:net`, UDP sockets that report ICMP
  * errors and ping sockets from the native addon (`node:dgram` when the addon is unavailable),
  * real timers and seeds from the OS's CSPRNG, and Effect's logger writing to the `Log` sink
- * (host/effect-log.ts). Needs a `Log` (see `logLayer`).
+ * (host/effect-log.ts). Time is Effect's `Clock` (host/effect-clock.ts): whatever `Clock` is in
+ * scope when the layer is built. Needs a `Log` (see `logLayer`).
  */
 import { Effect, Layer } from "effect"
 import type { LogLevel } from "../../effects/log.ts"
 import type { Logger } from "../host/ports.ts"
+import { hostClockLayer } from "../host/effect-clock.ts"
 import { effectLogLayer } from "../host/effect-log.ts"
 import { HostClock, HostIcmp, HostRandom, HostTcp, HostUdp, Log, Timers } from "../host/services.ts"
-import { nodeClock } from "./clock.ts"
 import { nodeIcmp } from "./icmp.ts"
 import { stderrLogger } from "./logger.ts"
 import { randomSeed } from "./seed.ts"
@@ -21,13 +22,14 @@ export const logLayer = (logger: Logger): Layer.Layer<Log> => Layer.succeed(Log,
 
 export const stderrLogLayer = (threshold: LogLevel): Layer.Layer<Log> => logLayer(stderrLogger(threshold))
 
+const ports = Effect.all({ clock: HostClock, log: Log })
+
 export const nodeHostLayer: Layer.Layer<HostClock | HostTcp | HostUdp | HostIcmp | Timers | HostRandom, never, Log> = Layer.mergeAll(
-  Layer.succeed(HostClock, nodeClock),
-  Layer.effect(HostTcp, Effect.map(Log, (log) => nodeTcp(nodeClock, log))),
-  Layer.effect(HostUdp, Effect.map(Log, (log) => nodeUdp(nodeClock, log))),
-  Layer.effect(HostIcmp, Effect.map(Log, (log) => nodeIcmp(nodeClock, log))),
-  Layer.succeed(Timers, nodeTimers(nodeClock)),
+  Layer.effect(HostTcp, Effect.map(ports, ({ clock, log }) => nodeTcp(clock, log))),
+  Layer.effect(HostUdp, Effect.map(ports, ({ clock, log }) => nodeUdp(clock, log))),
+  Layer.effect(HostIcmp, Effect.map(ports, ({ clock, log }) => nodeIcmp(clock, log))),
+  Layer.effect(Timers, Effect.map(HostClock, (clock) => nodeTimers(clock))),
   Layer.succeed(HostRandom, { seed: randomSeed }),
   // Effect's own log lines (sessions starting and ending, with the guest) go to the same sink.
   effectLogLayer,
-)
+).pipe(Layer.provideMerge(hostClockLayer))

@@ -5,8 +5,9 @@
 import { existsSync, mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import { it } from "@effect/vitest"
 import { Effect, Layer } from "effect"
-import { afterAll, describe, expect, it } from "vitest"
+import { afterAll, describe, expect } from "vitest"
 import { defaultConfig } from "../../../src/protocol/stack/config.ts"
 import { memoryLogger } from "../../../src/runtime/host/logger.ts"
 import { hostDeps } from "../../../src/runtime/host/services.ts"
@@ -15,7 +16,7 @@ import { serveGuests } from "../../../src/runtime/link/serve.ts"
 import { GuestLinks, nodeGuestLinksLayer } from "../../../src/runtime/link/service.ts"
 import { memoryGuestLinks } from "../../../src/runtime/mock/memory-link.ts"
 import { mockHostLayer } from "../../../src/runtime/mock/layer.ts"
-import { createMockHost } from "../../../src/runtime/mock/mock-host.ts"
+import { makeMockHost } from "../../../src/runtime/mock/mock-host.ts"
 import { logLayer, nodeHostLayer } from "../../../src/runtime/node/layer.ts"
 import { StreamGuest } from "./cli-process.ts"
 import { arpRequest, readArpReply, readUdp, udpFrame } from "./frames.ts"
@@ -24,19 +25,21 @@ const dir = mkdtempSync(join(tmpdir(), "tslirp-layers-"))
 afterAll(() => rmSync(dir, { recursive: true, force: true }))
 
 describe("host services as Effect layers", () => {
-  it("mockHostLayer: a session built from the services runs on virtual time", () => {
-    const host = createMockHost()
-    host.udpEcho("127.0.0.1", 9999)
-    const deps = Effect.runSync(Effect.provide(hostDeps, mockHostLayer(host, memoryLogger())))
-    const frames: Array<Uint8Array> = []
-    const session = openSession(defaultConfig, deps, (f) => void frames.push(f.slice()))
-    session.fromGuest(arpRequest("10.0.2.15", "10.0.2.2"))
-    const gw = readArpReply(frames.shift()!)!
-    session.fromGuest(udpFrame({ dstMac: gw.mac, src: "10.0.2.15", dst: "10.0.2.2", srcPort: 1234, dstPort: 9999, payload: Uint8Array.of(42) }))
-    expect(frames).toEqual([])
-    host.settle()
-    expect(frames.map(readUdp)).toEqual([{ src: "10.0.2.2", dst: "10.0.2.15", srcPort: 9999, dstPort: 1234, payload: Uint8Array.of(42) }])
-  })
+  it.effect("mockHostLayer: a session built from the services runs on the TestClock", () =>
+    Effect.gen(function* () {
+      const host = yield* makeMockHost()
+      host.udpEcho("127.0.0.1", 9999)
+      const deps = yield* Effect.provide(hostDeps, mockHostLayer(host, memoryLogger()))
+      const frames: Array<Uint8Array> = []
+      const session = openSession(defaultConfig, deps, (f) => void frames.push(f.slice()))
+      session.fromGuest(arpRequest("10.0.2.15", "10.0.2.2"))
+      const gw = readArpReply(frames.shift()!)!
+      session.fromGuest(udpFrame({ dstMac: gw.mac, src: "10.0.2.15", dst: "10.0.2.2", srcPort: 1234, dstPort: 9999, payload: Uint8Array.of(42) }))
+      expect(frames).toEqual([])
+      yield* host.settle
+      expect(frames.map(readUdp)).toEqual([{ src: "10.0.2.2", dst: "10.0.2.15", srcPort: 9999, dstPort: 1234, payload: Uint8Array.of(42) }])
+    }),
+  )
 
   it("nodeHostLayer + serveGuests: the scope owns the listener and every guest session", async () => {
     const path = join(dir, "scoped.sock")
@@ -59,13 +62,13 @@ describe("host services as Effect layers", () => {
     expect(log.lines.map((l) => l.message)).toContain(`guest=unix:${path}#1 guest session shut down`)
   })
 
-  it("mock host + memory links: serveGuests gives each guest its own stack; the scope drops them all", async () => {
-    const host = createMockHost()
-    const links = memoryGuestLinks()
-    const log = memoryLogger()
-    const seen: Array<[boolean, boolean]> = []
-    await Effect.runPromise(
-      Effect.scoped(
+  it.effect("mock host + memory links: serveGuests gives each guest its own stack; the scope drops them all", () =>
+    Effect.gen(function* () {
+      const host = yield* makeMockHost()
+      const links = memoryGuestLinks()
+      const log = memoryLogger()
+      const seen: Array<[boolean, boolean]> = []
+      yield* Effect.scoped(
         Effect.gen(function* () {
           const [listener] = yield* serveGuests({ config: defaultConfig, links: [{ _tag: "Unix", path: "unused" }] })
           expect(listener!.address).toBe("memory:Unix#1")
@@ -80,18 +83,18 @@ describe("host services as Effect layers", () => {
           seen.push([a.closed, b.closed])
           yield* Effect.addFinalizer(() => Effect.sync(() => seen.push([a.closed, b.closed])))
         }),
-      ).pipe(Effect.provide(Layer.mergeAll(mockHostLayer(host, log), Layer.succeed(GuestLinks, links)))),
-    )
-    // a left by itself; b was dropped when the scope closed (finalizers run in reverse order,
-    // so the finalizer added last saw b still connected).
-    expect(seen).toEqual([
-      [true, false],
-      [true, false],
-    ])
-    expect(log.lines.filter((l) => /^guest=\S+ guest (disconnected|session shut down)/.test(l.message)).map((l) => l.message)).toEqual([
-      "guest=memory:1 guest disconnected",
-      // The listener, opened after the sessions' set, closes first and drops b.
-      "guest=memory:2 guest disconnected",
-    ])
-  })
+      ).pipe(Effect.provide(Layer.mergeAll(mockHostLayer(host, log), Layer.succeed(GuestLinks, links))))
+      // a left by itself; b was dropped when the scope closed (finalizers run in reverse order,
+      // so the finalizer added last saw b still connected).
+      expect(seen).toEqual([
+        [true, false],
+        [true, false],
+      ])
+      expect(log.lines.filter((l) => /^guest=\S+ guest (disconnected|session shut down)/.test(l.message)).map((l) => l.message)).toEqual([
+        "guest=memory:1 guest disconnected",
+        // The listener, opened after the sessions' set, closes first and drops b.
+        "guest=memory:2 guest disconnected",
+      ])
+    }),
+  )
 })

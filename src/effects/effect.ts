@@ -5,7 +5,7 @@
 import type { HostEndpoint, IpFamily } from "./address.ts"
 import type { SocketId, TimerId } from "./ids.ts"
 import type { Instant } from "./instant.ts"
-import type { LogLevel } from "./log.ts"
+import type { LogFlow, LogLevel } from "./log.ts"
 
 /** Send an Ethernet frame to the guest. The runtime may drop it if the guest link is full. */
 export interface DeliverFrame {
@@ -109,6 +109,8 @@ export interface Log {
   readonly _tag: "Log"
   readonly level: LogLevel
   readonly message: string
+  /** The flow the line is about, if any (shown as log annotations). */
+  readonly flow?: LogFlow
 }
 
 export type StackEffect =

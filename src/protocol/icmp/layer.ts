@@ -18,9 +18,11 @@
  * guest's frame, which the stack owns (FrameFromGuest).
  */
 import type { StackEffect } from "../../effects/effect.ts"
+import type { LogFlow } from "../../effects/log.ts"
 import type { HostIcmpEchoReply, HostSocketClosed, HostSocketError, HostUnreachable } from "../../effects/event.ts"
 import type { SocketId } from "../../effects/ids.ts"
 import type { Instant } from "../../effects/instant.ts"
+import { echoFlow, logLine } from "../flows/log-flow.ts"
 import { put16 } from "../wire/bytes.ts"
 import { type Ipv4, formatIpv4 } from "../wire/ipv4-address.ts"
 import { PROTO_ICMP } from "../ipv4/wire.ts"
@@ -53,7 +55,7 @@ export interface IcmpIn {
 
 type Result = readonly [NaptState, ReadonlyArray<LayerOutput>]
 
-const debug = (message: string): StackEffect => ({ _tag: "Log", level: "debug", message })
+const debug = (message: string, flow?: LogFlow): StackEffect => logLine("debug", message, flow)
 
 const echoReply = (src: Ipv4, dst: Ipv4, ident: number, sequence: number, data: Uint8Array, ttl?: number): LayerOutput => ({
   _tag: "PacketToGuest",
@@ -74,9 +76,9 @@ export const icmpFromGuest = (s: NaptState, ctx: IcmpContext, m: IcmpIn): Result
   if (icmp.type !== ICMP_ECHO_REQUEST) return [s, [debug(`icmp: type ${icmp.type} from the guest ignored`)]]
   const c = ctx.config
   if (m.dst === c.host || m.dst === c.dns) return [s, [echoReply(m.dst, m.src, icmp.ident, icmp.sequence, icmp.body)]]
-  if (!isForwardable(c, m.dst)) return [s, [debug(`icmp: echo to ${formatIpv4(m.dst)} dropped (nobody there)`)]]
+  if (!isForwardable(c, m.dst)) return [s, [debug(`icmp: echo to ${formatIpv4(m.dst)} dropped (nobody there)`, echoFlow(m.src, icmp.ident, m.dst))]]
   if (m.ttl <= 1) return [s, [{ _tag: "ErrorToGuest", family: 4, src: c.host, reason: "ttl-exceeded", original: m.datagram }]]
-  if (s.pingForbidden) return [s, [debug(`icmp: echo to ${formatIpv4(m.dst)} dropped: the host forbids ping sockets`)]]
+  if (s.pingForbidden) return [s, [debug(`icmp: echo to ${formatIpv4(m.dst)} dropped: the host forbids ping sockets`, echoFlow(m.src, icmp.ident, m.dst))]]
 
   const send = (sock: SocketId): StackEffect => ({
     _tag: "IcmpEchoSend",
@@ -92,7 +94,7 @@ export const icmpFromGuest = (s: NaptState, ctx: IcmpContext, m: IcmpIn): Result
     const [flows] = putFlow(s.flows, { ...existing, lastActive: ctx.now, lastSequence: icmp.sequence }, ctx.now)
     return [{ ...s, flows }, [send(existing.sock)]]
   }
-  if (countOf(s.flows, "icmp") >= ICMP_MAX_FLOWS) return [s, [debug(`icmp: ${ICMP_MAX_FLOWS} echo flows open, echo dropped`)]]
+  if (countOf(s.flows, "icmp") >= ICMP_MAX_FLOWS) return [s, [debug(`icmp: ${ICMP_MAX_FLOWS} echo flows open, echo dropped`, echoFlow(m.src, icmp.ident, m.dst))]]
   const sock = ctx.newSocket
   const flow: EchoFlow = { kind: "icmp", sock, lastActive: ctx.now, idleMs: ECHO_IDLE_MS, guest: m.src, guestPort: icmp.ident, lastSequence: icmp.sequence }
   const [flows, arm] = putFlow(s.flows, flow, ctx.now)
@@ -111,7 +113,7 @@ export const icmpHostEvent = (s: NaptState, ctx: Omit<IcmpContext, "newSocket">,
   switch (ev._tag) {
     case "HostIcmpEchoReply": {
       const src = guestVisibleAddress(ctx.config, ev.from)
-      if (src === undefined) return [s, [debug(`icmp: reply from ${ev.from} has no IPv4 address for the guest`)]]
+      if (src === undefined) return [s, [debug(`icmp: reply from ${ev.from} has no IPv4 address for the guest`, echoFlow(flow.guest, flow.guestPort))]]
       const flows = touch(s.flows, flow, ctx.now)
       return [flows === s.flows ? s : { ...s, flows }, [echoReply(src, flow.guest, flow.guestPort, ev.sequence, ev.payload, ev.ttl)]]
     }
@@ -139,7 +141,7 @@ export const icmpHostEvent = (s: NaptState, ctx: Omit<IcmpContext, "newSocket">,
             : [],
         ]
       }
-      return [{ ...s, flows }, [{ _tag: "SocketClose", sock: ev.sock }, debug(`icmp: echo socket for ${formatIpv4(flow.guest)} failed: ${ev.code}`)]]
+      return [{ ...s, flows }, [{ _tag: "SocketClose", sock: ev.sock }, debug(`icmp: echo socket for ${formatIpv4(flow.guest)} failed: ${ev.code}`, echoFlow(flow.guest, flow.guestPort))]]
     }
     case "HostSocketClosed":
       return [{ ...s, flows: removeFlow(s.flows, ev.sock) }, []]

@@ -4,6 +4,7 @@
  * the host socket. Every reset is logged with its reason. Works on the call's draft of the
  * connection record (tcb.ts); outputs go to the call's `env.out`.
  */
+import { logLine, portFlow } from "../flows/log-flow.ts"
 import { formatIpv4 } from "../wire/ipv4-address.ts"
 import { flushStage } from "./host-write.ts"
 import { sackBlocksFor } from "./sack.ts"
@@ -110,7 +111,7 @@ export const sendSynAck = (c: TcbDraft, env: TcbEnv): void => {
 export const sendAck = (c: TcbDraft, env: TcbEnv): void => emit(c, env, c.sndNxt, ACK, undefined)
 
 export const log = (c: TcbDraft, env: TcbEnv, level: "info" | "debug" | "warn", msg: string): void => {
-  env.out.push({ _tag: "Log", level, message: `tcp ${describe(c)}: ${msg}` })
+  env.out.push(logLine(level, `tcp ${describe(c)}: ${msg}`, portFlow("tcp", c.guestIp, c.guestPort, c.remoteIp, c.remotePort)))
 }
 
 export const describe = (c: TcbDraft): string =>

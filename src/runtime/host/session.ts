@@ -141,7 +141,7 @@ export const openSession = <S = StackState>(
       case "CancelTimer":
         return timers.cancel(e.timer)
       case "Log":
-        logger.log(e.level, e.message)
+        logger.log(e.level, e.message, e.flow)
         return
       default:
         absurd(e)

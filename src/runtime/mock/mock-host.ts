@@ -41,11 +41,12 @@ import type { StackEffect } from "../../effects/effect.ts"
 import type { HostUnreachableReason, StackEvent } from "../../effects/event.ts"
 import { type SocketId, timerKey } from "../../effects/ids.ts"
 import { type Instant, instant } from "../../effects/instant.ts"
-import type { LogLevel } from "../../effects/log.ts"
+import type { LogFlow, LogLevel } from "../../effects/log.ts"
 import { defaultConfig, type StackConfig } from "../../protocol/stack/config.ts"
 import type { Clock, IcmpPort, Logger, Report, TcpPort, TimerPort, UdpPort } from "../host/ports.ts"
 import { type HostDeps, openSession, type StackMachine, type StackSession } from "../host/session.ts"
 import { clockPort } from "../host/effect-clock.ts"
+import { memoryLogger } from "../host/logger.ts"
 import { answerDns } from "./dns-responder.ts"
 
 /** What a scripted UDP host can do in answer to a datagram. */
@@ -108,7 +109,7 @@ export interface MockGuest {
   /** Every effect the stack returned, in order. */
   readonly effects: ReadonlyArray<StackEffect>
   /** The stack's `Log` effects and runtime messages. */
-  readonly logs: ReadonlyArray<{ readonly level: LogLevel; readonly message: string }>
+  readonly logs: ReadonlyArray<{ readonly level: LogLevel; readonly message: string; readonly flow?: LogFlow }>
   /** The session's `shutdown`, then `settle`. */
   shutdown(): Effect.Effect<void>
   readonly session: StackSession
@@ -556,8 +557,8 @@ const build = (
     attach(config = {}, attachOptions = {}) {
       const frames: Array<{ at: Instant; frame: Uint8Array }> = []
       const effects: Array<StackEffect> = []
-      const logs: Array<{ level: LogLevel; message: string }> = []
-      const logger: Logger = { enabled: () => true, log: (level, message) => void logs.push({ level, message }) }
+      const logger = memoryLogger()
+      const logs = logger.lines
       let taken = 0
       const machine = attachOptions.machine ?? options.machine
       const sessionOptions =

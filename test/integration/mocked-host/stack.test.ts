@@ -14,6 +14,7 @@ import type { StackMachine } from "../../../src/runtime/host/session.ts"
 import { makeMockHost, type MockHostOptions } from "../../../src/runtime/mock/mock-host.ts"
 import { DNS, GUEST, GUEST_MAC, GW_MAC, HOST, bytes, decode, ether, ipv4Packet, pingFrame, udpFrame, udpSegment } from "../stack/frames.ts"
 import { checkedMachine } from "../../support/checked.ts"
+import { TCP_SYN, tcpSegment } from "../e1000-stack/packets.ts"
 
 // The real stack runs through the referential-transparency harness (test/support/checked.ts).
 const checked = checkedMachine()
@@ -104,6 +105,26 @@ describe("mocked host: the whole stack", () => {
       const closesBefore = guest.effects.filter((e) => e._tag === "SocketClose").length
       yield* host.advance(250_000)
       expect(guest.effects.filter((e) => e._tag === "SocketClose").length).toBe(closesBefore + 1)
+    }),
+  )
+
+  it.effect("logs about a flow carry it: a UDP flow's expiry, a TCP connection the host refused", () =>
+    Effect.gen(function* () {
+      const host = yield* createMockHost()
+      host.udpEcho("127.0.0.1", 7777)
+      const guest = host.attach()
+      yield* guest.send(udpFrame(GUEST, HOST, 41000, 7777, bytes("x")))
+      const syn = tcpSegment(GUEST, HOST, { sport: 40000, dport: 80, seq: 1000, ack: 0, flags: TCP_SYN, window: 65535, mss: 1460, data: new Uint8Array(0) })
+      yield* guest.send(ether(GW_MAC, 0x0800, ipv4Packet(GUEST, HOST, 6, syn)))
+      yield* host.advance(250_000)
+      expect(guest.logs.filter((l) => l.flow !== undefined)).toEqual([
+        {
+          level: "info",
+          message: "tcp 10.0.2.15:40000<->10.0.2.2:80 sock 2 SynReceived: reset: host connect failed (ECONNREFUSED)",
+          flow: { protocol: "tcp", guest: "10.0.2.15:40000", host: "10.0.2.2:80" },
+        },
+        { level: "debug", message: "udp: flow 10.0.2.15:41000 expired", flow: { protocol: "udp", guest: "10.0.2.15:41000" } },
+      ])
     }),
   )
 

@@ -62,6 +62,26 @@ describe("host services as Effect layers", () => {
     expect(log.lines.map((l) => l.message)).toContain(`guest=unix:${path}#1 guest session shut down`)
   })
 
+  it.effect("a guest session's log lines carry the guest, and a line about a flow the flow too, as Effect log annotations", () =>
+    Effect.gen(function* () {
+      const host = yield* makeMockHost()
+      host.udpEcho("127.0.0.1", 7777)
+      const links = memoryGuestLinks()
+      const log = memoryLogger()
+      yield* Effect.scoped(
+        Effect.gen(function* () {
+          yield* serveGuests({ config: defaultConfig, links: [{ _tag: "Unix", path: "unused" }] })
+          const a = links.connect()
+          a.send(arpRequest("10.0.2.15", "10.0.2.2"))
+          const gw = readArpReply(a.frames[0]!)!
+          a.send(udpFrame({ dstMac: gw.mac, src: "10.0.2.15", dst: "10.0.2.2", srcPort: 41000, dstPort: 7777, payload: Uint8Array.of(1) }))
+          yield* host.advance(250_000) // the idle UDP flow expires (a debug line about it)
+        }),
+      ).pipe(Effect.provide(Layer.mergeAll(mockHostLayer(host, log), Layer.succeed(GuestLinks, links))))
+      expect(log.lines.map((l) => l.message)).toContain("guest=memory:1 protocol=udp guestEndpoint=10.0.2.15:41000 udp: flow 10.0.2.15:41000 expired")
+    }),
+  )
+
   it.effect("mock host + memory links: serveGuests gives each guest its own stack; the scope drops them all", () =>
     Effect.gen(function* () {
       const host = yield* makeMockHost()

@@ -43,11 +43,13 @@ import { type SocketId, timerKey } from "../../effects/ids.ts"
 import { type Instant, instant } from "../../effects/instant.ts"
 import type { LogFlow, LogLevel } from "../../effects/log.ts"
 import { defaultConfig, type StackConfig } from "../../protocol/stack/config.ts"
-import type { Clock, IcmpPort, Logger, Report, TcpPort, TimerPort, UdpPort } from "../host/ports.ts"
+import type { Clock, IcmpPort, Logger, PortFactory, Report, TcpPort, TimerPort, UdpPort } from "../host/ports.ts"
+import { hostDeps } from "../host/services.ts"
 import { type HostDeps, openSession, type StackMachine, type StackSession } from "../host/session.ts"
 import { clockPort } from "../host/effect-clock.ts"
 import { memoryLogger } from "../host/logger.ts"
 import { answerDns } from "./dns-responder.ts"
+import { mockHostLayer } from "./layer.ts"
 
 /** What a scripted UDP host can do in answer to a datagram. */
 export interface UdpReplyContext {
@@ -115,6 +117,14 @@ export interface MockGuest {
   readonly session: StackSession
 }
 
+export interface MockPorts {
+  readonly clock: Clock
+  readonly tcp: PortFactory<TcpPort>
+  readonly udp: PortFactory<UdpPort>
+  readonly icmp: PortFactory<IcmpPort>
+  readonly timers: PortFactory<TimerPort>
+}
+
 export interface MockHost {
   readonly now: Instant
   readonly clock: Clock
@@ -139,7 +149,9 @@ export interface MockHost {
   readonly udpSent: ReadonlyArray<SentDatagram>
   readonly tcpPeers: ReadonlyArray<MockTcpPeer>
 
-  /** Port factories and clock, for `openSession` or the Effect layer. */
+  /** The port factories and clock: what `mockHostLayer` (layer.ts) provides as the host services. */
+  readonly ports: MockPorts
+  /** The services of `mockHostLayer(host, logger)` as one record, for `openSession` or `EmbeddedStack`. */
   deps(logger: Logger): HostDeps
   /** A stack instance attached to this host; `config` overrides the defaults (seed 1). */
   attach(config?: Partial<StackConfig>, options?: { readonly machine?: StackMachine<unknown> }): MockGuest
@@ -517,7 +529,6 @@ const build = (
     }
   }
 
-  const deps = (logger: Logger): HostDeps => ({ clock, logger, tcp: tcpPort, udp: udpPort, icmp: icmpPort, timers: timerPort })
 
   const host: MockHost = {
     get now() {
@@ -552,7 +563,9 @@ const build = (
 
     udpSent,
     tcpPeers,
-    deps,
+    ports: { clock, tcp: tcpPort, udp: udpPort, icmp: icmpPort, timers: timerPort },
+    // Derived from the layer, the one wiring of the mocked host.
+    deps: (logger) => Effect.runSync(Effect.provide(hostDeps, mockHostLayer(host, logger))),
 
     attach(config = {}, attachOptions = {}) {
       const frames: Array<{ at: Instant; frame: Uint8Array }> = []
@@ -565,7 +578,7 @@ const build = (
         machine === undefined ? { onEffect: (e: StackEffect) => void effects.push(e) } : { onEffect: (e: StackEffect) => void effects.push(e), machine }
       const session = openSession(
         { ...defaultConfig, ...config },
-        deps(logger),
+        host.deps(logger),
         (frame) => void frames.push({ at: clock.now(), frame: frame.slice() }),
         sessionOptions,
       )

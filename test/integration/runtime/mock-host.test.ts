@@ -231,7 +231,9 @@ describe("mocked host: sessions", () => {
       host.udpEcho("127.0.0.1", 7)
       const guest = host.attach({}, { machine: udpRelay as StackMachine<unknown> })
       yield* guest.send(Uint8Array.of(1))
+      expect(host.nextDeadline()).toBe(10) // the echo's answer, then the relay's timer at 100
       yield* guest.shutdown()
+      expect(host.nextDeadline()).toBe(undefined) // the session's sleeps were interrupted with it
       yield* host.advance(1000)
       expect(guest.frames).toEqual([])
       expect(guest.logs).toEqual([{ level: "info", message: "bye" }])

@@ -20,6 +20,8 @@
  *   `refuseUdp` makes an endpoint answer with a port unreachable. TCP connects to unscripted
  *   endpoints are refused (ECONNREFUSED). Echoes to unscripted addresses get no reply.
  * - Every frame the stack delivers to a guest is recorded with its instant.
+ * - A script that throws does not vanish in its fiber: the next `settle` (or `advance`) dies
+ *   with what it threw.
  *
  * Usage (see test/integration/runtime/mock-host.test.ts), inside `it.effect`:
  *   const host = yield* makeMockHost({ latencyMs: 1 })
@@ -212,6 +214,8 @@ const build = (
 ): MockHost => {
   const latency = options.latencyMs ?? 0
   const clock: Clock = clockPort(effectClock)
+  /** What deferred actions threw (a scripted host's bug, a failed expect in a script): `settle` dies with it. */
+  const thrown: Array<unknown> = []
   /**
    * Run `run` `delay` ms from now as a fiber of `group`. Even with no delay it waits for the
    * next turn (`settle`): nothing a port does answers from inside the call.
@@ -230,7 +234,11 @@ const build = (
         wait,
         Effect.sync(() => {
           finish()
-          run()
+          try {
+            run()
+          } catch (err) {
+            thrown.push(err)
+          }
         }),
       ).pipe(Effect.onInterrupt(() => Effect.sync(finish))),
     )
@@ -244,6 +252,7 @@ const build = (
   }
   // Each round lets every fiber already scheduled run (they were queued before this one).
   const settle: Effect.Effect<void> = Effect.suspend(function loop(): Effect.Effect<void> {
+    if (thrown.length > 0) return Effect.die(thrown.splice(0)[0])
     return hasDue() ? Effect.andThen(Effect.yieldNow, Effect.suspend(loop)) : Effect.void
   })
   const pass = (ms: number): Effect.Effect<void> =>

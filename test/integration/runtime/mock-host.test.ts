@@ -71,6 +71,20 @@ describe("mocked host: ports", () => {
     }),
   )
 
+  it.effect("a scripted host that throws fails the test at the next settle, never silently", () =>
+    Effect.gen(function* () {
+      const host = yield* createMockHost()
+      host.udpResponder({ address: "127.0.0.1", port: 7 }, () => {
+        throw new Error("script bug")
+      })
+      const udp = host.deps(memoryLogger()).udp(collect().report)
+      udp.open(sock, 4)
+      udp.send(sock, { family: 4, address: "127.0.0.1", port: 7 }, Uint8Array.of(1))
+      const exit = yield* Effect.exit(host.settle)
+      expect(String(exit)).toContain("script bug")
+    }),
+  )
+
   it.effect("a refused UDP endpoint reports HostUnreachable port; an unscripted one stays silent", () =>
     Effect.gen(function* () {
       const host = yield* createMockHost()

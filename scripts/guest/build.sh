@@ -7,13 +7,15 @@
 # Output (outside the repository, so a checkout stays small):
 #   ${TSLIRP_GUEST_DIR:-${TSLIRP_CACHE:-$HOME/.cache/tslirp}/guest}/
 #     vmlinuz             the kernel of the newest linux-image-6.1.0-N-amd64 apt knows
-#     initramfs.cpio.gz   busybox-static, e1000.ko, qemu_fw_cfg.ko, /init (scripts/guest/init)
+#     initramfs.cpio.gz   busybox-static, e1000.ko, qemu_fw_cfg.ko, /init (scripts/guest/init),
+#                         /lib/tslirp/ra-info (scripts/guest/ra-info.c, static: prints a router
+#                         advertisement's prefix, MTU, RDNSS and DNSSL; IPv6 is built into the kernel)
 #     stamp               what the two files were built from; equal stamp = up to date
 #
 # The guest's /init brings up eth0 and runs the shell script QEMU hands it with
 # `-fw_cfg name=opt/tslirp/script,file=FILE` (see scripts/guest/init for the console protocol).
 # Needs: apt-get (with lists: run `apt-get update` once), dpkg-deb, cpio, gzip, xz (only if the
-# modules are compressed), busybox-static. Runs as root or not (apt-get download needs no root).
+# modules are compressed), busybox-static, a C compiler with a static libc (Debian: gcc libc6-dev). Runs as root or not (apt-get download needs no root).
 # The last line printed on stdout is the output directory. Exit status 0 when both files exist.
 set -eu
 
@@ -29,6 +31,8 @@ die() { say "$*"; exit 1; }
 for tool in apt-cache apt-get dpkg-deb cpio gzip sha256sum; do
   command -v "$tool" >/dev/null 2>&1 || die "missing tool: $tool (Debian: apt-get install -y apt dpkg cpio gzip coreutils)"
 done
+cc=${CC:-cc}
+command -v "$cc" >/dev/null 2>&1 || die "missing C compiler $cc (Debian: apt-get install -y gcc libc6-dev)"
 [ -x "$busybox" ] && "$busybox" --list | grep -qx udhcpc ||
   die "missing $busybox with udhcpc (Debian: apt-get install -y busybox-static)"
 
@@ -52,7 +56,7 @@ if [ -z "$pkg" ]; then
 fi
 version=$(apt-cache show --no-all-versions "$pkg" | sed -n 's/^Version: //p' | head -n 1)
 bb_version=$("$busybox" 2>/dev/null | head -n 1)
-inputs_hash=$(cat "$here/build.sh" "$here/init" "$here/udhcpc.script" "$here/lib.sh" | sha256sum | cut -d' ' -f1)
+inputs_hash=$(cat "$here/build.sh" "$here/init" "$here/udhcpc.script" "$here/lib.sh" "$here/ra-info.c" | sha256sum | cut -d' ' -f1)
 stamp="$pkg $version | $bb_version | $inputs_hash"
 
 if [ "$force" = no ] && [ -f "$out/vmlinuz" ] && [ -f "$out/initramfs.cpio.gz" ] &&
@@ -110,6 +114,8 @@ ln -s ../bin "$root/usr/sbin"
 install -m 0755 "$here/init" "$root/init"
 install -m 0755 "$here/udhcpc.script" "$root/lib/tslirp/udhcpc.script"
 install -m 0644 "$here/lib.sh" "$root/lib/tslirp/lib.sh"
+"$cc" -static -Os -Wall -o "$root/lib/tslirp/ra-info" "$here/ra-info.c" ||
+  die "cannot build ra-info statically (Debian: apt-get install -y gcc libc6-dev)"
 echo "root:x:0:0:root:/root:/bin/sh" >"$root/etc/passwd"
 echo "root:x:0:" >"$root/etc/group"
 echo "127.0.0.1 localhost" >"$root/etc/hosts"

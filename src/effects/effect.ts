@@ -2,8 +2,8 @@
  * Effects: commands a stack asks the runtime to carry out. A reducer returns them in order;
  * the runtime executes them in that order. Results come back as events (see `event.ts`).
  */
-import type { HostEndpoint, IpFamily } from "./address.ts"
-import type { SocketId, TimerId } from "./ids.ts"
+import type { ConnectTarget, HostBind, HostEndpoint, IpFamily } from "./address.ts"
+import type { FileId, SocketId, TimerId } from "./ids.ts"
 import type { Instant } from "./instant.ts"
 import type { LogFlow, LogLevel } from "./log.ts"
 
@@ -13,11 +13,50 @@ export interface DeliverFrame {
   readonly frame: Uint8Array
 }
 
-/** Open a TCP connection to `to`. Answered by `HostTcpConnected` or `HostSocketError`. */
+/**
+ * Open a TCP connection to `to` (an IP endpoint; a unix socket or a command for guestfwd).
+ * Answered by `HostTcpConnected` or `HostSocketError`.
+ */
 export interface TcpConnect {
   readonly _tag: "TcpConnect"
   readonly sock: SocketId
-  readonly to: HostEndpoint
+  readonly to: ConnectTarget
+}
+
+/**
+ * Listen for TCP connections on `bind` (hostfwd). Answered by `HostListening` or
+ * `HostSocketError` (`EADDRINUSE`, ...); each client is reported as `HostTcpAccepted`.
+ */
+export interface TcpListen {
+  readonly _tag: "TcpListen"
+  readonly sock: SocketId
+  readonly bind: HostBind
+}
+
+/**
+ * Take the accepted connection `accepted` as the connected socket `sock`: from now on it is an
+ * ordinary host TCP socket (data, EOF, writes, close), reading paused until `TcpSetReading`.
+ */
+export interface TcpAdopt {
+  readonly _tag: "TcpAdopt"
+  readonly sock: SocketId
+  readonly accepted: number
+}
+
+/** Refuse the accepted connection `accepted`: reset it (the client sees ECONNRESET). */
+export interface TcpRefuse {
+  readonly _tag: "TcpRefuse"
+  readonly accepted: number
+}
+
+/**
+ * Bind a UDP socket to `bind` (udp hostfwd). Answered by `HostListening` or `HostSocketError`;
+ * datagrams arrive as `HostUdpDatagram`, `UdpSend` sends from it.
+ */
+export interface UdpBind {
+  readonly _tag: "UdpBind"
+  readonly sock: SocketId
+  readonly bind: HostEndpoint
 }
 
 /**
@@ -105,6 +144,38 @@ export interface CancelTimer {
   readonly timer: TimerId
 }
 
+/**
+ * Open `path` for reading, relative to the directory `root` (the TFTP root). Answered by
+ * `HostFileOpened` (with its size) or `HostFileError`. The runtime refuses (`EACCES`) any path
+ * that is absolute, has a `..` component or a NUL byte, or whose real path (symlinks resolved)
+ * is not inside the real path of `root`; a path that is not a regular file is `EISDIR` or
+ * `EACCES`. The reducer checks the name too: the runtime's check is the one that sees symlinks.
+ */
+export interface FileOpen {
+  readonly _tag: "FileOpen"
+  readonly file: FileId
+  readonly root: string
+  readonly path: string
+}
+
+/**
+ * Read up to `length` bytes at byte `offset` of an opened file. Answered by one `HostFileData`
+ * (fewer bytes at the end of the file, none past it) or `HostFileError`. At most one read per
+ * file is outstanding at a time (the TFTP server waits for each block).
+ */
+export interface FileRead {
+  readonly _tag: "FileRead"
+  readonly file: FileId
+  readonly offset: number
+  readonly length: number
+}
+
+/** Close an opened file (or abandon one still opening). Nothing answers it; later events of it are ignored. */
+export interface FileClose {
+  readonly _tag: "FileClose"
+  readonly file: FileId
+}
+
 export interface Log {
   readonly _tag: "Log"
   readonly level: LogLevel
@@ -120,6 +191,10 @@ export type StackEffect =
   | TcpShutdownWrite
   | TcpSetReading
   | TcpReset
+  | TcpListen
+  | TcpAdopt
+  | TcpRefuse
+  | UdpBind
   | UdpOpen
   | UdpSend
   | IcmpOpen
@@ -127,4 +202,7 @@ export type StackEffect =
   | SocketClose
   | SetTimer
   | CancelTimer
+  | FileOpen
+  | FileRead
+  | FileClose
   | Log

@@ -5,8 +5,8 @@
  * Socket events name the `SocketId` the stack chose when it asked for the socket; events for
  * a socket the stack no longer knows (a late datagram after close) are ignored by the stack.
  */
-import type { HostEndpoint } from "./address.ts"
-import type { SocketId, TimerId } from "./ids.ts"
+import type { ConnectTarget, HostBind, HostEndpoint } from "./address.ts"
+import type { FileId, SocketId, TimerId } from "./ids.ts"
 import type { Instant } from "./instant.ts"
 
 /**
@@ -115,11 +115,111 @@ export interface HostIcmpEchoReply {
   readonly ttl?: number
 }
 
+/** A file asked for by `FileOpen` is open for reading; `size` is its length in bytes then. */
+export interface HostFileOpened {
+  readonly _tag: "HostFileOpened"
+  readonly now: Instant
+  readonly file: FileId
+  readonly size: number
+}
+
+/**
+ * The bytes a `FileRead` asked for, from `offset`: `length` of them, fewer at the end of the
+ * file. The stack owns `data` (the runtime will not reuse it).
+ */
+export interface HostFileData {
+  readonly _tag: "HostFileData"
+  readonly now: Instant
+  readonly file: FileId
+  readonly offset: number
+  readonly data: Uint8Array
+}
+
+/**
+ * A `FileOpen` or `FileRead` failed: `code` is the errno name (`ENOENT`, `EACCES` also for a
+ * path that escapes the root, `EISDIR`, `EIO`, ...; `ENOSYS` when the runtime has no files).
+ * The runtime has closed the file; the stack forgets it without a `FileClose`.
+ */
+export interface HostFileError {
+  readonly _tag: "HostFileError"
+  readonly now: Instant
+  readonly file: FileId
+  readonly code: string
+}
+
 /** A timer armed by `SetTimer` reached its deadline. */
 export interface TimerFired {
   readonly _tag: "TimerFired"
   readonly now: Instant
   readonly timer: TimerId
+}
+
+/**
+ * A host listener asked for by `TcpListen` or `UdpBind` is bound; `port` is the port it got
+ * (the one asked for, or the kernel's choice for 0; 0 for a unix socket).
+ */
+export interface HostListening {
+  readonly _tag: "HostListening"
+  readonly now: Instant
+  readonly sock: SocketId
+  readonly port: number
+}
+
+/**
+ * A host client connected to a listener (`listener`, from `TcpListen`). The runtime holds the
+ * connection, unread, under `accepted` (its own number, unique among its pending ones) until
+ * the stack answers `TcpAdopt` or `TcpRefuse`. `peer` is the client's address; absent for a
+ * unix socket client.
+ */
+export interface HostTcpAccepted {
+  readonly _tag: "HostTcpAccepted"
+  readonly now: Instant
+  readonly listener: SocketId
+  readonly accepted: number
+  readonly peer?: HostEndpoint
+}
+
+/**
+ * A host forwarding rule (`--hostfwd`, the control socket, the library API): connections or
+ * datagrams to `bind` on the host go to `guestPort` of the guest. `guest` undefined: the first
+ * DHCP lease (config `dhcpStart`, as QEMU). `id` is the caller's, unique while the rule lives.
+ */
+export interface HostFwdAdd {
+  readonly _tag: "HostFwdAdd"
+  readonly now: Instant
+  readonly id: number
+  readonly proto: "tcp" | "udp"
+  readonly bind: HostBind
+  /** IPv4 guest address as a uint32, or undefined for the first DHCP lease. */
+  readonly guest: number | undefined
+  readonly guestPort: number
+}
+
+/** Remove a hostfwd rule: its listener closes; connections already forwarded stay. */
+export interface HostFwdRemove {
+  readonly _tag: "HostFwdRemove"
+  readonly now: Instant
+  readonly id: number
+}
+
+/**
+ * A guest forwarding rule (`--guestfwd`): the guest's TCP connections to `server`:`port` (a
+ * virtual address, answering ARP) go to `target` on the host, restricted mode or not.
+ */
+export interface GuestFwdAdd {
+  readonly _tag: "GuestFwdAdd"
+  readonly now: Instant
+  readonly id: number
+  /** IPv4 address as a uint32. */
+  readonly server: number
+  readonly port: number
+  readonly target: ConnectTarget
+}
+
+export interface GuestFwdRemove {
+  readonly _tag: "GuestFwdRemove"
+  readonly now: Instant
+  readonly id: number
 }
 
 /** The guest went away or the embedder stops the stack: close every host socket, drop state. */
@@ -139,5 +239,14 @@ export type StackEvent =
   | HostUdpDatagram
   | HostUnreachable
   | HostIcmpEchoReply
+  | HostFileOpened
+  | HostFileData
+  | HostFileError
   | TimerFired
   | Shutdown
+  | HostListening
+  | HostTcpAccepted
+  | HostFwdAdd
+  | HostFwdRemove
+  | GuestFwdAdd
+  | GuestFwdRemove

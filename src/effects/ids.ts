@@ -17,8 +17,16 @@ export type SocketId = number & { readonly __socket: unique symbol }
 export const socketId = (n: number): SocketId => n as SocketId
 
 /**
+ * A file the stack asked the runtime to open (`FileOpen`), for the TFTP server. Numbered by the
+ * TFTP layer's own counter (protocol/tftp/server.ts), not from the socket allocator: files are
+ * not sockets and their events name them as `file`.
+ */
+export type FileId = number & { readonly __file: unique symbol }
+export const fileId = (n: number): FileId => n as FileId
+
+/**
  * Who owns a host socket: the stack routes the socket's events there. `tcp-listener` and
- * `udp-listener` are reserved for host forwarding (issue 11).
+ * `udp-listener` are hostfwd's listening sockets (protocol/forward/hostfwd.ts).
  */
 export type SocketOwner = "tcp" | "udp" | "icmp" | "tcp-listener" | "udp-listener"
 
@@ -28,9 +36,10 @@ export type SocketOwner = "tcp" | "udp" | "icmp" | "tcp-listener" | "udp-listene
  * the partial datagram's serial number; `flows`: 0, the one sweep of the NAPT flow table;
  * `ndp`: a 32-bit hash of the IPv6 address being resolved (a collision only makes a timer
  * look at two queues); `ra`: 0, the periodic router advertisement; `reassembly6`: the partial
- * IPv6 datagram's serial number.
+ * IPv6 datagram's serial number; `tftp`: the transfer's server port (its TID); `hostfwd`: 0,
+ * the one expiry sweep of UDP hostfwd peers.
  */
-export type TimerLayer = "tcp" | "arp" | "reassembly" | "reassembly6" | "flows" | "ndp" | "ra"
+export type TimerLayer = "tcp" | "arp" | "reassembly" | "reassembly6" | "flows" | "ndp" | "ra" | "tftp" | "hostfwd"
 
 /**
  * A timer owned by one stack. Arming a timer that is already armed moves its deadline; the

@@ -2,7 +2,9 @@
  * The benchmark's configurations: which backend, which link, which MTU, and how one direction
  * is measured. The slirp-like backends see the same guest: a namespace with 10.0.2.15/24 via
  * 10.0.2.2 (static, no DHCP) running the iperf3 client, iperf3 server on the host's 127.0.0.1
- * reached as 10.0.2.2.
+ * reached as 10.0.2.2. The IPv6 rows (ids with "6-") use the same guest configured by SLAAC
+ * from the backend's router advertisement (fec0::/64, default via fe80::2), iperf3 server on
+ * the host's ::1 reached as fec0::2.
  *
  * Contract: `setup` returns ready guests or throws (and leaves nothing behind); `teardown`
  * removes everything `setup` made; `measure` never throws.
@@ -12,7 +14,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { createNetnsGuest, freeTcpPort, NODE, type Backend, type NetnsGuest } from "../support/netns.ts"
-import { measure as iperf, type Direction, type Outcome } from "./iperf.ts"
+import { measure as iperf, measureHostfwd, type Direction, type Outcome } from "./iperf.ts"
 import { measureLatency, type LatencyResult } from "./latency.ts"
 import { floodFrame, startDgramNullLink, startStreamNullLink, type NullLink } from "./link.ts"
 import { startDgramRelay, startStreamRelay } from "./relay.ts"
@@ -61,7 +63,11 @@ const tempDir = (undo: ReturnType<typeof undoList>, prefix: string): string => {
   return dir
 }
 
-const slirpLike = (id: string, label: string, mtu: number, backend: Backend): Config => ({
+/**
+ * The slirp-like guest: over IPv4 with 10.0.2.15/24 via 10.0.2.2 and the host's 127.0.0.1 as
+ * 10.0.2.2; over IPv6 by SLAAC from the backend's RA and the host's ::1 as fec0::2.
+ */
+const slirpLike = (id: string, label: string, mtu: number, backend: Backend, ip: 4 | 6 = 4): Config => ({
   id,
   label,
   mtu,
@@ -69,18 +75,61 @@ const slirpLike = (id: string, label: string, mtu: number, backend: Backend): Co
   setup: async (options) => {
     const client = await createNetnsGuest({ backend, mtu, tslirpNodeArgs: options.tslirpNodeArgs })
     try {
-      await client.configureStatic("10.0.2.15/24", "10.0.2.2")
+      await (ip === 4 ? client.configureStatic("10.0.2.15/24", "10.0.2.2") : waitSlaac(client))
     } catch (err) {
       await client.destroy()
       throw err
     }
+    const [serverAddress, target] = ip === 4 ? ["127.0.0.1", "10.0.2.2"] : ["::1", "fec0::2"]
     return {
-      measure: async (direction, seconds) =>
-        iperf({ client, serverGuest: null, serverAddress: "127.0.0.1", target: "10.0.2.2", port: await freeTcpPort(), seconds, direction }),
-      ...(mtu === 1500 ? { latency: (seconds: number) => measureLatency(client, seconds) } : {}),
+      measure: async (direction, seconds) => iperf({ client, serverGuest: null, serverAddress, target, port: await freeTcpPort(), seconds, direction }),
+      ...(mtu === 1500 && ip === 4 ? { latency: (seconds: number) => measureLatency(client, seconds) } : {}),
       alive: () => client.backendAlive(),
       diagnostics: () => client.diagnostics(),
       teardown: () => client.destroy(),
+    }
+  },
+})
+
+/** Waits for the guest's SLAAC address in fec0::/64 (DAD done) and its default route via fe80::2. */
+const waitSlaac = async (guest: NetnsGuest): Promise<void> => {
+  let seen = ""
+  for (let i = 0; i < 80; i++) {
+    const addrs = (await guest.run(["ip", "-6", "-o", "addr", "show", "dev", guest.ifname])).split("\n").filter((l) => l.includes("inet6 fec0:"))
+    const route = await guest.run(["ip", "-6", "route", "show", "default"])
+    seen = `${addrs.join("\n")}\n${route}`
+    if (addrs.length > 0 && !addrs.some((l) => /tentative/.test(l)) && /default via fe80::2/.test(route)) return
+    await sleep(250)
+  }
+  throw new Error(`no SLAAC address in fec0::/64 with a default route via fe80::2 after 20 s:\n${seen}`)
+}
+
+/** The port iperf3 listens on inside the guest for the hostfwd configurations. */
+const GUEST_IPERF_PORT = 5201
+
+/**
+ * hostfwd: the same guest as `slirpLike`, iperf3 -s in it, the client on the host's loopback at
+ * a port the backend forwards to it (`backend(hostPort)` adds the rule).
+ */
+const hostfwd = (id: string, label: string, mtu: number, backend: (hostPort: number) => Backend): Config => ({
+  id,
+  label,
+  mtu,
+  byDefault: true,
+  setup: async (options) => {
+    const hostPort = await freeTcpPort()
+    const guest = await createNetnsGuest({ backend: backend(hostPort), mtu, tslirpNodeArgs: options.tslirpNodeArgs })
+    try {
+      await guest.configureStatic("10.0.2.15/24", "10.0.2.2")
+    } catch (err) {
+      await guest.destroy()
+      throw err
+    }
+    return {
+      measure: (direction, seconds) => measureHostfwd({ guest, guestAddress: "10.0.2.15", guestPort: GUEST_IPERF_PORT, hostPort, seconds, direction }),
+      alive: () => guest.backendAlive(),
+      diagnostics: () => guest.diagnostics(),
+      teardown: () => guest.destroy(),
     }
   },
 })
@@ -206,10 +255,14 @@ const nullLink = (id: string, label: string, mtu: number, link: "stream" | "dgra
 export const CONFIGS: ReadonlyArray<Config> = [
   slirpLike("tslirp-stream-1500", "tslirp, -netdev stream", 1500, { _tag: "TslirpStream" }),
   slirpLike("libslirp-1500", "libslirp, -netdev user", 1500, { _tag: "Libslirp" }),
+  slirpLike("tslirp6-stream-1500", "tslirp over IPv6, -netdev stream", 1500, { _tag: "TslirpStream" }, 6),
+  slirpLike("libslirp6-1500", "libslirp over IPv6, -netdev user", 1500, { _tag: "Libslirp" }, 6),
   slirpLike("tslirp-stream-32000", "tslirp, -netdev stream", 32000, { _tag: "TslirpStream" }),
   slirpLike("slirp4netns-32000", "slirp4netns", 32000, { _tag: "Slirp4netns" }),
   slirpLike("tslirp-dgram-65000", "tslirp, -netdev dgram", 65000, { _tag: "TslirpDgram" }),
   slirpLike("slirp4netns-65000", "slirp4netns", 65000, { _tag: "Slirp4netns" }),
+  hostfwd("hostfwd-tslirp-stream-1500", "hostfwd: tslirp, -netdev stream", 1500, (p) => ({ _tag: "TslirpStream", extraArgs: ["--hostfwd", `tcp:127.0.0.1:${p}-10.0.2.15:${GUEST_IPERF_PORT}`] })),
+  hostfwd("hostfwd-libslirp-1500", "hostfwd: libslirp, -netdev user", 1500, (p) => ({ _tag: "Libslirp", netdevOptions: `,hostfwd=tcp:127.0.0.1:${p}-10.0.2.15:${GUEST_IPERF_PORT}` })),
   nullLink("link-stream-1500", "ceiling: null backend, stream", 1500, "stream"),
   nullLink("link-stream-32000", "ceiling: null backend, stream", 32000, "stream"),
   nullLink("link-dgram-65000", "ceiling: null backend, dgram", 65000, "dgram"),
@@ -242,6 +295,9 @@ export const LATENCY_RATIOS: ReadonlyArray<readonly [string, string]> = [
 /** tslirp against its reference at the same MTU: the issue's target is >= 1.0 both ways. */
 export const RATIOS: ReadonlyArray<readonly [string, string]> = [
   ["tslirp-stream-1500", "libslirp-1500"],
+  // IPv6 (issue 10): the target is at least the IPv4 ratio of the row above.
+  ["tslirp6-stream-1500", "libslirp6-1500"],
+  ["hostfwd-tslirp-stream-1500", "hostfwd-libslirp-1500"],
   ["tslirp-stream-32000", "slirp4netns-32000"],
   ["tslirp-dgram-65000", "slirp4netns-65000"],
 ]

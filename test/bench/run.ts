@@ -21,8 +21,9 @@
  * moved (tslirp's node, QEMU, slirp4netns, read from /proc): a figure other load on this
  * machine skews far less (a slowed pipeline still wakes more often per byte), and tslirp's peak
  * resident set. Progress lines on stderr show each run's figure and the sender's retransmits. Default set: tslirp (stream 1500 and 32000, dgram 65000),
- * libslirp at 1500, slirp4netns at 32000 and 65000, and the link ceiling (null backend) on each
- * link; `--only relay` adds a two-guest byte relay (see relay.ts). `--list` prints the ids. A configuration that fails prints `failed: reason`; the exit
+ * libslirp at 1500, slirp4netns at 32000 and 65000, hostfwd at 1500 for tslirp and libslirp
+ * (iperf3 -s in the guest, the client on the host through the rule), and the link ceiling
+ * (null backend) on each link; `--only relay` adds a two-guest byte relay (see relay.ts). `--list` prints the ids. A configuration that fails prints `failed: reason`; the exit
  * status is 1 when any measurement failed.
  */
 import { writeFileSync, mkdirSync } from "node:fs"

@@ -276,7 +276,14 @@ const runs = Number(process.env["RUNS"] ?? 5)
 // too, alternating with this one in the same process (the fairest comparison on a loaded
 // machine: both see the same load). Its stack must accept these events (same event types).
 const baseDir = process.env["BASE"]
-const base: StackModule | undefined = baseDir === undefined ? undefined : ((await import(`${baseDir}/src/protocol/stack/stack.ts`)) as StackModule)
+/** The other tree's stack, reducing with that tree's own slab allocator as this one does. */
+const loadBase = async (dir: string): Promise<StackModule> => {
+  const stack = (await import(`${dir}/src/protocol/stack/stack.ts`)) as { createStack: typeof createStack; reduce: typeof reduceWith }
+  const buffers = (await import(`${dir}/src/protocol/ethernet/frame-buffer.ts`)) as { createSlabAllocator?: typeof createSlabAllocator }
+  const alloc = buffers.createSlabAllocator?.()
+  return { createStack: stack.createStack, reduce: (s, e) => stack.reduce(s, e, alloc) }
+}
+const base: StackModule | undefined = baseDir === undefined ? undefined : await loadBase(baseDir)
 for (const mtu of [1500, 32000].filter((m) => onlyMtu === undefined || m === onlyMtu)) {
   for (const direction of (["up", "down"] as const).filter((d) => onlyDirection === undefined || d === onlyDirection)) {
     // One warm-up run, then the best of RUNS (default 5; the machine is shared: the best run is

@@ -4,14 +4,17 @@
  * the guest configures fec0::/64 from our router advertisement, learns the DNS address from
  * its RDNSS option (read here from an RA the test solicits itself on a raw socket), pings the
  * gateway fec0::2, asks the test's DNS server (on the host's loopback, never resolv.conf's)
- * through fec0::3, exchanges UDP with an echo service on the host's ::1 through fec0::2, and
- * gets an address and the DNS server from our DHCPv6 server with ISC dhclient -6.
+ * through fec0::3, exchanges UDP with an echo service on the host's ::1 through fec0::2, runs
+ * iperf3 over TCP/IPv6 both ways to a server on the host's ::1 through fec0::2 (Linux's own
+ * TCP against ours), and gets an address and the DNS server from our DHCPv6 server with ISC
+ * dhclient -6 (stateful and information-only).
  * A reference run on QEMU's libslirp (`-netdev user`, IPv6 on by default) checks SLAAC and
  * ping -6 the same way: when tslirp fails and the reference passes, the fault is ours.
  */
 import { createSocket, type Socket } from "node:dgram"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { createNetnsGuest, NODE, type NetnsGuest } from "../support/netns.ts"
+import { createNetnsGuest, freeTcpPort, NODE, type NetnsGuest } from "../support/netns.ts"
+import { measure as iperf3 } from "../bench/iperf.ts"
 import { DNS_TYPE_A, startDnsServer, type DnsQueryEvent, type DnsServer } from "../support/dns-server.ts"
 import { describeResult } from "../support/netns-process.ts"
 import { join } from "node:path"
@@ -187,6 +190,18 @@ describe("namespace guest over IPv6 on tslirp (-netdev stream)", () => {
       expect(echo?.peers[0]).toBe("::1")
     })
   }, 40_000)
+
+  for (const direction of ["guest->host", "host->guest"] as const) {
+    it(`iperf3 over TCP/IPv6, ${direction}: 3 s to a server on the host's ::1 through [fec0::2]`, async () => {
+      requireAddress()
+      await explained(async (g) => {
+        const r = await iperf3({ client: g, serverGuest: null, serverAddress: "::1", target: "fec0::2", port: await freeTcpPort(), seconds: 3, direction })
+        expect(r._tag === "Measured" ? "measured" : r.reason).toBe("measured")
+        // Something real moved: at least 1 Mbit/s (a broken window or checksum moves nothing).
+        expect(r._tag === "Measured" && r.gbps).toBeGreaterThan(0.001)
+      })
+    }, 60_000)
+  }
 
   for (const [label, args, reason, expected] of [
     ["stateful: an address from the pool", [] as string[], "BOUND6", /^new_ip6_address=fec0::100$/m],

@@ -2,8 +2,9 @@
  * A tiny authoritative DNS server for tests, over UDP and TCP (RFC 1035 §4.2), so that no test
  * ever asks the nameserver of /etc/resolv.conf.
  *
- * It answers class-IN questions for the names it is given: A records from the table, NOERROR
- * with no answer (NODATA) for other types of a known name, NXDOMAIN for unknown names, FORMERR
+ * It answers class-IN questions for the names it is given: A records (the table's IPv4
+ * addresses) and AAAA records (its IPv6 addresses) from the table, NOERROR with no answer
+ * (NODATA) for other types of a known name, NXDOMAIN for unknown names, FORMERR
  * for anything it cannot parse (when at least a header is there), and nothing at all for
  * shorter junk. Names compare case-insensitively. A name listed in `truncateOverUdp` gets an
  * empty answer with TC set over UDP, so the client retries over TCP (RFC 7766), which is how a
@@ -13,10 +14,20 @@
  * anything a real nameserver needs (compression on input, EDNS, rate limits).
  */
 import { createSocket, type Socket as UdpSocket } from "node:dgram"
-import { createServer, type Server, type Socket as TcpSocket } from "node:net"
+import { createServer, isIPv4, isIPv6, type Server, type Socket as TcpSocket } from "node:net"
+
+/** The 16 bytes of an IPv6 address in text (test input: `::` expanded, no IPv4 tail). */
+const ipv6Bytes = (text: string): Uint8Array => {
+  const [head, tail] = text.includes("::") ? text.split("::") : [text, undefined]
+  const words = (part: string | undefined) => (part === undefined || part === "" ? [] : part.split(":").map((w) => parseInt(w, 16)))
+  const h = words(head)
+  const t = words(tail)
+  const all = [...h, ...new Array<number>(8 - h.length - t.length).fill(0), ...t]
+  return Uint8Array.from(all.flatMap((w) => [w >> 8, w & 0xff]))
+}
 
 export interface DnsRecords {
-  /** Lower-case name without the final dot -> IPv4 addresses (dotted quads) for A queries. */
+  /** Lower-case name without the final dot -> addresses: dotted quads for A queries, IPv6 text for AAAA queries. */
   readonly [name: string]: ReadonlyArray<string>
 }
 
@@ -46,6 +57,7 @@ export interface DnsServer {
 }
 
 export const DNS_TYPE_A = 1
+export const DNS_TYPE_AAAA = 28
 const CLASS_IN = 1
 const RCODE_NOERROR = 0
 const RCODE_FORMERR = 1
@@ -114,11 +126,13 @@ export const answerQuery = (
   const addresses = Object.hasOwn(records, question.name) ? records[question.name]! : undefined
   const rcode = addresses === undefined ? RCODE_NXDOMAIN : RCODE_NOERROR
   const truncated = options.truncate === true && addresses !== undefined
-  const answerable = question.qclass === CLASS_IN && question.qtype === DNS_TYPE_A && !truncated
-  const answers = answerable && addresses !== undefined ? addresses : []
+  const answerable = question.qclass === CLASS_IN && (question.qtype === DNS_TYPE_A || question.qtype === DNS_TYPE_AAAA) && !truncated
+  const wanted = (a: string) => (question.qtype === DNS_TYPE_AAAA ? isIPv6(a) : isIPv4(a))
+  const answers = answerable && addresses !== undefined ? addresses.filter(wanted) : []
+  const rdata = answers.map((a) => (isIPv6(a) ? ipv6Bytes(a) : Uint8Array.from(a.split(".").map(Number))))
 
   const questionBytes = query.subarray(HEADER_LEN, question.end)
-  const response = new Uint8Array(HEADER_LEN + questionBytes.length + answers.length * 16)
+  const response = new Uint8Array(HEADER_LEN + questionBytes.length + rdata.reduce((n, r) => n + 12 + r.length, 0))
   response.set(query.subarray(0, 2), 0) // id
   response[2] = 0x80 | 0x04 | (truncated ? 0x02 : 0) | rd // QR, AA, TC, RD echoed
   response[3] = rcode // RA = 0: we are authoritative, not recursive
@@ -126,11 +140,10 @@ export const answerQuery = (
   response[7] = answers.length // ancount (tests use a handful)
   response.set(questionBytes, HEADER_LEN)
   let o = HEADER_LEN + questionBytes.length
-  for (const address of answers) {
-    const octets = address.split(".").map(Number)
-    response.set([0xc0, HEADER_LEN, 0, DNS_TYPE_A, 0, CLASS_IN, 0, 0, 0, TTL_S, 0, 4], o) // name = pointer to the question
-    response.set(octets, o + 12)
-    o += 16
+  for (const r of rdata) {
+    response.set([0xc0, HEADER_LEN, 0, question.qtype, 0, CLASS_IN, 0, 0, 0, TTL_S, 0, r.length], o) // name = pointer to the question
+    response.set(r, o + 12)
+    o += 12 + r.length
   }
   return { response, name: question.name, qtype: question.qtype, rcode, answers: answers.length, truncated }
 }

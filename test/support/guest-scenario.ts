@@ -10,6 +10,9 @@
  *   backend "tslirp":   -netdev stream,id=n0,server=off,addr.type=unix,addr.path=SOCK to
  *                       `tslirp --socket SOCK --dns-upstream 127.0.0.1:53 ...`
  *
+ * `hostClient`: steps a host client runs (in the namespace, guest-host-client.ts) while the
+ * guest runs, e.g. reaching a server in the guest through hostfwd; results in `hostResults`.
+ *
  * With TSLIRP_E2E_ARTIFACTS=DIR in the environment, each run also keeps DIR/LABEL-BACKEND-TIME/
  * with console.txt, backend.log, services.log, events.json and guest.pcap (every frame on the
  * guest's NIC, recorded by QEMU, so both backends are captured the same way).
@@ -24,6 +27,7 @@ import { tail, type ManagedProcess } from "./guest-process.ts"
 import { startGuestServices, type GuestServices, type GuestServicesConfig, type ServiceEvent } from "./guest-services.ts"
 import { startTslirp } from "./guest-tslirp.ts"
 import { qemuGuestArgs, requireQemu, runQemu } from "./qemu.ts"
+import { startHostClient, type HostClientResult, type HostClientStep } from "./guest-host-client.ts"
 
 export type GuestBackend = "libslirp" | "tslirp"
 
@@ -37,6 +41,8 @@ export interface GuestScenario {
   readonly tslirpArgs?: ReadonlyArray<string>
   /** Extra -netdev user options for the libslirp reference, e.g. ",mtu=...". */
   readonly libslirpOptions?: string
+  /** Host-side actions while the guest runs (started once the backend is up). */
+  readonly hostClient?: ReadonlyArray<HostClientStep>
 }
 
 export interface GuestRunResult {
@@ -50,6 +56,9 @@ export interface GuestRunResult {
   readonly backendLog: string
   readonly servicesLog: string
   readonly events: ReadonlyArray<ServiceEvent>
+  /** What the host client's steps got, in step order. */
+  readonly hostResults: ReadonlyArray<HostClientResult>
+  readonly hostClientLog: string
   /** Where this run's logs and pcap were kept, if TSLIRP_E2E_ARTIFACTS asked for it. */
   readonly artifacts: string | undefined
 }
@@ -73,6 +82,8 @@ export const runGuestScenario = async (scenario: GuestScenario): Promise<GuestRu
   const netns = createNetns(scenario.backend)
   let services: GuestServices | undefined
   let backend: ManagedProcess | undefined
+  let hostClient: ManagedProcess | undefined
+  const hostResults: Array<HostClientResult> = []
   let setupError: string | undefined
   let consoleText = ""
   let qemuExit: number | null = null
@@ -88,6 +99,7 @@ export const runGuestScenario = async (scenario: GuestScenario): Promise<GuestRu
     } else {
       netdev = `user,id=n0${scenario.libslirpOptions ?? ""}`
     }
+    if (scenario.hostClient !== undefined) hostClient = startHostClient(scenario.hostClient, netns.name, hostResults)
     const run = await runQemu(qemuGuestArgs({ image, netdev, scriptFile, ...(artifacts === undefined ? {} : { pcapFile: join(artifacts, "guest.pcap") }) }), { netns: netns.name, budgetMs: guestBudgetMs(scenario.checks) })
     consoleText = run.console
     qemuExit = run.exitCode
@@ -95,6 +107,7 @@ export const runGuestScenario = async (scenario: GuestScenario): Promise<GuestRu
   } catch (error) {
     setupError = (error as Error).message
   } finally {
+    await hostClient?.stop()
     await backend?.stop()
     await services?.stop()
     netns.destroy()
@@ -116,6 +129,8 @@ export const runGuestScenario = async (scenario: GuestScenario): Promise<GuestRu
     backendLog: backend === undefined ? "" : tail(backend.output()),
     servicesLog: services?.log() ?? "",
     events: services?.events() ?? [],
+    hostResults,
+    hostClientLog: hostClient === undefined ? "" : tail(hostClient.output()),
     artifacts,
   }
 }
@@ -132,6 +147,7 @@ export const explain = (run: GuestRunResult, checkName?: string): string => {
   parts.push(`--- guest console (QEMU exit ${run.qemuExit}${run.timedOut ? ", killed: over budget" : ""}) ---\n${tail(run.console, 150)}`)
   if (run.backendLog !== "") parts.push(`--- ${run.backend} log ---\n${run.backendLog}`)
   parts.push(`--- host services log ---\n${run.servicesLog}`)
+  if (run.hostClientLog !== "") parts.push(`--- host client log ---\n${run.hostClientLog}`)
   return parts.join("\n")
 }
 

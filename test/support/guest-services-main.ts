@@ -3,7 +3,8 @@
  * network namespace (`ip netns exec NS node guest-services-main.ts CONFIG_JSON`): a DNS server,
  * a TFTP server (the guest's plain-UDP check), and for TCP checks an HTTP server of generated
  * files and a TCP sink that reports the sha256 of what it received. All on 127.0.0.1, which the
- * guest reaches through the gateway address (10.0.2.2).
+ * guest reaches through the gateway address (10.0.2.2); the HTTP server on ::1 when asked (the
+ * IPv6 gateway fec0::2's).
  *
  * Protocol on stdout, one JSON object a line (see guest-services.ts for the types):
  * `{"type":"ready","ports":{...}}` once everything listens, then one event per request. Exits
@@ -26,10 +27,10 @@ const host = "127.0.0.1"
 const closers: Array<() => Promise<void>> = []
 const ports: Record<string, number> = {}
 
-const listen = (server: { listen: (port: number, host: string, cb: () => void) => unknown; once: (e: "error", cb: (e: Error) => void) => unknown; address: () => unknown }, port: number): Promise<number> =>
+const listen = (server: { listen: (port: number, host: string, cb: () => void) => unknown; once: (e: "error", cb: (e: Error) => void) => unknown; address: () => unknown }, port: number, on = host): Promise<number> =>
   new Promise((resolve, reject) => {
     server.once("error", reject)
-    server.listen(port, host, () => resolve((server.address() as { port: number }).port))
+    server.listen(port, on, () => resolve((server.address() as { port: number }).port))
   })
 
 const main = async (): Promise<void> => {
@@ -63,7 +64,7 @@ const main = async (): Promise<void> => {
       res.writeHead(200, { "content-type": "application/octet-stream", "content-length": body.length })
       res.end(body)
     })
-    ports["http"] = await listen(server, config.http.port)
+    ports["http"] = await listen(server, config.http.port, config.http.host ?? host)
     closers.push(() => new Promise((r) => server.close(() => r())))
   }
   if (config.tcpSink !== undefined) {

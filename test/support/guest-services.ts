@@ -12,7 +12,8 @@ export interface GuestServicesConfig {
   /** File name -> UTF-8 text. */
   readonly tftp?: { readonly port: number; readonly files: Readonly<Record<string, string>> }
   /** URL path -> generated body (guest-payload.ts). */
-  readonly http?: { readonly port: number; readonly files: Readonly<Record<string, { readonly size: number; readonly seed: number }>> }
+  /** `host`: the loopback address it listens on, 127.0.0.1 (the default) or ::1 (the IPv6 gateway's). */
+  readonly http?: { readonly port: number; readonly host?: "127.0.0.1" | "::1"; readonly files: Readonly<Record<string, { readonly size: number; readonly seed: number }>> }
   readonly tcpSink?: { readonly port: number }
 }
 

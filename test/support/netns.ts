@@ -47,7 +47,7 @@ export type Backend =
    * `nameserver` of /etc/resolv.conf; with `nameserver` set, QEMU runs in a private mount
    * namespace where /etc/resolv.conf holds only that line (the host's file is never used).
    */
-  | { readonly _tag: "Libslirp"; readonly nameserver?: string }
+  | { readonly _tag: "Libslirp"; readonly nameserver?: string; /** appended to `user,id=b0` (",hostfwd=..."). */ readonly netdevOptions?: string }
   /** slirp4netns (libslirp inside its own process), tap opened by it in the namespace. */
   | { readonly _tag: "Slirp4netns" }
   /** QEMU `-netdev stream` to a stream server the caller runs at `path` (a relay, say). */
@@ -199,7 +199,7 @@ class GuestImpl implements NetnsGuest {
         break
       }
       case "Libslirp":
-        await this.startQemu(["user,id=b0"], b.nameserver, timeoutMs)
+        await this.startQemu([`user,id=b0${b.netdevOptions ?? ""}`], b.nameserver, timeoutMs)
         break
       case "QemuStream":
         await this.startQemu([`stream,id=b0,server=off,addr.type=unix,addr.path=${b.path}`], undefined, timeoutMs)

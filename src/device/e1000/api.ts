@@ -42,7 +42,9 @@
  *   are views cut from a per-call chunk (arena.ts) that other fresh arrays of the same call share
  *   (other frames, TX buffer leaves of the successor state): write inside the view, never around
  *   it through `.buffer`. `DmaWrite` data is never written by
- *   the model afterwards (receive data may be a view of the host's own frame). The model keeps a
+ *   the model afterwards, and the host must not write it either: receive data may be a view of
+ *   the host's own frame, and a receive descriptor's one-byte status write is an array the
+ *   device's states share (types.ts `rxStatusBytes`). The model keeps a
  *   reference to a frame it refused (QEMU's queue) and to frames whose receive is suspended: the
  *   host must not change a frame after offering it.
  * - The sync wrapper (sync.ts) applies DmaWrites in order and answers each DmaRead from guest

@@ -11,7 +11,7 @@ import type { Draft } from "./state.ts"
 
 const EMPTY = new Uint8Array(0)
 
-export const busMaster = (d: Draft): boolean => (command(d.pci) & COMMAND_MASTER) !== 0
+export const busMaster = (d: Draft): boolean => (command(d.dev.pci) & COMMAND_MASTER) !== 0
 
 /**
  * The bytes at `address` if they are available at once (nothing to read, or zeros without bus

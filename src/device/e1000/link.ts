@@ -8,7 +8,7 @@ import { MII_LPAR_ACK, MII_SR_AN_COMPLETE, PHY_LP_ABILITY, PHY_STATUS } from "./
 import { flushFrame } from "./queue.ts"
 import { rg } from "./regfile.ts"
 import * as R from "./regs.ts"
-import { type Draft, haveAutoneg, linkDownRegs, linkUpRegs, phyW, restartAutoneg, setIcs } from "./state.ts"
+import { type Draft, devW, haveAutoneg, linkDownRegs, linkUpRegs, phyW, restartAutoneg, setIcs } from "./state.ts"
 import type { AutonegFrame, LinkFrame, Mutable } from "./types.ts"
 
 /** The autoneg timer callback: link up, queue flushed, then LSC. */
@@ -19,7 +19,7 @@ export const stepAutoneg = (d: Draft, f: Mutable<AutonegFrame>): Outcome => {
     setIcs(d, R.ICR_LSC)
     return DONE
   }
-  if (d.linkDown) return DONE
+  if (d.dev.linkDown) return DONE
   linkUpRegs(d)
   const phy = phyW(d)
   phy[PHY_LP_ABILITY] = phy[PHY_LP_ABILITY]! | MII_LPAR_ACK
@@ -34,10 +34,10 @@ export const linkFrame = (up: boolean): Mutable<LinkFrame> => ({ k: "Link", stag
 
 export const stepLink = (d: Draft, f: Mutable<LinkFrame>): Outcome => {
   if (f.stage === "start") {
-    d.linkDown = !f.up
+    devW(d).linkDown = !f.up
     f.oldStatus = rg(d, R.STATUS)
     if (!f.up) linkDownRegs(d)
-    else if (haveAutoneg(d) && (d.phy[PHY_STATUS]! & MII_SR_AN_COMPLETE) === 0) restartAutoneg(d)
+    else if (haveAutoneg(d) && (d.dev.phy[PHY_STATUS]! & MII_SR_AN_COMPLETE) === 0) restartAutoneg(d)
     else {
       linkUpRegs(d)
       f.stage = "flushed"

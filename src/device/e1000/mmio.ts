@@ -29,7 +29,7 @@ import { flushFrame, hasQueued } from "./queue.ts"
 import { rg, rs } from "./regfile.ts"
 import * as R from "./regs.ts"
 import { hasRxBufs, rxBufSize } from "./rx.ts"
-import { armFlushTimer, type Draft, haveAutoneg, phyW, restartAutoneg, setIcs, setInterruptCause } from "./state.ts"
+import { armFlushTimer, type Draft, devW, haveAutoneg, phyW, restartAutoneg, setIcs, setInterruptCause } from "./state.ts"
 import { xmitFrame } from "./tx.ts"
 import type { Frame, Mutable } from "./types.ts"
 
@@ -143,9 +143,9 @@ const readReg = (d: Draft, i: number): number => {
       return v
     }
     case RD_EECD:
-      return eecdRead(d.eeprom, d.eecd)
+      return eecdRead(d.dev.eeprom, d.dev.eecd)
     case RD_EERD:
-      return eerdRead(d.eeprom, rg(d, R.EERD))
+      return eerdRead(d.dev.eeprom, rg(d, R.EERD))
     case RD_MASK_7FF:
       return rg(d, i) & 0x7ff
     case RD_MASK_1FFF:
@@ -181,7 +181,7 @@ const setMdic = (d: Draft, value: number): void => {
     val = (rg(d, R.MDIC) | MDIC_ERROR) >>> 0 // wrong PHY address: the old value, flagged
   } else if ((val & MDIC_OP_READ) !== 0) {
     if ((PHY_CAPS[reg]! & PHY_READABLE) === 0) val = (val | MDIC_ERROR) >>> 0
-    else val = ((val ^ data) | d.phy[reg]!) >>> 0
+    else val = ((val ^ data) | d.dev.phy[reg]!) >>> 0
   } else if ((val & MDIC_OP_WRITE) !== 0) {
     if ((PHY_CAPS[reg]! & PHY_WRITABLE) === 0) val = (val | MDIC_ERROR) >>> 0
     else if (reg === PHY_CTRL) setPhyCtrl(d, data)
@@ -232,14 +232,16 @@ export const mmioWrite = (d: Draft, offset: number, size: 1 | 2 | 4, value: numb
       setInterruptCause(d, (rg(d, R.ICR) & ~val) >>> 0)
       return undefined
     case WR_EECD:
-      d.eecd = eecdWrite(d.eecd, val)
+      devW(d).eecd = eecdWrite(d.dev.eecd, val)
       return undefined
-    case WR_RCTL:
+    case WR_RCTL: {
       rs(d, i, val)
-      d.rxbufSize = rxBufSize(val)
-      d.rxbufMinShift = ((val >>> 8) & 3) + 1
+      const dev = devW(d)
+      dev.rxbufSize = rxBufSize(val)
+      dev.rxbufMinShift = ((val >>> 8) & 3) + 1
       armFlushTimer(d) // receive is held off for 1000 ms of virtual time
       return undefined
+    }
     case WR_CTRL:
       rs(d, i, (val & ~R.CTRL_RST) >>> 0) // RST "self-clears" and resets nothing in QEMU
       return undefined

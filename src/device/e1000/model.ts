@@ -25,6 +25,7 @@ import {
   type Draft,
   disarmTimer,
   finishDraft,
+  irqW,
   nextTimer,
   pciW,
   resetAll,
@@ -41,16 +42,16 @@ export const createE1000 = (opts: E1000Options): E1000State => createState(opts.
 
 /** The earliest armed timer deadline in ns, if any. */
 export const nextDeadlineNs = (s: E1000State): number | undefined => {
-  const t = nextTimer(s)
-  return t < 0 ? undefined : s.timerAt[t]!
+  const t = nextTimer(s.irq)
+  return t < 0 ? undefined : s.irq.timerAt[t]!
 }
 
 /** Whether an operation is waiting for a DmaReadDone. */
 export const awaitingDma = (s: E1000State): boolean => s.op !== undefined
 
 const hasDueTimer = (d: Draft, nowNs: number): boolean => {
-  const t = nextTimer(d)
-  return t >= 0 && d.timerAt[t]! <= nowNs
+  const t = nextTimer(d.irq)
+  return t >= 0 && d.irq.timerAt[t]! <= nowNs
 }
 
 /**
@@ -62,17 +63,17 @@ const stepTimers = (d: Draft, f: Mutable<TimersFrame>): Outcome => {
   for (;;) {
     switch (f.stage) {
       case "next": {
-        const t = nextTimer(d)
-        if (t < 0 || d.timerAt[t]! > f.nowNs) {
+        const t = nextTimer(d.irq)
+        if (t < 0 || d.irq.timerAt[t]! > f.nowNs) {
           d.now = f.nowNs
           f.stage = "handle"
           continue
         }
-        d.now = d.timerAt[t]!
+        d.now = d.irq.timerAt[t]!
         disarmTimer(d, t)
         switch (t) {
           case TIMER_MIT:
-            d.mitTimerOn = false
+            irqW(d).mitTimerOn = false
             setInterruptCause(d, rg(d, ICR))
             continue
           case TIMER_AUTONEG:
@@ -130,7 +131,8 @@ const drive = (d: Draft, input: Uint8Array | undefined): boolean => {
     if (r === WAIT) {
       d.op = stack // this call's own array and frames, never touched again
       d.reqId = (d.reqId + 1) | 0
-      d.out.push({ _tag: "DmaRead", request: d.reqId, address: d.reqAddress, length: d.reqLength })
+      d.waiting = true
+      if (d.emitReads) d.out.push({ _tag: "DmaRead", request: d.reqId, address: d.reqAddress, length: d.reqLength })
       return true
     }
     if (r === DONE) stack.pop()
@@ -202,14 +204,14 @@ const handle = (d: Draft, ev: E1000Event): Mutable<Frame> | undefined => {
     case "MmioWrite":
       return mmioWrite(d, ev.offset, ev.size, ev.value)
     case "ConfigRead":
-      d.out.push({ _tag: "ReadValue", value: configRead(d.pci, ev.offset, ev.size) })
+      d.out.push({ _tag: "ReadValue", value: configRead(d.dev.pci, ev.offset, ev.size) })
       return undefined
     case "ConfigWrite": {
-      configWrite(pciW(d), d.pciMask, ev.offset, ev.size, ev.value)
+      configWrite(pciW(d), d.dev.pciMask, ev.offset, ev.size, ev.value)
       updatePin(d) // COMMAND.INTX_DISABLE may have changed
       const coversCommand = ev.offset <= PCI_COMMAND && ev.offset + ev.size > PCI_COMMAND
       // e1000_write_config: enabling bus mastering flushes the queue
-      if (coversCommand && (command(d.pci) & COMMAND_MASTER) !== 0 && hasQueued(d)) return flushFrame()
+      if (coversCommand && (command(d.dev.pci) & COMMAND_MASTER) !== 0 && hasQueued(d)) return flushFrame()
       return undefined
     }
     case "DmaReadDone":
@@ -228,21 +230,31 @@ const handle = (d: Draft, ev: E1000Event): Mutable<Frame> | undefined => {
   }
 }
 
+/**
+ * An operation's outermost frame onto the (empty) stack: a fresh one-slot array, where a push
+ * onto the empty one would reserve 17 slots (V8's first growth) on every frame received.
+ */
+const startStack = (d: Draft, f: Mutable<Frame>): void => {
+  if (d.stack.length === 0) d.stack = [f]
+  else d.stack.push(f)
+}
+
 /** Starts one event; returns true if it left an operation suspended. */
 const start = (d: Draft, nowNs: number, ev: E1000Event): boolean => {
   if (hasDueTimer(d, nowNs)) {
-    d.stack.push({ k: "Timers", stage: "next", nowNs, ev })
+    startStack(d, { k: "Timers", stage: "next", nowNs, ev })
     return drive(d, undefined)
   }
   d.now = nowNs
   const op = handle(d, ev)
   if (op === undefined) return false
-  d.stack.push(op)
+  startStack(d, op)
   return drive(d, undefined)
 }
 
 /** Resumes the draft's suspended operation with the bytes it waited for, then the backlog. */
 const resume = (d: Draft, data: Uint8Array): void => {
+  d.waiting = false
   if (drive(d, data)) return
   // finished: now the events that arrived meanwhile, in order
   const backlog = d.backlog
@@ -257,8 +269,8 @@ const resume = (d: Draft, data: Uint8Array): void => {
 }
 
 /** The work of one call, on a fresh draft of `s`. */
-const stepDraft = (s: E1000State, nowNs: number, ev: E1000Event): Draft => {
-  const d = beginDraft(s)
+const stepDraft = (s: E1000State, nowNs: number, ev: E1000Event, emitReads: boolean): Draft => {
+  const d = beginDraft(s, emitReads)
   const op = s.op
   if (op === undefined) {
     start(d, nowNs, ev)
@@ -281,31 +293,31 @@ export const e1000Step = (
   nowNs: number,
   ev: E1000Event,
 ): readonly [E1000State, ReadonlyArray<E1000Effect>] => {
-  const d = stepDraft(s, nowNs, ev)
+  const d = stepDraft(s, nowNs, ev, true)
   return [finishDraft(d), d.out]
 }
 
 /**
  * For a host that answers DMA reads at once (sync.ts): one call of the reducer that the host
  * finishes before returning. `callStart` does what `e1000Step` does but keeps the draft open; while
- * `callWaiting` gives the DmaRead it ends with, the host applies the call's DmaWrites so far
- * to guest memory, reads, and hands the bytes to `callAnswer`, which goes on exactly where
- * `e1000Step` with DmaReadDone would (same frames, same draft: no intermediate state is built,
- * which is what makes the sync path fast); `callFinish` gives the successor state and all the
- * call's effects. Equivalent to chaining e1000Step with DmaReadDone (tested); the model never
- * touches guest memory or holds a function: the host does the reading.
+ * `callWaiting` is true, the host applies the call's DmaWrites so far to guest memory, reads
+ * the draft's `reqLength` bytes at its `reqAddress`, and hands the bytes to `callAnswer`, which
+ * goes on exactly where `e1000Step` with DmaReadDone would (same frames, same draft: no
+ * intermediate state is built and no DmaRead effect, which is what makes the sync path fast);
+ * `callFinish` gives the successor state and all the call's effects. Equivalent to chaining
+ * e1000Step with DmaReadDone, less the DmaRead effects (tested); the model never touches guest
+ * memory or holds a function: the host does the reading.
  */
-export const callStart: (s: E1000State, nowNs: number, ev: E1000Event) => Draft = stepDraft
+export const callStart = (s: E1000State, nowNs: number, ev: E1000Event): Draft => stepDraft(s, nowNs, ev, false)
 
-export const callWaiting = (d: Draft): Extract<E1000Effect, { _tag: "DmaRead" }> | undefined => {
-  if (d.op === undefined) return undefined
-  const last = d.out[d.out.length - 1]
-  // (an event backlogged behind another host's read is not ours to answer)
-  return last?._tag === "DmaRead" && last.request === d.reqId ? last : undefined
-}
+/** Whether the call waits for the read at `d.reqAddress`, `d.reqLength` (asked for in this call). */
+export const callWaiting = (d: Draft): boolean => d.waiting
 
 export const callAnswer = (d: Draft, data: Uint8Array): void => resume(d, data)
 
 export const callFinish = (d: Draft): readonly [E1000State, ReadonlyArray<E1000Effect>] => [finishDraft(d), d.out]
+
+/** `callFinish`'s state alone (the effects are the draft's `out`): no pair per call. */
+export const callState = (d: Draft): E1000State => finishDraft(d)
 
 const EMPTY_BACKLOG: E1000State["backlog"] = Object.freeze([])

@@ -42,7 +42,7 @@ export const frameFromNetwork = (d: Draft, frame: Uint8Array): Mutable<RxFrame> 
   // QEMU's queue holds one and its backend is not reading: the host keeps holding
   if (d.queued !== undefined) return answer(d, false)
   // set_link acts on the backend too: it drops what it reads while down
-  if (d.linkDown) return answer(d, true)
+  if (d.dev.linkDown) return answer(d, true)
   if (!canReceive(d)) {
     d.queued = frame
     return answer(d, false)
@@ -63,7 +63,7 @@ export const stepFlush = (d: Draft, f: Mutable<FlushFrame>): Outcome => {
   if (frame === undefined) return DONE
   if (f.stage === "start") {
     // qemu_deliver_packet_iov drops it while the card's link is down
-    if (!d.linkDown) {
+    if (!d.dev.linkDown) {
       f.stage = "received"
       d.stack.push(rxFrame(frame))
       return CALL

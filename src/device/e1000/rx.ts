@@ -61,12 +61,12 @@ export const rxBufSize = (rctl: number): number => {
 export const hasRxBufs = (d: Draft, total: number): boolean => {
   const rdh = hg(d, S_RDH)
   const rdt = hg(d, S_RDT)
-  if (total <= d.rxbufSize) return rdh !== rdt
+  if (total <= d.dev.rxbufSize) return rdh !== rdt
   let bufs: number
   if (rdh < rdt) bufs = (rdt - rdh) | 0
   else if (rdh > rdt) bufs = (Math.floor(hg(d, S_RDLEN) / 16) + rdt - rdh) | 0
   else return false
-  return total <= Math.imul(bufs, d.rxbufSize) >>> 0
+  return total <= Math.imul(bufs, d.dev.rxbufSize) >>> 0
 }
 
 /** e1000_can_receive: link up, receiver on, bus master, a free descriptor, no flush pending. */
@@ -127,6 +127,15 @@ const overrun = (d: Draft): void => {
   setIcs(d, R.ICR_RXO)
 }
 
+/** A one-byte array holding `v`: the device's shared one for the low values (never written). */
+const statusByte = (d: Draft, v: number): Uint8Array => {
+  const shared = d.dev.rxStatusBytes[v]
+  if (shared !== undefined) return shared
+  const st = new Uint8Array(1)
+  st[0] = v
+  return st
+}
+
 const descBase = (d: RegView): number => hg(d, S_RDBAH) * 0x100000000 + ((hg(d, S_RDBAL) & ~0xf) >>> 0)
 
 /**
@@ -185,7 +194,7 @@ export const stepRx = (d: Draft, f: Mutable<RxFrame>, input: Uint8Array | undefi
           overrun(d)
           return ret(d, f, -1)
         }
-        f.bufSize = d.rxbufSize
+        f.bufSize = d.dev.rxbufSize
         f.stage = "next"
         continue
       }
@@ -228,9 +237,7 @@ export const stepRx = (d: Draft, f: Mutable<RxFrame>, input: Uint8Array | undefi
         // (a descriptor with a null buffer address is consumed without data, as the datasheet says)
         desc[12] = status
         dmaWrite(d, base, desc)
-        const st = new Uint8Array(1)
-        st[0] = status | f.vlanStatus | R.RXD_DD
-        dmaWrite(d, base + 12, st)
+        dmaWrite(d, base + 12, statusByte(d, status | f.vlanStatus | R.RXD_DD))
         let rdh = (hg(d, S_RDH) + 1) >>> 0
         if (rdh * 16 >= hg(d, S_RDLEN)) rdh = 0
         hs(d, S_RDH, rdh)
@@ -252,7 +259,7 @@ export const stepRx = (d: Draft, f: Mutable<RxFrame>, input: Uint8Array | undefi
         let rdt = hg(d, S_RDT)
         const rdhNow = hg(d, S_RDH)
         if (rdt < rdhNow) rdt += Math.floor(hg(d, S_RDLEN) / 16)
-        if (((rdt - rdhNow) >>> 0) * 16 <= hg(d, S_RDLEN) >>> d.rxbufMinShift) cause |= R.ICR_RXDMT0
+        if (((rdt - rdhNow) >>> 0) * 16 <= hg(d, S_RDLEN) >>> d.dev.rxbufMinShift) cause |= R.ICR_RXDMT0
         setIcs(d, cause)
         return ret(d, f, size)
       }

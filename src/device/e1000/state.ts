@@ -4,12 +4,15 @@
  * funnel with QEMU 7.2's mitigation window (set_interrupt_cause), the INTx pin, link register
  * updates and reset.
  *
- * Contract: `beginDraft(s)` makes a fresh mutable record from state `s` without copying
- * anything else: the register file and the TX buffer are copied piece by piece on their first
- * write in the call (regfile.ts, tx-buffer.ts), the small arrays (PHY, PCI config, timers) and
- * the TX record on theirs (the *Owned marks, per call, never in a state). Code below writes
- * only to the draft and to what the draft owns; `finishDraft` returns the successor state. `s` and everything
- * reachable from it stay as they were. Effects of the call collect in the draft's `out`.
+ * Contract: `beginDraft(s)` makes a fresh mutable record of the state's per-frame fields
+ * without copying anything else: the register file and the TX buffer are copied piece by
+ * piece on their first write in the call (regfile.ts, tx-buffer.ts); the `irq` and `dev`
+ * records (types.ts), the small arrays in them (PHY, PCI config, timers) and the TX record on
+ * theirs (`irqW`, `devW`, `phyW`, `pciW`, `txW`; the *Owned marks are per call, never in a
+ * state). Code below writes only to the draft and to what the draft owns; `finishDraft`
+ * returns the successor state, which shares every record the call did not write. `s` and
+ * everything reachable from it stay as they were. Effects of the call collect in the draft's
+ * `out`.
  * Fresh arrays of more than 64 bytes come from the draft's per-call arena (arena.ts).
  * Nothing here reads a clock: `now` is set by the reducer from the event's time (or a timer's
  * deadline while that timer runs, as QEMU's virtual clock is when the timer callback runs).
@@ -30,11 +33,12 @@ import * as R from "./regs.ts"
 import { zeroTxBuf, zeroTxHead } from "./tx-buffer.ts"
 import type {
   Backlogged,
+  DevState,
   E1000Effect,
   E1000State,
   E1000Timer,
-  EecdState,
   Frame,
+  IrqState,
   Mutable,
   Table,
   TxProps,
@@ -57,20 +61,16 @@ export const TIMER_FLUSH = 2
 export const TIMER_NAMES: ReadonlyArray<E1000Timer> = ["mit", "autoneg", "flush"]
 const NS_PER_MS = 1_000_000
 
-/** The mutable working copy of one call. Fields mirror E1000State. */
+/**
+ * The mutable working copy of one call. The per-frame fields mirror E1000State; `irq` and
+ * `dev` are the state's records, read in place and copied on the first write of the call
+ * (`irqW`, `devW`), as are the arrays inside them (`phyW`, `pciW`, the timers).
+ */
 export interface Draft {
-  readonly mac: Uint8Array
   hot: ReadonlyArray<ReadonlyArray<number>>
   hotOwned: number
   regs: Table
   regsCow: Cow | undefined
-  phy: Uint16Array
-  phyOwned: boolean
-  readonly eeprom: Uint16Array
-  eecd: EecdState
-  pci: Uint8Array
-  pciOwned: boolean
-  readonly pciMask: Uint8Array
   tx: Mutable<TxState>
   txOwned: boolean
   txHead: ReadonlyArray<Uint8Array>
@@ -80,18 +80,6 @@ export interface Draft {
   /** arena.ts: this call's chunk for fresh arrays */
   arena: Uint8Array | undefined
   arenaUsed: number
-  rxbufSize: number
-  rxbufMinShift: number
-  mitTimerOn: boolean
-  mitIrqLevel: boolean
-  mitIde: number
-  intxLevel: boolean
-  pin: boolean
-  linkDown: boolean
-  timerAt: Array<number>
-  timerSeq: Array<number>
-  timersOwned: boolean
-  timerCounter: number
   now: number
   queued: Uint8Array | undefined
   echo: Uint8Array | undefined
@@ -100,27 +88,32 @@ export interface Draft {
   reqAddress: number
   reqLength: number
   backlog: ReadonlyArray<Backlogged>
+  irq: IrqState
+  /** bit 0: `irq` copied in this call; bit 1: its timer arrays */
+  irqOwned: number
+  dev: DevState
+  /** bit 0: `dev` copied in this call; bit 1: its PHY array; bit 2: its PCI config */
+  devOwned: number
   // ---- this call only
+  /**
+   * Whether a read the operation waits for goes out as a DmaRead effect (e1000Step), or only
+   * sets `waiting` for a host that answers it inside the call (model.ts callStart).
+   */
+  readonly emitReads: boolean
+  /** The operation is suspended on the read at reqAddress/reqLength, asked for in this call. */
+  waiting: boolean
   readonly out: Array<E1000Effect>
-  /** The running operation's frames, innermost last (model.ts drives them). */
-  readonly stack: Array<Mutable<Frame>>
+  /** The running operation's frames, innermost last (model.ts drives them; this call's own array). */
+  stack: Array<Mutable<Frame>>
   /** The value the frame that just finished returned to its caller. */
   ret: number
 }
 
-export const beginDraft = (s: E1000State): Draft => ({
-  mac: s.mac,
+export const beginDraft = (s: E1000State, emitReads = true): Draft => ({
   hot: s.hot,
   hotOwned: 0,
   regs: s.regs,
   regsCow: undefined,
-  phy: s.phy,
-  phyOwned: false,
-  eeprom: s.eeprom,
-  eecd: s.eecd,
-  pci: s.pci,
-  pciOwned: false,
-  pciMask: s.pciMask,
   tx: s.tx, // copied before the first write (txW)
   txOwned: false,
   txHead: s.txHead,
@@ -129,18 +122,6 @@ export const beginDraft = (s: E1000State): Draft => ({
   txTailOwned: 0,
   arena: undefined,
   arenaUsed: 0,
-  rxbufSize: s.rxbufSize,
-  rxbufMinShift: s.rxbufMinShift,
-  mitTimerOn: s.mitTimerOn,
-  mitIrqLevel: s.mitIrqLevel,
-  mitIde: s.mitIde,
-  intxLevel: s.intxLevel,
-  pin: s.pin,
-  linkDown: s.linkDown,
-  timerAt: s.timerAt as Array<number>, // copied before the first write (timersOwned)
-  timerSeq: s.timerSeq as Array<number>,
-  timersOwned: false,
-  timerCounter: s.timerCounter,
   now: s.now,
   queued: s.queued,
   echo: s.echo,
@@ -149,34 +130,23 @@ export const beginDraft = (s: E1000State): Draft => ({
   reqAddress: s.reqAddress,
   reqLength: s.reqLength,
   backlog: s.backlog,
+  irq: s.irq, // copied before the first write (irqW)
+  irqOwned: 0,
+  dev: s.dev, // copied before the first write (devW)
+  devOwned: 0,
+  emitReads,
+  waiting: false,
   out: [],
   stack: [],
   ret: 0,
 })
 
 export const finishDraft = (d: Draft): E1000State => ({
-  mac: d.mac,
   hot: d.hot,
   regs: d.regs,
-  phy: d.phy,
-  eeprom: d.eeprom,
-  eecd: d.eecd,
-  pci: d.pci,
-  pciMask: d.pciMask,
   tx: d.tx,
   txHead: d.txHead,
   txBuf: d.txBuf,
-  rxbufSize: d.rxbufSize,
-  rxbufMinShift: d.rxbufMinShift,
-  mitTimerOn: d.mitTimerOn,
-  mitIrqLevel: d.mitIrqLevel,
-  mitIde: d.mitIde,
-  intxLevel: d.intxLevel,
-  pin: d.pin,
-  linkDown: d.linkDown,
-  timerAt: d.timerAt,
-  timerSeq: d.timerSeq,
-  timerCounter: d.timerCounter,
   now: d.now,
   queued: d.queued,
   echo: d.echo,
@@ -185,6 +155,8 @@ export const finishDraft = (d: Draft): E1000State => ({
   reqAddress: d.reqAddress,
   reqLength: d.reqLength,
   backlog: d.backlog,
+  irq: d.irq,
+  dev: d.dev,
 })
 
 const initialTx = (): TxState => ({
@@ -202,28 +174,11 @@ const initialTx = (): TxState => ({
 
 export const createState = (mac: Uint8Array, romBar: boolean): E1000State => {
   const d = beginDraft({
-    mac: Uint8Array.from(mac.subarray(0, 6)),
     hot: zeroHot(),
     regs: zeroRegFile(),
-    phy: new Uint16Array(32),
-    eeprom: eepromImage(mac),
-    eecd: initialEecd(),
-    pci: createPciConfig(),
-    pciMask: createPciMask(romBar),
     tx: initialTx(),
     txHead: zeroTxHead(),
     txBuf: zeroTxBuf(),
-    rxbufSize: 0, // QEMU: set by RCTL writes only, not by reset
-    rxbufMinShift: 1,
-    mitTimerOn: false,
-    mitIrqLevel: false,
-    mitIde: 0,
-    intxLevel: false,
-    pin: false,
-    linkDown: false,
-    timerAt: [-1, -1, -1],
-    timerSeq: [0, 0, 0],
-    timerCounter: 0,
     now: 0,
     queued: undefined,
     echo: undefined,
@@ -232,12 +187,34 @@ export const createState = (mac: Uint8Array, romBar: boolean): E1000State => {
     reqAddress: 0,
     reqLength: 0,
     backlog: [],
+    irq: {
+      mitTimerOn: false,
+      mitIrqLevel: false,
+      mitIde: 0,
+      intxLevel: false,
+      pin: false,
+      timerAt: [-1, -1, -1],
+      timerSeq: [0, 0, 0],
+      timerCounter: 0,
+    },
+    dev: {
+      mac: Uint8Array.from(mac.subarray(0, 6)),
+      phy: new Uint16Array(32),
+      eeprom: eepromImage(mac),
+      rxStatusBytes: Array.from({ length: 16 }, (_, v) => Uint8Array.of(v)),
+      eecd: initialEecd(),
+      pci: createPciConfig(),
+      pciMask: createPciMask(romBar),
+      rxbufSize: 0, // QEMU: set by RCTL writes only, not by reset
+      rxbufMinShift: 1,
+      linkDown: false,
+    },
   })
   resetDevice(d)
   return finishDraft(d)
 }
 
-// ---- small records and arrays: copied on their first write in a call
+// ---- records and small arrays: copied on their first write in a call
 
 export const txW = (d: Draft): Mutable<TxState> => {
   if (!d.txOwned) {
@@ -247,35 +224,73 @@ export const txW = (d: Draft): Mutable<TxState> => {
   return d.tx
 }
 
-export const phyW = (d: Draft): Uint16Array => {
-  if (!d.phyOwned) {
-    d.phy = d.phy.slice()
-    d.phyOwned = true
+const IRQ_OWNED = 1
+const TIMERS_OWNED = 2
+
+export const irqW = (d: Draft): Mutable<IrqState> => {
+  if ((d.irqOwned & IRQ_OWNED) === 0) {
+    d.irq = { ...d.irq }
+    d.irqOwned |= IRQ_OWNED
   }
-  return d.phy
+  return d.irq as Mutable<IrqState>
+}
+
+const DEV_OWNED = 1
+const PHY_OWNED = 2
+const PCI_OWNED = 4
+
+export const devW = (d: Draft): Mutable<DevState> => {
+  if ((d.devOwned & DEV_OWNED) === 0) {
+    d.dev = { ...d.dev }
+    d.devOwned |= DEV_OWNED
+  }
+  return d.dev as Mutable<DevState>
+}
+
+export const phyW = (d: Draft): Uint16Array => {
+  if ((d.devOwned & PHY_OWNED) === 0) {
+    devW(d).phy = d.dev.phy.slice()
+    d.devOwned |= PHY_OWNED
+  }
+  return d.dev.phy
 }
 
 export const pciW = (d: Draft): Uint8Array => {
-  if (!d.pciOwned) {
-    d.pci = d.pci.slice()
-    d.pciOwned = true
+  if ((d.devOwned & PCI_OWNED) === 0) {
+    devW(d).pci = d.dev.pci.slice()
+    d.devOwned |= PCI_OWNED
   }
-  return d.pci
+  return d.dev.pci
 }
 
-const ownTimers = (d: Draft): void => {
-  if (d.timersOwned) return
-  d.timerAt = d.timerAt.slice()
-  d.timerSeq = d.timerSeq.slice()
-  d.timersOwned = true
+/** Puts a PCI config space allocated in this call (so the call may write it). */
+const putPci = (d: Draft, pci: Uint8Array): void => {
+  devW(d).pci = pci
+  d.devOwned |= PCI_OWNED
+}
+
+/** Puts a PHY register array allocated in this call. */
+const putPhy = (d: Draft, phy: Uint16Array): void => {
+  devW(d).phy = phy
+  d.devOwned |= PHY_OWNED
+}
+
+const timersW = (d: Draft): Mutable<IrqState> & { timerAt: Array<number>; timerSeq: Array<number> } => {
+  const irq = irqW(d)
+  if ((d.irqOwned & TIMERS_OWNED) === 0) {
+    irq.timerAt = irq.timerAt.slice()
+    irq.timerSeq = irq.timerSeq.slice()
+    d.irqOwned |= TIMERS_OWNED
+  }
+  return irq as Mutable<IrqState> & { timerAt: Array<number>; timerSeq: Array<number> }
 }
 
 // ---- timers
 
 export const armTimer = (d: Draft, t: number, atNs: number): void => {
-  ownTimers(d)
-  d.timerAt[t] = atNs
-  d.timerSeq[t] = ++d.timerCounter
+  const irq = timersW(d)
+  irq.timerAt[t] = atNs
+  irq.timerSeq[t] = ++irq.timerCounter
   d.out.push({ _tag: "SetTimer", timer: TIMER_NAMES[t]!, atNs })
 }
 
@@ -285,17 +300,16 @@ export const armMsTimer = (d: Draft, t: number, ms: number): void =>
 
 /** Disarms without announcing (the timer is running now). */
 export const disarmTimer = (d: Draft, t: number): void => {
-  ownTimers(d)
-  d.timerAt[t] = -1
+  timersW(d).timerAt[t] = -1
 }
 
 export const cancelTimer = (d: Draft, t: number): void => {
-  if (d.timerAt[t]! < 0) return
+  if (d.irq.timerAt[t]! < 0) return
   disarmTimer(d, t)
   d.out.push({ _tag: "CancelTimer", timer: TIMER_NAMES[t]! })
 }
 
-export const timerPending = (d: Draft, t: number): boolean => d.timerAt[t]! >= 0
+export const timerPending = (d: Draft, t: number): boolean => d.irq.timerAt[t]! >= 0
 
 /** The armed timer that fires first (-1 if none). */
 export const nextTimer = (s: { readonly timerAt: ReadonlyArray<number>; readonly timerSeq: ReadonlyArray<number> }): number => {
@@ -312,19 +326,16 @@ export const nextTimer = (s: { readonly timerAt: ReadonlyArray<number>; readonly
 
 /** pci_set_irq: the pin follows the level unless COMMAND.INTX_DISABLE; STATUS bit 3 always does. */
 export const setIntx = (d: Draft, level: boolean): void => {
-  d.intxLevel = level
-  const pci = setInterruptStatus(d.pci, level)
-  if (pci !== d.pci) {
-    d.pci = pci
-    d.pciOwned = true
-  }
+  if (d.irq.intxLevel !== level) irqW(d).intxLevel = level
+  const pci = setInterruptStatus(d.dev.pci, level)
+  if (pci !== d.dev.pci) putPci(d, pci)
   updatePin(d)
 }
 
 export const updatePin = (d: Draft): void => {
-  const pin = d.intxLevel && (command(d.pci) & COMMAND_INTX_DISABLE) === 0
-  if (pin !== d.pin) {
-    d.pin = pin
+  const pin = d.irq.intxLevel && (command(d.dev.pci) & COMMAND_INTX_DISABLE) === 0
+  if (pin !== d.irq.pin) {
+    irqW(d).pin = pin
     d.out.push({ _tag: "Interrupt", level: pin })
   }
 }
@@ -342,19 +353,20 @@ export const setInterruptCause = (d: Draft, val: number): void => {
   hs(d, S_ICR, val)
   hs(d, S_ICS, val)
   const pending = (hg(d, S_IMS) & hg(d, S_ICR)) >>> 0
-  if (!d.mitIrqLevel && pending !== 0) {
-    if (d.mitTimerOn) return
+  if (!d.irq.mitIrqLevel && pending !== 0) {
+    if (d.irq.mitTimerOn) return
     let delay = 0
-    if (d.mitIde !== 0 && (pending & (R.ICR_TXQE | R.ICR_TXDW)) !== 0) delay = minNonZero(delay, rg(d, R.TADV) * 4)
+    if (d.irq.mitIde !== 0 && (pending & (R.ICR_TXQE | R.ICR_TXDW)) !== 0) delay = minNonZero(delay, rg(d, R.TADV) * 4)
     if (rg(d, R.RDTR) !== 0 && (pending & R.ICR_RXT0) !== 0) delay = minNonZero(delay, rg(d, R.RADV) * 4)
     delay = minNonZero(delay, rg(d, R.ITR))
     if (delay < MIT_MIN_DELAY) delay = MIT_MIN_DELAY
-    d.mitTimerOn = true
+    irqW(d).mitTimerOn = true
     armTimer(d, TIMER_MIT, d.now + delay * MIT_UNIT_NS)
-    d.mitIde = 0
+    irqW(d).mitIde = 0
   }
-  d.mitIrqLevel = pending !== 0
-  setIntx(d, d.mitIrqLevel)
+  const level = pending !== 0
+  if (d.irq.mitIrqLevel !== level) irqW(d).mitIrqLevel = level
+  setIntx(d, level)
 }
 
 export const setIcs = (d: Draft, val: number): void => setInterruptCause(d, (val | hg(d, S_ICR)) >>> 0)
@@ -374,7 +386,7 @@ export const linkUpRegs = (d: Draft): void => {
   phy[PHY_STATUS] = phy[PHY_STATUS]! | MII_SR_LINK
 }
 
-export const haveAutoneg = (d: Draft): boolean => (d.phy[PHY_CTRL]! & MII_CR_AUTONEG_EN) !== 0
+export const haveAutoneg = (d: Draft): boolean => (d.dev.phy[PHY_CTRL]! & MII_CR_AUTONEG_EN) !== 0
 
 const AUTONEG_MS = 500
 const FLUSH_MS = 1000
@@ -395,11 +407,11 @@ export const resetDevice = (d: Draft): void => {
   cancelTimer(d, TIMER_AUTONEG)
   cancelTimer(d, TIMER_MIT)
   cancelTimer(d, TIMER_FLUSH)
-  d.mitTimerOn = false
-  d.mitIrqLevel = false
-  d.mitIde = 0
-  d.phy = resetPhy()
-  d.phyOwned = true
+  const irq = irqW(d)
+  irq.mitTimerOn = false
+  irq.mitIrqLevel = false
+  irq.mitIde = 0
+  putPhy(d, resetPhy())
   // a fresh register file and TX buffer: every word and byte zero, nothing copied
   d.hot = zeroHot()
   d.hotOwned = 0
@@ -414,11 +426,11 @@ export const resetDevice = (d: Draft): void => {
   rs(d, R.CTRL, R.CTRL_SWDPIN2 | R.CTRL_SWDPIN0 | R.CTRL_SPD_1000 | R.CTRL_SLU)
   rs(d, R.STATUS, R.STATUS_RESET)
   rs(d, R.MANC, 0x00222300)
-  d.rxbufMinShift = 1
+  devW(d).rxbufMinShift = 1
   d.tx = initialTx()
   d.txOwned = false
-  if (d.linkDown) linkDownRegs(d)
-  const m = d.mac
+  if (d.dev.linkDown) linkDownRegs(d)
+  const m = d.dev.mac
   rs(d, R.RA, (m[0]! | (m[1]! << 8) | (m[2]! << 16) | (m[3]! << 24)) >>> 0)
   rs(d, R.RA + 1, (m[4]! | (m[5]! << 8) | R.RAH_AV) >>> 0)
   rs(d, R.VET, 0x8100)
@@ -427,7 +439,6 @@ export const resetDevice = (d: Draft): void => {
 /** Machine/PCI reset: the device reset, then the PCI core clears COMMAND/BARs and drops INTx. */
 export const resetAll = (d: Draft): void => {
   resetDevice(d)
-  d.pci = resetPciConfig(d.pci)
-  d.pciOwned = true
+  putPci(d, resetPciConfig(d.dev.pci))
   setIntx(d, false)
 }

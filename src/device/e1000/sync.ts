@@ -15,7 +15,7 @@
  * answered by calling `step` again with DmaReadDone. Both give the same results (tested).
  */
 import { absurd } from "../../effects/absurd.ts"
-import { callAnswer, callFinish, callStart, callWaiting, createE1000, nextDeadlineNs } from "./model.ts"
+import { callAnswer, callStart, callState, callWaiting, createE1000, nextDeadlineNs } from "./model.ts"
 import type { E1000Effect, E1000Event, E1000Step, SyncE1000, SyncE1000Options } from "./types.ts"
 
 export const createSyncE1000 = (opts: SyncE1000Options, step?: E1000Step): SyncE1000 => {
@@ -27,6 +27,11 @@ export const createSyncE1000 = (opts: SyncE1000Options, step?: E1000Step): SyncE
 
   const dispatch = (e: E1000Effect): void => {
     switch (e._tag) {
+      case "DmaWrite": // applied as it came (run)
+      case "DmaRead": // answered as it came (run)
+      case "SetTimer":
+      case "CancelTimer":
+        return // deadlines are read from the state
       case "ReadValue":
         readValue = e.value
         return
@@ -43,11 +48,6 @@ export const createSyncE1000 = (opts: SyncE1000Options, step?: E1000Step): SyncE
       case "RxFlush":
         opts.onRxReady?.()
         return
-      case "DmaWrite": // applied as it came (run)
-      case "DmaRead": // answered as it came (run)
-      case "SetTimer":
-      case "CancelTimer":
-        return // deadlines are read from the state
       default:
         absurd(e)
     }
@@ -92,13 +92,11 @@ export const createSyncE1000 = (opts: SyncE1000Options, step?: E1000Step): SyncE
         const e = out[applied]!
         if (e._tag === "DmaWrite") memory.write(e.address, e.data)
       }
-      const read = callWaiting(call)
-      if (read === undefined) break
-      callAnswer(call, memory.read(read.address, read.length))
+      if (!callWaiting(call)) break
+      callAnswer(call, memory.read(call.reqAddress, call.reqLength))
     }
-    const r = callFinish(call)
-    s = r[0]
-    return r[1]
+    s = callState(call)
+    return call.out
   }
 
   const run = (ev: E1000Event, now: number = opts.nowNs()): void => {

@@ -20,7 +20,7 @@ import { MII_CR_LOOPBACK, PHY_CTRL } from "./phy.ts"
 import { hg, hotSlot, hs, type RegView } from "./regfile.ts"
 import * as R from "./regs.ts"
 import { pushLoopback } from "./rx.ts"
-import { type Draft, setIcs, txW } from "./state.ts"
+import { type Draft, irqW, setIcs, txW } from "./state.ts"
 import { growPair, incSizeStat, incStat } from "./stats.ts"
 import { bufGet, bufRead, bufSet, bufWrite, TX_DATA, TX_DATA_SIZE } from "./tx-buffer.ts"
 import type { Mutable, TxProps, XmitFrame } from "./types.ts"
@@ -69,7 +69,7 @@ const AHEAD_MAX = 32
  * receive may write anywhere: then one at a time. Fewer reads is fewer calls of the reducer.
  */
 const aheadCount = (d: Draft, tdh: number): number => {
-  if ((d.phy[PHY_CTRL]! & MII_CR_LOOPBACK) !== 0) return 1
+  if ((d.dev.phy[PHY_CTRL]! & MII_CR_LOOPBACK) !== 0) return 1
   const tdt = hg(d, S_TDT)
   const ringEnd = Math.floor(hg(d, S_TDLEN) / 16)
   const end = tdt > tdh ? Math.min(tdt, ringEnd) : ringEnd
@@ -183,7 +183,8 @@ const beginTxDesc = (d: Draft, f: Mutable<XmitFrame>, desc: Uint8Array, o: numbe
   const lower = f.lower
   const upper = f.upper
   const dtype = lower & (R.TXD_DEXT | R.TXD_DTYP_D)
-  d.mitIde = (d.mitIde | (lower & R.TXD_IDE)) >>> 0
+  const ide = (d.irq.mitIde | (lower & R.TXD_IDE)) >>> 0
+  if (ide !== d.irq.mitIde) irqW(d).mitIde = ide
   if (dtype === R.TXD_DEXT) {
     // context descriptor: remembered for the packets that follow, nothing sent
     if ((lower & R.TXD_TSE) !== 0) {
@@ -395,8 +396,8 @@ const xmitSeg = (d: Draft): Uint8Array | undefined => {
 const sendPacket = (d: Draft, start: number, length: number): Uint8Array | undefined => {
   const frame = bufRead(d, start, length)
   let looped: Uint8Array | undefined
-  if ((d.phy[PHY_CTRL]! & MII_CR_LOOPBACK) !== 0) looped = frame
-  else if (!d.linkDown) d.out.push({ _tag: "Transmit", frame })
+  if ((d.dev.phy[PHY_CTRL]! & MII_CR_LOOPBACK) !== 0) looped = frame
+  else if (!d.dev.linkDown) d.out.push({ _tag: "Transmit", frame })
   // (with the backend link down QEMU's net layer drops the frame; counters still move)
   // the destination address (read from the buffer: a frame may be shorter than 6 bytes)
   const b = length >= 6 ? frame : bufRead(d, start, 6)

@@ -211,19 +211,59 @@ export interface Backlogged {
   readonly ev: E1000Event
 }
 
-export interface E1000State {
+/**
+ * What changes at interrupt edges and when timers are armed or fire (QEMU's mitigation fields,
+ * the INTx level and pin, the three timers): a record of its own, so a frame that raises no
+ * new edge and arms no timer shares it with the state it came from.
+ */
+export interface IrqState {
+  readonly mitTimerOn: boolean
+  readonly mitIrqLevel: boolean
+  readonly mitIde: number
+  /** Device INTx level (pci_irq_state) and the pin as the interrupt controller sees it. */
+  readonly intxLevel: boolean
+  readonly pin: boolean
+  /** Deadlines in ns (-1: not armed) and arm order (equal deadlines fire first-armed first). */
+  readonly timerAt: ReadonlyArray<number> // 3
+  readonly timerSeq: ReadonlyArray<number> // 3
+  readonly timerCounter: number
+}
+
+/**
+ * What changes rarely (configuration and PHY writes, the EEPROM shifter, the link, reset):
+ * a record of its own, shared by successive states until one of these changes.
+ */
+export interface DevState {
   readonly mac: Uint8Array
-  /**
-   * The BAR0 register file: 32768 words (incl. packet buffer memory). The words the frame
-   * paths touch are in three 32-word leaves, the rest in a persistent table (regfile.ts).
-   */
-  readonly hot: ReadonlyArray<ReadonlyArray<number>>
-  readonly regs: Table
   readonly phy: Uint16Array // 32, replaced when written
   readonly eeprom: Uint16Array // 64, never written
+  /**
+   * One-byte arrays holding 0..15, never written: the data of the DmaWrite that sets a receive
+   * descriptor's status (DD and the low status bits; guest-set high bits get a fresh array).
+   * Shared by every state of the device, so a received frame allocates one typed array fewer.
+   */
+  readonly rxStatusBytes: ReadonlyArray<Uint8Array>
   readonly eecd: EecdState
   readonly pci: Uint8Array // the 256-byte config space, replaced when written
   readonly pciMask: Uint8Array // its write mask, never written
+  readonly rxbufSize: number
+  readonly rxbufMinShift: number
+  /** The backend link (QEMU's nc->link_down), distinct from STATUS.LU. */
+  readonly linkDown: boolean
+}
+
+/**
+ * The device state, split by how often its parts change: the fields here change on every
+ * frame (or every transmitted frame), `irq` at interrupt edges and timer changes, `dev`
+ * rarely. A received frame builds this small record and one hot leaf; the rest is shared.
+ */
+export interface E1000State {
+  /**
+   * The BAR0 register file: 32768 words (incl. packet buffer memory). The words the frame
+   * paths touch are in five 16-word hot leaves, the rest in a persistent table (regfile.ts).
+   */
+  readonly hot: ReadonlyArray<ReadonlyArray<number>>
+  readonly regs: Table
   readonly tx: TxState
   /**
    * [vlan area (4)][data (64 KiB)]: persistent like QEMU's, stale bytes included (tx-buffer.ts):
@@ -231,20 +271,6 @@ export interface E1000State {
    */
   readonly txHead: ReadonlyArray<Uint8Array>
   readonly txBuf: ReadonlyArray<Uint8Array>
-  readonly rxbufSize: number
-  readonly rxbufMinShift: number
-  readonly mitTimerOn: boolean
-  readonly mitIrqLevel: boolean
-  readonly mitIde: number
-  /** Device INTx level (pci_irq_state) and the pin as the interrupt controller sees it. */
-  readonly intxLevel: boolean
-  readonly pin: boolean
-  /** The backend link (QEMU's nc->link_down), distinct from STATUS.LU. */
-  readonly linkDown: boolean
-  /** Deadlines in ns (-1: not armed) and arm order (equal deadlines fire first-armed first). */
-  readonly timerAt: ReadonlyArray<number> // 3
-  readonly timerSeq: ReadonlyArray<number> // 3
-  readonly timerCounter: number
   readonly now: number
   /**
    * QEMU's net queue for this card: at most one frame (its backend stops reading while one
@@ -260,4 +286,6 @@ export interface E1000State {
   readonly reqLength: number
   /** Events that arrived while `op` waited, oldest first. */
   readonly backlog: ReadonlyArray<Backlogged>
+  readonly irq: IrqState
+  readonly dev: DevState
 }

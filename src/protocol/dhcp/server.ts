@@ -3,7 +3,8 @@
  * guest's port 68 in, the next state and the replies (`PacketToGuest`, family 4, UDP 67 -> 68) plus logs out.
  *
  * Leases are keyed by the client hardware address (chaddr) and taken from `config.dhcpStart`
- * upward, bounded by the subnet (and by `DHCP_POOL_MAX`), skipping the host and DNS addresses.
+ * upward, bounded by the subnet (and by `DHCP_POOL_MAX`), skipping the host and DNS addresses
+ * and guestfwd servers.
  * Expiry is evaluated lazily against `now`, so the server needs no timers; its tables never
  * hold more records than the pool has addresses.
  *
@@ -89,7 +90,8 @@ export const poolAddresses = (config: StackConfig): ReadonlyArray<Ipv4> => {
   const last = broadcastAddress(config) - 1
   const out: Array<Ipv4> = []
   for (let a = config.dhcpStart; a <= last && out.length < DHCP_POOL_MAX; a++) {
-    if (a !== config.host && a !== config.dns) out.push(a)
+    // A guestfwd server is a virtual host of ours, like the gateway: never a lease.
+    if (a !== config.host && a !== config.dns && !config.guestFwd.some((g) => g.server === a)) out.push(a)
   }
   return out
 }
@@ -160,8 +162,11 @@ const configOptions = (
 ): ReadonlyArray<readonly [number, Uint8Array]> => {
   const have = new Map<number, Uint8Array>()
   have.set(OPT.subnetMask, optIpv4(netmask(config)))
-  have.set(OPT.router, optIpv4List([config.host]))
-  have.set(OPT.dnsServer, optIpv4List([config.dns]))
+  // Restricted mode offers no way out: no router, no DNS (libslirp's bootp does the same).
+  if (!config.restrict) {
+    have.set(OPT.router, optIpv4List([config.host]))
+    have.set(OPT.dnsServer, optIpv4List([config.dns]))
+  }
   if (config.hostname !== undefined && config.hostname !== "") have.set(OPT.hostname, optString(config.hostname))
   if (config.domainName !== undefined && config.domainName !== "") have.set(OPT.domainName, optString(config.domainName))
   have.set(OPT.interfaceMtu, optU16(config.mtu))

@@ -19,7 +19,6 @@
  * messages are dropped with a debug line; never throws; at most DHCPV6_POOL_MAX bindings.
  * Pure: the bindings map is replaced on change, never written.
  */
-import type { IpFamily } from "../../effects/address.ts"
 import type { StackEffect } from "../../effects/effect.ts"
 import type { StackConfig } from "../stack/config.ts"
 import type { LayerOutput } from "../stack/output.ts"
@@ -95,7 +94,7 @@ export interface Dhcpv6In {
   readonly payload: Uint8Array
 }
 
-type Result = readonly [Dhcpv6ServerState, ReadonlyArray<LayerOutput<IpFamily>>]
+type Result = readonly [Dhcpv6ServerState, ReadonlyArray<LayerOutput>]
 
 const debug = (message: string): StackEffect => ({ _tag: "Log", level: "debug", message })
 
@@ -147,7 +146,7 @@ const configOptions = (c: StackConfig): ReadonlyArray<Uint8Array> => {
   return out
 }
 
-const reply = (c: StackConfig, gatewayMac: Mac, m: Dhcpv6In, msgType: number, transactionId: number, options: ReadonlyArray<Uint8Array>): LayerOutput<IpFamily> => {
+const reply = (c: StackConfig, gatewayMac: Mac, m: Dhcpv6In, msgType: number, transactionId: number, options: ReadonlyArray<Uint8Array>): LayerOutput => {
   const body = emitDhcpv6(msgType, transactionId, options)
   return {
     _tag: "PacketToGuest",
@@ -218,7 +217,7 @@ export const dhcpv6Input = (s: Dhcpv6ServerState, c: StackConfig, gatewayMac: Ma
       // from SOLICIT on (stable addresses, nothing else competes), bounded by the pool.
       const type = msg.msgType === SOLICIT && !rapid ? ADVERTISE : REPLY
       const options = [...head, ...iaOptions, ...(rapid ? [option6(OPTION_RAPID_COMMIT, new Uint8Array(0))] : []), ...configOptions(c)]
-      const out: Array<LayerOutput<IpFamily>> = [reply(c, gatewayMac, m, type, msg.transactionId, options)]
+      const out: Array<LayerOutput> = [reply(c, gatewayMac, m, type, msg.transactionId, options)]
       if (type === REPLY && granted.length > 0) out.push(log(`${name}: ${granted.join(", ")} bound for client ${toHex(clientId!)}`))
       return [st, out]
     }

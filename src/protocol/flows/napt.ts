@@ -8,7 +8,6 @@
 import type { StackEffect } from "../../effects/effect.ts"
 import type { LogFlow } from "../../effects/log.ts"
 import type { Instant } from "../../effects/instant.ts"
-import type { Ipv4 } from "../wire/ipv4-address.ts"
 import { type IpAddress, formatIp } from "../wire/ip-address.ts"
 import { type Flow, type FlowTable, closeAllFlows, emptyFlows, sweepFlows } from "./flow-table.ts"
 import { echoFlow, portFlow } from "./log-flow.ts"
@@ -30,8 +29,8 @@ export interface UdpFlow extends Flow {
 /** An ICMP echo flow: one host ping socket for one guest (address, echo identifier). */
 export interface EchoFlow extends Flow {
   readonly kind: "icmp"
-  /** IPv4 only until ICMPv6 echo is forwarded (next session). */
-  readonly guest: Ipv4
+  /** The guest's address: its type tells the family of the flow's ping socket. */
+  readonly guest: IpAddress
   /** The sequence of the last echo sent, quoted when the host reports it unreachable. */
   readonly lastSequence: number
 }
@@ -40,11 +39,13 @@ export type NaptFlow = UdpFlow | EchoFlow
 
 export interface NaptState {
   readonly flows: FlowTable<NaptFlow>
-  /** The host refused ping sockets: echoes to external addresses are dropped. */
+  /** The host refused IPv4 ping sockets: IPv4 echoes to external addresses are dropped. */
   readonly pingForbidden: boolean
+  /** The same for IPv6 (a host without IPv6 refuses only these). */
+  readonly ping6Forbidden: boolean
 }
 
-export const emptyNapt: NaptState = { flows: emptyFlows(), pingForbidden: false }
+export const emptyNapt: NaptState = { flows: emptyFlows(), pingForbidden: false, ping6Forbidden: false }
 
 const describe = (f: NaptFlow): string =>
   f.kind === "udp" ? `udp: flow ${formatIp(f.guest)}:${f.guestPort}` : `icmp: echo flow ${formatIp(f.guest)} id ${f.guestPort}`

@@ -54,7 +54,7 @@ export interface PendingResolution6 {
   readonly deadline: Instant
 }
 
-/** Keyed by `ipv6Key` (32 hex digits): small maps, replaced on change. */
+/** Keyed by `ipv6Key` (16 characters, one per byte): small maps, replaced on change. */
 export interface NdpState {
   readonly cache: ReadonlyMap<string, Neighbor6>
   readonly pending: ReadonlyMap<string, PendingResolution6>

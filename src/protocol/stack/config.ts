@@ -2,7 +2,7 @@
  * The configuration of one stack instance, with QEMU's `-netdev user` defaults. Validation
  * returns every problem as a one-line message, so the CLI can refuse bad input before start.
  */
-import type { HostEndpoint } from "../../effects/address.ts"
+import type { ConnectTarget, HostEndpoint } from "../../effects/address.ts"
 import { type Ipv4, formatIpv4, inSubnet, ipv4, prefixMask } from "../wire/ipv4-address.ts"
 import { type Ipv6, formatIpv6, inPrefix, ipv6Equals, isLinkLocal, isMulticast6, linkLocalOf, maskPrefix, parseIpv6 } from "../wire/ipv6-address.ts"
 
@@ -38,9 +38,18 @@ export interface StackConfig {
   readonly ipv6Dns: Ipv6
   /** The guest link MTU: IP datagrams larger than this are fragmented toward the guest. */
   readonly mtu: number
-  /** TFTP server name and boot file (DHCP `sname`/`file`, options 66/67), for a later issue. */
+  /**
+   * DHCP's boot fields: the TFTP server name (`sname` and option 66) and the boot file (`file`
+   * and option 67); `siaddr` is always the gateway, where the TFTP server answers.
+   */
   readonly tftpServerName: string | undefined
   readonly bootfile: string | undefined
+  /**
+   * The TFTP root (QEMU's `tftp=`): when set, the gateway (IPv4 and IPv6) answers TFTP on port
+   * 69, read-only, from this directory (protocol/tftp/server.ts); the runtime resolves names under it. Unset:
+   * port 69 of the gateway is relayed to the host like any other port.
+   */
+  readonly tftpRoot?: string
   /** Seed of the stack's PRNG (ISNs, ids, ports): the runtime passes a random one, tests a fixed one. */
   readonly seed: number
   /**
@@ -49,6 +58,26 @@ export interface StackConfig {
    * sets it lower.
    */
   readonly tcpBufferBytes?: number
+  /**
+   * libslirp's restricted mode (`--restrict on`): the guest reaches nothing outside the virtual
+   * network except the guestfwd targets; DHCP offers no router and no DNS. hostfwd still works.
+   */
+  readonly restrict: boolean
+  /** `--disable-host-loopback`: the gateway address no longer reaches the host's loopback. */
+  readonly disableHostLoopback: boolean
+  /**
+   * guestfwd rules: the guest's TCP connections to `server`:`port` go to `target` on the host.
+   * Each `server` is a virtual host that answers ARP. Changed while running by `GuestFwdAdd`.
+   */
+  readonly guestFwd: ReadonlyArray<GuestFwd>
+}
+
+/** One guestfwd rule (see `StackConfig.guestFwd`); `id` is the caller's. */
+export interface GuestFwd {
+  readonly id: number
+  readonly server: Ipv4
+  readonly port: number
+  readonly target: ConnectTarget
 }
 
 export const TCP_BUFFER_MIN = 16 * 1024
@@ -77,11 +106,16 @@ export const defaultConfig: StackConfig = {
   tftpServerName: undefined,
   bootfile: undefined,
   seed: 1,
+  restrict: false,
+  disableHostLoopback: false,
+  guestFwd: [],
 }
 
 export const netmask = (c: StackConfig): Ipv4 => prefixMask(c.prefixLength)
 
 export const broadcastAddress = (c: StackConfig): Ipv4 => (c.network | ~netmask(c)) >>> 0
+
+const byteLength = (s: string): number => new TextEncoder().encode(s).length
 
 /** Every reason this config cannot run, one line each (empty when it is valid). */
 export const validateConfig = (c: StackConfig): ReadonlyArray<string> => {
@@ -102,6 +136,16 @@ export const validateConfig = (c: StackConfig): ReadonlyArray<string> => {
   }
   if (!c.ipv4 && !c.ipv6) problems.push("ipv4 and ipv6 are both off: the guest would have no network")
   problems.push(...validateIpv6(c))
+  if (c.tftpRoot !== undefined && (typeof c.tftpRoot !== "string" || c.tftpRoot.length === 0 || c.tftpRoot.includes("\0"))) problems.push("tftp root must be a non-empty path without NUL bytes")
+  // RFC 951: `sname` is 64 bytes and `file` 128, each NUL-terminated.
+  if (c.tftpServerName !== undefined && byteLength(c.tftpServerName) > 63) problems.push(`tftp server name is ${byteLength(c.tftpServerName)} bytes; the BOOTP sname field holds 63`)
+  if (c.bootfile !== undefined && byteLength(c.bootfile) > 127) problems.push(`bootfile is ${byteLength(c.bootfile)} bytes; the BOOTP file field holds 127`)
+  for (const g of c.guestFwd ?? []) {
+    const where = `guestfwd ${formatIpv4(g.server)}:${g.port}`
+    if (!inSubnet(g.server, c.network, mask) || g.server === c.network || g.server === broadcastAddress(c)) problems.push(`${where}: the server address must be a host of ${formatIpv4(c.network)}/${c.prefixLength}`)
+    else if (g.server === c.host || g.server === c.dns) problems.push(`${where}: the server address must differ from the host and dns addresses`)
+    if (!Number.isInteger(g.port) || g.port < 1 || g.port > 65535) problems.push(`${where}: port must be 1..65535`)
+  }
   if (c.dnsUpstream !== undefined && (c.dnsUpstream.port < 1 || c.dnsUpstream.port > 65535)) problems.push(`dns upstream port ${c.dnsUpstream.port} must be 1..65535`)
   return problems
 }

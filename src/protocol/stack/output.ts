@@ -1,17 +1,17 @@
 /**
  * What transport layers and local services hand down to the IP layer for the guest, the same
  * for every address family: the stack routes a `PacketToGuest` or `ErrorToGuest` to the IP
- * layer of its `family` (ipv4/send.ts today; ipv6/ beside it later) and passes every other
- * output (an effect for the runtime) through in order.
+ * layer of its `family` (ipv4/send.ts or ipv6/send.ts) and passes every other output (an
+ * effect for the runtime) through in order.
  *
  * The IP layer builds one frame buffer (Ethernet + IP + `header` + `payload`, payload copied
  * exactly once), fills the transport checksum over the pseudo header if `checksumOffset >= 0`,
  * fragments if the datagram exceeds the MTU, and resolves the guest's MAC through neighbour
- * resolution (ARP for IPv4).
+ * resolution (ARP for IPv4, NDP for IPv6).
  */
-import type { IpFamily } from "../../effects/address.ts"
 import type { StackEffect } from "../../effects/effect.ts"
 import type { HostUnreachableReason } from "../../effects/event.ts"
+import type { IpAddress } from "../wire/ip-address.ts"
 import type { Ipv4 } from "../wire/ipv4-address.ts"
 import type { Ipv6 } from "../wire/ipv6-address.ts"
 import type { Mac } from "../wire/mac.ts"
@@ -59,7 +59,7 @@ export type PacketToGuest = Ipv4PacketToGuest | Ipv6PacketToGuest
 
 /**
  * Why a datagram of the guest's did not get through, as the IP layer of its family reports it
- * (ICMPv4 today: ipv4/send.ts maps each reason to a type and code; ICMPv6 later).
+ * (ipv4/send.ts and ipv6/icmp-error.ts map each reason to a type and code).
  */
 export type GuestErrorReason = HostUnreachableReason
 
@@ -97,10 +97,13 @@ export interface Ipv6ErrorToGuest {
 export type ErrorToGuest = Ipv4ErrorToGuest | Ipv6ErrorToGuest
 
 /**
- * A layer's outputs: packets for the guest of the families `F`, errors (either family), or
- * effects for the runtime. The default is IPv4 packets only: the TCP layer carries IPv4 until
- * its IPv6 work (next session), and the tests that read its packets' addresses as IPv4 rely on
- * it; layers that speak both families (UDP, ICMP, NDP) and the stack use `LayerOutput<IpFamily>`.
- * Once TCP is dual-family the parameter goes away.
+ * An ICMP or ICMPv6 error about the guest's datagram `original`, claiming to come from `src`
+ * (whose type tells the family): what a layer that carries both families returns.
  */
-export type LayerOutput<F extends IpFamily = 4> = Extract<PacketToGuest, { readonly family: F }> | ErrorToGuest | StackEffect
+export const errorToGuest = (src: IpAddress, reason: GuestErrorReason, original: Uint8Array, mtu?: number): ErrorToGuest =>
+  typeof src === "number"
+    ? { _tag: "ErrorToGuest", family: 4, src, reason, original, ...(mtu === undefined ? {} : { mtu }) }
+    : { _tag: "ErrorToGuest", family: 6, src, reason, original, ...(mtu === undefined ? {} : { mtu }) }
+
+/** A layer's outputs: packets and errors for the guest (either family), or effects for the runtime. */
+export type LayerOutput = PacketToGuest | ErrorToGuest | StackEffect

@@ -1,8 +1,11 @@
 /**
  * The stack reducer: one instance per guest. It only routes: each event goes to the layer that
  * owns it (Ethernet/ARP, IPv4 with reassembly, ICMP, UDP, TCP, the DHCP server; IPv6 with NDP,
- * the router's advertisements, ICMPv6 and the DHCPv6 server; host events by the owner recorded for their socket,
- * timers by their `layer`), and each output of a layer goes to the IP output of its family
+ * the router's advertisements, ICMPv6 and the DHCPv6 server; UDP and TCP of both families go to
+ * the one UDP and the one TCP layer; the TFTP server on the gateway when a TFTP root is set;
+ * host events by the owner recorded for their socket, file events to TFTP, timers by their
+ * `layer`; forwarding rules: hostfwd to forward/hostfwd.ts, guestfwd into the config, where the
+ * policy module reads it), and each output of a layer goes to the IP output of its family
  * (ipv4/send.ts: numbering, frames, fragmentation, ICMP errors, ARP; ipv6/send.ts: the same
  * with NDP) or, for an effect, to the runtime in order. Socket ids come from the one
  * allocator in the state (sockets.ts); addresses and forwarding are decided by the policy
@@ -19,7 +22,7 @@
  * (FrameFromGuest): layers may keep views of it.
  */
 import type { StackEffect } from "../../effects/effect.ts"
-import type { HostSocketClosed, HostSocketError, HostUnreachable, StackEvent } from "../../effects/event.ts"
+import type { GuestFwdAdd, HostSocketClosed, HostSocketError, HostTcpAccepted, HostUnreachable, StackEvent } from "../../effects/event.ts"
 import type { SocketId, SocketOwner, TimerId } from "../../effects/ids.ts"
 import type { Instant } from "../../effects/instant.ts"
 import { absurd } from "../../effects/absurd.ts"
@@ -33,27 +36,44 @@ import { icmpFromGuest, icmpHostEvent } from "../icmp/layer.ts"
 import { type ReassemblyState, addFragment, emptyReassembly, reassemblyShutdown, reassemblyTimeout } from "../ipv4/reassembly.ts"
 import { type Ipv4OutState, type Ipv4SendContext, ipv4Send, ipv4SendError } from "../ipv4/send.ts"
 import { type Ipv4View, PROTO_ICMP, PROTO_TCP, PROTO_UDP, isFragment, parseIpv4Header } from "../ipv4/wire.ts"
-import { gatewayMacOf, hostEndpointFor, isGuestAddress } from "../policy/policy.ts"
+import { gatewayMacOf, isGuestAddress, tcpTargetFor } from "../policy/policy.ts"
+import {
+  type HostFwdState,
+  addHostFwd,
+  emptyHostFwd,
+  guestOf,
+  hostFwdDatagram,
+  hostFwdFromGuest,
+  hostFwdListenerGone,
+  hostFwdListening,
+  hostFwdShutdown,
+  hostFwdSweep,
+  ourPort,
+  removeHostFwd,
+  ruleForListener,
+  visiblePeer,
+} from "../forward/hostfwd.ts"
 import { defaultTcpConfig } from "../tcp/config.ts"
-import { type TcpContext, type TcpHostEvent, type TcpLayerState, createTcpLayer, tcpFromGuest, tcpHostEvent, tcpShutdown, tcpTimer } from "../tcp/layer.ts"
+import { type TcpContext, type TcpHostEvent, type TcpLayerState, createTcpLayer, tcpConnectToGuest, tcpConnectionFor, tcpFromGuest, tcpHostEvent, tcpShutdown, tcpTimer } from "../tcp/layer.ts"
 import { udpFromGuest, udpHostEvent } from "../udp/layer.ts"
-import type { IpFamily } from "../../effects/address.ts"
+import { type TftpContext, type TftpFileEvent, type TftpState, createTftp, isTftpPort, tftpFileEvent, tftpFromGuest, tftpShutdown, tftpTimer } from "../tftp/server.ts"
 import { icmpv6FromGuest } from "../icmpv6/layer.ts"
 import { parseIcmpv6 } from "../icmpv6/wire.ts"
 import { type Ipv6OutState, ipv6Send, ipv6SendError } from "../ipv6/send.ts"
-import { IPV6_HEADER_LEN, NH_ICMPV6, NH_UDP, type Ipv6View, isFragment6, parseIpv6Header } from "../ipv6/wire.ts"
+import { IPV6_HEADER_LEN, NH_ICMPV6, NH_TCP, NH_UDP, type Ipv6View, isFragment6, parseIpv6Header } from "../ipv6/wire.ts"
 import { emptyNdp, ndp, ndpInput } from "../ndp/neighbors.ts"
 import { type Reassembly6State, addFragment6, emptyReassembly6, reassembly6Shutdown, reassembly6Timeout } from "../ipv6/reassembly.ts"
 import { type RouterState, createRouter, routerShutdown, routerSolicited, routerTimer } from "../ndp/router.ts"
 import { isNdpType, parseNdp } from "../ndp/wire.ts"
-import { isGuestAddress6, isOurIpv6 } from "../policy/policy.ts"
+import { hostEndpointFor6, isGateway6, isGuestAddress6, isOurIpv6 } from "../policy/policy.ts"
 import { ALL_DHCP_AGENTS, formatIpv6, ipv6Equals, ipv6Key, isUnspecified } from "../wire/ipv6-address.ts"
 import { type Dhcpv6ServerState, dhcpv6Input, emptyDhcpv6 } from "../dhcpv6/server.ts"
 import { DHCPV6_SERVER_PORT } from "../dhcpv6/wire.ts"
 import { parseUdp, parseUdp6 } from "../udp/wire.ts"
 import { IPV4_BROADCAST, formatIpv4 } from "../wire/ipv4-address.ts"
+import { describeTarget } from "../../effects/address.ts"
 import { macEquals } from "../wire/mac.ts"
-import { type StackConfig, broadcastAddress } from "./config.ts"
+import { type StackConfig, broadcastAddress, validateConfig } from "./config.ts"
 import type { LayerOutput } from "./output.ts"
 import { type SocketTable, claimSocket, emptySockets, ownerOf, releaseSocket } from "./sockets.ts"
 
@@ -81,6 +101,10 @@ export interface StackState {
   readonly tcp: TcpLayerState
   readonly dhcp: DhcpServerState
   readonly dhcpv6: Dhcpv6ServerState
+  /** The TFTP server's transfers (idle unless `config.tftpRoot` is set). */
+  readonly tftp: TftpState
+  /** hostfwd rules, their listeners and UDP peers (guestfwd rules live in `config.guestFwd`). */
+  readonly hostfwd: HostFwdState
 }
 
 /**
@@ -103,6 +127,8 @@ export const createStack = (config: StackConfig, _now?: Instant): StackState => 
   tcp: createTcpLayer(config.seed, { bufferBytes: tcpBufferBytes(config) }),
   dhcp: createDhcpServer(),
   dhcpv6: emptyDhcpv6,
+  tftp: createTftp(config.seed),
+  hostfwd: emptyHostFwd,
 })
 
 type Result = readonly [StackState, ReadonlyArray<StackEffect>]
@@ -118,14 +144,21 @@ const debug = (message: string): StackEffect => ({ _tag: "Log", level: "debug", 
 /** Both IP outputs take the same context: the link, the time and the frame allocator. */
 const sendContext = (s: StackState, call: Call): Ipv4SendContext => ({ neighbor: s.link, now: call.now, frames: call.frames })
 
-const OPENED_BY: Partial<Record<StackEffect["_tag"], SocketOwner>> = { TcpConnect: "tcp", UdpOpen: "udp", IcmpOpen: "icmp" }
+const OPENED_BY: Partial<Record<StackEffect["_tag"], SocketOwner>> = {
+  TcpConnect: "tcp",
+  UdpOpen: "udp",
+  IcmpOpen: "icmp",
+  TcpListen: "tcp-listener",
+  UdpBind: "udp-listener",
+  TcpAdopt: "tcp",
+}
 
 /**
  * Routes layer outputs, appending effects to `fx`: packets and errors to the IP output of their
  * family, effects to the runtime (recording the owner of every socket opened, forgetting every
  * socket closed). Returns the state with the IP output and socket table updated.
  */
-const emit = (s0: StackState, call: Call, outputs: ReadonlyArray<LayerOutput<IpFamily>>, fx: Array<StackEffect>): StackState => {
+const emit = (s0: StackState, call: Call, outputs: ReadonlyArray<LayerOutput>, fx: Array<StackEffect>): StackState => {
   let s = s0
   let ipv4 = s.ipv4
   let ipv6 = s.ipv6
@@ -144,6 +177,9 @@ const emit = (s0: StackState, call: Call, outputs: ReadonlyArray<LayerOutput<IpF
       case "TcpConnect":
       case "UdpOpen":
       case "IcmpOpen":
+      case "TcpListen":
+      case "UdpBind":
+      case "TcpAdopt":
         sockets = claimSocket(sockets, o.sock, OPENED_BY[o._tag]!)
         fx.push(o)
         break
@@ -211,8 +247,10 @@ const ipv4FromGuest = (s0: StackState, call: Call, ip0: Ipv4View, frame: Uint8Ar
     ip = p.ip
   }
   const c = s.config
-  const datagram = ip.buf.subarray(ip.offset, ip.offset + ip.totalLength)
   const payload = ip.buf.subarray(ip.payloadOffset, ip.payloadOffset + ip.payloadLength)
+  // (the whole datagram, for UDP and ICMP errors, is cut only there: a view costs as much as a
+  // short segment's parse)
+  const datagram = (): Uint8Array => ip.buf.subarray(ip.offset, ip.offset + ip.totalLength)
   switch (ip.protocol) {
     case PROTO_TCP: {
       const [tcp, out] = tcpFromGuest(s.tcp, tcpContext(s, now), { src: ip.src, dst: ip.dst, ttl: ip.ttl, ipHeader: ip.buf.subarray(ip.offset, ip.payloadOffset), segment: payload })
@@ -221,15 +259,23 @@ const ipv4FromGuest = (s0: StackState, call: Call, ip0: Ipv4View, frame: Uint8Ar
     case PROTO_UDP: {
       const u = parseUdp(payload, ip.src, ip.dst)
       if (!u.ok) return [s, [...fx, debug(u.reason)]]
+      // An answer to a udp hostfwd peer goes back out of its listener (first: a guest's own DHCP
+      // server answering a forwarded peer through the gateway address is not a DHCP client).
+      const back = hostFwdFromGuest(s.hostfwd, now, ip.src, u.udp.srcPort, ip.dst, u.udp.dstPort, u.udp.payload)
+      if (back !== undefined) return [emit({ ...s, hostfwd: back[0] }, call, back[1], fx), fx]
       if (u.udp.dstPort === DHCP_SERVER_PORT && (ip.dst === IPV4_BROADCAST || ip.dst === c.host || ip.dst === broadcastAddress(c))) {
         const [dhcp, out] = dhcpInput(s.dhcp, c, now, { srcMac: frame.subarray(6, 12), payload: u.udp.payload })
         return [emit({ ...s, dhcp }, call, out, fx), fx]
       }
-      const [napt, out] = udpFromGuest(s.napt, { config: c, now, newSocket: s.sockets.next }, { src: ip.src, dst: ip.dst, ttl: ip.ttl, datagram, udp: u.udp })
+      if (c.tftpRoot !== undefined && ip.dst === c.host && isTftpPort(s.tftp, u.udp.dstPort)) {
+        const [tftp, out] = tftpFromGuest(s.tftp, tftpContext(s, now, c.tftpRoot), { src: ip.src, dst: ip.dst, srcPort: u.udp.srcPort, dstPort: u.udp.dstPort, payload: u.udp.payload })
+        return [emit(tftp === s.tftp ? s : { ...s, tftp }, call, out, fx), fx]
+      }
+      const [napt, out] = udpFromGuest(s.napt, { config: c, now, newSocket: s.sockets.next }, { src: ip.src, dst: ip.dst, ttl: ip.ttl, datagram: datagram(), udp: u.udp })
       return [emit(napt === s.napt ? s : { ...s, napt }, call, out, fx), fx]
     }
     case PROTO_ICMP: {
-      const [napt, out] = icmpFromGuest(s.napt, { config: c, now, newSocket: s.sockets.next }, { src: ip.src, dst: ip.dst, ttl: ip.ttl, datagram, message: payload })
+      const [napt, out] = icmpFromGuest(s.napt, { config: c, now, newSocket: s.sockets.next }, { src: ip.src, dst: ip.dst, ttl: ip.ttl, datagram: datagram(), message: payload })
       return [emit(napt === s.napt ? s : { ...s, napt }, call, out, fx), fx]
     }
     default:
@@ -246,12 +292,11 @@ const ipv6FromGuest = (s0: StackState, call: Call, ip: Ipv6View, frame: Uint8Arr
   const c = s0.config
   let s = s0
   const src = frame.subarray(ip.srcOffset, ip.srcOffset + 16)
-  const srcMac = frame.subarray(6, 12)
   // Learn the guest's MAC from its traffic, as for IPv4: one lookup when nothing changed.
   if (isGuestAddress6(c, src)) {
     const known = s.ipv6.neighbors.cache.get(ipv6Key(src))
     if (known === undefined || !macEquals(frame, 6, known.mac)) {
-      const [neighbors, lfx] = ndp.learn(s.ipv6.neighbors, s.link, src, srcMac)
+      const [neighbors, lfx] = ndp.learn(s.ipv6.neighbors, s.link, src, frame.subarray(6, 12))
       s = withNdp(s, neighbors)
       for (const e of lfx) fx.push(e)
     }
@@ -266,30 +311,46 @@ const ipv6FromGuest = (s0: StackState, call: Call, ip: Ipv6View, frame: Uint8Arr
     // A fragment inside the reassembled datagram would be a second fragment header.
     if (isFragment6(p.ip)) return [s, [...fx, debug("ipv6: fragment inside a reassembled datagram dropped")]]
     // The reassembled datagram has no Ethernet header: its addresses are in `whole`.
-    return ipv6Upper(s, call, p.ip, whole, src, srcMac, fx)
+    return ipv6Upper(s, call, p.ip, whole, src, frame, fx)
   }
-  return ipv6Upper(s, call, ip, frame, src, srcMac, fx)
+  return ipv6Upper(s, call, ip, frame, src, frame, fx)
 }
 
-/** The upper layer of an IPv6 datagram from the guest (`frame`, or a reassembled datagram, holds it at `ip.offset`). */
-const ipv6Upper = (s: StackState, call: Call, ip: Ipv6View, frame: Uint8Array, src: Uint8Array, srcMac: Uint8Array, fx: Array<StackEffect>): Result => {
+/**
+ * The upper layer of an IPv6 datagram from the guest (`frame`, or a reassembled datagram, holds
+ * it at `ip.offset`); `ether` is the guest's Ethernet frame (its source MAC is viewed only where
+ * a layer needs it: most frames are TCP and never do).
+ */
+const ipv6Upper = (s: StackState, call: Call, ip: Ipv6View, frame: Uint8Array, src: Uint8Array, ether: Uint8Array, fx: Array<StackEffect>): Result => {
   const c = s.config
   const dst = frame.subarray(ip.dstOffset, ip.dstOffset + 16)
   const upper = frame.subarray(ip.upperOffset, ip.upperOffset + ip.upperLength)
   switch (ip.protocol) {
+    case NH_TCP: {
+      // The same TCP layer as IPv4's: the addresses' type tells it the family.
+      const segment = { src, dst, ttl: ip.hopLimit, ipHeader: frame.subarray(ip.offset, ip.upperOffset), segment: upper }
+      const [tcp, out] = tcpFromGuest(s.tcp, tcpContext(s, call.now), segment)
+      return [emit({ ...s, tcp }, call, out, fx), fx]
+    }
     case NH_ICMPV6: {
       const p = parseIcmpv6(upper, frame, ip.srcOffset, frame, ip.dstOffset)
       if (!p.ok) return [s, [...fx, debug(p.reason)]]
-      if (isNdpType(p.icmp.type)) return ndpFromGuest(s, call, ip, src, dst, srcMac, upper, fx)
-      return [emit(s, call, icmpv6FromGuest(c, { src, dst, icmp: p.icmp }), fx), fx]
+      if (isNdpType(p.icmp.type)) return ndpFromGuest(s, call, ip, src, dst, ether.subarray(6, 12), upper, fx)
+      const datagram = frame.subarray(ip.offset, ip.offset + IPV6_HEADER_LEN + ip.payloadLength)
+      const [napt, out] = icmpv6FromGuest(s.napt, { config: c, now: call.now, newSocket: s.sockets.next }, { src, dst, hopLimit: ip.hopLimit, datagram, icmp: p.icmp })
+      return [emit(napt === s.napt ? s : { ...s, napt }, call, out, fx), fx]
     }
     case NH_UDP: {
       const u = parseUdp6(upper, frame, ip.srcOffset, ip.dstOffset)
       if (!u.ok) return [s, [...fx, debug(u.reason)]]
       // RFC 8415 §7.1: clients send to All_DHCP_Relay_Agents_and_Servers (or to us, unicast).
       if (u.udp.dstPort === DHCPV6_SERVER_PORT && (ipv6Equals(dst, 0, ALL_DHCP_AGENTS) || isOurIpv6(c, dst))) {
-        const [dhcpv6, out] = dhcpv6Input(s.dhcpv6, c, s.link.gatewayMac, { src, srcMac, payload: u.udp.payload })
+        const [dhcpv6, out] = dhcpv6Input(s.dhcpv6, c, s.link.gatewayMac, { src, srcMac: ether.subarray(6, 12), payload: u.udp.payload })
         return [emit(dhcpv6 === s.dhcpv6 ? s : { ...s, dhcpv6 }, call, out, fx), fx]
+      }
+      if (c.tftpRoot !== undefined && isGateway6(c, dst) && isTftpPort(s.tftp, u.udp.dstPort)) {
+        const [tftp, out] = tftpFromGuest(s.tftp, tftpContext(s, call.now, c.tftpRoot), { src, dst, srcPort: u.udp.srcPort, dstPort: u.udp.dstPort, payload: u.udp.payload })
+        return [emit(tftp === s.tftp ? s : { ...s, tftp }, call, out, fx), fx]
       }
       const datagram = frame.subarray(ip.offset, ip.offset + IPV6_HEADER_LEN + ip.payloadLength)
       const [napt, out] = udpFromGuest(s.napt, { config: c, now: call.now, newSocket: s.sockets.next }, { src, dst, ttl: ip.hopLimit, datagram, udp: u.udp })
@@ -365,6 +426,14 @@ const timerFired = (s: StackState, call: Call, timer: TimerId): Result => {
       const [reassembly, , rfx] = reassemblyTimeout(s.reassembly, timer.key, now)
       return [reassembly === s.reassembly ? s : { ...s, reassembly }, rfx]
     }
+    case "tftp": {
+      const [tftp, out] = tftpTimer(s.tftp, tftpContext(s, now, s.config.tftpRoot ?? ""), timer)
+      return [emit(tftp === s.tftp ? s : { ...s, tftp }, call, out, fx), fx]
+    }
+    case "hostfwd": {
+      const [hostfwd, out] = hostFwdSweep(s.hostfwd, now)
+      return [emit({ ...s, hostfwd }, call, out, fx), fx]
+    }
     default:
       return absurd(timer.layer)
   }
@@ -375,11 +444,13 @@ const shutdown = (s: StackState, now: Instant): Result => {
   const [, tcpOut] = tcpShutdown(s.tcp, tcpContext(s, now))
   for (const o of tcpOut) if (o._tag !== "PacketToGuest" && o._tag !== "ErrorToGuest") fx.push(o)
   for (const e of closeNapt(s.napt)) fx.push(e)
+  for (const e of hostFwdShutdown(s.hostfwd)) fx.push(e)
   for (const e of arp.shutdown(s.ipv4.neighbors)) fx.push(e)
   for (const e of ndp.shutdown(s.ipv6.neighbors)) fx.push(e)
   for (const e of routerShutdown(s.router)) fx.push(e)
   for (const e of reassemblyShutdown(s.reassembly)) fx.push(e)
   for (const e of reassembly6Shutdown(s.reassembly6)) fx.push(e)
+  for (const e of tftpShutdown(s.tftp)) fx.push(e)
   fx.push({ _tag: "Log", level: "info", message: "stack: shut down, every host socket closed" })
   const fresh = createStack(s.config, now)
   // Keep numbering where it was: a late event of a closed socket must not meet a new one.
@@ -389,11 +460,23 @@ const shutdown = (s: StackState, now: Instant): Result => {
 const tcpContext = (s: StackState, now: Instant): TcpContext => ({
   now,
   mtu: s.config.mtu,
-  hostEndpointFor: (dst, port) => hostEndpointFor(s.config, dst, port),
+  hostEndpointFor: (dst, port) => (typeof dst === "number" ? tcpTargetFor(s.config, dst, port) : hostEndpointFor6(s.config, dst, port)),
   newSocket: s.sockets.next,
 })
 
-type SocketEvent = Exclude<StackEvent, { readonly _tag: "FrameFromGuest" | "TimerFired" | "Shutdown" }>
+const tftpContext = (s: StackState, now: Instant, root: string): TftpContext => ({ root, mtu: s.config.mtu, now })
+
+/** A file event goes to the TFTP server, the only layer that opens files. */
+const fileEvent = (s: StackState, call: Call, event: TftpFileEvent): Result => {
+  const fx: Array<StackEffect> = []
+  const [tftp, out] = tftpFileEvent(s.tftp, tftpContext(s, call.now, s.config.tftpRoot ?? ""), event)
+  return [emit(tftp === s.tftp ? s : { ...s, tftp }, call, out, fx), fx]
+}
+
+type SocketEvent = Exclude<
+  StackEvent,
+  { readonly _tag: "FrameFromGuest" | "TimerFired" | "Shutdown" | "HostFwdAdd" | "HostFwdRemove" | "GuestFwdAdd" | "GuestFwdRemove" | "HostTcpAccepted" | TftpFileEvent["_tag"] }
+>
 
 const unknownSocket = (s: StackState, event: SocketEvent): Result => [s, [debug(`${event._tag} for unknown socket ${event.sock} ignored`)]]
 
@@ -414,7 +497,16 @@ const hostEvent = (s: StackState, call: Call, event: SocketEvent): Result => {
     case "HostTcpWritten":
       if (owner !== "tcp") return unknownSocket(s, event)
       return toTcp(s, call, event, fx)
+    case "HostListening": {
+      if (owner !== "tcp-listener" && owner !== "udp-listener") return unknownSocket(s, event)
+      const [hostfwd, out] = hostFwdListening(s.hostfwd, event.sock, event.port)
+      return [emit({ ...s, hostfwd }, call, out, fx), fx]
+    }
     case "HostUdpDatagram":
+      if (owner === "udp-listener") {
+        const [hostfwd, out] = hostFwdDatagram(s.hostfwd, s.config, event.now, event.sock, event.from, event.data)
+        return [emit({ ...s, hostfwd }, call, out, fx), fx]
+      }
       if (owner !== "udp") return unknownSocket(s, event)
       return toNapt(s, call, udpHostEvent(s.napt, { config: s.config, now: event.now }, event), fx)
     case "HostIcmpEchoReply":
@@ -442,7 +534,12 @@ const closingEvent = (s: StackState, call: Call, owner: SocketOwner | undefined,
       if (event._tag === "HostUnreachable") return unknownSocket(s, event)
       return toTcp(s, call, event, fx)
     case "tcp-listener":
-    case "udp-listener":
+    case "udp-listener": {
+      // A peer of a udp hostfwd listener that cannot be reached: nothing to tell the guest.
+      if (event._tag === "HostUnreachable") return [s, [debug(`hostfwd: udp peer ${event.to.address}:${event.to.port} unreachable (${event.reason})`)]]
+      const [hostfwd, out] = hostFwdListenerGone(s.hostfwd, event.sock, event._tag === "HostSocketError" ? event.code : undefined)
+      return [emit({ ...s, hostfwd }, call, out, fx), fx]
+    }
     case undefined:
       return unknownSocket(s, event)
     default:
@@ -455,17 +552,85 @@ const toTcp = (s: StackState, call: Call, event: TcpHostEvent, fx: Array<StackEf
   return [emit({ ...s, tcp }, call, out, fx), fx]
 }
 
-const toNapt = (s: StackState, call: Call, [napt, out]: readonly [NaptState, ReadonlyArray<LayerOutput<IpFamily>>], fx: Array<StackEffect>): Result =>
+const toNapt = (s: StackState, call: Call, [napt, out]: readonly [NaptState, ReadonlyArray<LayerOutput>], fx: Array<StackEffect>): Result =>
   [emit(napt === s.napt ? s : { ...s, napt }, call, out, fx), fx]
+
+/**
+ * A host client connected to a tcp hostfwd listener: adopt its socket and open toward the
+ * guest (RFC 9293 §3.10.1 active OPEN) from the address the guest should see
+ * (hostfwd.ts `visiblePeer`), or refuse it (reset) when the rule is gone or the table is full.
+ */
+const hostTcpAccepted = (s: StackState, call: Call, ev: HostTcpAccepted): Result => {
+  const fx: Array<StackEffect> = []
+  const r = ruleForListener(s.hostfwd, ev.listener)
+  const refuse = (why: string): Result => [s, [{ _tag: "TcpRefuse", accepted: ev.accepted }, { _tag: "Log", level: "info", message: `hostfwd: client refused: ${why}` }]]
+  if (r === undefined || r.proto !== "tcp" || ownerOf(s.sockets, ev.listener) !== "tcp-listener") return refuse(`no tcp rule for socket ${ev.listener}`)
+  if (!s.config.ipv4) return refuse("ipv4 is off (hostfwd reaches IPv4 guests)")
+  if (s.tcp.conns.size >= s.tcp.config.maxConnections) return refuse(`${s.tcp.conns.size} connections (the limit)`)
+  const guestIp = guestOf(s.config, r)
+  const remoteIp = visiblePeer(s.config, ev.peer)
+  let hostfwd = s.hostfwd
+  let remotePort = ev.peer?.port ?? 0
+  // No port of its own (a unix client), or the pair the guest would see is in use: one of ours.
+  for (let tries = 0; (remotePort === 0 || tcpConnectionFor(s.tcp, guestIp, r.guestPort, remoteIp, remotePort) !== undefined) && tries < 16384; tries++) {
+    ;[hostfwd, remotePort] = ourPort(hostfwd)
+  }
+  const sock = s.sockets.next
+  const [tcp, , out] = tcpConnectToGuest(s.tcp, { now: call.now, mtu: s.config.mtu, newSocket: sock }, { guestIp, guestPort: r.guestPort, remoteIp, remotePort })
+  const from = ev.peer === undefined ? "a unix client" : `${ev.peer.address}:${ev.peer.port}`
+  const head: Array<LayerOutput> = [
+    { _tag: "TcpAdopt", sock, accepted: ev.accepted },
+    { _tag: "Log", level: "debug", message: `hostfwd: ${from} -> ${formatIpv4(guestIp)}:${r.guestPort} as ${formatIpv4(remoteIp)}:${remotePort} (socket ${sock})` },
+  ]
+  return [emit({ ...s, tcp, hostfwd }, call, [...head, ...out], fx), fx]
+}
+
+/** A guestfwd rule: into the config (the policy module routes by it; ARP answers for its server). */
+const guestFwdAdd = (s: StackState, ev: GuestFwdAdd): Result => {
+  const rule = { id: ev.id, server: ev.server, port: ev.port, target: ev.target }
+  const others = s.config.guestFwd.filter((g) => g.id !== ev.id && !(g.server === ev.server && g.port === ev.port))
+  const config = { ...s.config, guestFwd: [...others, rule] }
+  const problems = validateConfig(config)
+  const where = `guestfwd ${formatIpv4(ev.server)}:${ev.port}`
+  if (problems.length > 0) return [s, [{ _tag: "Log", level: "warn", message: `${where}: refused: ${problems.join("; ")}` }]]
+  return [{ ...s, config, link: { ...s.link, config } }, [{ _tag: "Log", level: "info", message: `${where} -> ${describeTarget(ev.target)}` }]]
+}
+
+const guestFwdRemove = (s: StackState, id: number): Result => {
+  const guestFwd = s.config.guestFwd.filter((g) => g.id !== id)
+  if (guestFwd.length === s.config.guestFwd.length) return [s, [debug(`guestfwd: no rule ${id} to remove`)]]
+  const config = { ...s.config, guestFwd }
+  return [{ ...s, config, link: { ...s.link, config } }, [{ _tag: "Log", level: "info", message: `guestfwd: rule ${id} removed` }]]
+}
 
 export const reduce = (s: StackState, event: StackEvent, frames: FrameAllocator = freshFrames): Result => {
   switch (event._tag) {
+    case "HostFwdAdd": {
+      const fx: Array<StackEffect> = []
+      const [hostfwd, out] = addHostFwd(s.hostfwd, event, s.sockets.next)
+      return [emit({ ...s, hostfwd }, { now: event.now, frames }, out, fx), fx]
+    }
+    case "HostFwdRemove": {
+      const fx: Array<StackEffect> = []
+      const [hostfwd, out] = removeHostFwd(s.hostfwd, event.id)
+      return [emit({ ...s, hostfwd }, { now: event.now, frames }, out, fx), fx]
+    }
+    case "HostTcpAccepted":
+      return hostTcpAccepted(s, { now: event.now, frames }, event)
+    case "GuestFwdAdd":
+      return guestFwdAdd(s, event)
+    case "GuestFwdRemove":
+      return guestFwdRemove(s, event.id)
     case "FrameFromGuest":
       return frameFromGuest(s, { now: event.now, frames }, event.frame)
     case "TimerFired":
       return timerFired(s, { now: event.now, frames }, event.timer)
     case "Shutdown":
       return shutdown(s, event.now)
+    case "HostFileOpened":
+    case "HostFileData":
+    case "HostFileError":
+      return fileEvent(s, { now: event.now, frames }, event)
     default:
       return hostEvent(s, { now: event.now, frames }, event)
   }

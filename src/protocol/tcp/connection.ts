@@ -17,6 +17,7 @@
  */
 import { absurd } from "../../effects/absurd.ts"
 import type { Instant } from "../../effects/instant.ts"
+import { errorToGuest } from "../stack/output.ts"
 import { processAck } from "./ack.ts"
 import { abort, closeHost, emit, emitRaw, log, sendAck, sendSyn, sendSynAck, toClosed } from "./emit.ts"
 import { flushStage } from "./host-write.ts"
@@ -46,10 +47,16 @@ export const createPassive = (p: PassiveOpen, env: TcbEnv): TcbDraft => {
   return c
 }
 
-/** A host client connected to a forwarded port: open toward the guest (RFC 9293 §3.10.1, active OPEN). */
+/**
+ * A host client connected to a forwarded port: open toward the guest (RFC 9293 §3.10.1, active
+ * OPEN). A guest that never answers (its port filtered, or no guest on the link) is given up
+ * after `connectTimeoutMs`, as a host connect is (BSD's KEEP_INIT, libslirp's bound too), and the
+ * host client is reset, rather than left waiting out every SYN retransmission.
+ */
 export const createActive = (p: ActiveOpen, env: TcbEnv): TcbDraft => {
   const c = blank(env, p.sock, p.guestIp, p.guestPort, p.remoteIp, p.remotePort, true, p.iss, p.tsOffset, undefined)
   c.synAckSent = true
+  c.stateAt = env.now + env.config.connectTimeoutMs
   sendSyn(c, env)
   armTimer(c, env)
   return c
@@ -104,8 +111,8 @@ export const onHostError = (c: TcbDraft, env: TcbEnv, code: string): void => {
   if (!c.activeOpen && !c.synAckSent) {
     const reason = code === "ENETUNREACH" || code === "ENETDOWN" ? "net" : code === "EHOSTUNREACH" || code === "EHOSTDOWN" ? "host" : undefined
     if (reason !== undefined && c.synOriginal !== undefined) {
-      log(c, env, "info", `host connect failed (${code}): ICMP ${reason} unreachable`)
-      env.out.push({ _tag: "ErrorToGuest", family: 4, src: c.remoteIp, reason, original: c.synOriginal })
+      log(c, env, "info", `host connect failed (${code}): ICMP${typeof c.guestIp === "number" ? "" : "v6"} ${reason} unreachable`)
+      env.out.push(errorToGuest(c.remoteIp, reason, c.synOriginal))
     } else {
       log(c, env, "info", `reset: host connect failed (${code})`)
       // RFC 9293 §3.10.7.1 style answer to the SYN: RST|ACK acknowledging it, seq 0.
@@ -168,6 +175,8 @@ export const onTimer = (c: TcbDraft, env: TcbEnv): void => {
         abort(c, env, `FIN_WAIT_2 idle for ${env.config.finWait2TimeoutMs} ms`)
         return
       case "SynSent":
+        abort(c, env, `no answer from the guest within ${env.config.connectTimeoutMs} ms`)
+        return
       case "Established":
       case "FinWait1":
       case "CloseWait":
@@ -276,6 +285,7 @@ export const onSegmentSynSent = (c: TcbDraft, env: TcbEnv, t: TcpView, payload: 
     c.maxSndWnd = c.sndWnd
     c.retries = 0
     c.rtoAt = NONE
+    c.stateAt = NONE
     c.state = "Established"
     c.ackNow = true
     if (payload.length > 0 || (f & FIN) !== 0) receiveText(c, env, seqAdd(t.seq, 1), payload, (f & FIN) !== 0)

@@ -2,15 +2,26 @@
  * Segments toward the guest (with the window, timestamps and SACK blocks they carry), logging,
  * and the transitions that close a connection (abort with RST, TIME-WAIT, CLOSED) together with
  * the host socket. Every reset is logged with its reason. Works on the call's draft of the
- * connection record (tcb.ts); outputs go to the call's `env.out`.
+ * connection record (tcb.ts); outputs go to the call's `env.out`. A segment's family is its
+ * connection's (the type of its addresses): `tcpPacket` is the one place that says so.
  */
 import { logLine, portFlow } from "../flows/log-flow.ts"
-import { formatIpv4 } from "../wire/ipv4-address.ts"
+import type { PacketToGuest } from "../stack/output.ts"
+import { type IpAddress, formatIp } from "../wire/ip-address.ts"
 import { flushStage } from "./host-write.ts"
 import { sackBlocksFor } from "./sack.ts"
 import { seqAdd, seqDiff, seqLt, seqMax } from "./seq.ts"
-import { NONE, TS_OPTION_LEN, rcvCapacity, tsNow, type TcbDraft, type TcbEnv, wscaleFor } from "./tcb.ts"
+import { NONE, TS_OPTION_LEN, headerOverhead, rcvCapacity, tsNow, type TcbDraft, type TcbEnv, wscaleFor } from "./tcb.ts"
 import { ACK, RST, SYN, TCP_CHECKSUM_OFFSET, TCP_PROTOCOL, emitTcpHeader } from "./wire.ts"
+
+/**
+ * A TCP segment for the guest from `src` to `dst` (one family, which their type tells): the IP
+ * layer of that family fills the checksum over its pseudo header.
+ */
+export const tcpPacket = (src: IpAddress, dst: IpAddress, header: Uint8Array, payload: Uint8Array | undefined): PacketToGuest =>
+  typeof dst === "number"
+    ? { _tag: "PacketToGuest", family: 4, src: src as number, dst, protocol: TCP_PROTOCOL, header, payload, checksumOffset: TCP_CHECKSUM_OFFSET, pseudoHeader: true }
+    : { _tag: "PacketToGuest", family: 6, src: src as Uint8Array, dst, protocol: TCP_PROTOCOL, header, payload, checksumOffset: TCP_CHECKSUM_OFFSET, pseudoHeader: true }
 
 /**
  * The window field for a non-SYN segment; moves `rcvAdvRight` (never left, RFC 9293
@@ -52,7 +63,7 @@ export const emit = (c: TcbDraft, env: TcbEnv, seq: number, flags: number, paylo
   let sack: Array<number> | undefined
   let sackLeftOut = false
   if (withAckFlag(flags) && !syn && c.sackOk && c.ooo.length > 0) {
-    const room = env.mtu - 40 - (payload === undefined ? 0 : payload.length) - (tsOn ? TS_OPTION_LEN : 0) - 4
+    const room = env.mtu - headerOverhead(c.guestIp) - (payload === undefined ? 0 : payload.length) - (tsOn ? TS_OPTION_LEN : 0) - 4
     const n = Math.min(c.tsOk ? 3 : 4, Math.floor(room / 8))
     if (n > 0) sack = sackBlocksFor(c.ooo, c.oooLatest, n)
     else sackLeftOut = true
@@ -72,17 +83,7 @@ export const emit = (c: TcbDraft, env: TcbEnv, seq: number, flags: number, paylo
     tsEcr: c.tsRecent,
     sack,
   })
-  env.out.push({
-    _tag: "PacketToGuest",
-    family: 4,
-    src: c.remoteIp,
-    dst: c.guestIp,
-    protocol: TCP_PROTOCOL,
-    header,
-    payload,
-    checksumOffset: TCP_CHECKSUM_OFFSET,
-    pseudoHeader: true,
-  })
+  env.out.push(tcpPacket(c.remoteIp, c.guestIp, header, payload))
   if (withAck) c.lastAckSent = c.rcvNxt
   if (withAck && !sackLeftOut) {
     c.ackPendingBytes = 0
@@ -115,7 +116,7 @@ export const log = (c: TcbDraft, env: TcbEnv, level: "info" | "debug" | "warn", 
 }
 
 export const describe = (c: TcbDraft): string =>
-  `${formatIpv4(c.guestIp)}:${c.guestPort}<->${formatIpv4(c.remoteIp)}:${c.remotePort} sock ${c.sock} ${c.state}`
+  `${formatIp(c.guestIp)}:${c.guestPort}<->${formatIp(c.remoteIp)}:${c.remotePort} sock ${c.sock} ${c.state}`
 
 export const closeHost = (c: TcbDraft, env: TcbEnv, reset: boolean): void => {
   if (!c.hostOpen) return
@@ -157,14 +158,5 @@ export const toTimeWait = (c: TcbDraft, env: TcbEnv): void => {
 /** A bare segment outside the connection's usual fields (the RST of RFC 9293 §3.10.7.3). */
 export const emitRaw = (c: TcbDraft, env: TcbEnv, seq: number, flags: number, ack: number): void => {
   const header = emitTcpHeader({ srcPort: c.remotePort, dstPort: c.guestPort, seq, ack, flags, window: 0 })
-  env.out.push({
-    _tag: "PacketToGuest",
-    family: 4,
-    src: c.remoteIp,
-    dst: c.guestIp,
-    protocol: TCP_PROTOCOL,
-    header,
-    checksumOffset: TCP_CHECKSUM_OFFSET,
-    pseudoHeader: true,
-  })
+  env.out.push(tcpPacket(c.remoteIp, c.guestIp, header, undefined))
 }

@@ -17,8 +17,13 @@
  * connections are answered RST (RFC 9293 §3.10.7.1); host events and timers for sockets the
  * layer no longer knows are ignored. A new connection's socket id is `ctx.newSocket` (the
  * stack's one allocator); a connection's timer is `{ layer: "tcp", key: <its socket id> }`.
+ *
+ * Both families through the same code: a connection's addresses are IPv4 numbers or IPv6
+ * 16-byte arrays (wire/ip-address.ts), and their type decides the pseudo header of the
+ * checksum, the MSS (MTU - 40 or MTU - 60) and the IP layer its segments go to. An IPv6
+ * address from the guest's frame is copied before a connection keeps it.
  */
-import type { HostEndpoint } from "../../effects/address.ts"
+import type { ConnectTarget } from "../../effects/address.ts"
 import type {
   HostSocketClosed,
   HostSocketError,
@@ -31,7 +36,7 @@ import { absurd } from "../../effects/absurd.ts"
 import { socketId, type SocketId, type TimerId } from "../../effects/ids.ts"
 import type { Instant } from "../../effects/instant.ts"
 import type { LayerOutput } from "../stack/output.ts"
-import type { Ipv4 } from "../wire/ipv4-address.ts"
+import { type IpAddress, ipEquals } from "../wire/ip-address.ts"
 import { emptyIntMap, intMapGet, intMapRemove, intMapSet, intMapValues, type IntMap } from "../data/int-map.ts"
 import { defaultTcpConfig, type TcpConfig } from "./config.ts"
 import { nextRandom } from "./prng.ts"
@@ -51,7 +56,8 @@ import {
   onTimer,
 } from "./connection.ts"
 import { draftOf, type Tcb, type TcbDraft, type TcbEnv } from "./tcb.ts"
-import { ACK, emitTcpHeader, FIN, parseTcp, RST, SYN, TCP_CHECKSUM_OFFSET, TCP_PROTOCOL, type TcpView } from "./wire.ts"
+import { tcpPacket } from "./emit.ts"
+import { ACK, emitTcpHeader, FIN, parseTcp, RST, SYN, type TcpView } from "./wire.ts"
 
 export type { TcpConfig } from "./config.ts"
 export { defaultTcpConfig } from "./config.ts"
@@ -59,8 +65,8 @@ export type { Tcb, TcbDraft, TcpState } from "./tcb.ts"
 
 /** One connection in the tuple index: the addresses its ports are shared with. */
 export interface TupleEntry {
-  readonly guestIp: Ipv4
-  readonly remoteIp: Ipv4
+  readonly guestIp: IpAddress
+  readonly remoteIp: IpAddress
   readonly sock: SocketId
 }
 
@@ -83,19 +89,20 @@ export const createTcpLayer = (seed: number, config: Partial<TcpConfig> = {}): T
 
 export interface TcpContext {
   readonly now: Instant
-  /** Guest link MTU: the MSS we advertise is mtu - 40. */
+  /** Guest link MTU: the MSS we advertise is mtu - 40 over IPv4, mtu - 60 over IPv6. */
   readonly mtu: number
-  /** Where a guest connection to dst:port goes on the host; undefined = refuse (answer RST). */
-  readonly hostEndpointFor: (dst: Ipv4, port: number) => HostEndpoint | undefined
+  /** Where a guest connection to dst:port goes on the host, either family (or a guestfwd target); undefined = refuse (answer RST). */
+  readonly hostEndpointFor: (dst: IpAddress, port: number) => ConnectTarget | undefined
   /** The socket id a connection opened during this call gets (the stack's allocator). */
   readonly newSocket: SocketId
 }
 
 export interface TcpSegmentIn {
-  readonly src: Ipv4
-  readonly dst: Ipv4
+  /** The guest's addresses, of one family; IPv6 ones may be views of the guest's frame. */
+  readonly src: IpAddress
+  readonly dst: IpAddress
   readonly ttl: number
-  /** The guest's IP header bytes (for ICMP errors). */
+  /** The guest's IP header bytes, IPv6 extension headers included (quoted by ICMP errors). */
   readonly ipHeader: Uint8Array
   /**
    * TCP header + payload: a view into the guest's frame, which the stack owns from its event on
@@ -126,12 +133,19 @@ interface Work {
 
 const begin = (s: TcpLayerState): Work => ({ config: s.config, conns: s.conns, tuples: s.tuples, rng: s.rng })
 
-const lookup = (s: TcpLayerState, guestIp: Ipv4, guestPort: number, remoteIp: Ipv4, remotePort: number): Tcb | undefined => {
+const lookup = (s: TcpLayerState, guestIp: IpAddress, guestPort: number, remoteIp: IpAddress, remotePort: number): Tcb | undefined => {
   const bucket = intMapGet(s.tuples, keyOf(guestPort, remotePort))
   if (bucket === undefined) return undefined
-  for (const e of bucket) if (e.guestIp === guestIp && e.remoteIp === remoteIp) return intMapGet(s.conns, e.sock)
+  for (const e of bucket) if (ipEquals(e.guestIp, guestIp) && ipEquals(e.remoteIp, remoteIp)) return intMapGet(s.conns, e.sock)
   return undefined
 }
+
+/** An address to keep: IPv4 numbers as they are, IPv6 copied out of the guest's frame (a view would pin the whole frame). */
+const own = (a: IpAddress): IpAddress => (typeof a === "number" ? a : a.slice(0, 16))
+
+/** The connection with these four, if any (hostfwd checks a tuple is free before opening). */
+export const tcpConnectionFor = (s: TcpLayerState, guestIp: IpAddress, guestPort: number, remoteIp: IpAddress, remotePort: number): Tcb | undefined =>
+  lookup(s, guestIp, guestPort, remoteIp, remotePort)
 
 const insert = (w: Work, c: Tcb): void => {
   const k = keyOf(c.guestPort, c.remotePort)
@@ -191,16 +205,7 @@ const resetFor = (seg: TcpSegmentIn, t: TcpView, payloadLength: number): LayerOu
     flags: hasAck ? RST : RST | ACK,
     window: 0,
   })
-  return {
-    _tag: "PacketToGuest",
-    family: 4,
-    src: seg.dst,
-    dst: seg.src,
-    protocol: TCP_PROTOCOL,
-    header,
-    checksumOffset: TCP_CHECKSUM_OFFSET,
-    pseudoHeader: true,
-  }
+  return tcpPacket(seg.dst, seg.src, header, undefined)
 }
 
 /** A TCP segment from the guest (IP header already validated by the IP layer). */
@@ -248,7 +253,7 @@ export const tcpFromGuest = (s: TcpLayerState, ctx: TcpContext, seg: TcpSegmentI
   synOriginal.set(seg.ipHeader, 0)
   synOriginal.set(seg.segment.subarray(0, 8), seg.ipHeader.length)
   const conn = createPassive(
-    { sock, guestIp: seg.src, remoteIp: seg.dst, syn: t, synOriginal, iss: random(w), tsOffset: random(w) },
+    { sock, guestIp: own(seg.src), remoteIp: own(seg.dst), syn: t, synOriginal, iss: random(w), tsOffset: random(w) },
     env,
   )
   insert(w, conn)
@@ -315,11 +320,11 @@ export const tcpShutdown = (s: TcpLayerState, ctx: TcpContext): Result => {
 }
 
 export interface OpenToGuest {
-  /** The guest's address and port (the destination of our SYN). */
-  readonly guestIp: Ipv4
+  /** The guest's address and port (the destination of our SYN); either family, both addresses of one. */
+  readonly guestIp: IpAddress
   readonly guestPort: number
   /** The address and port we appear to come from. */
-  readonly remoteIp: Ipv4
+  readonly remoteIp: IpAddress
   readonly remotePort: number
 }
 

@@ -21,7 +21,7 @@
 import { type SocketId, type TimerId, timerId } from "../../effects/ids.ts"
 import type { Instant } from "../../effects/instant.ts"
 import type { LayerOutput } from "../stack/output.ts"
-import type { Ipv4 } from "../wire/ipv4-address.ts"
+import type { IpAddress } from "../wire/ip-address.ts"
 import type { TcpConfig } from "./config.ts"
 import { rttInit, type RttEstimate } from "./rtt.ts"
 import { createScoreboard, type OooSegment, type Scoreboard } from "./sack.ts"
@@ -72,10 +72,13 @@ export interface TcbDraft {
   state: TcpState
   readonly sock: SocketId
   readonly timerId: TimerId
-  /** The guest end (the peer of our TCP) and the far end we impersonate. */
-  readonly guestIp: Ipv4
+  /**
+   * The guest end (the peer of our TCP) and the far end we impersonate, of one family: IPv4
+   * numbers or IPv6 16-byte arrays (our own copies, never views of a guest frame).
+   */
+  readonly guestIp: IpAddress
   readonly guestPort: number
-  readonly remoteIp: Ipv4
+  readonly remoteIp: IpAddress
   readonly remotePort: number
   readonly activeOpen: boolean
 
@@ -276,8 +279,8 @@ export const draftOf = (c: Tcb): TcbDraft => ({
 
 export interface PassiveOpen {
   readonly sock: SocketId
-  readonly guestIp: Ipv4
-  readonly remoteIp: Ipv4
+  readonly guestIp: IpAddress
+  readonly remoteIp: IpAddress
   /** The guest's SYN. */
   readonly syn: TcpView
   readonly synOriginal: Uint8Array
@@ -287,16 +290,23 @@ export interface PassiveOpen {
 
 export interface ActiveOpen {
   readonly sock: SocketId
-  readonly guestIp: Ipv4
+  readonly guestIp: IpAddress
   readonly guestPort: number
-  readonly remoteIp: Ipv4
+  readonly remoteIp: IpAddress
   readonly remotePort: number
   readonly iss: number
   readonly tsOffset: number
 }
 
-/** Our MSS for a guest link MTU: IPv4 + TCP headers without options (RFC 9293 §3.7.1). */
-export const mssForMtu = (mtu: number): number => Math.max(88, Math.min(mtu - 40, 65495))
+/**
+ * IP + TCP header bytes without options of a connection's segments: 40 over IPv4, 60 over IPv6
+ * (RFC 8200's fixed 40-byte header; we send no extension headers). The guest's address type
+ * tells the family.
+ */
+export const headerOverhead = (guestIp: IpAddress): number => (typeof guestIp === "number" ? 40 : 60)
+
+/** Our MSS for a guest link MTU and a connection's family (RFC 9293 §3.7.1; RFC 8200 §8.3: MTU - 60). */
+export const mssForMtu = (mtu: number, guestIp: IpAddress): number => Math.max(88, Math.min(mtu - headerOverhead(guestIp), 65495))
 
 /** The smallest window shift that lets `bytes` be advertised (RFC 7323 §2.2). */
 export const wscaleFor = (bytes: number): number => {
@@ -308,16 +318,16 @@ export const wscaleFor = (bytes: number): number => {
 export const blank = (
   env: TcbEnv,
   sock: SocketId,
-  guestIp: Ipv4,
+  guestIp: IpAddress,
   guestPort: number,
-  remoteIp: Ipv4,
+  remoteIp: IpAddress,
   remotePort: number,
   activeOpen: boolean,
   iss: number,
   tsOffset: number,
   synOriginal: Uint8Array | undefined,
 ): TcbDraft => {
-  const mss = mssForMtu(env.mtu)
+  const mss = mssForMtu(env.mtu, guestIp)
   return {
     state: activeOpen ? "SynSent" : "SynReceived",
     sock,
@@ -411,7 +421,7 @@ export const negotiate = (c: TcbDraft, env: TcbEnv, t: TcpView): void => {
     c.sndWndShift = 0
     c.rcvWndShift = 0
   }
-  c.sndMss = Math.max(1, Math.min(guestMss, mssForMtu(env.mtu)) - (c.tsOk ? TS_OPTION_LEN : 0))
+  c.sndMss = Math.max(1, Math.min(guestMss, mssForMtu(env.mtu, c.guestIp)) - (c.tsOk ? TS_OPTION_LEN : 0))
 }
 
 export const tsNow = (c: Tcb, env: TcbEnv): number => (Math.floor(env.now) + c.tsOffset) >>> 0

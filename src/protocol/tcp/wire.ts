@@ -2,7 +2,8 @@
  * TCP header codec (RFC 9293 §3.1) with the options we speak: MSS (RFC 9293 §3.7.1), window
  * scale and timestamps (RFC 7323), SACK-permitted and SACK (RFC 2018).
  *
- * `parseTcp` checks lengths and the checksum over the IPv4 pseudo header once and returns a
+ * `parseTcp` checks lengths and the checksum over the pseudo header of the segment's family
+ * (IPv4 or IPv6: the address type tells, wire/checksum.ts `sumPseudoHeader`) once and returns a
  * view: numbers for the fixed fields, the payload as offsets into the caller's buffer (never
  * copied). Malformed input yields a reason string, never an exception. Unknown options are
  * skipped by their length; a malformed option list ends option parsing (the segment is still
@@ -12,8 +13,8 @@
  * the checksum over header + payload (output.ts `checksumOffset`).
  */
 import { get16, get32, put16, put32 } from "../wire/bytes.ts"
-import { finish, sum16, sum32, sumWords } from "../wire/checksum.ts"
-import type { Ipv4 } from "../wire/ipv4-address.ts"
+import { finish, sum16, sumPseudoHeader } from "../wire/checksum.ts"
+import type { IpAddress } from "../wire/ip-address.ts"
 
 export const TCP_HEADER_LEN = 20
 export const TCP_PROTOCOL = 6
@@ -63,12 +64,12 @@ export type TcpParse = { readonly ok: true; readonly tcp: TcpView } | { readonly
 
 const fail = (reason: string): TcpParse => ({ ok: false, reason })
 
-/** The TCP checksum of `seg` over the IPv4 pseudo header; 0 when the stored checksum is right. */
-export const tcpChecksum = (seg: Uint8Array, src: Ipv4, dst: Ipv4): number =>
-  finish(sum16(seg, 0, seg.length, sumWords(sum32(sum32(0, src), dst), TCP_PROTOCOL, seg.length)))
+/** The TCP checksum of `seg` over the pseudo header of `src`'s family; 0 when the stored checksum is right. */
+export const tcpChecksum = (seg: Uint8Array, src: IpAddress, dst: IpAddress): number =>
+  finish(sum16(seg, 0, seg.length, sumPseudoHeader(0, src, dst, seg.length, TCP_PROTOCOL)))
 
-/** Parses `seg` (TCP header + payload of one IPv4 datagram). */
-export const parseTcp = (seg: Uint8Array, src: Ipv4, dst: Ipv4, verifyChecksum = true): TcpParse => {
+/** Parses `seg` (TCP header + payload of one IPv4 or IPv6 datagram from `src` to `dst`). */
+export const parseTcp = (seg: Uint8Array, src: IpAddress, dst: IpAddress, verifyChecksum = true): TcpParse => {
   if (seg.length < TCP_HEADER_LEN) return fail(`tcp: truncated header (${seg.length} bytes)`)
   const headerLength = (seg[12]! >> 4) * 4
   if (headerLength < TCP_HEADER_LEN) return fail(`tcp: data offset ${headerLength / 4} too small`)
@@ -235,7 +236,7 @@ export const emitTcpHeader = (f: TcpHeaderFields): Uint8Array => {
 }
 
 /** Assembles header + payload with the checksum filled: for tests and for the simulation's wire. */
-export const assembleSegment = (header: Uint8Array, payload: Uint8Array | undefined, src: Ipv4, dst: Ipv4): Uint8Array => {
+export const assembleSegment = (header: Uint8Array, payload: Uint8Array | undefined, src: IpAddress, dst: IpAddress): Uint8Array => {
   const plen = payload === undefined ? 0 : payload.length
   const seg = new Uint8Array(header.length + plen)
   seg.set(header, 0)

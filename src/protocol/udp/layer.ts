@@ -34,13 +34,11 @@ import { quoteDatagram6 } from "../ipv6/quote.ts"
 import { parseDnsHeader } from "../dns/wire.ts"
 import { countOf, flowForGuest, flowForSock, putFlow, removeFlow, touch } from "../flows/flow-table.ts"
 import type { NaptState, UdpFlow } from "../flows/napt.ts"
-import { type Route, endpointOf, guestVisibleAddress, guestVisibleAddress6, isDns6, isGateway6, route, route6, unmappedHostAddress } from "../policy/policy.ts"
+import { type Route, endpointOf, gatewayFor6, guestVisibleAddress, guestVisibleAddress6, isDns6, isGateway6, route, route6, unmappedHostAddress } from "../policy/policy.ts"
 import type { StackConfig } from "../stack/config.ts"
-import type { GuestErrorReason, LayerOutput } from "../stack/output.ts"
-import type { IpFamily } from "../../effects/address.ts"
+import { type LayerOutput, errorToGuest } from "../stack/output.ts"
 import { logLine, portFlow } from "../flows/log-flow.ts"
 import { type IpAddress, familyOf, formatIp } from "../wire/ip-address.ts"
-import { linkLocalOf } from "../wire/ipv6-address.ts"
 import { UDP_CHECKSUM_OFFSET, type UdpView, emitUdpHeader } from "./wire.ts"
 
 export const UDP_IDLE_MS = 240_000
@@ -66,22 +64,19 @@ export interface UdpIn {
   readonly udp: UdpView
 }
 
-type Result = readonly [NaptState, ReadonlyArray<LayerOutput<IpFamily>>]
+type Result = readonly [NaptState, ReadonlyArray<LayerOutput>]
 
 const debug = (message: string, flow?: LogFlow): StackEffect => logLine("debug", message, flow)
 const parseDnsId = (b: Uint8Array): number | undefined => parseDnsHeader(b)?.id
 const idleOf = (dnsOnly: boolean) => (dnsOnly ? UDP_DNS_IDLE_MS : UDP_IDLE_MS)
 
 /** An ICMP(v6) error about the guest's datagram `original`, from our address `src` of its family. */
-const errorTo = (src: IpAddress, reason: GuestErrorReason, original: Uint8Array, mtu?: number): LayerOutput<IpFamily> =>
-  typeof src === "number"
-    ? { _tag: "ErrorToGuest", family: 4, src, reason, original, ...(mtu === undefined ? {} : { mtu }) }
-    : { _tag: "ErrorToGuest", family: 6, src, reason, original, ...(mtu === undefined ? {} : { mtu }) }
+const errorTo = errorToGuest
 
 const routeOf = (c: StackConfig, dst: IpAddress, port: number): Route => (typeof dst === "number" ? route(c, dst, port, true) : route6(c, dst, port))
 const isDnsAddress = (c: StackConfig, a: IpAddress): boolean => (typeof a === "number" ? a === c.dns : isDns6(c, a))
 /** The gateway of `a`'s family, on its scope (fe80::2 for a link-local IPv6 peer). */
-const gatewayFor = (c: StackConfig, a: IpAddress): IpAddress => (typeof a === "number" ? c.host : a[0] === 0xfe && (a[1]! & 0xc0) === 0x80 ? linkLocalOf(c.ipv6Host) : c.ipv6Host)
+const gatewayFor = (c: StackConfig, a: IpAddress): IpAddress => (typeof a === "number" ? c.host : gatewayFor6(c, a))
 
 export const udpFromGuest = (s: NaptState, ctx: UdpContext, m: UdpIn): Result => {
   const c = ctx.config
@@ -178,7 +173,7 @@ const replySource = (c: StackConfig, f: UdpFlow, from: HostEndpoint, data: Uint8
 }
 
 /** A datagram to the guest of the flow, from `src` (same family as the flow's guest). */
-const toGuest = (f: UdpFlow, src: IpAddress, srcPort: number, data: Uint8Array): LayerOutput<IpFamily> | undefined => {
+const toGuest = (f: UdpFlow, src: IpAddress, srcPort: number, data: Uint8Array): LayerOutput | undefined => {
   const fields = { _tag: "PacketToGuest", protocol: PROTO_UDP, header: emitUdpHeader(srcPort, f.guestPort, data.length), payload: data, checksumOffset: UDP_CHECKSUM_OFFSET, pseudoHeader: true } as const
   if (typeof f.guest === "number") return typeof src === "number" ? { ...fields, family: 4, src, dst: f.guest } : undefined
   return typeof src === "number" ? undefined : { ...fields, family: 6, src, dst: f.guest }

@@ -8,7 +8,9 @@
  * unrolled by 8 words.
  *
  * `update16` is the incremental update of RFC 1624 (eqn. 3) for rewritten header fields.
+ * `sumPseudoHeader` adds the pseudo header of either family (the address type tells which).
  */
+import type { IpAddress } from "./ip-address.ts"
 
 /** Whether this machine stores a Uint32Array's words little-endian (all JS hosts in practice). */
 const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1
@@ -124,3 +126,13 @@ export const sumIpv6Pseudo = (acc: number, src: Uint8Array, srcOff: number, dst:
   for (let i = 0; i < 16; i += 2) s += ((src[srcOff + i]! << 8) | src[srcOff + i + 1]!) + ((dst[dstOff + i]! << 8) | dst[dstOff + i + 1]!)
   return s
 }
+
+/**
+ * The pseudo header of a transport checksum for either family, added to `acc`: IPv4's (RFC 9293
+ * §3.1: source, destination, zero, protocol, length) when the addresses are numbers, IPv6's
+ * (RFC 8200 §8.1) when they are 16-byte arrays. `src` and `dst` are of one family.
+ */
+export const sumPseudoHeader = (acc: number, src: IpAddress, dst: IpAddress, length: number, protocol: number): number =>
+  typeof src === "number"
+    ? sum32(sum32(acc, src), dst as number) + protocol + (length >>> 16) + (length & 0xffff)
+    : sumIpv6Pseudo(acc, src, 0, dst as Uint8Array, 0, length, protocol)

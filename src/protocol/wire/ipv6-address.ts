@@ -1,7 +1,8 @@
 /**
  * IPv6 addresses inside the stack are 16-byte `Uint8Array`s (often views into a frame: copy
- * with `.slice()` before keeping one in state). `ipv6Key` gives a string for map keys and
- * logs; `parseIpv6` / `formatIpv6` are the one text form (RFC 4291 §2.2 in, RFC 5952 out).
+ * with `.slice()` before keeping one in state). `ipv6Key` gives a string for map keys (16
+ * Latin-1 characters, one per byte: not for display); `parseIpv6` / `formatIpv6` are the one
+ * text form (RFC 4291 §2.2 in, RFC 5952 out).
  *
  * Contract: pure functions; parsing never throws (undefined for anything but a valid address).
  */
@@ -73,12 +74,16 @@ export const formatIpv6 = (a: Uint8Array, off = 0): string => {
   return best < 0 ? hex(w) : `${hex(w.slice(0, best))}::${hex(w.slice(best + bestLen))}`
 }
 
-/** A compact key for maps: 32 hex digits. */
-export const ipv6Key = (a: Uint8Array, off = 0): string => {
-  let s = ""
-  for (let i = 0; i < IPV6_LEN; i++) s += a[off + i]!.toString(16).padStart(2, "0")
-  return s
-}
+/**
+ * A compact key for maps: the 16 bytes as 16 Latin-1 characters, made by one call. It runs
+ * twice per TCP segment over IPv6 (learning the guest's MAC, addressing our ACK): with 32 hex
+ * digits built by concatenation a lookup cost ~400 ns, with this ~70 ns (Node 24).
+ */
+export const ipv6Key = (a: Uint8Array, off = 0): string =>
+  String.fromCharCode(
+    a[off]!, a[off + 1]!, a[off + 2]!, a[off + 3]!, a[off + 4]!, a[off + 5]!, a[off + 6]!, a[off + 7]!,
+    a[off + 8]!, a[off + 9]!, a[off + 10]!, a[off + 11]!, a[off + 12]!, a[off + 13]!, a[off + 14]!, a[off + 15]!,
+  )
 
 /** Does `a` share the first `len` bits with `prefix`? */
 export const inPrefix = (a: Uint8Array, prefix: Ipv6, len: number, aOff = 0): boolean => {
@@ -114,6 +119,14 @@ export const IPV6_UNSPECIFIED: Ipv6 = new Uint8Array(IPV6_LEN)
 export const isLinkLocal = (a: Uint8Array, off = 0): boolean => a[off] === 0xfe && (a[off + 1]! & 0xc0) === 0x80
 export const isMulticast6 = (a: Uint8Array, off = 0): boolean => a[off] === 0xff
 export const isUnspecified = (a: Uint8Array, off = 0): boolean => ipv6Equals(a, off, IPV6_UNSPECIFIED)
+
+/** Is `a` (at `off`) fe80:: with the low 64 bits of `ours`, its link-local twin? Allocates nothing. */
+export const isLinkLocalTwin = (a: Uint8Array, off: number, ours: Ipv6): boolean => {
+  if (a[off] !== 0xfe || a[off + 1] !== 0x80) return false
+  for (let i = 2; i < 8; i++) if (a[off + i] !== 0) return false
+  for (let i = 8; i < IPV6_LEN; i++) if (a[off + i] !== ours[i]) return false
+  return true
+}
 
 /** fe80:: with the low 64 bits of `a`: the link-local twin of one of our addresses. */
 export const linkLocalOf = (a: Ipv6): Ipv6 => {

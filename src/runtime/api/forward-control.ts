@@ -64,4 +64,6 @@ export interface ForwardControl {
   readonly addGuestFwd: (rule: GuestFwdRule) => Promise<GuestFwdEntry>
   readonly removeGuestFwd: (id: number) => Promise<void>
   readonly listConnections: () => ReadonlyArray<ConnectionInfo>
+  /** The guestfwd rules in force (the control socket's `list_guestfwd`); optional until forwarding provides it. */
+  readonly listGuestFwd?: () => ReadonlyArray<GuestFwdEntry>
 }

@@ -4,8 +4,7 @@
  *
  * Contract: `parseCli` never throws and never touches the world except through the
  * `resolvConf` reader it is given. Every refusal is exactly one line (no trailing newline), so
- * the CLI can print it and exit non-zero before opening anything. Options of later issues are
- * parsed and validated, then refused as "not implemented yet", never silently ignored.
+ * the CLI can print it and exit non-zero before opening anything.
  */
 import { isIPv4, isIPv6 } from "node:net"
 import type { HostEndpoint } from "../../effects/address.ts"
@@ -15,12 +14,21 @@ import { formatIpv4, type Ipv4, parseIpv4 } from "../../protocol/wire/ipv4-addre
 import { describeUpstream, ipv6InPrefix, parseDnsUpstream, parseIpv6Net, parseNet } from "../config/network.ts"
 import { formatIpv6, parseIpv6 } from "../../protocol/wire/ipv6-address.ts"
 import type { LinkSpec } from "../link/guest-link.ts"
+import { type GuestFwdSpec, type HostFwdSpec, parseGuestFwd, parseHostFwd, serverOf } from "../forward/rules.ts"
 
 export interface CliOptions {
   readonly config: StackConfig
   readonly links: ReadonlyArray<LinkSpec>
   readonly pcap: string | undefined
   readonly logLevel: LogLevel
+  /** `--api-socket`: where the control socket (slirp4netns's JSON protocol) listens. */
+  readonly apiSocket: string | undefined
+  /** `--hostfwd`, `--guestfwd`, in the order given. */
+  readonly hostFwd: ReadonlyArray<HostFwdSpec>
+  readonly guestFwd: ReadonlyArray<GuestFwdSpec>
+  /** `--outbound-addr`, `--outbound-addr6`: source addresses of host sockets. */
+  readonly outbound4: string | undefined
+  readonly outbound6: string | undefined
 }
 
 export type CliResult =
@@ -46,17 +54,22 @@ const OPTIONS: Readonly<Record<string, Kind>> = {
   ipv4: "value",
   pcap: "value",
   "log-level": "value",
+  "api-socket": "value",
   help: "flag",
+  hostfwd: "repeat",
+  guestfwd: "repeat",
+  restrict: "value",
+  "disable-host-loopback": "flag",
+  "outbound-addr": "value",
+  "outbound-addr6": "value",
   // Later issues: validated, then refused.
   ipv6: "value",
   "ipv6-net": "value",
   "ipv6-host": "value",
   "ipv6-dns": "value",
-  hostfwd: "repeat",
-  guestfwd: "repeat",
   tftp: "value",
+  "tftp-server-name": "value",
   bootfile: "value",
-  restrict: "value",
 }
 
 export const HELP = `Usage: tslirp [options]
@@ -90,6 +103,40 @@ Network (QEMU -netdev user names and defaults):
   --ipv6-host ADDR         IPv6 gateway; reaches the host's ::1 (prefix::2)
   --ipv6-dns ADDR          IPv6 DNS proxy address (prefix::3)
 
+Network boot:
+  --tftp DIR               answer TFTP on the gateway (IPv4 and IPv6, port 69) from DIR,
+                           read-only, octet mode; no name may leave DIR (.., absolute
+                           paths, symlinks out)
+  --tftp-server-name NAME  DHCP option 66 and the BOOTP sname field
+  --bootfile NAME          DHCP option 67 and the BOOTP file field (the boot file to fetch
+                           by TFTP from the gateway, which DHCP names as next server)
+
+Forwarding (QEMU -netdev user syntax; repeatable):
+  --hostfwd [tcp|udp]:[HOSTADDR]:HOSTPORT-[GUESTADDR]:GUESTPORT
+                           host port to guest port; IPv6 host addresses in brackets
+                           ([::1]:8080); empty HOSTADDR: any IPv4 address; empty
+                           GUESTADDR: the first DHCP lease. The guest sees the client's
+                           own address, or the gateway for loopback and IPv6 clients.
+                           Host ports are bound while a guest is connected (with several
+                           guests, by the first one's session).
+  --hostfwd unix:PATH-[GUESTADDR]:GUESTPORT
+                           a unix socket on the host to a guest port
+  --guestfwd [tcp]:[SERVER]:PORT-TARGET
+                           the guest's connections to SERVER:PORT (default SERVER: the
+                           network's .4) go to TARGET: HOST:PORT, unix:PATH, or
+                           cmd:COMMAND (run per connection, joined to its stdin/stdout)
+  --restrict on|off        on: the guest reaches nothing outside except guestfwd
+                           targets; DHCP offers no router and no DNS; hostfwd works (off)
+  --disable-host-loopback  the gateway address no longer reaches the host's loopback
+  --outbound-addr ADDR     source address of host IPv4 sockets
+  --outbound-addr6 ADDR    source address of host IPv6 sockets
+
+Control:
+  --api-socket PATH        control socket speaking slirp4netns's JSON protocol (add_hostfwd,
+                           list_hostfwd, remove_hostfwd, list_connections, add_guestfwd,
+                           list_guestfwd, remove_guestfwd); one request per connection;
+                           its rules apply to every guest, like --hostfwd and --guestfwd
+
 Diagnostics:
   --pcap FILE              write every frame both ways to a pcap file
   --log-level LEVEL        what goes to stderr (info):
@@ -103,8 +150,6 @@ Diagnostics:
                              trace  everything (reserved for per-packet tracing; today
                                     the same as debug)
   -h, --help               this text
-
-Not implemented yet (refused): --hostfwd, --guestfwd, --tftp, --bootfile, --restrict on
 `
 
 class CliError {
@@ -171,30 +216,18 @@ const parseOnOff = (option: string, s: string): boolean => {
   return fail(`--${option}: "${s}" must be on or off`)
 }
 
-const notYet = (option: string): never => fail(`--${option} is not implemented yet (a later tslirp release adds it)`)
+/** A BOOTP string field (`sname` 64 bytes, `file` 128, each ending in NUL): printable, at most `max` bytes. */
+const bootString = (option: string, s: string, max: number): string => {
+  // eslint-disable-next-line no-control-regex
+  if (s.length === 0 || /[\u0000-\u001f\u007f]/.test(s)) return fail(`--${option}: "${s}" must be non-empty, without control characters`)
+  if (Buffer.byteLength(s) > max) return fail(`--${option}: "${s}" is ${Buffer.byteLength(s)} bytes; the BOOTP field holds ${max}`)
+  return s
+}
+
 
 /** Validates later-issue options enough to catch typos, then refuses them. */
 const refuseLater = (values: Map<string, Array<string>>): void => {
   const one = (name: string): string | undefined => values.get(name)?.[0]
-  for (const rule of values.get("hostfwd") ?? []) {
-    // [tcp|udp]:[hostaddr]:hostport-[guestaddr]:guestport
-    if (!/^(tcp|udp)?:[^:-]*:\d{1,5}-[^:-]*:\d{1,5}$/.test(rule)) fail(`--hostfwd: "${rule}" is not [tcp|udp]:[hostaddr]:hostport-[guestaddr]:guestport`)
-    notYet("hostfwd")
-  }
-  for (const rule of values.get("guestfwd") ?? []) {
-    // [tcp]:server:port-dev
-    if (!/^(tcp)?:[^:]+:\d{1,5}-.+$/.test(rule)) fail(`--guestfwd: "${rule}" is not [tcp]:server:port-dev`)
-    notYet("guestfwd")
-  }
-  for (const name of ["tftp", "bootfile"]) {
-    const v = one(name)
-    if (v !== undefined) {
-      if (v.length === 0) fail(`--${name} needs a non-empty value`)
-      notYet(name)
-    }
-  }
-  const restrict = one("restrict")
-  if (restrict !== undefined && parseOnOff("restrict", restrict)) notYet("restrict on")
 }
 
 const parseOrThrow = (argv: ReadonlyArray<string>, resolvConf: () => string | undefined): CliResult => {
@@ -312,15 +345,52 @@ const parseOrThrow = (argv: ReadonlyArray<string>, resolvConf: () => string | un
     config = { ...config, [field]: a }
   }
 
+  const tftp = one("tftp")
+  if (tftp !== undefined) {
+    if (tftp.length === 0 || tftp.includes("\0")) fail("--tftp needs a directory")
+    config = { ...config, tftpRoot: tftp }
+  }
+  const tftpServerName = one("tftp-server-name")
+  if (tftpServerName !== undefined) config = { ...config, tftpServerName: bootString("tftp-server-name", tftpServerName, 63) }
+  const bootfile = one("bootfile")
+  if (bootfile !== undefined) config = { ...config, bootfile: bootString("bootfile", bootfile, 127) }
+  const restrict = one("restrict")
+  if (restrict !== undefined) config = { ...config, restrict: parseOnOff("restrict", restrict) }
+  if (values.has("disable-host-loopback")) config = { ...config, disableHostLoopback: true }
+  const hostFwd = (values.get("hostfwd") ?? []).map((r) => {
+    const p = parseHostFwd(r)
+    return typeof p === "string" ? fail(`--hostfwd: ${p}`) : p
+  })
+  const guestFwd = (values.get("guestfwd") ?? []).map((r) => {
+    const p = parseGuestFwd(r)
+    return typeof p === "string" ? fail(`--guestfwd: ${p}`) : p
+  })
+  const outbound4 = one("outbound-addr")
+  if (outbound4 !== undefined && !isIPv4(outbound4)) fail(`--outbound-addr: "${outbound4}" is not an IPv4 address`)
+  const outbound6 = one("outbound-addr6")
+  if (outbound6 !== undefined && !isIPv6(outbound6)) fail(`--outbound-addr6: "${outbound6}" is not an IPv6 address`)
+
   const problems = validateConfig(config)
   if (problems.length > 0) fail(`invalid network configuration: ${problems.join("; ")}`)
+  for (const g of guestFwd) {
+    const server = serverOf(config, g)
+    const gp = validateConfig({ ...config, guestFwd: [{ id: 0, server, port: g.port, target: g.target }] })
+    if (gp.length > 0) fail(`--guestfwd: ${gp.join("; ")}`)
+  }
 
   const logLevel = one("log-level") ?? "info"
   if (!(LOG_LEVELS as ReadonlyArray<string>).includes(logLevel)) fail(`--log-level: "${logLevel}" must be one of ${LOG_LEVELS.join(", ")}`)
   const pcap = one("pcap")
   if (pcap !== undefined && pcap.length === 0) fail("--pcap needs a file name")
 
-  return { _tag: "Run", options: { config, links, pcap, logLevel: logLevel as LogLevel } }
+  const apiSocket = one("api-socket")
+  if (apiSocket !== undefined) {
+    if (apiSocket.length === 0) fail("--api-socket needs a path")
+    if (Buffer.byteLength(apiSocket) > 107) fail(`--api-socket: path "${apiSocket}" is longer than a unix socket allows (107 bytes)`)
+    if (apiSocket === socket) fail(`--api-socket: "${apiSocket}" is also the --socket path; give each its own`)
+  }
+
+  return { _tag: "Run", options: { config, links, pcap, logLevel: logLevel as LogLevel, apiSocket, hostFwd, guestFwd, outbound4, outbound6 } }
 }
 
 export const parseCli = (argv: ReadonlyArray<string>, resolvConf: () => string | undefined): CliResult => {
@@ -338,6 +408,7 @@ export const describeNetwork = (c: StackConfig): string =>
     c.ipv4 ? `${formatIpv4(c.network)}/${c.prefixLength} host ${formatIpv4(c.host)} dns ${formatIpv4(c.dns)} dhcp from ${formatIpv4(c.dhcpStart)}` : "ipv4 off",
     c.ipv6 ? `${formatIpv6(c.ipv6Prefix)}/${c.ipv6PrefixLength} host ${formatIpv6(c.ipv6Host)} dns ${formatIpv6(c.ipv6Dns)}` : "ipv6 off",
     `dns upstream ${describeUpstream(c.dnsUpstream)}`,
+    ...(c.tftpRoot === undefined ? [] : [`tftp from ${c.tftpRoot}`]),
   ].join(", ")
 
 const bracketed = (host: string): string => (host.includes(":") ? `[${host}]` : host)

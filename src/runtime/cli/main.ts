@@ -1,21 +1,27 @@
 /**
  * The `tslirp` command. Parses and validates the command line, checks what it will create
- * (the unix socket path is free or stale, the directories of --socket and --pcap exist): any
- * refusal is one line on stderr and exit 2, before anything starts. Then it opens the guest
- * links, prints one ready line on stdout (the addresses, and the QEMU options to paste), and
- * serves until SIGINT/SIGTERM, which close every guest, socket, timer and the pcap file (exit 0).
+ * (the unix socket paths of --socket and --api-socket are free or stale, the directories of
+ * --socket, --api-socket and --pcap exist, the --tftp directory is one): any refusal is one
+ * line on stderr and exit 2,
+ * before anything starts. Then it opens the guest links and the control socket
+ * (`--api-socket`), prints one ready line on stdout (the addresses, and the QEMU options to
+ * paste), and serves until SIGINT/SIGTERM, which close every guest, socket, timer, the control
+ * socket and the pcap file (exit 0).
  * Started by the `tslirp` wrapper over an IPC channel (bin/tslirp.js), it also stops when the
  * wrapper goes away, however it went (the channel closes even on SIGKILL).
  */
-import { readFileSync } from "node:fs"
+import { readFileSync, statSync } from "node:fs"
 import { NodeRuntime } from "@effect/platform-node"
 import { Cause, Effect, Exit, Layer } from "effect"
+import { listenApiSocket } from "../api/server.ts"
 import type { LinkSpec } from "../link/guest-link.ts"
 import { tuneGcForPacketRates } from "../link/gc-tuning.ts"
-import { serveGuests } from "../link/serve.ts"
+import { LinkError, serveGuests } from "../link/serve.ts"
 import { nodeGuestLinksLayer } from "../link/service.ts"
 import { directoryProblem, probeUnixPath } from "../link/unix-path.ts"
-import { logLayer, nodeHostLayer } from "../node/layer.ts"
+import { logLayer, nodeHostLayerWith } from "../node/layer.ts"
+import { nodeClock } from "../node/clock.ts"
+import { Forwarder } from "../forward/forwarder.ts"
 import { stderrLogger } from "../node/logger.ts"
 import { type CliOptions, describeNetwork, parseCli, qemuOptions } from "./args.ts"
 
@@ -32,6 +38,15 @@ const refuse = (message: string): void => {
   process.exitCode = 2
 }
 
+/** Why `dir` cannot be the TFTP root (missing, not a directory), or undefined. */
+const tftpDirectoryProblem = (dir: string): string | undefined => {
+  try {
+    return statSync(dir).isDirectory() ? undefined : `"${dir}" is not a directory`
+  } catch (e) {
+    return `"${dir}": ${e instanceof Error && "code" in e ? String(e.code) : "cannot be read"}`
+  }
+}
+
 /** What would make opening the links or the pcap file fail, as one line; undefined if none. */
 const preflight = async (options: CliOptions): Promise<string | undefined> => {
   for (const spec of options.links) {
@@ -39,9 +54,18 @@ const preflight = async (options: CliOptions): Promise<string | undefined> => {
     const state = await probeUnixPath(spec.path)
     if (state._tag === "Refused") return `--socket: ${state.message}`
   }
+  const tftp = options.config.tftpRoot
+  if (tftp !== undefined) {
+    const problem = tftpDirectoryProblem(tftp)
+    if (problem !== undefined) return `--tftp: ${problem}`
+  }
   if (options.pcap !== undefined) {
     const problem = directoryProblem(options.pcap)
     if (problem !== undefined) return `--pcap: ${problem}`
+  }
+  if (options.apiSocket !== undefined) {
+    const state = await probeUnixPath(options.apiSocket)
+    if (state._tag === "Refused") return `--api-socket: ${state.message}`
   }
   return undefined
 }
@@ -65,8 +89,24 @@ const run = (options: CliOptions): void => {
   const logger = stderrLogger(options.logLevel)
   // This process only moves packets: let V8 reclaim packet buffers in minor collections.
   tuneGcForPacketRates()
+  // The process's forwarding rules (every guest gets them); the control API changes them here.
+  const forwarder = new Forwarder(options.config, () => nodeClock.now(), options.hostFwd, options.guestFwd)
+  const outbound = { ...(options.outbound4 === undefined ? {} : { outbound4: options.outbound4 }), ...(options.outbound6 === undefined ? {} : { outbound6: options.outbound6 }) }
   const program = Effect.gen(function* () {
-    const listeners = yield* serveGuests(options)
+    const listeners = yield* serveGuests({ ...options, forwarder })
+    const apiSocket = options.apiSocket
+    if (apiSocket !== undefined) {
+      // The control socket changes the same rules every guest session gets.
+      const control = forwarder
+      yield* Effect.acquireRelease(
+        Effect.tryPromise({
+          try: () => listenApiSocket({ path: apiSocket, control, logger }),
+          catch: (e) => new LinkError({ message: `--api-socket: ${e instanceof Error ? e.message : String(e)}` }),
+        }),
+        (server) => Effect.promise(() => server.close()),
+      )
+      logger.log("info", `control socket on ${apiSocket} (slirp4netns's API)`)
+    }
     logger.log("info", `network ${describeNetwork(options.config)}`)
     const qemu = listeners.map((l, i) => qemuOptions(bound(options.links[i]!, l.address))).join(" or ")
     process.stdout.write(`tslirp: ready on ${listeners.map((l) => l.address).join(" ")} (QEMU: ${qemu})\n`)
@@ -74,7 +114,7 @@ const run = (options: CliOptions): void => {
   }).pipe(
     Effect.scoped,
     Effect.tapError((e) => Effect.sync(() => process.stderr.write(`tslirp: ${e.message}\n`))),
-    Effect.provide(Layer.mergeAll(Layer.provideMerge(nodeHostLayer, logLayer(logger)), nodeGuestLinksLayer)),
+    Effect.provide(Layer.mergeAll(Layer.provideMerge(nodeHostLayerWith(outbound), logLayer(logger)), nodeGuestLinksLayer)),
   )
   NodeRuntime.runMain(program, {
     disableErrorReporting: true,

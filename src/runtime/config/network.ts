@@ -44,7 +44,7 @@ export type StackOptions = Partial<Omit<StackConfig, TextFields>> & {
 }
 
 /** `StackConfig` fields that `defaultConfig` leaves out (optional ones): add new ones here. */
-const OPTIONAL_CONFIG_FIELDS: ReadonlyArray<string> = ["tcpBufferBytes"]
+const OPTIONAL_CONFIG_FIELDS: ReadonlyArray<string> = ["tcpBufferBytes", "tftpRoot"]
 const FRIENDLY: ReadonlyArray<string> = ["net", "host", "dns", "dhcpStart", "dnsUpstream", "ipv6Net", "ipv6Host", "ipv6Dns"]
 const KNOWN: ReadonlySet<string> = new Set([...FRIENDLY, ...Object.keys(defaultConfig), ...OPTIONAL_CONFIG_FIELDS])
 

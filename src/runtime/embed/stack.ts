@@ -18,17 +18,36 @@
  *   that they are dropped with one debug line per burst: the stack's TCP recovers as from any
  *   loss), and `guestReady()` delivers what was held, in order, before anything newer.
  * - After `close` (every host socket and timer closed) nothing more is delivered.
+ * - Forwarding (`ForwardControl`, api/forward-control.ts): `hostFwd`/`guestFwd` rules in QEMU's
+ *   syntax given at construction (a bad one is a `ConfigError`), and `addHostFwd`,
+ *   `removeHostFwd`, `listHostFwd`, `addGuestFwd`, `removeGuestFwd`, `listGuestFwd`,
+ *   `listConnections` while it runs (forward/forwarder.ts has their contract). Listeners need
+ *   host ports with `listen`/`bind` (the Node ports and the mocked host have them).
  */
 import type { StackConfig } from "../../protocol/stack/config.ts"
 import { stackConfig, type StackOptions } from "../config/network.ts"
 import { openSession, type HostDeps, type StackSession } from "../host/session.ts"
+import { ConfigError } from "../config/network.ts"
+import type { ConnectionInfo, ForwardControl, GuestFwdEntry, GuestFwdRule, HostFwdEntry, HostFwdRule } from "../api/forward-control.ts"
+import { Forwarder } from "../forward/forwarder.ts"
+import { parseGuestFwd, parseHostFwd } from "../forward/rules.ts"
+
+/** Forwarding rules to start with, as `--hostfwd` / `--guestfwd` take them. */
+export interface ForwardOptions {
+  /** `tcp:[HOSTADDR]:HOSTPORT-[GUESTADDR]:GUESTPORT`, `udp:...`, `unix:PATH-[GUESTADDR]:GUESTPORT`. */
+  readonly hostFwd?: ReadonlyArray<string>
+  /** `tcp:[SERVER]:PORT-TARGET`, TARGET `HOST:PORT`, `unix:PATH` or `cmd:COMMAND`. */
+  readonly guestFwd?: ReadonlyArray<string>
+}
 
 /** Frames held for a busy guest beyond this many bytes are dropped. */
 export const HELD_LIMIT_BYTES = 4 * 1024 * 1024
 
-export class EmbeddedStack {
+export class EmbeddedStack implements ForwardControl {
   readonly config: StackConfig
   private readonly session: StackSession
+  private readonly forwarder: Forwarder
+  private readonly detach: () => void
   private readonly callbacks = new Set<(frame: Uint8Array) => void>()
   private busy = false
   private held: Array<Uint8Array> = []
@@ -37,10 +56,21 @@ export class EmbeddedStack {
   private dropped = 0
 
   /** `seed` is used unless `options.seed` is given (the runtime's random one, typically). */
-  constructor(options: StackOptions, deps: HostDeps, seed: number) {
+  constructor(options: StackOptions, deps: HostDeps, seed: number, forward: ForwardOptions = {}) {
     this.config = stackConfig(options, seed)
     const logger = deps.logger
-    this.session = openSession(this.config, deps, (frame) => {
+    const problems: Array<string> = []
+    const hostFwd = (forward.hostFwd ?? []).flatMap((r) => {
+      const p = parseHostFwd(r)
+      return typeof p === "string" ? (problems.push(`hostFwd: ${p}`), []) : [p]
+    })
+    const guestFwd = (forward.guestFwd ?? []).flatMap((r) => {
+      const p = parseGuestFwd(r)
+      return typeof p === "string" ? (problems.push(`guestFwd: ${p}`), []) : [p]
+    })
+    if (problems.length > 0) throw new ConfigError(`invalid forwarding: ${problems.join("; ")}`)
+    this.forwarder = new Forwarder(this.config, () => deps.clock.now(), hostFwd, guestFwd)
+    this.session = openSession(this.config, this.forwarder.wrapDeps(deps), (frame) => {
       if (!this.busy) return this.deliver(frame)
       if (this.heldBytes + frame.length > HELD_LIMIT_BYTES) {
         if (this.dropped++ === 0) logger.log("debug", "guest busy and frames held at the limit: dropping frames for it")
@@ -50,6 +80,38 @@ export class EmbeddedStack {
       this.held.push(frame)
       this.heldBytes += frame.length
     })
+    this.detach = this.forwarder.attach(this.session)
+  }
+
+  /** Forward a host port to the guest (resolves once the host socket is bound). */
+  addHostFwd(rule: HostFwdRule): Promise<HostFwdEntry> {
+    return this.forwarder.addHostFwd(rule)
+  }
+
+  removeHostFwd(id: number): Promise<void> {
+    return this.forwarder.removeHostFwd(id)
+  }
+
+  listHostFwd(): ReadonlyArray<HostFwdEntry> {
+    return this.forwarder.listHostFwd()
+  }
+
+  /** Forward the guest's connections to a virtual SERVER:PORT to a host target. */
+  addGuestFwd(rule: GuestFwdRule): Promise<GuestFwdEntry> {
+    return this.forwarder.addGuestFwd(rule)
+  }
+
+  removeGuestFwd(id: number): Promise<void> {
+    return this.forwarder.removeGuestFwd(id)
+  }
+
+  listGuestFwd(): ReadonlyArray<GuestFwdEntry> {
+    return this.forwarder.listGuestFwd()
+  }
+
+  /** The connections and flows the stack relays now. */
+  listConnections(): ReadonlyArray<ConnectionInfo> {
+    return this.forwarder.listConnections()
   }
 
   private deliver(frame: Uint8Array): void {
@@ -91,6 +153,7 @@ export class EmbeddedStack {
 
   /** Shut the stack down: host sockets and timers closed, state dropped. Idempotent. */
   close(): void {
+    this.detach()
     this.session.shutdown()
     this.callbacks.clear()
     this.held = []

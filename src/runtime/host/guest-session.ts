@@ -23,6 +23,7 @@ import type { GuestConnection, GuestHandlers } from "../link/guest-link.ts"
 import { annotatedLogger } from "./effect-log.ts"
 import { hostDeps, type HostServices } from "./services.ts"
 import { openSession, type StackMachine } from "./session.ts"
+import type { Forwarder } from "../forward/forwarder.ts"
 
 export class GuestGone extends Data.TaggedError("GuestGone")<{ readonly peer: string }> {}
 export class LinkFailed extends Data.TaggedError("LinkFailed")<{ readonly peer: string; readonly reason: string }> {}
@@ -42,6 +43,8 @@ export interface GuestSessionOptions {
   readonly tap?: (frame: Uint8Array) => void
   /** The stack to run (default: the real one); tests pass one that fails on cue. */
   readonly machine?: StackMachine<unknown>
+  /** The process's forwarding rules: the session gets them all, and later changes, while it runs. */
+  readonly forwarder?: Forwarder
 }
 
 /** The link's `onClose` with a reason: `undefined` when the guest simply went away. */
@@ -56,7 +59,9 @@ export const guestSession = (
     Effect.gen(function* () {
       const host = yield* hostDeps
       // The session's own log lines carry the annotations of this program (the guest).
-      const deps = { ...host, logger: annotatedLogger(host.logger, yield* Effect.context<never>()) }
+      const annotated = { ...host, logger: annotatedLogger(host.logger, yield* Effect.context<never>()) }
+      const forwarder = options.forwarder
+      const deps = forwarder === undefined ? annotated : forwarder.wrapDeps(annotated)
       const ended = yield* Deferred.make<never, SessionEnd>()
       const end = (reason: SessionEnd): void => void Deferred.doneUnsafe(ended, Effect.fail(reason))
       // Released last (finalizers run in reverse): the link outlives the session's own close,
@@ -81,6 +86,11 @@ export const guestSession = (
         ),
         (s) => Effect.sync(() => s.shutdown()),
       )
+      // Forgotten by the forwarder before the stack shuts down (finalizers run in reverse).
+      if (forwarder !== undefined) {
+        const detach = forwarder.attach(session)
+        yield* Effect.addFinalizer(() => Effect.sync(detach))
+      }
       const onClose: GuestClosed = (reason) =>
         end(reason === undefined ? new GuestGone({ peer: conn.peer }) : new LinkFailed({ peer: conn.peer, reason }))
       options.ready({

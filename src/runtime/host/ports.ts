@@ -7,9 +7,9 @@
  * `closeAll` a port reports nothing more. These interfaces are the per-frame hot path: plain
  * callbacks, no Effect fibers (Effect gives the structure around them, see `services.ts`).
  */
-import type { HostEndpoint, IpFamily } from "../../effects/address.ts"
+import type { ConnectTarget, HostBind, HostEndpoint, IpFamily } from "../../effects/address.ts"
 import type { StackEvent } from "../../effects/event.ts"
-import type { SocketId, TimerId } from "../../effects/ids.ts"
+import type { FileId, SocketId, TimerId } from "../../effects/ids.ts"
 import type { Instant } from "../../effects/instant.ts"
 import type { LogFlow, LogLevel } from "../../effects/log.ts"
 
@@ -17,19 +17,31 @@ import type { LogFlow, LogLevel } from "../../effects/log.ts"
 export type Report = (event: StackEvent) => void
 
 export interface TcpPort {
-  connect(sock: SocketId, to: HostEndpoint): void
+  /** An IP endpoint; a unix socket or a command (guestfwd) where the port supports them (else `HostSocketError`). */
+  connect(sock: SocketId, to: ConnectTarget): void
   /** The chunks in order as one write; one `HostTcpWritten` for all of their bytes. */
   write(sock: SocketId, chunks: ReadonlyArray<Uint8Array>): void
   shutdownWrite(sock: SocketId): void
   setReading(sock: SocketId, reading: boolean): void
   reset(sock: SocketId): void
-  /** Graceful close after queued data; false when the id is not a TCP socket of this port. */
+  /** Graceful close after queued data (a listener: stop listening); false when the id is not a TCP socket of this port. */
   close(sock: SocketId): boolean
   closeAll(): void
+  /**
+   * hostfwd (optional: a port without it answers `TcpListen` with `HostSocketError` EOPNOTSUPP).
+   * `listen` reports `HostListening` or `HostSocketError`, then `HostTcpAccepted` per client,
+   * holding each client unread until `adopt` (it becomes the connected socket `sock`) or
+   * `refuse` (reset).
+   */
+  listen?(sock: SocketId, bind: HostBind): void
+  adopt?(sock: SocketId, accepted: number): void
+  refuse?(accepted: number): void
 }
 
 export interface UdpPort {
   open(sock: SocketId, family: IpFamily): void
+  /** udp hostfwd (optional, as `TcpPort.listen`): a socket bound to `bind`; `HostListening` or `HostSocketError`. */
+  bind?(sock: SocketId, bind: HostEndpoint): void
   send(sock: SocketId, to: HostEndpoint, data: Uint8Array, ttl?: number): void
   close(sock: SocketId): boolean
   closeAll(): void
@@ -46,6 +58,18 @@ export interface TimerPort {
   /** Arm or move `timer`; at most one `TimerFired` per arming. */
   set(timer: TimerId, at: Instant): void
   cancel(timer: TimerId): void
+  closeAll(): void
+}
+
+/**
+ * Read-only files for the TFTP server (`FileOpen`, `FileRead`, `FileClose`): `open` answers
+ * `HostFileOpened` or `HostFileError` (a path that escapes `root` is `EACCES`), `read` one
+ * `HostFileData` or `HostFileError`. `close` of a file still opening closes it once it opens.
+ */
+export interface FilePort {
+  open(file: FileId, root: string, path: string): void
+  read(file: FileId, offset: number, length: number): void
+  close(file: FileId): void
   closeAll(): void
 }
 

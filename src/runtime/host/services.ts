@@ -4,9 +4,9 @@
  * in plain callbacks. Nothing here touches the world. Implementations: `../node/layer.ts` (real sockets and timers) and
  * `../mock/layer.ts` (scripted hosts on Effect's `Clock`, a `TestClock` in tests).
  */
-import { Context, Effect } from "effect"
+import { Context, Effect, Option } from "effect"
 import type { HostDeps } from "./session.ts"
-import type { Clock, IcmpPort, Logger, PortFactory, TcpPort, TimerPort, UdpPort } from "./ports.ts"
+import type { Clock, FilePort, IcmpPort, Logger, PortFactory, TcpPort, TimerPort, UdpPort } from "./ports.ts"
 
 export class HostClock extends Context.Service<HostClock, Clock>()("tslirp/HostClock") {}
 export class Log extends Context.Service<Log, Logger>()("tslirp/Log") {}
@@ -15,6 +15,11 @@ export class HostUdp extends Context.Service<HostUdp, PortFactory<UdpPort>>()("t
 export class HostIcmp extends Context.Service<HostIcmp, PortFactory<IcmpPort>>()("tslirp/HostIcmp") {}
 export class Timers extends Context.Service<Timers, PortFactory<TimerPort>>()("tslirp/Timers") {}
 /**
+ * Read-only files for the TFTP server. Optional: without it `hostDeps` has no `files` and file
+ * requests fail with ENOSYS (host/no-files.ts).
+ */
+export class HostFiles extends Context.Service<HostFiles, PortFactory<FilePort>>()("tslirp/HostFiles") {}
+/**
  * Seeds for new stack instances (DESIGN.md: randomness is state, the runtime seeds it). The Node
  * layer draws them from the OS; the mocked host counts up from 1, so tests are reproducible.
  */
@@ -22,9 +27,11 @@ export class HostRandom extends Context.Service<HostRandom, { readonly seed: () 
 
 export type HostServices = HostClock | Log | HostTcp | HostUdp | HostIcmp | Timers | HostRandom
 
-/** Collects the services into the dependency record `openSession` takes. */
+/** Collects the services into the dependency record `openSession` takes (`HostFiles` when provided). */
 export const hostDeps: Effect.Effect<HostDeps, never, HostServices> = Effect.gen(function* () {
+  const files = yield* Effect.serviceOption(HostFiles)
   return {
+    ...(Option.isSome(files) ? { files: files.value } : {}),
     clock: yield* HostClock,
     logger: yield* Log,
     tcp: yield* HostTcp,

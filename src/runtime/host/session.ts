@@ -23,11 +23,13 @@
 import { absurd } from "../../effects/absurd.ts"
 import type { StackEffect } from "../../effects/effect.ts"
 import type { StackEvent } from "../../effects/event.ts"
+import type { SocketId } from "../../effects/ids.ts"
 import type { Instant } from "../../effects/instant.ts"
 import type { StackConfig } from "../../protocol/stack/config.ts"
 import { createSlabAllocator, type FrameAllocator } from "../../protocol/ethernet/frame-buffer.ts"
 import { createStack, reduce, type StackState } from "../../protocol/stack/stack.ts"
-import type { Clock, IcmpPort, Logger, PortFactory, Report, TcpPort, TimerPort, UdpPort } from "./ports.ts"
+import type { Clock, FilePort, IcmpPort, Logger, PortFactory, Report, TcpPort, TimerPort, UdpPort } from "./ports.ts"
+import { noFiles } from "./no-files.ts"
 
 /** A reducer and its initial state: the real stack by default; tests and embedders may swap it. */
 export interface StackMachine<S> {
@@ -55,6 +57,11 @@ export interface HostDeps {
   readonly udp: PortFactory<UdpPort>
   readonly icmp: PortFactory<IcmpPort>
   readonly timers: PortFactory<TimerPort>
+  /**
+   * Files for the TFTP server (a stack with `tftpRoot`). Absent: every `FileOpen` fails with
+   * `ENOSYS` (logged once), so a transfer ends with an error rather than silently.
+   */
+  readonly files?: PortFactory<FilePort>
 }
 
 export interface StackSession {
@@ -73,6 +80,11 @@ export interface StackSession {
   /** Feed `Shutdown`, close every socket and timer, drop the state. Idempotent. */
   shutdown(): void
   readonly closed: boolean
+  /**
+   * The stack's current state (undefined once shut down), for listings such as the control
+   * API's connections. States are immutable: reading one changes nothing.
+   */
+  inspect(): unknown
 }
 
 export interface SessionOptions<S> {
@@ -125,6 +137,17 @@ export const openSession = <S = StackState>(
         return tcp.setReading(e.sock, e.reading)
       case "TcpReset":
         return tcp.reset(e.sock)
+      case "TcpListen":
+        if (tcp.listen === undefined) return unsupported(e.sock)
+        return tcp.listen(e.sock, e.bind)
+      case "TcpAdopt":
+        // A port without `listen` never reported the accepted connection.
+        return tcp.adopt?.(e.sock, e.accepted)
+      case "TcpRefuse":
+        return tcp.refuse?.(e.accepted)
+      case "UdpBind":
+        if (udp.bind === undefined) return unsupported(e.sock)
+        return udp.bind(e.sock, e.bind)
       case "UdpOpen":
         return udp.open(e.sock, e.family)
       case "UdpSend":
@@ -140,6 +163,12 @@ export const openSession = <S = StackState>(
         return timers.set(e.timer, e.at)
       case "CancelTimer":
         return timers.cancel(e.timer)
+      case "FileOpen":
+        return files.open(e.file, e.root, e.path)
+      case "FileRead":
+        return files.read(e.file, e.offset, e.length)
+      case "FileClose":
+        return files.close(e.file)
       case "Log":
         logger.log(e.level, e.message, e.flow)
         return
@@ -147,6 +176,9 @@ export const openSession = <S = StackState>(
         absurd(e)
     }
   }
+
+  /** A port without hostfwd support: the listener fails as a host would refuse it. */
+  const unsupported = (sock: SocketId): void => input({ _tag: "HostSocketError", now: clock.now(), sock, code: "EOPNOTSUPP" })
 
   const drain = (): void => {
     busy = true
@@ -205,6 +237,7 @@ export const openSession = <S = StackState>(
   const udp = deps.udp(input)
   const icmp = deps.icmp(input)
   const timers = deps.timers(input)
+  const files = deps.files === undefined ? noFiles(input, clock, logger) : deps.files(input)
 
   return {
     fromGuest: (frame) => input({ _tag: "FrameFromGuest", now: batchNow ?? clock.now(), frame }),
@@ -232,6 +265,7 @@ export const openSession = <S = StackState>(
         udp.closeAll()
         icmp.closeAll()
         timers.closeAll()
+        files.closeAll()
         state = undefined
       }
       if (busy) queueMicrotask(finish)
@@ -240,5 +274,6 @@ export const openSession = <S = StackState>(
     get closed() {
       return closed
     },
+    inspect: () => state,
   }
 }

@@ -13,6 +13,7 @@ import type { StackConfig } from "../../protocol/stack/config.ts"
 import { guestSession } from "../host/guest-session.ts"
 import { hostDeps, HostRandom, type HostServices } from "../host/services.ts"
 import { openPcapFile, type PcapWriter } from "../pcap/pcap-writer.ts"
+import type { Forwarder } from "../forward/forwarder.ts"
 import type { AcceptGuest, GuestHandlers, GuestListener, LinkSpec } from "./guest-link.ts"
 import { GuestLinks } from "./guest-link.ts"
 
@@ -26,12 +27,12 @@ type RunSession = (program: Effect.Effect<void, never, HostServices>) => Fiber.F
  * `pcap` both ways. How the session ended is logged, with the guest as an annotation; an end is
  * never an error of the process.
  */
-export const sessionPerGuest = (config: StackConfig, pcap: PcapWriter | undefined, run: RunSession, seed: () => number): AcceptGuest => {
+export const sessionPerGuest = (config: StackConfig, pcap: PcapWriter | undefined, run: RunSession, seed: () => number, forwarder?: Forwarder): AcceptGuest => {
   const tap = pcap === undefined ? undefined : (frame: Uint8Array) => pcap.write(frame)
   return (conn) => {
     let handlers: GuestHandlers | undefined
     const program = Effect.logInfo("guest connected").pipe(
-      Effect.andThen(guestSession({ ...config, seed: seed() }, conn, { ready: (h) => (handlers = h), ...(tap === undefined ? {} : { tap }) })),
+      Effect.andThen(guestSession({ ...config, seed: seed() }, conn, { ready: (h) => (handlers = h), ...(tap === undefined ? {} : { tap }), ...(forwarder === undefined ? {} : { forwarder }) })),
       Effect.catchTags({
         GuestGone: () => Effect.logInfo("guest disconnected"),
         LinkFailed: (e) => Effect.logInfo(`guest link failed: ${e.reason}`),
@@ -62,6 +63,8 @@ export interface ServeOptions {
   readonly config: StackConfig
   readonly links: ReadonlyArray<LinkSpec>
   readonly pcap?: string | undefined
+  /** Forwarding rules every guest's session gets (hostfwd, guestfwd), changeable while serving. */
+  readonly forwarder?: Forwarder | undefined
 }
 
 /** Opens every link (and the pcap file); returns the listeners. Everything closes with the scope. */
@@ -86,8 +89,8 @@ export const serveGuests = (
             }),
             (w) => Effect.sync(() => w.close()),
           )
-    const accept = sessionPerGuest(options.config, pcap, run, seed)
-    const acceptDatagrams = sessionPerGuest(datagramLinkConfig(options.config), pcap, run, seed)
+    const accept = sessionPerGuest(options.config, pcap, run, seed, options.forwarder)
+    const acceptDatagrams = sessionPerGuest(datagramLinkConfig(options.config), pcap, run, seed, options.forwarder)
     const listeners: Array<GuestListener> = []
     for (const spec of options.links) {
       const acceptHere = spec._tag === "Udp" ? acceptDatagrams : accept

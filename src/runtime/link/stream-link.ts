@@ -195,7 +195,8 @@ const serveConnection = (socket: Socket, peer: string, accept: AcceptGuest, logg
   return conn
 }
 
-const removeStaleSocket = (path: string): void => {
+/** Removes the socket file at `path`, if a socket is there (the control socket uses it too). */
+export const removeStaleSocket = (path: string): void => {
   try {
     if (lstatSync(path).isSocket()) unlinkSync(path)
   } catch {

@@ -6,7 +6,7 @@
 import { Layer } from "effect"
 import { effectLogLayer } from "../host/effect-log.ts"
 import type { Logger } from "../host/ports.ts"
-import { HostClock, HostIcmp, HostRandom, HostTcp, HostUdp, Log, Timers, type HostServices } from "../host/services.ts"
+import { HostClock, HostFiles, HostIcmp, HostRandom, HostTcp, HostUdp, Log, Timers, type HostServices } from "../host/services.ts"
 import type { MockHost } from "./mock-host.ts"
 
 export const mockHostLayer = (host: MockHost, logger: Logger): Layer.Layer<HostServices> => {
@@ -20,6 +20,7 @@ export const mockHostLayer = (host: MockHost, logger: Logger): Layer.Layer<HostS
     Layer.succeed(HostUdp, deps.udp),
     Layer.succeed(HostIcmp, deps.icmp),
     Layer.succeed(Timers, deps.timers),
+    Layer.succeed(HostFiles, deps.files),
     Layer.succeed(HostRandom, { seed: () => ++seeds }),
     // Effect's own log lines go to the same logger as the stack's.
     Layer.provide(effectLogLayer, Layer.succeed(Log, logger)),

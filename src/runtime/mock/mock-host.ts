@@ -34,24 +34,33 @@
  *   guest.effects; guest.logs; host.udpSent; host.tcpPeers
  *   yield* guest.shutdown()
  * Outside Effect, `createMockHost()` makes one on a `TestClock` of its own.
+ *
+ * hostfwd: a stack's `TcpListen`/`UdpBind` binds in this host (the first to bind an address
+ * wins, later ones get EADDRINUSE); `host.connectClient(bind, from)` is a host client of a TCP
+ * listener (a `MockTcpPeer` whose `to` is the listener; refused at once when nothing listens),
+ * `host.sendToListener(bind, from, data)` a datagram to a UDP one, whose answers are recorded in
+ * `host.listenerReplies`. guestfwd targets `unix:PATH` and `cmd:COMMAND` are scripted with
+ * `tcpListener({ address: "unix:PATH" | "cmd:COMMAND", port: 0 }, script)`. TFTP roots are
+ * declared with `host.files(root, entries)` (mock-files.ts).
  */
 import { Clock as EffectClock, Context, Duration, Effect, type Fiber, Layer, Scheduler, Scope } from "effect"
 // The module, not `effect/testing`, whose index also loads TestSchema (node:assert).
 import * as TestClock from "effect/testing/TestClock"
-import type { HostEndpoint, IpFamily } from "../../effects/address.ts"
+import type { ConnectTarget, HostBind, HostEndpoint, IpFamily } from "../../effects/address.ts"
 import type { StackEffect } from "../../effects/effect.ts"
 import type { HostUnreachableReason, StackEvent } from "../../effects/event.ts"
 import { type SocketId, timerKey } from "../../effects/ids.ts"
 import { type Instant, instant } from "../../effects/instant.ts"
 import type { LogFlow, LogLevel } from "../../effects/log.ts"
 import { defaultConfig, type StackConfig } from "../../protocol/stack/config.ts"
-import type { Clock, IcmpPort, Logger, PortFactory, Report, TcpPort, TimerPort, UdpPort } from "../host/ports.ts"
+import type { Clock, FilePort, IcmpPort, Logger, PortFactory, Report, TcpPort, TimerPort, UdpPort } from "../host/ports.ts"
 import { hostDeps } from "../host/services.ts"
 import { type HostDeps, openSession, type StackMachine, type StackSession } from "../host/session.ts"
 import { clockPort } from "../host/effect-clock.ts"
 import { memoryLogger } from "../host/logger.ts"
 import { answerDns } from "./dns-responder.ts"
 import { mockHostLayer } from "./layer.ts"
+import { createMockFiles, type MockFile } from "./mock-files.ts"
 
 /** What a scripted UDP host can do in answer to a datagram. */
 export interface UdpReplyContext {
@@ -125,6 +134,7 @@ export interface MockPorts {
   readonly udp: PortFactory<UdpPort>
   readonly icmp: PortFactory<IcmpPort>
   readonly timers: PortFactory<TimerPort>
+  readonly files: PortFactory<FilePort>
 }
 
 export interface MockHost {
@@ -143,10 +153,19 @@ export interface MockHost {
   dnsResponder(address: string, port: number, records: Readonly<Record<string, string>>): void
   refuseUdp(address: string, port: number): void
   tcpListener(endpoint: { readonly address: string; readonly port: number }, script: TcpScript): void
+  /** A host client connecting to a stack's hostfwd TCP listener at `bind` (see the header). */
+  connectClient(bind: HostBind, from?: HostEndpoint): MockTcpPeer
+  /** A datagram from `from` to a stack's udp hostfwd listener at `bind`; false if nothing is bound there. */
+  sendToListener(bind: HostEndpoint, from: HostEndpoint, data: Uint8Array): boolean
+  /** Datagrams udp hostfwd listeners sent to their peers. */
+  readonly listenerReplies: ReadonlyArray<{ readonly at: Instant; readonly from: HostEndpoint; readonly to: HostEndpoint; readonly data: Uint8Array }>
   icmpResponder(address: string, ttl?: number): void
   icmpUnreachable(address: string, reason: HostUnreachableReason): void
   /** Make `IcmpOpen` fail, as a host with `ping_group_range` "1 0" does. */
   denyPing(code?: string): void
+  /** Declare the files of a TFTP root (mock-files.ts); `openFiles()` counts the files open. */
+  files(root: string, entries: Readonly<Record<string, MockFile>>): void
+  openFiles(): number
 
   readonly udpSent: ReadonlyArray<SentDatagram>
   readonly tcpPeers: ReadonlyArray<MockTcpPeer>
@@ -160,6 +179,36 @@ export interface MockHost {
 }
 
 const key = (address: string, port: number): string => `${address}|${port}`
+
+/** Where a connect goes, as the key scripts are registered under (`unix:PATH`/`cmd:COMMAND` with port 0). */
+const targetKey = (to: ConnectTarget): string =>
+  to.family === "unix" ? key(`unix:${to.path}`, 0) : to.family === "cmd" ? key(`cmd:${to.command}`, 0) : key(to.address, to.port)
+
+/** The chunks as one array. */
+const joined = (chunks: ReadonlyArray<Uint8Array>): Uint8Array => {
+  const out = new Uint8Array(chunks.reduce((n, x) => n + x.length, 0))
+  let o = 0
+  for (const x of chunks) {
+    out.set(x, o)
+    o += x.length
+  }
+  return out
+}
+
+/** A connect target as `MockTcpPeer.to` shows it: unix and cmd targets as their script key's address, port 0. */
+const asEndpoint = (to: ConnectTarget): HostEndpoint =>
+  to.family === "unix" ? { family: 4, address: `unix:${to.path}`, port: 0 } : to.family === "cmd" ? { family: 4, address: `cmd:${to.command}`, port: 0 } : to
+
+const bindKey = (b: HostBind): string => (b.family === "unix" ? key(`unix:${b.path}`, 0) : key(b.address === "" ? (b.family === 6 ? "::" : "0.0.0.0") : b.address, b.port))
+
+/** A mock host client as the listener's side holds it until the stack adopts it. */
+interface PendingClient {
+  readonly peer: MockTcpPeer & { eof: boolean; closed: boolean; wasReset: boolean }
+  /** Set by `adopt`: the stack's socket and its report. */
+  attach(sock: SocketId, report: Report): void
+  /** Events from the client before the stack adopted it, in order. */
+  readonly early: Array<(sock: SocketId) => StackEvent>
+}
 
 /** One deferred action: a fiber sleeping until `at`, owned by the port set that started it. */
 interface Task {
@@ -268,6 +317,14 @@ const build = (
   const udpSent: Array<SentDatagram> = []
   const tcpPeers: Array<MockTcpPeer> = []
   let nextEphemeral = 40000
+  /** hostfwd listeners of every stack on this host, by bound address. */
+  const tcpListeners = new Map<string, { readonly sock: SocketId; readonly report: Report; readonly port: { pending: Map<number, PendingClient> } }>()
+  const udpListeners = new Map<string, { readonly sock: SocketId; readonly report: Report; readonly bind: HostEndpoint }>()
+  const listenerReplies: Array<{ at: Instant; from: HostEndpoint; to: HostEndpoint; data: Uint8Array }> = []
+  let nextAccepted = 1
+  /** The host's own deferred actions (host clients of listeners, files): they end with the host's scope. */
+  const hostTasks = new Set<Task>()
+  const hostLater = (run: () => void, delay = latency): Task => schedule(hostTasks, run, delay)
 
   const udpPort = (report: Report): UdpPort => {
     const socks = new Map<SocketId, HostEndpoint>()
@@ -279,11 +336,28 @@ const build = (
         if (open) report(event())
       }, delay)
     }
+    const bound = new Map<SocketId, string>()
     return {
       open(sock, family: IpFamily) {
         socks.set(sock, { family, address: family === 6 ? "::1" : "127.0.0.1", port: nextEphemeral++ })
       },
+      bind(sock, at) {
+        const k = bindKey(at)
+        if (udpListeners.has(k)) {
+          emit(() => ({ _tag: "HostSocketError", now: clock.now(), sock, code: "EADDRINUSE" }))
+          return
+        }
+        const port = at.port === 0 ? nextEphemeral++ : at.port
+        udpListeners.set(bindKey({ ...at, port }), { sock, report, bind: { ...at, port } })
+        bound.set(sock, bindKey({ ...at, port }))
+        emit(() => ({ _tag: "HostListening", now: clock.now(), sock, port }))
+      },
       send(sock, to, data, ttl) {
+        const listener = bound.get(sock)
+        if (listener !== undefined) {
+          listenerReplies.push({ at: clock.now(), from: udpListeners.get(listener)!.bind, to, data: data.slice() })
+          return
+        }
         const from = socks.get(sock)
         if (from === undefined) return
         const copy = data.slice()
@@ -307,10 +381,20 @@ const build = (
           })
         })
       },
-      close: (sock) => socks.delete(sock),
+      close(sock) {
+        const listener = bound.get(sock)
+        if (listener !== undefined) {
+          bound.delete(sock)
+          udpListeners.delete(listener)
+          return true
+        }
+        return socks.delete(sock)
+      },
       closeAll() {
         open = false
         socks.clear()
+        for (const k of bound.values()) udpListeners.delete(k)
+        bound.clear()
         cancelTasks(tasks)
       },
     }
@@ -340,7 +424,7 @@ const build = (
         const reason = icmpErrors.get(to)
         if (reason !== undefined || (ttl !== undefined && ttl <= 1 && icmpHosts.has(to))) {
           const why = reason ?? "ttl-exceeded"
-          emit(() => ({ _tag: "HostUnreachable", now: clock.now(), sock, to: { family: 4, address: to, port: 0 }, reason: why }))
+          emit(() => ({ _tag: "HostUnreachable", now: clock.now(), sock, to: { family: to.includes(":") ? 6 : 4, address: to, port: 0 }, reason: why }))
           return
         }
         const replyTtl = icmpHosts.get(to)
@@ -365,6 +449,9 @@ const build = (
       connected: boolean
     }
     const conns = new Map<SocketId, Conn>()
+    /** This stack's hostfwd listeners (bound key -> pending clients) and sockets. */
+    const listeners = new Map<string, { pending: Map<number, PendingClient> }>()
+    const listenerSocks = new Map<SocketId, string>()
     const tasks = new Set<Task>()
     const later = (run: () => void, delay = latency): Task => schedule(tasks, run, delay)
     let open = true
@@ -379,7 +466,7 @@ const build = (
     }
     return {
       connect(sock, to) {
-        const script = tcpScripts.get(key(to.address, to.port))
+        const script = tcpScripts.get(targetKey(to))
         if (script === undefined) {
           emit(() => ({ _tag: "HostSocketError", now: clock.now(), sock, code: "ECONNREFUSED" }))
           emit(() => ({ _tag: "HostSocketClosed", now: clock.now(), sock }))
@@ -388,22 +475,14 @@ const build = (
         const chunks: Array<Uint8Array> = []
         let c: Conn
         const peer = {
-          from: { family: to.family, address: "127.0.0.1", port: nextEphemeral++ },
-          to,
+          from: { family: to.family === 6 ? 6 : 4, address: "127.0.0.1", port: nextEphemeral++ } as HostEndpoint,
+          to: asEndpoint(to),
           eof: false,
           closed: false,
           wasReset: false,
           onData: undefined as ((data: Uint8Array) => void) | undefined,
           onEnd: undefined as (() => void) | undefined,
-          received() {
-            const out = new Uint8Array(chunks.reduce((n, x) => n + x.length, 0))
-            let o = 0
-            for (const x of chunks) {
-              out.set(x, o)
-              o += x.length
-            }
-            return out
-          },
+          received: () => joined(chunks),
           write(data: Uint8Array) {
             const bytes = data.slice()
             later(() => {
@@ -439,12 +518,7 @@ const build = (
       write(sock, chunks) {
         const c = conns.get(sock)
         if (c === undefined || c.peer.eof) return
-        const bytes = new Uint8Array(chunks.reduce((n, x) => n + x.length, 0))
-        let o = 0
-        for (const x of chunks) {
-          bytes.set(x, o)
-          o += x.length
-        }
+        const bytes = joined(chunks)
         emit(() => ({ _tag: "HostTcpWritten", now: clock.now(), sock, bytes: bytes.length }), 0)
         later(() => {
           if (c.peer.wasReset) return
@@ -479,6 +553,13 @@ const build = (
         emit(() => ({ _tag: "HostSocketClosed", now: clock.now(), sock }), 0)
       },
       close(sock) {
+        const listening = listenerSocks.get(sock)
+        if (listening !== undefined) {
+          listenerSocks.delete(sock)
+          listeners.delete(listening)
+          tcpListeners.delete(listening)
+          return true
+        }
         const c = conns.get(sock)
         if (c === undefined) return false
         conns.delete(sock)
@@ -494,9 +575,119 @@ const build = (
         open = false
         for (const c of conns.values()) c.peer.closed = true
         conns.clear()
+        for (const [k, l] of listeners) {
+          tcpListeners.delete(k)
+          for (const p of l.pending.values()) p.peer.closed = true
+        }
+        listeners.clear()
         cancelTasks(tasks)
       },
+      listen(sock, at) {
+        const k = bindKey(at)
+        if (tcpListeners.has(k)) {
+          emit(() => ({ _tag: "HostSocketError", now: clock.now(), sock, code: "EADDRINUSE" }))
+          return
+        }
+        const port = at.family === "unix" ? 0 : at.port === 0 ? nextEphemeral++ : at.port
+        const entry = { sock, report, port: { pending: new Map<number, PendingClient>() } }
+        const boundKey = at.family === "unix" ? k : bindKey({ ...at, port })
+        tcpListeners.set(boundKey, entry)
+        listeners.set(boundKey, entry.port)
+        listenerSocks.set(sock, boundKey)
+        emit(() => ({ _tag: "HostListening", now: clock.now(), sock, port }))
+      },
+      adopt(sock, accepted) {
+        for (const l of listeners.values()) {
+          const p = l.pending.get(accepted)
+          if (p === undefined) continue
+          l.pending.delete(accepted)
+          const c: Conn = { peer: p.peer, reading: true, toStack: [], connected: true }
+          conns.set(sock, c)
+          p.attach(sock, (event) => {
+            if (open && conns.get(sock) === c) deliver(sock, c, event)
+          })
+          return
+        }
+      },
+      refuse(accepted) {
+        for (const l of listeners.values()) {
+          const p = l.pending.get(accepted)
+          if (p === undefined) continue
+          l.pending.delete(accepted)
+          p.peer.wasReset = true
+          p.peer.closed = true
+        }
+      },
     }
+  }
+
+  /** A host client of a hostfwd listener: its bytes to the stack once adopted, the stack's bytes to `received`. */
+  const connectClient = (bind: HostBind, from?: HostEndpoint): MockTcpPeer => {
+    const chunks: Array<Uint8Array> = []
+    let sock: SocketId | undefined
+    let report: Report | undefined
+    const early: Array<(sock: SocketId) => StackEvent> = []
+    const toStack = (event: (sock: SocketId) => StackEvent): void => {
+      hostLater(() => {
+        if (peer.closed && !peer.eof) return
+        if (sock === undefined || report === undefined) early.push(event)
+        else report(event(sock))
+      })
+    }
+    const peer = {
+      from: from ?? { family: 4 as const, address: "127.0.0.1", port: nextEphemeral++ },
+      to: asEndpoint(bind),
+      eof: false,
+      closed: false,
+      wasReset: false,
+      onData: undefined as ((data: Uint8Array) => void) | undefined,
+      onEnd: undefined as (() => void) | undefined,
+      received: () => joined(chunks),
+      write(data: Uint8Array) {
+        const bytes = data.slice()
+        toStack((sock) => ({ _tag: "HostTcpData", now: clock.now(), sock, data: bytes }))
+      },
+      end() {
+        toStack((sock) => ({ _tag: "HostTcpEof", now: clock.now(), sock }))
+      },
+      reset() {
+        hostLater(() => {
+          peer.closed = true
+          if (sock !== undefined && report !== undefined) {
+            report({ _tag: "HostSocketError", now: clock.now(), sock, code: "ECONNRESET" })
+            report({ _tag: "HostSocketClosed", now: clock.now(), sock })
+          }
+        })
+      },
+      _chunks: chunks,
+    }
+    tcpPeers.push(peer)
+    const l = tcpListeners.get(bindKey(bind))
+    if (l === undefined) {
+      peer.closed = true
+      peer.wasReset = true
+      return peer
+    }
+    const accepted = nextAccepted++
+    l.port.pending.set(accepted, {
+      peer,
+      early,
+      attach(s, r) {
+        sock = s
+        report = r
+        for (const e of early.splice(0)) r(e(s))
+      },
+    })
+    hostLater(() => l.report({ _tag: "HostTcpAccepted", now: clock.now(), listener: l.sock, accepted, ...(from === undefined ? {} : { peer: from }) }))
+    return peer
+  }
+
+  const sendToListener = (bind: HostEndpoint, from: HostEndpoint, data: Uint8Array): boolean => {
+    const l = udpListeners.get(bindKey(bind))
+    if (l === undefined) return false
+    const bytes = data.slice()
+    hostLater(() => l.report({ _tag: "HostUdpDatagram", now: clock.now(), sock: l.sock, from, data: bytes }))
+    return true
   }
 
   const timerPort = (report: Report): TimerPort => {
@@ -538,6 +729,7 @@ const build = (
     }
   }
 
+  const mockFiles = createMockFiles(clock, (run) => void hostLater(run))
 
   const host: MockHost = {
     get now() {
@@ -569,10 +761,15 @@ const build = (
     denyPing: (code = "EACCES") => {
       pingDenied = code
     },
+    files: (root, entries) => mockFiles.declare(root, entries),
+    openFiles: () => mockFiles.openCount(),
 
     udpSent,
     tcpPeers,
-    ports: { clock, tcp: tcpPort, udp: udpPort, icmp: icmpPort, timers: timerPort },
+    connectClient,
+    sendToListener,
+    listenerReplies,
+    ports: { clock, tcp: tcpPort, udp: udpPort, icmp: icmpPort, timers: timerPort, files: mockFiles.port },
     // Derived from the layer, the one wiring of the mocked host.
     deps: (logger) => Effect.runSync(Effect.provide(hostDeps, mockHostLayer(host, logger))),
 

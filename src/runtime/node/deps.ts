@@ -7,7 +7,7 @@ import { Effect, Layer } from "effect"
 import type { Logger } from "../host/ports.ts"
 import { hostDeps } from "../host/services.ts"
 import type { HostDeps } from "../host/session.ts"
-import { logLayer, nodeHostLayer } from "./layer.ts"
+import { type NodeHostOptions, logLayer, nodeHostLayerWith } from "./layer.ts"
 
-export const nodeHostDeps = (logger: Logger): HostDeps =>
-  Effect.runSync(hostDeps.pipe(Effect.provide(Layer.provideMerge(nodeHostLayer, logLayer(logger)))))
+export const nodeHostDeps = (logger: Logger, options: NodeHostOptions = {}): HostDeps =>
+  Effect.runSync(hostDeps.pipe(Effect.provide(Layer.provideMerge(nodeHostLayerWith(options), logLayer(logger)))))

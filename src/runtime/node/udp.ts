@@ -15,6 +15,11 @@
  * "fragmentation-needed"); a datagram lost to a full send queue (ENOBUFS, EAGAIN) is a debug
  * line, as loss on a busy link is; any other failure is `HostSocketError`.
  * The TTL (`UdpSend.ttl`) applies to that one datagram.
+ *
+ * udp hostfwd listeners (`UdpBind`) are `node:dgram` sockets bound to the rule's address, in
+ * either implementation (`withListeners`): datagrams from any peer are reported, `UdpSend`
+ * answers from the bound address. With an outbound address (`--outbound-addr`) flows use
+ * `node:dgram` bound to it, since the addon binds the wildcard address only.
  */
 import { createSocket, type Socket } from "node:dgram"
 import type { HostEndpoint, IpFamily } from "../../effects/address.ts"
@@ -27,6 +32,9 @@ export { udpErrorReason } from "./udp-native.ts"
 export interface NodeUdpOptions {
   /** "auto" (default): the addon when it loads, else node:dgram. */
   readonly backend?: "auto" | "native" | "dgram"
+  /** Source addresses of the flows' sockets (`--outbound-addr`, `--outbound-addr6`). */
+  readonly outbound4?: string
+  readonly outbound6?: string
 }
 
 /** Send failures that mean "this datagram was lost", not "this socket is broken". */
@@ -110,7 +118,7 @@ interface DgramEntry {
   readonly queued: Array<[HostEndpoint, Uint8Array, number | undefined]>
 }
 
-const dgramPort = (clock: Clock, logger: Logger, report: Report): UdpPort => {
+const dgramPort = (clock: Clock, logger: Logger, report: Report, options: NodeUdpOptions = {}): UdpPort => {
   const socks = new Map<SocketId, DgramEntry>()
 
   const sendNow = (sock: SocketId, e: DgramEntry, to: HostEndpoint, data: Uint8Array, ttl: number | undefined): void => {
@@ -154,7 +162,8 @@ const dgramPort = (clock: Clock, logger: Logger, report: Report): UdpPort => {
         if (socks.get(sock) !== e) return
         report({ _tag: "HostSocketError", now: clock.now(), sock, code: err.code ?? "EIO" })
       })
-      socket.bind({ port: 0, address: family === 6 ? "::" : "0.0.0.0", exclusive: true }, () => {
+      const local = family === 6 ? (options.outbound6 ?? "::") : (options.outbound4 ?? "0.0.0.0")
+      socket.bind({ port: 0, address: local, exclusive: true }, () => {
         e.bound = true
         for (const [to, data, ttl] of e.queued.splice(0)) sendNow(sock, e, to, data, ttl)
       })
@@ -172,25 +181,79 @@ const dgramPort = (clock: Clock, logger: Logger, report: Report): UdpPort => {
   }
 }
 
+// ---- hostfwd listeners ------------------------------------------------------------------
+
+/** Adds `bind` (udp hostfwd listeners on node:dgram) to a port. */
+const withListeners = (clock: Clock, logger: Logger, report: Report, port: UdpPort): UdpPort => {
+  const listeners = new Map<SocketId, Socket>()
+  const closeListener = (sock: SocketId): boolean => {
+    const s = listeners.get(sock)
+    if (s === undefined) return false
+    listeners.delete(sock)
+    try {
+      s.close()
+    } catch {
+      // Already closed.
+    }
+    return true
+  }
+  return {
+    open: (sock, family) => port.open(sock, family),
+    bind(sock, at) {
+      closeListener(sock)
+      const socket = createSocket({ type: at.family === 6 ? "udp6" : "udp4" })
+      listeners.set(sock, socket)
+      socket.on("message", (data, rinfo) => {
+        if (listeners.get(sock) !== socket) return
+        report({ _tag: "HostUdpDatagram", now: clock.now(), sock, from: { family: rinfo.family === "IPv6" ? 6 : 4, address: rinfo.address, port: rinfo.port }, data })
+      })
+      socket.on("error", (err: NodeJS.ErrnoException) => {
+        if (listeners.get(sock) !== socket) return
+        listeners.delete(sock)
+        logger.log("debug", `udp listener ${sock}: ${err.code ?? err.message}`)
+        report({ _tag: "HostSocketError", now: clock.now(), sock, code: err.code ?? "EIO" })
+      })
+      socket.bind({ port: at.port, address: at.address === "" ? (at.family === 6 ? "::" : "0.0.0.0") : at.address, exclusive: true }, () => {
+        if (listeners.get(sock) === socket) report({ _tag: "HostListening", now: clock.now(), sock, port: socket.address().port })
+      })
+    },
+    send(sock, to, data, ttl) {
+      const l = listeners.get(sock)
+      if (l === undefined) return port.send(sock, to, data, ttl)
+      l.send(data, to.port, to.address, (err: NodeJS.ErrnoException | null) => {
+        if (err != null && listeners.get(sock) === l) sendFailure(clock, logger, report, sock, to, err.code ?? "EIO")
+      })
+    },
+    close: (sock) => closeListener(sock) || port.close(sock),
+    closeAll() {
+      for (const sock of [...listeners.keys()]) closeListener(sock)
+      port.closeAll()
+    },
+  }
+}
+
 // ---- choosing ---------------------------------------------------------------------------
 
 let fallbackLogged = false
 
 export const nodeUdp =
   (clock: Clock, logger: Logger, options: NodeUdpOptions = {}) =>
-  (report: Report): UdpPort => {
-    const backend = options.backend ?? "auto"
-    if (backend === "dgram") return dgramPort(clock, logger, report)
-    const addon = loadUdpAddon()
-    if (typeof addon !== "string") return nativePort(clock, logger, addon, report)
-    if (backend === "native") {
-      // Asked for explicitly: every open fails with the reason, rather than a silent downgrade.
-      logger.log("warn", `udp: ${addon}`)
-      return nativePort(clock, logger, addon, report)
-    }
-    if (!fallbackLogged) {
-      fallbackLogged = true
-      logger.log("info", `udp: ${addon}; using node:dgram, so ICMP errors from the host network are not forwarded to guests`)
-    }
-    return dgramPort(clock, logger, report)
+  (report: Report): UdpPort =>
+    withListeners(clock, logger, report, chooseUdp(clock, logger, options, report))
+
+const chooseUdp = (clock: Clock, logger: Logger, options: NodeUdpOptions, report: Report): UdpPort => {
+  const backend = options.outbound4 !== undefined || options.outbound6 !== undefined ? "dgram" : (options.backend ?? "auto")
+  if (backend === "dgram") return dgramPort(clock, logger, report, options)
+  const addon = loadUdpAddon()
+  if (typeof addon !== "string") return nativePort(clock, logger, addon, report)
+  if (backend === "native") {
+    // Asked for explicitly: every open fails with the reason, rather than a silent downgrade.
+    logger.log("warn", `udp: ${addon}`)
+    return nativePort(clock, logger, addon, report)
   }
+  if (!fallbackLogged) {
+    fallbackLogged = true
+    logger.log("info", `udp: ${addon}; using node:dgram, so ICMP errors from the host network are not forwarded to guests`)
+  }
+  return dgramPort(clock, logger, report, options)
+}

@@ -7,7 +7,7 @@ import { connect } from "node:net"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { answerQuery, startDnsServer, type DnsQueryEvent, type DnsServer } from "../../support/dns-server.ts"
 
-const RECORDS = { "e2e.tslirp.test": ["192.0.2.77"], "two.tslirp.test": ["192.0.2.1", "192.0.2.2"], "big.tslirp.test": ["192.0.2.9"] }
+const RECORDS = { "e2e.tslirp.test": ["192.0.2.77"], "two.tslirp.test": ["192.0.2.1", "192.0.2.2"], "big.tslirp.test": ["192.0.2.9"], "six.tslirp.test": ["2001:db8::77", "192.0.2.6"] }
 
 /** A query for `name` (type A, RD set) with id 0x1234. */
 const query = (name: string, qtype = 1): Uint8Array => {
@@ -34,12 +34,18 @@ describe("test DNS server", () => {
     expect(seen.some((e) => e.name === "two.tslirp.test" && e.transport === "udp" && e.answers === 2)).toBe(true)
   })
 
+  it("answers AAAA records with the name's IPv6 addresses, A records with its IPv4 ones", async () => {
+    expect(await resolver.resolve6("six.tslirp.test")).toEqual(["2001:db8::77"])
+    expect(await resolver.resolve4("six.tslirp.test")).toEqual(["192.0.2.6"])
+    expect(seen.some((e) => e.name === "six.tslirp.test" && e.qtype === 28 && e.answers === 1)).toBe(true)
+  })
+
   it("answers NXDOMAIN for other names", async () => {
     await expect(resolver.resolve4("absent.tslirp.test")).rejects.toMatchObject({ code: "ENOTFOUND" })
     expect(seen.some((e) => e.name === "absent.tslirp.test" && e.rcode === 3)).toBe(true)
   })
 
-  it("answers NODATA for other types of a known name", async () => {
+  it("answers NODATA for other types of a known name (AAAA of a name with only IPv4 addresses)", async () => {
     await expect(resolver.resolve6("e2e.tslirp.test")).rejects.toMatchObject({ code: "ENODATA" })
   })
 

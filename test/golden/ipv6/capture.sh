@@ -177,5 +177,27 @@ capture info dhc 2 -S
 extract dhcpv6-information-request info 'dhcpv6.msgtype == 11'
 extract dhcpv6-info-reply info 'dhcpv6.msgtype == 7'
 
+# 7. TCP to the router: the guest's SYN (MSS 1440 = MTU - 60, SACK, timestamps, window scale)
+# and the router's SYN-ACK, then "hello tslirp\n" (the TCP codec over the IPv6 pseudo header).
+ip netns exec "$R" python3 -c '
+import socket
+s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("fec0::2", 8080)); s.listen(4)
+while True:
+    c, a = s.accept(); c.recv(100); c.close()
+' &
+pids+=($!)
+sleep 0.5
+tcp_send() {
+  ip netns exec "$G" python3 -c '
+import socket, time
+s = socket.create_connection(("fec0::2", 8080), timeout=3); s.sendall(b"hello tslirp\n"); time.sleep(0.3); s.close()
+'
+}
+capture tcp tcp_send
+extract tcp6-syn tcp 'tcp.dstport == 8080 && tcp.flags.syn == 1 && tcp.flags.ack == 0'
+extract tcp6-synack tcp 'tcp.srcport == 8080 && tcp.flags.syn == 1 && tcp.flags.ack == 1'
+extract tcp6-data tcp 'tcp.dstport == 8080 && tcp.len > 0'
+
 echo "capture.sh: frames written to $out"
 ls "$out"

@@ -75,6 +75,31 @@ describe("mocked host: IPv6", () => {
     }),
   )
 
+  it.effect("ping6 to an outside address goes through the host's ping socket and the reply comes back from it", () =>
+    Effect.gen(function* () {
+      const host = yield* createMockHost({ latencyMs: 3 })
+      host.icmpResponder("2001:db8::1", 52)
+      const guest = host.attach()
+      yield* guest.send(icmpv6Frame(GUEST6, a6("2001:db8::1"), 128, new Uint8Array([0, 9, 0, 4, ...bytes("far")])))
+      yield* host.advance(10)
+      const r = decode6(guest.take()[0]!)
+      expect([r.src, r.payload[0], get16(r.payload, 4), get16(r.payload, 6), r.hopLimit, new TextDecoder().decode(r.payload.subarray(8)), r.checksumOk]).toEqual(["2001:db8::1", 129, 9, 4, 52, "far", true])
+    }),
+  )
+
+  it.effect("the host's ICMPv6 errors for an echo reach the guest: host unreachable quoting its echo", () =>
+    Effect.gen(function* () {
+      const host = yield* createMockHost()
+      host.icmpUnreachable("2001:db8::2", "host")
+      const guest = host.attach()
+      yield* guest.send(icmpv6Frame(GUEST6, a6("2001:db8::2"), 128, new Uint8Array([0, 9, 0, 5, ...bytes("x")])))
+      yield* host.advance(5)
+      const r = decode6(guest.take()[0]!)
+      // Destination unreachable (1), code 3 (address unreachable), quoting an echo request (128) with seq 5.
+      expect([r.src, r.payload[0], r.payload[1], r.payload[8 + 40], get16(r.payload, 8 + 46), r.checksumOk]).toEqual(["2001:db8::2", 1, 3, 128, 5, true])
+    }),
+  )
+
   it.effect("IPv6 only (ipv4 off): ARP and IPv4 get no answer, IPv6 works", () =>
     Effect.gen(function* () {
       const host = yield* createMockHost()

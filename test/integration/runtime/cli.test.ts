@@ -247,10 +247,10 @@ describe("tslirp CLI refusals and the bin launcher", () => {
     expect(existsSync(join(dir, "x.sock"))).toBe(false)
   })
 
-  it("a later-issue option is refused with one clear line", async () => {
-    const p = new CliProcess(["--socket", join(dir, "y.sock"), "--hostfwd", "tcp::2222-:22"])
+  it("a bad forwarding rule is refused with one line and exit 2", async () => {
+    const p = new CliProcess(["--socket", join(dir, "y.sock"), "--hostfwd", "tcp:2222:22"])
     expect((await p.exited).code).toBe(2)
-    expect(p.stderr).toBe("tslirp: --hostfwd is not implemented yet (a later tslirp release adds it)\n")
+    expect(p.stderr).toBe('tslirp: --hostfwd: "tcp:2222:22" is not [tcp|udp]:[HOSTADDR]:HOSTPORT-[GUESTADDR]:GUESTPORT or unix:PATH-[GUESTADDR]:GUESTPORT\n')
   })
 
   it("a socket in a missing directory is refused before start, as such, with exit 2", async () => {

@@ -1,6 +1,6 @@
 /** Builders of IPv6 guest frames for tests, and a small decoder of the stack's IPv6 frames. */
 import { sealIcmpv6 } from "../../../src/protocol/icmpv6/wire.ts"
-import { get16, put16 } from "../../../src/protocol/wire/bytes.ts"
+import { get16, get32, put16, put32 } from "../../../src/protocol/wire/bytes.ts"
 import { finish, sum16, sumIpv6Pseudo } from "../../../src/protocol/wire/checksum.ts"
 import { type Ipv6, formatIpv6, parseIpv6 } from "../../../src/protocol/wire/ipv6-address.ts"
 import { GUEST_MAC, ether } from "./frames.ts"
@@ -55,7 +55,7 @@ export interface Decoded6 {
   readonly nh: number
   readonly hopLimit: number
   readonly payload: Uint8Array
-  /** For ICMPv6 / UDP: does the checksum over the pseudo header verify? */
+  /** For ICMPv6 / UDP / TCP: does the checksum over the pseudo header verify? */
   readonly checksumOk: boolean
 }
 
@@ -67,7 +67,7 @@ export const decode6 = (f: Uint8Array): Decoded6 => {
   const len = get16(f, 18)
   const payload = f.subarray(54, 54 + len)
   const nh = f[20]!
-  const ok = nh === 58 || nh === 17 ? finish(sum16(payload, 0, len, sumIpv6Pseudo(0, f, 22, f, 38, len, nh))) === 0 : true
+  const ok = nh === 58 || nh === 17 || nh === 6 ? finish(sum16(payload, 0, len, sumIpv6Pseudo(0, f, 22, f, 38, len, nh))) === 0 : true
   return { dstMac: mac(f, 0), srcMac: mac(f, 6), src: formatIpv6(f, 22), dst: formatIpv6(f, 38), nh, hopLimit: f[21]!, payload, checksumOk: ok }
 }
 
@@ -83,4 +83,47 @@ export const udp6Frame = (src: Ipv6, dst: Ipv6, sport: number, dport: number, da
     put16(u, 6, c === 0 ? 0xffff : c)
   }
   return ipv6Frame(src, dst, 17, u, hopLimit)
+}
+
+/** A TCP segment from the guest over IPv6 (header fields as given, no options unless `mss`), checksum over the IPv6 pseudo header. */
+export const tcp6Frame = (
+  src: Ipv6,
+  dst: Ipv6,
+  t: { readonly sport: number; readonly dport: number; readonly seq: number; readonly ack?: number; readonly flags: number; readonly window?: number; readonly mss?: number },
+  data: Uint8Array = new Uint8Array(0),
+): Uint8Array => {
+  const hl = t.mss === undefined ? 20 : 24
+  const seg = new Uint8Array(hl + data.length)
+  put16(seg, 0, t.sport)
+  put16(seg, 2, t.dport)
+  put32(seg, 4, t.seq >>> 0)
+  put32(seg, 8, (t.ack ?? 0) >>> 0)
+  seg[12] = (hl / 4) << 4
+  seg[13] = t.flags
+  put16(seg, 14, t.window ?? 65535)
+  if (t.mss !== undefined) {
+    seg[20] = 2
+    seg[21] = 4
+    put16(seg, 22, t.mss)
+  }
+  seg.set(data, hl)
+  put16(seg, 16, finish(sum16(seg, 0, seg.length, sumIpv6Pseudo(0, src, 0, dst, 0, seg.length, 6))))
+  return ipv6Frame(src, dst, 6, seg)
+}
+
+/** The fields of a TCP segment in a decoded frame (no options beyond MSS read). */
+export const tcpFields = (payload: Uint8Array) => {
+  const hl = (payload[12]! >> 4) * 4
+  let mss: number | undefined
+  for (let i = 20; i < hl; ) {
+    const kind = payload[i]!
+    if (kind === 0) break
+    if (kind === 1) {
+      i++
+      continue
+    }
+    if (kind === 2) mss = get16(payload, i + 2)
+    i += Math.max(2, payload[i + 1]!)
+  }
+  return { sport: get16(payload, 0), dport: get16(payload, 2), seq: get32(payload, 4), ack: get32(payload, 8), flags: payload[13]!, data: payload.subarray(hl), mss }
 }

@@ -172,11 +172,40 @@ describe("ICMPv6 echo to the gateway and DNS addresses (answered locally)", () =
     })
   }
 
-  it("echo to an outside address is dropped with a debug line in this slice (forwarding is next)", () => {
+  it("echo to an outside address opens an IPv6 ping socket and is sent with hop limit - 1 (forwarded)", () => {
     const d = new StackDriver()
-    d.frame(echo(a6("2001:db8::1")))
+    const fx = d.frame(echo(a6("2001:db8::1")))
+    const open = fx.find((e) => e._tag === "IcmpOpen")
+    const send = fx.find((e) => e._tag === "IcmpEchoSend")
+    expect(open?._tag === "IcmpOpen" && open.family).toBe(6)
+    expect(send?._tag === "IcmpEchoSend" && [send.to, send.sequence, send.ttl, new TextDecoder().decode(send.payload)]).toEqual(["2001:db8::1", 7, 63, "tslirp ipv6 echo"])
+  })
+
+  it("the host's echo reply comes back as an ICMPv6 echo reply with the guest's identifier, checksum good", () => {
+    const d = new StackDriver()
+    const fx = d.frame(echo(a6("2001:db8::1")))
+    const send = fx.find((e) => e._tag === "IcmpEchoSend")!
+    if (send._tag !== "IcmpEchoSend") throw new Error("no send")
+    d.take()
+    d.event({ _tag: "HostIcmpEchoReply", sock: send.sock, from: "2001:db8::1", sequence: 7, payload: send.payload, ttl: 57 })
+    const [r] = d.framesOut()
+    const x = decode6(r!)
+    expect([x.src, x.dst, x.payload[0], get16(x.payload, 4), get16(x.payload, 6), x.hopLimit, x.checksumOk]).toEqual(["2001:db8::1", "fec0::5054:ff:fe12:3456", 129, 0x1234, 7, 57, true])
+  })
+
+  it("echo to another address of the prefix or to multicast is dropped with a debug line (nobody there)", () => {
+    const d = new StackDriver()
+    d.frame(echo(a6("fec0::77")))
+    d.frame(echo(a6("ff0e::1")))
     expect(d.framesOut()).toEqual([])
-    expect(d.log.some((l) => l.includes("echo to 2001:db8::1 dropped"))).toBe(true)
+    expect(d.log.filter((l) => l.includes("dropped (nobody there)"))).toHaveLength(2)
+  })
+
+  it("echo with hop limit 1 to an outside address gets time exceeded from the gateway", () => {
+    const d = new StackDriver()
+    d.frame(icmpv6Frame(GUEST6, a6("2001:db8::1"), 128, new Uint8Array([0x12, 0x34, 0, 7, 1, 2, 3]), 1))
+    const x = decode6(d.framesOut()[0]!)
+    expect([x.src, x.payload[0], x.payload[1], x.checksumOk]).toEqual(["fec0::2", 3, 0, true])
   })
 })
 

@@ -30,6 +30,7 @@ export const hostSockets = (report: (ev: HostEvent) => void): HostSockets => {
     switch (o._tag) {
       case "TcpConnect": {
         const sock = o.sock
+        if (o.to.family === "unix" || o.to.family === "cmd") throw new Error("this harness connects to IP endpoints only")
         const s = connect({ host: o.to.address, port: o.to.port, allowHalfOpen: true })
         s.setNoDelay(true)
         sockets.set(sock, s)

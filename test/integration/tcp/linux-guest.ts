@@ -76,7 +76,8 @@ export const startLinuxGuest = async (mtu: number, config: Partial<TcpConfig> = 
     tap.send(frame)
   }
 
-  const ipOut = (o: Extract<LayerOutput, { _tag: "PacketToGuest" }>): void => {
+  // This harness speaks IPv4 only: the layer's packets here are all family 4.
+  const ipOut = (o: Extract<LayerOutput, { _tag: "PacketToGuest"; family: 4 }>): void => {
     const plen = o.payload?.length ?? 0
     const tcpLen = o.header.length + plen
     const frame = new Uint8Array(14 + 20 + tcpLen)
@@ -103,7 +104,8 @@ export const startLinuxGuest = async (mtu: number, config: Partial<TcpConfig> = 
 
   const handle = (out: ReadonlyArray<LayerOutput>): void => {
     for (const o of out) {
-      if (o._tag === "PacketToGuest") ipOut(o)
+      if (o._tag === "PacketToGuest" && o.family === 4) ipOut(o)
+      else if (o._tag === "PacketToGuest") throw new Error("an IPv6 packet from an IPv4 connection")
       else if (o._tag === "ErrorToGuest") logs.push(`icmp error ${o.reason}`)
       else if (o._tag === "TcpConnect" && o.sock === nextSock) {
         nextSock++

@@ -7,7 +7,8 @@
  * referential-transparency harness (frozen state, reduced twice, results deeply compared, state
  * bytes fingerprinted) for a fixed subset of 12 runs: seeds 1-8 of the mixed test at ~256 KiB
  * each way (every MTU, loss rate and jitter of the 50-seed test), heavy-loss seeds 200-201 with
- * small bounds, and the tail-dropping RX ring (seed 1, MTU 1500 and 9000). The harness costs ~40x (it fingerprints every byte the state holds on every
+ * small bounds, and the tail-dropping RX ring (seed 1, MTU 1500 and 9000); and 4 runs over IPv6
+ * (seeds 1-4, MTU 1280 to 65000, ~128 KiB each way). The harness costs ~40x (it fingerprints every byte the state holds on every
  * call), so the large runs after it are not checked; they test the rules, the subset tests purity.
  */
 import { describe, expect, it } from "vitest"
@@ -90,7 +91,7 @@ describe("TCP simulation: guest peer <-> stack <-> fake host", () => {
       expect(Buffer.compare(concat(r.b.received), r.a.source)).toBe(0)
       expect(r.ringDrops, `mtu ${mtu}`).toBeGreaterThan(0)
     }
-  })
+  }, 120_000) // ~25 s alone; the harness is ~40x the work and the machine is shared
 
   it("clean wire, MTU 1500: 4 MiB each way", () => {
     check({ seed: 1, mtu: 1500, downBytes: 4 * MB, upBytes: 4 * MB, loss: 0, duplicate: 0, delayMs: 0.05, jitterMs: 0, drainMs: 0.05, stallProbability: 0 })
@@ -160,6 +161,27 @@ describe("TCP simulation: guest peer <-> stack <-> fake host", () => {
     }
     expect(drops).toBeGreaterThan(100) // the scenario does overflow the ring
     expect(timeouts).toBeLessThanOrEqual(2)
+  })
+
+  it("over IPv6 (the same layer, 16-byte addresses, MSS = MTU - 60): seeds 1-4 at MTU 1280/1500/9000/65000 with every event checked, and 1 MiB each way unchecked", () => {
+    const mtus = [1280, 1500, 9000, 65000]
+    for (let seed = 1; seed <= 4; seed++) {
+      check({
+        seed,
+        family: 6,
+        mtu: mtus[seed - 1]!,
+        downBytes: 128 * 1024 + seed * 997,
+        upBytes: 128 * 1024 - seed * 1009,
+        loss: [0.001, 0.01, 0.03, 0.05][seed % 4]!,
+        duplicate: 0.01,
+        delayMs: 0.05,
+        jitterMs: [0, 0.05, 0.5][seed % 3]!,
+        drainMs: 0.2,
+        stallProbability: 0.002,
+        checked: true,
+      })
+    }
+    check({ seed: 77, family: 6, mtu: 1500, downBytes: MB, upBytes: MB, loss: 0.02, duplicate: 0.01, delayMs: 0.1, jitterMs: 0.2, drainMs: 0.2, stallProbability: 0.002 })
   })
 
   it("a small bound (16 KiB) with a slow host still moves 1 MiB each way", () => {

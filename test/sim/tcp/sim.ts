@@ -29,6 +29,7 @@ import { nextRandom } from "../../../src/protocol/tcp/prng.ts"
 import { assembleSegment } from "../../../src/protocol/tcp/wire.ts"
 import type { LayerOutput } from "../../../src/protocol/stack/output.ts"
 import { ipv4 } from "../../../src/protocol/wire/ipv4-address.ts"
+import { parseIpv6 } from "../../../src/protocol/wire/ipv6-address.ts"
 import { checkedReduce } from "../../support/referential.ts"
 
 export interface SimParams {
@@ -46,6 +47,8 @@ export interface SimParams {
   readonly drainMs: number
   readonly stallProbability: number
   readonly config?: Partial<TcpConfig>
+  /** The connection's IP family (default 4): over IPv6 both sides key and checksum by 16-byte addresses. */
+  readonly family?: 4 | 6
   readonly maxVirtualMs?: number
   /**
    * A guest RX ring toward B (the guest): it holds this many frames and the guest drains
@@ -91,8 +94,10 @@ export interface SimResult {
   readonly ringDrops: number
 }
 
-const GUEST = ipv4(10, 0, 2, 15)
-const REMOTE = ipv4(10, 0, 2, 2)
+const ADDRESSES = {
+  4: { guest: ipv4(10, 0, 2, 15), remote: ipv4(10, 0, 2, 2) },
+  6: { guest: parseIpv6("fec0::5054:ff:fe12:3456")!, remote: parseIpv6("fec0::2")! },
+} as const
 
 interface Ev {
   readonly at: number
@@ -329,12 +334,15 @@ export const runSim = (p: SimParams): SimResult => {
     if (o._tag !== "PacketToGuest") throw new Error(`unexpected output ${o._tag}`)
     segments++
     const seg = assembleSegment(o.header, o.payload, o.src, o.dst)
+    // Every segment fits the link: IP header (20 or 40 bytes) + TCP segment <= MTU.
+    if ((o.family === 4 ? 20 : 40) + seg.length > p.mtu) throw new Error(`IPv${o.family} datagram of ${(o.family === 4 ? 20 : 40) + seg.length} bytes > MTU ${p.mtu}`)
+    if (o.family !== (p.family ?? 4)) throw new Error(`a segment of family ${o.family}`)
     const to = from === a ? b : a
     if (to === b && !ringAccepts()) return
     const copies = rand() < p.loss ? 0 : rand() < p.duplicate ? 2 : 1
     for (let i = 0; i < copies; i++) {
       at(now + p.delayMs + rand() * p.jitterMs, () => {
-        const [st, out] = call((x, e: TcpSegmentIn) => tcpFromGuest(x, ctx(), e), to.state, { src: o.src, dst: o.dst, ttl: 64, ipHeader: new Uint8Array(20), segment: seg })
+        const [st, out] = call((x, e: TcpSegmentIn) => tcpFromGuest(x, ctx(), e), to.state, { src: o.src, dst: o.dst, ttl: 64, ipHeader: new Uint8Array(o.family === 4 ? 20 : 40), segment: seg })
         to.state = st
         handle(to, out)
       })
@@ -352,9 +360,9 @@ export const runSim = (p: SimParams): SimResult => {
 
   // The guest connects to the remote (B opens actively toward A's side).
   const [bs, bsock, bout] = call((x, o: OpenToGuest) => tcpConnectToGuest(x, { now: instant(0), mtu: p.mtu, newSocket: socketId(1) }, o), b.state, {
-    guestIp: REMOTE,
+    guestIp: ADDRESSES[p.family ?? 4].remote,
     guestPort: 80,
-    remoteIp: GUEST,
+    remoteIp: ADDRESSES[p.family ?? 4].guest,
     remotePort: 40000,
   })
   b.state = bs

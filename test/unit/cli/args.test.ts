@@ -164,7 +164,7 @@ describe("tslirp command line: diagnostics and syntax", () => {
     const h = parseCli(["--help"], resolv)
     expect(h._tag).toBe("Help")
     if (h._tag !== "Help") return
-    for (const o of ["--socket", "--listen", "--udp", "--net", "--host", "--dns ", "--dhcpstart", "--hostname", "--domainname", "--dnssearch", "--dns-upstream", "--mtu", "--ipv4", "--pcap", "--log-level", "--ipv6", "--hostfwd", "--guestfwd", "--tftp", "--bootfile", "--restrict"])
+    for (const o of ["--socket", "--listen", "--udp", "--net", "--host", "--dns ", "--dhcpstart", "--hostname", "--domainname", "--dnssearch", "--dns-upstream", "--mtu", "--ipv4", "--pcap", "--log-level", "--ipv6", "--hostfwd", "--guestfwd", "--tftp", "--tftp-server-name", "--bootfile", "--restrict"])
       expect(h.text).toContain(o)
   })
   it("syntax errors", () => {
@@ -176,6 +176,79 @@ describe("tslirp command line: diagnostics and syntax", () => {
   })
 })
 
+describe("tslirp command line: network boot (--tftp, --tftp-server-name, --bootfile)", () => {
+  it("set the TFTP root and DHCP's boot fields", () => {
+    const o = run(...sock, "--tftp", "/srv/tftp", "--tftp-server-name", "10.0.2.2", "--bootfile", "pxelinux.0")
+    expect([o.config.tftpRoot, o.config.tftpServerName, o.config.bootfile]).toEqual(["/srv/tftp", "10.0.2.2", "pxelinux.0"])
+    expect(describeNetwork(o.config)).toContain("tftp from /srv/tftp")
+  })
+  it("absent: no TFTP root, no boot fields", () => {
+    const o = run(...sock)
+    expect([o.config.tftpRoot, o.config.tftpServerName, o.config.bootfile]).toEqual([undefined, undefined, undefined])
+  })
+  it.each([
+    [["--tftp", ""], "--tftp needs a directory"],
+    [["--bootfile", ""], '--bootfile: "" must be non-empty, without control characters'],
+    [["--bootfile", "a\tb"], '--bootfile: "a\tb" must be non-empty, without control characters'],
+    [["--bootfile", "x".repeat(128)], `--bootfile: "${"x".repeat(128)}" is 128 bytes; the BOOTP field holds 127`],
+    [["--tftp-server-name", "s".repeat(64)], `--tftp-server-name: "${"s".repeat(64)}" is 64 bytes; the BOOTP field holds 63`],
+    [["--tftp", "/a", "--tftp", "/b"], "--tftp given more than once"],
+  ])("%j -> %s", (args, message) => {
+    expect(refuse(...sock, ...args)).toBe(message)
+  })
+})
+
+describe("tslirp command line: forwarding, restricted mode, outbound addresses", () => {
+  it("--hostfwd: tcp, udp, IPv6 in brackets, unix, defaults; repeatable", () => {
+    const o = run(...sock, "--hostfwd", "tcp::2222-:22", "--hostfwd", "udp:127.0.0.1:5353-10.0.2.16:53", "--hostfwd", "tcp:[::1]:8080-:80", "--hostfwd", "::0-:7", "--hostfwd", "unix:/tmp/a-b.sock-:22")
+    expect(o.hostFwd).toEqual([
+      { proto: "tcp", bind: { family: 4, address: "", port: 2222 }, guest: undefined, guestPort: 22 },
+      { proto: "udp", bind: { family: 4, address: "127.0.0.1", port: 5353 }, guest: ipv4(10, 0, 2, 16), guestPort: 53 },
+      { proto: "tcp", bind: { family: 6, address: "::1", port: 8080 }, guest: undefined, guestPort: 80 },
+      { proto: "tcp", bind: { family: 4, address: "", port: 0 }, guest: undefined, guestPort: 7 },
+      { proto: "tcp", bind: { family: "unix", path: "/tmp/a-b.sock" }, guest: undefined, guestPort: 22 },
+    ])
+  })
+  it("--guestfwd: HOST:PORT, unix:PATH, cmd:COMMAND; the default server is the network's .4", () => {
+    const o = run(...sock, "--guestfwd", "tcp:10.0.2.100:80-127.0.0.1:8080", "--guestfwd", "::5000-unix:/run/x.sock", "--guestfwd", "tcp::6000-cmd:nc -q0 example 80", "--guestfwd", "tcp::7000-[::1]:7")
+    expect(o.guestFwd).toEqual([
+      { server: ipv4(10, 0, 2, 100), port: 80, target: { family: 4, address: "127.0.0.1", port: 8080 } },
+      { server: undefined, port: 5000, target: { family: "unix", path: "/run/x.sock" } },
+      { server: undefined, port: 6000, target: { family: "cmd", command: "nc -q0 example 80" } },
+      { server: undefined, port: 7000, target: { family: 6, address: "::1", port: 7 } },
+    ])
+  })
+  it("--restrict on, --disable-host-loopback, --outbound-addr(6)", () => {
+    const o = run(...sock, "--restrict", "on", "--disable-host-loopback", "--outbound-addr", "192.0.2.1", "--outbound-addr6", "2001:db8::1")
+    expect([o.config.restrict, o.config.disableHostLoopback, o.outbound4, o.outbound6]).toEqual([true, true, "192.0.2.1", "2001:db8::1"])
+    const d = run(...sock)
+    expect([d.config.restrict, d.config.disableHostLoopback, d.hostFwd, d.guestFwd, d.outbound4]).toEqual([false, false, [], [], undefined])
+  })
+  it.each([
+    [["--hostfwd", "tcp:2222:22"], '--hostfwd: "tcp:2222:22" is not [tcp|udp]:[HOSTADDR]:HOSTPORT-[GUESTADDR]:GUESTPORT or unix:PATH-[GUESTADDR]:GUESTPORT'],
+    [["--hostfwd", "sctp::1-:2"], '--hostfwd: protocol "sctp" must be tcp, udp or unix'],
+    [["--hostfwd", "tcp::70000-:22"], "--hostfwd: host port 70000 must be 0..65535"],
+    [["--hostfwd", "tcp::22-:0"], "--hostfwd: guest port 0 must be 1..65535"],
+    [["--hostfwd", "tcp:::1:80-:80"], '--hostfwd: "::1:80" is not [HOSTADDR]:HOSTPORT (IPv6 addresses in brackets: [::1]:8080)'],
+    [["--hostfwd", "tcp:[10.0.0.1]:80-:80"], '--hostfwd: host address "10.0.0.1" is not an IPv6 address'],
+    [["--hostfwd", "tcp:localhost:80-:80"], '--hostfwd: host address "localhost" is not an IPv4 address'],
+    [["--hostfwd", "tcp::80-fe80::1:80"], '--hostfwd: "fe80::1:80" is not [GUESTADDR]:GUESTPORT'],
+    [["--hostfwd", "unix:-:22"], "--hostfwd: the unix socket path is empty"],
+    [["--guestfwd", "nonsense"], '--guestfwd: "nonsense" is not [tcp]:[SERVER]:PORT-TARGET (TARGET: HOST:PORT, unix:PATH or cmd:COMMAND)'],
+    [["--guestfwd", "udp:10.0.2.100:53-1.1.1.1:53"], '--guestfwd: protocol "udp" must be tcp (guestfwd forwards TCP only)'],
+    [["--guestfwd", "tcp:10.0.2.100:80-example.com:80"], '--guestfwd: target host address "example.com" is not an IPv4 address'],
+    [["--guestfwd", "tcp:10.0.2.100:80-cmd:"], "--guestfwd: cmd: needs a command"],
+    [["--guestfwd", "tcp:10.0.3.100:80-127.0.0.1:80"], "--guestfwd: guestfwd 10.0.3.100:80: the server address must be a host of 10.0.2.0/24"],
+    [["--guestfwd", "tcp:10.0.2.2:80-127.0.0.1:80"], "--guestfwd: guestfwd 10.0.2.2:80: the server address must differ from the host and dns addresses"],
+    [["--restrict", "maybe"], '--restrict: "maybe" must be on or off'],
+    [["--outbound-addr", "::1"], '--outbound-addr: "::1" is not an IPv4 address'],
+    [["--outbound-addr6", "1.2.3.4"], '--outbound-addr6: "1.2.3.4" is not an IPv6 address'],
+    [["--disable-host-loopback=yes"], "--disable-host-loopback takes no value"],
+  ])("%j -> %s", (args, message) => {
+    expect(refuse(...sock, ...args)).toBe(message)
+  })
+})
+
 describe("tslirp command line: options of later issues are validated, then refused", () => {
   it("off switches are accepted as what tslirp does today", () => {
     expect(run(...sock, "--restrict", "off").links).toHaveLength(1)
@@ -183,14 +256,6 @@ describe("tslirp command line: options of later issues are validated, then refus
   it.each([
     [["--ipv6-host", "10.0.2.2"], '--ipv6-host: "10.0.2.2" is not an IPv6 address'],
     [["--ipv6-dns", "x"], '--ipv6-dns: "x" is not an IPv6 address'],
-    [["--hostfwd", "tcp::2222-:22"], "--hostfwd is not implemented yet (a later tslirp release adds it)"],
-    [["--hostfwd", "tcp:2222:22"], '--hostfwd: "tcp:2222:22" is not [tcp|udp]:[hostaddr]:hostport-[guestaddr]:guestport'],
-    [["--guestfwd", "tcp:10.0.2.100:80-cmd:nc example 80"], "--guestfwd is not implemented yet (a later tslirp release adds it)"],
-    [["--guestfwd", "nonsense"], '--guestfwd: "nonsense" is not [tcp]:server:port-dev'],
-    [["--tftp", "/srv/tftp"], "--tftp is not implemented yet (a later tslirp release adds it)"],
-    [["--tftp", ""], "--tftp needs a non-empty value"],
-    [["--bootfile", "pxelinux.0"], "--bootfile is not implemented yet (a later tslirp release adds it)"],
-    [["--restrict", "on"], "--restrict on is not implemented yet (a later tslirp release adds it)"],
     [["--restrict", "x"], '--restrict: "x" must be on or off'],
   ])("%j -> %s", (args, message) => {
     expect(refuse(...sock, ...args)).toBe(message)

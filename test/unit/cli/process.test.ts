@@ -98,6 +98,19 @@ describe("tslirp: missing directories are reported as such, before start", () =>
     expect((await p.exited).code).toBe(2)
     expect(p.stderr).toBe(`tslirp: --socket: directory ${join(dir, "nope")} does not exist\n`)
   })
+
+  it("--tftp that is missing or not a directory: one line, exit 2, no socket created", async () => {
+    const path = join(dir, "t.sock")
+    const missing = cli(["--socket", path, "--tftp", join(dir, "no-such-dir")])
+    expect((await missing.exited).code).toBe(2)
+    expect(missing.stderr).toBe(`tslirp: --tftp: "${join(dir, "no-such-dir")}": ENOENT\n`)
+    const file = join(dir, "a-file")
+    writeFileSync(file, "x")
+    const notDir = cli(["--socket", path, "--tftp", file])
+    expect((await notDir.exited).code).toBe(2)
+    expect(notDir.stderr).toBe(`tslirp: --tftp: "${file}" is not a directory\n`)
+    expect(existsSync(path)).toBe(false)
+  })
 })
 
 describe("the tslirp wrapper (bin/tslirp.js) and the process it starts", () => {

@@ -293,6 +293,13 @@ describe("BOOTP, TFTP fields and size limits", () => {
     expect([...m.options.keys()].slice(3, 5)).toEqual([66, 67])
   })
 
+  it("next server (siaddr) is the gateway, where the TFTP server answers; without the fields sname, file and 66/67 are absent", () => {
+    const withBoot = step(createDhcpServer(), clientMsg(DHCPDISCOVER), { config: { ...cfg, bootfile: "boot/vmlinuz" } }).replies[0]!
+    expect([withBoot.siaddr, withBoot.file, withBoot.opts.bootfileName, withBoot.opts.tftpServerName]).toEqual([cfg.host, "boot/vmlinuz", "boot/vmlinuz", undefined])
+    const plain = step(createDhcpServer(), clientMsg(DHCPDISCOVER)).replies[0]!
+    expect([plain.siaddr, plain.sname, plain.file, plain.options.has(66), plain.options.has(67)]).toEqual([cfg.host, "", "", false, false])
+  })
+
   it("a reply larger than the client's limit drops unrequested options last-first, with a warning", () => {
     const search = Array.from({ length: 40 }, (_, i) => `d${i}.example${i}.test`)
     const config: StackConfig = { ...cfg, dnsSearch: search }

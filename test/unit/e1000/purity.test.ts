@@ -201,9 +201,8 @@ describe("the sync wrapper's in-place path (model.ts callStart/callAnswer/callFi
         const e = call.out[applied]!
         if (e._tag === "DmaWrite") mem.set(e.data, e.address)
       }
-      const read = callWaiting(call)
-      if (read === undefined) break
-      callAnswer(call, mem.slice(read.address, read.address + read.length))
+      if (!callWaiting(call)) break
+      callAnswer(call, mem.slice(call.reqAddress, call.reqAddress + call.reqLength))
     }
     const [next, effects] = callFinish(call)
     return [next, effects, mem] as const
@@ -228,12 +227,16 @@ describe("the sync wrapper's in-place path (model.ts callStart/callAnswer/callFi
     expect(awaitingDma(s)).toBe(false)
   })
 
-  it("gives the state and effects that chaining e1000Step with DmaReadDone gives", () => {
+  it("gives the state and effects that chaining e1000Step with DmaReadDone gives, less the DmaReads", () => {
     const s0 = ready()
     const ev: E1000Event = { _tag: "MmioWrite", offset: REG.TDT, size: 4, value: 3 }
     const [viaCall, callEffects] = inPlace(guest())(s0, ev)
     const [viaSteps, calls] = drive(s0, guest(), [ev])
     expect(firstDifference(viaCall, viaSteps)).toBeUndefined()
-    expect(firstDifference(callEffects, calls.flat())).toBeUndefined()
+    const stepEffects = calls.flat()
+    // the stepwise run asked for reads: the transmit fetched its descriptors and buffers
+    expect(stepEffects.some((e) => e._tag === "DmaRead")).toBe(true)
+    expect(callEffects.some((e) => e._tag === "DmaRead")).toBe(false)
+    expect(firstDifference(callEffects, stepEffects.filter((e) => e._tag !== "DmaRead"))).toBeUndefined()
   })
 })

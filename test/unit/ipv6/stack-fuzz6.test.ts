@@ -1,10 +1,10 @@
 /**
  * Hostile IPv6 frames through the whole stack reducer, as test/unit/ipv4/stack-fuzz.test.ts
  * does for IPv4: mutations of the IPv6 golden frames and of crafted ones (extension header
- * chains, NDP with zero-length options, fragment floods), checksums fixed up half the time so
- * the deeper layers are reached, and random bytes. The reducer must never throw; whatever it
- * sends the guest must be well formed (Ethernet minimum, the MTU, a valid IPv6 header, valid
- * ICMPv6 and UDP checksums, NDP with hop limit 255); timers are never in the past; the
+ * chains, NDP with zero-length options, fragment floods, TCP segments), checksums fixed up half
+ * the time so the deeper layers are reached, and random bytes. The reducer must never throw;
+ * whatever it sends the guest must be well formed (Ethernet minimum, the MTU, a valid IPv6
+ * header, valid ICMPv6, UDP and TCP checksums, NDP with hop limit 255); timers are never in the past; the
  * bounded tables stay within their bounds.
  */
 import { describe, expect, it } from "vitest"
@@ -15,7 +15,8 @@ import { type Instant, instant } from "../../../src/effects/instant.ts"
 import { ETHERTYPE_ARP, ETHERTYPE_IPV6, ETH_MIN_FRAME } from "../../../src/protocol/ethernet/wire.ts"
 import { parseIcmpv6 } from "../../../src/protocol/icmpv6/wire.ts"
 import { REASS_MAX_BYTES, REASS_MAX_DATAGRAMS } from "../../../src/protocol/ipv4/reassembly.ts"
-import { NH_DEST_OPTIONS, NH_FRAGMENT, NH_HOP_BY_HOP, NH_ICMPV6, NH_ROUTING, NH_UDP, parseIpv6Header } from "../../../src/protocol/ipv6/wire.ts"
+import { NH_DEST_OPTIONS, NH_FRAGMENT, NH_HOP_BY_HOP, NH_ICMPV6, NH_ROUTING, NH_TCP, NH_UDP, parseIpv6Header } from "../../../src/protocol/ipv6/wire.ts"
+import { parseTcp } from "../../../src/protocol/tcp/wire.ts"
 import { NDP_PENDING_MAX_ADDRESSES, NDP_CACHE_MAX } from "../../../src/protocol/ndp/neighbors.ts"
 import { isNdpType } from "../../../src/protocol/ndp/wire.ts"
 import { defaultConfig } from "../../../src/protocol/stack/config.ts"
@@ -71,7 +72,7 @@ const icmp = (type: number, rest: ReadonlyArray<number>) => Uint8Array.from([typ
 
 const SEEDS: ReadonlyArray<readonly [string, Uint8Array]> = [
   ...["ndp-dad-ns", "ndp-rs", "ndp-ra", "mld-report", "ndp-ns", "ndp-na", "icmpv6-echo-request", "udp6-request", "ipv6-dstopts", "icmpv6-port-unreachable",
-    "frag6-request-1", "frag6-request-3", "dhcpv6-solicit", "dhcpv6-information-request", "dhcpv6-request"].map((n) => [n, golden6(n)] as const),
+    "frag6-request-1", "frag6-request-3", "dhcpv6-solicit", "dhcpv6-information-request", "dhcpv6-request", "tcp6-syn", "tcp6-data"].map((n) => [n, golden6(n)] as const),
   ["chain", crafted([[NH_HOP_BY_HOP, opts(1)], [NH_DEST_OPTIONS, opts(2)], [NH_ROUTING, opts(1)], [NH_DEST_OPTIONS, opts(1)]], NH_ICMPV6, icmp(128, [0, 1, 0, 1, 9, 9]))],
   ["rs-zero-option", crafted([], NH_ICMPV6, icmp(133, [0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0]), parseIpv6("ff02::2")!, 255)],
   ["ns-gw", crafted([], NH_ICMPV6, icmp(135, [0, 0, 0, 0, ...GW, 1, 1, ...MAC]), parseIpv6("ff02::1:ff00:2")!, 255)],
@@ -86,7 +87,7 @@ const fixChecksums = (f: Uint8Array): void => {
   const len = get16(f, 18)
   if (54 + len > f.length) return
   const nh = f[20]
-  const off = nh === NH_ICMPV6 ? 2 : nh === NH_UDP ? 6 : -1
+  const off = nh === NH_ICMPV6 ? 2 : nh === NH_UDP ? 6 : nh === NH_TCP ? 16 : -1
   if (off < 0 || len < off + 2) return
   put16(f, 54 + off, 0)
   if (nh === NH_UDP) put16(f, 58, len)
@@ -112,7 +113,7 @@ const mutate = (r: Rng, seed: Uint8Array): Uint8Array => {
         if (f.length > 54) f[14 + [0, 4, 5, 6, 7, 23, 39][r.int(0, 6)]!] = r.int(0, 255)
         break
       case 4: // next header to an extension header kind
-        if (f.length > 54) f[20] = [NH_HOP_BY_HOP, NH_ROUTING, NH_FRAGMENT, NH_DEST_OPTIONS, NH_ICMPV6, NH_UDP, 59][r.int(0, 6)]!
+        if (f.length > 54) f[20] = [NH_HOP_BY_HOP, NH_ROUTING, NH_FRAGMENT, NH_DEST_OPTIONS, NH_ICMPV6, NH_UDP, NH_TCP, 59][r.int(0, 7)]!
         break
       case 5: // a byte of the upper layer / first extension header (lengths, NDP option lengths)
         if (f.length > 62) f[54 + r.int(0, Math.min(40, f.length - 55))] = r.int(0, 3) === 0 ? 0 : r.int(0, 255)
@@ -127,6 +128,9 @@ const mutate = (r: Rng, seed: Uint8Array): Uint8Array => {
   if (r.int(0, 1) === 0) fixChecksums(f)
   return f
 }
+
+/** TCP segments the stack sent the guest, across a run (so the fuzz shows it reached TCP). */
+let tcpAnswers = 0
 
 const checkOutput = (fx: ReadonlyArray<StackEffect>, now: Instant, mtu: number, why: string): Array<TimerId> => {
   const timers: Array<TimerId> = []
@@ -154,6 +158,10 @@ const checkOutput = (fx: ReadonlyArray<StackEffect>, now: Instant, mtu: number, 
     } else if (ip.protocol === NH_UDP) {
       const u = parseUdp6(up, f, ip.srcOffset, ip.dstOffset)
       if (!u.ok) throw new Error(`${why}: bad UDP to the guest: ${u.reason}`)
+    } else if (ip.protocol === NH_TCP) {
+      const t = parseTcp(up, f.subarray(ip.srcOffset, ip.srcOffset + 16), f.subarray(ip.dstOffset, ip.dstOffset + 16))
+      if (!t.ok) throw new Error(`${why}: bad TCP to the guest: ${t.reason}`)
+      tcpAnswers++
     } else throw new Error(`${why}: next header ${ip.protocol} to the guest`)
   }
   return timers
@@ -179,6 +187,7 @@ describe("stack fuzz: hostile IPv6 frames through the reducer", () => {
       let now = 0
       let timers: Array<TimerId> = []
       let delivered = 0
+      tcpAnswers = 0
       for (let n = 0; n < 20000; n++) {
         now += r.int(0, 300)
         const t = instant(now)
@@ -199,6 +208,8 @@ describe("stack fuzz: hostile IPv6 frames through the reducer", () => {
         if (s.ipv6.neighbors.pending.size > NDP_PENDING_MAX_ADDRESSES || s.ipv6.neighbors.cache.size > NDP_CACHE_MAX) throw new Error(`${why}: NDP over its bounds`)
       }
       expect(delivered).toBeGreaterThan(500)
+      // RSTs answering mutated segments: the TCP layer was reached over IPv6.
+      expect(tcpAnswers).toBeGreaterThan(10)
     })
   }
 })

@@ -51,6 +51,15 @@ describe("stackConfig: friendly options to a StackConfig", () => {
     expect([c.tftpServerName, c.bootfile, c.tcpBufferBytes, c.dnsSearch, c.seed]).toEqual(["boot", "pxelinux.0", 65536, ["a.test"], 3])
   })
 
+  it("tftpRoot turns the TFTP server on; an empty root and BOOTP strings too long for their fields are refused", () => {
+    expect(stackConfig({ tftpRoot: "/srv/tftp" }).tftpRoot).toBe("/srv/tftp")
+    expect(stackConfig({}).tftpRoot).toBeUndefined()
+    expect(refusal({ tftpRoot: "" })).toBe("invalid stack options: tftp root must be a non-empty path without NUL bytes")
+    expect(refusal({ bootfile: "b".repeat(128), tftpServerName: "s".repeat(64) })).toBe(
+      "invalid stack options: tftp server name is 64 bytes; the BOOTP sname field holds 63; bootfile is 128 bytes; the BOOTP file field holds 127",
+    )
+  })
+
   it("refuses with one ConfigError naming every problem", () => {
     expect(refusal({ net: "10.0.2.0/33", dnsUpstream: "resolver:53", host: "10.0.2" })).toBe(
       'invalid stack options: net prefix length /33 must be 0..32; host "10.0.2" is not an IPv4 address; dnsUpstream "resolver:53" is not "none", ADDR or ADDR:PORT (an IP address; IPv6 with a port in brackets: [::1]:53)',

@@ -1,6 +1,7 @@
 /**
  * Test rig for the TCP layer: a guest that speaks raw segments, a virtual clock, and decoded
- * outputs. Fixtures put a connection into a given RFC 9293 state.
+ * outputs. Fixtures put a connection into a given RFC 9293 state. A rig speaks IPv4 (10.0.2.15
+ * to 10.0.2.2) or, made with family 6, IPv6 (fec0::5054:ff:fe12:3456 to fec0::2, host ::1).
  *
  * Every call into the layer goes through the referential-transparency harness
  * (test/support/referential.ts): the state is deep-frozen, the call is made twice and the two
@@ -29,7 +30,10 @@ import {
 } from "../../../src/protocol/tcp/layer.ts"
 import { ACK, assembleSegment, emitTcpHeader, parseTcp, SYN, type TcpView } from "../../../src/protocol/tcp/wire.ts"
 import type { ErrorToGuest, LayerOutput } from "../../../src/protocol/stack/output.ts"
+import type { IpFamily } from "../../../src/effects/address.ts"
+import type { IpAddress } from "../../../src/protocol/wire/ip-address.ts"
 import { ipv4, type Ipv4 } from "../../../src/protocol/wire/ipv4-address.ts"
+import { type Ipv6, parseIpv6 } from "../../../src/protocol/wire/ipv6-address.ts"
 import { checkedReduce } from "../../support/referential.ts"
 
 export const GUEST: Ipv4 = ipv4(10, 0, 2, 15)
@@ -38,6 +42,9 @@ export const GPORT = 40000
 export const RPORT = 8080
 export const GUEST_ISS = 1000
 export const HOST_EP: HostEndpoint = { family: 4, address: "127.0.0.1", port: RPORT }
+export const GUEST6: Ipv6 = parseIpv6("fec0::5054:ff:fe12:3456")!
+export const REMOTE6: Ipv6 = parseIpv6("fec0::2")!
+export const HOST_EP6: HostEndpoint = { family: 6, address: "::1", port: RPORT }
 
 export interface GuestSeg {
   readonly seq: number
@@ -62,6 +69,8 @@ export interface Sent {
 }
 
 const IP_HEADER = new Uint8Array([0x45, 0, 0, 40, 0, 0, 0x40, 0, 64, 6, 0, 0, 10, 0, 2, 15, 10, 0, 2, 2])
+/** The guest's IPv6 header of a 20-byte segment (next header 6, hop limit 64). */
+const IP6_HEADER = Uint8Array.of(0x60, 0, 0, 0, 0, 20, 6, 64, ...GUEST6, ...REMOTE6)
 
 export class Rig {
   s: TcpLayerState
@@ -71,14 +80,22 @@ export class Rig {
   outputs: Array<LayerOutput> = []
   /** The latest segment the guest sent (header and payload, as handed to the layer). */
   lastSegment: Uint8Array | undefined
-  constructor(config: Partial<TcpConfig> = {}, mtu = 1500, seed = 7) {
+  readonly guestIp: IpAddress
+  readonly remoteIp: IpAddress
+  readonly hostEp: HostEndpoint
+  private readonly ipHeader: Uint8Array
+  constructor(config: Partial<TcpConfig> = {}, mtu = 1500, seed = 7, family: IpFamily = 4) {
     this.s = createTcpLayer(seed, config)
     this.mtu = mtu
+    this.guestIp = family === 4 ? GUEST : GUEST6
+    this.remoteIp = family === 4 ? REMOTE : REMOTE6
+    this.hostEp = family === 4 ? HOST_EP : HOST_EP6
+    this.ipHeader = family === 4 ? IP_HEADER : IP6_HEADER
   }
   /** The id the next connection gets (the stack's allocator, played here: one counter). */
   nextSock = 1
   ctx(): TcpContext {
-    return { now: instant(this.now), mtu: this.mtu, hostEndpointFor: () => (this.refuse ? undefined : HOST_EP), newSocket: socketId(this.nextSock) }
+    return { now: instant(this.now), mtu: this.mtu, hostEndpointFor: () => (this.refuse ? undefined : this.hostEp), newSocket: socketId(this.nextSock) }
   }
   private take(r: readonly [TcpLayerState, ReadonlyArray<LayerOutput>]): Array<LayerOutput> {
     this.s = r[0]
@@ -103,9 +120,13 @@ export class Rig {
       tsEcr: g.ts?.[1],
       sack: g.sack,
     })
-    const segment = assembleSegment(header, g.payload, GUEST, REMOTE)
+    const segment = assembleSegment(header, g.payload, this.guestIp, this.remoteIp)
     this.lastSegment = segment
-    const seg = { src: GUEST, dst: REMOTE, ttl: 64, ipHeader: IP_HEADER, segment }
+    const seg = { src: this.guestIp, dst: this.remoteIp, ttl: 64, ipHeader: this.ipHeader, segment }
+    return this.take(checkedReduce((s, e: TcpSegmentIn) => tcpFromGuest(s, this.ctx(), e), this.s, seg))
+  }
+  /** A segment exactly as given (any addresses, any bytes); returns the outputs. */
+  guestRaw(seg: TcpSegmentIn): Array<LayerOutput> {
     return this.take(checkedReduce((s, e: TcpSegmentIn) => tcpFromGuest(s, this.ctx(), e), this.s, seg))
   }
   /** Active open toward the guest (hostfwd); returns the socket id. */

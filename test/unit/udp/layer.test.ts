@@ -5,10 +5,9 @@ import { type SocketId, socketId } from "../../../src/effects/ids.ts"
 import { type Instant, instant } from "../../../src/effects/instant.ts"
 import { parseIpv4Header, writeIpv4Header } from "../../../src/protocol/ipv4/wire.ts"
 import { defaultConfig } from "../../../src/protocol/stack/config.ts"
-import type { IpFamily } from "../../../src/effects/address.ts"
 import type { LayerOutput as AnyLayerOutput } from "../../../src/protocol/stack/output.ts"
 
-type LayerOutput = AnyLayerOutput<IpFamily>
+type LayerOutput = AnyLayerOutput
 import { FLOW_SWEEP_MS, FLOW_SWEEP_TIMER } from "../../../src/protocol/flows/flow-table.ts"
 import { type NaptState, closeNapt, emptyNapt, sweepNapt as rawSweepNapt } from "../../../src/protocol/flows/napt.ts"
 import {

@@ -35,6 +35,9 @@ describe("ipv6 addresses (RFC 4291 §2.2, RFC 5952)", () => {
     // The group Linux solicited for fec0::2 in test/golden/ipv6 ndp-ns: ff02::1:ff00:2.
     expect(formatIpv6(solicitedNode(a("fec0::2")))).toBe("ff02::1:ff00:2")
     expect(toHex(multicastMac(a("ff02::1:ff00:2")))).toBe("3333ff000002")
-    expect(ipv6Key(a("fec0::2"))).toBe("fec00000000000000000000000000002")
+    // One character per byte; equal addresses (at any offset) give equal keys, others differ.
+    expect([...ipv6Key(a("fec0::2"))].map((ch) => ch.charCodeAt(0))).toEqual([0xfe, 0xc0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2])
+    expect(ipv6Key(Uint8Array.of(9, ...a("fec0::2")), 1)).toBe(ipv6Key(a("fec0::2")))
+    expect(ipv6Key(a("fec0::2"))).not.toBe(ipv6Key(a("fec0::3")))
   })
 })

@@ -10,7 +10,8 @@
  * - Friendly configuration: `stackConfig({ net: "10.0.2.0/24", dnsUpstream: "127.0.0.1:5353" })`.
  * - Running a stack on ports of your own: `EmbeddedStack`, or `openSession` (the interpreter),
  *   or the Effect services (`HostTcp`, `HostUdp`, `HostIcmp`, `Timers`, `HostClock`, `Log`,
- *   `HostRandom`), with the mocked host (`createMockHost`, `mockHostLayer`) for tests.
+ *   `HostRandom`; `hostClockLayer` reads Effect's `Clock`), with the mocked host on a
+ *   `TestClock` (`makeMockHost`, `createMockHost`, `mockHostLayer`) for tests.
  * - QEMU's stream framing, the pcap format, guest link types and in-memory links.
  * - Record and replay: `createRecorder` (a session's `recorder` option), `readRecording`,
  *   `replaySteps` (event, effects, state, step by step), the summary; the stack's counters
@@ -34,8 +35,9 @@ export type { ConnectionInfo, ForwardControl, GuestFwdEntry, GuestFwdRule, HostF
 export type { Clock, FilePort, IcmpPort, Logger, PortFactory, Report, TcpPort, TimerPort, UdpPort } from "./runtime/host/ports.ts"
 export { makeLogger, memoryLogger, silentLogger } from "./runtime/host/logger.ts"
 export { openSession, realStack, type HostDeps, type SessionOptions, type StackMachine, type StackSession } from "./runtime/host/session.ts"
+export { hostClockLayer, clockPort } from "./runtime/host/effect-clock.ts"
 export { HostClock, HostFiles, HostIcmp, HostRandom, HostTcp, HostUdp, Log, Timers, hostDeps, type HostServices } from "./runtime/host/services.ts"
-export { createMockHost, type MockGuest, type MockHost, type MockHostOptions, type MockTcpPeer } from "./runtime/mock/mock-host.ts"
+export { createMockHost, makeMockHost, type MockGuest, type MockHost, type MockHostOptions, type MockTcpPeer } from "./runtime/mock/mock-host.ts"
 export { mockHostLayer } from "./runtime/mock/layer.ts"
 export { GuestLinks, type AcceptGuest, type GuestConnection, type GuestHandlers, type GuestLinksShape, type GuestListener, type LinkSpec } from "./runtime/link/guest-link.ts"
 export { memoryGuestLinks, type MemoryGuest, type MemoryGuestLinks } from "./runtime/mock/memory-link.ts"

@@ -5,7 +5,7 @@
  * - The host ports on Node (`nodeHostDeps`, or `nodeHostLayer` with `logLayer` for Effect
  *   programs): `node:net` TCP, UDP sockets that report ICMP errors and ping sockets from the
  *   native addon (`loadAddon`; without it UDP runs on `node:dgram` and external pings are off),
- *   `performance.now()` as the clock, seeds from the OS (`randomSeed`), stderr logs, read-only
+ *   Effect's `Clock` as the clock (monotonic), seeds from the OS (`randomSeed`), stderr logs, read-only
  *   files for the TFTP server (`nodeFiles`: nothing outside its root is opened).
  * - Guest links speaking QEMU's protocols (unix/TCP streams, UDP datagrams), `serveGuests`
  *   (what the CLI runs), the pcap and recording file writers, the e1000's `-netdev stream` client.

@@ -5,7 +5,7 @@
 import type { ConnectTarget, HostBind, HostEndpoint, IpFamily } from "./address.ts"
 import type { FileId, SocketId, TimerId } from "./ids.ts"
 import type { Instant } from "./instant.ts"
-import type { LogLevel } from "./log.ts"
+import type { LogFlow, LogLevel } from "./log.ts"
 
 /** Send an Ethernet frame to the guest. The runtime may drop it if the guest link is full. */
 export interface DeliverFrame {
@@ -180,6 +180,8 @@ export interface Log {
   readonly _tag: "Log"
   readonly level: LogLevel
   readonly message: string
+  /** The flow the line is about, if any (shown as log annotations). */
+  readonly flow?: LogFlow
 }
 
 export type StackEffect =

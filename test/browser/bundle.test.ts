@@ -60,7 +60,8 @@ describe("tslirp in a browser", () => {
       ;(() => {
         const host = tslirp.createMockHost()
         const guest = host.attach(tslirp.stackConfig({ net: "10.0.2.0/24", dnsUpstream: "none" }))
-        guest.send(ARP)
+        // The ARP reply comes inside fromGuest; guest.send would also settle the host (an Effect).
+        guest.session.fromGuest(ARP)
         const viaMock = guest.take()
         const out = []
         const logs = { enabled: () => false, log: () => undefined }

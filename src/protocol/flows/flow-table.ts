@@ -14,10 +14,12 @@
  * seconds, so that loses nothing.
  */
 import type { StackEffect } from "../../effects/effect.ts"
+import type { LogFlow } from "../../effects/log.ts"
 import { type SocketId, type TimerId, timerId } from "../../effects/ids.ts"
 import { addMillis, type Instant } from "../../effects/instant.ts"
 import { type IntMap, emptyIntMap, intMapGet, intMapRemove, intMapSet, intMapValues } from "../data/int-map.ts"
 import { type IpAddress, ipEquals } from "../wire/ip-address.ts"
+import { logLine } from "./log-flow.ts"
 
 export const TOUCH_GRANULARITY_MS = 1000
 /** How often idle flows are looked for. */
@@ -105,15 +107,20 @@ export const touch = <F extends Flow>(t: FlowTable<F>, f: F, now: Instant): Flow
 
 /**
  * The sweep timer fired: closes the flows idle for longer than their limit (each logged at
- * debug level with `describe`) and re-arms while any flow is left.
+ * debug level with `describe`, about the flow `flowOf` names) and re-arms while any flow is left.
  */
-export const sweepFlows = <F extends Flow>(t: FlowTable<F>, now: Instant, describe: (f: F) => string): readonly [FlowTable<F>, ReadonlyArray<StackEffect>] => {
+export const sweepFlows = <F extends Flow>(
+  t: FlowTable<F>,
+  now: Instant,
+  describe: (f: F) => string,
+  flowOf?: (f: F) => LogFlow,
+): readonly [FlowTable<F>, ReadonlyArray<StackEffect>] => {
   let flows = t
   const out: Array<StackEffect> = []
   for (const f of intMapValues(t.bySock)) {
     if (now - f.lastActive < f.idleMs) continue
     flows = removeFlow(flows, f.sock)
-    out.push({ _tag: "SocketClose", sock: f.sock }, { _tag: "Log", level: "debug", message: `${describe(f)} expired` })
+    out.push({ _tag: "SocketClose", sock: f.sock }, logLine("debug", `${describe(f)} expired`, flowOf?.(f)))
   }
   const armed = flows.bySock.size > 0
   if (armed) out.push({ _tag: "SetTimer", timer: FLOW_SWEEP_TIMER, at: addMillis(now, FLOW_SWEEP_MS) })

@@ -6,9 +6,11 @@
  * Pure: plain data, replaced on change (see flow-table.ts for the persistent indexes).
  */
 import type { StackEffect } from "../../effects/effect.ts"
+import type { LogFlow } from "../../effects/log.ts"
 import type { Instant } from "../../effects/instant.ts"
 import { type IpAddress, formatIp } from "../wire/ip-address.ts"
 import { type Flow, type FlowTable, closeAllFlows, emptyFlows, sweepFlows } from "./flow-table.ts"
+import { echoFlow, portFlow } from "./log-flow.ts"
 
 /** A UDP flow: one host UDP socket for one guest (address, port). */
 export interface UdpFlow extends Flow {
@@ -48,9 +50,11 @@ export const emptyNapt: NaptState = { flows: emptyFlows(), pingForbidden: false,
 const describe = (f: NaptFlow): string =>
   f.kind === "udp" ? `udp: flow ${formatIp(f.guest)}:${f.guestPort}` : `icmp: echo flow ${formatIp(f.guest)} id ${f.guestPort}`
 
+const flowOf = (f: NaptFlow): LogFlow => (f.kind === "udp" ? portFlow("udp", f.guest, f.guestPort) : echoFlow(f.guest, f.guestPort))
+
 /** The sweep timer fired: idle flows are closed. */
 export const sweepNapt = (s: NaptState, now: Instant): readonly [NaptState, ReadonlyArray<StackEffect>] => {
-  const [flows, fx] = sweepFlows(s.flows, now, describe)
+  const [flows, fx] = sweepFlows(s.flows, now, describe, flowOf)
   return [{ ...s, flows }, fx]
 }
 

@@ -21,9 +21,11 @@
  * guest's frame, which the stack owns (FrameFromGuest).
  */
 import type { StackEffect } from "../../effects/effect.ts"
+import type { LogFlow } from "../../effects/log.ts"
 import type { HostIcmpEchoReply, HostSocketClosed, HostSocketError, HostUnreachable } from "../../effects/event.ts"
 import type { SocketId } from "../../effects/ids.ts"
 import type { Instant } from "../../effects/instant.ts"
+import { echoFlow, logLine } from "../flows/log-flow.ts"
 import { put16 } from "../wire/bytes.ts"
 import { type IpAddress, formatIp } from "../wire/ip-address.ts"
 import { type Ipv4, formatIpv4 } from "../wire/ipv4-address.ts"
@@ -60,7 +62,7 @@ export interface IcmpIn {
 
 type Result = readonly [NaptState, ReadonlyArray<LayerOutput>]
 
-const debug = (message: string): StackEffect => ({ _tag: "Log", level: "debug", message })
+const debug = (message: string, flow?: LogFlow): StackEffect => logLine("debug", message, flow)
 
 const echoReply = (src: Ipv4, dst: Ipv4, ident: number, sequence: number, data: Uint8Array, ttl?: number): LayerOutput => ({
   _tag: "PacketToGuest",
@@ -113,7 +115,8 @@ const forbidden = (s: NaptState, a: IpAddress): boolean => (typeof a === "number
  */
 export const forwardEcho = (s: NaptState, ctx: IcmpContext, m: EchoOut): Result => {
   if (m.ttl <= 1) return [s, [errorToGuest(m.gateway, "ttl-exceeded", m.datagram)]]
-  if (forbidden(s, m.src)) return [s, [debug(`icmp: echo to ${formatIp(m.dst)} dropped: the host forbids IPv${typeof m.src === "number" ? 4 : 6} ping sockets`)]]
+  if (forbidden(s, m.src))
+    return [s, [debug(`icmp: echo to ${formatIp(m.dst)} dropped: the host forbids IPv${typeof m.src === "number" ? 4 : 6} ping sockets`, echoFlow(m.src, m.ident, m.dst))]]
   const send = (sock: SocketId): StackEffect => ({
     _tag: "IcmpEchoSend",
     sock,
@@ -128,7 +131,7 @@ export const forwardEcho = (s: NaptState, ctx: IcmpContext, m: EchoOut): Result 
     const [flows] = putFlow(s.flows, { ...existing, lastActive: ctx.now, lastSequence: m.sequence }, ctx.now)
     return [{ ...s, flows }, [send(existing.sock)]]
   }
-  if (countOf(s.flows, "icmp") >= ICMP_MAX_FLOWS) return [s, [debug(`icmp: ${ICMP_MAX_FLOWS} echo flows open, echo dropped`)]]
+  if (countOf(s.flows, "icmp") >= ICMP_MAX_FLOWS) return [s, [debug(`icmp: ${ICMP_MAX_FLOWS} echo flows open, echo dropped`, echoFlow(m.src, m.ident, m.dst))]]
   const sock = ctx.newSocket
   // An IPv6 guest address may be a view of its frame: copied before it is kept.
   const guest = typeof m.src === "number" ? m.src : m.src.slice(0, 16)
@@ -144,7 +147,7 @@ export const icmpFromGuest = (s: NaptState, ctx: IcmpContext, m: IcmpIn): Result
   if (icmp.type !== ICMP_ECHO_REQUEST) return [s, [debug(`icmp: type ${icmp.type} from the guest ignored`)]]
   const c = ctx.config
   if (m.dst === c.host || m.dst === c.dns) return [s, [echoReply(m.dst, m.src, icmp.ident, icmp.sequence, icmp.body)]]
-  if (!isForwardable(c, m.dst)) return [s, [debug(`icmp: echo to ${formatIpv4(m.dst)} dropped (nobody there)`)]]
+  if (!isForwardable(c, m.dst)) return [s, [debug(`icmp: echo to ${formatIpv4(m.dst)} dropped (nobody there)`, echoFlow(m.src, icmp.ident, m.dst))]]
   return forwardEcho(s, ctx, { src: m.src, dst: m.dst, ttl: m.ttl, ident: icmp.ident, sequence: icmp.sequence, body: icmp.body, datagram: m.datagram, gateway: c.host })
 }
 
@@ -164,7 +167,8 @@ export const icmpHostEvent = (s: NaptState, ctx: Omit<IcmpContext, "newSocket">,
   switch (ev._tag) {
     case "HostIcmpEchoReply": {
       const src = visibleTo(ctx.config, flow.guest, ev.from)
-      if (src === undefined) return [s, [debug(`icmp: reply from ${ev.from} has no IPv${typeof flow.guest === "number" ? 4 : 6} address for the guest`)]]
+      if (src === undefined)
+        return [s, [debug(`icmp: reply from ${ev.from} has no IPv${typeof flow.guest === "number" ? 4 : 6} address for the guest`, echoFlow(flow.guest, flow.guestPort))]]
       const flows = touch(s.flows, flow, ctx.now)
       return [flows === s.flows ? s : { ...s, flows }, [echoReplyTo(src, flow.guest, flow.guestPort, ev.sequence, ev.payload, ev.ttl)]]
     }
@@ -192,7 +196,7 @@ export const icmpHostEvent = (s: NaptState, ctx: Omit<IcmpContext, "newSocket">,
             : [],
         ]
       }
-      return [{ ...s, flows }, [{ _tag: "SocketClose", sock: ev.sock }, debug(`icmp: echo socket for ${formatIp(flow.guest)} failed: ${ev.code}`)]]
+      return [{ ...s, flows }, [{ _tag: "SocketClose", sock: ev.sock }, debug(`icmp: echo socket for ${formatIp(flow.guest)} failed: ${ev.code}`, echoFlow(flow.guest, flow.guestPort))]]
     }
     case "HostSocketClosed":
       return [{ ...s, flows: removeFlow(s.flows, ev.sock) }, []]

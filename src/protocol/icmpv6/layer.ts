@@ -11,6 +11,8 @@
  * Contract: pure; the NAPT state is replaced, never written; never throws.
  */
 import type { StackEffect } from "../../effects/effect.ts"
+import type { LogFlow } from "../../effects/log.ts"
+import { echoFlow, logLine } from "../flows/log-flow.ts"
 import type { NaptState } from "../flows/napt.ts"
 import { type IcmpContext, forwardEcho } from "../icmp/layer.ts"
 import { gatewayFor6, isForwardable6, isOurIpv6 } from "../policy/policy.ts"
@@ -31,7 +33,7 @@ export interface Icmpv6In {
 
 type Result = readonly [NaptState, ReadonlyArray<LayerOutput>]
 
-const debug = (message: string): StackEffect => ({ _tag: "Log", level: "debug", message })
+const debug = (message: string, flow?: LogFlow): StackEffect => logLine("debug", message, flow)
 
 export const icmpv6FromGuest = (s: NaptState, ctx: IcmpContext, m: Icmpv6In): Result => {
   const c = ctx.config
@@ -52,7 +54,7 @@ export const icmpv6FromGuest = (s: NaptState, ctx: IcmpContext, m: Icmpv6In): Re
     }
     return [s, [reply]]
   }
-  if (!isForwardable6(c, m.dst)) return [s, [debug(`icmpv6: echo to ${formatIpv6(m.dst)} dropped (nobody there)`)]]
+  if (!isForwardable6(c, m.dst)) return [s, [debug(`icmpv6: echo to ${formatIpv6(m.dst)} dropped (nobody there)`, echoFlow(m.src, icmp.ident, m.dst))]]
   return forwardEcho(s, ctx, {
     src: m.src,
     dst: m.dst,

@@ -5,6 +5,7 @@
  * connection record (tcb.ts); outputs go to the call's `env.out`. A segment's family is its
  * connection's (the type of its addresses): `tcpPacket` is the one place that says so.
  */
+import { logLine, portFlow } from "../flows/log-flow.ts"
 import type { PacketToGuest } from "../stack/output.ts"
 import { type IpAddress, formatIp } from "../wire/ip-address.ts"
 import { flushStage } from "./host-write.ts"
@@ -111,7 +112,7 @@ export const sendSynAck = (c: TcbDraft, env: TcbEnv): void => {
 export const sendAck = (c: TcbDraft, env: TcbEnv): void => emit(c, env, c.sndNxt, ACK, undefined)
 
 export const log = (c: TcbDraft, env: TcbEnv, level: "info" | "debug" | "warn", msg: string): void => {
-  env.out.push({ _tag: "Log", level, message: `tcp ${describe(c)}: ${msg}` })
+  env.out.push(logLine(level, `tcp ${describe(c)}: ${msg}`, portFlow("tcp", c.guestIp, c.guestPort, c.remoteIp, c.remotePort)))
 }
 
 export const describe = (c: TcbDraft): string =>

@@ -33,11 +33,14 @@
  * - An ERROR from the client ends its transfer. Every end closes the file (`FileClose`) unless
  *   the runtime reported it failed, and cancels the timer.
  * Logs: a finished or timed-out transfer is one info line; refusals and errors (the guest's
- * doing, possibly hostile and repeated) are debug lines.
+ * doing, possibly hostile and repeated) are debug lines. A line about one transfer names its flow
+ * (flows/log-flow.ts: udp, the guest's port, our transfer port).
  * Pure: the state is replaced, never written; sessions live in an IntMap by server port.
  */
 import { absurd } from "../../effects/absurd.ts"
 import type { StackEffect } from "../../effects/effect.ts"
+import type { LogFlow } from "../../effects/log.ts"
+import { logLine, portFlow } from "../flows/log-flow.ts"
 import type { HostFileData, HostFileError, HostFileOpened } from "../../effects/event.ts"
 import { type FileId, fileId, type TimerId, timerId } from "../../effects/ids.ts"
 import { type Instant, addMillis } from "../../effects/instant.ts"
@@ -136,7 +139,9 @@ export interface TftpIn {
 
 type Result = readonly [TftpState, ReadonlyArray<LayerOutput>]
 
-const log = (level: "debug" | "info" | "warn", message: string): StackEffect => ({ _tag: "Log", level, message })
+const log = (level: "debug" | "info" | "warn", message: string, flow?: LogFlow): StackEffect => logLine(level, message, flow)
+/** A transfer as a log flow: the guest's port, and our transfer port on the address it asked. */
+const transferFlow = (t: TftpSession): LogFlow => portFlow("udp", t.client, t.clientPort, t.server, t.port)
 const timerOf = (port: number): TimerId => timerId("tftp", port)
 const who = (a: IpAddress, port: number): string => (typeof a === "number" ? `${formatIp(a)}:${port}` : `[${formatIp(a)}]:${port}`)
 /** A guest-chosen string for a log line: quoted, and cut to 200 characters (a name may be 64 KiB). */
@@ -242,7 +247,7 @@ const request = (s: TftpState, ctx: TftpContext, m: TftpIn, p: TftpPacket): Resu
   return [
     next,
     [
-      log("debug", `tftp: ${from} reads ${name} (transfer port ${port})`),
+      log("debug", `tftp: ${from} reads ${name} (transfer port ${port})`, transferFlow(session)),
       { _tag: "FileOpen", file: session.file, root: ctx.root, path: p.filename },
       arm(session),
     ],
@@ -263,14 +268,14 @@ const transfer = (s: TftpState, ctx: TftpContext, m: TftpIn, t: TftpSession, p: 
       }
       if (t.final) {
         const [next, out] = end(s, t, true)
-        return [next, [...out, log("info", `tftp: sent ${quoted(t.filename)} to ${who(t.client, t.clientPort)}: ${t.bytes} bytes in ${t.block} blocks`)]]
+        return [next, [...out, log("info", `tftp: sent ${quoted(t.filename)} to ${who(t.client, t.clientPort)}: ${t.bytes} bytes in ${t.block} blocks`, transferFlow(t))]]
       }
       const reading: TftpSession = { ...t, phase: "Reading", block: t.block + 1, sent: undefined, retransmits: 0, deadline: addMillis(ctx.now, TFTP_HOST_TIMEOUT_MS) }
       return [put(s, reading), [{ _tag: "FileRead", file: t.file, offset: t.block * t.blksize, length: t.blksize }, arm(reading)]]
     }
     case "Error": {
       const [next, out] = end(s, t, true)
-      return [next, [...out, log("debug", `tftp: ${who(t.client, t.clientPort)} ended the transfer of ${quoted(t.filename)}: error ${p.code} ${quoted(p.message)}`)]]
+      return [next, [...out, log("debug", `tftp: ${who(t.client, t.clientPort)} ended the transfer of ${quoted(t.filename)}: error ${p.code} ${quoted(p.message)}`, transferFlow(t))]]
     }
     case "Request":
     case "Data":
@@ -340,7 +345,7 @@ export const tftpFileEvent = (s: TftpState, ctx: TftpContext, ev: TftpFileEvent)
     case "HostFileError": {
       const [code, message] = errorFor(ev.code)
       const [next, out] = end(s, t, false)
-      return [next, [...out, log("debug", `tftp: ${quoted(t.filename)} for ${client}: ${ev.code}`), errorPacket(t.server, t.port, t.client, t.clientPort, code, message)]]
+      return [next, [...out, log("debug", `tftp: ${quoted(t.filename)} for ${client}: ${ev.code}`, transferFlow(t)), errorPacket(t.server, t.port, t.client, t.clientPort, code, message)]]
     }
     default:
       return absurd(ev)
@@ -354,15 +359,15 @@ export const tftpTimer = (s: TftpState, ctx: TftpContext, timer: TimerId): Resul
   const name = quoted(t.filename)
   if (t.phase !== "AwaitingAck") {
     const [next, out] = end(s, t, true)
-    return [next, [...out, log("warn", `tftp: the host did not ${t.phase === "Opening" ? "open" : "read"} ${name} within ${TFTP_HOST_TIMEOUT_MS} ms; transfer to ${client} failed`), errorPacket(t.server, t.port, t.client, t.clientPort, ERR_NOT_DEFINED, "server could not read the file")]]
+    return [next, [...out, log("warn", `tftp: the host did not ${t.phase === "Opening" ? "open" : "read"} ${name} within ${TFTP_HOST_TIMEOUT_MS} ms; transfer to ${client} failed`, transferFlow(t)), errorPacket(t.server, t.port, t.client, t.clientPort, ERR_NOT_DEFINED, "server could not read the file")]]
   }
   if (t.retransmits < TFTP_MAX_RETRANSMITS && t.sent !== undefined) {
     const again: TftpSession = { ...t, retransmits: t.retransmits + 1, deadline: addMillis(ctx.now, t.retransmitMs) }
     return [put(s, again), [datagram(t.server, t.port, t.client, t.clientPort, t.sent.header, t.sent.payload), arm(again)]]
   }
   const [next, out] = end(s, t, true)
-  if (t.final) return [next, [...out, log("info", `tftp: sent ${name} to ${client}: ${t.bytes} bytes in ${t.block} blocks (last ACK not seen)`)]]
-  return [next, [...out, log("info", `tftp: transfer of ${name} to ${client} timed out at block ${t.block}`), errorPacket(t.server, t.port, t.client, t.clientPort, ERR_NOT_DEFINED, "timed out")]]
+  if (t.final) return [next, [...out, log("info", `tftp: sent ${name} to ${client}: ${t.bytes} bytes in ${t.block} blocks (last ACK not seen)`, transferFlow(t))]]
+  return [next, [...out, log("info", `tftp: transfer of ${name} to ${client} timed out at block ${t.block}`, transferFlow(t)), errorPacket(t.server, t.port, t.client, t.clientPort, ERR_NOT_DEFINED, "timed out")]]
 }
 
 /** The stack shuts down: every file closed, every timer cancelled. */

@@ -23,6 +23,7 @@
  * Pure: the NAPT state is replaced, never written.
  */
 import type { StackEffect } from "../../effects/effect.ts"
+import type { LogFlow } from "../../effects/log.ts"
 import type { HostSocketClosed, HostSocketError, HostUdpDatagram, HostUnreachable } from "../../effects/event.ts"
 import type { HostEndpoint } from "../../effects/address.ts"
 import type { SocketId } from "../../effects/ids.ts"
@@ -36,6 +37,7 @@ import type { NaptState, UdpFlow } from "../flows/napt.ts"
 import { type Route, endpointOf, gatewayFor6, guestVisibleAddress, guestVisibleAddress6, isDns6, isGateway6, route, route6, unmappedHostAddress } from "../policy/policy.ts"
 import type { StackConfig } from "../stack/config.ts"
 import { type LayerOutput, errorToGuest } from "../stack/output.ts"
+import { logLine, portFlow } from "../flows/log-flow.ts"
 import { type IpAddress, familyOf, formatIp } from "../wire/ip-address.ts"
 import { UDP_CHECKSUM_OFFSET, type UdpView, emitUdpHeader } from "./wire.ts"
 
@@ -64,7 +66,7 @@ export interface UdpIn {
 
 type Result = readonly [NaptState, ReadonlyArray<LayerOutput>]
 
-const debug = (message: string): StackEffect => ({ _tag: "Log", level: "debug", message })
+const debug = (message: string, flow?: LogFlow): StackEffect => logLine("debug", message, flow)
 const parseDnsId = (b: Uint8Array): number | undefined => parseDnsHeader(b)?.id
 const idleOf = (dnsOnly: boolean) => (dnsOnly ? UDP_DNS_IDLE_MS : UDP_IDLE_MS)
 
@@ -85,9 +87,9 @@ export const udpFromGuest = (s: NaptState, ctx: UdpContext, m: UdpIn): Result =>
   switch (r._tag) {
     case "Refuse":
       if (isDnsAddress(c, m.dst)) return [s, [errorTo(m.dst, "port", m.datagram)]]
-      return [s, [debug(`udp: to ${formatIp(m.dst)}:${udp.dstPort} dropped: ${r.reason}`)]]
+      return [s, [debug(`udp: to ${formatIp(m.dst)}:${udp.dstPort} dropped: ${r.reason}`, portFlow("udp", m.src, udp.srcPort, m.dst, udp.dstPort))]]
     case "Blackhole":
-      return [s, [debug(`udp: to ${formatIp(m.dst)}:${udp.dstPort} dropped: ${r.reason}`)]]
+      return [s, [debug(`udp: to ${formatIp(m.dst)}:${udp.dstPort} dropped: ${r.reason}`, portFlow("udp", m.src, udp.srcPort, m.dst, udp.dstPort))]]
     case "Loopback":
       break
     case "External":
@@ -95,7 +97,7 @@ export const udpFromGuest = (s: NaptState, ctx: UdpContext, m: UdpIn): Result =>
       break
     case "DnsProxy":
       dnsId = parseDnsId(udp.payload)
-      if (dnsId === undefined) return [s, [debug(`udp: malformed DNS query from ${formatIp(m.src)} dropped`)]]
+      if (dnsId === undefined) return [s, [debug(`udp: malformed DNS query from ${formatIp(m.src)} dropped`, portFlow("udp", m.src, udp.srcPort, m.dst, udp.dstPort))]]
       break
   }
   const to = endpointOf(r, udp.dstPort, family)!
@@ -125,7 +127,8 @@ export const udpFromGuest = (s: NaptState, ctx: UdpContext, m: UdpIn): Result =>
       : touch(s.flows, existing, ctx.now)
     return [flows === s.flows ? s : { ...s, flows }, [send(existing.sock)]]
   }
-  if (countOf(s.flows, "udp") >= UDP_MAX_FLOWS) return [s, [debug(`udp: ${UDP_MAX_FLOWS} flows open, datagram from ${formatIp(m.src)}:${udp.srcPort} dropped`)]]
+  if (countOf(s.flows, "udp") >= UDP_MAX_FLOWS)
+    return [s, [debug(`udp: ${UDP_MAX_FLOWS} flows open, datagram from ${formatIp(m.src)}:${udp.srcPort} dropped`, portFlow("udp", m.src, udp.srcPort, m.dst, udp.dstPort))]]
   const sock = ctx.newSocket
   const flow: UdpFlow = {
     kind: "udp",
@@ -186,7 +189,8 @@ export const udpHostEvent = (s: NaptState, ctx: Omit<UdpContext, "newSocket">, e
     case "HostUdpDatagram": {
       const r = replySource(ctx.config, flow, ev.from, ev.data)
       const out = r === undefined ? undefined : toGuest(flow, r.src, r.port, ev.data)
-      if (r === undefined || out === undefined) return [s, [debug(`udp: datagram from ${ev.from.address} has no IPv${familyOf(flow.guest)} address for the guest`)]]
+      if (r === undefined || out === undefined)
+        return [s, [debug(`udp: datagram from ${ev.from.address} has no IPv${familyOf(flow.guest)} address for the guest`, portFlow("udp", flow.guest, flow.guestPort))]]
       const flows = r.flow === flow ? touch(s.flows, flow, ctx.now) : putFlow(s.flows, { ...r.flow, lastActive: ctx.now }, ctx.now)[0]
       return [flows === s.flows ? s : { ...s, flows }, [out]]
     }
@@ -202,7 +206,10 @@ export const udpHostEvent = (s: NaptState, ctx: Omit<UdpContext, "newSocket">, e
       return [s, [errorTo(src, ev.reason, original, ev.mtu)]]
     }
     case "HostSocketError":
-      return [{ ...s, flows: removeFlow(s.flows, ev.sock) }, [{ _tag: "SocketClose", sock: ev.sock }, debug(`udp: socket for ${formatIp(flow.guest)}:${flow.guestPort} failed: ${ev.code}`)]]
+      return [
+        { ...s, flows: removeFlow(s.flows, ev.sock) },
+        [{ _tag: "SocketClose", sock: ev.sock }, debug(`udp: socket for ${formatIp(flow.guest)}:${flow.guestPort} failed: ${ev.code}`, portFlow("udp", flow.guest, flow.guestPort))],
+      ]
     case "HostSocketClosed":
       return [{ ...s, flows: removeFlow(s.flows, ev.sock) }, []]
   }

@@ -3,7 +3,7 @@
  * `Logger`. Nothing here writes anywhere by itself: `makeLogger` takes the writer (the Node
  * runtime's stderr logger is `../node/logger.ts`; a browser embedder passes `console.log`).
  */
-import type { LogLevel } from "../../effects/log.ts"
+import type { LogFlow, LogLevel } from "../../effects/log.ts"
 import { logSeverity } from "../../effects/log.ts"
 import type { Logger } from "./ports.ts"
 
@@ -17,10 +17,10 @@ export const makeLogger = (threshold: LogLevel, write: (line: string) => void, p
   }
 }
 
-/** Keeps everything in memory: for tests and embedders that collect logs themselves. */
-export const memoryLogger = (): Logger & { readonly lines: Array<{ level: LogLevel; message: string }> } => {
-  const lines: Array<{ level: LogLevel; message: string }> = []
-  return { lines, enabled: () => true, log: (level, message) => void lines.push({ level, message }) }
+/** Keeps everything in memory (a line's flow too, when it has one): for tests and embedders that collect logs themselves. */
+export const memoryLogger = (): Logger & { readonly lines: Array<{ level: LogLevel; message: string; flow?: LogFlow }> } => {
+  const lines: Array<{ level: LogLevel; message: string; flow?: LogFlow }> = []
+  return { lines, enabled: () => true, log: (level, message, flow) => void lines.push(flow === undefined ? { level, message } : { level, message, flow }) }
 }
 
 export const silentLogger: Logger = { enabled: () => false, log: () => undefined }

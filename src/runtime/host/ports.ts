@@ -11,7 +11,7 @@ import type { ConnectTarget, HostBind, HostEndpoint, IpFamily } from "../../effe
 import type { StackEvent } from "../../effects/event.ts"
 import type { FileId, SocketId, TimerId } from "../../effects/ids.ts"
 import type { Instant } from "../../effects/instant.ts"
-import type { LogLevel } from "../../effects/log.ts"
+import type { LogFlow, LogLevel } from "../../effects/log.ts"
 
 /** Feeds one event back into the stack that owns the port. */
 export type Report = (event: StackEvent) => void
@@ -79,7 +79,8 @@ export interface Clock {
 
 export interface Logger {
   enabled(level: LogLevel): boolean
-  log(level: LogLevel, message: string): void
+  /** `flow`: which flow the line is about (the Effect logger adds it as annotations). */
+  log(level: LogLevel, message: string, flow?: LogFlow): void
 }
 
 /** Makes a fresh port for one stack instance. */

@@ -2,7 +2,7 @@
  * One Effect service per capability. Each service hands out plain synchronous ports (see
  * `ports.ts`): Effect gives structure, lifecycle and resource scopes; the per-frame path stays
  * in plain callbacks. Nothing here touches the world. Implementations: `../node/layer.ts` (real sockets and timers) and
- * `../mock/layer.ts` (scripted hosts, virtual time).
+ * `../mock/layer.ts` (scripted hosts on Effect's `Clock`, a `TestClock` in tests).
  */
 import { Context, Effect, Option } from "effect"
 import type { HostDeps } from "./session.ts"

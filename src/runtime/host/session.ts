@@ -3,7 +3,8 @@
  *
  * Contract:
  * - Every input (guest frame, host event) becomes a `StackEvent` with `now` from the clock and
- *   goes through `reduce`; the effects it returns are carried out in order.
+ *   goes through `reduce`; the effects it returns are carried out in order. The clock is read
+ *   once per batch: every frame `batch(fill)` queues carries the instant the batch began.
  * - Events reported while effects are being carried out (a port may report synchronously) are
  *   queued and reduced afterwards, in order: the reducer is never re-entered.
  * - Batches: a lone event is reduced at once, inside the call that reported it; `batch(fill)`
@@ -126,6 +127,8 @@ export const openSession = <S = StackState>(
   const queue: Array<StackEvent> = []
   let head = 0
   let busy = false
+  /** The clock read once at the start of a `batch`: every frame of the batch carries it. */
+  let batchNow: Instant | undefined
 
   const run = (e: StackEffect): void => {
     switch (e._tag) {
@@ -175,7 +178,7 @@ export const openSession = <S = StackState>(
       case "FileClose":
         return files.close(e.file)
       case "Log":
-        logger.log(e.level, e.message)
+        logger.log(e.level, e.message, e.flow)
         return
       default:
         absurd(e)
@@ -247,15 +250,17 @@ export const openSession = <S = StackState>(
   const files = deps.files === undefined ? noFiles(input, clock, logger) : deps.files(input)
 
   return {
-    fromGuest: (frame) => input({ _tag: "FrameFromGuest", now: clock.now(), frame }),
+    fromGuest: (frame) => input({ _tag: "FrameFromGuest", now: batchNow ?? clock.now(), frame }),
     input,
     batch(fill) {
       if (busy || closed || failed) return fill()
       busy = true
+      batchNow = clock.now()
       try {
         fill()
       } finally {
         busy = false
+        batchNow = undefined
       }
       if (head < queue.length) drain()
     },

@@ -1,7 +1,7 @@
 /**
  * The mocked host's files for the TFTP server: in-memory directories a test declares
  * (`host.files(root, { "boot.img": bytes, "link-out": { error: "EACCES" } })`), answered after
- * the host's latency in virtual time. An entry `{ error }` stands for what the Node runtime
+ * the host's latency on the host's clock (a TestClock in tests). An entry `{ error }` stands for what the Node runtime
  * reports for it (a symlink out of the root is `EACCES`, a directory `EISDIR`). Like the Node
  * runtime it refuses absolute names and `..` components (`EACCES`), and a name not declared is
  * `ENOENT`. A file closed while its open is under way is closed when it opens. `openCount()`

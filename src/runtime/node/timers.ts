@@ -18,7 +18,7 @@ export const nodeTimers =
         if (old !== undefined) clearTimeout(old)
         const handle = setTimeout(() => {
           armed.delete(key)
-          // libuv's timer clock may run up to a millisecond behind performance.now(): never
+          // libuv's timer clock may run up to a millisecond behind the monotonic clock: never
           // report a firing before its deadline, reducers compare the two.
           const now = clock.now()
           report({ _tag: "TimerFired", now: now < at ? at : now, timer })

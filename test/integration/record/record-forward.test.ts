@@ -5,6 +5,7 @@
  * using TFTP, a hostfwd client and IPv6 TCP (with a retransmission) replays to its live effects
  * byte for byte, and the summary names the hostfwd client, the transfers and IPv6 endpoints.
  */
+import { Effect } from "effect"
 import { describe, expect, it } from "vitest"
 import type { StackEffect } from "../../../src/effects/effect.ts"
 import type { StackEvent } from "../../../src/effects/event.ts"
@@ -146,69 +147,72 @@ const text = (b: Uint8Array) => new TextDecoder().decode(b)
 const tcp6Of = (frames: ReadonlyArray<Uint8Array>) =>
   frames.filter((f) => f[12] === 0x86 && f[13] === 0xdd).map(decode6).filter((d) => d.nh === 6).map((d) => tcpFields(d.payload))
 
-const runSession = (recorder: Recorder): ReadonlyArray<StackEffect> => {
-  const host = createMockHost({ latencyMs: 1 })
-  host.files(ROOT, { "boot.img": fileBytes(3000) })
-  host.tcpListener({ address: "::1", port: 80 }, (peer) => {
-    peer.onData = (d) => peer.write(new TextEncoder().encode(text(d).toUpperCase()))
-    peer.onEnd = () => peer.end()
-  })
-  const guest = host.attach({ seed: 7, tftpRoot: ROOT }, { recorder })
-  guest.send(pingFrame(HOST, 1, 1, bytes("hi")))
-  guest.take()
+const runSession = (recorder: Recorder): Promise<ReadonlyArray<StackEffect>> =>
+  Effect.runPromise(
+    Effect.gen(function* () {
+      const host = createMockHost({ latencyMs: 1 })
+      host.files(ROOT, { "boot.img": fileBytes(3000) })
+      host.tcpListener({ address: "::1", port: 80 }, (peer) => {
+        peer.onData = (d) => peer.write(new TextEncoder().encode(text(d).toUpperCase()))
+        peer.onEnd = () => peer.end()
+      })
+      const guest = host.attach({ seed: 7, tftpRoot: ROOT }, { recorder })
+      yield* guest.send(pingFrame(HOST, 1, 1, bytes("hi")))
+      guest.take()
 
-  // TFTP: one file served, one missing.
-  const clients = [new TftpGuestClient("boot.img", [["tsize", "0"]]), new TftpGuestClient("missing.img", [], 1070)]
-  for (const c of clients) guest.send(c.request())
-  for (let step = 0; step < 1000 && !clients.every((c) => c.done); step++) {
-    const frames = guest.take()
-    if (frames.length === 0) host.advance(100)
-    for (const f of frames)
-      for (const c of clients) {
-        const answer = c.receive(f)
-        if (answer !== undefined) guest.send(answer)
+      // TFTP: one file served, one missing.
+      const clients = [new TftpGuestClient("boot.img", [["tsize", "0"]]), new TftpGuestClient("missing.img", [], 1070)]
+      for (const c of clients) yield* guest.send(c.request())
+      for (let step = 0; step < 1000 && !clients.every((c) => c.done); step++) {
+        const frames = guest.take()
+        if (frames.length === 0) yield* host.advance(100)
+        for (const f of frames)
+          for (const c of clients) {
+            const answer = c.receive(f)
+            if (answer !== undefined) yield* guest.send(answer)
+          }
       }
-  }
-  expect(clients.map((c) => c.done)).toEqual([true, true])
+      expect(clients.map((c) => c.done)).toEqual([true, true])
 
-  // hostfwd: a host client on 8080 reaches the guest's port 80.
-  guest.input({ _tag: "HostFwdAdd", now: instant(0), id: 1, proto: "tcp", bind: { family: 4, address: "", port: 8080 }, guest: undefined, guestPort: 80 })
-  host.advance(5)
-  const client = host.connectClient({ family: 4, address: "", port: 8080 }, { family: 4, address: "192.0.2.7", port: 51000 })
-  host.advance(5)
-  const [syn] = segments(guest.take())
-  guest.send(tcpFrame(GUEST, syn!.src, 80, syn!.tcp.srcPort, 1000, syn!.tcp.seq + 1, SYN | ACK))
-  guest.take()
-  client.write(bytes("hello guest"))
-  host.advance(5)
-  const [data] = segments(guest.take())
-  guest.send(tcpFrame(GUEST, syn!.src, 80, syn!.tcp.srcPort, 1001, data!.tcp.seq + data!.payload.length, ACK | PSH, bytes("hello host")))
-  host.advance(10)
-  expect(text(client.received())).toBe("hello host")
+      // hostfwd: a host client on 8080 reaches the guest's port 80.
+      yield* guest.input({ _tag: "HostFwdAdd", now: instant(0), id: 1, proto: "tcp", bind: { family: 4, address: "", port: 8080 }, guest: undefined, guestPort: 80 })
+      yield* host.advance(5)
+      const client = host.connectClient({ family: 4, address: "", port: 8080 }, { family: 4, address: "192.0.2.7", port: 51000 })
+      yield* host.advance(5)
+      const [syn] = segments(guest.take())
+      yield* guest.send(tcpFrame(GUEST, syn!.src, 80, syn!.tcp.srcPort, 1000, syn!.tcp.seq + 1, SYN | ACK))
+      guest.take()
+      client.write(bytes("hello guest"))
+      yield* host.advance(5)
+      const [data] = segments(guest.take())
+      yield* guest.send(tcpFrame(GUEST, syn!.src, 80, syn!.tcp.srcPort, 1001, data!.tcp.seq + data!.payload.length, ACK | PSH, bytes("hello host")))
+      yield* host.advance(10)
+      expect(text(client.received())).toBe("hello host")
 
-  // IPv6 TCP to [fec0::2]:80 (the host's ::1); the guest ACKs the answer only after a retransmission.
-  const t = { sport: 40000, dport: 80 }
-  guest.send(tcp6Frame(GUEST6, HOST6, { ...t, seq: 100, flags: SYN, mss: 1460 }))
-  host.advance(5)
-  const synAck = tcp6Of(guest.take())[0]!
-  const ours = synAck.seq + 1
-  guest.send(tcp6Frame(GUEST6, HOST6, { ...t, seq: 101, ack: ours, flags: ACK }))
-  guest.send(tcp6Frame(GUEST6, HOST6, { ...t, seq: 101, ack: ours, flags: ACK | PSH }, bytes("over six")))
-  host.advance(5)
-  guest.take()
-  host.advance(5000)
-  const again = tcp6Of(guest.take()).filter((s) => s.data.length > 0)
-  expect(again.length).toBeGreaterThan(0)
-  guest.send(tcp6Frame(GUEST6, HOST6, { ...t, seq: 109, ack: ours + 8, flags: ACK | FIN }))
-  host.advance(100)
-  guest.shutdown()
-  return guest.effects
-}
+      // IPv6 TCP to [fec0::2]:80 (the host's ::1); the guest ACKs the answer only after a retransmission.
+      const t = { sport: 40000, dport: 80 }
+      yield* guest.send(tcp6Frame(GUEST6, HOST6, { ...t, seq: 100, flags: SYN, mss: 1460 }))
+      yield* host.advance(5)
+      const synAck = tcp6Of(guest.take())[0]!
+      const ours = synAck.seq + 1
+      yield* guest.send(tcp6Frame(GUEST6, HOST6, { ...t, seq: 101, ack: ours, flags: ACK }))
+      yield* guest.send(tcp6Frame(GUEST6, HOST6, { ...t, seq: 101, ack: ours, flags: ACK | PSH }, bytes("over six")))
+      yield* host.advance(5)
+      guest.take()
+      yield* host.advance(5000)
+      const again = tcp6Of(guest.take()).filter((s) => s.data.length > 0)
+      expect(again.length).toBeGreaterThan(0)
+      yield* guest.send(tcp6Frame(GUEST6, HOST6, { ...t, seq: 109, ack: ours + 8, flags: ACK | FIN }))
+      yield* host.advance(100)
+      yield* guest.shutdown()
+      return guest.effects
+    }),
+  )
 
 describe("replay of a session with TFTP, hostfwd and IPv6 TCP", () => {
-  it("reproduces every live effect byte for byte; counters and summary show the new traffic", () => {
+  it("reproduces every live effect byte for byte; counters and summary show the new traffic", async () => {
     const m = memoryRecorder(true)
-    const live = runSession(m.rec)
+    const live = await runSession(m.rec)
     const rec = openRecording(m.bytes())
     const tags = new Set<string>()
     const replayed: Array<StackEffect> = []

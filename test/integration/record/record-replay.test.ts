@@ -5,6 +5,7 @@
  * counters, and `--until`-style states. The codec round-trips every event kind, refuses other
  * format versions in one line, and the size bound stops recording with a stop record.
  */
+import { Effect } from "effect"
 import { describe, expect, it } from "vitest"
 import type { StackEffect } from "../../../src/effects/effect.ts"
 import type { StackEvent } from "../../../src/effects/event.ts"
@@ -61,36 +62,39 @@ const openRecording = (b: Uint8Array): Recording => {
 }
 
 /** The scripted session; returns the live effects grouped by nothing (in order). */
-const runSession = (recorder: ReturnType<typeof memoryRecorder>["rec"]) => {
-  const host = createMockHost({ latencyMs: 2 })
-  host.dnsResponder("127.0.0.1", 5353, { "x.test": "192.0.2.99" })
-  host.icmpResponder("192.0.2.5", 55)
-  const guest = host.attach({ seed: 7, dnsUpstream: { family: 4, address: "127.0.0.1", port: 5353 } }, { recorder })
-  guest.send(dhcp(DHCPDISCOVER))
-  guest.send(dhcp(DHCPREQUEST, [[50, optIpv4(GUEST)], [54, optIpv4(HOST)]]))
-  guest.send(ether(BROADCAST_MAC, 0x0806, arp(1, GUEST_MAC, GUEST, new Uint8Array(6), HOST)))
-  guest.send(pingFrame(HOST, 7, 1, bytes("local")))
-  guest.send(pingFrame(ipv4(192, 0, 2, 5), 7, 2, bytes("remote")))
-  host.advance(3)
-  const q = new Uint8Array([0xab, 0xcd, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 1, 0x78, 4, 0x74, 0x65, 0x73, 0x74, 0, 0, 1, 0, 1])
-  guest.send(udpFrame(GUEST, DNS, 41000, 53, q))
-  host.advance(3)
-  guest.send(udpFrame(GUEST, HOST, 41001, 9999, bytes("to the host")))
-  // Hostile: a runt, an unknown ethertype, a UDP datagram with a broken checksum.
-  guest.send(new Uint8Array(5))
-  guest.send(ether(BROADCAST_MAC, 0x88b5, new Uint8Array(46)))
-  const bad = udpFrame(GUEST, HOST, 41002, 9999, bytes("bad sum"))
-  bad[bad.length - 1]! ^= 0xff
-  guest.send(bad)
-  host.advance(200_000) // flows expire, timers fire
-  guest.shutdown()
-  return guest.effects
-}
+const runSession = (recorder: ReturnType<typeof memoryRecorder>["rec"]) =>
+  Effect.runPromise(
+    Effect.gen(function* () {
+      const host = createMockHost({ latencyMs: 2 })
+      host.dnsResponder("127.0.0.1", 5353, { "x.test": "192.0.2.99" })
+      host.icmpResponder("192.0.2.5", 55)
+      const guest = host.attach({ seed: 7, dnsUpstream: { family: 4, address: "127.0.0.1", port: 5353 } }, { recorder })
+      yield* guest.send(dhcp(DHCPDISCOVER))
+      yield* guest.send(dhcp(DHCPREQUEST, [[50, optIpv4(GUEST)], [54, optIpv4(HOST)]]))
+      yield* guest.send(ether(BROADCAST_MAC, 0x0806, arp(1, GUEST_MAC, GUEST, new Uint8Array(6), HOST)))
+      yield* guest.send(pingFrame(HOST, 7, 1, bytes("local")))
+      yield* guest.send(pingFrame(ipv4(192, 0, 2, 5), 7, 2, bytes("remote")))
+      yield* host.advance(3)
+      const q = new Uint8Array([0xab, 0xcd, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 1, 0x78, 4, 0x74, 0x65, 0x73, 0x74, 0, 0, 1, 0, 1])
+      yield* guest.send(udpFrame(GUEST, DNS, 41000, 53, q))
+      yield* host.advance(3)
+      yield* guest.send(udpFrame(GUEST, HOST, 41001, 9999, bytes("to the host")))
+      // Hostile: a runt, an unknown ethertype, a UDP datagram with a broken checksum.
+      yield* guest.send(new Uint8Array(5))
+      yield* guest.send(ether(BROADCAST_MAC, 0x88b5, new Uint8Array(46)))
+      const bad = udpFrame(GUEST, HOST, 41002, 9999, bytes("bad sum"))
+      bad[bad.length - 1]! ^= 0xff
+      yield* guest.send(bad)
+      yield* host.advance(200_000) // flows expire, timers fire
+      yield* guest.shutdown()
+      return guest.effects
+    }),
+  )
 
 describe("record and replay", () => {
-  it("replay of a recorded mocked-host session gives every effect byte for byte, and the same counters", () => {
+  it("replay of a recorded mocked-host session gives every effect byte for byte, and the same counters", async () => {
     const m = memoryRecorder({ effects: true })
-    const live = runSession(m.rec)
+    const live = await runSession(m.rec)
     const rec = openRecording(m.bytes())
     expect(rec.header.config.seed).toBe(7)
     const replayed: Array<StackEffect> = []
@@ -121,11 +125,11 @@ describe("record and replay", () => {
     expect(text).toContain("udp checksum: 1")
   })
 
-  it("a recording without effects replays to the same effects as one with them (events alone determine them)", () => {
+  it("a recording without effects replays to the same effects as one with them (events alone determine them)", async () => {
     const a = memoryRecorder({ effects: true })
-    runSession(a.rec)
+    await runSession(a.rec)
     const b = memoryRecorder()
-    runSession(b.rec)
+    await runSession(b.rec)
     const fx = (r: Recording) => [...replaySteps(r)].flatMap((s) => s.effects)
     const ra = openRecording(a.bytes())
     const rb = openRecording(b.bytes())
@@ -133,9 +137,9 @@ describe("record and replay", () => {
     expect(effectBytes(fx(rb))).toEqual(effectBytes(fx(ra)))
   })
 
-  it("--until: the state after event N is the live state at that point, described readably", () => {
+  it("--until: the state after event N is the live state at that point, described readably", async () => {
     const m = memoryRecorder()
-    runSession(m.rec)
+    await runSession(m.rec)
     const rec = openRecording(m.bytes())
     const states = [...replaySteps(rec)].map((s) => s.state)
     const afterDhcp = states[1]!

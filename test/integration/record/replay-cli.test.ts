@@ -3,6 +3,7 @@
  * with the state, `--effects`, `--pcap` (tshark-free check of the pcap's records), `--verify`,
  * and the one-line refusals: another format version, not a recording, a missing file.
  */
+import { Effect } from "effect"
 import { spawnSync } from "node:child_process"
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
@@ -35,7 +36,7 @@ const dhcp = (type: number, extra: ReadonlyArray<readonly [number, Uint8Array]> 
 
 const replay = (...args: ReadonlyArray<string>) => spawnSync(NODE, [MAIN, "replay", ...args], { encoding: "utf8", timeout: 60_000 })
 
-beforeAll(() => {
+beforeAll(async () => {
   const chunks: Array<Uint8Array> = []
   const rec = createRecorder(
     { write: (c) => void chunks.push(...c.map((x) => x.slice())), schedule: () => {} },
@@ -43,11 +44,15 @@ beforeAll(() => {
   )
   const host = createMockHost()
   const guest = host.attach({ seed: 3 }, { recorder: rec })
-  guest.send(dhcp(DHCPDISCOVER))
-  guest.send(dhcp(DHCPREQUEST, [[50, optIpv4(GUEST)], [54, optIpv4(HOST)]]))
-  guest.send(pingFrame(HOST, 9, 1, bytes("ping")))
-  guest.send(new Uint8Array(7))
-  guest.shutdown()
+  await Effect.runPromise(
+    Effect.gen(function* () {
+      yield* guest.send(dhcp(DHCPDISCOVER))
+      yield* guest.send(dhcp(DHCPREQUEST, [[50, optIpv4(GUEST)], [54, optIpv4(HOST)]]))
+      yield* guest.send(pingFrame(HOST, 9, 1, bytes("ping")))
+      yield* guest.send(new Uint8Array(7))
+      yield* guest.shutdown()
+    }),
+  )
   rec.flush()
   writeFileSync(file, concatBytes(chunks))
 })

@@ -124,6 +124,17 @@ describe("tslirp CLI over a unix socket (QEMU -netdev stream)", () => {
     expect(back).toEqual({ src: "10.0.2.2", dst: "10.0.2.15", srcPort: port, dstPort: 5000, payload: Uint8Array.from(Buffer.from("echo:hi")) })
   })
 
+  it("--log-level debug: a guest's debug lines reach stderr with the guest and the flow as annotations", async () => {
+    const path = join(dir, "d.sock")
+    const p = await start(["--socket", path])
+    const g = track(await StreamGuest.open({ path }))
+    g.send(arpRequest("10.0.2.15", "10.0.2.2"))
+    const gw = await g.next(arpReplyFor("10.0.2.2"))
+    // Nobody is at 10.0.2.99: the datagram is dropped with a debug line about its flow.
+    g.send(udpFrame({ dstMac: gw.mac, src: "10.0.2.15", dst: "10.0.2.99", srcPort: 5001, dstPort: 9, payload: Buffer.from("x") }))
+    await p.waitFor(/debug: guest=unix:\S+#1 protocol=udp guestEndpoint=10\.0\.2\.15:5001 hostEndpoint=10\.0\.2\.99:9 udp: to 10\.0\.2\.99:9 dropped/, "stderr")
+  })
+
   it("closes a guest's host sockets when the guest disconnects", async () => {
     const echo = createSocket("udp4")
     echo.on("message", (m, r) => echo.send(m, r.port, r.address))

@@ -5,8 +5,9 @@
 import { existsSync, mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import { it } from "@effect/vitest"
 import { Effect, Layer } from "effect"
-import { afterAll, afterEach, describe, expect, it } from "vitest"
+import { afterAll, afterEach, describe, expect } from "vitest"
 import { defaultConfig } from "../../../src/protocol/stack/config.ts"
 import { memoryLogger } from "../../../src/runtime/host/logger.ts"
 import { hostDeps } from "../../../src/runtime/host/services.ts"
@@ -15,7 +16,7 @@ import { serveGuests } from "../../../src/runtime/link/serve.ts"
 import { GuestLinks, nodeGuestLinksLayer } from "../../../src/runtime/link/service.ts"
 import { memoryGuestLinks } from "../../../src/runtime/mock/memory-link.ts"
 import { mockHostLayer } from "../../../src/runtime/mock/layer.ts"
-import { createMockHost } from "../../../src/runtime/mock/mock-host.ts"
+import { makeMockHost } from "../../../src/runtime/mock/mock-host.ts"
 import { logLayer, nodeHostLayer } from "../../../src/runtime/node/layer.ts"
 import { checkedMachine } from "../../support/checked.ts"
 import { StreamGuest } from "./cli-process.ts"
@@ -31,19 +32,21 @@ const checked = checkedMachine()
 afterEach(() => expect(checked.failures.splice(0)).toEqual([]))
 
 describe("host services as Effect layers", () => {
-  it("mockHostLayer: a session built from the services runs on virtual time", () => {
-    const host = createMockHost()
-    host.udpEcho("127.0.0.1", 9999)
-    const deps = Effect.runSync(Effect.provide(hostDeps, mockHostLayer(host, memoryLogger())))
-    const frames: Array<Uint8Array> = []
-    const session = openSession(defaultConfig, deps, (f) => void frames.push(f.slice()), { machine: checked.machine })
-    session.fromGuest(arpRequest("10.0.2.15", "10.0.2.2"))
-    const gw = readArpReply(frames.shift()!)!
-    session.fromGuest(udpFrame({ dstMac: gw.mac, src: "10.0.2.15", dst: "10.0.2.2", srcPort: 1234, dstPort: 9999, payload: Uint8Array.of(42) }))
-    expect(frames).toEqual([])
-    host.settle()
-    expect(frames.map(readUdp)).toEqual([{ src: "10.0.2.2", dst: "10.0.2.15", srcPort: 9999, dstPort: 1234, payload: Uint8Array.of(42) }])
-  })
+  it.effect("mockHostLayer: a session built from the services runs on the TestClock", () =>
+    Effect.gen(function* () {
+      const host = yield* makeMockHost()
+      host.udpEcho("127.0.0.1", 9999)
+      const deps = yield* Effect.provide(hostDeps, mockHostLayer(host, memoryLogger()))
+      const frames: Array<Uint8Array> = []
+      const session = openSession(defaultConfig, deps, (f) => void frames.push(f.slice()), { machine: checked.machine })
+      session.fromGuest(arpRequest("10.0.2.15", "10.0.2.2"))
+      const gw = readArpReply(frames.shift()!)!
+      session.fromGuest(udpFrame({ dstMac: gw.mac, src: "10.0.2.15", dst: "10.0.2.2", srcPort: 1234, dstPort: 9999, payload: Uint8Array.of(42) }))
+      expect(frames).toEqual([])
+      yield* host.settle
+      expect(frames.map(readUdp)).toEqual([{ src: "10.0.2.2", dst: "10.0.2.15", srcPort: 9999, dstPort: 1234, payload: Uint8Array.of(42) }])
+    }),
+  )
 
   it("nodeHostLayer + serveGuests: the scope owns the listener and every guest session", async () => {
     const path = join(dir, "scoped.sock")
@@ -66,13 +69,33 @@ describe("host services as Effect layers", () => {
     expect(log.lines.map((l) => l.message)).toContain(`guest=unix:${path}#1 guest session shut down`)
   })
 
-  it("mock host + memory links: serveGuests gives each guest its own stack; the scope drops them all", async () => {
-    const host = createMockHost()
-    const links = memoryGuestLinks()
-    const log = memoryLogger()
-    const seen: Array<[boolean, boolean]> = []
-    await Effect.runPromise(
-      Effect.scoped(
+  it.effect("a guest session's log lines carry the guest, and a line about a flow the flow too, as Effect log annotations", () =>
+    Effect.gen(function* () {
+      const host = yield* makeMockHost()
+      host.udpEcho("127.0.0.1", 7777)
+      const links = memoryGuestLinks()
+      const log = memoryLogger()
+      yield* Effect.scoped(
+        Effect.gen(function* () {
+          yield* serveGuests({ config: defaultConfig, links: [{ _tag: "Unix", path: "unused" }] })
+          const a = links.connect()
+          a.send(arpRequest("10.0.2.15", "10.0.2.2"))
+          const gw = readArpReply(a.frames[0]!)!
+          a.send(udpFrame({ dstMac: gw.mac, src: "10.0.2.15", dst: "10.0.2.2", srcPort: 41000, dstPort: 7777, payload: Uint8Array.of(1) }))
+          yield* host.advance(250_000) // the idle UDP flow expires (a debug line about it)
+        }),
+      ).pipe(Effect.provide(Layer.mergeAll(mockHostLayer(host, log), Layer.succeed(GuestLinks, links))))
+      expect(log.lines.map((l) => l.message)).toContain("guest=memory:1 protocol=udp guestEndpoint=10.0.2.15:41000 udp: flow 10.0.2.15:41000 expired")
+    }),
+  )
+
+  it.effect("mock host + memory links: serveGuests gives each guest its own stack; the scope drops them all", () =>
+    Effect.gen(function* () {
+      const host = yield* makeMockHost()
+      const links = memoryGuestLinks()
+      const log = memoryLogger()
+      const seen: Array<[boolean, boolean]> = []
+      yield* Effect.scoped(
         Effect.gen(function* () {
           const [listener] = yield* serveGuests({ config: defaultConfig, links: [{ _tag: "Unix", path: "unused" }] })
           expect(listener!.address).toBe("memory:Unix#1")
@@ -87,18 +110,18 @@ describe("host services as Effect layers", () => {
           seen.push([a.closed, b.closed])
           yield* Effect.addFinalizer(() => Effect.sync(() => seen.push([a.closed, b.closed])))
         }),
-      ).pipe(Effect.provide(Layer.mergeAll(mockHostLayer(host, log), Layer.succeed(GuestLinks, links)))),
-    )
-    // a left by itself; b was dropped when the scope closed (finalizers run in reverse order,
-    // so the finalizer added last saw b still connected).
-    expect(seen).toEqual([
-      [true, false],
-      [true, false],
-    ])
-    expect(log.lines.filter((l) => /^guest=\S+ guest (disconnected|session shut down)/.test(l.message)).map((l) => l.message)).toEqual([
-      "guest=memory:1 guest disconnected",
-      // The listener, opened after the sessions' set, closes first and drops b.
-      "guest=memory:2 guest disconnected",
-    ])
-  })
+      ).pipe(Effect.provide(Layer.mergeAll(mockHostLayer(host, log), Layer.succeed(GuestLinks, links))))
+      // a left by itself; b was dropped when the scope closed (finalizers run in reverse order,
+      // so the finalizer added last saw b still connected).
+      expect(seen).toEqual([
+        [true, false],
+        [true, false],
+      ])
+      expect(log.lines.filter((l) => /^guest=\S+ guest (disconnected|session shut down)/.test(l.message)).map((l) => l.message)).toEqual([
+        "guest=memory:1 guest disconnected",
+        // The listener, opened after the sessions' set, closes first and drops b.
+        "guest=memory:2 guest disconnected",
+      ])
+    }),
+  )
 })

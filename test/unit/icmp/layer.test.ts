@@ -299,7 +299,7 @@ describe("icmp layer: expiry", () => {
     const [s2, out2] = sweepNapt(s1, instant(T0 + ECHO_IDLE_MS))
     expect(out2).toEqual([
       { _tag: "SocketClose", sock: SOCK0 },
-      { _tag: "Log", level: "debug", message: "icmp: echo flow 10.0.2.15 id 11513 expired" },
+      { _tag: "Log", level: "debug", message: "icmp: echo flow 10.0.2.15 id 11513 expired", flow: { protocol: "icmp", guest: "10.0.2.15 id 11513" } },
       { _tag: "SetTimer", timer: FLOW_SWEEP_TIMER, at: T0 + ECHO_IDLE_MS + FLOW_SWEEP_MS },
     ])
     expect(s2.flows.bySock.size).toBe(1)

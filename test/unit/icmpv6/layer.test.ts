@@ -105,7 +105,9 @@ describe("ICMPv6 echo from the guest", () => {
     for (const dst of ["fec0::99", "ff02::1", "::1", "fe80::1234"]) {
       const [s, out] = fromGuest(emptyNapt, echoIn(a6(dst)))
       expect(s).toBe(emptyNapt)
-      expect(out).toEqual([{ _tag: "Log", level: "debug", message: `icmpv6: echo to ${dst} dropped (nobody there)` }])
+      expect(out).toEqual([
+        { _tag: "Log", level: "debug", message: `icmpv6: echo to ${dst} dropped (nobody there)`, flow: { protocol: "icmp", guest: "fec0::5054:ff:fe12:3456 id 4660", host: dst } },
+      ])
     }
   })
 
@@ -141,7 +143,9 @@ describe("ICMPv6 echo: the host's answers", () => {
     const [, out] = icmpHostEvent(s, ctx, { _tag: "HostIcmpEchoReply", now: T0, sock, from: "::1", sequence: 7, payload: new Uint8Array(0) })
     expect(out[0]!._tag === "PacketToGuest" && formatIp(out[0]!.src)).toBe("fec0::2")
     const [, none] = icmpHostEvent(s, ctx, { _tag: "HostIcmpEchoReply", now: T0, sock, from: "192.0.2.1", sequence: 7, payload: new Uint8Array(0) })
-    expect(none).toEqual([{ _tag: "Log", level: "debug", message: "icmp: reply from 192.0.2.1 has no IPv6 address for the guest" }])
+    expect(none).toEqual([
+      { _tag: "Log", level: "debug", message: "icmp: reply from 192.0.2.1 has no IPv6 address for the guest", flow: { protocol: "icmp", guest: "fec0::5054:ff:fe12:3456 id 4660" } },
+    ])
   })
 
   it("the host's unreachable, time exceeded and packet too big become ICMPv6 errors quoting an echo request (128) with the guest's identifier and sequence", () => {
@@ -172,7 +176,9 @@ describe("ICMPv6 echo: the host's answers", () => {
     expect(out).toMatchObject([{ _tag: "Log", level: "warn" }])
     expect([s1.ping6Forbidden, s1.pingForbidden]).toEqual([true, false])
     const [, again] = fromGuest(s1, echoIn(FAR6, { ident: 5 }))
-    expect(again).toEqual([{ _tag: "Log", level: "debug", message: "icmp: echo to 2001:db8::1 dropped: the host forbids IPv6 ping sockets" }])
+    expect(again).toEqual([
+      { _tag: "Log", level: "debug", message: "icmp: echo to 2001:db8::1 dropped: the host forbids IPv6 ping sockets", flow: { protocol: "icmp", guest: "fec0::5054:ff:fe12:3456 id 5", host: "2001:db8::1" } },
+    ])
     const message = emitEcho(ICMP_ECHO_REQUEST, 1, 1, Uint8Array.of(1))
     const datagram = new Uint8Array(20 + message.length)
     datagram.set(message, 20)

@@ -17,6 +17,7 @@ import { Cause, Effect, Exit, Layer } from "effect"
 import { listenApiSocket } from "../api/server.ts"
 import type { LinkSpec } from "../link/guest-link.ts"
 import { tuneGcForPacketRates } from "../link/gc-tuning.ts"
+import { tuneTieringForLatency } from "../link/tiering.ts"
 import { LinkError, serveGuests } from "../link/serve.ts"
 import { nodeGuestLinksLayer } from "../link/service.ts"
 import { directoryProblem, probeUnixPath } from "../link/unix-path.ts"
@@ -101,6 +102,8 @@ const run = (options: CliOptions): void => {
   const logger = stderrLogger(options.logLevel)
   // This process only moves packets: let V8 reclaim packet buffers in minor collections.
   tuneGcForPacketRates()
+  // ...and reach optimized code for a frame's path within the first few dozen frames.
+  tuneTieringForLatency()
   // The process's forwarding rules (every guest gets them); the control API changes them here.
   const forwarder = new Forwarder(options.config, () => nodeClock.now(), options.hostFwd, options.guestFwd)
   const outbound = { ...(options.outbound4 === undefined ? {} : { outbound4: options.outbound4 }), ...(options.outbound6 === undefined ? {} : { outbound6: options.outbound6 }) }

@@ -23,6 +23,10 @@
  * - streamPause(handle, paused: boolean): stop or resume reading (backpressure).
  * - streamClose(handle): idempotent, also from inside the callback; closes the duplicate only.
  *   A collected handle is closed by its finalizer.
+ * Used for the guest link and for host TCP sockets (src/runtime/node/tcp.ts): every handle reads
+ * into one buffer shared by the module (reads happen only in on_poll, on the loop's thread, and
+ * are copied out before JavaScript runs), so a thousand host connections do not hold a thousand
+ * read buffers.
  */
 #define _GNU_SOURCE
 #include "addon.h"
@@ -50,8 +54,10 @@ typedef struct {
   napi_ref callback; /* weak: the handle object keeps the function alive */
   napi_async_context async;
   bool in_callback;
-  uint8_t *buf;
 } stream_t;
+
+/* The read buffer every handle shares (allocated on first open, never freed: one per process). */
+static uint8_t *read_buf;
 
 static void on_poll_closed(uv_handle_t *h) { free(h); }
 
@@ -69,8 +75,6 @@ static void stream_close(stream_t *s) {
   s->poll = NULL;
   close(s->fd);
   s->fd = -1;
-  free(s->buf);
-  s->buf = NULL;
   if (s->callback != NULL) {
     napi_delete_reference(s->env, s->callback);
     s->callback = NULL;
@@ -105,7 +109,7 @@ static void on_poll(uv_poll_t *h, int status, int events) {
   for (int i = 0; i < MAX_READS_PER_WAKE && s->fd >= 0 && !s->paused; i++) {
     ssize_t n;
     do {
-      n = read(s->fd, s->buf, READ_BYTES);
+      n = read(s->fd, read_buf, READ_BYTES);
     } while (n < 0 && errno == EINTR);
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
     if (n <= 0) {
@@ -117,7 +121,7 @@ static void on_poll(uv_poll_t *h, int status, int events) {
     }
     napi_value data;
     void *ignored;
-    if (napi_create_buffer_copy(env, (size_t)n, s->buf, &ignored, &data) != napi_ok) break;
+    if (napi_create_buffer_copy(env, (size_t)n, read_buf, &ignored, &data) != napi_ok) break;
     napi_value argv[2] = {addon_int(env, 0), data};
     call_back(s, 2, argv);
     if (n < READ_BYTES) break; /* drained: save the read that would say EAGAIN */
@@ -160,19 +164,17 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
   uv_loop_t *loop = NULL;
   stream_t *s = calloc(1, sizeof *s);
   uv_poll_t *poll = calloc(1, sizeof *poll);
-  uint8_t *buf = malloc(READ_BYTES);
-  if (s == NULL || poll == NULL || buf == NULL || napi_get_uv_event_loop(env, &loop) != napi_ok ||
+  if (read_buf == NULL) read_buf = malloc(READ_BYTES);
+  if (s == NULL || poll == NULL || read_buf == NULL || napi_get_uv_event_loop(env, &loop) != napi_ok ||
       uv_poll_init(loop, poll, dup_fd) != 0) {
     free(s);
     free(poll);
-    free(buf);
     close(dup_fd);
     return addon_int(env, ENOMEM);
   }
   s->env = env;
   s->fd = dup_fd;
   s->poll = poll;
-  s->buf = buf;
   poll->data = s;
 
   napi_value handle, name;

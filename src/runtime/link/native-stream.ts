@@ -1,6 +1,7 @@
 /**
- * The guest link's stream socket read and written below Node's stream layer, through the
- * tslirp addon (`native/guest_stream.c`, in the same `.node` as the ping and UDP sockets).
+ * A stream socket read and written below Node's stream layer, through the tslirp addon
+ * (`native/guest_stream.c`, in the same `.node` as the ping and UDP sockets): the guest link
+ * (stream-link.ts) and the host TCP sockets (../node/tcp.ts).
  *
  * Why: a guest link sleeps between frames, and each wake-up through `net.Socket` pays for
  * `Readable.push`, the 'data' emission and a `Writable` cork/uncork/writev on top of the system
@@ -10,8 +11,10 @@
  * Contract:
  * - `openNativeStream(socket, onRead, onEnd)` returns a `NativeStream`, or undefined when the
  *   addon or the socket's descriptor is unavailable (the caller then uses the socket's own
- *   stream). The socket must have been accepted paused (`pauseOnConnect`) and never resumed:
- *   only one reader may take bytes from the descriptor. Never throws.
+ *   stream). Node must never have read from the socket and never read from it later (accepted
+ *   with `pauseOnConnect`, or paused before `connect`, and never resumed): only one reader may
+ *   take bytes from the descriptor. The duplicate keeps the connection open until `close()`:
+ *   call it when the socket closes. Never throws.
  * - `onRead(bytes)` gets each read (a fresh buffer, the link's to hand over), from the event
  *   loop; `onEnd(code)` once when the peer closes (`undefined`) or a read fails (the errno
  *   name); reading has stopped then.
@@ -54,7 +57,7 @@ const descriptorOf = (socket: Socket): number | undefined => {
 }
 
 export const openNativeStream = (socket: Socket, onRead: (bytes: Buffer) => void, onEnd: (code: string | undefined) => void): NativeStream | undefined => {
-  // TSLIRP_NATIVE_LINK=0 keeps the link on Node's streams (to measure, or to work around).
+  // TSLIRP_NATIVE_LINK=0 keeps the guest link and host TCP on Node's streams (to measure, or to work around).
   if (process.env["TSLIRP_NATIVE_LINK"] === "0") return undefined
   const addon = streamAddon()
   const fd = descriptorOf(socket)

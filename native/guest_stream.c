@@ -13,7 +13,9 @@
  *   caller's socket object keeps its own descriptor and must not read from it); the duplicate
  *   is non-blocking and watched for reading at once.
  * - The callback runs from the event loop, never from inside another call:
- *     callback(0, data)    bytes read (a fresh Buffer, the caller's to keep)
+ *     callback(0, data)    bytes read (a Uint8Array the caller may keep; never written again:
+ *                          a small read is a view of a pool chunk of its own handle, a large
+ *                          one a fresh Buffer)
  *     callback(1, 0)       end of stream: the peer closed; the handle stops reading
  *     callback(2, errno)   a read error; the handle stops reading
  *   All reads of one wake-up share one callback scope (process.nextTick work runs after).
@@ -24,9 +26,12 @@
  * - streamClose(handle): idempotent, also from inside the callback; closes the duplicate only.
  *   A collected handle is closed by its finalizer.
  * Used for the guest link and for host TCP sockets (src/runtime/node/tcp.ts): every handle reads
- * into one buffer shared by the module (reads happen only in on_poll, on the loop's thread, and
- * are copied out before JavaScript runs), so a thousand host connections do not hold a thousand
- * read buffers.
+ * into one buffer per thread (reads happen only in on_poll, on the loop's thread, and are copied
+ * out before JavaScript runs), so a thousand host connections do not hold a thousand read
+ * buffers. Small reads (a ping, an ACK, a request) are copied into a 16 KiB pool chunk of their
+ * handle and handed over as views of it: a fresh Node Buffer per read (malloc, a backing store,
+ * its prototype) cost more than the rest of the wake-up's native work (perf, ping at 20 ms).
+ * A view keeps its whole chunk alive, which bounds what a long-kept small read can pin.
  */
 #define _GNU_SOURCE
 #include "addon.h"
@@ -42,6 +47,9 @@
 
 /* One read's buffer: large enough for a burst of jumbo frames in one system call. */
 #define READ_BYTES (256 * 1024)
+/* Small reads are cut from a pool chunk of this size; larger ones get a buffer of their own. */
+#define POOL_BYTES (16 * 1024)
+#define POOL_MAX_READ 2048
 /* Reads per wake-up before yielding to other handles (the poll is level-triggered). */
 #define MAX_READS_PER_WAKE 16
 #define MAX_IOV 1024
@@ -54,10 +62,13 @@ typedef struct {
   napi_ref callback; /* weak: the handle object keeps the function alive */
   napi_async_context async;
   bool in_callback;
+  napi_ref pool;      /* the current pool chunk (an ArrayBuffer), NULL before the first */
+  uint8_t *pool_data;
+  size_t pool_off;    /* bytes of the chunk handed out */
 } stream_t;
 
-/* The read buffer every handle shares (allocated on first open, never freed: one per process). */
-static uint8_t *read_buf;
+/* The read buffer every handle of this thread shares (allocated on first open, never freed). */
+static __thread uint8_t *read_buf;
 
 static void on_poll_closed(uv_handle_t *h) { free(h); }
 
@@ -75,6 +86,10 @@ static void stream_close(stream_t *s) {
   s->poll = NULL;
   close(s->fd);
   s->fd = -1;
+  if (s->pool != NULL) {
+    napi_delete_reference(s->env, s->pool); /* views handed out keep their chunk alive */
+    s->pool = NULL;
+  }
   if (s->callback != NULL) {
     napi_delete_reference(s->env, s->callback);
     s->callback = NULL;
@@ -92,6 +107,33 @@ static void stream_finalize(napi_env env, void *data, void *hint) {
 }
 
 static void call_back(stream_t *s, size_t argc, napi_value *argv) { addon_call_back(s->env, s->callback, argc, argv); }
+
+/* `n` bytes of read_buf as a value JavaScript may keep: a view of the pool chunk when small. */
+static napi_status copy_out(stream_t *s, size_t n, napi_value *out) {
+  napi_env env = s->env;
+  if (n > POOL_MAX_READ) {
+    void *ignored;
+    return napi_create_buffer_copy(env, n, read_buf, &ignored, out);
+  }
+  napi_value chunk;
+  if (s->pool == NULL || POOL_BYTES - s->pool_off < n) {
+    void *data;
+    napi_status st = napi_create_arraybuffer(env, POOL_BYTES, &data, &chunk);
+    if (st != napi_ok) return st;
+    if (s->pool != NULL) napi_delete_reference(env, s->pool);
+    s->pool = NULL;
+    if ((st = napi_create_reference(env, chunk, 1, &s->pool)) != napi_ok) return st;
+    s->pool_data = data;
+    s->pool_off = 0;
+  } else {
+    napi_status st = napi_get_reference_value(env, s->pool, &chunk);
+    if (st != napi_ok) return st;
+  }
+  memcpy(s->pool_data + s->pool_off, read_buf, n);
+  napi_status st = napi_create_typedarray(env, napi_uint8_array, n, chunk, s->pool_off, out);
+  s->pool_off += (n + 7) & ~(size_t)7; /* keep views 8-byte aligned */
+  return st;
+}
 
 static void on_poll(uv_poll_t *h, int status, int events) {
   (void)events;
@@ -120,8 +162,7 @@ static void on_poll(uv_poll_t *h, int status, int events) {
       break;
     }
     napi_value data;
-    void *ignored;
-    if (napi_create_buffer_copy(env, (size_t)n, read_buf, &ignored, &data) != napi_ok) break;
+    if (copy_out(s, (size_t)n, &data) != napi_ok) break;
     napi_value argv[2] = {addon_int(env, 0), data};
     call_back(s, 2, argv);
     if (n < READ_BYTES) break; /* drained: save the read that would say EAGAIN */

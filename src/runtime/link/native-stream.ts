@@ -15,8 +15,9 @@
  *   with `pauseOnConnect`, or paused before `connect`, and never resumed): only one reader may
  *   take bytes from the descriptor. The duplicate keeps the connection open until `close()`:
  *   call it when the socket closes. Never throws.
- * - `onRead(bytes)` gets each read (a fresh buffer, the link's to hand over), from the event
- *   loop; `onEnd(code)` once when the peer closes (`undefined`) or a read fails (the errno
+ * - `onRead(bytes)` gets each read, from the event loop: bytes nothing writes to again, the
+ *   caller's to hand over (a small read is a view of a pool chunk, so keeping it keeps up to
+ *   16 KiB alive; guest_stream.c); `onEnd(code)` once when the peer closes (`undefined`) or a read fails (the errno
  *   name); reading has stopped then.
  * - `writev(chunks)` writes what the socket's send buffer takes at once and returns the bytes
  *   written (the caller sends the rest through the socket's own stream, behind which every
@@ -32,7 +33,7 @@ interface StreamHandle {
 }
 
 interface StreamAddon {
-  streamOpen(fd: number, callback: (kind: number, value: Buffer | number) => void): StreamHandle | number
+  streamOpen(fd: number, callback: (kind: number, value: Uint8Array | number) => void): StreamHandle | number
   streamWritev(handle: StreamHandle, chunks: ReadonlyArray<Uint8Array>): number
   streamPause(handle: StreamHandle, paused: boolean): void
   streamClose(handle: StreamHandle): void
@@ -56,14 +57,14 @@ const descriptorOf = (socket: Socket): number | undefined => {
   return typeof fd === "number" && fd >= 0 ? fd : undefined
 }
 
-export const openNativeStream = (socket: Socket, onRead: (bytes: Buffer) => void, onEnd: (code: string | undefined) => void): NativeStream | undefined => {
+export const openNativeStream = (socket: Socket, onRead: (bytes: Uint8Array) => void, onEnd: (code: string | undefined) => void): NativeStream | undefined => {
   // TSLIRP_NATIVE_LINK=0 keeps the guest link and host TCP on Node's streams (to measure, or to work around).
   if (process.env["TSLIRP_NATIVE_LINK"] === "0") return undefined
   const addon = streamAddon()
   const fd = descriptorOf(socket)
   if (addon === undefined || fd === undefined) return undefined
   const handle = addon.streamOpen(fd, (kind, value) => {
-    if (kind === 0) onRead(value as Buffer)
+    if (kind === 0) onRead(value as Uint8Array)
     else onEnd(kind === 1 ? undefined : errnoName(value as number))
   })
   if (typeof handle === "number") return undefined

@@ -157,12 +157,12 @@ const serveConnection = (socket: Socket, peer: string, accept: AcceptGuest, logg
   const handlers = accept(conn)
   const decoder = new StreamDecoder()
   const onFrame = (frame: Uint8Array): void => handlers.onFrame(frame)
-  let chunk: Buffer | undefined
+  let chunk: Uint8Array | undefined
   let problem: string | undefined
   const decode = (): void => {
     problem = decoder.push(chunk!, onFrame)
   }
-  const onData = (data: Buffer): void => {
+  const onData = (data: Uint8Array): void => {
     chunk = data
     handlers.batch(decode)
     chunk = undefined

@@ -1,0 +1,112 @@
+/**
+ * Host TCP below Node's streams (src/runtime/node/tcp.ts with the addon's native stream), and
+ * through them (TSLIRP_NATIVE_LINK=0), against real loopback sockets: writes the kernel cannot
+ * take at once continue through Node's stream in order, each write is reported once with all
+ * its bytes; small reads handed over as views of a pool chunk are never written again.
+ */
+import { createServer, type Server, type Socket } from "node:net"
+import { afterEach, describe, expect, it } from "vitest"
+import type { StackEvent } from "../../../src/effects/event.ts"
+import { socketId } from "../../../src/effects/ids.ts"
+import { memoryLogger } from "../../../src/runtime/host/logger.ts"
+import { nodeClock } from "../../../src/runtime/node/clock.ts"
+import { nodeTcp } from "../../../src/runtime/node/tcp.ts"
+
+const cleanup: Array<() => void> = []
+const saved = process.env["TSLIRP_NATIVE_LINK"]
+afterEach(() => {
+  for (const c of cleanup.splice(0)) c()
+  if (saved === undefined) delete process.env["TSLIRP_NATIVE_LINK"]
+  else process.env["TSLIRP_NATIVE_LINK"] = saved
+})
+
+const listen = (onConn: (s: Socket) => void): Promise<{ server: Server; port: number }> =>
+  new Promise((resolve) => {
+    const server = createServer({ allowHalfOpen: true }, onConn)
+    server.listen(0, "127.0.0.1", () => {
+      cleanup.push(() => server.close())
+      resolve({ server, port: (server.address() as { port: number }).port })
+    })
+  })
+
+const until = async (cond: () => boolean, what: string): Promise<void> => {
+  const deadline = Date.now() + 10_000
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((r) => setTimeout(r, 2))
+  }
+}
+
+/** Deterministic bytes: position i holds (i * 7 + seed) & 0xff. */
+const pattern = (n: number, seed: number): Uint8Array => Uint8Array.from({ length: n }, (_, i) => (i * 7 + seed) & 0xff)
+
+const s1 = socketId(1)
+
+for (const mode of [
+  { name: "native", env: "1" },
+  { name: "node streams", env: "0" },
+] as const) {
+  describe(`host TCP (${mode.name})`, () => {
+    it("writes beyond the kernel's buffer arrive whole and in order; one HostTcpWritten per write with all its bytes", async () => {
+      process.env["TSLIRP_NATIVE_LINK"] = mode.env
+      const received: Array<Buffer> = []
+      let peer: Socket | undefined
+      // The peer does not read until told: our writes fill the kernel's buffers first.
+      const { port } = await listen((s) => {
+        peer = s
+        s.pause()
+        s.on("data", (d) => received.push(d))
+      })
+      const events: Array<StackEvent> = []
+      const tcp = nodeTcp(nodeClock, memoryLogger())((e) => events.push(e))
+      cleanup.push(() => tcp.closeAll())
+      tcp.connect(s1, { family: 4, address: "127.0.0.1", port })
+      await until(() => events.some((e) => e._tag === "HostTcpConnected") && peer !== undefined, "connected")
+      // 24 writes of 3 chunks each, 1 MiB per write: far beyond loopback's socket buffers.
+      const writes: Array<ReadonlyArray<Uint8Array>> = []
+      for (let w = 0; w < 24; w++) {
+        const whole = pattern(1 << 20, w)
+        const chunks = [whole.subarray(0, 1000), whole.subarray(1000, 300_000), whole.subarray(300_000)]
+        writes.push(chunks)
+        tcp.write(s1, chunks)
+      }
+      peer!.resume()
+      const total = 24 << 20
+      await until(() => received.reduce((n, b) => n + b.length, 0) >= total, "all bytes at the peer")
+      await until(() => events.filter((e) => e._tag === "HostTcpWritten").length >= 24, "24 HostTcpWritten")
+      const got = Buffer.concat(received)
+      expect(got.length).toBe(total)
+      const sent = Buffer.concat(writes.flat())
+      expect(got.equals(sent)).toBe(true)
+      const written = events.filter((e) => e._tag === "HostTcpWritten")
+      expect(written.map((e) => (e._tag === "HostTcpWritten" ? e.bytes : 0))).toEqual(Array(24).fill(1 << 20))
+    })
+
+    it("small reads stay intact while later reads arrive (views of a pool chunk are never reused)", async () => {
+      process.env["TSLIRP_NATIVE_LINK"] = mode.env
+      const messages = Array.from({ length: 300 }, (_, i) => pattern(1 + ((i * 37) % 900), i))
+      let peer: Socket | undefined
+      const { port } = await listen((s) => {
+        peer = s
+      })
+      const data: Array<Uint8Array> = []
+      const events: Array<StackEvent> = []
+      const tcp = nodeTcp(nodeClock, memoryLogger())((e) => {
+        events.push(e)
+        if (e._tag === "HostTcpData") data.push(e.data)
+      })
+      cleanup.push(() => tcp.closeAll())
+      tcp.connect(s1, { family: 4, address: "127.0.0.1", port })
+      await until(() => events.some((e) => e._tag === "HostTcpConnected") && peer !== undefined, "connected")
+      // One message at a time, each read before the next is sent: many small reads.
+      let sent = 0
+      for (const m of messages) {
+        peer!.write(m)
+        sent += m.length
+        await until(() => data.reduce((n, d) => n + d.length, 0) >= sent, "the message")
+      }
+      expect(data.length).toBeGreaterThan(50)
+      expect(Buffer.concat(data).equals(Buffer.concat(messages))).toBe(true)
+    })
+  })
+}

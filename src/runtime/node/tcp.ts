@@ -4,8 +4,7 @@
  * - `allowHalfOpen` so the host's FIN is reported (`HostTcpEof`) without closing our side, and
  *   `TcpShutdownWrite` is `end()`: the two directions close independently, as TCP allows.
  * - `TcpSetReading` is pause/resume: flow control toward the guest.
- * - `HostTcpWritten` comes from each write's callback (the bytes reached the kernel); a write of
- *   several chunks is joined into one buffer, written once and reported once, for all its bytes.
+ * - `HostTcpWritten` once per write, for all its bytes, when they reached the kernel.
  * - `TcpReset` is `resetAndDestroy()` (RST via SO_LINGER 0); `SocketClose` ends after queued
  *   data and destroys once flushed.
  * - Connect targets (guestfwd): an IP endpoint (from the outbound address, when one is set for
@@ -16,6 +15,22 @@
  *   path, `pauseOnConnect`, so an accepted client stays unread until the stack adopts it
  *   (`TcpAdopt`: it becomes an ordinary connected socket) or refuses it (`TcpRefuse`: reset).
  *   Its peer address is reported (none for a unix client).
+ * - Below Node's streams when the addon is there (../link/native-stream.ts; TSLIRP_NATIVE_TCP=0,
+ *   or TSLIRP_NATIVE_LINK=0 for the guest link too, turns it off), for IP sockets only: those of
+ *   `connect` and adopted clients of IP listeners. Unix sockets and commands stay on Node's
+ *   streams (a unix target is rare and a command is pipes, not a socket). Node connects,
+ *   shuts down, resets and closes the socket, but never reads it (it is paused before
+ *   `connect`; an accepted client is paused from the start); a poll handle on a duplicate of its
+ *   descriptor reads (its own until the peer's FIN, an error, a reset or `close`), and writes go
+ *   straight to writev(2) while nothing waits in the socket's own stream (what the kernel does
+ *   not take goes there, and later writes queue behind it until it drains). Once a socket is
+ *   read natively Node never reads it, even after the native reader has stopped (so the peer's
+ *   FIN is reported once). Why: a request/response exchange crosses a host socket twice, and
+ *   Node's stream layer (Readable push and 'data', Writable, a write request object, the
+ *   callback's tick) cost more than the system calls themselves (measured with `npm run
+ *   bench`'s request/response rate). A write the kernel took whole is reported
+ *   `HostTcpWritten` at once (queued by the interpreter, so reduced in the same batch), not a
+ *   tick later.
  * Errors are reported with Node's errno name; Node then emits `close`, reported as
  * `HostSocketClosed`.
  */
@@ -26,6 +41,7 @@ import type { ConnectTarget, HostBind, HostEndpoint } from "../../effects/addres
 import { describeTarget } from "../../effects/address.ts"
 import type { SocketId } from "../../effects/ids.ts"
 import type { Clock, Logger, Report, TcpPort } from "../host/ports.ts"
+import { type NativeStream, openNativeStream } from "../link/native-stream.ts"
 
 export interface NodeTcpOptions {
   /** Source addresses for host connections (`--outbound-addr`, `--outbound-addr6`). */
@@ -35,6 +51,35 @@ export interface NodeTcpOptions {
 
 /** A connection's stream: a socket, or a command's stdin/stdout. */
 type Stream = Socket | Duplex
+
+/**
+ * One host connection. `reader` says who reads it: "pending" until an IP socket is connected
+ * (or adopted), then "native" (the addon's reader, `native` while it still reads) or "node"
+ * (the stream's own 'data'); unix sockets and commands are "node" from the start.
+ */
+interface Conn {
+  readonly s: Stream
+  reader: "pending" | "native" | "node"
+  native: NativeStream | undefined
+  /** The stack's last `TcpSetReading` (true until it says otherwise). */
+  reading: boolean
+}
+
+/** The bytes of `chunks` after the first `skip`, as one buffer. */
+const rest = (chunks: ReadonlyArray<Uint8Array>, skip: number, bytes: number): Uint8Array => {
+  const out = Buffer.allocUnsafe(bytes - skip)
+  let at = 0
+  for (const c of chunks) {
+    if (skip >= c.length) {
+      skip -= c.length
+      continue
+    }
+    out.set(skip === 0 ? c : c.subarray(skip), at)
+    at += c.length - skip
+    skip = 0
+  }
+  return out
+}
 
 const commandStream = (command: string, onSpawn: () => void): Duplex => {
   const child = spawn("/bin/sh", ["-c", command], { stdio: ["pipe", "pipe", "inherit"] })
@@ -50,31 +95,73 @@ const commandStream = (command: string, onSpawn: () => void): Duplex => {
 export const nodeTcp =
   (clock: Clock, logger: Logger, options: NodeTcpOptions = {}) =>
   (report: Report): TcpPort => {
-    const socks = new Map<SocketId, Stream>()
+    const socks = new Map<SocketId, Conn>()
     const servers = new Map<SocketId, Server>()
     /** Accepted clients the stack has not adopted or refused yet. */
     const pending = new Map<number, Socket>()
     let nextAccepted = 1
     let closedAll = false
+    const wantNative = process.env["TSLIRP_NATIVE_LINK"] !== "0" && process.env["TSLIRP_NATIVE_TCP"] !== "0"
 
-    const forget = (sock: SocketId, s: Stream): void => {
-      if (socks.get(sock) === s) socks.delete(sock)
+    const forget = (sock: SocketId, c: Conn): void => {
+      if (socks.get(sock) === c) socks.delete(sock)
+    }
+    /** Stop reading natively; the connection itself lives on in Node's descriptor. */
+    const dropNative = (c: Conn): void => {
+      c.native?.close()
+      c.native = undefined
     }
 
-    /** Reports the stream's events as the socket `sock`'s. */
-    const wire = (sock: SocketId, s: Stream, what: string): void => {
-      socks.set(sock, s)
+    /**
+     * Reports the stream's events as the socket `sock`'s. With `native`, nobody reads yet: the
+     * reader is chosen by `startReading` once the socket is connected.
+     */
+    const wire = (sock: SocketId, s: Stream, what: string, native: boolean): Conn => {
+      const c: Conn = { s, reader: native ? "pending" : "node", native: undefined, reading: true }
+      socks.set(sock, c)
       if (s instanceof Socket) s.setNoDelay(true)
-      s.on("data", (data: Buffer) => report({ _tag: "HostTcpData", now: clock.now(), sock, data }))
+      // Paused before anything arrives, Node's stream never starts reading on its own.
+      if (native) s.pause()
+      else s.on("data", (data: Buffer) => report({ _tag: "HostTcpData", now: clock.now(), sock, data }))
       s.on("end", () => report({ _tag: "HostTcpEof", now: clock.now(), sock }))
       s.on("error", (err: NodeJS.ErrnoException) => {
         logger.log("debug", `tcp socket ${sock} ${what}: ${err.code ?? err.message}`)
         report({ _tag: "HostSocketError", now: clock.now(), sock, code: err.code ?? "EIO" })
       })
       s.on("close", () => {
-        forget(sock, s)
+        dropNative(c)
+        forget(sock, c)
         if (!closedAll) report({ _tag: "HostSocketClosed", now: clock.now(), sock })
       })
+      return c
+    }
+
+    /** A read or write below Node failed: reported like Node's own errors, then the socket goes. */
+    const fail = (sock: SocketId, c: Conn, what: string, code: string): void => {
+      logger.log("debug", `tcp socket ${sock} ${what}: ${code}`)
+      dropNative(c)
+      report({ _tag: "HostSocketError", now: clock.now(), sock, code })
+      c.s.destroy()
+    }
+
+    /** A connected IP socket Node has never read: the addon's reader, or else Node's stream. */
+    const startReading = (sock: SocketId, c: Conn, s: Socket, what: string): void => {
+      if (c.reader !== "pending") return
+      const onData = (data: Uint8Array): void => report({ _tag: "HostTcpData", now: clock.now(), sock, data })
+      c.native = openNativeStream(s, onData, (code) => {
+        if (code !== undefined) return fail(sock, c, what, code)
+        dropNative(c)
+        report({ _tag: "HostTcpEof", now: clock.now(), sock })
+      })
+      if (c.native !== undefined) {
+        c.reader = "native"
+        if (!c.reading) c.native.pause(true)
+        return
+      }
+      // No addon (or no descriptor): Node's own stream reads.
+      c.reader = "node"
+      s.on("data", onData)
+      if (c.reading) s.resume()
     }
 
     const connected = (sock: SocketId) => () => report({ _tag: "HostTcpConnected", now: clock.now(), sock })
@@ -83,12 +170,15 @@ export const nodeTcp =
       const what = `to ${describeTarget(to)}`
       if (to.family === "cmd") {
         const d = commandStream(to.command, connected(sock))
-        wire(sock, d, what)
+        wire(sock, d, what, false)
         return
       }
       const s = new Socket({ allowHalfOpen: true })
-      wire(sock, s, what)
-      s.on("connect", connected(sock))
+      const c = wire(sock, s, what, wantNative && to.family !== "unix")
+      s.on("connect", () => {
+        startReading(sock, c, s, what)
+        connected(sock)()
+      })
       if (to.family === "unix") s.connect({ path: to.path })
       else {
         const local = to.family === 6 ? options.outbound6 : options.outbound4
@@ -144,8 +234,12 @@ export const nodeTcp =
         pending.delete(accepted)
         client.removeAllListeners("close")
         client.removeAllListeners("error")
-        wire(sock, client, `from ${client.remoteAddress ?? "a unix client"}`)
-        client.resume()
+        // Accepted with pauseOnConnect, Node has never read it: an IP client may be read natively.
+        const what = `from ${client.remoteAddress ?? "a unix client"}`
+        const ip = client.remoteAddress !== undefined
+        const c = wire(sock, client, what, wantNative && ip)
+        if (c.reader === "pending") startReading(sock, c, client, what)
+        else client.resume()
       },
       refuse(accepted) {
         const client = pending.get(accepted)
@@ -154,12 +248,23 @@ export const nodeTcp =
         client.resetAndDestroy()
       },
       write(sock, chunks) {
-        const s = socks.get(sock)
-        if (s === undefined || s.destroyed || s.writableEnded || chunks.length === 0) return
+        const c = socks.get(sock)
+        if (c === undefined) return
+        const s = c.s
+        if (s.destroyed || s.writableEnded || chunks.length === 0) return
         let bytes = 0
-        for (const c of chunks) bytes += c.byteLength
+        for (const x of chunks) bytes += x.byteLength
         const done = (err: Error | null | undefined): void => {
           if (err == null) report({ _tag: "HostTcpWritten", now: clock.now(), sock, bytes })
+        }
+        const native = c.native
+        if (native !== undefined && s.writableLength === 0) {
+          // Nothing waits in Node's stream: the kernel first, the views as they are (no copy).
+          const written = native.writev(chunks)
+          if (typeof written === "string") return fail(sock, c, "write", written)
+          if (written === bytes) return report({ _tag: "HostTcpWritten", now: clock.now(), sock, bytes })
+          s.write(rest(chunks, written, bytes), done)
+          return
         }
         // Several chunks are joined into one buffer and written once: each write() through Node's
         // stream layer costs more than copying a segment's payload (measured with iperf3 at MTU
@@ -168,18 +273,26 @@ export const nodeTcp =
         s.write(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks as ReadonlyArray<Uint8Array>, bytes), done)
       },
       shutdownWrite(sock) {
-        const s = socks.get(sock)
+        const s = socks.get(sock)?.s
         if (s !== undefined && !s.writableEnded) s.end()
       },
       setReading(sock, reading) {
-        const s = socks.get(sock)
-        if (s === undefined) return
-        if (reading) s.resume()
-        else s.pause()
+        const c = socks.get(sock)
+        if (c === undefined) return
+        c.reading = reading
+        // Pending: applied when the reader is chosen. Native: Node's stream stays paused for good.
+        if (c.reader === "native") c.native?.pause(!reading)
+        else if (c.reader === "node") {
+          if (reading) c.s.resume()
+          else c.s.pause()
+        }
       },
       reset(sock) {
-        const s = socks.get(sock)
-        if (s === undefined) return
+        const c = socks.get(sock)
+        if (c === undefined) return
+        // Our duplicate descriptor first: the RST goes out when the last one closes.
+        dropNative(c)
+        const s = c.s
         if (!(s instanceof Socket)) s.destroy()
         // resetAndDestroy needs a connected handle; before that, destroying is the same to the peer.
         else if (s.readyState === "opening" || s.pending) s.destroy()
@@ -192,9 +305,13 @@ export const nodeTcp =
           server.close()
           return true
         }
-        const s = socks.get(sock)
-        if (s === undefined) return false
+        const c = socks.get(sock)
+        if (c === undefined) return false
         socks.delete(sock)
+        // The stack has forgotten the socket: nothing more to read. Node's descriptor keeps the
+        // connection until its queued data is out.
+        dropNative(c)
+        const s = c.s
         if (!(s instanceof Socket)) {
           s.end()
           s.once("finish", () => s.destroy())
@@ -204,7 +321,10 @@ export const nodeTcp =
       },
       closeAll() {
         closedAll = true
-        for (const s of socks.values()) s.destroy()
+        for (const c of socks.values()) {
+          dropNative(c)
+          c.s.destroy()
+        }
         socks.clear()
         for (const server of servers.values()) server.close()
         servers.clear()

@@ -2,9 +2,10 @@
  * Host TCP below Node's streams (src/runtime/node/tcp.ts with the addon's native stream), and
  * through them (TSLIRP_NATIVE_LINK=0), against real loopback sockets: writes the kernel cannot
  * take at once continue through Node's stream in order, each write is reported once with all
- * its bytes; small reads handed over as views of a pool chunk are never written again.
+ * its bytes; small reads handed over as views of a pool chunk are never written again; an
+ * adopted hostfwd client (read natively too) carries data both ways and its FIN is reported once.
  */
-import { createServer, type Server, type Socket } from "node:net"
+import { connect, createServer, type Server, type Socket } from "node:net"
 import { afterEach, describe, expect, it } from "vitest"
 import type { StackEvent } from "../../../src/effects/event.ts"
 import { socketId } from "../../../src/effects/ids.ts"
@@ -107,6 +108,52 @@ for (const mode of [
       }
       expect(data.length).toBeGreaterThan(50)
       expect(Buffer.concat(data).equals(Buffer.concat(messages))).toBe(true)
+    })
+
+    it("an adopted hostfwd client carries data both ways; its FIN is reported once, even when reading resumes after it", async () => {
+      process.env["TSLIRP_NATIVE_LINK"] = mode.env
+      const events: Array<StackEvent> = []
+      const data: Array<Uint8Array> = []
+      const tcp = nodeTcp(nodeClock, memoryLogger())((e) => {
+        events.push(e)
+        if (e._tag === "HostTcpData") data.push(e.data)
+      })
+      cleanup.push(() => tcp.closeAll())
+      const listener = socketId(10)
+      tcp.listen!(listener, { family: 4, address: "127.0.0.1", port: 0 })
+      await until(() => events.some((e) => e._tag === "HostListening"), "listening")
+      const listening = events.find((e) => e._tag === "HostListening")
+      const port = listening?._tag === "HostListening" ? listening.port : 0
+      const client = connect({ host: "127.0.0.1", port, allowHalfOpen: true })
+      cleanup.push(() => client.destroy())
+      const fromUs: Array<Buffer> = []
+      client.on("data", (d: Buffer) => fromUs.push(d))
+      await until(() => events.some((e) => e._tag === "HostTcpAccepted"), "accepted")
+      const accepted = events.find((e) => e._tag === "HostTcpAccepted")
+      // Sent before the adoption: held unread by the kernel until then, and not lost.
+      const early = pattern(500, 1)
+      client.write(early)
+      tcp.adopt!(s1, accepted?._tag === "HostTcpAccepted" ? accepted.accepted : -1)
+      const late = pattern(3000, 2)
+      client.write(late)
+      await until(() => data.reduce((n, d) => n + d.length, 0) >= 3500, "the client's bytes")
+      expect(Buffer.concat(data).equals(Buffer.concat([early, late]))).toBe(true)
+      tcp.write(s1, [pattern(2000, 3), pattern(10, 4)])
+      await until(() => fromUs.reduce((n, d) => n + d.length, 0) >= 2010, "our bytes at the client")
+      expect(Buffer.concat(fromUs).equals(Buffer.concat([pattern(2000, 3), pattern(10, 4)]))).toBe(true)
+      client.end()
+      await until(() => events.some((e) => e._tag === "HostTcpEof"), "the client's FIN")
+      tcp.setReading(s1, false)
+      tcp.setReading(s1, true)
+      // A round trip after the FIN: a second reader, had reading resumed one, has seen EOF by then.
+      tcp.write(s1, [pattern(100, 5)])
+      await until(() => fromUs.reduce((n, d) => n + d.length, 0) >= 2110, "the last bytes at the client")
+      tcp.shutdownWrite(s1)
+      await new Promise<void>((r) => client.once("end", () => r()))
+      expect(tcp.close(s1)).toBe(true)
+      await until(() => events.some((e) => e._tag === "HostSocketClosed"), "closed")
+      expect(events.filter((e) => e._tag === "HostTcpEof").length).toBe(1)
+      expect(events.filter((e) => e._tag === "HostSocketError")).toEqual([])
     })
   })
 }

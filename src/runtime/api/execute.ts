@@ -32,6 +32,8 @@ export const commandName = (r: ApiRequest): string => {
       return "remove_guestfwd"
     case "ListConnections":
       return "list_connections"
+    case "GetCounters":
+      return "get_counters"
     default:
       return absurd(r)
   }
@@ -60,6 +62,10 @@ const run = async (control: ForwardControl, r: ApiRequest): Promise<string> => {
       return returnReply({})
     case "ListConnections":
       return listConnectionsReply(control.listConnections())
+    case "GetCounters":
+      if (control.guestCounters === undefined) return errorReply("bad request: get_counters: counters are not available in this build")
+      // Field names as the library gives them (`stackCounters`); one object per running guest.
+      return returnReply({ guests: control.guestCounters() })
     default:
       return absurd(r)
   }

@@ -15,6 +15,8 @@
  * - ids are positive integers, never reused within one process.
  */
 
+import type { CounterReport } from "../../protocol/stack/counters.ts"
+
 /** A hostfwd rule, as QEMU's `hostfwd=` and slirp4netns's `add_hostfwd` describe it. */
 export interface HostFwdRule {
   readonly proto: "tcp" | "udp"
@@ -66,6 +68,8 @@ export interface ForwardControl {
   readonly addGuestFwd: (rule: GuestFwdRule) => Promise<GuestFwdEntry>
   readonly removeGuestFwd: (id: number) => Promise<void>
   readonly listConnections: () => ReadonlyArray<ConnectionInfo>
+  /** Each running guest's counters (protocol/stack/counters.ts), in the order guests came. */
+  readonly guestCounters?: () => ReadonlyArray<CounterReport>
   /** The guestfwd rules in force (the control socket's `list_guestfwd`); optional until forwarding provides it. */
   readonly listGuestFwd?: () => ReadonlyArray<GuestFwdEntry>
 }

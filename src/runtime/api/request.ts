@@ -35,6 +35,7 @@ export type ApiRequest =
   | { readonly _tag: "ListGuestFwd" }
   | { readonly _tag: "RemoveGuestFwd"; readonly id: number }
   | { readonly _tag: "ListConnections" }
+  | { readonly _tag: "GetCounters" }
 
 export type ParsedRequest = { readonly _tag: "Request"; readonly request: ApiRequest } | { readonly _tag: "Invalid"; readonly desc: string }
 
@@ -177,6 +178,8 @@ export const parseApiRequest = (text: string): ParsedRequest => {
       return removeById("remove_guestfwd", args)
     case "list_connections":
       return request({ _tag: "ListConnections" })
+    case "get_counters":
+      return request({ _tag: "GetCounters" })
     default:
       return invalid(DESC_UNKNOWN_EXECUTE)
   }

@@ -145,8 +145,9 @@ Forwarding (QEMU -netdev user syntax; repeatable):
 Control:
   --api-socket PATH        control socket speaking slirp4netns's JSON protocol (add_hostfwd,
                            list_hostfwd, remove_hostfwd, list_connections, add_guestfwd,
-                           list_guestfwd, remove_guestfwd); one request per connection;
-                           its rules apply to every guest, like --hostfwd and --guestfwd
+                           list_guestfwd, remove_guestfwd, get_counters); one request per
+                           connection; its rules apply to every guest, like --hostfwd and
+                           --guestfwd
 
 Diagnostics (FILE may hold %n, the guest's number; without it guest n>1 writes
 FILE with .n before the extension):

@@ -30,7 +30,8 @@ import type { SocketId } from "../../effects/ids.ts"
 import { intMapValues } from "../../protocol/data/int-map.ts"
 import type { StackConfig } from "../../protocol/stack/config.ts"
 import { validateConfig } from "../../protocol/stack/config.ts"
-import type { StackState } from "../../protocol/stack/stack.ts"
+import { type StackState, stackCounters } from "../../protocol/stack/stack.ts"
+import type { CounterReport } from "../../protocol/stack/counters.ts"
 import { tcpConnections } from "../../protocol/tcp/layer.ts"
 import { seqDiff } from "../../protocol/tcp/seq.ts"
 import { formatIp } from "../../protocol/wire/ip-address.ts"
@@ -260,6 +261,16 @@ export class Forwarder implements ForwardControl {
   }
 
   readonly listGuestFwd = (): ReadonlyArray<GuestFwdEntry> => [...this.guest.values()].map((g) => g.entry)
+
+  /** Each attached session's counters, read from its current state (sessions shut down have none). */
+  readonly guestCounters = (): ReadonlyArray<CounterReport> => {
+    const out: Array<CounterReport> = []
+    for (const session of this.sessions) {
+      const state = session.inspect?.() as StackState | undefined
+      if (state !== undefined && state.counters !== undefined) out.push(stackCounters(state))
+    }
+    return out
+  }
 
   readonly listConnections = (): ReadonlyArray<ConnectionInfo> => {
     const out: Array<ConnectionInfo> = []

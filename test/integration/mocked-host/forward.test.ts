@@ -425,6 +425,25 @@ describe("the Forwarder: rules shared by every guest session", () => {
     }),
   )
 
+  it.effect("guestCounters (the control socket's get_counters): one report per attached guest, from its current state", () =>
+    Effect.gen(function* () {
+      const host = yield* createMockHost()
+      const forwarder = new Forwarder(defaultConfig, () => host.now)
+      expect(forwarder.guestCounters()).toEqual([])
+      const a = yield* session(host, forwarder, 1)
+      const b = yield* session(host, forwarder, 2)
+      b.s.fromGuest(pingFrame(HOST, 1, 2, bytes("again")))
+      b.s.fromGuest(new Uint8Array(5))
+      yield* host.settle
+      const [ca, cb] = forwarder.guestCounters()
+      // Each session's setup sent one ping (answered); b sent one more and a runt.
+      expect([ca!.framesFromGuest, ca!.framesToGuest, cb!.framesFromGuest, cb!.framesToGuest]).toEqual([1, 1, 3, 2])
+      expect(Object.values(cb!.drops).reduce((x, y) => x + y, 0)).toBe(1)
+      a.detach()
+      expect(forwarder.guestCounters()).toHaveLength(1)
+    }),
+  )
+
   it.effect("an address every guest fails to bind is refused in one line and the rule is not kept", () =>
     Effect.gen(function* () {
       const host = yield* createMockHost()

@@ -12,7 +12,7 @@ import { parseIpv4 } from "../../../src/protocol/wire/ipv4-address.ts"
 import { parseIpv6 } from "../../../src/protocol/wire/ipv6-address.ts"
 import { type Rng, rng } from "../wire/prng.ts"
 
-const COMMANDS = ["add_hostfwd", "list_hostfwd", "remove_hostfwd", "add_guestfwd", "list_guestfwd", "remove_guestfwd", "list_connections", "bad", ""]
+const COMMANDS = ["add_hostfwd", "list_hostfwd", "remove_hostfwd", "add_guestfwd", "list_guestfwd", "remove_guestfwd", "list_connections", "get_counters", "bad", ""]
 const FIELDS = ["proto", "host_addr", "host_port", "guest_addr", "guest_port", "id", "server_addr", "server_port", "target", "__proto__", "constructor"]
 const STRINGS = ["tcp", "udp", "", "0.0.0.0", "127.0.0.1", "::1", "fec0::15", "10.0.2.100", "256.1.1.1", "::g", "h:1", "[::1]:53", "unix:/x", "cmd:true", "a\nb", "\u0000", "x".repeat(300)]
 const NUMBERS = [0, 1, 22, 80, 65535, 65536, -1, 1.5, 1e308, -0, 2 ** 53, 42]
@@ -62,6 +62,8 @@ const encode = (q: ApiRequest): string => {
       return '{"execute":"list_guestfwd"}'
     case "ListConnections":
       return '{"execute":"list_connections"}'
+    case "GetCounters":
+      return '{"execute":"get_counters"}'
   }
 }
 

@@ -8,6 +8,7 @@ import { executeRequest } from "../../../src/runtime/api/execute.ts"
 import { errorReply, listHostFwdReply, returnReply } from "../../../src/runtime/api/reply.ts"
 import { MAX_REQUEST_BYTES, parseApiRequest, readStep } from "../../../src/runtime/api/request.ts"
 import { unavailableForwardControl } from "../../../src/runtime/api/unavailable.ts"
+import { emptyCounters } from "../../../src/protocol/stack/counters.ts"
 import { FakeForwardControl } from "../../support/fake-forward-control.ts"
 
 const bytes = (s: string): Uint8Array => new TextEncoder().encode(s)
@@ -131,6 +132,7 @@ describe("parseApiRequest: remove_hostfwd, the lists and tslirp's guestfwd comma
     expect(parsed('{"execute": "list_hostfwd", "arguments": 3}')).toEqual({ _tag: "ListHostFwd" })
     expect(parsed('{"execute": "list_connections"}')).toEqual({ _tag: "ListConnections" })
     expect(parsed('{"execute": "list_guestfwd"}')).toEqual({ _tag: "ListGuestFwd" })
+    expect(parsed('{"execute": "get_counters"}')).toEqual({ _tag: "GetCounters" })
   })
   it("add_guestfwd: proto tcp (optional), server_addr ('' is the network's .4), server_port, target", () => {
     expect(parsed('{"execute": "add_guestfwd", "arguments": {"server_addr": "10.0.2.100", "server_port": 8080, "target": "127.0.0.1:80"}}')).toEqual({
@@ -215,6 +217,13 @@ describe("executeRequest against a ForwardControl", () => {
         ],
       },
     })
+  })
+  it("get_counters: one object per running guest, the library's field names; absent where the forwarding has none", async () => {
+    const c = new FakeForwardControl()
+    expect(await run(c, '{"execute": "get_counters"}')).toBe('{"error":{"desc":"bad request: get_counters: counters are not available in this build"}}')
+    const report = { ...emptyCounters, framesFromGuest: 3, bytesFromGuest: 180, drops: { "udp checksum": 1 }, tcpOpen: 2 }
+    Object.assign(c, { guestCounters: () => [report] })
+    expect(JSON.parse(await run(c, '{"execute": "get_counters"}'))).toEqual({ return: { guests: [report] } })
   })
   it("guestfwd add, list, remove", async () => {
     const c = new FakeForwardControl()

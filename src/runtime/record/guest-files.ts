@@ -39,7 +39,7 @@ export const perGuestPath = (pattern: string, n: number): string => {
 export interface GuestFiles {
   readonly tap: ((frame: Uint8Array) => void) | undefined
   readonly recorder: SessionRecorder | undefined
-  /** Closes both; resolves when the recording's last write is on disk (record-file.ts). */
+  /** Closes both; resolves when the last writes of the pcap and the recording are on disk. */
   close(): Promise<void>
 }
 

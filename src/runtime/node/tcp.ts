@@ -15,8 +15,9 @@
  *   path, `pauseOnConnect`, so an accepted client stays unread until the stack adopts it
  *   (`TcpAdopt`: it becomes an ordinary connected socket) or refuses it (`TcpRefuse`: reset).
  *   Its peer address is reported (none for a unix client).
- * - Below Node's streams when the addon is there (../link/native-stream.ts; TSLIRP_NATIVE_TCP=0,
- *   or TSLIRP_NATIVE_LINK=0 for the guest link too, turns it off), for IP sockets only: those of
+ * - Below Node's streams when the addon is there and TSLIRP_NATIVE_TCP=1 asks for it (not the
+ *   default: see below; TSLIRP_NATIVE_LINK=0 turns it off with the guest link's), for IP
+ *   sockets only: those of
  *   `connect` and adopted clients of IP listeners. Unix sockets and commands stay on Node's
  *   streams (a unix target is rare and a command is pipes, not a socket). Node connects,
  *   shuts down, resets and closes the socket, but never reads it (it is paused before
@@ -30,7 +31,10 @@
  *   callback's tick) cost more than the system calls themselves (measured with `npm run
  *   bench`'s request/response rate). A write the kernel took whole is reported
  *   `HostTcpWritten` at once (queued by the interpreter, so reduced in the same batch), not a
- *   tick later.
+ *   tick later. Why it is not the default: in one `npm run bench` run (2026-12-07, MTU 1500)
+ *   it raised request/response to 0.83x libslirp's rate (0.64x without) and connections to
+ *   0.98x (0.83x), but bulk host->guest fell to 0.60x libslirp's throughput (0.97x without,
+ *   tslirp CPU 2.65 vs 2.22 s/GB): downloads matter more until that is understood.
  * Errors are reported with Node's errno name; Node then emits `close`, reported as
  * `HostSocketClosed`.
  */
@@ -101,7 +105,7 @@ export const nodeTcp =
     const pending = new Map<number, Socket>()
     let nextAccepted = 1
     let closedAll = false
-    const wantNative = process.env["TSLIRP_NATIVE_LINK"] !== "0" && process.env["TSLIRP_NATIVE_TCP"] !== "0"
+    const wantNative = process.env["TSLIRP_NATIVE_LINK"] !== "0" && process.env["TSLIRP_NATIVE_TCP"] === "1"
 
     const forget = (sock: SocketId, c: Conn): void => {
       if (socks.get(sock) === c) socks.delete(sock)

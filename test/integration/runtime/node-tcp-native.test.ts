@@ -15,10 +15,13 @@ import { nodeTcp } from "../../../src/runtime/node/tcp.ts"
 
 const cleanup: Array<() => void> = []
 const saved = process.env["TSLIRP_NATIVE_LINK"]
+const savedTcp = process.env["TSLIRP_NATIVE_TCP"]
 afterEach(() => {
   for (const c of cleanup.splice(0)) c()
   if (saved === undefined) delete process.env["TSLIRP_NATIVE_LINK"]
   else process.env["TSLIRP_NATIVE_LINK"] = saved
+  if (savedTcp === undefined) delete process.env["TSLIRP_NATIVE_TCP"]
+  else process.env["TSLIRP_NATIVE_TCP"] = savedTcp
 })
 
 const listen = (onConn: (s: Socket) => void): Promise<{ server: Server; port: number }> =>
@@ -50,6 +53,8 @@ for (const mode of [
   describe(`host TCP (${mode.name})`, () => {
     it("writes beyond the kernel's buffer arrive whole and in order; one HostTcpWritten per write with all its bytes", async () => {
       process.env["TSLIRP_NATIVE_LINK"] = mode.env
+      // Host TCP below Node's streams is opt-in (src/runtime/node/tcp.ts says why).
+      process.env["TSLIRP_NATIVE_TCP"] = mode.env
       const received: Array<Buffer> = []
       let peer: Socket | undefined
       // The peer does not read until told: our writes fill the kernel's buffers first.
@@ -85,6 +90,8 @@ for (const mode of [
 
     it("small reads stay intact while later reads arrive (views of a pool chunk are never reused)", async () => {
       process.env["TSLIRP_NATIVE_LINK"] = mode.env
+      // Host TCP below Node's streams is opt-in (src/runtime/node/tcp.ts says why).
+      process.env["TSLIRP_NATIVE_TCP"] = mode.env
       const messages = Array.from({ length: 300 }, (_, i) => pattern(1 + ((i * 37) % 900), i))
       let peer: Socket | undefined
       const { port } = await listen((s) => {
@@ -112,6 +119,8 @@ for (const mode of [
 
     it("an adopted hostfwd client carries data both ways; its FIN is reported once, even when reading resumes after it", async () => {
       process.env["TSLIRP_NATIVE_LINK"] = mode.env
+      // Host TCP below Node's streams is opt-in (src/runtime/node/tcp.ts says why).
+      process.env["TSLIRP_NATIVE_TCP"] = mode.env
       const events: Array<StackEvent> = []
       const data: Array<Uint8Array> = []
       const tcp = nodeTcp(nodeClock, memoryLogger())((e) => {

@@ -79,6 +79,31 @@ static inline int addon_port(const struct sockaddr_storage *ss, socklen_t len) {
   return 0;
 }
 
+/* The local address for bind(2) of a socket of family `af`: `value` is a numeric address
+ * string of that family, or undefined / null / "" for the wildcard; the port is 0 (the
+ * kernel's choice: an ephemeral port, or a ping socket's echo identifier). Returns 0, or
+ * EINVAL for anything else (another family, a scope suffix, a non-string). */
+static inline int addon_local_address(napi_env env, napi_value value, int af, struct sockaddr_storage *ss,
+                                      socklen_t *len) {
+  memset(ss, 0, sizeof *ss);
+  ss->ss_family = (sa_family_t)af;
+  *len = af == AF_INET ? (socklen_t)sizeof(struct sockaddr_in) : (socklen_t)sizeof(struct sockaddr_in6);
+  napi_valuetype type = napi_undefined;
+  if (value == NULL || napi_typeof(env, value, &type) != napi_ok) return value == NULL ? 0 : EINVAL;
+  if (type == napi_undefined || type == napi_null) return 0;
+  if (type != napi_string) return EINVAL;
+  char text[INET6_ADDRSTRLEN + 1];
+  size_t text_len = 0;
+  if (napi_get_value_string_utf8(env, value, text, sizeof text, &text_len) != napi_ok ||
+      text_len >= sizeof text - 1) {
+    return EINVAL;
+  }
+  if (text_len == 0) return 0;
+  void *dst = af == AF_INET ? (void *)&((struct sockaddr_in *)ss)->sin_addr
+                            : (void *)&((struct sockaddr_in6 *)ss)->sin6_addr;
+  return inet_pton(af, text, dst) == 1 ? 0 : EINVAL;
+}
+
 static inline int addon_set_int_opt(int fd, int level, int name, int value) {
   return setsockopt(fd, level, name, &value, sizeof value) == 0 ? 0 : errno;
 }

@@ -4,8 +4,14 @@
  * udpSend, udpLocalPort, udpClose) to the same exports.
  *
  * Contract:
- * - open(family, callback) -> handle object, or a positive errno number when socket() or a
- *   setsockopt() fails (EACCES when net.ipv4.ping_group_range excludes our groups).
+ * - open(family, callback, local?) -> handle object, or a positive errno number when socket(),
+ *   a setsockopt() or bind() fails (EACCES when net.ipv4.ping_group_range excludes our groups;
+ *   EADDRNOTAVAIL when `local` is not an address of this host; EINVAL when it is not an
+ *   address of `family`). With `local` (`--outbound-addr`) the socket is bound to it before
+ *   any echo leaves, so echoes carry it as their source; undefined, null or "" leave the
+ *   source to the kernel.
+ * - localAddress(handle) -> the bound address (getsockname; "0.0.0.0" / "::" when unbound),
+ *   or a positive errno. For tests.
  * - send(handle, address, sequence, payload, ttl) -> 0, or a positive errno. Never throws for
  *   bad input: an unparsable address gives EINVAL, an oversized payload EMSGSIZE.
  * - close(handle): idempotent. A handle that is garbage collected is closed as well.
@@ -240,10 +246,10 @@ static ping_t *unwrap(napi_env env, napi_value v) {
   return data;
 }
 
-/* open(family: 4 | 6, callback: Function) -> object | errno */
+/* open(family: 4 | 6, callback: Function, local?: string) -> object | errno */
 static napi_value js_open(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2];
+  size_t argc = 3;
+  napi_value argv[3] = {NULL, NULL, NULL};
   int32_t family = 0;
   napi_valuetype cb_type = napi_undefined;
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
@@ -253,6 +259,13 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
     return addon_int(env, EINVAL);
   }
   int af = family == 6 ? AF_INET6 : AF_INET;
+  struct sockaddr_storage local;
+  socklen_t local_len;
+  int bad = addon_local_address(env, argc >= 3 ? argv[2] : NULL, af, &local, &local_len);
+  if (bad) return addon_int(env, bad);
+  /* Any local address given at all: "" and undefined mean the kernel chooses. */
+  int want_bind = af == AF_INET ? ((struct sockaddr_in *)&local)->sin_addr.s_addr != INADDR_ANY
+                                : !IN6_IS_ADDR_UNSPECIFIED(&((struct sockaddr_in6 *)&local)->sin6_addr);
   int fd = socket(af, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
                   family == 6 ? IPPROTO_ICMPV6 : IPPROTO_ICMP);
   if (fd < 0) return addon_int(env, errno);
@@ -266,6 +279,8 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
     if (!err) err = addon_set_int_opt(fd, IPPROTO_IPV6, IPV6_RECVHOPLIMIT, 1);
   }
   if (!err) err = addon_set_int_opt(fd, SOL_SOCKET, SO_SELECT_ERR_QUEUE, 1);
+  /* Before the first send, which would otherwise bind the wildcard address implicitly. */
+  if (!err && want_bind && bind(fd, (struct sockaddr *)&local, local_len) != 0) err = errno;
   if (err) {
     close(fd);
     return addon_int(env, err);
@@ -397,11 +412,26 @@ static napi_value js_close(napi_env env, napi_callback_info info) {
   return addon_undefined(env);
 }
 
+/* localAddress(handle) -> string | errno */
+static napi_value js_local_address(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  ping_t *p = argc >= 1 ? unwrap(env, argv[0]) : NULL;
+  if (p == NULL) return addon_int(env, EINVAL);
+  if (p->fd < 0) return addon_int(env, EBADF);
+  struct sockaddr_storage ss;
+  socklen_t len = sizeof ss;
+  if (getsockname(p->fd, (struct sockaddr *)&ss, &len) != 0) return addon_int(env, errno);
+  return addon_address(env, &ss, len);
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"open", NULL, js_open, NULL, NULL, NULL, napi_enumerable, NULL},
       {"send", NULL, js_send, NULL, NULL, NULL, napi_enumerable, NULL},
       {"close", NULL, js_close, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"localAddress", NULL, js_local_address, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   udp_register(env, exports);

@@ -7,10 +7,12 @@
  * queue (recvmsg with MSG_ERRQUEUE), which node:dgram does not expose.
  *
  * Contract:
- * - udpOpen(family, callback) -> handle object, or a positive errno when socket(), a
- *   setsockopt() or bind() fails. The socket is non-blocking, bound to an ephemeral port of the
- *   wildcard address (0.0.0.0, or :: dual-stack as the kernel default has it), with
- *   IP_RECVERR / IPV6_RECVERR.
+ * - udpOpen(family, callback, local?) -> handle object, or a positive errno when socket(), a
+ *   setsockopt() or bind() fails (EADDRNOTAVAIL: `local` is not an address of this host;
+ *   EINVAL: not an address of `family`). The socket is non-blocking, bound to an ephemeral port
+ *   of `local` (`--outbound-addr`), or of the wildcard address when `local` is undefined, null
+ *   or "" (0.0.0.0, or :: dual-stack as the kernel default has it), with IP_RECVERR /
+ *   IPV6_RECVERR.
  * - udpSend(handle, address, port, data, ttl) -> 0, or a positive errno. Never throws: an
  *   unparsable address or port gives EINVAL. `ttl` -1 is the host default; 1..255 goes with
  *   this one datagram as an IP_TTL / IPV6_HOPLIMIT control message (no setsockopt). When the
@@ -356,10 +358,10 @@ static udp_t *unwrap(napi_env env, napi_value v) {
   return data;
 }
 
-/* udpOpen(family: 4 | 6, callback: Function) -> object | errno */
+/* udpOpen(family: 4 | 6, callback: Function, local?: string) -> object | errno */
 static napi_value js_open(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2];
+  size_t argc = 3;
+  napi_value argv[3] = {NULL, NULL, NULL};
   int32_t family = 0;
   napi_valuetype cb_type = napi_undefined;
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
@@ -369,6 +371,10 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
   }
   if (arena_of(env) == NULL) return addon_int(env, ENOMEM);
   int af = family == 6 ? AF_INET6 : AF_INET;
+  struct sockaddr_storage local;
+  socklen_t local_len;
+  int bad = addon_local_address(env, argc >= 3 ? argv[2] : NULL, af, &local, &local_len);
+  if (bad) return addon_int(env, bad);
   int fd = socket(af, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_UDP);
   if (fd < 0) return addon_int(env, errno);
 
@@ -382,19 +388,7 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
     if (!err) (void)addon_set_int_opt(fd, IPPROTO_IP, IP_RECVERR, 1);
   }
   if (!err) err = addon_set_int_opt(fd, SOL_SOCKET, SO_SELECT_ERR_QUEUE, 1);
-  if (!err) {
-    struct sockaddr_storage any;
-    socklen_t any_len;
-    memset(&any, 0, sizeof any);
-    if (af == AF_INET) {
-      ((struct sockaddr_in *)&any)->sin_family = AF_INET; /* INADDR_ANY, port 0 */
-      any_len = sizeof(struct sockaddr_in);
-    } else {
-      ((struct sockaddr_in6 *)&any)->sin6_family = AF_INET6; /* in6addr_any, port 0 */
-      any_len = sizeof(struct sockaddr_in6);
-    }
-    if (bind(fd, (struct sockaddr *)&any, any_len) != 0) err = errno;
-  }
+  if (!err && bind(fd, (struct sockaddr *)&local, local_len) != 0) err = errno;
   if (err) {
     close(fd);
     return addon_int(env, err);

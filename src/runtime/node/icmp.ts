@@ -4,6 +4,11 @@
  * When the host forbids ping sockets (`ping_group_range`, missing addon) `IcmpOpen` is answered
  * with `HostSocketError` carrying the code, and the reason is logged once per process at warn
  * level (later refusals at debug), so a busy guest pinging away does not flood the log.
+ *
+ * With an outbound address (`outbound4` / `outbound6`: `--outbound-addr`, `--outbound-addr6`)
+ * each ping socket is bound to the one of its family, so forwarded echoes leave from it. An
+ * address this host lacks fails the open the same way (`HostSocketError` with
+ * `EADDRNOTAVAIL`, the guest sees its echo answered unreachable), logged once like a refusal.
  */
 import type { SocketId } from "../../effects/ids.ts"
 import type { Clock, IcmpPort, Logger, Report } from "../host/ports.ts"
@@ -11,8 +16,14 @@ import { openPingSocket, type PingSocket } from "./icmp/ping-socket.ts"
 
 let refusalLogged = false
 
+/** Source addresses of the ping sockets; default: the kernel's choice per route. */
+export interface NodeIcmpOptions {
+  readonly outbound4?: string
+  readonly outbound6?: string
+}
+
 export const nodeIcmp =
-  (clock: Clock, logger: Logger) =>
+  (clock: Clock, logger: Logger, options: NodeIcmpOptions = {}) =>
   (report: Report): IcmpPort => {
     const socks = new Map<SocketId, PingSocket>()
     const close = (sock: SocketId): boolean => {
@@ -45,7 +56,7 @@ export const nodeIcmp =
                 ...(detail?.from === undefined ? {} : { from: detail.from }),
               }),
             onError: (code) => report({ _tag: "HostSocketError", now: clock.now(), sock, code }),
-          })
+          }, family === 6 ? options.outbound6 : options.outbound4)
           socks.set(sock, s)
         } catch (err) {
           const code = (err as { code?: unknown }).code

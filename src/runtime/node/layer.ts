@@ -36,7 +36,7 @@ export const nodeHostLayerWith = (options: NodeHostOptions): Layer.Layer<HostClo
   Layer.mergeAll(
     Layer.effect(HostTcp, Effect.map(ports, ({ clock, log }) => nodeTcp(clock, log, options))),
     Layer.effect(HostUdp, Effect.map(ports, ({ clock, log }) => nodeUdp(clock, log, options))),
-    Layer.effect(HostIcmp, Effect.map(ports, ({ clock, log }) => nodeIcmp(clock, log))),
+    Layer.effect(HostIcmp, Effect.map(ports, ({ clock, log }) => nodeIcmp(clock, log, options))),
     Layer.effect(Timers, Effect.map(HostClock, (clock) => nodeTimers(clock))),
     Layer.effect(HostFiles, Effect.map(ports, ({ clock, log }) => nodeFiles(clock, log))),
     Layer.succeed(HostRandom, { seed: randomSeed }),

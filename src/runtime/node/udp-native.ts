@@ -12,8 +12,9 @@
  *   addon is built once by `native/build.sh` when missing, unless `TSLIRP_PING_ADDON` names a
  *   prebuilt `.node` to load instead (the same override as the ping sockets: one addon).
  * - `openNativeUdpSocket` throws an Error with `.code` when the socket cannot be had
- *   (`ENOADDON`, `EMFILE`, ...). The socket is bound to an ephemeral port of the wildcard
- *   address. After a successful open nothing throws, and no handler runs from inside a call:
+ *   (`ENOADDON`, `EMFILE`, ...). The socket is bound to an ephemeral port of `local`
+ *   (`--outbound-addr`: `EADDRNOTAVAIL` when this host lacks it, `EINVAL` for another family),
+ *   or of the wildcard address without it. After a successful open nothing throws, and no handler runs from inside a call:
  *   datagrams and ICMP errors come from the event loop, send failures in a microtask.
  * - `onUnreachable` reports an ICMP error the host received for a datagram sent to `to:port`
  *   (the original destination, from the error queue's `msg_name`); `detail.from` is the node
@@ -77,7 +78,7 @@ type NativeCallback = (
 ) => void
 
 export interface UdpAddon {
-  udpOpen(family: 4 | 6, callback: NativeCallback): NativeHandle | number
+  udpOpen(family: 4 | 6, callback: NativeCallback, local?: string): NativeHandle | number
   udpSend(handle: NativeHandle, to: string, port: number, data: Uint8Array, ttl: number): number
   udpLocalPort(handle: NativeHandle): number
   udpClose(handle: NativeHandle): void
@@ -121,7 +122,7 @@ const failure = (code: string, message: string): Error & { readonly code: string
   return err
 }
 
-export const openNativeUdpSocket = (family: 4 | 6, handlers: NativeUdpHandlers, addon: UdpAddon | string = loadUdpAddon()): NativeUdpSocket => {
+export const openNativeUdpSocket = (family: 4 | 6, handlers: NativeUdpHandlers, addon: UdpAddon | string = loadUdpAddon(), local?: string): NativeUdpSocket => {
   if (typeof addon === "string") throw failure("ENOADDON", addon)
   let closed = false
 
@@ -161,10 +162,10 @@ export const openNativeUdpSocket = (family: 4 | 6, handlers: NativeUdpHandlers, 
     else handlers.onSendError(to, port, code)
   }
 
-  const opened = addon.udpOpen(family, onNative)
+  const opened = addon.udpOpen(family, onNative, local)
   if (typeof opened === "number") {
     const code = errnoName(opened)
-    throw failure(code, `cannot open an IPv${family} UDP socket: ${code}`)
+    throw failure(code, local === undefined ? `cannot open an IPv${family} UDP socket: ${code}` : `cannot open an IPv${family} UDP socket on the outbound address ${local}: ${code}`)
   }
   const handle = opened
   const port = addon.udpLocalPort(handle)

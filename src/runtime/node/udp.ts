@@ -1,6 +1,9 @@
 /**
  * Host UDP for one stack: one unconnected socket per `UdpOpen`, bound to an ephemeral port of
- * the wildcard address, accepting datagrams from any remote.
+ * the outbound address of its family (`--outbound-addr`, `--outbound-addr6`) or else of the
+ * wildcard address, accepting datagrams from any remote. An outbound address this host lacks
+ * fails the open with `HostSocketError` (`EADDRNOTAVAIL`), logged once per process at warn
+ * level (later ones at debug).
  *
  * Two implementations behind one `UdpPort`:
  * - native (the default): the addon's sockets (`./udp-native.ts`) with `IP_RECVERR`, so every
@@ -18,8 +21,7 @@
  *
  * udp hostfwd listeners (`UdpBind`) are `node:dgram` sockets bound to the rule's address, in
  * either implementation (`withListeners`): datagrams from any peer are reported, `UdpSend`
- * answers from the bound address. With an outbound address (`--outbound-addr`) flows use
- * `node:dgram` bound to it, since the addon binds the wildcard address only.
+ * answers from the bound address.
  */
 import { createSocket, type Socket } from "node:dgram"
 import type { HostEndpoint, IpFamily } from "../../effects/address.ts"
@@ -48,10 +50,19 @@ const sendFailure = (clock: Clock, logger: Logger, report: Report, sock: SocketI
   else if (!isTransient(code)) report({ _tag: "HostSocketError", now: clock.now(), sock, code })
 }
 
+let openFailureLogged = false
+
+/** A socket that could not be had: a bad outbound address is said once at `level` (warn), then
+ *  at debug, so a guest sending to many ports does not flood the log. */
+const logOpenFailure = (logger: Logger, level: "warn" | "debug", message: string): void => {
+  logger.log(openFailureLogged ? "debug" : level, message)
+  if (level === "warn") openFailureLogged = true
+}
+
 // ---- native: the addon's sockets with IP_RECVERR ------------------------------------------
 
 /** `addon` as a string (why it is unavailable): every open fails with ENOADDON. */
-const nativePort = (clock: Clock, logger: Logger, addon: UdpAddon | string, report: Report): UdpPort => {
+const nativePort = (clock: Clock, logger: Logger, addon: UdpAddon | string, report: Report, options: NodeUdpOptions = {}): UdpPort => {
   const socks = new Map<SocketId, NativeUdpSocket>()
 
   const close = (sock: SocketId): boolean => {
@@ -90,11 +101,13 @@ const nativePort = (clock: Clock, logger: Logger, addon: UdpAddon | string, repo
             onNotice: (message) => logger.log("debug", `udp socket ${sock}: ${message}`),
           },
           addon,
+          family === 6 ? options.outbound6 : options.outbound4,
         )
         socks.set(sock, s)
       } catch (err) {
         const code = (err as { code?: unknown }).code
-        logger.log("debug", `udp socket ${sock}: open failed: ${err instanceof Error ? err.message : String(err)}`)
+        const message = `udp socket ${sock}: open failed: ${err instanceof Error ? err.message : String(err)}`
+        logOpenFailure(logger, code === "EADDRNOTAVAIL" || code === "EINVAL" ? "warn" : "debug", message)
         report({ _tag: "HostSocketError", now: clock.now(), sock, code: typeof code === "string" ? code : "EIO" })
       }
     },
@@ -160,6 +173,7 @@ const dgramPort = (clock: Clock, logger: Logger, report: Report, options: NodeUd
       })
       socket.on("error", (err: NodeJS.ErrnoException) => {
         if (socks.get(sock) !== e) return
+        if (!e.bound) logOpenFailure(logger, "warn", `udp socket ${sock}: bind failed: ${err.code ?? err.message}`)
         report({ _tag: "HostSocketError", now: clock.now(), sock, code: err.code ?? "EIO" })
       })
       const local = family === 6 ? (options.outbound6 ?? "::") : (options.outbound4 ?? "0.0.0.0")
@@ -242,14 +256,14 @@ export const nodeUdp =
     withListeners(clock, logger, report, chooseUdp(clock, logger, options, report))
 
 const chooseUdp = (clock: Clock, logger: Logger, options: NodeUdpOptions, report: Report): UdpPort => {
-  const backend = options.outbound4 !== undefined || options.outbound6 !== undefined ? "dgram" : (options.backend ?? "auto")
+  const backend = options.backend ?? "auto"
   if (backend === "dgram") return dgramPort(clock, logger, report, options)
   const addon = loadUdpAddon()
-  if (typeof addon !== "string") return nativePort(clock, logger, addon, report)
+  if (typeof addon !== "string") return nativePort(clock, logger, addon, report, options)
   if (backend === "native") {
     // Asked for explicitly: every open fails with the reason, rather than a silent downgrade.
     logger.log("warn", `udp: ${addon}`)
-    return nativePort(clock, logger, addon, report)
+    return nativePort(clock, logger, addon, report, options)
   }
   if (!fallbackLogged) {
     fallbackLogged = true

@@ -16,6 +16,8 @@ interface Spec {
    * the first socket's events followed by the second socket's.
    */
   readonly mode?: "collect" | "closeInHandler"
+  /** The local address to bind the (first) socket to, as `--outbound-addr` does. */
+  readonly local?: string
 }
 
 export type ChildEvent =
@@ -23,7 +25,8 @@ export type ChildEvent =
   | { kind: "unreachable"; to: string; reason: string; sequence: number | null; from: string | null; mtu: number | null }
   | { kind: "error"; code: string }
 
-export type ChildResult = { opened: false; code: string; message: string } | { opened: true; events: ChildEvent[] }
+/** `local`: the first socket's address (getsockname) right after it was opened. */
+export type ChildResult = { opened: false; code: string; message: string } | { opened: true; local: string; events: ChildEvent[] }
 
 const spec = JSON.parse(process.argv[2] ?? "{}") as Spec
 const events: ChildEvent[] = []
@@ -49,7 +52,7 @@ try {
         mtu: detail?.mtu ?? null,
       }),
     onError: (code) => seen({ kind: "error", code }),
-  })
+  }, spec.local)
 } catch (e) {
   const err = e as Error & { code?: string }
   const result: ChildResult = { opened: false, code: err.code ?? "none", message: err.message }
@@ -57,11 +60,12 @@ try {
   process.exit(0)
 }
 
+const local = sock.localAddress()
 const guard = setTimeout(() => finish(), spec.waitMs)
 finish = () => {
   clearTimeout(guard)
   sock.close()
-  const result: ChildResult = { opened: true, events }
+  const result: ChildResult = { opened: true, local, events }
   process.stdout.write(`${JSON.stringify(result)}\n`)
 }
 

@@ -12,7 +12,8 @@
  *        |       unreachable routes: 10.201.9.0/24, fd00:201:9::/64
  *   target (C) eth0 10.201.2.2 / fd00:201:2::2
  *
- * A also has an `unreachable` route of its own for 10.201.8.0/24.
+ * A also has an `unreachable` route of its own for 10.201.8.0/24, and second addresses
+ * 10.201.1.3 / fd00:201:1::3 that only a socket bound to them (`--outbound-addr`) uses.
  */
 import { execFile, execFileSync } from "node:child_process"
 import { fileURLToPath } from "node:url"
@@ -48,7 +49,7 @@ interface Send {
 /** Run the child; `waitMs` only bounds a broken run (neighbour discovery on fresh links can take a second or two). */
 const runChild = (
   ns: string | null,
-  spec: { family: 4 | 6; sends: Send[]; expect: number; waitMs?: number; mode?: "collect" | "closeInHandler" },
+  spec: { family: 4 | 6; sends: Send[]; expect: number; waitMs?: number; mode?: "collect" | "closeInHandler"; local?: string },
   env: Record<string, string> = {},
 ): Promise<ChildResult> => {
   const argv = [CHILD, JSON.stringify({ waitMs: 10_000, ...spec })]
@@ -105,6 +106,8 @@ beforeAll(() => {
     ip("-n", ns, "-6", "addr", "add", v6, "dev", dev, "nodad")
     ip("-n", ns, "link", "set", dev, "up")
   }
+  ip("-n", NS.a, "addr", "add", "10.201.1.3/24", "dev", "eth0")
+  ip("-n", NS.a, "-6", "addr", "add", "fd00:201:1::3/64", "dev", "eth0", "nodad")
   ip("-n", NS.a, "route", "add", "default", "via", "10.201.1.1")
   ip("-n", NS.a, "-6", "route", "add", "default", "via", "fd00:201:1::1")
   ip("-n", NS.a, "route", "add", "unreachable", "10.201.8.0/24")
@@ -223,6 +226,40 @@ describe("ping socket: ICMP errors through a router", () => {
     expect(events).toEqual([
       { kind: "unreachable", to: "fd00:201:9::9", reason: "net", sequence: 50, from: "fd00:201:1::1", mtu: null },
     ])
+  })
+})
+
+describe("ping socket: bound to a local address (--outbound-addr)", () => {
+  // The target answers the echo's source address, and a bound ping socket only receives
+  // replies sent to its own address: a reply at a socket bound to the second address shows
+  // the echo left from it (the kernel's own choice for these routes is the first address).
+  it("IPv4: bound to 10.201.1.3, the echo to the host behind the router is answered to that address", async () => {
+    const r = await runChild(NS.a, { family: 4, sends: [{ to: "10.201.2.2", sequence: 5, payloadHex: "a1" }], expect: 1, local: "10.201.1.3" })
+    expect(r).toMatchObject({ opened: true, local: "10.201.1.3" })
+    expect(eventsOf(r)).toEqual([{ kind: "reply", from: "10.201.2.2", sequence: 5, payloadHex: "a1", ttl: 63 }])
+  })
+
+  it("IPv6: bound to fd00:201:1::3, the echo to the host behind the router is answered to that address", async () => {
+    const r = await runChild(NS.a, { family: 6, sends: [{ to: "fd00:201:2::2", sequence: 6, payloadHex: "b2" }], expect: 1, local: "fd00:201:1::3" })
+    expect(r).toMatchObject({ opened: true, local: "fd00:201:1::3" })
+    expect(eventsOf(r)).toEqual([{ kind: "reply", from: "fd00:201:2::2", sequence: 6, payloadHex: "b2", ttl: 63 }])
+  })
+
+  it("IPv4 on loopback: bound to 127.0.0.2 (getsockname says so), echoes still come back; unbound reads the wildcard", async () => {
+    const bound = await runChild(NS.loop, { family: 4, sends: [{ to: "127.0.0.1", sequence: 1, payloadHex: "" }], expect: 1, local: "127.0.0.2" })
+    expect(bound).toMatchObject({ opened: true, local: "127.0.0.2" })
+    expect(eventsOf(bound)).toEqual([{ kind: "reply", from: "127.0.0.1", sequence: 1, payloadHex: "", ttl: 64 }])
+    expect(await runChild(NS.loop, { family: 4, sends: [], expect: 0 })).toMatchObject({ opened: true, local: "0.0.0.0" })
+  })
+
+  it("an address this host lacks -> open throws EADDRNOTAVAIL (IPv4 and IPv6); another family -> EINVAL", async () => {
+    const v4 = await runChild(NS.a, { family: 4, sends: [], expect: 0, local: "192.0.2.1" })
+    const v6 = await runChild(NS.a, { family: 6, sends: [], expect: 0, local: "2001:db8::1" })
+    const mixed = await runChild(NS.a, { family: 6, sends: [], expect: 0, local: "10.201.1.3" })
+    expect(v4).toMatchObject({ opened: false, code: "EADDRNOTAVAIL" })
+    expect(v6).toMatchObject({ opened: false, code: "EADDRNOTAVAIL" })
+    expect(mixed).toMatchObject({ opened: false, code: "EINVAL" })
+    if (!v4.opened) expect(v4.message).toContain("outbound address 192.0.2.1")
   })
 })
 

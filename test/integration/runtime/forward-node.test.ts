@@ -237,4 +237,21 @@ describe("--outbound-addr on Node", () => {
       udp.close()
     }
   })
+
+  it("a datagram to a closed host port still comes back to the guest as ICMP port unreachable", async () => {
+    const probe = createSocket("udp4")
+    await new Promise<void>((r) => probe.bind(0, "127.0.0.1", r))
+    const closed = probe.address().port
+    await new Promise<void>((r) => probe.close(() => r()))
+    const g = guestStack({ outboundAddr: "127.0.0.2" })
+    g.stack.fromGuest(udpFrame(GUEST, HOST, 40003, closed, bytes("anyone?")))
+    const isIcmp = (f: Uint8Array) => decode(f).ip?.protocol === 1
+    await until(() => g.frames.some(isIcmp), "the ICMP error at the guest")
+    const icmp = decode(g.take().find(isIcmp)!).ip!
+    // Type 3 (destination unreachable), code 3 (port), from the host the datagram went to.
+    expect([icmp.src, icmp.dst, icmp.payload[0], icmp.payload[1]]).toEqual([HOST, GUEST, 3, 3])
+    // The quoted datagram is the guest's own: its ports, guest -> host.
+    const quoted = icmp.payload.subarray(8 + 20)
+    expect([get16(quoted, 0), get16(quoted, 2)]).toEqual([40003, closed])
+  })
 })

@@ -31,10 +31,11 @@ interface Harness {
 
 const open: Array<{ close(): void }> = []
 
-const harness = (): Harness => {
+const harness = (options: { outbound4?: string; outbound6?: string; logger?: ReturnType<typeof memoryLogger> } = {}): Harness => {
   const events: StackEvent[] = []
   const waiters: Array<() => void> = []
-  const port = nodeUdp(nodeClock, memoryLogger(), { backend: "native" })((e) => {
+  const { logger = memoryLogger(), ...outbound } = options
+  const port = nodeUdp(nodeClock, logger, { backend: "native", ...outbound })((e) => {
     events.push(e)
     for (const w of waiters.splice(0)) w()
   })
@@ -265,5 +266,38 @@ describe("native UDP socket: garbage collection", () => {
     const r = JSON.parse(out.trim().split("\n").at(-1) ?? "{}") as { before: number; opened: number; after: number }
     expect(r.opened).toBe(r.before + 64)
     expect(r.after).toBe(r.before)
+  })
+})
+
+describe("native UDP port with an outbound address (--outbound-addr)", () => {
+  it("bound to 127.0.0.2: the receiver sees that source, its answer comes back, and a closed port is still HostUnreachable", async () => {
+    const h = harness({ outbound4: "127.0.0.2" })
+    const seen: string[] = []
+    const echo = await echoServer("udp4", "127.0.0.1")
+    echo.socket.on("message", (_m, rinfo) => seen.push(rinfo.address))
+    const closed = await closedPort("udp4", "127.0.0.1")
+    h.port.open(S1, 4)
+    h.port.send(S1, v4("127.0.0.1", echo.port), Buffer.from("from .2"))
+    await h.until(1)
+    h.port.send(S1, v4("127.0.0.1", closed), Buffer.from("anyone?"))
+    await h.until(2)
+    expect(seen).toEqual(["127.0.0.2"])
+    expect(h.events[0]).toMatchObject({ _tag: "HostUdpDatagram", sock: S1, from: v4("127.0.0.1", echo.port) })
+    expect(h.events[1]).toMatchObject({ _tag: "HostUnreachable", sock: S1, to: v4("127.0.0.1", closed), reason: "port", from: "127.0.0.1" })
+  })
+
+  it("an outbound address this host lacks -> HostSocketError EADDRNOTAVAIL for every open, one warning", async () => {
+    const logger = memoryLogger()
+    const h = harness({ outbound4: "192.0.2.1", outbound6: "2001:db8::1", logger })
+    h.port.open(S1, 4)
+    h.port.open(S2, 6)
+    expect(h.events).toMatchObject([
+      { _tag: "HostSocketError", sock: S1, code: "EADDRNOTAVAIL" },
+      { _tag: "HostSocketError", sock: S2, code: "EADDRNOTAVAIL" },
+    ])
+    // Once per process (each test file has its own module state): the first at warn, the rest at debug.
+    const lines = logger.lines.filter((l) => l.message.includes("EADDRNOTAVAIL"))
+    expect(lines.map((l) => l.level)).toEqual(["warn", "debug"])
+    expect(lines[0]?.message).toContain("outbound address 192.0.2.1")
   })
 })

@@ -9,6 +9,11 @@
  *   default "1 0" excludes even root), `EPROTONOSUPPORT`/`EAFNOSUPPORT` when the kernel lacks
  *   ping sockets or the family, `ENOADDON` when the addon is not built and cannot be built.
  *   Callers fall back (no forwarded echo) with one log line built from `.message`.
+ * - With `local` (`--outbound-addr`, `--outbound-addr6`) the socket is bound to that address
+ *   before any echo leaves, so every echo carries it as its source; an address this host does
+ *   not have makes `openPingSocket` throw `EADDRNOTAVAIL` (`EINVAL` for another family).
+ *   Without it the kernel picks the source per route. `localAddress()` reads the bound address
+ *   back (getsockname) for tests.
  * - After a successful open nothing throws: `send` reports failures through the handlers,
  *   always asynchronously (never from inside `send`), and never after `close`.
  * - The kernel chooses the echo identifier (one per socket) and computes the checksum; only
@@ -49,6 +54,9 @@ export interface PingSocket {
   send(to: string, sequence: number, payload: Uint8Array, ttl?: number): void
   /** Close the socket. Idempotent; no handler is called afterwards. */
   close(): void
+  /** The socket's local address (getsockname): the `local` it was opened with, else the
+   *  wildcard until the kernel binds it. "" once closed. For tests. */
+  localAddress(): string
 }
 
 /** An Error with an errno-style `.code`, as Node's own errors carry. */
@@ -80,9 +88,10 @@ type NativeCallback = (
 ) => void
 
 interface PingAddon {
-  open(family: 4 | 6, callback: NativeCallback): NativeHandle | number
+  open(family: 4 | 6, callback: NativeCallback, local?: string): NativeHandle | number
   send(handle: NativeHandle, to: string, sequence: number, payload: Uint8Array, ttl: number): number
   close(handle: NativeHandle): void
+  localAddress?(handle: NativeHandle): string | number
 }
 
 let addon: PingAddon | undefined
@@ -115,7 +124,7 @@ const explainDenied = (code: string): string => {
   return `ping sockets refused (${code}): net.ipv4.ping_group_range is "${range}", our groups are ${groups}`
 }
 
-export const openPingSocket = (family: 4 | 6, handlers: PingHandlers): PingSocket => {
+export const openPingSocket = (family: 4 | 6, handlers: PingHandlers, local?: string): PingSocket => {
   const native = pingAddon()
   let closed = false
 
@@ -145,11 +154,15 @@ export const openPingSocket = (family: 4 | 6, handlers: PingHandlers): PingSocke
     }
   }
 
-  const opened = native.open(family, onNative)
+  const opened = native.open(family, onNative, local)
   if (typeof opened === "number") {
     const code = errnoName(opened)
     const message =
-      code === "EACCES" || code === "EPERM" ? explainDenied(code) : `cannot open an IPv${family} ping socket: ${code}`
+      code === "EACCES" || code === "EPERM"
+        ? explainDenied(code)
+        : local !== undefined && (code === "EADDRNOTAVAIL" || code === "EINVAL")
+          ? `cannot bind an IPv${family} ping socket to the outbound address ${local}: ${code}`
+          : `cannot open an IPv${family} ping socket: ${code}`
     throw failure(code, message)
   }
   const handle = opened
@@ -182,6 +195,11 @@ export const openPingSocket = (family: 4 | 6, handlers: PingHandlers): PingSocke
       if (closed) return
       closed = true
       native.close(handle)
+    },
+    localAddress() {
+      if (closed || native.localAddress === undefined) return ""
+      const got = native.localAddress(handle)
+      return typeof got === "string" ? got : ""
     },
   }
 }

@@ -62,9 +62,11 @@ export const TIMER_NAMES: ReadonlyArray<E1000Timer> = ["mit", "autoneg", "flush"
 const NS_PER_MS = 1_000_000
 
 /**
- * The mutable working copy of one call. The per-frame fields mirror E1000State; `irq` and
- * `dev` are the state's records, read in place and copied on the first write of the call
- * (`irqW`, `devW`), as are the arrays inside them (`phyW`, `pciW`, the timers).
+ * The working copy one call builds: a fresh object, filled during the call and frozen into the
+ * next state at its end. The per-frame fields mirror E1000State. `irq` and `dev` start as the
+ * given state's records and are only read through; the call's first write to either makes a
+ * fresh copy of its own (`irqW`, `devW`), as it does for the arrays inside them (`phyW`,
+ * `pciW`, the timers). The given state is never written.
  */
 export interface Draft {
   hot: ReadonlyArray<ReadonlyArray<number>>

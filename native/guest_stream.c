@@ -9,9 +9,13 @@
  * reads into one buffer and hands JavaScript a copy per read; writes are one writev(2).
  *
  * Contract:
- * - streamOpen(fd, callback) -> handle object, or a positive errno. `fd` is duplicated (the
- *   caller's socket object keeps its own descriptor and must not read from it); the duplicate
- *   is non-blocking and watched for reading at once.
+ * - streamOpen(fd, callback, maxRead?) -> handle object, or a positive errno. `fd` is duplicated
+ *   (the caller's socket object keeps its own descriptor and must not read from it); the
+ *   duplicate is non-blocking and watched for reading at once. `maxRead` (1..256 KiB, default
+ *   256 KiB) bounds one read(2): host TCP reads 64 KiB like Node's streams, because one read
+ *   becomes one burst of segments toward the guest, and a 256 KiB burst overflows the guest
+ *   link's socket buffer (the rest then waits in Node's stream) and fills the connection's
+ *   send buffer bound at once (a pause and resume per read).
  * - The callback runs from the event loop, never from inside another call:
  *     callback(0, data)    bytes read (a Uint8Array the caller may keep; never written again:
  *                          a small read is a view of a pool chunk of its own handle, a large
@@ -59,6 +63,7 @@ typedef struct {
   int fd;            /* the duplicate; -1 once closed */
   uv_poll_t *poll;   /* owned by libuv from uv_close until on_poll_closed frees it */
   bool paused;
+  size_t max_read;   /* bytes per read(2): READ_BYTES for the guest link, less for host TCP */
   napi_ref callback; /* weak: the handle object keeps the function alive */
   napi_async_context async;
   bool in_callback;
@@ -151,7 +156,7 @@ static void on_poll(uv_poll_t *h, int status, int events) {
   for (int i = 0; i < MAX_READS_PER_WAKE && s->fd >= 0 && !s->paused; i++) {
     ssize_t n;
     do {
-      n = read(s->fd, read_buf, READ_BYTES);
+      n = read(s->fd, read_buf, s->max_read);
     } while (n < 0 && errno == EINTR);
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
     if (n <= 0) {
@@ -165,7 +170,7 @@ static void on_poll(uv_poll_t *h, int status, int events) {
     if (copy_out(s, (size_t)n, &data) != napi_ok) break;
     napi_value argv[2] = {addon_int(env, 0), data};
     call_back(s, 2, argv);
-    if (n < READ_BYTES) break; /* drained: save the read that would say EAGAIN */
+    if ((size_t)n < s->max_read) break; /* drained: save the read that would say EAGAIN */
   }
   (void)status; /* an error shows as a failing read above */
 
@@ -181,15 +186,21 @@ static stream_t *unwrap(napi_env env, napi_value v) {
   return data;
 }
 
-/* streamOpen(fd: number, callback: Function) -> object | errno */
+/* streamOpen(fd: number, callback: Function, maxRead?: number) -> object | errno */
 static napi_value js_open(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2];
+  size_t argc = 3;
+  napi_value argv[3];
   int32_t fd = -1;
+  int32_t max_read = READ_BYTES;
   napi_valuetype cb_type = napi_undefined;
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   if (argc < 2 || napi_get_value_int32(env, argv[0], &fd) != napi_ok || fd < 0 ||
       napi_typeof(env, argv[1], &cb_type) != napi_ok || cb_type != napi_function) {
+    return addon_int(env, EINVAL);
+  }
+  napi_valuetype max_type = napi_undefined;
+  if (argc >= 3 && napi_typeof(env, argv[2], &max_type) == napi_ok && max_type != napi_undefined &&
+      (napi_get_value_int32(env, argv[2], &max_read) != napi_ok || max_read < 1 || max_read > READ_BYTES)) {
     return addon_int(env, EINVAL);
   }
   int dup_fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
@@ -215,6 +226,7 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
   }
   s->env = env;
   s->fd = dup_fd;
+  s->max_read = (size_t)max_read;
   s->poll = poll;
   poll->data = s;
 

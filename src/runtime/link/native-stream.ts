@@ -9,14 +9,14 @@
  * the socket's descriptor reads and a plain writev(2) writes.
  *
  * Contract:
- * - `openNativeStream(socket, onRead, onEnd)` returns a `NativeStream`, or undefined when the
+ * - `openNativeStream(socket, onRead, onEnd, maxRead?)` returns a `NativeStream`, or undefined when the
  *   addon or the socket's descriptor is unavailable (the caller then uses the socket's own
  *   stream). Node must never have read from the socket and never read from it later (accepted
  *   with `pauseOnConnect`, or paused before `connect`, and never resumed): only one reader may
  *   take bytes from the descriptor. The duplicate keeps the connection open until `close()`:
  *   call it when the socket closes. Never throws.
  * - `onRead(bytes)` gets each read, from the event loop: bytes nothing writes to again, the
- *   caller's to hand over (a small read is a view of a pool chunk, so keeping it keeps up to
+ *   caller's to hand over (at most `maxRead` bytes, default 256 KiB; a small read is a view of a pool chunk, so keeping it keeps up to
  *   16 KiB alive; guest_stream.c); `onEnd(code)` once when the peer closes (`undefined`) or a read fails (the errno
  *   name); reading has stopped then.
  * - `writev(chunks)` writes what the socket's send buffer takes at once and returns the bytes
@@ -33,7 +33,7 @@ interface StreamHandle {
 }
 
 interface StreamAddon {
-  streamOpen(fd: number, callback: (kind: number, value: Uint8Array | number) => void): StreamHandle | number
+  streamOpen(fd: number, callback: (kind: number, value: Uint8Array | number) => void, maxRead?: number): StreamHandle | number
   streamWritev(handle: StreamHandle, chunks: ReadonlyArray<Uint8Array>): number
   streamPause(handle: StreamHandle, paused: boolean): void
   streamClose(handle: StreamHandle): void
@@ -57,7 +57,12 @@ const descriptorOf = (socket: Socket): number | undefined => {
   return typeof fd === "number" && fd >= 0 ? fd : undefined
 }
 
-export const openNativeStream = (socket: Socket, onRead: (bytes: Uint8Array) => void, onEnd: (code: string | undefined) => void): NativeStream | undefined => {
+export const openNativeStream = (
+  socket: Socket,
+  onRead: (bytes: Uint8Array) => void,
+  onEnd: (code: string | undefined) => void,
+  maxRead?: number,
+): NativeStream | undefined => {
   // TSLIRP_NATIVE_LINK=0 keeps the guest link and host TCP on Node's streams (to measure, or to work around).
   if (process.env["TSLIRP_NATIVE_LINK"] === "0") return undefined
   const addon = streamAddon()
@@ -66,7 +71,7 @@ export const openNativeStream = (socket: Socket, onRead: (bytes: Uint8Array) => 
   const handle = addon.streamOpen(fd, (kind, value) => {
     if (kind === 0) onRead(value as Uint8Array)
     else onEnd(kind === 1 ? undefined : errnoName(value as number))
-  })
+  }, maxRead)
   if (typeof handle === "number") return undefined
   let closed = false
   return {

@@ -15,26 +15,26 @@
  *   path, `pauseOnConnect`, so an accepted client stays unread until the stack adopts it
  *   (`TcpAdopt`: it becomes an ordinary connected socket) or refuses it (`TcpRefuse`: reset).
  *   Its peer address is reported (none for a unix client).
- * - Below Node's streams when the addon is there and TSLIRP_NATIVE_TCP=1 asks for it (not the
- *   default: see below; TSLIRP_NATIVE_LINK=0 turns it off with the guest link's), for IP
- *   sockets only: those of
- *   `connect` and adopted clients of IP listeners. Unix sockets and commands stay on Node's
- *   streams (a unix target is rare and a command is pipes, not a socket). Node connects,
- *   shuts down, resets and closes the socket, but never reads it (it is paused before
- *   `connect`; an accepted client is paused from the start); a poll handle on a duplicate of its
- *   descriptor reads (its own until the peer's FIN, an error, a reset or `close`), and writes go
- *   straight to writev(2) while nothing waits in the socket's own stream (what the kernel does
- *   not take goes there, and later writes queue behind it until it drains). Once a socket is
- *   read natively Node never reads it, even after the native reader has stopped (so the peer's
- *   FIN is reported once). Why: a request/response exchange crosses a host socket twice, and
- *   Node's stream layer (Readable push and 'data', Writable, a write request object, the
- *   callback's tick) cost more than the system calls themselves (measured with `npm run
- *   bench`'s request/response rate). A write the kernel took whole is reported
- *   `HostTcpWritten` at once (queued by the interpreter, so reduced in the same batch), not a
- *   tick later. Why it is not the default: in one `npm run bench` run (2026-12-07, MTU 1500)
- *   it raised request/response to 0.83x libslirp's rate (0.64x without) and connections to
- *   0.98x (0.83x), but bulk host->guest fell to 0.60x libslirp's throughput (0.97x without,
- *   tslirp CPU 2.65 vs 2.22 s/GB): downloads matter more until that is understood.
+ * - Below Node's streams when the addon is there (TSLIRP_NATIVE_TCP=0 turns it off for host TCP,
+ *   TSLIRP_NATIVE_LINK=0 with the guest link's), for IP sockets only: those of `connect` and
+ *   adopted clients of IP listeners. Unix sockets and commands stay on Node's streams (a unix
+ *   target is rare and a command is pipes, not a socket). Node connects, shuts down, resets and
+ *   closes the socket, but never reads it (it is paused before `connect`; an accepted client is
+ *   paused from the start); a poll handle on a duplicate of its descriptor reads (its own until
+ *   the peer's FIN, an error, a reset or `close`), at most 64 KiB per read as Node's streams
+ *   do, and writes go straight to writev(2) while nothing waits in the socket's own stream (what
+ *   the kernel does not take goes there, and later writes queue behind it until it drains). Once
+ *   a socket is read natively Node never reads it, even after the native reader has stopped (so
+ *   the peer's FIN is reported once). Why: a request/response exchange crosses a host socket
+ *   twice, and Node's stream layer (Readable push and 'data', Writable, a write request object,
+ *   the callback's tick) cost more than the system calls themselves (measured with `npm run
+ *   bench`'s request/response rate). A write the kernel took whole is reported `HostTcpWritten`
+ *   at once (queued by the interpreter, so reduced in the same batch), not a tick later. It was
+ *   opt-in while it read 256 KiB at a time: each such read became one burst of 180 segments
+ *   that overflowed the guest link's socket buffer and filled the connection's send bound at
+ *   once, and bulk host->guest fell to 0.60x libslirp's. With 64 KiB reads the same transfer
+ *   ran faster than on Node's streams, on less CPU (2.41 against 2.16 Gbit/s, 0.58 against 0.61
+ *   CPUs, one run each, 2026-12-07).
  * Errors are reported with Node's errno name; Node then emits `close`, reported as
  * `HostSocketClosed`.
  */
@@ -52,6 +52,12 @@ export interface NodeTcpOptions {
   readonly outbound4?: string
   readonly outbound6?: string
 }
+
+/**
+ * One native read of a host socket at most, as Node's streams read: each read becomes one burst
+ * of segments to the guest (guest_stream.c says why larger reads cost more).
+ */
+const HOST_READ_BYTES = 64 * 1024
 
 /** A connection's stream: a socket, or a command's stdin/stdout. */
 type Stream = Socket | Duplex
@@ -105,7 +111,7 @@ export const nodeTcp =
     const pending = new Map<number, Socket>()
     let nextAccepted = 1
     let closedAll = false
-    const wantNative = process.env["TSLIRP_NATIVE_LINK"] !== "0" && process.env["TSLIRP_NATIVE_TCP"] === "1"
+    const wantNative = process.env["TSLIRP_NATIVE_LINK"] !== "0" && process.env["TSLIRP_NATIVE_TCP"] !== "0"
 
     const forget = (sock: SocketId, c: Conn): void => {
       if (socks.get(sock) === c) socks.delete(sock)
@@ -156,7 +162,7 @@ export const nodeTcp =
         if (code !== undefined) return fail(sock, c, what, code)
         dropNative(c)
         report({ _tag: "HostTcpEof", now: clock.now(), sock })
-      })
+      }, HOST_READ_BYTES)
       if (c.native !== undefined) {
         c.reader = "native"
         if (!c.reading) c.native.pause(true)

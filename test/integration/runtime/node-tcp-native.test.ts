@@ -53,7 +53,6 @@ for (const mode of [
   describe(`host TCP (${mode.name})`, () => {
     it("writes beyond the kernel's buffer arrive whole and in order; one HostTcpWritten per write with all its bytes", async () => {
       process.env["TSLIRP_NATIVE_LINK"] = mode.env
-      // Host TCP below Node's streams is opt-in (src/runtime/node/tcp.ts says why).
       process.env["TSLIRP_NATIVE_TCP"] = mode.env
       const received: Array<Buffer> = []
       let peer: Socket | undefined
@@ -90,7 +89,6 @@ for (const mode of [
 
     it("small reads stay intact while later reads arrive (views of a pool chunk are never reused)", async () => {
       process.env["TSLIRP_NATIVE_LINK"] = mode.env
-      // Host TCP below Node's streams is opt-in (src/runtime/node/tcp.ts says why).
       process.env["TSLIRP_NATIVE_TCP"] = mode.env
       const messages = Array.from({ length: 300 }, (_, i) => pattern(1 + ((i * 37) % 900), i))
       let peer: Socket | undefined
@@ -117,9 +115,31 @@ for (const mode of [
       expect(Buffer.concat(data).equals(Buffer.concat(messages))).toBe(true)
     })
 
+    it("a burst far larger than one read arrives whole, in reads of at most 64 KiB (one read is one burst of segments to the guest)", async () => {
+      process.env["TSLIRP_NATIVE_LINK"] = mode.env
+      process.env["TSLIRP_NATIVE_TCP"] = mode.env
+      let peer: Socket | undefined
+      const { port } = await listen((s) => {
+        peer = s
+      })
+      const data: Array<Uint8Array> = []
+      const events: Array<StackEvent> = []
+      const tcp = nodeTcp(nodeClock, memoryLogger())((e) => {
+        events.push(e)
+        if (e._tag === "HostTcpData") data.push(e.data)
+      })
+      cleanup.push(() => tcp.closeAll())
+      tcp.connect(s1, { family: 4, address: "127.0.0.1", port })
+      await until(() => events.some((e) => e._tag === "HostTcpConnected") && peer !== undefined, "connected")
+      const burst = pattern(4 << 20, 9)
+      peer!.write(burst)
+      await until(() => data.reduce((n, d) => n + d.length, 0) >= burst.length, "the burst")
+      expect(Buffer.concat(data).equals(burst)).toBe(true)
+      expect(Math.max(...data.map((d) => d.length))).toBeLessThanOrEqual(64 * 1024)
+    })
+
     it("an adopted hostfwd client carries data both ways; its FIN is reported once, even when reading resumes after it", async () => {
       process.env["TSLIRP_NATIVE_LINK"] = mode.env
-      // Host TCP below Node's streams is opt-in (src/runtime/node/tcp.ts says why).
       process.env["TSLIRP_NATIVE_TCP"] = mode.env
       const events: Array<StackEvent> = []
       const data: Array<Uint8Array> = []

@@ -37,8 +37,18 @@ const SLAB_BYTES = 1024 * 1024
 export interface FrameAllocator {
   /** A zero-filled buffer of exactly `length` bytes at an even address, shared with nobody. */
   readonly frame: (length: number) => Uint8Array
-  /** Was `frame` returned by this allocator with headroom before it that a link may write? */
-  readonly hasLinkHeadroom: (frame: Uint8Array) => boolean
+  /**
+   * Was `frame` returned by this allocator with headroom before it that a link may write?
+   * `buffer` is `frame.buffer`, for a caller that has read it already (each read of it is a
+   * call into the engine).
+   */
+  readonly hasLinkHeadroom: (frame: Uint8Array, buffer?: ArrayBufferLike) => boolean
+  /**
+   * For the frame the last `frame` call returned: a 32-bit view of the whole memory it lies in
+   * (from that memory's first byte), which checksums read instead of making a view per frame
+   * (wire/checksum.ts); undefined for any other frame, or when the allocator keeps none.
+   */
+  readonly words?: (frame: Uint8Array) => Uint32Array | undefined
 }
 
 /** One ArrayBuffer per frame: the default when the caller passes no allocator (tests, embedders). */
@@ -51,6 +61,8 @@ export const freshFrames: FrameAllocator = {
 export const createSlabAllocator = (): FrameAllocator => {
   const slabs = new WeakSet<ArrayBufferLike>()
   let slab = new ArrayBuffer(0)
+  let slabWords = new Uint32Array(slab)
+  let last: Uint8Array | undefined
   let cursor = 0
   return {
     frame(length) {
@@ -58,12 +70,16 @@ export const createSlabAllocator = (): FrameAllocator => {
       let start = (cursor + LINK_HEADROOM + 1) & ~1
       if (start + length > slab.byteLength) {
         slab = new ArrayBuffer(Math.max(SLAB_BYTES, length + LINK_HEADROOM))
+        slabWords = new Uint32Array(slab, 0, slab.byteLength >>> 2)
         slabs.add(slab)
         start = LINK_HEADROOM
       }
       cursor = start + length
-      return new Uint8Array(slab, start, length)
+      last = new Uint8Array(slab, start, length)
+      return last
     },
-    hasLinkHeadroom: (frame) => frame.byteOffset >= LINK_HEADROOM && slabs.has(frame.buffer),
+    hasLinkHeadroom: (frame, buffer = frame.buffer) => frame.byteOffset >= LINK_HEADROOM && slabs.has(buffer),
+    // Only the latest frame: identity says which slab it is in without reading `frame.buffer`.
+    words: (frame) => (frame === last ? slabWords : undefined),
   }
 }

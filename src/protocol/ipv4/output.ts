@@ -20,10 +20,10 @@ export type Ipv4Build = { readonly ok: true; readonly frames: ReadonlyArray<Uint
 const frameOf = (alloc: FrameAllocator, ipLength: number): Uint8Array => alloc.frame(Math.max(ETH_MIN_FRAME, ETH_HEADER_LEN + ipLength))
 
 /** Fills the transport checksum of the transport bytes `buf[start, start+len)`. */
-const fillChecksum = (out: Ipv4PacketToGuest, buf: Uint8Array, start: number, len: number): void => {
+const fillChecksum = (out: Ipv4PacketToGuest, buf: Uint8Array, start: number, len: number, words?: Uint32Array): void => {
   if (out.checksumOffset < 0) return
   const pseudo = out.pseudoHeader ? sum32(sum32(out.protocol + len, out.src), out.dst) : 0
-  let c = finish(sum16(buf, start, start + len, pseudo))
+  let c = finish(sum16(buf, start, start + len, pseudo, words))
   // RFC 768: a computed zero is sent as all ones (zero means "no checksum").
   if (c === 0 && out.protocol === PROTO_UDP) c = 0xffff
   put16(buf, start + out.checksumOffset, c)
@@ -43,7 +43,7 @@ export const buildIpv4Frames = (out: Ipv4PacketToGuest, id: number, mtu: number,
     const t = ETH_HEADER_LEN + IPV4_HEADER_LEN
     f.set(out.header, t)
     if (out.payload !== undefined) f.set(out.payload, t + headerLen)
-    fillChecksum(out, f, t, transportLen)
+    fillChecksum(out, f, t, transportLen, alloc.words?.(f))
     writeIpv4Header(f, ETH_HEADER_LEN, { totalLength, id, dontFragment, moreFragments: false, fragmentOffset: 0, ttl, protocol: out.protocol, src: out.src, dst: out.dst })
     return { ok: true, frames: [f] }
   }

@@ -26,10 +26,10 @@ export type Ipv6Build = { readonly ok: true; readonly frames: ReadonlyArray<Uint
 
 const frameOf = (alloc: FrameAllocator, ipLength: number): Uint8Array => alloc.frame(Math.max(ETH_MIN_FRAME, ETH_HEADER_LEN + ipLength))
 
-const fillChecksum = (out: Ipv6PacketToGuest, buf: Uint8Array, start: number, len: number): void => {
+const fillChecksum = (out: Ipv6PacketToGuest, buf: Uint8Array, start: number, len: number, words?: Uint32Array): void => {
   if (out.checksumOffset < 0) return
   put16(buf, start + out.checksumOffset, 0)
-  let c = finish(sum16(buf, start, start + len, sumIpv6Pseudo(0, out.src, 0, out.dst, 0, len, out.protocol)))
+  let c = finish(sum16(buf, start, start + len, sumIpv6Pseudo(0, out.src, 0, out.dst, 0, len, out.protocol), words))
   if (c === 0 && out.protocol === NH_UDP) c = 0xffff
   put16(buf, start + out.checksumOffset, c)
 }
@@ -44,7 +44,7 @@ export const buildIpv6Frames = (out: Ipv6PacketToGuest, id: number, mtu: number,
     const t = ETH_HEADER_LEN + IPV6_HEADER_LEN
     f.set(out.header, t)
     if (out.payload !== undefined) f.set(out.payload, t + headerLen)
-    fillChecksum(out, f, t, transportLen)
+    fillChecksum(out, f, t, transportLen, alloc.words?.(f))
     writeIpv6Header(f, ETH_HEADER_LEN, { payloadLength: transportLen, nextHeader: out.protocol, hopLimit, src: out.src, dst: out.dst })
     return { ok: true, frames: [f] }
   }

@@ -31,7 +31,7 @@ export const processAck = (c: TcbDraft, env: TcbEnv, t: TcpView, payloadLen: num
     c.ackNow = true
     return false
   }
-  const wnd = t.window * 2 ** c.sndWndShift
+  const wnd = t.window * (1 << c.sndWndShift) // at most 14 (wire.ts clamps): below 2^30
   const mss = c.sndMss
   // Any acceptable ACK while probing shows the guest is alive (Linux resets its probe count too).
   if (c.persist) c.retries = 0

@@ -358,7 +358,7 @@ export const onSegmentSynchronized = (c: TcbDraft, env: TcbEnv, t: TcpView, payl
   if (c.state === "SynReceived") {
     if (seqLt(c.sndUna, t.ack) && seqLe(t.ack, c.sndMax)) {
       c.state = "Established"
-      c.sndWnd = t.window * 2 ** c.sndWndShift
+      c.sndWnd = t.window * (1 << c.sndWndShift)
       c.sndWl1 = t.seq
       c.sndWl2 = t.ack
       c.maxSndWnd = Math.max(c.maxSndWnd, c.sndWnd)

@@ -38,7 +38,7 @@ export const windowField = (c: TcbDraft, env: TcbEnv): number => {
     right = seqMax(c.rcvAdvRight, c.rcvNxt)
   }
   const wnd = seqDiff(right, c.rcvNxt)
-  const unit = 2 ** c.rcvWndShift
+  const unit = 1 << c.rcvWndShift // shifts are at most 14 (RFC 7323 §2.3): no pow() per segment
   const field = Math.min(0xffff, Math.ceil(wnd / unit))
   c.rcvAdvRight = field === 0xffff ? seqAdd(c.rcvNxt, Math.min(wnd, field * unit)) : right
   return field

@@ -19,23 +19,23 @@ const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1
 const WORDS_MIN_BYTES = 64
 
 /**
- * One's complement sum of `n` 32-bit words at byte offset `off` (4-aligned) of `buffer`, as a
- * big-endian 16-bit sum. RFC 1071 §2(B): the sum is byte-order independent, so words are summed
- * in the machine's order and the folded result byte-swapped once. The accumulator is a double:
- * up to 2^21 words (8 MiB) sum exactly, so the loop needs no carry handling.
+ * One's complement sum of the 32-bit words `w[k0, k0 + n)`, as a big-endian 16-bit sum.
+ * RFC 1071 §2(B): the sum is byte-order independent, so words are summed in the machine's order
+ * and the folded result byte-swapped once. The accumulator is a double: up to 2^21 words
+ * (8 MiB) sum exactly, so the loop needs no carry handling.
  */
-const sumAlignedWords = (buffer: ArrayBufferLike, off: number, n: number): number => {
-  const w = new Uint32Array(buffer, off, n)
+const sumWordRange = (w: Uint32Array, k0: number, n: number): number => {
   let a = 0
   let b = 0
-  let k = 0
-  const n4 = n - (n & 3)
-  while (k < n4) {
+  let k = k0
+  const end = k0 + n
+  const end4 = end - (n & 3)
+  while (k < end4) {
     a += w[k]! + w[k + 1]!
     b += w[k + 2]! + w[k + 3]!
     k += 4
   }
-  while (k < n) a += w[k++]!
+  while (k < end) a += w[k++]!
   let t = a + b
   // Fold the (up to 2^53) sum to 16 bits: once in floating point, then in 32-bit integers.
   t = (t % 0x10000) + Math.floor(t / 0x10000)
@@ -44,8 +44,14 @@ const sumAlignedWords = (buffer: ArrayBufferLike, off: number, n: number): numbe
   return LITTLE_ENDIAN ? ((t & 0xff) << 8) | (t >>> 8) : t
 }
 
-/** Adds the bytes `buf[start, end)` as big-endian 16-bit words to `acc` (odd tail padded). */
-export const sum16 = (buf: Uint8Array, start: number, end: number, acc = 0): number => {
+/**
+ * Adds the bytes `buf[start, end)` as big-endian 16-bit words to `acc` (odd tail padded).
+ * `words`, when the caller has one, is a 32-bit view of the whole of `buf`'s memory from its
+ * first byte (a frame allocator keeps one per slab: frame-buffer.ts): it saves creating a view
+ * per call (an allocation, and a call into the engine for `buf.buffer`). The sum is the same
+ * with or without it.
+ */
+export const sum16 = (buf: Uint8Array, start: number, end: number, acc = 0, words?: Uint32Array): number => {
   let i = start
   let s = acc
   // Even start in memory: step to a 4-byte boundary with one 16-bit word, then sum 32-bit
@@ -56,7 +62,10 @@ export const sum16 = (buf: Uint8Array, start: number, end: number, acc = 0): num
       i += 2
     }
     const n = (end - i) >>> 2
-    s += sumAlignedWords(buf.buffer, buf.byteOffset + i, n)
+    s +=
+      words !== undefined
+        ? sumWordRange(words, (buf.byteOffset + i) >>> 2, n)
+        : sumWordRange(new Uint32Array(buf.buffer, buf.byteOffset + i, n), 0, n)
     i += n * 4
   }
   const end16 = end - ((end - i) % 16)

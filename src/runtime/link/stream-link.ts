@@ -80,7 +80,10 @@ const serveConnection = (socket: Socket, peer: string, accept: AcceptGuest, logg
     for (let i = 0; i < frames.length; i++) {
       const f = frames[i]!
       const n = f.length
-      if (!frameSlab.hasLinkHeadroom(f)) {
+      // One read of `f.buffer` per frame (a call into the engine); the allocator's slab check
+      // only when the frame is in another slab than the one before.
+      const b = f.buffer
+      if (!(b === slabBuffer ? f.byteOffset >= LINK_HEADROOM : frameSlab.hasLinkHeadroom(f, b))) {
         if (runBuffer !== undefined) out.push(new Uint8Array(runBuffer, runStart, runEnd - runStart))
         runBuffer = undefined
         const copy = Buffer.allocUnsafe(4 + n)
@@ -90,7 +93,6 @@ const serveConnection = (socket: Socket, peer: string, accept: AcceptGuest, logg
         continue
       }
       const at = f.byteOffset - LINK_HEADROOM
-      const b = f.buffer
       if (b !== slabBuffer) {
         slabBuffer = b
         slabView = new Uint8Array(b)

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest"
 import { createSlabAllocator, freshFrames, LINK_HEADROOM } from "../../../src/protocol/ethernet/frame-buffer.ts"
+import { finish, sum16 } from "../../../src/protocol/wire/checksum.ts"
 import { rng } from "../wire/prng.ts"
 
 describe("frame buffers for the guest", () => {
@@ -46,6 +47,43 @@ describe("frame buffers for the guest", () => {
     const f = other.frame(100)
     expect(other.hasLinkHeadroom(f)).toBe(true)
     expect(hasLinkHeadroom(f)).toBe(false)
+  })
+
+  it("words: the latest frame's whole slab as 32-bit words (same memory), nothing for any other frame", () => {
+    const a = createSlabAllocator()
+    const f = a.frame(1514)
+    const w = a.words?.(f)
+    expect(w).toBeDefined()
+    expect(w!.buffer).toBe(f.buffer)
+    expect(w!.byteOffset).toBe(0)
+    f[f.length - 4] = 0xab
+    expect(new Uint8Array(w!.buffer, w!.byteOffset, w!.byteLength)[f.byteOffset + f.length - 4]).toBe(0xab)
+    const g = a.frame(60)
+    expect(a.words?.(f)).toBeUndefined() // not the latest any more
+    expect(a.words?.(g)).toBe(w) // same slab, same view
+    expect(a.words?.(g.subarray(2))).toBeUndefined()
+    expect(a.words?.(new Uint8Array(60))).toBeUndefined()
+    // A frame too large for the current slab starts a new one, with a view of its own.
+    const big = a.frame(2 * 1024 * 1024)
+    expect(a.words?.(big)?.buffer).toBe(big.buffer)
+    expect(a.words?.(big)).not.toBe(w)
+  })
+
+  it("sum16 with the slab's words equals sum16 without, for every length, offset and accumulator (seeded)", () => {
+    const a = createSlabAllocator()
+    const r = rng(77)
+    for (let n = 0; n < 2000; n++) {
+      const f = a.frame(r.int(60, 3000))
+      for (let i = 0; i < f.length; i++) f[i] = r.int(0, 255)
+      const start = r.int(0, 40)
+      const end = r.int(start, f.length)
+      const acc = r.int(0, 0xfffff)
+      // Reference: RFC 1071 byte pairs, folded.
+      let ref = acc
+      for (let i = start; i < end; i += 2) ref += (f[i]! << 8) | (i + 1 < end ? f[i + 1]! : 0)
+      expect(finish(sum16(f, start, end, acc, a.words?.(f))), `case ${n}`).toBe(finish(ref))
+      expect(finish(sum16(f, start, end, acc)), `case ${n}`).toBe(finish(ref))
+    }
   })
 
   it("freshFrames: zero-filled, exact length, even address, never headroom", () => {

@@ -1,10 +1,11 @@
 /*
- * addon.h: what the parts of the tslirp addon (ping_socket.c, udp_socket.c, guest_stream.c) share.
+ * addon.h: what the parts of the tslirp addon (ping_socket.c, udp_socket.c, guest_stream.c,
+ * page_offset.c) share.
  *
  * Contract: small static helpers that never throw into JavaScript; each returns a value or a
  * plain errno. One module (`ping_socket.node`) carries them all: ping_socket.c owns the module
- * init and calls `udp_register` and `guest_stream_register`, so one build and one `require`
- * give everything.
+ * init and calls `udp_register`, `guest_stream_register` and `page_offset_register`, so one
+ * build and one `require` give everything.
  */
 #ifndef TSLIRP_ADDON_H
 #define TSLIRP_ADDON_H
@@ -164,5 +165,8 @@ napi_status udp_register(napi_env env, napi_value exports);
 
 /* Registers streamOpen/streamWritev/streamPause/streamClose on `exports` (guest_stream.c). */
 napi_status guest_stream_register(napi_env env, napi_value exports);
+
+/* Registers pageOffset on `exports` (page_offset.c). */
+napi_status page_offset_register(napi_env env, napi_value exports);
 
 #endif

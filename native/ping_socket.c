@@ -436,6 +436,7 @@ static napi_value init(napi_env env, napi_value exports) {
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   udp_register(env, exports);
   guest_stream_register(env, exports);
+  page_offset_register(env, exports);
   return exports;
 }
 

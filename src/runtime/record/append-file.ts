@@ -13,8 +13,13 @@
  *
  * A write error is reported once through `onError`; later writes are dropped (released at
  * once) and the file is closed when nothing is in flight.
+ *
+ * Where the file system and the addon allow it, the file is written with O_DIRECT instead
+ * (append-direct.ts says why and how); `direct: false`, or TSLIRP_DIRECT_IO=0, writes through
+ * the page cache as described here.
  */
 import { closeSync, openSync, writev, writevSync } from "node:fs"
+import { openDirectAppendFile } from "./append-direct.ts"
 
 /** What a writer batches during one event-loop turn is handed over at once beyond this, so
  * memory stays bounded during a long batch. */
@@ -35,10 +40,16 @@ export interface AppendFile {
 
 export interface AppendFileOptions {
   readonly backlogBytes?: number
+  /** Try O_DIRECT first (default true). */
+  readonly direct?: boolean
 }
 
 /** Opens (creates or truncates) `path`; throws if it cannot be opened. */
 export const openAppendFile = (path: string, onError: (err: unknown) => void, options: AppendFileOptions = {}): AppendFile => {
+  if (options.direct !== false && process.env["TSLIRP_DIRECT_IO"] !== "0") {
+    const direct = openDirectAppendFile(path, onError, options)
+    if (direct !== undefined) return direct
+  }
   let fd: number | undefined = openSync(path, "w")
   const backlogMax = options.backlogBytes ?? BACKLOG_BYTES
   /** Where the next write goes. */

@@ -2,10 +2,10 @@
  * `--record FILE`: a recorder (recorder.ts) whose bytes go to a file.
  *
  * What is encoded during one turn of the event loop is handed to the file at the end of the
- * turn (and at once when more than `FLUSH_BYTES` are waiting), so a crash loses at most the
- * last turns' events. The file is an append-file.ts sink: asynchronous writes at explicit
- * offsets, synchronous beyond a bounded backlog; the memory of a write is reused once it is
- * done. `close` hands over the rest; its promise resolves when the last write in flight
+ * turn (and at once when more than `FLUSH_BYTES` are waiting). The file is an append-file.ts
+ * sink: asynchronous writes at explicit offsets, synchronous beyond a bounded backlog; with
+ * O_DIRECT (append-direct.ts) it gathers 4 MiB per disk write and writes what it holds after
+ * 200 ms without more, so a crash loses at most that much. `close` hands over the rest; its promise resolves when the last write in flight
  * completes (the guest's session waits for it, so a stopped tslirp leaves whole recordings).
  * The header is written when the file opens. A write error stops the recording with one error line; it
  * never disturbs the guest.

@@ -187,11 +187,11 @@ describe("pcap writer under bursts (asynchronous writes at explicit offsets)", (
 })
 
 describe("append file (the sink under --pcap and --record)", () => {
-  it("past the backlog bound writes go synchronously; every write lands at its offset and is released once", async () => {
-    const path = join(dir, "backlog.bin")
+  it.each([true, false])("past the backlog bound writes go synchronously; every write lands at its offset and is released once (direct: %s)", async (direct) => {
+    const path = join(dir, `backlog-${direct}.bin`)
     const errors: Array<unknown> = []
     // A 64 KiB bound: most of these 200 writes of 16 KiB find it full and are synchronous.
-    const f = openAppendFile(path, (e) => errors.push(e), { backlogBytes: 64 * 1024 })
+    const f = openAppendFile(path, (e) => errors.push(e), { backlogBytes: 64 * 1024, direct })
     const want: Array<Uint8Array> = []
     let released = 0
     for (let i = 0; i < 200; i++) {

@@ -30,7 +30,7 @@ import { ETHERTYPE_IPV6, writeEthernetHeader } from "../ethernet/wire.ts"
 import { ipv6Frame } from "../ipv6/output.ts"
 import { NH_ICMPV6 } from "../ipv6/wire.ts"
 import { isGuestAddress6, isOurIpv6 } from "../policy/policy.ts"
-import { ALL_NODES, type Ipv6, formatIpv6, ipv6Key, isLinkLocal, isMulticast6, isUnspecified, linkLocalOf, multicastMac, solicitedNode } from "../wire/ipv6-address.ts"
+import { ALL_NODES, type Ipv6, formatIpv6, ipv6Equals, ipv6Key, isLinkLocal, isMulticast6, isUnspecified, linkLocalOf, multicastMac, solicitedNode } from "../wire/ipv6-address.ts"
 import { type Mac, ZERO_MAC, formatMac, macEquals } from "../wire/mac.ts"
 import { NA_OVERRIDE, NA_ROUTER, NA_SOLICITED, type NdpMessage, emitNeighborAdvert, emitNeighborSolicit } from "./wire.ts"
 
@@ -57,11 +57,24 @@ export interface PendingResolution6 {
 /** Keyed by `ipv6Key` (16 characters, one per byte): small maps, replaced on change. */
 export interface NdpState {
   readonly cache: ReadonlyMap<string, Neighbor6>
+  /**
+   * The entry learned last (also in `cache`): every frame to or from the guest looks its
+   * address up, and comparing 16 bytes with this one first saves building a key string per
+   * frame (a guest mostly talks from one address).
+   */
+  readonly recent: Neighbor6 | undefined
   readonly pending: ReadonlyMap<string, PendingResolution6>
   readonly pendingBytes: number
 }
 
-export const emptyNdp: NdpState = { cache: new Map(), pending: new Map(), pendingBytes: 0 }
+export const emptyNdp: NdpState = { cache: new Map(), recent: undefined, pending: new Map(), pendingBytes: 0 }
+
+/** The cache's entry for `ip` (16 bytes at `ip[0]`), if any. */
+export const neighborOf = (s: NdpState, ip: Uint8Array): Neighbor6 | undefined => {
+  const r = s.recent
+  if (r !== undefined && ipv6Equals(r.ip, 0, ip)) return r
+  return s.cache.size === 0 ? undefined : s.cache.get(ipv6Key(ip))
+}
 
 type Result = readonly [NdpState, ReadonlyArray<StackEffect>]
 
@@ -90,6 +103,7 @@ export const learn6 = (s: NdpState, ctx: NeighborContext, ip: Uint8Array, mac: U
   const key = ipv6Key(ip)
   const known = s.cache.get(key)
   let cache = s.cache
+  let recent = s.recent
   if (known === undefined || !macEquals(known.mac, 0, mac)) {
     const next = new Map(s.cache)
     next.delete(key)
@@ -97,11 +111,12 @@ export const learn6 = (s: NdpState, ctx: NeighborContext, ip: Uint8Array, mac: U
       const oldest = next.keys().next()
       if (!oldest.done) next.delete(oldest.value)
     }
-    next.set(key, { ip: ip.slice(0, 16), mac: mac.slice(0, 6) })
+    recent = { ip: ip.slice(0, 16), mac: mac.slice(0, 6) }
+    next.set(key, recent)
     cache = next
   }
   const waiting = s.pending.get(key)
-  if (waiting === undefined) return cache === s.cache ? [s, []] : [{ ...s, cache }, []]
+  if (waiting === undefined) return cache === s.cache ? [s, []] : [{ ...s, cache, recent }, []]
   const pending = new Map(s.pending)
   pending.delete(key)
   const dst = cache.get(key)!.mac
@@ -111,12 +126,12 @@ export const learn6 = (s: NdpState, ctx: NeighborContext, ip: Uint8Array, mac: U
     frame.set(dst, 0)
     effects.push({ _tag: "DeliverFrame", frame })
   }
-  return [{ cache, pending, pendingBytes: s.pendingBytes - waiting.bytes }, effects]
+  return [{ cache, recent, pending, pendingBytes: s.pendingBytes - waiting.bytes }, effects]
 }
 
 /** Sends an IPv6 frame (Ethernet header space at 0) to `dst`, resolving its MAC if needed. */
 export const sendIpv6Frame = (s: NdpState, ctx: NeighborContext, now: Instant, dst: Ipv6, frame: Uint8Array, dstMac: Mac | undefined): Result => {
-  const mac = dstMac ?? (isMulticast6(dst) ? multicastMac(dst) : s.cache.get(ipv6Key(dst))?.mac)
+  const mac = dstMac ?? (isMulticast6(dst) ? multicastMac(dst) : neighborOf(s, dst)?.mac)
   if (mac !== undefined) return [s, [deliver(ctx, mac, frame)]]
   if (!isGuestAddress6(ctx.config, dst)) return [s, [debug(`ndp: ${formatIpv6(dst)} is not on the guest's link, frame dropped`)]]
   writeEthernetHeader(frame, ZERO_MAC, ctx.gatewayMac, ETHERTYPE_IPV6)

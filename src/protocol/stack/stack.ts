@@ -63,12 +63,12 @@ import { icmpv6FromGuest } from "../icmpv6/layer.ts"
 import { parseIcmpv6 } from "../icmpv6/wire.ts"
 import { type Ipv6OutState, ipv6Send, ipv6SendError } from "../ipv6/send.ts"
 import { IPV6_HEADER_LEN, NH_ICMPV6, NH_TCP, NH_UDP, type Ipv6View, isFragment6, parseIpv6Header } from "../ipv6/wire.ts"
-import { emptyNdp, ndp, ndpInput } from "../ndp/neighbors.ts"
+import { emptyNdp, ndp, ndpInput, neighborOf } from "../ndp/neighbors.ts"
 import { type Reassembly6State, addFragment6, emptyReassembly6, reassembly6Shutdown, reassembly6Timeout } from "../ipv6/reassembly.ts"
 import { type RouterState, createRouter, routerShutdown, routerSolicited, routerTimer } from "../ndp/router.ts"
 import { isNdpType, parseNdp } from "../ndp/wire.ts"
 import { hostEndpointFor6, isGateway6, isGuestAddress6, isOurIpv6 } from "../policy/policy.ts"
-import { ALL_DHCP_AGENTS, formatIpv6, ipv6Equals, ipv6Key, isUnspecified } from "../wire/ipv6-address.ts"
+import { ALL_DHCP_AGENTS, formatIpv6, ipv6Equals, isUnspecified } from "../wire/ipv6-address.ts"
 import { type Dhcpv6ServerState, dhcpv6Input, emptyDhcpv6 } from "../dhcpv6/server.ts"
 import { DHCPV6_SERVER_PORT } from "../dhcpv6/wire.ts"
 import { parseUdp, parseUdp6 } from "../udp/wire.ts"
@@ -301,7 +301,7 @@ const ipv6FromGuest = (s0: StackState, call: Call, ip: Ipv6View, frame: Uint8Arr
   const src = frame.subarray(ip.srcOffset, ip.srcOffset + 16)
   // Learn the guest's MAC from its traffic, as for IPv4: one lookup when nothing changed.
   if (isGuestAddress6(c, src)) {
-    const known = s.ipv6.neighbors.cache.get(ipv6Key(src))
+    const known = neighborOf(s.ipv6.neighbors, src)
     if (known === undefined || !macEquals(frame, 6, known.mac)) {
       const [neighbors, lfx] = ndp.learn(s.ipv6.neighbors, s.link, src, frame.subarray(6, 12))
       s = withNdp(s, neighbors)

@@ -18,6 +18,7 @@ import {
   ndpInput as rawNdpInput,
   ndpTimeout as rawNdpTimeout,
   ndpTimerId,
+  neighborOf,
   sendIpv6Frame as rawSend,
 } from "../../../src/protocol/ndp/neighbors.ts"
 import { parseNdp } from "../../../src/protocol/ndp/wire.ts"
@@ -106,7 +107,31 @@ describe("ndp resolution", () => {
     let c: NdpState = emptyNdp
     for (let i = 0; i < NDP_CACHE_MAX + 3; i++) [c] = learn(c, ctx, a6(`fec0::2:${i + 1}`), GUEST_MAC)
     expect(c.cache.size).toBe(NDP_CACHE_MAX)
-    expect(c.cache.has("fec00000000000000000000000020001")).toBe(false)
+    expect(neighborOf(c, a6("fec0::2:1"))).toBeUndefined() // the oldest, evicted
+    expect(neighborOf(c, a6("fec0::2:4"))).toBeDefined()
+    expect(neighborOf(c, a6(`fec0::2:${NDP_CACHE_MAX + 3}`))).toBeDefined()
+  })
+
+  it("lookups find the entry learned last (compared by bytes) and every older one (by key); a new MAC replaces the old", () => {
+    const A = a6("fec0::a")
+    const B = a6("fe80::b")
+    const macA = fromHex("525400000a0a")
+    const macB = fromHex("525400000b0b")
+    const macA2 = fromHex("525400000a0b")
+    let [s] = learn(emptyNdp, ctx, A, macA)
+    ;[s] = learn(s, ctx, B, macB)
+    expect(s.recent?.ip).toEqual(B)
+    const macTo = (st: NdpState, ip: Uint8Array): string => formatMac(delivered(send(st, ctx, T0, ip, frame(), undefined)[1])[0]!.subarray(0, 6))
+    expect(macTo(s, A)).toBe(formatMac(macA))
+    expect(macTo(s, B)).toBe(formatMac(macB))
+    // A view into a larger buffer, as the stack passes the guest's source address.
+    const inFrame = new Uint8Array(40)
+    inFrame.set(A, 8)
+    expect(neighborOf(s, inFrame.subarray(8, 24))?.mac).toEqual(macA)
+    ;[s] = learn(s, ctx, A, macA2)
+    expect(macTo(s, A)).toBe(formatMac(macA2))
+    expect(macTo(s, B)).toBe(formatMac(macB))
+    expect(neighborOf(emptyNdp, A)).toBeUndefined()
   })
 
   it("our own addresses, multicast and :: are never learned", () => {

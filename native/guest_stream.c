@@ -6,7 +6,7 @@
  * net.Socket costs a Readable.push, 'data' emission and a Writable cork/uncork/writev per frame
  * on top of the system calls; the latency bench measures that overhead as most of tslirp's ping
  * time above libslirp's. Here a libuv poll handle on a duplicate of the socket's descriptor
- * reads into one buffer and hands JavaScript a copy per read; writes are one writev(2).
+ * reads (see below for into what) and hands JavaScript the bytes; writes are one writev(2).
  *
  * Contract:
  * - streamOpen(fd, callback, maxRead?) -> handle object, or a positive errno. `fd` is duplicated
@@ -29,10 +29,12 @@
  * - streamPause(handle, paused: boolean): stop or resume reading (backpressure).
  * - streamClose(handle): idempotent, also from inside the callback; closes the duplicate only.
  *   A collected handle is closed by its finalizer.
- * Used for the guest link and for host TCP sockets (src/runtime/node/tcp.ts): every handle reads
- * into one buffer per thread (reads happen only in on_poll, on the loop's thread, and are copied
- * out before JavaScript runs), so a thousand host connections do not hold a thousand read
- * buffers. Small reads (a ping, an ACK, a request) are copied into a 16 KiB pool chunk of their
+ * Used for the guest link and for host TCP sockets (src/runtime/node/tcp.ts). The guest link
+ * (reads of 256 KiB) reads into one buffer per thread (reads happen only in on_poll, on the
+ * loop's thread, and are copied out before JavaScript runs); a handle opened with a smaller
+ * `maxRead` (host TCP, 64 KiB) reads straight into a fresh Buffer of that size that JavaScript
+ * keeps (a view of the bytes read), as libuv does for Node's streams: copying every 64 KiB
+ * read out of the shared buffer cost host->guest bulk transfers a memcpy per read (perf). Small reads (a ping, an ACK, a request) are copied into a 16 KiB pool chunk of their
  * handle and handed over as views of it: a fresh Node Buffer per read (malloc, a backing store,
  * its prototype) cost more than the rest of the wake-up's native work (perf, ping at 20 ms).
  * A view keeps its whole chunk alive, which bounds what a long-kept small read can pin.
@@ -113,12 +115,13 @@ static void stream_finalize(napi_env env, void *data, void *hint) {
 
 static void call_back(stream_t *s, size_t argc, napi_value *argv) { addon_call_back(s->env, s->callback, argc, argv); }
 
-/* `n` bytes of read_buf as a value JavaScript may keep: a view of the pool chunk when small. */
-static napi_status copy_out(stream_t *s, size_t n, napi_value *out) {
+/* `n` bytes at `src` as a value JavaScript may keep: a view of the pool chunk when small, else a
+ * fresh Buffer with a copy. */
+static napi_status copy_out(stream_t *s, const uint8_t *src, size_t n, napi_value *out) {
   napi_env env = s->env;
   if (n > POOL_MAX_READ) {
     void *ignored;
-    return napi_create_buffer_copy(env, n, read_buf, &ignored, out);
+    return napi_create_buffer_copy(env, n, src, &ignored, out);
   }
   napi_value chunk;
   if (s->pool == NULL || POOL_BYTES - s->pool_off < n) {
@@ -134,7 +137,7 @@ static napi_status copy_out(stream_t *s, size_t n, napi_value *out) {
     napi_status st = napi_get_reference_value(env, s->pool, &chunk);
     if (st != napi_ok) return st;
   }
-  memcpy(s->pool_data + s->pool_off, read_buf, n);
+  memcpy(s->pool_data + s->pool_off, src, n);
   napi_status st = napi_create_typedarray(env, napi_uint8_array, n, chunk, s->pool_off, out);
   s->pool_off += (n + 7) & ~(size_t)7; /* keep views 8-byte aligned */
   return st;
@@ -155,8 +158,18 @@ static void on_poll(uv_poll_t *h, int status, int events) {
 
   for (int i = 0; i < MAX_READS_PER_WAKE && s->fd >= 0 && !s->paused; i++) {
     ssize_t n;
+    /* A handle with reads of its own size (host TCP) reads straight into a fresh Buffer that
+     * JavaScript then keeps (no copy of a large read); the guest link reads into the shared
+     * buffer (its reads are up to 256 KiB and often hold a single small frame). */
+    uint8_t *dst = read_buf;
+    napi_value fresh = NULL;
+    if (s->max_read < READ_BYTES) {
+      void *data = NULL;
+      if (napi_create_buffer(env, s->max_read, &data, &fresh) != napi_ok) break;
+      dst = data;
+    }
     do {
-      n = read(s->fd, read_buf, s->max_read);
+      n = read(s->fd, dst, s->max_read);
     } while (n < 0 && errno == EINTR);
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
     if (n <= 0) {
@@ -167,7 +180,21 @@ static void on_poll(uv_poll_t *h, int status, int events) {
       break;
     }
     napi_value data;
-    if (copy_out(s, (size_t)n, &data) != napi_ok) break;
+    if (fresh != NULL && (size_t)n > POOL_MAX_READ) {
+      if ((size_t)n == s->max_read) {
+        data = fresh;
+      } else {
+        /* A view of the bytes read; the rest of the Buffer's memory is never shown to anyone. */
+        napi_value ab;
+        size_t offset = 0;
+        if (napi_get_typedarray_info(env, fresh, NULL, NULL, NULL, &ab, &offset) != napi_ok ||
+            napi_create_typedarray(env, napi_uint8_array, (size_t)n, ab, offset, &data) != napi_ok) {
+          break;
+        }
+      }
+    } else if (copy_out(s, dst, (size_t)n, &data) != napi_ok) {
+      break;
+    }
     napi_value argv[2] = {addon_int(env, 0), data};
     call_back(s, 2, argv);
     if ((size_t)n < s->max_read) break; /* drained: save the read that would say EAGAIN */

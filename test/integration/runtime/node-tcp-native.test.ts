@@ -46,6 +46,24 @@ const pattern = (n: number, seed: number): Uint8Array => Uint8Array.from({ lengt
 
 const s1 = socketId(1)
 
+/** Our connection (socket 1) to a loopback peer, connected; `data` collects what we read from the peer. */
+const connectedToPeer = async (): Promise<{ readonly peer: Socket; readonly data: Array<Uint8Array> }> => {
+  let peer: Socket | undefined
+  const { port } = await listen((s) => {
+    peer = s
+  })
+  const data: Array<Uint8Array> = []
+  const events: Array<StackEvent> = []
+  const tcp = nodeTcp(nodeClock, memoryLogger())((e) => {
+    events.push(e)
+    if (e._tag === "HostTcpData") data.push(e.data)
+  })
+  cleanup.push(() => tcp.closeAll())
+  tcp.connect(s1, { family: 4, address: "127.0.0.1", port })
+  await until(() => events.some((e) => e._tag === "HostTcpConnected") && peer !== undefined, "connected")
+  return { peer: peer!, data }
+}
+
 for (const mode of [
   { name: "native", env: "1" },
   { name: "node streams", env: "0" },
@@ -91,23 +109,11 @@ for (const mode of [
       process.env["TSLIRP_NATIVE_LINK"] = mode.env
       process.env["TSLIRP_NATIVE_TCP"] = mode.env
       const messages = Array.from({ length: 300 }, (_, i) => pattern(1 + ((i * 37) % 900), i))
-      let peer: Socket | undefined
-      const { port } = await listen((s) => {
-        peer = s
-      })
-      const data: Array<Uint8Array> = []
-      const events: Array<StackEvent> = []
-      const tcp = nodeTcp(nodeClock, memoryLogger())((e) => {
-        events.push(e)
-        if (e._tag === "HostTcpData") data.push(e.data)
-      })
-      cleanup.push(() => tcp.closeAll())
-      tcp.connect(s1, { family: 4, address: "127.0.0.1", port })
-      await until(() => events.some((e) => e._tag === "HostTcpConnected") && peer !== undefined, "connected")
+      const { peer, data } = await connectedToPeer()
       // One message at a time, each read before the next is sent: many small reads.
       let sent = 0
       for (const m of messages) {
-        peer!.write(m)
+        peer.write(m)
         sent += m.length
         await until(() => data.reduce((n, d) => n + d.length, 0) >= sent, "the message")
       }
@@ -118,21 +124,9 @@ for (const mode of [
     it("a burst far larger than one read arrives whole, in reads of at most 64 KiB (one read is one burst of segments to the guest)", async () => {
       process.env["TSLIRP_NATIVE_LINK"] = mode.env
       process.env["TSLIRP_NATIVE_TCP"] = mode.env
-      let peer: Socket | undefined
-      const { port } = await listen((s) => {
-        peer = s
-      })
-      const data: Array<Uint8Array> = []
-      const events: Array<StackEvent> = []
-      const tcp = nodeTcp(nodeClock, memoryLogger())((e) => {
-        events.push(e)
-        if (e._tag === "HostTcpData") data.push(e.data)
-      })
-      cleanup.push(() => tcp.closeAll())
-      tcp.connect(s1, { family: 4, address: "127.0.0.1", port })
-      await until(() => events.some((e) => e._tag === "HostTcpConnected") && peer !== undefined, "connected")
+      const { peer, data } = await connectedToPeer()
       const burst = pattern(4 << 20, 9)
-      peer!.write(burst)
+      peer.write(burst)
       await until(() => data.reduce((n, d) => n + d.length, 0) >= burst.length, "the burst")
       expect(Buffer.concat(data).equals(burst)).toBe(true)
       expect(Math.max(...data.map((d) => d.length))).toBeLessThanOrEqual(64 * 1024)

@@ -23,7 +23,7 @@ import { BOOTREPLY, BOOTREQUEST, DHCPDISCOVER, DHCPOFFER, OPT, emitDhcp, optU8, 
 import { ipv4 } from "../../src/protocol/wire/ipv4-address.ts"
 import { guestBudgetMs, type GuestCheck } from "../support/guest.ts"
 import { guestPayload, sha256Hex } from "../support/guest-payload.ts"
-import { explain, runGuestScenario, type GuestRunResult } from "../support/guest-scenario.ts"
+import { explain, runGuestScenario, type GuestRunResult, finishedCheck } from "../support/guest-scenario.ts"
 import type { GuestServicesConfig } from "../support/guest-services.ts"
 
 const HTTP_PORT = 8080
@@ -96,11 +96,7 @@ describe("guest forwarding: the tslirp CLI with --restrict on, --hostfwd tcp/udp
     })
   }, guestBudgetMs(checks) + 60_000)
 
-  const check = (name: string) => {
-    const result = run.parsed.checks.get(name)
-    expect(result, `check ${name} did not finish\n${explain(run, name)}`).toBeDefined()
-    return result!
-  }
+  const check = (name: string) => finishedCheck(run, name)
 
   it("boots, gets a lease without router or DNS, runs every check", () => {
     expect(run.setupError, explain(run)).toBeUndefined()

@@ -15,7 +15,7 @@
 import { beforeAll, describe, expect, it } from "vitest"
 import { guestBudgetMs, type GuestCheck } from "../support/guest.ts"
 import { guestPayload, sha256Hex } from "../support/guest-payload.ts"
-import { explain, runGuestScenario, type GuestBackend, type GuestRunResult } from "../support/guest-scenario.ts"
+import { explain, runGuestScenario, type GuestBackend, type GuestRunResult, finishedCheck } from "../support/guest-scenario.ts"
 import type { GuestServicesConfig } from "../support/guest-services.ts"
 
 const GATEWAY6 = "fec0::2"
@@ -64,11 +64,7 @@ const suite = (backend: GuestBackend, title: string): void => {
       // runGuestScenario stops every process and removes its namespace itself: no afterAll.
     }, guestBudgetMs(checks) + 60_000)
 
-    const check = (name: string) => {
-      const result = run.parsed.checks.get(name)
-      expect(result, `check ${name} did not finish\n${explain(run, name)}`).toBeDefined()
-      return result!
-    }
+    const check = (name: string) => finishedCheck(run, name)
 
     it("boots, runs every check, and powers off", () => {
       expect(run.setupError, explain(run)).toBeUndefined()

@@ -18,7 +18,7 @@ import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { guestBudgetMs, type GuestCheck } from "../support/guest.ts"
 import { guestPayload, sha256Hex } from "../support/guest-payload.ts"
-import { explain, runGuestScenario, type GuestBackend, type GuestRunResult } from "../support/guest-scenario.ts"
+import { explain, runGuestScenario, type GuestBackend, type GuestRunResult, finishedCheck } from "../support/guest-scenario.ts"
 import { NODE, type GuestServicesConfig } from "../support/guest-services.ts"
 import { TSLIRP_CLI } from "../support/guest-tslirp.ts"
 
@@ -74,11 +74,7 @@ const suite = (backend: GuestBackend, title: string): void => {
       if (recordDir !== undefined) rmSync(recordDir, { recursive: true, force: true })
     })
 
-    const check = (name: string) => {
-      const result = run.parsed.checks.get(name)
-      expect(result, `check ${name} did not finish\n${explain(run, name)}`).toBeDefined()
-      return result!
-    }
+    const check = (name: string) => finishedCheck(run, name)
     const sinkEvents = () => run.events.flatMap((e) => (e.type === "tcp-sink" ? [e] : []))
 
     it("boots, gets a lease, runs every check, and powers off", () => {

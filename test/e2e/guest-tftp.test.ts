@@ -16,7 +16,7 @@ import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import type { GuestCheck } from "../support/guest.ts"
 import { guestBudgetMs } from "../support/guest.ts"
-import { explain, runGuestScenario, type GuestRunResult } from "../support/guest-scenario.ts"
+import { explain, runGuestScenario, type GuestRunResult, finishedCheck } from "../support/guest-scenario.ts"
 
 const GATEWAY = "10.0.2.2"
 const BOOTFILE = "boot/kernel.img"
@@ -73,11 +73,7 @@ describe("guest network boot: tslirp --tftp, --bootfile, --tftp-server-name", ()
     run = await runGuestScenario({ label: "tftp", backend: "tslirp", services: {}, checks, tslirpArgs: ["--tftp", root, "--bootfile", BOOTFILE, "--tftp-server-name", SERVER_NAME] })
   }, guestBudgetMs(checks) + 60_000)
 
-  const check = (name: string) => {
-    const result = run.parsed.checks.get(name)
-    expect(result, `check ${name} did not finish\n${explain(run, name)}`).toBeDefined()
-    return result!
-  }
+  const check = (name: string) => finishedCheck(run, name)
 
   it("boots, runs every check, and powers off", () => {
     expect(run.setupError, explain(run)).toBeUndefined()

@@ -20,6 +20,7 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import { expect } from "vitest"
 import { guestBudgetMs, guestImage, renderGuestScript, type GuestCheck } from "./guest.ts"
 import { parseGuestConsole, type GuestCheckResult, type GuestConsole } from "./guest-console.ts"
 import { createNetns } from "./guest-netns.ts"
@@ -151,5 +152,9 @@ export const explain = (run: GuestRunResult, checkName?: string): string => {
   return parts.join("\n")
 }
 
-/** The result of one check; undefined (with the explanation in hand) when it did not finish. */
-export const checkResult = (run: GuestRunResult, name: string): GuestCheckResult | undefined => run.parsed.checks.get(name)
+/** The result of check `name`; fails the calling test, with `explain`'s account, when it did not finish. */
+export const finishedCheck = (run: GuestRunResult, name: string): GuestCheckResult => {
+  const result = run.parsed.checks.get(name)
+  expect(result, `check ${name} did not finish\n${explain(run, name)}`).toBeDefined()
+  return result!
+}

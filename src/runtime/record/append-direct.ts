@@ -11,7 +11,9 @@
  * larger ArrayBuffer at the offset the addon's `pageOffset` reports: O_DIRECT wants memory,
  * length and file offset aligned to the device's block size; 4096 covers every common one).
  * A full buffer goes out with one `fs.write` on libuv's thread pool at its (aligned) offset;
- * the caller's chunks are released at once (copied). What is left when the writer goes quiet
+ * the caller's chunks are released at once (copied). Writers that can encode straight into the
+ * staging buffer do (`inPlace`: `--pcap` and `--record` on their hot path), so each frame is
+ * copied once on its way to the disk, not into the writer's chunks first. What is left when the writer goes quiet
  * for `IDLE_MS`, and at `close`, goes out as the whole blocks it holds (direct) and the last
  * partial block through a second, ordinary descriptor, at its exact offset: the file never
  * holds padding, and its length is always what was written (a reader of a live capture sees
@@ -28,6 +30,7 @@
 import { closeSync, constants, ftruncateSync, openSync, write as writeAsync, writeSync } from "node:fs"
 import { loadAddon } from "../node/addon.ts"
 import type { AppendFile, AppendFileOptions } from "./append-file.ts"
+import type { InPlace } from "./bytes.ts"
 
 /** Alignment of memory, length and offset of every direct write. */
 const BLOCK = 4096
@@ -160,6 +163,49 @@ export const openDirectAppendFile = (path: string, onError: (err: unknown) => vo
     }
   }
 
+  /** A full stage goes out; the next one starts empty. */
+  const submitFull = (): void => {
+    const full = stage
+    stage = freshStage()
+    fill = 0
+    submit(full, STAGE_BYTES, stageAt)
+    stageAt += STAGE_BYTES
+  }
+
+  /** After bytes joined the stage: they reach the file when the writer goes quiet (at once when closing). */
+  const settle = (): void => {
+    if (closing) drain()
+    else if (fill > 0 && idle === undefined) {
+      idle = setTimeout(drain, IDLE_MS)
+      idle.unref()
+    }
+  }
+
+  /**
+   * The stage itself, for writers that encode their records straight into it (bytes.ts
+   * `ByteWriter.beginInPlace`): the one copy of a frame is the one into this buffer. A record
+   * that does not fit the room left sends the stage's whole blocks out first (submitBlocks: the
+   * partial block, under 4 KiB, moves to a fresh stage), so records never straddle stages and
+   * a stage has room for any record up to STAGE_BYTES - BLOCK; larger ones are refused and
+   * written the ordinary way (`write`, which splits them across stages).
+   */
+  const inPlace: InPlace = {
+    reserve(n) {
+      if (fd === undefined || failed || closing || n > STAGE_BYTES - BLOCK) return -1
+      if (fill + n > STAGE_BYTES) submitBlocks()
+      return failed ? -1 : fill
+    },
+    get buffer() {
+      return stage
+    },
+    commit(n) {
+      if (fd === undefined || failed) return
+      fill += n
+      if (fill === STAGE_BYTES) submitFull()
+      settle()
+    },
+  }
+
   return {
     write(chunks, release) {
       if (fd === undefined || failed) return release()
@@ -170,22 +216,13 @@ export const openDirectAppendFile = (path: string, onError: (err: unknown) => vo
           stage.set(from === 0 && take === c.length ? c : c.subarray(from, from + take), fill)
           fill += take
           from += take
-          if (fill === STAGE_BYTES) {
-            const full = stage
-            stage = freshStage()
-            fill = 0
-            submit(full, STAGE_BYTES, stageAt)
-            stageAt += STAGE_BYTES
-          }
+          if (fill === STAGE_BYTES) submitFull()
         }
       }
       release()
-      if (closing) drain()
-      else if (fill > 0 && idle === undefined) {
-        idle = setTimeout(drain, IDLE_MS)
-        idle.unref()
-      }
+      settle()
     },
+    inPlace,
     get failed() {
       return failed
     },

@@ -15,11 +15,13 @@
  * once) and the file is closed when nothing is in flight.
  *
  * Where the file system and the addon allow it, the file is written with O_DIRECT instead
- * (append-direct.ts says why and how); `direct: false`, or TSLIRP_DIRECT_IO=0, writes through
- * the page cache as described here.
+ * (append-direct.ts says why and how), and `inPlace` offers its staging buffer to writers that
+ * can encode straight into it (one copy instead of two); `direct: false`, or TSLIRP_DIRECT_IO=0,
+ * writes through the page cache as described here, and `inPlace` is undefined.
  */
 import { closeSync, openSync, writev, writevSync } from "node:fs"
 import { openDirectAppendFile } from "./append-direct.ts"
+import type { InPlace } from "./bytes.ts"
 
 /** What a writer batches during one event-loop turn is handed over at once beyond this, so
  * memory stays bounded during a long batch. */
@@ -32,6 +34,11 @@ const IOV_MAX = 1024
 export interface AppendFile {
   /** Appends `chunks` after everything written before; `release` once their memory is free. */
   write(chunks: ReadonlyArray<Uint8Array>, release: () => void): void
+  /**
+   * With O_DIRECT, the staging buffer to write records into in place (bytes.ts `InPlace`;
+   * what is committed there follows everything written before, as with `write`).
+   */
+  readonly inPlace: InPlace | undefined
   /** Whether a write failed (then nothing more is written). */
   readonly failed: boolean
   /** Closes the file once the writes in flight are done; resolves then. */
@@ -110,6 +117,7 @@ export const openAppendFile = (path: string, onError: (err: unknown) => void, op
         if (inFlight === 0 && (closing || failed)) closeFd()
       })
     },
+    inPlace: undefined,
     get failed() {
       return failed
     },

@@ -4,8 +4,10 @@
  * Contract: neutral (no `node:*`), so recordings are written and read in any runtime.
  * `ByteWriter` appends to chunks it allocates itself and never keeps a caller's array: bytes
  * written with `bytes` are copied, which is what a recording needs (a runtime may reuse a
- * frame's buffer once the event is reduced). `ByteReader` throws `Truncated` when a read runs
- * past the end; the decoder turns that into "the recording ends mid-record".
+ * frame's buffer once the event is reduced). It may also write one record at a time straight into
+ * memory an `InPlace` offers (a file's O_DIRECT staging buffer), which then needs no second copy.
+ * `ByteReader` throws `Truncated` when a read runs past the end; the decoder turns that into
+ * "the recording ends mid-record".
  */
 
 /** Chunks are this large unless one record needs more: few chunks, few write calls. */
@@ -13,6 +15,23 @@ const CHUNK_BYTES = 256 * 1024
 
 const utf8 = new TextEncoder()
 const fromUtf8 = new TextDecoder()
+
+/**
+ * Memory outside the writer where a record can be written where it will stay: the staging buffer
+ * of an O_DIRECT file (append-direct.ts), so the bytes are copied once, not into the writer's
+ * chunks first.
+ */
+export interface InPlace {
+  /**
+   * Where in `buffer` at least `n` bytes may be written (all of it from there to its end is
+   * free), or -1 when not now; the caller then writes the ordinary way.
+   */
+  reserve(n: number): number
+  /** The memory the last `reserve` spoke of (it may change from one `reserve` to the next). */
+  readonly buffer: Uint8Array
+  /** The `n` bytes from where `reserve` said are written: they follow everything written before. */
+  commit(n: number): void
+}
 
 export class ByteWriter {
   private chunk: Uint8Array
@@ -27,10 +46,25 @@ export class ByteWriter {
 
   private readonly chunkBytes: number
 
+  /**
+   * While a record is written in place (`beginInPlace`): where to, where it starts, and the
+   * writer's own chunk, view and fill to go back to. The view of the target's buffer is made
+   * once per buffer, not per record.
+   */
+  private target: InPlace | undefined
+  private targetStart = 0
+  private ownChunk: Uint8Array
+  private ownView: DataView
+  private ownUsed = 0
+  private targetBuffer: Uint8Array | undefined
+  private targetView: DataView | undefined
+
   constructor(chunkBytes: number = CHUNK_BYTES) {
     this.chunkBytes = chunkBytes
     this.chunk = new Uint8Array(chunkBytes)
     this.view = new DataView(this.chunk.buffer)
+    this.ownChunk = this.chunk
+    this.ownView = this.view
   }
 
   /**
@@ -43,11 +77,71 @@ export class ByteWriter {
   /** Makes room for `n` contiguous bytes at `used`. */
   private room(n: number): void {
     if (this.used + n <= this.chunk.length) return
+    if (this.target !== undefined) return this.spill(n)
     if (this.used > 0) this.sealed.push(this.chunk.subarray(0, this.used))
     const reuse = n <= this.chunkBytes ? this.free.pop() : undefined
     this.chunk = reuse ?? new Uint8Array(Math.max(this.chunkBytes, n))
     this.view = new DataView(this.chunk.buffer)
     this.used = 0
+  }
+
+  /**
+   * Writes what follows, one record of at most `bound` bytes, straight into `target` when it has
+   * room and nothing written before still waits here (it would land after the record); returns
+   * whether. `endInPlace` ends the record. One that outgrows the room after all (its bound was
+   * wrong) moves to the writer's own chunks and goes out with `take` as usual: a wrong bound
+   * costs a copy, never bytes.
+   */
+  beginInPlace(target: InPlace, bound: number): boolean {
+    if (this.pending > 0 || this.target !== undefined) return false
+    const at = target.reserve(bound)
+    if (at < 0) return false
+    const buf = target.buffer
+    if (buf !== this.targetBuffer) {
+      this.targetBuffer = buf
+      this.targetView = new DataView(buf.buffer, buf.byteOffset, buf.byteLength)
+    }
+    this.ownChunk = this.chunk
+    this.ownView = this.view
+    this.ownUsed = this.used
+    this.target = target
+    this.targetStart = at
+    this.chunk = buf
+    this.view = this.targetView!
+    this.used = at
+    return true
+  }
+
+  /** The record begun in place is whole: it is committed to the target (nothing if none was begun, or it moved here). */
+  endInPlace(): void {
+    const target = this.target
+    if (target === undefined) return
+    const n = this.used - this.targetStart
+    this.leaveTarget()
+    this.pending -= n
+    target.commit(n)
+  }
+
+  private leaveTarget(): void {
+    this.target = undefined
+    this.chunk = this.ownChunk
+    this.view = this.ownView
+    this.used = this.ownUsed
+  }
+
+  /** The record in place needs `n` more bytes than the target has: it continues in the writer's own chunk. */
+  private spill(n: number): void {
+    const start = this.targetStart
+    const sofar = this.chunk.subarray(start, this.used)
+    const slotHere = this.slotView !== undefined && this.slotView === this.view
+    this.leaveTarget()
+    this.room(sofar.length + n)
+    this.chunk.set(sofar, this.used)
+    if (slotHere) {
+      this.slotView = this.view
+      this.slotAt = this.used + (this.slotAt - start)
+    }
+    this.used += sofar.length
   }
 
   /**

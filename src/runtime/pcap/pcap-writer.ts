@@ -1,12 +1,14 @@
 /**
  * `--pcap FILE`: every frame both ways, appended to a classic pcap file.
  *
- * Each frame is copied, with its record header, into the writer's reused chunks (the runtime
- * may reuse a frame's buffer once `write` returns; nothing is allocated per frame). What is
- * written during one event-loop turn is handed to the file at the end of the turn, and at once
- * when more than `FLUSH_BYTES` wait. The file is a record/append-file.ts sink, as for
- * `--record`: asynchronous writes at explicit offsets, so the event loop does not wait for the
- * disk, synchronous beyond a bounded backlog; chunks are reused once their write is done.
+ * Each frame is copied, with its record header, once (the runtime may reuse a frame's buffer
+ * once `write` returns; nothing is allocated per frame): with O_DIRECT straight into the file's
+ * staging buffer (append-file.ts `inPlace`), which writes it out when full or quiet; through the
+ * page cache into the writer's reused chunks, handed to the file at the end of the event-loop
+ * turn, and at once when more than `FLUSH_BYTES` wait. The file is a record/append-file.ts
+ * sink, as for `--record`: asynchronous writes at explicit offsets, so the event loop does not
+ * wait for the disk, synchronous beyond a bounded backlog; chunks are reused once their write
+ * is done.
  * `close` hands over the rest and resolves when every write, to this file and to any file it
  * rotated away from, is done, so a caller that awaits it reads whole files. Write errors
  * disable the capture with one log line; they never disturb the guest traffic.
@@ -91,6 +93,11 @@ export const openPcapFile = (path: string, logger: Logger, clockMicros: () => nu
         rotate()
         if (stopped) return
       }
+      // In the file's staging buffer when it offers one; what waits in the writer goes first.
+      if (file.inPlace !== undefined) {
+        if (w.pending > 0) flush()
+        w.beginInPlace(file.inPlace, RECORD_HEADER_BYTES + captured)
+      }
       // The record header (pcap-format.ts's pcapRecordHeader, written in place), then a copy of
       // the frame: its buffer may be reused after this call returns.
       const micros = clockMicros()
@@ -100,9 +107,10 @@ export const openPcapFile = (path: string, logger: Logger, clockMicros: () => nu
       w.u32(captured)
       w.u32(frame.length)
       w.raw(captured === frame.length ? frame : frame.subarray(0, captured))
+      w.endInPlace()
       size += RECORD_HEADER_BYTES + captured
       if (w.pending >= FLUSH_BYTES) flush()
-      else if (!scheduled) {
+      else if (w.pending > 0 && !scheduled) {
         scheduled = true
         setImmediate(flush)
       }

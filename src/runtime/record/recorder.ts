@@ -15,7 +15,7 @@
 import type { ConnectTarget } from "../../effects/address.ts"
 import type { StackEffect } from "../../effects/effect.ts"
 import type { StackEvent } from "../../effects/event.ts"
-import { ByteWriter } from "./bytes.ts"
+import { ByteWriter, type InPlace } from "./bytes.ts"
 import { encodeEffects, encodeEvent, encodeHeader, encodeStopped, FLAG_EFFECTS, STOP_MAX_BYTES, type RecordingHeader } from "./format.ts"
 
 /** What a session calls (session.ts `SessionOptions.recorder`). */
@@ -33,6 +33,11 @@ export interface RecordSink {
    * then the recorder writes over that memory again. A sink that never calls it may keep them.
    */
   write(chunks: ReadonlyArray<Uint8Array>, release: () => void): void
+  /**
+   * Memory to encode records into where they stay (a file's O_DIRECT staging buffer), instead
+   * of the recorder's own chunks and then `write`: one copy of each frame, not two. Optional.
+   */
+  readonly inPlace?: InPlace | undefined
   /** Asks for `flush` to be called soon (once per turn of the event loop, typically). */
   schedule(flush: () => void): void
 }
@@ -114,9 +119,22 @@ export const createRecorder = (sink: RecordSink, options: RecorderOptions): Reco
     const chunks = w.take()
     sink.write(chunks, () => w.giveBack(chunks))
   }
+  /**
+   * Starts a record of at most `bound` bytes after its header: in the sink's memory when it
+   * offers room (what waits here goes first, to keep the order). Returns `w.pending` for `wrote`.
+   */
+  const begin = (bound: number): number => {
+    if (sink.inPlace !== undefined) {
+      if (w.pending > 0) flush()
+      w.beginInPlace(sink.inPlace, bound + RECORD_OVERHEAD)
+    }
+    return w.pending
+  }
+  /** The record begun when `w.pending` was `before` is written. */
   const wrote = (before: number): void => {
     written += w.pending - before
-    if (!scheduled) {
+    w.endInPlace()
+    if (w.pending > 0 && !scheduled) {
       scheduled = true
       sink.schedule(flush)
     }
@@ -136,17 +154,19 @@ export const createRecorder = (sink: RecordSink, options: RecorderOptions): Reco
 
   return {
     event(e) {
-      if (!fits(eventBound(e))) return
+      const bound = eventBound(e)
+      if (!fits(bound)) return
       lastNow = e.now
-      const before = w.pending
+      const before = begin(bound)
       encodeEvent(w, e)
       wrote(before)
     },
     ...(withEffects
       ? {
           effects(fx: ReadonlyArray<StackEffect>) {
-            if (!fits(effectsBound(fx))) return
-            const before = w.pending
+            const bound = effectsBound(fx)
+            if (!fits(bound)) return
+            const before = begin(bound)
             encodeEffects(w, fx)
             wrote(before)
           },

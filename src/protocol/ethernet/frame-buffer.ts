@@ -27,6 +27,8 @@
  * is true for exactly such views (whole frames as returned); `freshFrames.hasLinkHeadroom` is
  * always false.
  */
+import type { Sum16 } from "../wire/checksum-simd.ts"
+import { sum16 } from "../wire/checksum.ts"
 
 /** Bytes before each frame a link may overwrite with its own framing. */
 export const LINK_HEADROOM = 4
@@ -49,7 +51,19 @@ export interface FrameAllocator {
    * (wire/checksum.ts); undefined for any other frame, or when the allocator keeps none.
    */
   readonly words?: (frame: Uint8Array) => Uint32Array | undefined
+  /**
+   * A faster `sum16` (wire/checksum.ts) the runtime may offer, with the same results: the
+   * WebAssembly SIMD one (wire/checksum-simd.ts). Output uses it for transport checksums.
+   */
+  readonly sum16?: Sum16
 }
+
+/**
+ * `sum16` of `buf[start, end)` (a frame from `alloc`, or any buffer) with the best the allocator
+ * offers: its SIMD sum, else its 32-bit view of the slab. The sum is the same either way.
+ */
+export const allocatorSum16 = (alloc: FrameAllocator, buf: Uint8Array, start: number, end: number, acc: number): number =>
+  alloc.sum16 !== undefined ? alloc.sum16(buf, start, end, acc) : sum16(buf, start, end, acc, alloc.words?.(buf))
 
 /** One ArrayBuffer per frame: the default when the caller passes no allocator (tests, embedders). */
 export const freshFrames: FrameAllocator = {
@@ -57,8 +71,11 @@ export const freshFrames: FrameAllocator = {
   hasLinkHeadroom: () => false,
 }
 
-/** A slab allocator; the runtime makes one and shares it between the stack and its links. */
-export const createSlabAllocator = (): FrameAllocator => {
+/**
+ * A slab allocator; the runtime makes one and shares it between the stack and its links.
+ * `sum16`, when given, is offered to output as the allocator's `sum16`.
+ */
+export const createSlabAllocator = (options: { readonly sum16?: Sum16 | undefined } = {}): FrameAllocator => {
   const slabs = new WeakSet<ArrayBufferLike>()
   let slab = new ArrayBuffer(0)
   let slabWords = new Uint32Array(slab)
@@ -81,5 +98,6 @@ export const createSlabAllocator = (): FrameAllocator => {
     hasLinkHeadroom: (frame, buffer = frame.buffer) => frame.byteOffset >= LINK_HEADROOM && slabs.has(buffer),
     // Only the latest frame: identity says which slab it is in without reading `frame.buffer`.
     words: (frame) => (frame === last ? slabWords : undefined),
+    ...(options.sum16 === undefined ? {} : { sum16: options.sum16 }),
   }
 }

@@ -8,8 +8,8 @@
  */
 import type { Ipv4PacketToGuest } from "../stack/output.ts"
 import { put16 } from "../wire/bytes.ts"
-import { finish, sum16, sum32 } from "../wire/checksum.ts"
-import { type FrameAllocator, freshFrames } from "../ethernet/frame-buffer.ts"
+import { finish, sum32 } from "../wire/checksum.ts"
+import { allocatorSum16, type FrameAllocator, freshFrames } from "../ethernet/frame-buffer.ts"
 import { ETH_HEADER_LEN, ETH_MIN_FRAME } from "../ethernet/wire.ts"
 import { IPV4_HEADER_LEN, IPV4_MAX_DATAGRAM, PROTO_UDP, writeIpv4Header } from "./wire.ts"
 
@@ -20,10 +20,10 @@ export type Ipv4Build = { readonly ok: true; readonly frames: ReadonlyArray<Uint
 const frameOf = (alloc: FrameAllocator, ipLength: number): Uint8Array => alloc.frame(Math.max(ETH_MIN_FRAME, ETH_HEADER_LEN + ipLength))
 
 /** Fills the transport checksum of the transport bytes `buf[start, start+len)`. */
-const fillChecksum = (out: Ipv4PacketToGuest, buf: Uint8Array, start: number, len: number, words?: Uint32Array): void => {
+const fillChecksum = (out: Ipv4PacketToGuest, buf: Uint8Array, start: number, len: number, alloc: FrameAllocator): void => {
   if (out.checksumOffset < 0) return
   const pseudo = out.pseudoHeader ? sum32(sum32(out.protocol + len, out.src), out.dst) : 0
-  let c = finish(sum16(buf, start, start + len, pseudo, words))
+  let c = finish(allocatorSum16(alloc, buf, start, start + len, pseudo))
   // RFC 768: a computed zero is sent as all ones (zero means "no checksum").
   if (c === 0 && out.protocol === PROTO_UDP) c = 0xffff
   put16(buf, start + out.checksumOffset, c)
@@ -43,7 +43,7 @@ export const buildIpv4Frames = (out: Ipv4PacketToGuest, id: number, mtu: number,
     const t = ETH_HEADER_LEN + IPV4_HEADER_LEN
     f.set(out.header, t)
     if (out.payload !== undefined) f.set(out.payload, t + headerLen)
-    fillChecksum(out, f, t, transportLen, alloc.words?.(f))
+    fillChecksum(out, f, t, transportLen, alloc)
     writeIpv4Header(f, ETH_HEADER_LEN, { totalLength, id, dontFragment, moreFragments: false, fragmentOffset: 0, ttl, protocol: out.protocol, src: out.src, dst: out.dst })
     return { ok: true, frames: [f] }
   }
@@ -53,7 +53,7 @@ export const buildIpv4Frames = (out: Ipv4PacketToGuest, id: number, mtu: number,
   const whole = new Uint8Array(transportLen)
   whole.set(out.header, 0)
   if (out.payload !== undefined) whole.set(out.payload, headerLen)
-  fillChecksum(out, whole, 0, transportLen)
+  fillChecksum(out, whole, 0, transportLen, alloc)
   const step = (mtu - IPV4_HEADER_LEN) & ~7
   if (step <= 0) return { ok: false, reason: `ipv4 output: MTU ${mtu} too small to fragment` }
   const frames: Array<Uint8Array> = []

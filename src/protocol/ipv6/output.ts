@@ -13,8 +13,8 @@
  */
 import type { Ipv6PacketToGuest } from "../stack/output.ts"
 import { put16, put32 } from "../wire/bytes.ts"
-import { finish, sum16, sumIpv6Pseudo } from "../wire/checksum.ts"
-import { type FrameAllocator, freshFrames } from "../ethernet/frame-buffer.ts"
+import { finish, sumIpv6Pseudo } from "../wire/checksum.ts"
+import { allocatorSum16, type FrameAllocator, freshFrames } from "../ethernet/frame-buffer.ts"
 import { ETH_HEADER_LEN, ETH_MIN_FRAME } from "../ethernet/wire.ts"
 import { FRAGMENT_HEADER_LEN, IPV6_HEADER_LEN, NH_FRAGMENT, NH_UDP, writeIpv6Header } from "./wire.ts"
 
@@ -26,10 +26,10 @@ export type Ipv6Build = { readonly ok: true; readonly frames: ReadonlyArray<Uint
 
 const frameOf = (alloc: FrameAllocator, ipLength: number): Uint8Array => alloc.frame(Math.max(ETH_MIN_FRAME, ETH_HEADER_LEN + ipLength))
 
-const fillChecksum = (out: Ipv6PacketToGuest, buf: Uint8Array, start: number, len: number, words?: Uint32Array): void => {
+const fillChecksum = (out: Ipv6PacketToGuest, buf: Uint8Array, start: number, len: number, alloc: FrameAllocator): void => {
   if (out.checksumOffset < 0) return
   put16(buf, start + out.checksumOffset, 0)
-  let c = finish(sum16(buf, start, start + len, sumIpv6Pseudo(0, out.src, 0, out.dst, 0, len, out.protocol), words))
+  let c = finish(allocatorSum16(alloc, buf, start, start + len, sumIpv6Pseudo(0, out.src, 0, out.dst, 0, len, out.protocol)))
   if (c === 0 && out.protocol === NH_UDP) c = 0xffff
   put16(buf, start + out.checksumOffset, c)
 }
@@ -44,7 +44,7 @@ export const buildIpv6Frames = (out: Ipv6PacketToGuest, id: number, mtu: number,
     const t = ETH_HEADER_LEN + IPV6_HEADER_LEN
     f.set(out.header, t)
     if (out.payload !== undefined) f.set(out.payload, t + headerLen)
-    fillChecksum(out, f, t, transportLen, alloc.words?.(f))
+    fillChecksum(out, f, t, transportLen, alloc)
     writeIpv6Header(f, ETH_HEADER_LEN, { payloadLength: transportLen, nextHeader: out.protocol, hopLimit, src: out.src, dst: out.dst })
     return { ok: true, frames: [f] }
   }
@@ -52,7 +52,7 @@ export const buildIpv6Frames = (out: Ipv6PacketToGuest, id: number, mtu: number,
   const whole = new Uint8Array(transportLen)
   whole.set(out.header, 0)
   if (out.payload !== undefined) whole.set(out.payload, headerLen)
-  fillChecksum(out, whole, 0, transportLen)
+  fillChecksum(out, whole, 0, transportLen, alloc)
   const step = (mtu - IPV6_HEADER_LEN - FRAGMENT_HEADER_LEN) & ~7
   if (step <= 0) return { ok: false, reason: `ipv6 output: MTU ${mtu} too small to fragment` }
   const frames: Array<Uint8Array> = []

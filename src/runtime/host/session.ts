@@ -30,6 +30,7 @@ import type { SocketId } from "../../effects/ids.ts"
 import type { Instant } from "../../effects/instant.ts"
 import type { StackConfig } from "../../protocol/stack/config.ts"
 import { createSlabAllocator, type FrameAllocator } from "../../protocol/ethernet/frame-buffer.ts"
+import { createSimdSum16 } from "../../protocol/wire/checksum-simd.ts"
 import { createStack, reduce, type StackState } from "../../protocol/stack/stack.ts"
 import type { SessionRecorder } from "../record/recorder.ts"
 import type { Clock, FilePort, IcmpPort, Logger, PortFactory, Report, TcpPort, TimerPort, UdpPort } from "./ports.ts"
@@ -44,9 +45,10 @@ export interface StackMachine<S> {
 /**
  * The runtime's one frame slab (protocol/ethernet/frame-buffer.ts): every session's stack builds
  * its frames for the guest there, and the stream link asks it which frames have headroom for
- * its length prefix. Module state is fine here: the runtime is where the world lives.
+ * its length prefix. Module state is fine here: the runtime is where the world lives. It offers
+ * the stack the WebAssembly SIMD checksum (protocol/wire/checksum-simd.ts) where the engine has it.
  */
-export const frameSlab: FrameAllocator = createSlabAllocator()
+export const frameSlab: FrameAllocator = createSlabAllocator({ sum16: createSimdSum16() })
 
 export const realStack: StackMachine<StackState> = {
   create: (config, now) => createStack(config, now),

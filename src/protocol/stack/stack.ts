@@ -260,7 +260,7 @@ const ipv4FromGuest = (s0: StackState, call: Call, ip0: Ipv4View, frame: Uint8Ar
   const datagram = (): Uint8Array => ip.buf.subarray(ip.offset, ip.offset + ip.totalLength)
   switch (ip.protocol) {
     case PROTO_TCP: {
-      const [tcp, out] = tcpFromGuest(s.tcp, tcpContext(s, now), { src: ip.src, dst: ip.dst, ttl: ip.ttl, ipHeader: ip.buf.subarray(ip.offset, ip.payloadOffset), segment: payload })
+      const [tcp, out] = tcpFromGuest(s.tcp, tcpContext(s, now, call.frames), { src: ip.src, dst: ip.dst, ttl: ip.ttl, ipHeader: ip.buf.subarray(ip.offset, ip.payloadOffset), segment: payload })
       return [emit({ ...s, tcp }, call, out, fx), fx]
     }
     case PROTO_UDP: {
@@ -336,7 +336,7 @@ const ipv6Upper = (s: StackState, call: Call, ip: Ipv6View, frame: Uint8Array, s
     case NH_TCP: {
       // The same TCP layer as IPv4's: the addresses' type tells it the family.
       const segment = { src, dst, ttl: ip.hopLimit, ipHeader: frame.subarray(ip.offset, ip.upperOffset), segment: upper }
-      const [tcp, out] = tcpFromGuest(s.tcp, tcpContext(s, call.now), segment)
+      const [tcp, out] = tcpFromGuest(s.tcp, tcpContext(s, call.now, call.frames), segment)
       return [emit({ ...s, tcp }, call, out, fx), fx]
     }
     case NH_ICMPV6: {
@@ -468,8 +468,10 @@ const shutdown = (s: StackState, now: Instant): Result => {
   return [{ ...fresh, sockets: { ...fresh.sockets, next: s.sockets.next }, ipv4: { ...fresh.ipv4, ipId: s.ipv4.ipId }, ipv6: { ...fresh.ipv6, fragmentId: s.ipv6.fragmentId } }, fx]
 }
 
-const tcpContext = (s: StackState, now: Instant): TcpContext => ({
+/** `frames`: the call's allocator, whose SIMD checksum (if any) verifies the guest's segments. */
+const tcpContext = (s: StackState, now: Instant, frames?: FrameAllocator): TcpContext => ({
   now,
+  sum16: frames?.sum16,
   mtu: s.config.mtu,
   hostEndpointFor: (dst, port) => (typeof dst === "number" ? tcpTargetFor(s.config, dst, port) : hostEndpointFor6(s.config, dst, port)),
   newSocket: s.sockets.next,

@@ -23,6 +23,7 @@
  * checksum, the MSS (MTU - 40 or MTU - 60) and the IP layer its segments go to. An IPv6
  * address from the guest's frame is copied before a connection keeps it.
  */
+import type { Sum16 } from "../wire/checksum-simd.ts"
 import type { ConnectTarget } from "../../effects/address.ts"
 import type {
   HostSocketClosed,
@@ -95,6 +96,8 @@ export interface TcpContext {
   readonly hostEndpointFor: (dst: IpAddress, port: number) => ConnectTarget | undefined
   /** The socket id a connection opened during this call gets (the stack's allocator). */
   readonly newSocket: SocketId
+  /** A faster `sum16` for the guest's segments' checksums, when the runtime offers one (same results). */
+  readonly sum16?: Sum16 | undefined
 }
 
 export interface TcpSegmentIn {
@@ -212,7 +215,7 @@ const resetFor = (seg: TcpSegmentIn, t: TcpView, payloadLength: number): LayerOu
 /** A TCP segment from the guest (IP header already validated by the IP layer). */
 export const tcpFromGuest = (s: TcpLayerState, ctx: TcpContext, seg: TcpSegmentIn): Result => {
   const env = envOf(s, ctx)
-  const p = parseTcp(seg.segment, seg.src, seg.dst)
+  const p = parseTcp(seg.segment, seg.src, seg.dst, true, ctx.sum16)
   if (!p.ok) {
     env.out.push({ _tag: "Log", level: "debug", message: `tcp: dropped segment from guest: ${p.reason}` })
     return [s, env.out]

@@ -14,6 +14,7 @@
  */
 import { get16, get32, put16, put32 } from "../wire/bytes.ts"
 import { finish, sum16, sumPseudoHeader } from "../wire/checksum.ts"
+import type { Sum16 } from "../wire/checksum-simd.ts"
 import type { IpAddress } from "../wire/ip-address.ts"
 
 export const TCP_HEADER_LEN = 20
@@ -64,17 +65,20 @@ export type TcpParse = { readonly ok: true; readonly tcp: TcpView } | { readonly
 
 const fail = (reason: string): TcpParse => ({ ok: false, reason })
 
-/** The TCP checksum of `seg` over the pseudo header of `src`'s family; 0 when the stored checksum is right. */
-export const tcpChecksum = (seg: Uint8Array, src: IpAddress, dst: IpAddress): number =>
-  finish(sum16(seg, 0, seg.length, sumPseudoHeader(0, src, dst, seg.length, TCP_PROTOCOL)))
+/**
+ * The TCP checksum of `seg` over the pseudo header of `src`'s family; 0 when the stored checksum
+ * is right. `sum` is `sum16` or a faster one with the same results (wire/checksum-simd.ts).
+ */
+export const tcpChecksum = (seg: Uint8Array, src: IpAddress, dst: IpAddress, sum: Sum16 = sum16): number =>
+  finish(sum(seg, 0, seg.length, sumPseudoHeader(0, src, dst, seg.length, TCP_PROTOCOL)))
 
 /** Parses `seg` (TCP header + payload of one IPv4 or IPv6 datagram from `src` to `dst`). */
-export const parseTcp = (seg: Uint8Array, src: IpAddress, dst: IpAddress, verifyChecksum = true): TcpParse => {
+export const parseTcp = (seg: Uint8Array, src: IpAddress, dst: IpAddress, verifyChecksum = true, sum: Sum16 = sum16): TcpParse => {
   if (seg.length < TCP_HEADER_LEN) return fail(`tcp: truncated header (${seg.length} bytes)`)
   const headerLength = (seg[12]! >> 4) * 4
   if (headerLength < TCP_HEADER_LEN) return fail(`tcp: data offset ${headerLength / 4} too small`)
   if (headerLength > seg.length) return fail(`tcp: data offset ${headerLength} > ${seg.length} bytes`)
-  if (verifyChecksum && tcpChecksum(seg, src, dst) !== 0) return fail("tcp: bad checksum")
+  if (verifyChecksum && tcpChecksum(seg, src, dst, sum) !== 0) return fail("tcp: bad checksum")
   let mss = -1
   let wscale = -1
   let sackPermitted = false

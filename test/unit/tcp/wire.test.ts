@@ -14,6 +14,7 @@ import {
 } from "../../../src/protocol/tcp/wire.ts"
 import { createTcpLayer, tcpFromGuest, type TcpSegmentIn } from "../../../src/protocol/tcp/layer.ts"
 import { checkedReduce } from "../../support/referential.ts"
+import { createSimdSum16 } from "../../../src/protocol/wire/checksum-simd.ts"
 import { instant } from "../../../src/effects/instant.ts"
 
 const LO = ipv4(127, 0, 0, 1)
@@ -84,6 +85,18 @@ describe("TCP wire", () => {
     if (!p.ok) throw new Error(p.reason)
     expect(p.tcp).toMatchObject({ seq: 0xfffffff0, ack: 17, window: 1234, tsVal: 99, tsEcr: 98, sack: f.sack })
     expect(seg.subarray(p.tcp.headerLength)).toEqual(new Uint8Array([1, 2, 3]))
+  })
+
+  it("verifying with the SIMD sum (checksum-simd.ts) accepts and refuses the same segments", () => {
+    const simd = createSimdSum16()
+    expect(simd).toBeTypeOf("function")
+    const payload = new Uint8Array(1460).map((_, i) => (i * 7) & 0xff)
+    const seg = assembleSegment(emitTcpHeader({ srcPort: 1, dstPort: 2, seq: 3, ack: 4, flags: ACK, window: 5 }), payload, LO, LO)
+    expect(tcpChecksum(seg, LO, LO, simd)).toBe(0)
+    expect(parseTcp(seg, LO, LO, true, simd).ok).toBe(true)
+    seg[700]! ^= 0x10
+    expect(parseTcp(seg, LO, LO, true, simd)).toEqual({ ok: false, reason: "tcp: bad checksum" })
+    expect(parseTcp(seg, LO, LO).ok).toBe(false)
   })
 
   it("a correct checksum verifies to zero and a flipped bit does not", () => {

@@ -27,8 +27,7 @@
  * is true for exactly such views (whole frames as returned); `freshFrames.hasLinkHeadroom` is
  * always false.
  */
-import type { Sum16 } from "../wire/checksum-simd.ts"
-import { sum16 } from "../wire/checksum.ts"
+import { type Sum16, sum16 } from "../wire/checksum.ts"
 
 /** Bytes before each frame a link may overwrite with its own framing. */
 export const LINK_HEADROOM = 4

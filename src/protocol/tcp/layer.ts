@@ -23,7 +23,7 @@
  * checksum, the MSS (MTU - 40 or MTU - 60) and the IP layer its segments go to. An IPv6
  * address from the guest's frame is copied before a connection keeps it.
  */
-import type { Sum16 } from "../wire/checksum-simd.ts"
+import type { Sum16 } from "../wire/checksum.ts"
 import type { ConnectTarget } from "../../effects/address.ts"
 import type {
   HostSocketClosed,

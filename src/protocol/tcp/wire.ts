@@ -13,8 +13,7 @@
  * the checksum over header + payload (output.ts `checksumOffset`).
  */
 import { get16, get32, put16, put32 } from "../wire/bytes.ts"
-import { finish, sum16, sumPseudoHeader } from "../wire/checksum.ts"
-import type { Sum16 } from "../wire/checksum-simd.ts"
+import { finish, type Sum16, sum16, sumPseudoHeader } from "../wire/checksum.ts"
 import type { IpAddress } from "../wire/ip-address.ts"
 
 export const TCP_HEADER_LEN = 20

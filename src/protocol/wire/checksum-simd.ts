@@ -18,10 +18,7 @@
  * state here): the runtime makes one and hands it to the stack with its frame allocator
  * (ethernet/frame-buffer.ts), so reducers stay pure and their results do not depend on it.
  */
-import { sum16 } from "./checksum.ts"
-
-/** `sum16`'s signature: adds `buf[start, end)` as big-endian 16-bit words to `acc`. */
-export type Sum16 = (buf: Uint8Array, start: number, end: number, acc?: number) => number
+import { type Sum16, sum16 } from "./checksum.ts"
 
 /** Bytes summed per call into the module (one 64 KiB page; a second page holds the padding). */
 const PIECE_BYTES = 65536

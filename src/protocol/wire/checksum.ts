@@ -45,6 +45,12 @@ const sumWordRange = (w: Uint32Array, k0: number, n: number): number => {
 }
 
 /**
+ * `sum16`'s signature, for a faster implementation with the same results a runtime may offer
+ * (checksum-simd.ts, through the frame allocator: ethernet/frame-buffer.ts).
+ */
+export type Sum16 = (buf: Uint8Array, start: number, end: number, acc?: number) => number
+
+/**
  * Adds the bytes `buf[start, end)` as big-endian 16-bit words to `acc` (odd tail padded).
  * `words`, when the caller has one, is a 32-bit view of the whole of `buf`'s memory from its
  * first byte (a frame allocator keeps one per slab: frame-buffer.ts): it saves creating a view

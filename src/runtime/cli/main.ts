@@ -17,6 +17,7 @@ import { Cause, Effect, Exit, Layer } from "effect"
 import { listenApiSocket } from "../api/server.ts"
 import type { LinkSpec } from "../link/guest-link.ts"
 import { tuneGcForPacketRates } from "../link/gc-tuning.ts"
+import { tuneMallocForPacketRates } from "../link/malloc-tuning.ts"
 import { tuneTieringForLatency } from "../link/tiering.ts"
 import { LinkError, serveGuests } from "../link/serve.ts"
 import { nodeGuestLinksLayer } from "../link/service.ts"
@@ -102,6 +103,8 @@ const run = (options: CliOptions): void => {
   const logger = stderrLogger(options.logLevel)
   // This process only moves packets: let V8 reclaim packet buffers in minor collections.
   tuneGcForPacketRates()
+  // ...keep freed buffer memory mapped instead of faulting it back in page by page...
+  logger.log("debug", tuneMallocForPacketRates())
   // ...and reach optimized code for a frame's path within the first few dozen frames.
   tuneTieringForLatency()
   // The process's forwarding rules (every guest gets them); the control API changes them here.

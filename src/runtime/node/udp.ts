@@ -3,7 +3,9 @@
  * the outbound address of its family (`--outbound-addr`, `--outbound-addr6`) or else of the
  * wildcard address, accepting datagrams from any remote. An outbound address this host lacks
  * fails the open with `HostSocketError` (`EADDRNOTAVAIL`), logged once per process at warn
- * level (later ones at debug).
+ * level (later ones at debug); each datagram sent on the socket before that report (the one
+ * the stack opened it for) becomes `HostUnreachable` "net" first, so the guest gets ICMP
+ * network unreachable for it rather than silence.
  *
  * Two implementations behind one `UdpPort`:
  * - native (the default): the addon's sockets (`./udp-native.ts`) with `IP_RECVERR`, so every
@@ -50,6 +52,15 @@ const sendFailure = (clock: Clock, logger: Logger, report: Report, sock: SocketI
   else if (!isTransient(code)) report({ _tag: "HostSocketError", now: clock.now(), sock, code })
 }
 
+/**
+ * A datagram for a socket that could not be opened or bound: the guest hears "network
+ * unreachable" for it (libslirp answers a failed sendto the same way), instead of silence.
+ */
+const unsent = (clock: Clock, logger: Logger, report: Report, sock: SocketId, to: HostEndpoint): void => {
+  logger.log("debug", `udp socket ${sock}: datagram to ${to.address}:${to.port} not sent: the socket could not be opened`)
+  report({ _tag: "HostUnreachable", now: clock.now(), sock, to, reason: "net" })
+}
+
 let openFailureLogged = false
 
 /** A socket that could not be had: a bad outbound address is said once at `level` (warn), then
@@ -65,7 +76,17 @@ const logOpenFailure = (logger: Logger, level: "warn" | "debug", message: string
 const nativePort = (clock: Clock, logger: Logger, addon: UdpAddon | string, report: Report, options: NodeUdpOptions = {}): UdpPort => {
   const socks = new Map<SocketId, NativeUdpSocket>()
 
+  /** Sockets whose open failed, with the errno name, until their failure is reported. */
+  const failed = new Map<SocketId, string>()
+  const failOpen = (sock: SocketId): void => {
+    const code = failed.get(sock)
+    if (code === undefined) return
+    failed.delete(sock)
+    report({ _tag: "HostSocketError", now: clock.now(), sock, code })
+  }
+
   const close = (sock: SocketId): boolean => {
+    failed.delete(sock)
     const s = socks.get(sock)
     if (s === undefined) return false
     socks.delete(sock)
@@ -108,16 +129,22 @@ const nativePort = (clock: Clock, logger: Logger, addon: UdpAddon | string, repo
         const code = (err as { code?: unknown }).code
         const message = `udp socket ${sock}: open failed: ${err instanceof Error ? err.message : String(err)}`
         logOpenFailure(logger, code === "EADDRNOTAVAIL" || code === "EINVAL" ? "warn" : "debug", message)
-        report({ _tag: "HostSocketError", now: clock.now(), sock, code: typeof code === "string" ? code : "EIO" })
+        // The stack opens a socket for a datagram it is about to send: that send (next, in the
+        // same batch of effects) is answered first, then the socket's failure ends the flow.
+        failed.set(sock, typeof code === "string" ? code : "EIO")
+        queueMicrotask(() => failOpen(sock))
       }
     },
     send(sock, to, data, ttl) {
-      socks.get(sock)?.send(to.address, to.port, data, ttl)
+      const s = socks.get(sock)
+      if (s !== undefined) s.send(to.address, to.port, data, ttl)
+      else if (failed.has(sock)) unsent(clock, logger, report, sock, to)
     },
     close,
     closeAll() {
       for (const s of socks.values()) s.close()
       socks.clear()
+      failed.clear()
     },
   }
 }
@@ -127,6 +154,8 @@ const nativePort = (clock: Clock, logger: Logger, addon: UdpAddon | string, repo
 interface DgramEntry {
   readonly socket: Socket
   bound: boolean
+  /** The bind failed: datagrams for it are answered as unreachable (`unsent`). */
+  failed: boolean
   ttl: number | undefined
   readonly queued: Array<[HostEndpoint, Uint8Array, number | undefined]>
 }
@@ -164,7 +193,7 @@ const dgramPort = (clock: Clock, logger: Logger, report: Report, options: NodeUd
     open(sock, family: IpFamily) {
       close(sock)
       const socket = createSocket({ type: family === 6 ? "udp6" : "udp4" })
-      const e: DgramEntry = { socket, bound: false, ttl: undefined, queued: [] }
+      const e: DgramEntry = { socket, bound: false, failed: false, ttl: undefined, queued: [] }
       socks.set(sock, e)
       socket.on("message", (data, rinfo) => {
         if (socks.get(sock) !== e) return
@@ -173,7 +202,12 @@ const dgramPort = (clock: Clock, logger: Logger, report: Report, options: NodeUd
       })
       socket.on("error", (err: NodeJS.ErrnoException) => {
         if (socks.get(sock) !== e) return
-        if (!e.bound) logOpenFailure(logger, "warn", `udp socket ${sock}: bind failed: ${err.code ?? err.message}`)
+        if (!e.bound) {
+          logOpenFailure(logger, "warn", `udp socket ${sock}: bind failed: ${err.code ?? err.message}`)
+          // The datagrams that waited for the bind are answered before the flow ends.
+          e.failed = true
+          for (const [to] of e.queued.splice(0)) unsent(clock, logger, report, sock, to)
+        }
         report({ _tag: "HostSocketError", now: clock.now(), sock, code: err.code ?? "EIO" })
       })
       const local = family === 6 ? (options.outbound6 ?? "::") : (options.outbound4 ?? "0.0.0.0")
@@ -185,7 +219,8 @@ const dgramPort = (clock: Clock, logger: Logger, report: Report, options: NodeUd
     send(sock, to, data, ttl) {
       const e = socks.get(sock)
       if (e === undefined) return
-      if (!e.bound) e.queued.push([to, data, ttl])
+      if (e.failed) unsent(clock, logger, report, sock, to)
+      else if (!e.bound) e.queued.push([to, data, ttl])
       else sendNow(sock, e, to, data, ttl)
     },
     close,

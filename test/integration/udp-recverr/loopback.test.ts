@@ -286,12 +286,16 @@ describe("native UDP port with an outbound address (--outbound-addr)", () => {
     expect(h.events[1]).toMatchObject({ _tag: "HostUnreachable", sock: S1, to: v4("127.0.0.1", closed), reason: "port", from: "127.0.0.1" })
   })
 
-  it("an outbound address this host lacks -> HostSocketError EADDRNOTAVAIL for every open, one warning", async () => {
+  it("an outbound address this host lacks -> the datagram sent with the open is unreachable (net), then HostSocketError EADDRNOTAVAIL; one warning", async () => {
     const logger = memoryLogger()
     const h = harness({ outbound4: "192.0.2.1", outbound6: "2001:db8::1", logger })
+    // As the stack does: open for a datagram, send it in the same batch of effects.
     h.port.open(S1, 4)
+    h.port.send(S1, v4("127.0.0.1", 9), Buffer.from("lost?"))
     h.port.open(S2, 6)
+    await h.until(3)
     expect(h.events).toMatchObject([
+      { _tag: "HostUnreachable", sock: S1, to: v4("127.0.0.1", 9), reason: "net" },
       { _tag: "HostSocketError", sock: S1, code: "EADDRNOTAVAIL" },
       { _tag: "HostSocketError", sock: S2, code: "EADDRNOTAVAIL" },
     ])
@@ -299,5 +303,23 @@ describe("native UDP port with an outbound address (--outbound-addr)", () => {
     const lines = logger.lines.filter((l) => l.message.includes("EADDRNOTAVAIL"))
     expect(lines.map((l) => l.level)).toEqual(["warn", "debug"])
     expect(lines[0]?.message).toContain("outbound address 192.0.2.1")
+  })
+})
+
+describe("node:dgram UDP port with an outbound address this host lacks", () => {
+  it("the bind fails: each datagram that waited for it is unreachable (net), then HostSocketError", async () => {
+    const events: StackEvent[] = []
+    const port = nodeUdp(nodeClock, memoryLogger(), { backend: "dgram", outbound4: "192.0.2.1" })((e) => events.push(e))
+    open.push({ close: () => port.closeAll() })
+    port.open(S1, 4)
+    port.send(S1, v4("127.0.0.1", 9), Buffer.from("one"))
+    port.send(S1, v4("127.0.0.1", 10), Buffer.from("two"))
+    const deadline = Date.now() + 10_000
+    while (events.length < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5))
+    expect(events).toMatchObject([
+      { _tag: "HostUnreachable", sock: S1, to: v4("127.0.0.1", 9), reason: "net" },
+      { _tag: "HostUnreachable", sock: S1, to: v4("127.0.0.1", 10), reason: "net" },
+      { _tag: "HostSocketError", sock: S1, code: "EADDRNOTAVAIL" },
+    ])
   })
 })

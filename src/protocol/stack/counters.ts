@@ -20,7 +20,9 @@
  *   FIN whose sequence number is below the highest the connection had sent before the event
  *   (its `sndMax`).
  * - `tcpTotal` counts host connects asked for (`TcpConnect`) and hostfwd clients adopted
- *   (`TcpAdopt`): every connection the TCP table opened.
+ *   (`TcpAdopt`): every connection the TCP table opened. `udpFlows` counts the guest's flows
+ *   (`UdpOpen`) and the hostfwd UDP peers mapped (hostfwd.ts's "peer ... to the guest" line);
+ *   `icmpFlows` the guest's echo flows (`IcmpOpen`).
  * - DNS queries are datagrams to the host on port 53 or to the configured upstream; DHCP leases
  *   are the server's `dhcp: lease` / DHCPv6 `bound` lines (each an ACK or REPLY with a lease).
  * - `tcpOpen` is not counted but read: the connections in the TCP table.
@@ -71,6 +73,9 @@ export const emptyCounters: StackCounters = {
   dhcpLeases: 0,
   retransmissions: 0,
 }
+
+/** hostfwd.ts's line for a new UDP peer mapping: a UDP flow, as a guest's `UdpOpen` is. */
+const HOSTFWD_UDP_PEER = /^hostfwd udp:.*: peer .* to the guest$/
 
 /** Debug lines that report progress, not a drop. */
 const NOT_DROPS = /^dhcp: (offer |INFORM |.* chose server )|\bexpired$|no error sent about|: retransmission timeout \d/
@@ -202,7 +207,7 @@ export const countEvent = (
           if (reason !== undefined) {
             drops ??= { ...c.drops }
             drops[reason] = (drops[reason] ?? 0) + 1
-          }
+          } else if (HOSTFWD_UDP_PEER.test(e.message)) udpFlows++
         } else if (e.level === "info" && (e.message.startsWith("dhcp: lease ") || (e.message.startsWith("dhcpv6: ") && e.message.includes(" bound for client ")))) {
           dhcpLeases++
         }

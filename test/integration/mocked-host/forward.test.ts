@@ -416,6 +416,8 @@ describe("the Forwarder: rules shared by every guest session", () => {
         ["icmp", "guest", 9, 5, 5],
         ["udp", "guest", 40000, 22, 22],
       ])
+      // The counters agree: two UDP flows (the guest's and the hostfwd peer), one ICMP flow.
+      expect(forwarder.guestCounters().map((c) => [c.udpFlows, c.icmpFlows])).toEqual([[2, 1]])
       // Idle flows expire (UDP, ICMP) and their sockets close: nothing of them is listed or kept.
       yield* host.advance(300_000)
       expect(flows()).toEqual([])

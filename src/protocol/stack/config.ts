@@ -53,7 +53,7 @@ export interface StackConfig {
   /** Seed of the stack's PRNG (ISNs, ids, ports): the runtime passes a random one, tests a fixed one. */
   readonly seed: number
   /**
-   * Per-connection TCP buffer bound, each direction (bytes). Absent: 256 KiB, or 32 full
+   * Per-connection TCP buffer bound, each direction (bytes). Absent: 512 KiB, or 32 full
    * segments at a jumbo MTU. A link that drops bursts (datagrams into small socket buffers)
    * sets it lower.
    */

@@ -114,7 +114,7 @@ export interface StackState {
 }
 
 /**
- * Per-connection TCP buffer bound unless the config sets one: the default (256 KiB), or 32
+ * Per-connection TCP buffer bound unless the config sets one: the default (512 KiB), or 32
  * full segments at a jumbo MTU, so that a window of data is in flight on a link whose frames
  * are 20-40 times larger (a few ms of scheduling delay would otherwise empty the pipe).
  */

@@ -4,11 +4,11 @@ import { defaultConfig, validateConfig } from "../../../src/protocol/stack/confi
 import { defaultTcpConfig } from "../../../src/protocol/tcp/config.ts"
 
 describe("stack: TCP buffer bound per connection", () => {
-  it("is the TCP default (256 KiB) at MTU 1500 and 8000 (32 segments fit in it)", () => {
+  it("is the TCP default (512 KiB) at MTU 1500 and 8000 (32 segments fit in it)", () => {
     for (const mtu of [1500, 8000]) {
       expect(createStack({ ...defaultConfig, mtu }).tcp.config.bufferBytes, `mtu ${mtu}`).toBe(defaultTcpConfig.bufferBytes)
     }
-    expect(defaultTcpConfig.bufferBytes).toBe(256 * 1024)
+    expect(defaultTcpConfig.bufferBytes).toBe(512 * 1024)
   })
 
   it("holds 32 full segments at a jumbo MTU (32000: 1,024,000 bytes; 65000: 2,080,000 bytes)", () => {
@@ -20,6 +20,6 @@ describe("stack: TCP buffer bound per connection", () => {
     expect(createStack({ ...defaultConfig, mtu: 65000, tcpBufferBytes: 256 * 1024 }).tcp.config.bufferBytes).toBe(256 * 1024)
     expect(createStack({ ...defaultConfig, tcpBufferBytes: 64 * 1024 }).tcp.config.bufferBytes).toBe(64 * 1024)
     expect(validateConfig({ ...defaultConfig, tcpBufferBytes: 1000 })).toContainEqual(expect.stringContaining("tcpBufferBytes 1000"))
-    expect(validateConfig({ ...defaultConfig, tcpBufferBytes: 512 * 1024 })).toEqual([])
+    expect(validateConfig({ ...defaultConfig, tcpBufferBytes: 1024 * 1024 })).toEqual([])
   })
 })

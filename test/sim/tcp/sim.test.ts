@@ -8,9 +8,10 @@
  * compared, state bytes fingerprinted and re-verified at the end of the run).
  */
 import { describe, expect, it } from "vitest"
+import { defaultTcpConfig } from "../../../src/protocol/tcp/config.ts"
 import { concat, mixedSweepParams, runSim, type SimParams } from "./sim.ts"
 
-const BOUND = 256 * 1024
+const BOUND = defaultTcpConfig.bufferBytes
 const MB = 1024 * 1024
 
 const check = (p: SimParams): void => {

@@ -22,9 +22,7 @@
 
 #if defined(__GLIBC__)
 #include <malloc.h>
-#endif
 
-#if defined(__GLIBC__)
 /* 1 when glibc accepted `value` (a non-negative int) for `option`, else 0. */
 static int tune(int option, napi_env env, napi_value value) {
   int64_t n = 0;

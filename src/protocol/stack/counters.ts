@@ -21,7 +21,8 @@
  *   (its `sndMax`).
  * - `tcpTotal` counts host connects asked for (`TcpConnect`) and hostfwd clients adopted
  *   (`TcpAdopt`): every connection the TCP table opened. `udpFlows` counts the guest's flows
- *   (`UdpOpen`) and the hostfwd UDP peers mapped (hostfwd.ts's "peer ... to the guest" line);
+ *   (`UdpOpen`) and the hostfwd UDP peers the event mapped (`newHostFwdPeers`: the rise of
+ *   the hostfwd table's peer count, which only a datagram from a new peer raises);
  *   `icmpFlows` the guest's echo flows (`IcmpOpen`).
  * - DNS queries are datagrams to the host on port 53 or to the configured upstream; DHCP leases
  *   are the server's `dhcp: lease` / DHCPv6 `bound` lines (each an ACK or REPLY with a lease).
@@ -73,9 +74,6 @@ export const emptyCounters: StackCounters = {
   dhcpLeases: 0,
   retransmissions: 0,
 }
-
-/** hostfwd.ts's line for a new UDP peer mapping: a UDP flow, as a guest's `UdpOpen` is. */
-const HOSTFWD_UDP_PEER = /^hostfwd udp:.*: peer .* to the guest$/
 
 /** Debug lines that report progress, not a drop. */
 const NOT_DROPS = /^dhcp: (offer |INFORM |.* chose server )|\bexpired$|no error sent about|: retransmission timeout \d/
@@ -168,9 +166,11 @@ export const countEvent = (
   tcpBefore: TcpLayerState,
   event: StackEvent,
   effects: ReadonlyArray<StackEffect>,
+  newHostFwdPeers = 0,
 ): StackCounters => {
   let drops: Record<string, number> | undefined
   let { framesToGuest, bytesToGuest, tcpTotal, tcpReset, udpFlows, icmpFlows, dnsQueries, dhcpLeases, retransmissions } = c
+  udpFlows += newHostFwdPeers
   // Retransmissions come from the TCP timer or from the guest's ACKs.
   const mayRetransmit = event._tag === "FrameFromGuest" || (event._tag === "TimerFired" && event.timer.layer === "tcp")
   for (let i = 0; i < effects.length; i++) {
@@ -207,7 +207,7 @@ export const countEvent = (
           if (reason !== undefined) {
             drops ??= { ...c.drops }
             drops[reason] = (drops[reason] ?? 0) + 1
-          } else if (HOSTFWD_UDP_PEER.test(e.message)) udpFlows++
+          }
         } else if (e.level === "info" && (e.message.startsWith("dhcp: lease ") || (e.message.startsWith("dhcpv6: ") && e.message.includes(" bound for client ")))) {
           dhcpLeases++
         }

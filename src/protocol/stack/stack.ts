@@ -623,7 +623,8 @@ export const stackCounters = (s: StackState): CounterReport => ({ ...s.counters,
 export const reduce = (s: StackState, event: StackEvent, frames: FrameAllocator = freshFrames): Result => {
   const [next, fx] = route(s, event, frames)
   // Counted from the state before (the next one is fresh after Shutdown) and what was returned.
-  const counters = countEvent(s.counters, s.config, s.tcp, event, fx)
+  const newPeers = next.hostfwd.udpPeerCount - s.hostfwd.udpPeerCount
+  const counters = countEvent(s.counters, s.config, s.tcp, event, fx, newPeers > 0 ? newPeers : 0)
   return [counters === next.counters ? next : { ...next, counters }, fx]
 }
 

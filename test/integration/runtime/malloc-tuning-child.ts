@@ -1,7 +1,7 @@
 /**
  * Child of malloc-tuning.test.ts: churns frame slabs the way a busy session does (1 MiB each,
- * a few alive at a time, reclaimed by V8's ordinary collections under the CLI's GC flags) and prints, as JSON, the process's minor page faults
- * during the churn. With argv[2] === "tune" it applies the CLI's malloc tuning first.
+ * a few alive at a time, reclaimed by V8's ordinary collections under the CLI's GC flags) and
+ * prints, as JSON, the process's minor page faults during the churn. With argv[2] === "tune" it applies the CLI's malloc tuning first.
  */
 import { tuneGcForPacketRates } from "../../../src/runtime/link/gc-tuning.ts"
 import { tuneMallocForPacketRates } from "../../../src/runtime/link/malloc-tuning.ts"

@@ -1,11 +1,13 @@
 /**
  * The CLI's glibc malloc tuning (src/runtime/link/malloc-tuning.ts, native/malloc_tuning.c):
- * glibc accepts the three settings, and a process churning packet buffers takes clearly fewer page faults with it than
- * without (each variant in a child process of its own, since the settings are process-wide).
+ * glibc accepts the three settings, and a process churning packet buffers takes clearly fewer
+ * page faults with it than without (each variant in a child process of its own, since the
+ * settings are process-wide).
  */
 import { execFile } from "node:child_process"
 import { fileURLToPath } from "node:url"
 import { describe, expect, it } from "vitest"
+import { MALLOC_MMAP_THRESHOLD, MALLOC_TOP_PAD, MALLOC_TRIM_THRESHOLD } from "../../../src/runtime/link/malloc-tuning.ts"
 import { loadAddon } from "../../../src/runtime/node/addon.ts"
 
 const CHILD = fileURLToPath(new URL("./malloc-tuning-child.ts", import.meta.url))
@@ -23,8 +25,8 @@ describe("malloc tuning for packet rates", () => {
     expect(typeof addon === "string" ? addon : typeof addon["mallocTune"]).toBe("function")
     const tune = (addon as Record<string, (a: number, b: number, c: number) => number>)["mallocTune"]!
     // In this worker: the values the CLI sets, then invalid arguments (mallopt never sees them).
-    expect(tune(256 * 1024 * 1024, 64 * 1024 * 1024, 32 * 1024 * 1024)).toBe(3)
-    expect(tune(2 ** 40, 64 * 1024 * 1024, 32 * 1024 * 1024)).toBe(2)
+    expect(tune(MALLOC_TRIM_THRESHOLD, MALLOC_TOP_PAD, MALLOC_MMAP_THRESHOLD)).toBe(3)
+    expect(tune(2 ** 40, MALLOC_TOP_PAD, MALLOC_MMAP_THRESHOLD)).toBe(2)
     expect(tune(-1, -1, -1)).toBe(0)
   })
 

@@ -49,7 +49,7 @@ describe("stack counters", () => {
     expect([refused.drops, refused.tcpTotal]).toEqual([{ "hostfwd refused": 1 }, 0])
     // A hostfwd UDP peer mapped is a UDP flow, as a guest's UdpOpen is; later datagrams of it are not.
     const datagram = { _tag: "HostUdpDatagram", now: instant(0), sock: socketId(2), from: { family: 4, address: "127.0.0.1", port: 4000 }, data: bytes("x") } as const
-    const mapped = countEvent(emptyCounters, defaultConfig, tcp, datagram, [{ _tag: "Log", level: "debug", message: "hostfwd udp:0.0.0.0:5353 -> :53: peer 127.0.0.1:4000 is 10.0.2.2:4000 to the guest" }])
+    const mapped = countEvent(emptyCounters, defaultConfig, tcp, datagram, [{ _tag: "Log", level: "debug", message: "hostfwd udp:0.0.0.0:5353 -> :53: peer 127.0.0.1:4000 is 10.0.2.2:4000 to the guest" }], 1)
     expect([mapped.udpFlows, mapped.drops]).toEqual([1, {}])
     expect(countEvent(mapped, defaultConfig, tcp, datagram, []).udpFlows).toBe(1)
     const adopted = countEvent(emptyCounters, defaultConfig, tcp, accepted, [{ _tag: "TcpAdopt", sock: socketId(2), accepted: 1 }])

@@ -167,7 +167,7 @@ napi_status udp_register(napi_env env, napi_value exports);
 /* Registers streamOpen/streamWritev/streamPause/streamClose on `exports` (guest_stream.c). */
 napi_status guest_stream_register(napi_env env, napi_value exports);
 
-/* Registers pageOffset on `exports` (page_offset.c). */
+/* Registers pageOffset and directStage on `exports` (page_offset.c). */
 napi_status page_offset_register(napi_env env, napi_value exports);
 
 /* Registers mallocTune on `exports` (malloc_tuning.c). */

@@ -2,7 +2,7 @@
 # Build the tslirp addon (ping sockets and UDP sockets with ICMP errors):
 # native/build/Release/ping_socket.node, from ping_socket.c, udp_socket.c, guest_stream.c
 # (the guest link's stream socket below Node's stream layer) and page_offset.c (aligned views
-# for O_DIRECT capture files) and malloc_tuning.c (glibc's trim and mmap thresholds).
+# and 2 MiB huge-page stages for O_DIRECT capture files) and malloc_tuning.c (glibc's trim and mmap thresholds).
 #
 #   sh native/build.sh              rebuild
 #   sh native/build.sh --if-needed  only when the .node is missing or older than its sources

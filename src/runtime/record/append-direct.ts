@@ -10,7 +10,8 @@
  * How: writes are copied into page-aligned staging buffers of `STAGE_BYTES` (views cut from a
  * larger ArrayBuffer at the offset the addon's `pageOffset` reports: O_DIRECT wants memory,
  * length and file offset aligned to the device's block size; 4096 covers every common one).
- * A full buffer goes out with one `fs.write` on libuv's thread pool at its (aligned) offset;
+ * A full buffer goes out with one `fs.write` on libuv's thread pool at its (aligned) offset, one
+ * write at a time (the rest queue, see `queue`);
  * the caller's chunks are released at once (copied). Writers that can encode straight into the
  * staging buffer do (`inPlace`: `--pcap` and `--record` on their hot path), so each frame is
  * copied once on its way to the disk, not into the writer's chunks first. What is left when the writer goes quiet
@@ -20,8 +21,8 @@
  * whole records once the writer is idle). The partial block is written again, whole, by the
  * next direct write (the kernel writes back and drops its cached page first).
  *
- * Bounds as append-file.ts: beyond `backlogBytes` in flight a full buffer is written
- * synchronously; at most `POOL_MAX` idle staging buffers are kept for reuse.
+ * Bounds as append-file.ts: beyond `backlogBytes` in flight (default 32 MiB: eight stages)
+ * a full buffer is written synchronously; as many idle staging buffers are kept for reuse.
  *
  * `openDirectAppendFile` returns undefined, having created nothing it leaves open, when direct
  * writes are not possible here: no addon, a file system without O_DIRECT (tmpfs), or one that
@@ -38,30 +39,49 @@ const BLOCK = 4096
 export const STAGE_BYTES = 4 * 1024 * 1024
 /** A quiet writer's last bytes reach the file after this long. */
 export const IDLE_MS = 200
-const POOL_MAX = 4
-const BACKLOG_BYTES = 64 * 1024 * 1024
+/**
+ * Full stages waiting for the disk beyond which the next is written synchronously (a disk
+ * slower than the link slows the guest down). The pool keeps that many idle stages, so a
+ * capture never allocates a stage after its first burst: a fresh one costs 4 MiB of page
+ * clearing in the kernel, which perf showed dominating when stages were dropped and remade.
+ */
+const POOL_MAX = 8
+const BACKLOG_BYTES = POOL_MAX * STAGE_BYTES
 
 type PageOffset = (view: Uint8Array) => number
+type DirectStage = (bytes: number) => ArrayBuffer | undefined
 
-const pageOffsetFn = (): PageOffset | undefined => {
-  const addon = loadAddon()
-  if (typeof addon === "string" || typeof addon["pageOffset"] !== "function") return undefined
-  return addon["pageOffset"] as PageOffset
+interface StageMemory {
+  readonly pageOffset: PageOffset
+  readonly directStage: DirectStage | undefined
 }
 
-/** A page-aligned view of `bytes` (a multiple of BLOCK), or undefined if the addon cannot say where memory lies. */
-const alignedBuffer = (pageOffset: PageOffset, bytes: number): Uint8Array | undefined => {
+const stageMemory = (): StageMemory | undefined => {
+  const addon = loadAddon()
+  if (typeof addon === "string" || typeof addon["pageOffset"] !== "function") return undefined
+  const directStage = addon["directStage"]
+  return { pageOffset: addon["pageOffset"] as PageOffset, directStage: typeof directStage === "function" ? (directStage as DirectStage) : undefined }
+}
+
+/**
+ * A page-aligned buffer of `bytes` (a multiple of BLOCK), or undefined if the addon cannot say
+ * where memory lies. From the addon's `directStage` when it can (2 MiB-aligned, huge pages: a
+ * direct write pins 2 pages instead of 1024), else cut from an ordinary ArrayBuffer.
+ */
+const alignedBuffer = (memory: StageMemory, bytes: number): Uint8Array | undefined => {
+  const huge = memory.directStage?.(bytes)
+  if (huge !== undefined) return new Uint8Array(huge)
   const whole = new Uint8Array(bytes + BLOCK)
-  const off = pageOffset(whole)
+  const off = memory.pageOffset(whole)
   if (off < 0) return undefined
   return whole.subarray((BLOCK - off) % BLOCK, (BLOCK - off) % BLOCK + bytes)
 }
 
 export const openDirectAppendFile = (path: string, onError: (err: unknown) => void, options: AppendFileOptions = {}): AppendFile | undefined => {
-  const pageOffset = pageOffsetFn()
+  const memory = stageMemory()
   const O_DIRECT = (constants as Record<string, number | undefined>)["O_DIRECT"]
-  if (pageOffset === undefined || O_DIRECT === undefined) return undefined
-  const first = alignedBuffer(pageOffset, STAGE_BYTES)
+  if (memory === undefined || O_DIRECT === undefined) return undefined
+  const first = alignedBuffer(memory, STAGE_BYTES)
   if (first === undefined) return undefined
   let fd: number | undefined
   let tailFd: number | undefined
@@ -109,9 +129,41 @@ export const openDirectAppendFile = (path: string, onError: (err: unknown) => vo
     onError(err)
     if (inFlight === 0) closeFds()
   }
-  const freshStage = (): Uint8Array => pool.pop() ?? alignedBuffer(pageOffset, STAGE_BYTES)!
+  const freshStage = (): Uint8Array => pool.pop() ?? alignedBuffer(memory, STAGE_BYTES)!
   const recycle = (b: Uint8Array): void => {
     if (pool.length < POOL_MAX) pool.push(b)
+  }
+
+  /**
+   * Direct writes waiting for the one in flight, oldest first. One at a time: an O_DIRECT write
+   * that extends the file takes the inode's lock exclusively, so parallel writes on libuv's
+   * threads only spin on it (perf of `test/bench/pcap-write.ts`: ~5% of the capture's CPU in
+   * rwsem spinning with up to 16 in flight); one after another they stay ahead of the link
+   * (the VM's disk appends 4 MiB writes at 1.2 GB/s), and the few stages in use are reused
+   * rather than allocated, faulted in and collected.
+   */
+  const queue: Array<{ readonly buf: Uint8Array; readonly len: number; readonly at: number }> = []
+  let writing = false
+
+  const pump = (): void => {
+    if (writing) return
+    const next = queue.shift()
+    if (next === undefined) {
+      if (inFlight === 0 && (closing || failed)) closeFds()
+      return
+    }
+    const { buf, len, at } = next
+    writing = true
+    const done = (err: unknown): void => {
+      writing = false
+      inFlight--
+      backlog -= len
+      recycle(buf)
+      if (err !== null) fail(err)
+      pump()
+    }
+    if (failed) return done(null)
+    writeAsync(fd!, buf, 0, len, at, done)
   }
 
   /** Writes `len` bytes (a multiple of BLOCK) of `buf` at `at`, directly; `buf` is the writer's no more. */
@@ -127,13 +179,8 @@ export const openDirectAppendFile = (path: string, onError: (err: unknown) => vo
     }
     inFlight++
     backlog += len
-    writeAsync(fd!, buf, 0, len, at, (err) => {
-      inFlight--
-      backlog -= len
-      recycle(buf)
-      if (err !== null) fail(err)
-      if (inFlight === 0 && (closing || failed)) closeFds()
-    })
+    queue.push({ buf, len, at })
+    pump()
   }
 
   /** The whole blocks of `stage` go out directly; the rest starts a fresh staging buffer. */
@@ -145,6 +192,7 @@ export const openDirectAppendFile = (path: string, onError: (err: unknown) => vo
     if (rest > 0) next.set(stage.subarray(blocks, fill), 0)
     submit(stage, blocks, stageAt)
     stage = next
+    inPlace.buffer = stage
     stageAt += blocks
     fill = rest
   }
@@ -167,6 +215,7 @@ export const openDirectAppendFile = (path: string, onError: (err: unknown) => vo
   const submitFull = (): void => {
     const full = stage
     stage = freshStage()
+    inPlace.buffer = stage
     fill = 0
     submit(full, STAGE_BYTES, stageAt)
     stageAt += STAGE_BYTES
@@ -189,15 +238,15 @@ export const openDirectAppendFile = (path: string, onError: (err: unknown) => vo
    * a stage has room for any record up to STAGE_BYTES - BLOCK; larger ones are refused and
    * written the ordinary way (`write`, which splits them across stages).
    */
-  const inPlace: InPlace = {
+  // `buffer` is a plain property, set whenever the stage changes: as a getter, every record's
+  // read of it went through V8's generic property lookup (perf: 6% of the capture's CPU).
+  const inPlace: { -readonly [K in keyof InPlace]: InPlace[K] } = {
     reserve(n) {
       if (fd === undefined || failed || closing || n > STAGE_BYTES - BLOCK) return -1
       if (fill + n > STAGE_BYTES) submitBlocks()
       return failed ? -1 : fill
     },
-    get buffer() {
-      return stage
-    },
+    buffer: stage,
     commit(n) {
       if (fd === undefined || failed) return
       fill += n

@@ -10,6 +10,7 @@ import { fileURLToPath } from "node:url"
 import { afterAll, describe, expect, it } from "vitest"
 import { IDLE_MS, openDirectAppendFile, STAGE_BYTES } from "../../../src/runtime/record/append-direct.ts"
 import { openAppendFile } from "../../../src/runtime/record/append-file.ts"
+import { loadAddon } from "../../../src/runtime/node/addon.ts"
 
 const TMPFS_MAGIC = 0x01021994
 // O_DIRECT needs a file system that has it (tmpfs only since Linux 6.6): the system's temporary
@@ -91,5 +92,23 @@ describe("O_DIRECT append file", () => {
     f.write([c], () => {})
     await f.close()
     expect(readFileSync(path).equals(Buffer.from(c))).toBe(true)
+  })
+
+  it("the addon's stage memory: 2 MiB-aligned, zeroed, the size asked; sizes that are not whole huge pages refused", () => {
+    const addon = loadAddon()
+    expect(typeof addon === "string" ? addon : typeof addon["directStage"]).toBe("function")
+    const fns = addon as Record<string, (x: unknown) => unknown>
+    const directStage = fns["directStage"]!
+    const pageOffset = fns["pageOffset"]!
+    const huge = 2 * 1024 * 1024
+    const stage = directStage(2 * huge)
+    expect(stage).toBeInstanceOf(ArrayBuffer)
+    const view = new Uint8Array(stage as ArrayBuffer)
+    expect(view.length).toBe(2 * huge)
+    expect(pageOffset(view)).toBe(0)
+    expect(view.every((b) => b === 0)).toBe(true)
+    view.fill(7)
+    expect(view[view.length - 1]).toBe(7)
+    for (const bad of [0, -huge, huge + 4096, 4096, Number.NaN, "4194304", undefined]) expect(directStage(bad)).toBeUndefined()
   })
 })

@@ -16,7 +16,17 @@ import type { ConnectTarget } from "../../effects/address.ts"
 import type { StackEffect } from "../../effects/effect.ts"
 import type { StackEvent } from "../../effects/event.ts"
 import { ByteWriter, type InPlace } from "./bytes.ts"
-import { encodeEffects, encodeEvent, encodeHeader, encodeStopped, FLAG_EFFECTS, STOP_MAX_BYTES, type RecordingHeader } from "./format.ts"
+import {
+  bulkRecordBytes,
+  encodeEffects,
+  encodeEvent,
+  encodeHeader,
+  encodeStopped,
+  FLAG_EFFECTS,
+  STOP_MAX_BYTES,
+  type RecordingHeader,
+  writeBulkRecord,
+} from "./format.ts"
 
 /** What a session calls (session.ts `SessionOptions.recorder`). */
 export interface SessionRecorder {
@@ -112,6 +122,9 @@ export const createRecorder = (sink: RecordSink, options: RecorderOptions): Reco
   let stopped = false
   let scheduled = false
   let lastNow = options.header.start
+  /** The sink's memory last written in place, and a view of it (made once per buffer). */
+  let stage: Uint8Array | undefined
+  let stageView: DataView | undefined
 
   const flush = (): void => {
     scheduled = false
@@ -157,6 +170,23 @@ export const createRecorder = (sink: RecordSink, options: RecorderOptions): Reco
       const bound = eventBound(e)
       if (!fits(bound)) return
       lastNow = e.now
+      const place = sink.inPlace
+      if (place !== undefined && (e._tag === "FrameFromGuest" || e._tag === "HostTcpData")) {
+        // The bulk of a session, straight into the sink's memory (format.ts writeBulkRecord).
+        if (w.pending > 0) flush()
+        const n = bulkRecordBytes(e)
+        const at = place.reserve(n)
+        if (at >= 0) {
+          const buf = place.buffer
+          if (buf !== stage) {
+            stage = buf
+            stageView = new DataView(buf.buffer, buf.byteOffset, buf.byteLength)
+          }
+          written += writeBulkRecord(stageView!, buf, at, e)
+          place.commit(n)
+          return
+        }
+      }
       const before = begin(bound)
       encodeEvent(w, e)
       wrote(before)

@@ -21,16 +21,23 @@ export const pcapGlobalHeader = (): Uint8Array => {
   return b
 }
 
+export const PCAP_RECORD_HEADER_BYTES = 16
+
+/**
+ * Writes the record header for a frame of `length` bytes captured at `epochMicros` (µs since
+ * 1970) at `at` in `v`: seconds, microseconds, captured length (at most the snaplen), length.
+ */
+export const setPcapRecordHeader = (v: DataView, at: number, epochMicros: number, length: number): void => {
+  const seconds = Math.floor(epochMicros / 1e6)
+  v.setUint32(at, seconds, true)
+  v.setUint32(at + 4, Math.floor(epochMicros - seconds * 1e6), true)
+  v.setUint32(at + 8, Math.min(length, PCAP_SNAPLEN), true)
+  v.setUint32(at + 12, length, true)
+}
+
 /** Record header for a frame of `length` bytes captured at `epochMicros` (µs since 1970). */
 export const pcapRecordHeader = (epochMicros: number, length: number): Uint8Array => {
-  const b = new Uint8Array(16)
-  const v = new DataView(b.buffer)
-  const seconds = Math.floor(epochMicros / 1e6)
-  const micros = Math.floor(epochMicros - seconds * 1e6)
-  const captured = Math.min(length, PCAP_SNAPLEN)
-  v.setUint32(0, seconds, true)
-  v.setUint32(4, micros, true)
-  v.setUint32(8, captured, true)
-  v.setUint32(12, length, true)
+  const b = new Uint8Array(PCAP_RECORD_HEADER_BYTES)
+  setPcapRecordHeader(new DataView(b.buffer), 0, epochMicros, length)
   return b
 }

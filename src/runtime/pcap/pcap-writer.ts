@@ -25,7 +25,7 @@ import { performance } from "node:perf_hooks"
 import type { Logger } from "../host/ports.ts"
 import { type AppendFile, FLUSH_BYTES, openAppendFile } from "../record/append-file.ts"
 import { ByteWriter } from "../record/bytes.ts"
-import { PCAP_SNAPLEN, pcapGlobalHeader } from "./pcap-format.ts"
+import { PCAP_RECORD_HEADER_BYTES as RECORD_HEADER_BYTES, PCAP_SNAPLEN, pcapGlobalHeader, setPcapRecordHeader } from "./pcap-format.ts"
 
 export interface PcapWriter {
   /** Appends `frame` (copied: its buffer may be reused after the call). */
@@ -71,7 +71,6 @@ export const batchedWallMicros = (read: () => number = readWallMicros): (() => n
 }
 
 const GLOBAL_HEADER_BYTES = 24
-const RECORD_HEADER_BYTES = 16
 
 export const openPcapFile = (path: string, logger: Logger, clockMicros: () => number = batchedWallMicros(), options: PcapFileOptions = {}): PcapWriter => {
   let stopped = false
@@ -86,9 +85,9 @@ export const openPcapFile = (path: string, logger: Logger, clockMicros: () => nu
   const w = new ByteWriter()
   w.raw(pcapGlobalHeader())
   let scheduled = false
-  /** The staging buffer last written in place, and a view of it (made once per buffer). */
-  let stage: Uint8Array | undefined
-  let stageView: DataView | undefined
+  /** A record header on its way into the writer's chunks (when the file offers no stage). */
+  const header = new Uint8Array(RECORD_HEADER_BYTES)
+  const headerView = new DataView(header.buffer)
   let closing: Promise<void> | undefined
   /** Bytes in the current file, pending ones included. */
   let size = GLOBAL_HEADER_BYTES
@@ -126,35 +125,23 @@ export const openPcapFile = (path: string, logger: Logger, clockMicros: () => nu
         if (stopped) return
       }
       const micros = clockMicros()
-      const seconds = Math.floor(micros / 1e6)
-      const fraction = Math.floor(micros - seconds * 1e6)
       const body = captured === frame.length ? frame : frame.subarray(0, captured)
       // Straight into the file's staging buffer when it offers one (what waits in the writer
-      // goes first): the record header (pcap-format.ts's
-      // pcapRecordHeader) and a copy of the frame, whose buffer may be reused after this call.
+      // goes first): the record header and a copy of the frame, whose buffer may be reused
+      // after this call.
       const place = file.inPlace
       if (place !== undefined && w.pending > 0) flush()
       const at = place !== undefined ? place.reserve(RECORD_HEADER_BYTES + captured) : -1
       if (at >= 0) {
-        const buf = place!.buffer
-        if (buf !== stage) {
-          stage = buf
-          stageView = new DataView(buf.buffer, buf.byteOffset, buf.byteLength)
-        }
-        stageView!.setUint32(at, seconds, true)
-        stageView!.setUint32(at + 4, fraction, true)
-        stageView!.setUint32(at + 8, captured, true)
-        stageView!.setUint32(at + 12, frame.length, true)
-        buf.set(body, at + RECORD_HEADER_BYTES)
+        setPcapRecordHeader(place!.view, at, micros, frame.length)
+        place!.buffer.set(body, at + RECORD_HEADER_BYTES)
         place!.commit(RECORD_HEADER_BYTES + captured)
         size += RECORD_HEADER_BYTES + captured
         return
       }
       // Otherwise into the writer's chunks, handed to the file at the end of the turn.
-      w.u32(seconds)
-      w.u32(fraction)
-      w.u32(captured)
-      w.u32(frame.length)
+      setPcapRecordHeader(headerView, 0, micros, frame.length)
+      w.raw(header)
       w.raw(body)
       size += RECORD_HEADER_BYTES + captured
       if (w.pending >= FLUSH_BYTES) flush()

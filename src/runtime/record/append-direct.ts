@@ -77,6 +77,8 @@ const alignedBuffer = (memory: StageMemory, bytes: number): Uint8Array | undefin
   return whole.subarray((BLOCK - off) % BLOCK, (BLOCK - off) % BLOCK + bytes)
 }
 
+const viewOf = (b: Uint8Array): DataView => new DataView(b.buffer, b.byteOffset, b.byteLength)
+
 export const openDirectAppendFile = (path: string, onError: (err: unknown) => void, options: AppendFileOptions = {}): AppendFile | undefined => {
   const memory = stageMemory()
   const O_DIRECT = (constants as Record<string, number | undefined>)["O_DIRECT"]
@@ -183,6 +185,13 @@ export const openDirectAppendFile = (path: string, onError: (err: unknown) => vo
     pump()
   }
 
+  /** `next` becomes the stage records are written into. */
+  const useStage = (next: Uint8Array): void => {
+    stage = next
+    inPlace.buffer = next
+    inPlace.view = viewOf(next)
+  }
+
   /** The whole blocks of `stage` go out directly; the rest starts a fresh staging buffer. */
   const submitBlocks = (): void => {
     const blocks = fill - (fill % BLOCK)
@@ -191,8 +200,7 @@ export const openDirectAppendFile = (path: string, onError: (err: unknown) => vo
     const next = freshStage()
     if (rest > 0) next.set(stage.subarray(blocks, fill), 0)
     submit(stage, blocks, stageAt)
-    stage = next
-    inPlace.buffer = stage
+    useStage(next)
     stageAt += blocks
     fill = rest
   }
@@ -214,8 +222,7 @@ export const openDirectAppendFile = (path: string, onError: (err: unknown) => vo
   /** A full stage goes out; the next one starts empty. */
   const submitFull = (): void => {
     const full = stage
-    stage = freshStage()
-    inPlace.buffer = stage
+    useStage(freshStage())
     fill = 0
     submit(full, STAGE_BYTES, stageAt)
     stageAt += STAGE_BYTES
@@ -238,8 +245,9 @@ export const openDirectAppendFile = (path: string, onError: (err: unknown) => vo
    * a stage has room for any record up to STAGE_BYTES - BLOCK; larger ones are refused and
    * written the ordinary way (`write`, which splits them across stages).
    */
-  // `buffer` is a plain property, set whenever the stage changes: as a getter, every record's
-  // read of it went through V8's generic property lookup (perf: 6% of the capture's CPU).
+  // `buffer` and `view` are plain properties, set whenever the stage changes (`useStage`): as a
+  // getter, every record's read went through V8's generic property lookup (perf: 6% of the
+  // capture's CPU); the view is made once per stage, not by each writer per record.
   const inPlace: { -readonly [K in keyof InPlace]: InPlace[K] } = {
     reserve(n) {
       if (fd === undefined || failed || closing || n > STAGE_BYTES - BLOCK) return -1
@@ -247,6 +255,7 @@ export const openDirectAppendFile = (path: string, onError: (err: unknown) => vo
       return failed ? -1 : fill
     },
     buffer: stage,
+    view: viewOf(stage),
     commit(n) {
       if (fd === undefined || failed) return
       fill += n

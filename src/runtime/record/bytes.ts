@@ -29,6 +29,8 @@ export interface InPlace {
   reserve(n: number): number
   /** The memory the last `reserve` spoke of (it may change from one `reserve` to the next). */
   readonly buffer: Uint8Array
+  /** A DataView of exactly `buffer` (its byte 0 is `buffer[0]`), made once per buffer by the owner. */
+  readonly view: DataView
   /** The `n` bytes from where `reserve` said are written: they follow everything written before. */
   commit(n: number): void
 }
@@ -48,16 +50,13 @@ export class ByteWriter {
 
   /**
    * While a record is written in place (`beginInPlace`): where to, where it starts, and the
-   * writer's own chunk, view and fill to go back to. The view of the target's buffer is made
-   * once per buffer, not per record.
+   * writer's own chunk, view and fill to go back to (the target's view is its own `view`).
    */
   private target: InPlace | undefined
   private targetStart = 0
   private ownChunk: Uint8Array
   private ownView: DataView
   private ownUsed = 0
-  private targetBuffer: Uint8Array | undefined
-  private targetView: DataView | undefined
 
   constructor(chunkBytes: number = CHUNK_BYTES) {
     this.chunkBytes = chunkBytes
@@ -96,18 +95,13 @@ export class ByteWriter {
     if (this.pending > 0 || this.target !== undefined) return false
     const at = target.reserve(bound)
     if (at < 0) return false
-    const buf = target.buffer
-    if (buf !== this.targetBuffer) {
-      this.targetBuffer = buf
-      this.targetView = new DataView(buf.buffer, buf.byteOffset, buf.byteLength)
-    }
     this.ownChunk = this.chunk
     this.ownView = this.view
     this.ownUsed = this.used
     this.target = target
     this.targetStart = at
-    this.chunk = buf
-    this.view = this.targetView!
+    this.chunk = target.buffer
+    this.view = target.view
     this.used = at
     return true
   }

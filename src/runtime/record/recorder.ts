@@ -122,9 +122,6 @@ export const createRecorder = (sink: RecordSink, options: RecorderOptions): Reco
   let stopped = false
   let scheduled = false
   let lastNow = options.header.start
-  /** The sink's memory last written in place, and a view of it (made once per buffer). */
-  let stage: Uint8Array | undefined
-  let stageView: DataView | undefined
 
   const flush = (): void => {
     scheduled = false
@@ -177,12 +174,7 @@ export const createRecorder = (sink: RecordSink, options: RecorderOptions): Reco
         const n = bulkRecordBytes(e)
         const at = place.reserve(n)
         if (at >= 0) {
-          const buf = place.buffer
-          if (buf !== stage) {
-            stage = buf
-            stageView = new DataView(buf.buffer, buf.byteOffset, buf.byteLength)
-          }
-          written += writeBulkRecord(stageView!, buf, at, e)
+          written += writeBulkRecord(place.view, place.buffer, at, e)
           place.commit(n)
           return
         }

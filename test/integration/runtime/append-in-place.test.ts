@@ -117,6 +117,7 @@ describe("in place into the O_DIRECT staging buffer", () => {
     const target: InPlace = {
       reserve: (n) => (n <= mem.length - 8 ? 8 : -1),
       buffer: mem,
+      view: new DataView(mem.buffer),
       commit: (n) => void committed.push(mem.slice(8, 8 + n)),
     }
     const record = (w: ByteWriter, body: number): void => {

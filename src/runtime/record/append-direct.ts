@@ -14,9 +14,9 @@
  * write at a time (the rest queue, see `queue`);
  * the caller's chunks are released at once (copied). Writers that can encode straight into the
  * staging buffer do (`inPlace`: `--pcap` and `--record` on their hot path), so each frame is
- * copied once on its way to the disk, not into the writer's chunks first. What is left when the writer goes quiet
- * for `IDLE_MS`, and at `close`, goes out as the whole blocks it holds (direct) and the last
- * partial block through a second, ordinary descriptor, at its exact offset: the file never
+ * copied once on its way to the disk, not into the writer's chunks first. What is left when
+ * the writer goes quiet (no stage filled for `IDLE_MS`: `quietCheck`), and at `close`, goes out
+ * as the whole blocks it holds (direct) and the last partial block through a second, ordinary descriptor, at its exact offset: the file never
  * holds padding, and its length is always what was written (a reader of a live capture sees
  * whole records once the writer is idle). The partial block is written again, whole, by the
  * next direct write (the kernel writes back and drops its cached page first).
@@ -108,6 +108,8 @@ export const openDirectAppendFile = (path: string, onError: (err: unknown) => vo
   let closing = false
   let failed = false
   let idle: ReturnType<typeof setTimeout> | undefined
+  /** A stage went out full since the quiet timer was armed: the writer is not quiet. */
+  let busy = false
   let whenClosed: (() => void) | undefined
   const closed = new Promise<void>((resolve) => (whenClosed = resolve))
 
@@ -221,6 +223,7 @@ export const openDirectAppendFile = (path: string, onError: (err: unknown) => vo
 
   /** A full stage goes out; the next one starts empty. */
   const submitFull = (): void => {
+    busy = true
     const full = stage
     useStage(freshStage())
     fill = 0
@@ -228,11 +231,28 @@ export const openDirectAppendFile = (path: string, onError: (err: unknown) => vo
     stageAt += STAGE_BYTES
   }
 
+  /**
+   * IDLE_MS after the timer was armed (bytes were waiting in the stage): if no stage filled up
+   * meanwhile, the writer is quiet and what it left goes out (`drain`); if one did, the bytes
+   * waiting are younger than that stage, and the next look is IDLE_MS later. A busy writer
+   * (`--pcap` at link speed fills a stage every few milliseconds) so never has its stage cut
+   * short: draining it every IDLE_MS meant a short direct write, a tail written through the
+   * page cache on the event loop's thread (waiting for the inode lock held by the direct write
+   * in flight), and that cached page written back and dropped again by the next direct write.
+   * Either way, no byte waits more than 2 * IDLE_MS for the file.
+   */
+  const quietCheck = (): void => {
+    idle = undefined
+    if (busy) settle()
+    else drain()
+  }
+
   /** After bytes joined the stage: they reach the file when the writer goes quiet (at once when closing). */
   const settle = (): void => {
     if (closing) drain()
     else if (fill > 0 && idle === undefined) {
-      idle = setTimeout(drain, IDLE_MS)
+      busy = false
+      idle = setTimeout(quietCheck, IDLE_MS)
       idle.unref()
     }
   }
@@ -251,7 +271,10 @@ export const openDirectAppendFile = (path: string, onError: (err: unknown) => vo
   const inPlace: { -readonly [K in keyof InPlace]: InPlace[K] } = {
     reserve(n) {
       if (fd === undefined || failed || closing || n > STAGE_BYTES - BLOCK) return -1
-      if (fill + n > STAGE_BYTES) submitBlocks()
+      if (fill + n > STAGE_BYTES) {
+        busy = true
+        submitBlocks()
+      }
       return failed ? -1 : fill
     },
     buffer: stage,

@@ -31,12 +31,21 @@ describe("malloc tuning for packet rates", () => {
   })
 
   it("a process churning 1 MiB frame slabs takes far fewer page faults when tuned", async () => {
-    const plain = await churn("plain")
-    const tuned = await churn("tune")
-    expect(tuned.outcome).toMatch(/^malloc tuned/)
+    // Three children of each kind, compared by their fewest faults: when V8 happens to collect
+    // late, more slabs are alive at once and more memory is touched for the first time, which
+    // only ever adds faults (a tuned child took 33k in five runs of six and 95k in one, on
+    // 2026-12-07; the CI run that day failed on such a child). The floor is what the tuning sets.
+    const plain: Array<number> = []
+    const tuned: Array<number> = []
+    for (let i = 0; i < 3; i++) {
+      plain.push((await churn("plain")).faults)
+      const t = await churn("tune")
+      expect(t.outcome).toMatch(/^malloc tuned/)
+      tuned.push(t.faults)
+    }
     // 4000 slabs of 1 MiB are 1M pages: untuned, glibc gives freed slabs back and faults
-    // them in again (about 70-80k faults measured); tuned, only the first use of the retained
+    // them in again (about 70-85k faults measured); tuned, only the first use of the retained
     // memory faults (about 33k, mostly V8's own heap).
-    expect(tuned.faults, `tuned ${tuned.faults} vs untuned ${plain.faults} minor faults`).toBeLessThan(plain.faults * 0.75)
+    expect(Math.min(...tuned), `tuned ${tuned.join(", ")} vs untuned ${plain.join(", ")} minor faults`).toBeLessThan(Math.min(...plain) * 0.75)
   })
 })

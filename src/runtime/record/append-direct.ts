@@ -15,10 +15,11 @@
  * the caller's chunks are released at once (copied). Writers that can encode straight into the
  * staging buffer do (`inPlace`: `--pcap` and `--record` on their hot path), so each frame is
  * copied once on its way to the disk, not into the writer's chunks first. What is left when
- * the writer goes quiet (no stage filled for `IDLE_MS`: `quietCheck`), and at `close`, goes out
- * as the whole blocks it holds (direct) and the last partial block through a second, ordinary descriptor, at its exact offset: the file never
- * holds padding, and its length is always what was written (a reader of a live capture sees
- * whole records once the writer is idle). The partial block is written again, whole, by the
+ * the writer goes quiet (no stage went out for `IDLE_MS`: `quietCheck`), and at `close`, goes
+ * out as the whole blocks it holds (direct) and the last partial block through a second,
+ * ordinary descriptor, at its exact offset: the file never holds padding, and its length is
+ * always what was written (a reader of a live capture sees whole records once the writer is
+ * idle). The partial block is written again, whole, by the
  * next direct write (the kernel writes back and drops its cached page first).
  *
  * Bounds as append-file.ts: beyond `backlogBytes` in flight (default 32 MiB: eight stages)
@@ -108,7 +109,7 @@ export const openDirectAppendFile = (path: string, onError: (err: unknown) => vo
   let closing = false
   let failed = false
   let idle: ReturnType<typeof setTimeout> | undefined
-  /** A stage went out full since the quiet timer was armed: the writer is not quiet. */
+  /** A stage went out since the quiet timer was armed: the writer is not quiet. */
   let busy = false
   let whenClosed: (() => void) | undefined
   const closed = new Promise<void>((resolve) => (whenClosed = resolve))
@@ -172,6 +173,7 @@ export const openDirectAppendFile = (path: string, onError: (err: unknown) => vo
 
   /** Writes `len` bytes (a multiple of BLOCK) of `buf` at `at`, directly; `buf` is the writer's no more. */
   const submit = (buf: Uint8Array, len: number, at: number): void => {
+    busy = true
     if (closing || backlog + len > backlogMax) {
       try {
         writeSync(fd!, buf, 0, len, at)
@@ -223,7 +225,6 @@ export const openDirectAppendFile = (path: string, onError: (err: unknown) => vo
 
   /** A full stage goes out; the next one starts empty. */
   const submitFull = (): void => {
-    busy = true
     const full = stage
     useStage(freshStage())
     fill = 0
@@ -232,7 +233,7 @@ export const openDirectAppendFile = (path: string, onError: (err: unknown) => vo
   }
 
   /**
-   * IDLE_MS after the timer was armed (bytes were waiting in the stage): if no stage filled up
+   * IDLE_MS after the timer was armed (bytes were waiting in the stage): if no stage went out
    * meanwhile, the writer is quiet and what it left goes out (`drain`); if one did, the bytes
    * waiting are younger than that stage, and the next look is IDLE_MS later. A busy writer
    * (`--pcap` at link speed fills a stage every few milliseconds) so never has its stage cut
@@ -271,10 +272,7 @@ export const openDirectAppendFile = (path: string, onError: (err: unknown) => vo
   const inPlace: { -readonly [K in keyof InPlace]: InPlace[K] } = {
     reserve(n) {
       if (fd === undefined || failed || closing || n > STAGE_BYTES - BLOCK) return -1
-      if (fill + n > STAGE_BYTES) {
-        busy = true
-        submitBlocks()
-      }
+      if (fill + n > STAGE_BYTES) submitBlocks()
       return failed ? -1 : fill
     },
     buffer: stage,

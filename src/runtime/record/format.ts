@@ -317,7 +317,7 @@ export const bulkRecordBytes = (e: BulkEvent): number => (e._tag === "FrameFromG
 export const writeBulkRecord = (view: DataView, buf: Uint8Array, at: number, e: BulkEvent): number => {
   const frame = e._tag === "FrameFromGuest"
   const payload = frame ? e.frame : e.data
-  const total = (frame ? 17 : 21) + payload.length
+  const total = bulkRecordBytes(e)
   view.setUint8(at, frame ? TAG_FRAME_FROM_GUEST : TAG_HOST_TCP_DATA)
   view.setUint32(at + 1, total - 5, true)
   view.setFloat64(at + 5, e.now, true)

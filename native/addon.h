@@ -1,11 +1,11 @@
 /*
  * addon.h: what the parts of the tslirp addon (ping_socket.c, udp_socket.c, guest_stream.c,
- * page_offset.c, malloc_tuning.c) share.
+ * page_offset.c, malloc_tuning.c, stream_copy.c) share.
  *
  * Contract: small static helpers that never throw into JavaScript; each returns a value or a
  * plain errno. One module (`ping_socket.node`) carries them all: ping_socket.c owns the module
- * init and calls `udp_register`, `guest_stream_register`, `page_offset_register` and
- * `malloc_tuning_register`, so one
+ * init and calls `udp_register`, `guest_stream_register`, `page_offset_register`,
+ * `malloc_tuning_register` and `stream_copy_register`, so one
  * build and one `require` give everything.
  */
 #ifndef TSLIRP_ADDON_H
@@ -172,5 +172,8 @@ napi_status page_offset_register(napi_env env, napi_value exports);
 
 /* Registers mallocTune on `exports` (malloc_tuning.c). */
 napi_status malloc_tuning_register(napi_env env, napi_value exports);
+
+/* Registers streamCopy on `exports` (stream_copy.c). */
+napi_status stream_copy_register(napi_env env, napi_value exports);
 
 #endif

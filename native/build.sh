@@ -2,7 +2,8 @@
 # Build the tslirp addon (ping sockets and UDP sockets with ICMP errors):
 # native/build/Release/ping_socket.node, from ping_socket.c, udp_socket.c, guest_stream.c
 # (the guest link's stream socket below Node's stream layer) and page_offset.c (aligned views
-# and 2 MiB huge-page stages for O_DIRECT capture files) and malloc_tuning.c (glibc's trim and mmap thresholds).
+# and 2 MiB huge-page stages for O_DIRECT capture files) and malloc_tuning.c (glibc's trim and mmap thresholds)
+# and stream_copy.c (non-temporal copies into capture stages).
 #
 #   sh native/build.sh              rebuild
 #   sh native/build.sh --if-needed  only when the .node is missing or older than its sources
@@ -46,7 +47,7 @@ out="$here/build/Release/ping_socket.node"
 # True when the .node exists and is newer than every source.
 up_to_date() {
   [ -f "$out" ] || return 1
-  for src in "$here/ping_socket.c" "$here/udp_socket.c" "$here/guest_stream.c" "$here/page_offset.c" "$here/malloc_tuning.c" "$here/addon.h" "$here/binding.gyp"; do
+  for src in "$here/ping_socket.c" "$here/udp_socket.c" "$here/guest_stream.c" "$here/page_offset.c" "$here/malloc_tuning.c" "$here/stream_copy.c" "$here/addon.h" "$here/binding.gyp"; do
     [ "$out" -nt "$src" ] || return 1
   done
 }
@@ -103,7 +104,7 @@ build() {
   mkdir -p "$here/build/Release"
   ${CC:-cc} -std=gnu11 -O2 -Wall -Wextra -fPIC -shared -fvisibility=hidden \
     -DNAPI_VERSION=8 -DNODE_GYP_MODULE_NAME=ping_socket \
-    -I"$nodedir/include/node" -o "$out.tmp" "$here/ping_socket.c" "$here/udp_socket.c" "$here/guest_stream.c" "$here/page_offset.c" "$here/malloc_tuning.c" &&
+    -I"$nodedir/include/node" -o "$out.tmp" "$here/ping_socket.c" "$here/udp_socket.c" "$here/guest_stream.c" "$here/page_offset.c" "$here/malloc_tuning.c" "$here/stream_copy.c" &&
     mv -f "$out.tmp" "$out"
 }
 

@@ -438,6 +438,7 @@ static napi_value init(napi_env env, napi_value exports) {
   guest_stream_register(env, exports);
   page_offset_register(env, exports);
   malloc_tuning_register(env, exports);
+  stream_copy_register(env, exports);
   return exports;
 }
 

@@ -3,7 +3,13 @@
  *
  * Each frame is copied, with its record header, once (the runtime may reuse a frame's buffer
  * once `write` returns; nothing is allocated per frame): with O_DIRECT straight into the file's
- * staging buffer (append-file.ts `inPlace`), which writes it out when full or quiet; through the
+ * staging buffer (append-file.ts `inPlace`), which writes it out when full or quiet; where the
+ * addon has `streamCopy` (record/stream-copy.ts), first into a 256 KiB gather buffer that stays
+ * in the CPU's cache, moved into the staging buffer with non-temporal stores when full and at
+ * the end of the event-loop turn (why: the staging buffers take a GB per GB of traffic and the
+ * CPU never reads them again; copied the ordinary way they pass through the cache and evict the
+ * stack's own data: host to guest at MTU 1500, 8 backends each, the event loop took 1.79 CPU
+ * s/GB with it against 1.90 without it, and the link ran 3% faster); through the
  * page cache into the writer's reused chunks, handed to the file at the end of the event-loop
  * turn, and at once when more than `FLUSH_BYTES` wait. The file is a record/append-file.ts
  * sink, as for `--record`: asynchronous writes at explicit offsets, so the event loop does not
@@ -25,6 +31,7 @@ import { performance } from "node:perf_hooks"
 import type { Logger } from "../host/ports.ts"
 import { type AppendFile, FLUSH_BYTES, openAppendFile } from "../record/append-file.ts"
 import { ByteWriter } from "../record/bytes.ts"
+import { streamCopy } from "../record/stream-copy.ts"
 import { PCAP_RECORD_HEADER_BYTES as RECORD_HEADER_BYTES, PCAP_SNAPLEN, pcapGlobalHeader, setPcapRecordHeader } from "./pcap-format.ts"
 
 export interface PcapWriter {
@@ -71,6 +78,8 @@ export const batchedWallMicros = (read: () => number = readWallMicros): (() => n
 }
 
 const GLOBAL_HEADER_BYTES = 24
+/** The gather buffer: small enough to stay in a core's cache, large enough that moving it is one call per ~170 frames. */
+const GATHER_BYTES = 256 * 1024
 
 export const openPcapFile = (path: string, logger: Logger, clockMicros: () => number = batchedWallMicros(), options: PcapFileOptions = {}): PcapWriter => {
   let stopped = false
@@ -92,6 +101,12 @@ export const openPcapFile = (path: string, logger: Logger, clockMicros: () => nu
   /** Bytes in the current file, pending ones included. */
   let size = GLOBAL_HEADER_BYTES
   const max = options.maxBytes ?? Number.POSITIVE_INFINITY
+  /** Records not yet in the file's stage (with O_DIRECT and the addon's streamCopy only). */
+  const copy = streamCopy()
+  const gather = copy === undefined ? undefined : new Uint8Array(GATHER_BYTES)
+  const gatherView = gather === undefined ? undefined : new DataView(gather.buffer)
+  let gathered = 0
+  let gatherScheduled = false
 
   const flush = (): void => {
     scheduled = false
@@ -101,7 +116,24 @@ export const openPcapFile = (path: string, logger: Logger, clockMicros: () => nu
   }
   flush()
 
+  /** The gathered records go to the file: into its stage, or the ordinary way if it offers none now. */
+  const moveGathered = (): void => {
+    if (gathered === 0) return
+    const n = gathered
+    gathered = 0
+    const place = file.inPlace
+    const at = place !== undefined ? place.reserve(n) : -1
+    // `reserve` may have moved to a fresh stage: the buffer is read after it.
+    if (at >= 0 && copy!(place!.buffer, at, gather!, n) === 0) place!.commit(n)
+    else file.write([gather!.slice(0, n)], () => {})
+  }
+  const turnEnded = (): void => {
+    gatherScheduled = false
+    moveGathered()
+  }
+
   const rotate = (): void => {
+    moveGathered()
     flush()
     const done = file.close()
     retiring.add(done)
@@ -131,6 +163,20 @@ export const openPcapFile = (path: string, logger: Logger, clockMicros: () => nu
       // after this call.
       const place = file.inPlace
       if (place !== undefined && w.pending > 0) flush()
+      const need = RECORD_HEADER_BYTES + captured
+      if (gather !== undefined && place !== undefined && need <= GATHER_BYTES) {
+        if (gathered + need > GATHER_BYTES) moveGathered()
+        setPcapRecordHeader(gatherView!, gathered, micros, frame.length)
+        gather.set(body, gathered + RECORD_HEADER_BYTES)
+        gathered += need
+        size += need
+        if (!gatherScheduled) {
+          gatherScheduled = true
+          setImmediate(turnEnded)
+        }
+        return
+      }
+      moveGathered()
       const at = place !== undefined ? place.reserve(RECORD_HEADER_BYTES + captured) : -1
       if (at >= 0) {
         setPcapRecordHeader(place!.view, at, micros, frame.length)
@@ -152,6 +198,7 @@ export const openPcapFile = (path: string, logger: Logger, clockMicros: () => nu
     },
     close() {
       if (closing === undefined) {
+        moveGathered()
         flush()
         closing = Promise.all([file.close(), ...retiring]).then(() => undefined)
       }

@@ -93,6 +93,7 @@ export const openPcapFile = (path: string, logger: Logger, clockMicros: () => nu
   const retiring = new Set<Promise<void>>()
   const w = new ByteWriter()
   w.raw(pcapGlobalHeader())
+  /** `turnEnded` is queued: what waits (gathered records, the writer's chunks) goes at the end of the turn. */
   let scheduled = false
   /** A record header on its way into the writer's chunks (when the file offers no stage). */
   const header = new Uint8Array(RECORD_HEADER_BYTES)
@@ -106,10 +107,8 @@ export const openPcapFile = (path: string, logger: Logger, clockMicros: () => nu
   const gather = copy === undefined ? undefined : new Uint8Array(GATHER_BYTES)
   const gatherView = gather === undefined ? undefined : new DataView(gather.buffer)
   let gathered = 0
-  let gatherScheduled = false
 
   const flush = (): void => {
-    scheduled = false
     if (w.pending === 0) return
     const chunks = w.take()
     file.write(chunks, () => w.giveBack(chunks))
@@ -127,9 +126,17 @@ export const openPcapFile = (path: string, logger: Logger, clockMicros: () => nu
     if (at >= 0 && copy!(place!.buffer, at, gather!, n) === 0) place!.commit(n)
     else file.write([gather!.slice(0, n)], () => {})
   }
+  /** At the end of the event-loop turn, what either path holds goes to the file. */
   const turnEnded = (): void => {
-    gatherScheduled = false
+    scheduled = false
     moveGathered()
+    flush()
+  }
+  const atTurnEnd = (): void => {
+    if (!scheduled) {
+      scheduled = true
+      setImmediate(turnEnded)
+    }
   }
 
   const rotate = (): void => {
@@ -152,7 +159,8 @@ export const openPcapFile = (path: string, logger: Logger, clockMicros: () => nu
     write(frame) {
       if (stopped || closing !== undefined) return
       const captured = Math.min(frame.length, PCAP_SNAPLEN)
-      if (size + RECORD_HEADER_BYTES + captured > max && size > GLOBAL_HEADER_BYTES) {
+      const need = RECORD_HEADER_BYTES + captured
+      if (size + need > max && size > GLOBAL_HEADER_BYTES) {
         rotate()
         if (stopped) return
       }
@@ -163,38 +171,31 @@ export const openPcapFile = (path: string, logger: Logger, clockMicros: () => nu
       // after this call.
       const place = file.inPlace
       if (place !== undefined && w.pending > 0) flush()
-      const need = RECORD_HEADER_BYTES + captured
       if (gather !== undefined && place !== undefined && need <= GATHER_BYTES) {
         if (gathered + need > GATHER_BYTES) moveGathered()
         setPcapRecordHeader(gatherView!, gathered, micros, frame.length)
         gather.set(body, gathered + RECORD_HEADER_BYTES)
         gathered += need
         size += need
-        if (!gatherScheduled) {
-          gatherScheduled = true
-          setImmediate(turnEnded)
-        }
+        atTurnEnd()
         return
       }
       moveGathered()
-      const at = place !== undefined ? place.reserve(RECORD_HEADER_BYTES + captured) : -1
+      const at = place !== undefined ? place.reserve(need) : -1
       if (at >= 0) {
         setPcapRecordHeader(place!.view, at, micros, frame.length)
         place!.buffer.set(body, at + RECORD_HEADER_BYTES)
-        place!.commit(RECORD_HEADER_BYTES + captured)
-        size += RECORD_HEADER_BYTES + captured
+        place!.commit(need)
+        size += need
         return
       }
       // Otherwise into the writer's chunks, handed to the file at the end of the turn.
       setPcapRecordHeader(headerView, 0, micros, frame.length)
       w.raw(header)
       w.raw(body)
-      size += RECORD_HEADER_BYTES + captured
+      size += need
       if (w.pending >= FLUSH_BYTES) flush()
-      else if (w.pending > 0 && !scheduled) {
-        scheduled = true
-        setImmediate(flush)
-      }
+      else atTurnEnd()
     },
     close() {
       if (closing === undefined) {

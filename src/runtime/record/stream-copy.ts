@@ -9,13 +9,9 @@ import { loadAddon } from "../node/addon.ts"
 /** Copies src[0, length) to dst[dstOffset, ...); 0, or -1 when nothing was copied (bad ranges). */
 export type StreamCopy = (dst: Uint8Array, dstOffset: number, src: Uint8Array, length: number) => number
 
-let loaded: StreamCopy | undefined | null = null
-
+/** The addon's streamCopy (loadAddon keeps the addon once loaded), or undefined. */
 export const streamCopy = (): StreamCopy | undefined => {
-  if (loaded === null) {
-    const addon = loadAddon()
-    const f = typeof addon === "string" ? undefined : addon["streamCopy"]
-    loaded = typeof f === "function" ? (f as StreamCopy) : undefined
-  }
-  return loaded
+  const addon = loadAddon()
+  const f = typeof addon === "string" ? undefined : addon["streamCopy"]
+  return typeof f === "function" ? (f as StreamCopy) : undefined
 }

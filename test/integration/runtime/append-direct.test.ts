@@ -11,6 +11,7 @@ import { afterAll, describe, expect, it } from "vitest"
 import { IDLE_MS, openDirectAppendFile, STAGE_BYTES } from "../../../src/runtime/record/append-direct.ts"
 import { openAppendFile } from "../../../src/runtime/record/append-file.ts"
 import { loadAddon } from "../../../src/runtime/node/addon.ts"
+import { fileOnceIs } from "../../support/file-once.ts"
 
 const TMPFS_MAGIC = 0x01021994
 // O_DIRECT needs a file system that has it (tmpfs only since Linux 6.6): the system's temporary
@@ -22,7 +23,6 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }))
 /** Deterministic bytes: position i of chunk k holds (i * 31 + k) & 0xff. */
 const chunk = (n: number, k: number): Uint8Array => Uint8Array.from({ length: n }, (_, i) => (i * 31 + k) & 0xff)
 const openFds = (): number => readdirSync("/proc/self/fd").length
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
 
 describe("O_DIRECT append file", () => {
   it("writes across staging buffers land whole and in order, each released at once, the file exactly as long as written", async () => {
@@ -56,12 +56,10 @@ describe("O_DIRECT append file", () => {
     expect(f).toBeDefined()
     const a = chunk(10_000, 1)
     f.write([a], () => {})
-    await sleep(IDLE_MS + 300)
-    expect(readFileSync(path).equals(Buffer.from(a))).toBe(true)
+    expect((await fileOnceIs(path, Buffer.from(a))).equals(Buffer.from(a))).toBe(true)
     const b = chunk(5_000, 2)
     f.write([b], () => {})
-    await sleep(IDLE_MS + 300)
-    expect(readFileSync(path).equals(Buffer.concat([a, b]))).toBe(true)
+    expect((await fileOnceIs(path, Buffer.concat([a, b]))).equals(Buffer.concat([a, b]))).toBe(true)
     const c = chunk(STAGE_BYTES, 3)
     f.write([c], () => {})
     await f.close()

@@ -24,6 +24,7 @@ import { ByteWriter, concatBytes, type InPlace } from "../../../src/runtime/reco
 import { readRecording } from "../../../src/runtime/record/format.ts"
 import { openRecordFile } from "../../../src/runtime/record/record-file.ts"
 import { streamCopy } from "../../../src/runtime/record/stream-copy.ts"
+import { fileOnceIs } from "../../support/file-once.ts"
 import { createRecorder, type RecorderOptions, type SessionRecorder } from "../../../src/runtime/record/recorder.ts"
 
 const TMPFS_MAGIC = 0x01021994
@@ -103,8 +104,7 @@ describe("in place into the O_DIRECT staging buffer", () => {
     }
     const a = chunk(10_000, 1)
     put(a)
-    await sleep(IDLE_MS + 300)
-    expect(readFileSync(path).equals(Buffer.from(a))).toBe(true)
+    expect((await fileOnceIs(path, a)).equals(Buffer.from(a))).toBe(true)
     const b = chunk(5000, 2)
     put(b)
     await f.close()

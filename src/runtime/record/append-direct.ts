@@ -33,6 +33,7 @@ import { closeSync, constants, ftruncateSync, openSync, write as writeAsync, wri
 import { loadAddon } from "../node/addon.ts"
 import type { AppendFile, AppendFileOptions } from "./append-file.ts"
 import type { InPlace } from "./bytes.ts"
+import { streamCopy } from "./stream-copy.ts"
 
 /** Alignment of memory, length and offset of every direct write. */
 const BLOCK = 4096
@@ -277,6 +278,7 @@ export const openDirectAppendFile = (path: string, onError: (err: unknown) => vo
     },
     buffer: stage,
     view: viewOf(stage),
+    streamCopy: streamCopy(),
     commit(n) {
       if (fd === undefined || failed) return
       fill += n

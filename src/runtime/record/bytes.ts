@@ -10,6 +10,8 @@
  * "the recording ends mid-record".
  */
 
+import type { StreamCopy } from "./stream-copy.ts"
+
 /** Chunks are this large unless one record needs more: few chunks, few write calls. */
 const CHUNK_BYTES = 256 * 1024
 
@@ -33,6 +35,11 @@ export interface InPlace {
   readonly view: DataView
   /** The `n` bytes from where `reserve` said are written: they follow everything written before. */
   commit(n: number): void
+  /**
+   * Set when the CPU never reads `buffer` again (an O_DIRECT stage) and the addon can copy
+   * around the cache (stream-copy.ts): large payloads go in with it instead of `buffer.set`.
+   */
+  readonly streamCopy?: StreamCopy | undefined
 }
 
 export class ByteWriter {

@@ -174,7 +174,7 @@ export const createRecorder = (sink: RecordSink, options: RecorderOptions): Reco
         const n = bulkRecordBytes(e)
         const at = place.reserve(n)
         if (at >= 0) {
-          written += writeBulkRecord(place.view, place.buffer, at, e)
+          written += writeBulkRecord(place.view, place.buffer, at, e, place.streamCopy)
           place.commit(n)
           return
         }

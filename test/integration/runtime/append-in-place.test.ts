@@ -212,7 +212,7 @@ describe("pcap: direct and page cache write the same bytes", () => {
 })
 
 describe("record: direct, page cache and memory write the same bytes", () => {
-  it("frames, 256 KiB host reads and one 5 MiB read (larger than a stage), with effects, stopped by --record-max-bytes", async () => {
+  it("frames, host reads of 4095 B to 256 KiB at odd source offsets, one 5 MiB read (larger than a stage), with effects, stopped by --record-max-bytes", async () => {
     const options: RecorderOptions = {
       header: { tslirp: "test", config: defaultConfig, start: instant(0), peer: "test", created: "2026-01-01T00:00:00.000Z" },
       effects: true,
@@ -220,7 +220,9 @@ describe("record: direct, page cache and memory write the same bytes", () => {
     }
     const buf = new Uint8Array(65_549)
     const big = chunk(5 * 1024 * 1024, 7)
-    const read = chunk(256 * 1024, 3)
+    // Host reads around STREAM_MIN (format.ts: from 4096 bytes the direct path copies them with
+    // the addon's streamCopy), some starting at odd offsets of their buffer.
+    const reads = [chunk(256 * 1024, 3), chunk(4096 + 64, 5).subarray(3, 3 + 4096), chunk(70_000, 9).subarray(1, 65_538), chunk(4095, 11), chunk(4097, 13)]
     /** Event i, and the effects recorded after it: the frame delivered to the guest. */
     const feed = (rec: SessionRecorder, i: number): void => {
       const now = instant(i)
@@ -229,7 +231,7 @@ describe("record: direct, page cache and memory write the same bytes", () => {
         i === 150
           ? { _tag: "HostTcpData", now, sock: socketId(1), data: big }
           : i % 9 === 4
-            ? { _tag: "HostTcpData", now, sock: socketId(1), data: read }
+            ? { _tag: "HostTcpData", now, sock: socketId(1), data: reads[Math.floor(i / 9) % reads.length]! }
             : { _tag: "FrameFromGuest", now, frame }
       rec.event(e)
       rec.effects?.([{ _tag: "DeliverFrame", frame }])
@@ -256,6 +258,8 @@ describe("record: direct, page cache and memory write the same bytes", () => {
       rec.flush()
       return concatBytes(chunks)
     }
+    // The direct path's large host reads go through streamCopy: tested here only if it is there.
+    expect(streamCopy()).toBeDefined()
     const want = memory()
     const direct = await file(true)
     const cached = await file(false)

@@ -45,3 +45,31 @@ describe("bulk records written in place", () => {
     })
   }
 })
+
+describe("bulk records with a place's streamCopy", () => {
+  /** A streamCopy stand-in that copies like the addon's and notes each length it was given. */
+  const copying = (calls: Array<number>) => (dst: Uint8Array, at: number, src: Uint8Array, n: number): number => {
+    calls.push(n)
+    dst.set(src.subarray(0, n), at)
+    return 0
+  }
+  /** One that refuses (the addon's -1: nothing copied). */
+  const refusing = (calls: Array<number>) => (_dst: Uint8Array, _at: number, _src: Uint8Array, n: number): number => {
+    calls.push(n)
+    return -1
+  }
+  for (const e of cases) {
+    const len = e._tag === "FrameFromGuest" ? e.frame.length : e.data.length
+    it(`${e._tag} of ${len} bytes: the same bytes; the copy is asked for payloads of 4096 bytes or more only; a refused copy falls back`, () => {
+      const want = general(e)
+      for (const make of [copying, refusing]) {
+        const calls: Array<number> = []
+        const buf = new Uint8Array(want.length + 8).fill(0xcc)
+        expect(writeBulkRecord(new DataView(buf.buffer), buf, 5, e, make(calls))).toBe(want.length)
+        expect(Buffer.from(buf.subarray(5, 5 + want.length)).equals(Buffer.from(want))).toBe(true)
+        expect(buf.subarray(0, 5).every((b) => b === 0xcc) && buf.subarray(5 + want.length).every((b) => b === 0xcc)).toBe(true)
+        expect(calls).toEqual(len >= 4096 ? [len] : [])
+      }
+    })
+  }
+})

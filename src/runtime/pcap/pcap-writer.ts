@@ -4,13 +4,13 @@
  * Each frame is copied, with its record header, once (the runtime may reuse a frame's buffer
  * once `write` returns; nothing is allocated per frame): with O_DIRECT straight into the file's
  * staging buffer (append-file.ts `inPlace`), which writes it out when full or quiet; where the
- * addon has `streamCopy` (record/stream-copy.ts), first into a 256 KiB gather buffer that stays
- * in the CPU's cache, moved into the staging buffer with non-temporal stores when full and at
- * the end of the event-loop turn (why: the staging buffers take a GB per GB of traffic and the
- * CPU never reads them again; copied the ordinary way they pass through the cache and evict the
- * stack's own data: host to guest at MTU 1500, 8 backends each, the event loop took 1.79 CPU
- * s/GB with it against 1.90 without it, and the link ran 3% faster); through the
- * page cache into the writer's reused chunks, handed to the file at the end of the event-loop
+ * stage offers `streamCopy` (bytes.ts `InPlace`: the addon's, record/stream-copy.ts), first
+ * into a 256 KiB gather buffer that stays in the CPU's cache, moved into the staging buffer
+ * with non-temporal stores when full and at the end of the event-loop turn (why: the staging
+ * buffers take a GB per GB of traffic and the CPU never reads them again; copied the ordinary
+ * way they pass through the cache and evict the stack's own data: host to guest at MTU 1500,
+ * 8 backends each, the event loop took 1.79 CPU s/GB with it against 1.90 without it, and the
+ * link ran 3% faster); through the page cache into the writer's reused chunks, handed to the file at the end of the event-loop
  * turn, and at once when more than `FLUSH_BYTES` wait. The file is a record/append-file.ts
  * sink, as for `--record`: asynchronous writes at explicit offsets, so the event loop does not
  * wait for the disk, synchronous beyond a bounded backlog; chunks are reused once their write
@@ -31,7 +31,6 @@ import { performance } from "node:perf_hooks"
 import type { Logger } from "../host/ports.ts"
 import { type AppendFile, FLUSH_BYTES, openAppendFile } from "../record/append-file.ts"
 import { ByteWriter } from "../record/bytes.ts"
-import { streamCopy } from "../record/stream-copy.ts"
 import { PCAP_RECORD_HEADER_BYTES as RECORD_HEADER_BYTES, PCAP_SNAPLEN, pcapGlobalHeader, setPcapRecordHeader } from "./pcap-format.ts"
 
 export interface PcapWriter {
@@ -102,9 +101,8 @@ export const openPcapFile = (path: string, logger: Logger, clockMicros: () => nu
   /** Bytes in the current file, pending ones included. */
   let size = GLOBAL_HEADER_BYTES
   const max = options.maxBytes ?? Number.POSITIVE_INFINITY
-  /** Records not yet in the file's stage (with O_DIRECT and the addon's streamCopy only). */
-  const copy = streamCopy()
-  const gather = copy === undefined ? undefined : new Uint8Array(GATHER_BYTES)
+  /** Records not yet in the file's stage (only where the stage takes non-temporal moves). */
+  const gather = file.inPlace?.streamCopy === undefined ? undefined : new Uint8Array(GATHER_BYTES)
   const gatherView = gather === undefined ? undefined : new DataView(gather.buffer)
   let gathered = 0
 
@@ -121,7 +119,8 @@ export const openPcapFile = (path: string, logger: Logger, clockMicros: () => nu
     const n = gathered
     gathered = 0
     const place = file.inPlace
-    const at = place !== undefined ? place.reserve(n) : -1
+    const copy = place?.streamCopy
+    const at = copy !== undefined ? place!.reserve(n) : -1
     // `reserve` may have moved to a fresh stage: the buffer is read after it.
     if (at >= 0 && copy!(place!.buffer, at, gather!, n) === 0) place!.commit(n)
     else file.write([gather!.slice(0, n)], () => {})
